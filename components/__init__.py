@@ -1,0 +1,1 @@
+"""Reusable Pulumi components for AI deployment patterns on AWS, Azure and GCP."""

@@ -1,0 +1,118 @@
+"""Cloud-neutral alarm definitions derived from a spec.
+
+Each cloud's monitoring module maps a :class:`Signal` to its own metric (a lookup table there)
+and creates one alarm per :class:`AlarmRule`. Thresholds, tiers and evaluation windows are
+decided once, here, so an alarm means the same thing on every cloud.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from components.spec import DeploymentSpec, Environment
+
+
+class Signal(str, Enum):
+    """What an alarm watches."""
+
+    LATENCY_P50 = "latency-p50"
+    LATENCY_P95 = "latency-p95"
+    LATENCY_P99 = "latency-p99"
+    ERROR_RATE_4XX = "error-rate-4xx"
+    ERROR_RATE_5XX = "error-rate-5xx"
+    AVAILABILITY = "availability"
+    CANARY_ERROR_RATE = "canary-error-rate"
+    CANARY_LATENCY_P99 = "canary-latency-p99"
+    QUEUE_DEPTH = "queue-depth"
+    QUEUE_OLDEST_AGE = "queue-oldest-age"
+    DEAD_LETTERS = "dead-letters"
+    WORKER_ERROR_RATE = "worker-error-rate"
+
+
+class Tier(str, Enum):
+    """Alert tiers: who is told and how urgently."""
+
+    PAGE = "page"  # wakes someone: customer-facing breach
+    TICKET = "ticket"  # next working day
+    INFO = "info"  # dashboards and the team channel
+
+
+class Comparison(str, Enum):
+    """Direction of a breach."""
+
+    ABOVE = "above"
+    BELOW = "below"
+
+
+@dataclass(frozen=True)
+class AlarmRule:
+    """One alarm, independent of cloud. Units: ms for latency, ratio 0-1 for rates."""
+
+    signal: Signal
+    threshold: float
+    comparison: Comparison
+    tier: Tier
+    period_seconds: int = 60
+    evaluation_periods: int = 5
+    triggers_rollback: bool = False
+
+    @property
+    def key(self) -> str:
+        """Short stable name used in resource names."""
+        return self.signal.value
+
+
+# Breaches sustained this many minutes raise an alarm; prod reacts fastest.
+_EVALUATION_PERIODS: dict[Environment, int] = {
+    Environment.DEV: 10,
+    Environment.STAGING: 5,
+    Environment.PROD: 3,
+}
+
+
+def serving_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
+    """The alarms every serving endpoint has (policy S1), plus the canary's rollback alarms."""
+    a = spec.alerts
+    n = _EVALUATION_PERIODS[spec.environment]
+    critical = Tier.PAGE if a.page_on_critical else Tier.TICKET
+    return [
+        AlarmRule(Signal.LATENCY_P50, a.latency_p50_ms, Comparison.ABOVE, Tier.INFO, 60, n),
+        AlarmRule(Signal.LATENCY_P95, a.latency_p95_ms, Comparison.ABOVE, Tier.TICKET, 60, n),
+        AlarmRule(Signal.LATENCY_P99, a.latency_p99_ms, Comparison.ABOVE, critical, 60, n),
+        AlarmRule(Signal.ERROR_RATE_4XX, a.error_rate_4xx, Comparison.ABOVE, Tier.TICKET, 60, n),
+        AlarmRule(Signal.ERROR_RATE_5XX, a.error_rate_5xx, Comparison.ABOVE, critical, 60, n),
+        AlarmRule(Signal.AVAILABILITY, a.availability_target, Comparison.BELOW, critical, 60, n),
+        *rollback_alarms(spec),
+    ]
+
+
+def rollback_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
+    """Alarms on the candidate version that roll it back (policy S2)."""
+    r = spec.rollout
+    return [
+        AlarmRule(
+            Signal.CANARY_ERROR_RATE,
+            r.rollback_error_rate,
+            Comparison.ABOVE,
+            Tier.PAGE if spec.alerts.page_on_critical else Tier.TICKET,
+            60,
+            2,
+            triggers_rollback=True,
+        ),
+        AlarmRule(
+            Signal.CANARY_LATENCY_P99,
+            spec.alerts.latency_p99_ms * r.rollback_latency_multiplier,
+            Comparison.ABOVE,
+            Tier.PAGE if spec.alerts.page_on_critical else Tier.TICKET,
+            60,
+            2,
+            triggers_rollback=True,
+        ),
+    ]
+
+
+def traffic_split(spec: DeploymentSpec) -> tuple[int, int]:
+    """(stable %, candidate %): always sums to 100; no candidate means no candidate traffic."""
+    candidate = spec.rollout.canary_percent if spec.has_candidate else 0
+    return 100 - candidate, candidate

@@ -1,0 +1,1 @@
+"""Components for aws: one module per pattern plus shared security, monitoring and rollout."""

@@ -1,0 +1,1 @@
+"""Components for azure: one module per pattern plus shared security, monitoring and rollout."""

@@ -1,0 +1,120 @@
+"""The explicit table (cloud, pattern) -> component class.
+
+Cloud packages are imported only when a component is asked for, so a generated client project
+that vendors a single cloud's package works, and importing the registry costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
+
+from components.spec import Cloud, Pattern
+
+
+@dataclass(frozen=True)
+class Entry:
+    """Where a component lives and which managed services it builds on."""
+
+    module: str
+    cls: str
+    services: tuple[str, ...]
+
+
+REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
+    (Cloud.AWS, Pattern.API_FIRST): Entry(
+        "components.aws.api_first",
+        "AwsApiFirst",
+        ("API Gateway (REST)", "WAFv2", "ECS Fargate", "ALB", "KMS", "CloudWatch", "SNS"),
+    ),
+    (Cloud.AZURE, Pattern.API_FIRST): Entry(
+        "components.azure.api_first",
+        "AzureApiFirst",
+        ("API Management", "Front Door + WAF", "Container Apps", "Key Vault", "Log Analytics",
+         "Azure Monitor"),
+    ),  # fmt: skip
+    (Cloud.GCP, Pattern.API_FIRST): Entry(
+        "components.gcp.api_first",
+        "GcpApiFirst",
+        ("External HTTPS Load Balancer", "Cloud Armor", "Cloud Run", "Cloud KMS",
+         "Cloud Logging", "Cloud Monitoring"),
+    ),  # fmt: skip
+    (Cloud.AWS, Pattern.EVENT_DRIVEN): Entry(
+        "components.aws.event_driven",
+        "AwsEventDriven",
+        ("S3", "EventBridge", "EventBridge Scheduler", "SQS + DLQ", "ECS Fargate", "DynamoDB",
+         "SNS", "KMS", "CloudWatch"),
+    ),  # fmt: skip
+    (Cloud.AZURE, Pattern.EVENT_DRIVEN): Entry(
+        "components.azure.event_driven",
+        "AzureEventDriven",
+        ("Blob Storage", "Event Grid", "Service Bus", "Container Apps jobs (KEDA)", "Cosmos DB",
+         "Key Vault", "Azure Monitor"),
+    ),  # fmt: skip
+    (Cloud.GCP, Pattern.EVENT_DRIVEN): Entry(
+        "components.gcp.event_driven",
+        "GcpEventDriven",
+        ("Cloud Storage", "Eventarc", "Pub/Sub + dead-letter topic", "Cloud Scheduler",
+         "Cloud Run", "Firestore", "Cloud KMS", "Cloud Monitoring"),
+    ),  # fmt: skip
+    (Cloud.AWS, Pattern.MANAGED_PLATFORM): Entry(
+        "components.aws.managed_platform",
+        "AwsManagedPlatform",
+        ("SageMaker endpoint", "Application Auto Scaling", "KMS", "CloudWatch", "SNS"),
+    ),
+    (Cloud.AZURE, Pattern.MANAGED_PLATFORM): Entry(
+        "components.azure.managed_platform",
+        "AzureManagedPlatform",
+        ("Azure Machine Learning", "Key Vault", "Application Insights", "Azure Monitor",
+         "Azure Functions"),
+    ),  # fmt: skip
+    (Cloud.GCP, Pattern.MANAGED_PLATFORM): Entry(
+        "components.gcp.managed_platform",
+        "GcpManagedPlatform",
+        ("Vertex AI endpoint", "Cloud KMS", "Cloud Monitoring", "Cloud Functions"),
+    ),
+    (Cloud.AWS, Pattern.EMBEDDED): Entry(
+        "components.aws.embedded",
+        "AwsEmbedded",
+        ("S3 (model artifacts)", "KMS", "CloudFront signed URLs", "CloudWatch"),
+    ),
+    (Cloud.AZURE, Pattern.EMBEDDED): Entry(
+        "components.azure.embedded",
+        "AzureEmbedded",
+        ("Blob Storage (model artifacts)", "Key Vault", "Azure Monitor"),
+    ),
+    (Cloud.GCP, Pattern.EMBEDDED): Entry(
+        "components.gcp.embedded",
+        "GcpEmbedded",
+        ("Cloud Storage (model artifacts)", "Cloud KMS", "Cloud Monitoring"),
+    ),
+}
+
+
+class ComponentUnavailable(LookupError):
+    """The (cloud, pattern) component is not part of this installation or project."""
+
+
+def is_available(cloud: Cloud, pattern: Pattern) -> bool:
+    """True when the component's module exists here (importable without error)."""
+    try:
+        component_for(cloud, pattern)
+    except ComponentUnavailable:
+        return False
+    return True
+
+
+def component_for(cloud: Cloud, pattern: Pattern) -> Any:
+    """The component class for ``cloud`` and ``pattern``, imported on first use."""
+    entry = REGISTRY[(cloud, pattern)]
+    try:
+        module = importlib.import_module(entry.module)
+    except ModuleNotFoundError as exc:
+        # Only "this component is not here" is unavailability; a missing SDK inside it is a bug.
+        if exc.name and entry.module.startswith(exc.name):
+            raise ComponentUnavailable(
+                f"the {pattern.value} pattern on {cloud.value} is not available here"
+            ) from exc
+        raise
+    return getattr(module, entry.cls)

@@ -1,0 +1,227 @@
+"""Run a Pulumi Python program under Pulumi's own mocks and capture every resource it registers.
+
+The capture keeps what the Pulumi engine would hand a policy pack: type, name, URN, parent,
+dependencies, property dependencies and the serialized inputs. It is self-contained (pulumi only)
+because generated client projects vendor it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.sync_await import _sync_await
+
+ACCOUNT_ID = "123456789012"
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+GCP_PROJECT = "mock-project"
+
+
+@dataclass
+class Capture:
+    """Everything one run registered: resources in order, and outputs by URN."""
+
+    resources: list[CapturedResource]
+    outputs: dict[str, dict[str, Any]]
+
+    def stack_outputs(self) -> dict[str, Any]:
+        """The program's exports (outputs of the root stack resource)."""
+        for urn, values in self.outputs.items():
+            if urn.split("::")[2] == "pulumi:pulumi:Stack":
+                return values
+        return {}
+
+
+@dataclass(frozen=True)
+class CapturedResource:
+    """One RegisterResource request as the engine would see it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: Mapping[str, Any]
+    dependencies: tuple[str, ...] = ()
+    property_dependencies: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    protect: bool = False
+    provider: str = ""
+    request: Any = None  # the raw RegisterResourceRequest (its `object` Struct is the wire form)
+
+
+def _fake_id(type_: str, name: str) -> str:
+    return hashlib.sha1(f"{type_}/{name}".encode()).hexdigest()[:12]
+
+
+def _synthesized_outputs(type_: str, name: str, resource_id: str, region: str) -> dict[str, Any]:
+    """Outputs a real provider would compute and that programs feed into other resources.
+
+    Outputs a mock does not return resolve to None and silently drop dependent inputs, so every
+    resource gets an id, a name, and its cloud's identifier shape (ARN, Azure ID, GCP self link).
+    """
+    package = type_.split(":", 1)[0]
+    out: dict[str, Any] = {"id": resource_id}
+    if package == "aws":
+        service = type_.split(":")[1].split("/")[0].lower()
+        out["arn"] = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"
+        out["keyId"] = resource_id
+        out["url"] = f"https://{name}.mock.amazonaws.com"
+        out["invokeUrl"] = f"https://{resource_id}.execute-api.{region}.amazonaws.com/{name}"
+        out["executionArn"] = f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{resource_id}"
+        out["dnsName"] = f"{name}.{region}.elb.amazonaws.com"
+        out["rootResourceId"] = f"{resource_id}root"
+    elif package == "azure-native":
+        out["id"] = (
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/mock-rg/providers/"
+            f"{type_.split(':')[1]}/{name}"
+        )
+        out["principalId"] = "11111111-1111-1111-1111-111111111111"
+    elif package == "gcp":
+        out["selfLink"] = f"https://www.googleapis.com/mock/{GCP_PROJECT}/{name}"
+        out["email"] = f"{name[:30]}@{GCP_PROJECT}.iam.gserviceaccount.com"
+        out["uri"] = f"https://{name}.run.app"
+    return out
+
+
+# Provider functions (invokes) a program may call; each returns what the real function would.
+_INVOKE_RESULTS: dict[str, dict[str, Any]] = {
+    "aws:index/getCallerIdentity:getCallerIdentity": {
+        "accountId": ACCOUNT_ID,
+        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock",
+        "userId": "MOCK",
+        "id": ACCOUNT_ID,
+    },
+    "aws:index/getPartition:getPartition": {
+        "partition": "aws",
+        "dnsSuffix": "amazonaws.com",
+        "id": "aws",
+    },
+    "azure-native:authorization:getClientConfig": {
+        "clientId": "22222222-2222-2222-2222-222222222222",
+        "objectId": "33333333-3333-3333-3333-333333333333",
+        "subscriptionId": SUBSCRIPTION_ID,
+        "tenantId": "44444444-4444-4444-4444-444444444444",
+    },
+    "gcp:organizations/getProject:getProject": {
+        "projectId": GCP_PROJECT,
+        "number": "123456789",
+        "name": GCP_PROJECT,
+        "id": f"projects/{GCP_PROJECT}",
+    },
+    "gcp:organizations/getClientConfig:getClientConfig": {
+        "project": GCP_PROJECT,
+        "region": "europe-west1",
+        "id": GCP_PROJECT,
+    },
+}
+
+
+class CloudMocks(pulumi.runtime.Mocks):
+    """Mocks that echo inputs and synthesize the outputs real providers compute."""
+
+    def __init__(self, region: str = "eu-west-1") -> None:
+        self.region = region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        resource_id = args.resource_id or _fake_id(args.typ, args.name)
+        state = dict(_synthesized_outputs(args.typ, args.name, resource_id, self.region))
+        state.setdefault("name", args.name)
+        state.update(args.inputs)
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"name": self.region, "region": self.region, "id": self.region}
+        result = _INVOKE_RESULTS.get(args.token)
+        # A mock call must return a dict; unknown functions echo their arguments.
+        return dict(result) if result is not None else dict(args.args)
+
+
+class CapturingMonitor(pulumi_mocks.MockMonitor):
+    """The SDK's mock monitor, keeping every RegisterResource request in order."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.captured: list[CapturedResource] = []
+        self.outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        # Keeps what a component or the stack registered as outputs (stack exports included).
+        self.outputs[request.urn] = rpc.deserialize_properties(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            inputs = rpc.deserialize_properties(request.object)
+            self.captured.append(
+                CapturedResource(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=bool(request.custom),
+                    inputs=inputs,
+                    dependencies=tuple(request.dependencies),
+                    property_dependencies={
+                        key: tuple(deps.urns) for key, deps in request.propertyDependencies.items()
+                    },
+                    protect=bool(request.protect),
+                    provider=request.provider,
+                    request=request,
+                )
+            )
+        return response
+
+
+class ProgramError(Exception):
+    """The program under test raised; carries the program's own message."""
+
+
+def capture(
+    program: Callable[[], Any],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+    region: str = "eu-west-1",
+    preview: bool = True,
+) -> Capture:
+    """Run ``program`` under mocks and return every resource it registered, in order.
+
+    Each call runs in a fresh context and event loop, so runs are independent of each other and
+    of whatever the caller's Pulumi runtime state was.
+    """
+
+    def _run() -> Capture:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
+            monitor = CapturingMonitor(CloudMocks(region))
+            pulumi.runtime.set_mocks(
+                monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
+            )
+            from pulumi.runtime.settings import SETTINGS
+            from pulumi.runtime.stack import run_pulumi_func
+
+            SETTINGS.rpc_manager.clear()
+            SETTINGS.outputs.clear()
+            _sync_await(run_pulumi_func(program))
+            return Capture(monitor.captured, monitor.outputs)
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    try:
+        return contextvars.Context().run(_run)
+    except pulumi.RunError as exc:
+        raise ProgramError(str(exc)) from exc

@@ -1,0 +1,55 @@
+"""Offline tests: every stack's program runs under Pulumi's mocks, no cloud credentials needed."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components.spec import PATTERN_OUTPUTS, Pattern
+from policies.runner.program import run_stack, stack_config, stack_names
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+STACKS = stack_names(ROOT)
+
+
+def test_every_environment_has_a_stack() -> None:
+    assert STACKS == ["dev", "staging", "prod"]
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_program_runs_and_registers_the_component(stack: str) -> None:
+    run = run_stack(ROOT, stack)
+    components = [r for r in run.resources if r.type.startswith("aideploy:")]
+    assert len(components) == 1, [r.type for r in components]
+    # Every cloud resource is a child of the component, never a loose resource in __main__.
+    loose = [r.name for r in run.resources if r.custom and not r.parent.startswith("urn:")]
+    assert loose == []
+    assert sum(1 for r in run.resources if r.custom) >= 10
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_config_holds_no_plain_secrets(stack: str) -> None:
+    config, _ = stack_config(ROOT, stack)
+    suspicious = [k for k in config if any(w in k.lower() for w in ("password", "secret", "token"))]
+    for key in suspicious:
+        raw = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert isinstance(raw[key], dict) and "secure" in raw[key], f"{key} must be a secret"
+
+
+def test_model_and_security_settings_match_across_environments() -> None:
+    def section(stack: str, key: str) -> object:
+        return yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"][
+            f"{PROJECT}:{key}"
+        ]
+
+    for key in ("cloud", "pattern", "region", "model", "api"):
+        assert section("dev", key) == section("staging", key) == section("prod", key), key
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_exports_the_pattern_outputs(stack: str) -> None:
+    raw = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    pattern = Pattern(raw[f"{PROJECT}:pattern"])
+    run = run_stack(ROOT, stack)
+    assert set(run.outputs) == set(PATTERN_OUTPUTS[pattern])
