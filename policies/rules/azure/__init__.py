@@ -1,0 +1,7 @@
+"""The azure rules, listed explicitly (no registration by import side effect)."""
+
+from __future__ import annotations
+
+from pulumi_policy import Policy
+
+POLICIES: list[Policy] = []

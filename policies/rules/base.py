@@ -1,0 +1,178 @@
+"""Building blocks for rules: tolerant type matching, waivers, IAM document parsing.
+
+Every rule is a public ``pulumi_policy`` class instance, built through :func:`resource_rule` or
+:func:`stack_rule` so that each carries severity, tags, remediation steps and the waiver schema,
+and so that a waiver (a resource name plus a written reason in pack config) is honoured the
+same way everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+# Category decides the default level per environment (policies/config/*.json): security rules
+# are mandatory everywhere; operational rules are advisory in dev, mandatory in staging/prod.
+SECURITY = "security"
+OPERATIONAL = "operational"
+
+WAIVER_SCHEMA = PolicyConfigSchema(
+    properties={
+        "waivers": {
+            "type": "array",
+            "default": [],
+            "items": {
+                "type": "object",
+                "properties": {
+                    "resource": {"type": "string", "minLength": 1},
+                    "reason": {"type": "string", "minLength": 10},
+                },
+                "required": ["resource", "reason"],
+                "additionalProperties": False,
+            },
+        }
+    }
+)
+
+# AWS v7 keeps deprecated aliases of some types; a rule names the canonical token and matches all.
+TYPE_ALIASES: dict[str, tuple[str, ...]] = {
+    "aws:s3/bucket:Bucket": ("aws:s3/bucketV2:BucketV2",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": (
+        "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2",
+    ),
+    "aws:s3/bucketVersioning:BucketVersioning": ("aws:s3/bucketVersioningV2:BucketVersioningV2",),
+    "aws:s3/bucketLogging:BucketLogging": ("aws:s3/bucketLoggingV2:BucketLoggingV2",),
+    "aws:s3/bucketAcl:BucketAcl": ("aws:s3/bucketAclV2:BucketAclV2",),
+}
+
+
+def canonical_type(resource_type: str) -> str:
+    """``azure-native:storage/v20230101:StorageAccount`` -> ``azure-native:storage:StorageAccount``;
+    an AWS alias -> its canonical token; anything else unchanged."""
+    if resource_type.startswith("azure-native:"):
+        parts = resource_type.split(":")
+        if len(parts) == 3 and "/" in parts[1]:
+            return f"{parts[0]}:{parts[1].split('/')[0]}:{parts[2]}"
+        return resource_type
+    for canonical, aliases in TYPE_ALIASES.items():
+        if resource_type in aliases:
+            return canonical
+    return resource_type
+
+
+def type_matches(resource_type: str, wanted: Iterable[str]) -> bool:
+    """Exact membership after canonicalisation: never a substring match."""
+    return canonical_type(resource_type) in set(wanted)
+
+
+def waived_resources(config: Mapping[str, Any] | None) -> dict[str, str]:
+    """Resource name -> reason, from a policy's config."""
+    waivers = (config or {}).get("waivers") or []
+    return {w["resource"]: w["reason"] for w in waivers if w.get("resource") and w.get("reason")}
+
+
+def parse_document(value: Any) -> dict[str, Any]:
+    """An IAM / bucket / key policy document: JSON string on the wire, or already a mapping."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, str) and value.strip():
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """IAM fields may be one value or a list."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+ResourceCheck = Callable[[Mapping[str, Any], ResourceValidationArgs], Iterable[str]]
+StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
+
+
+def resource_rule(
+    name: str,
+    description: str,
+    *,
+    types: Iterable[str],
+    check: ResourceCheck,
+    severity: Severity,
+    tags: list[str],
+    remediation: str,
+    category: str = SECURITY,
+    enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> ResourceValidationPolicy:
+    """A resource rule: ``check(props, args)`` yields one message per violation."""
+    wanted = frozenset(types)
+
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if not type_matches(args.resource_type, wanted):
+            return
+        if args.name in waived_resources(args.get_config()):
+            return
+        for message in check(args.props, args):
+            report(message, None)
+
+    policy = ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=enforcement,
+        config_schema=WAIVER_SCHEMA,
+        severity=severity,
+        tags=[category, *tags],
+        remediation_steps=remediation,
+    )
+    return policy
+
+
+def stack_rule(
+    name: str,
+    description: str,
+    *,
+    check: StackCheck,
+    severity: Severity,
+    tags: list[str],
+    remediation: str,
+    category: str = OPERATIONAL,
+    enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> StackValidationPolicy:
+    """A stack rule: ``check(args)`` yields (message, urn-or-None) per violation."""
+
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
+        waived = waived_resources(args.get_config())
+        by_urn = {r.urn: r.name for r in args.resources}
+        for message, urn in check(args):
+            if urn is not None and by_urn.get(urn) in waived:
+                continue
+            report(message, urn)
+
+    return StackValidationPolicy(
+        name=name,
+        description=description,
+        validate=validate,
+        enforcement_level=enforcement,
+        config_schema=WAIVER_SCHEMA,
+        severity=severity,
+        tags=[category, *tags],
+        remediation_steps=remediation,
+    )
