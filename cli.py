@@ -145,7 +145,7 @@ def new(
     answers = Answers(
         name=name,
         cloud=cloud_enum,
-        pattern=pattern_value,  # type: ignore[arg-type]  # validated by pydantic
+        pattern=pattern_value,  # validated by pydantic
         region=_ask(region, "Region", no_input=no_input, default=DEFAULT_REGION[cloud_enum]),
         owner=_ask(owner, "Owner (email)", no_input=no_input),
         description=description,
@@ -153,9 +153,9 @@ def new(
         model_version=model_version,
         model_image=model_image,
         alert_emails=tuple(alert_email or ()),
-        auth=auth,  # type: ignore[arg-type]
-        rollout=rollout,  # type: ignore[arg-type]
-        ci=ci,  # type: ignore[arg-type]
+        auth=auth,
+        rollout=rollout,
+        ci=ci,
         gcp_project=gcp_project,
     )
     target = output or Path(project_slug(name))
@@ -196,26 +196,22 @@ def patterns(
     from components.registry import REGISTRY, is_available
 
     rows = [
-        {
-            "pattern": pattern.value,
-            "cloud": cloud.value,
-            "available": is_available(cloud, pattern),
-            "services": list(REGISTRY[(cloud, pattern)].services),
-        }
+        (pattern, cloud, is_available(cloud, pattern), REGISTRY[(cloud, pattern)].services)
         for pattern in Pattern
         for cloud in Cloud
     ]
     if fmt is OutputFormat.JSON:
-        print(json.dumps(rows))
+        payload = [
+            {"pattern": p.value, "cloud": c.value, "available": ok, "services": list(services)}
+            for p, c, ok, services in rows
+        ]
+        print(json.dumps(payload))
         return
     table = Table(title="aideploy patterns")
-    table.add_column("pattern")
-    table.add_column("cloud")
-    table.add_column("status")
-    table.add_column("managed services")
-    for row in rows:
-        status = "available" if row["available"] else "planned"
-        table.add_row(row["pattern"], row["cloud"], status, ", ".join(row["services"]))
+    for column in ("pattern", "cloud", "status", "managed services"):
+        table.add_column(column)
+    for p, c, ok, services in rows:
+        table.add_row(p.value, c.value, "available" if ok else "planned", ", ".join(services))
     console.print(table)
 
 

@@ -31,33 +31,69 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
     (Cloud.AZURE, Pattern.API_FIRST): Entry(
         "components.azure.api_first",
         "AzureApiFirst",
-        ("API Management", "Front Door + WAF", "Container Apps", "Key Vault", "Log Analytics",
-         "Azure Monitor"),
-    ),  # fmt: skip
+        (
+            "API Management",
+            "Front Door + WAF",
+            "Container Apps",
+            "Key Vault",
+            "Log Analytics",
+            "Azure Monitor",
+        ),
+    ),
     (Cloud.GCP, Pattern.API_FIRST): Entry(
         "components.gcp.api_first",
         "GcpApiFirst",
-        ("External HTTPS Load Balancer", "Cloud Armor", "Cloud Run", "Cloud KMS",
-         "Cloud Logging", "Cloud Monitoring"),
-    ),  # fmt: skip
+        (
+            "External HTTPS Load Balancer",
+            "Cloud Armor",
+            "Cloud Run",
+            "Cloud KMS",
+            "Cloud Logging",
+            "Cloud Monitoring",
+        ),
+    ),
     (Cloud.AWS, Pattern.EVENT_DRIVEN): Entry(
         "components.aws.event_driven",
         "AwsEventDriven",
-        ("S3", "EventBridge", "EventBridge Scheduler", "SQS + DLQ", "ECS Fargate", "DynamoDB",
-         "SNS", "KMS", "CloudWatch"),
-    ),  # fmt: skip
+        (
+            "S3",
+            "EventBridge",
+            "EventBridge Scheduler",
+            "SQS + DLQ",
+            "ECS Fargate",
+            "DynamoDB",
+            "SNS",
+            "KMS",
+            "CloudWatch",
+        ),
+    ),
     (Cloud.AZURE, Pattern.EVENT_DRIVEN): Entry(
         "components.azure.event_driven",
         "AzureEventDriven",
-        ("Blob Storage", "Event Grid", "Service Bus", "Container Apps jobs (KEDA)", "Cosmos DB",
-         "Key Vault", "Azure Monitor"),
-    ),  # fmt: skip
+        (
+            "Blob Storage",
+            "Event Grid",
+            "Service Bus",
+            "Container Apps jobs (KEDA)",
+            "Cosmos DB",
+            "Key Vault",
+            "Azure Monitor",
+        ),
+    ),
     (Cloud.GCP, Pattern.EVENT_DRIVEN): Entry(
         "components.gcp.event_driven",
         "GcpEventDriven",
-        ("Cloud Storage", "Eventarc", "Pub/Sub + dead-letter topic", "Cloud Scheduler",
-         "Cloud Run", "Firestore", "Cloud KMS", "Cloud Monitoring"),
-    ),  # fmt: skip
+        (
+            "Cloud Storage",
+            "Eventarc",
+            "Pub/Sub + dead-letter topic",
+            "Cloud Scheduler",
+            "Cloud Run",
+            "Firestore",
+            "Cloud KMS",
+            "Cloud Monitoring",
+        ),
+    ),
     (Cloud.AWS, Pattern.MANAGED_PLATFORM): Entry(
         "components.aws.managed_platform",
         "AwsManagedPlatform",
@@ -66,9 +102,14 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
     (Cloud.AZURE, Pattern.MANAGED_PLATFORM): Entry(
         "components.azure.managed_platform",
         "AzureManagedPlatform",
-        ("Azure Machine Learning", "Key Vault", "Application Insights", "Azure Monitor",
-         "Azure Functions"),
-    ),  # fmt: skip
+        (
+            "Azure Machine Learning",
+            "Key Vault",
+            "Application Insights",
+            "Azure Monitor",
+            "Azure Functions",
+        ),
+    ),
     (Cloud.GCP, Pattern.MANAGED_PLATFORM): Entry(
         "components.gcp.managed_platform",
         "GcpManagedPlatform",
@@ -92,7 +133,7 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
 }
 
 
-class ComponentUnavailable(LookupError):
+class ComponentUnavailableError(LookupError):
     """The (cloud, pattern) component is not part of this installation or project."""
 
 
@@ -100,7 +141,7 @@ def is_available(cloud: Cloud, pattern: Pattern) -> bool:
     """True when the component's module exists here (importable without error)."""
     try:
         component_for(cloud, pattern)
-    except ComponentUnavailable:
+    except ComponentUnavailableError:
         return False
     return True
 
@@ -113,7 +154,7 @@ def component_for(cloud: Cloud, pattern: Pattern) -> Any:
     except ModuleNotFoundError as exc:
         # Only "this component is not here" is unavailability; a missing SDK inside it is a bug.
         if exc.name and entry.module.startswith(exc.name):
-            raise ComponentUnavailable(
+            raise ComponentUnavailableError(
                 f"the {pattern.value} pattern on {cloud.value} is not available here"
             ) from exc
         raise

@@ -12,7 +12,14 @@ import re
 from enum import Enum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 
 class Cloud(str, Enum):
@@ -100,32 +107,90 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
 REGIONS: dict[Cloud, frozenset[str]] = {
     Cloud.AWS: frozenset(
         {
-            "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1",
-            "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2",
-            "eu-north-1", "eu-south-1", "eu-south-2", "ap-south-1", "ap-southeast-1",
-            "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-            "sa-east-1", "me-central-1", "af-south-1",
+            "us-east-1",
+            "us-east-2",
+            "us-west-1",
+            "us-west-2",
+            "ca-central-1",
+            "eu-west-1",
+            "eu-west-2",
+            "eu-west-3",
+            "eu-central-1",
+            "eu-central-2",
+            "eu-north-1",
+            "eu-south-1",
+            "eu-south-2",
+            "ap-south-1",
+            "ap-southeast-1",
+            "ap-southeast-2",
+            "ap-northeast-1",
+            "ap-northeast-2",
+            "ap-northeast-3",
+            "sa-east-1",
+            "me-central-1",
+            "af-south-1",
         }
-    ),  # fmt: skip
+    ),
     Cloud.AZURE: frozenset(
         {
-            "eastus", "eastus2", "westus", "westus2", "westus3", "centralus",
-            "northcentralus", "southcentralus", "canadacentral", "brazilsouth",
-            "northeurope", "westeurope", "uksouth", "ukwest", "francecentral",
-            "germanywestcentral", "swedencentral", "switzerlandnorth", "norwayeast",
-            "italynorth", "polandcentral", "australiaeast", "japaneast", "koreacentral",
-            "southeastasia", "eastasia", "centralindia", "uaenorth", "southafricanorth",
+            "eastus",
+            "eastus2",
+            "westus",
+            "westus2",
+            "westus3",
+            "centralus",
+            "northcentralus",
+            "southcentralus",
+            "canadacentral",
+            "brazilsouth",
+            "northeurope",
+            "westeurope",
+            "uksouth",
+            "ukwest",
+            "francecentral",
+            "germanywestcentral",
+            "swedencentral",
+            "switzerlandnorth",
+            "norwayeast",
+            "italynorth",
+            "polandcentral",
+            "australiaeast",
+            "japaneast",
+            "koreacentral",
+            "southeastasia",
+            "eastasia",
+            "centralindia",
+            "uaenorth",
+            "southafricanorth",
         }
-    ),  # fmt: skip
+    ),
     Cloud.GCP: frozenset(
         {
-            "us-central1", "us-east1", "us-east4", "us-west1", "us-west2", "us-west4",
-            "northamerica-northeast1", "southamerica-east1", "europe-west1", "europe-west2",
-            "europe-west3", "europe-west4", "europe-west6", "europe-west9", "europe-north1",
-            "europe-southwest1", "asia-east1", "asia-northeast1", "asia-northeast3",
-            "asia-south1", "asia-southeast1", "australia-southeast1", "me-west1",
+            "us-central1",
+            "us-east1",
+            "us-east4",
+            "us-west1",
+            "us-west2",
+            "us-west4",
+            "northamerica-northeast1",
+            "southamerica-east1",
+            "europe-west1",
+            "europe-west2",
+            "europe-west3",
+            "europe-west4",
+            "europe-west6",
+            "europe-west9",
+            "europe-north1",
+            "europe-southwest1",
+            "asia-east1",
+            "asia-northeast1",
+            "asia-northeast3",
+            "asia-south1",
+            "asia-southeast1",
+            "australia-southeast1",
+            "me-west1",
         }
-    ),  # fmt: skip
+    ),
 }
 
 # Answers are plain data: these patterns are the whole allowed alphabet, so nothing a user types
@@ -293,7 +358,7 @@ class DeploymentSpec(_Model):
         return self.rollout.candidate_version is not None
 
     def standard_tags(self) -> dict[str, str]:
-        """Tags (labels on GCP) every resource carries; lowercase so all three clouds accept them."""
+        """Tags (labels on GCP) on every resource; lowercase so all three clouds accept them."""
         return {
             **self.tags,
             "project": self.project,

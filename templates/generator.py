@@ -36,6 +36,7 @@ from components.spec import (
     Environment,
     Pattern,
     RolloutStrategy,
+    describe_validation_error,
     spec_from_config,
 )
 from stacks.profiles import deep_merge, load_profile
@@ -152,7 +153,10 @@ class Answers(BaseModel):
     @property
     def image(self) -> str:
         """The model image, defaulting to one under the project's name."""
-        return self.model_image or f"ghcr.io/{self.project_slug}/{self.model_name}:{self.model_version}"
+        return (
+            self.model_image
+            or f"ghcr.io/{self.project_slug}/{self.model_name}:{self.model_version}"
+        )
 
 
 def stack_sections(answers: Answers, environment: Environment) -> dict[str, Any]:
@@ -205,7 +209,9 @@ def _markdown_text(value: str) -> str:
 def requirements_text(cloud: Cloud) -> str:
     """Pinned public packages only: the client needs nothing from us."""
     pins = {**COMMON_PINS, **CLOUD_PINS[cloud]}
-    return "".join(f"{pkg}=={ver}\n" for pkg, ver in sorted(pins.items(), key=lambda kv: kv[0].lower()))
+    return "".join(
+        f"{pkg}=={ver}\n" for pkg, ver in sorted(pins.items(), key=lambda kv: kv[0].lower())
+    )
 
 
 def template_context(answers: Answers) -> dict[str, Any]:
@@ -276,16 +282,14 @@ def generate(answers: Answers, target: Path, *, force: bool = False) -> Generati
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_files
 
+    try:
+        build_stacks(answers)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise GenerationError(f"invalid answers: {describe_validation_error(exc)}") from exc
     if not is_available(answers.cloud, answers.pattern):
         raise GenerationError(
             f"the {answers.pattern.value} pattern is not available on {answers.cloud.value} yet"
         )
-    try:
-        build_stacks(answers)
-    except ValueError as exc:  # pydantic.ValidationError is a ValueError
-        from components.spec import describe_validation_error
-
-        raise GenerationError(f"invalid answers: {describe_validation_error(exc)}") from exc
 
     target = target.resolve()
     if target.exists() and not target.is_dir():
@@ -325,7 +329,9 @@ def generate(answers: Answers, target: Path, *, force: bool = False) -> Generati
         _move_into_place(rendered, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return GenerationResult(target, answers.project_slug, files, tuple(e.value for e in Environment))
+    return GenerationResult(
+        target, answers.project_slug, files, tuple(e.value for e in Environment)
+    )
 
 
 def _move_into_place(rendered: Path, target: Path) -> None:

@@ -21,7 +21,7 @@ import yaml
 
 from policies.runner.capture import CapturedResource, ProgramError, capture
 
-SECRET_PLACEHOLDER = "offline-placeholder-secret"
+SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 - not a secret
 
 # Where each provider keeps its region in config, to give mocks a consistent region.
 _REGION_KEYS = ("aws:region", "azure-native:location", "gcp:region")
@@ -130,8 +130,8 @@ def _project_on_path(project_dir: Path) -> Iterator[None]:
         # Forget modules imported from the project so another project's copies load next time.
         root = str(project_dir)
         for mod_name in set(sys.modules) - before_modules:
-            mod = sys.modules.get(mod_name)
-            if getattr(mod, "__file__", None) and str(mod.__file__).startswith(root):
+            mod_file = getattr(sys.modules.get(mod_name), "__file__", None)
+            if mod_file and str(mod_file).startswith(root):
                 del sys.modules[mod_name]
 
 

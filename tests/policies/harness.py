@@ -71,7 +71,9 @@ def evaluate(
     for policy in policies:
         policy_config = {"waivers": [], **dict(config.get(policy.name, {}))}
 
-        def report(message: str, urn: str | None = None, *, _p: Policy = policy, _r: Any = None) -> None:
+        def report(
+            message: str, urn: str | None = None, *, _p: Policy = policy, _r: Any = None
+        ) -> None:
             target = by_urn.get(urn) if urn else _r
             findings.append(
                 Finding(
@@ -94,7 +96,9 @@ def evaluate(
     return findings
 
 
-def _bind(report: Callable[..., None], resource: PolicyResource) -> Callable[[str, str | None], None]:
+def _bind(
+    report: Callable[..., None], resource: PolicyResource
+) -> Callable[[str, str | None], None]:
     def bound(message: str, urn: str | None = None) -> None:
         report(message, urn, _r=resource)
 

@@ -1,0 +1,1 @@
+"""The client-project template (cookiecutter) and the generator that renders it."""

@@ -1,0 +1,266 @@
+"""Answers are validated and can never inject anything into a generated file."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pydantic
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from components.spec import Cloud, Environment, Pattern
+from templates import generator
+from templates.generator import Answers, GenerationError, build_stacks, generate, project_slug
+
+HOSTILE = [
+    "'; import os; os.system('x') #",
+    '"""\nimport os\n"""',
+    "{{ cookiecutter.__class__ }}",
+    "{% for x in range(3) %}x{% endfor %}",
+    "a\nconfig:\n  aws:region: us-east-1",
+    "${{ secrets.TOKEN }}",
+    "<script>alert(1)</script>",
+    "](javascript:alert(1))",
+    "../../etc/passwd",
+    "x\x00y",
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [
+        ("acme-support", "acme-support"),
+        ("Acme Support", "acme-support"),
+        ("ACME_support.ai", "acme-support-ai"),
+        ("acme  --  ai", "acme-ai"),
+    ],
+)
+def test_project_names_become_valid_pulumi_names(name: str, slug: str) -> None:
+    assert project_slug(name) == slug
+
+
+@pytest.mark.parametrize(
+    "name", [*HOSTILE, "", "1acme", "ab", "a" * 61, "acme/ai", "acme;rm", "äcme", "-acme"]
+)
+def test_hostile_or_invalid_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="project name"):
+        project_slug(name)
+
+
+def _answers(**overrides: object) -> Answers:
+    base: dict[str, object] = {
+        "name": "acme-support",
+        "cloud": "aws",
+        "pattern": "api-first",
+        "region": "eu-west-1",
+        "owner": "ops@acme.example",
+    }
+    return Answers.model_validate({**base, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("owner", "ops@acme"),
+        ("owner", "ops@acme.example\nx: y"),
+        ("cloud", "ibm"),
+        ("pattern", "monolith"),
+        ("model_version", "1.0 ; rm"),
+        ("model_image", "ghcr.io/acme/model:1.0\n"),
+        ("model_name", "Model"),
+        ("alert_emails", ["not-an-email"]),
+        ("description", "two\nlines"),
+        ("description", "x" * 201),
+        ("ci", "jenkins"),
+        ("gcp_project", "Bad_Project"),
+    ],
+)
+def test_bad_answers_fail_validation(field: str, value: object) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        _answers(**{field: value})
+
+
+def test_unknown_region_fails_before_anything_is_written(tmp_path: Path) -> None:
+    answers = _answers(region="mars-north-1")
+    with pytest.raises(ValueError, match="not a known aws region"):
+        build_stacks(answers)
+    with pytest.raises(GenerationError, match="region"):
+        generate(answers, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def any_component_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Render without depending on a cloud's component being finished."""
+    monkeypatch.setattr(generator, "is_available", lambda cloud, pattern: True)
+
+
+def _render(tmp_path: Path, answers: Answers) -> Path:
+    target = tmp_path / "project"
+    generate(answers, target, force=True)
+    return target
+
+
+def _check_files_are_inert(project: Path, answers: Answers) -> None:
+    """Every generated file parses, and free text round-trips as data, never as code."""
+    template_root = generator.TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
+    for path in project.rglob("*"):
+        if not path.is_file():
+            continue
+        rel = path.relative_to(project)
+        text = path.read_text()
+        if path.suffix == ".py":
+            ast.parse(text)
+            template_file = template_root / rel
+            if template_file.is_file():
+                # Python files hold no answers at all: identical to the template.
+                assert text == template_file.read_text(), rel
+        elif path.suffix in {".yaml", ".yml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+    pulumi_yaml = yaml.safe_load((project / "Pulumi.yaml").read_text())
+    if answers.description:
+        assert pulumi_yaml["description"] == answers.description
+    assert set(pulumi_yaml) == {"name", "description", "runtime", "stackConfigDir"}
+    recorded = json.loads((project / ".aideploy.json").read_text())
+    assert recorded["answers"]["description"] == answers.description
+    for env in Environment:
+        stack = yaml.safe_load((project / "stacks" / f"Pulumi.{env.value}.yaml").read_text())
+        keys = set(stack)
+        assert keys == {"config"}
+        assert stack["config"][f"{answers.project_slug}:environment"] == env.value
+
+
+@pytest.mark.usefixtures("any_component_available")
+@pytest.mark.parametrize("text", HOSTILE[:-1])
+def test_hostile_descriptions_stay_inert(tmp_path: Path, text: str) -> None:
+    if "\n" in text:
+        with pytest.raises(pydantic.ValidationError):
+            _answers(description=text)
+        return
+    answers = _answers(description=text)
+    project = _render(tmp_path, answers)
+    _check_files_are_inert(project, answers)
+    readme = (project / "README.md").read_text()
+    assert "<script>" not in readme and "](javascript" not in readme
+
+
+@pytest.mark.usefixtures("any_component_available")
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    description=st.text(max_size=120),
+    cloud=st.sampled_from(list(Cloud)),
+)
+def test_any_answer_text_is_refused_or_inert(
+    tmp_path_factory: pytest.TempPathFactory, description: str, cloud: Cloud
+) -> None:
+    region = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
+    try:
+        answers = _answers(description=description, cloud=cloud.value, region=region[cloud])
+    except pydantic.ValidationError:
+        return
+    project = _render(tmp_path_factory.mktemp("fuzz"), answers)
+    _check_files_are_inert(project, answers)
+
+
+@pytest.mark.usefixtures("any_component_available")
+def test_existing_target_is_refused_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "project"
+    target.mkdir()
+    (target / "keep.txt").write_text("client work")
+    with pytest.raises(GenerationError, match="--force"):
+        generate(_answers(), target)
+    assert (target / "keep.txt").read_text() == "client work"
+    generate(_answers(), target, force=True)
+    assert not (target / "keep.txt").exists()
+    assert (target / "Pulumi.yaml").is_file()
+
+
+@pytest.mark.usefixtures("any_component_available")
+def test_failure_part_way_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "project"
+    target.mkdir()
+    (target / "keep.txt").write_text("client work")
+
+    def broken_vendor(project_dir: Path, cloud: Cloud) -> None:
+        (project_dir / "half-written").write_text("x")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generator, "_vendor", broken_vendor)
+    with pytest.raises(OSError):
+        generate(_answers(), target, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.usefixtures("any_component_available")
+@pytest.mark.parametrize("cloud", list(Cloud))
+def test_vendors_only_the_chosen_cloud(tmp_path: Path, cloud: Cloud) -> None:
+    region = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
+    project = _render(tmp_path, _answers(cloud=cloud.value, region=region[cloud]))
+    vendored = {p.name for p in (project / "components").iterdir() if p.is_dir()}
+    assert vendored - {"__pycache__"} == {cloud.value}
+    requirements = (project / "requirements.txt").read_text().splitlines()
+    assert all("==" in line for line in requirements)
+    sdks = {line.split("==")[0] for line in requirements if line.startswith("pulumi-")}
+    expected = {
+        Cloud.AWS: "pulumi-aws",
+        Cloud.AZURE: "pulumi-azure-native",
+        Cloud.GCP: "pulumi-gcp",
+    }
+    assert sdks == {"pulumi-policy", expected[cloud]}
+    assert "aideploy" not in (project / "requirements.txt").read_text()
+
+
+@pytest.mark.usefixtures("any_component_available")
+def test_generated_code_never_imports_aideploy(tmp_path: Path) -> None:
+    project = _render(tmp_path, _answers())
+    for path in project.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                root = name.split(".")[0]
+                assert root not in {"aideploy", "cli", "templates", "stacks"}, (path, name)
+
+
+def test_stack_files_differ_only_where_parity_allows() -> None:
+    from stacks.profiles import parity_violations
+
+    answers = _answers()
+    specs = build_stacks(answers)
+    dumped = {env: spec.model_dump(mode="json") for env, spec in specs.items()}
+    assert parity_violations(dumped[Environment.DEV], dumped[Environment.STAGING]) == []
+    assert parity_violations(dumped[Environment.STAGING], dumped[Environment.PROD]) == []
+
+
+def test_pins_match_the_installed_sdks() -> None:
+    from importlib.metadata import version
+
+    pins = {**generator.COMMON_PINS}
+    for cloud_pins in generator.CLOUD_PINS.values():
+        pins.update(cloud_pins)
+    for package, pinned in pins.items():
+        assert version(package) == pinned, package
+
+
+def test_patterns_cover_every_cloud() -> None:
+    from components.registry import REGISTRY
+
+    assert {(c, p) for c in Cloud for p in Pattern} == set(REGISTRY)
