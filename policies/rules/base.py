@@ -105,6 +105,13 @@ def as_list(value: Any) -> list[Any]:
     return [value]
 
 
+def _config_schema(extra: Mapping[str, Any] | None) -> PolicyConfigSchema:
+    """The waiver schema, plus a rule's own config properties when it has any."""
+    if not extra:
+        return WAIVER_SCHEMA
+    return PolicyConfigSchema(properties={**(WAIVER_SCHEMA.properties or {}), **extra})
+
+
 ResourceCheck = Callable[[Mapping[str, Any], ResourceValidationArgs], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
 
@@ -120,8 +127,13 @@ def resource_rule(
     remediation: str,
     category: str = SECURITY,
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config_properties: Mapping[str, Any] | None = None,
 ) -> ResourceValidationPolicy:
-    """A resource rule: ``check(props, args)`` yields one message per violation."""
+    """A resource rule: ``check(props, args)`` yields one message per violation.
+
+    ``config_properties`` adds JSON-schema properties (e.g. a minimum retention) next to the
+    waivers; ``check`` reads them with ``args.get_config()``.
+    """
     wanted = frozenset(types)
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -137,7 +149,7 @@ def resource_rule(
         description=description,
         validate=validate,
         enforcement_level=enforcement,
-        config_schema=WAIVER_SCHEMA,
+        config_schema=_config_schema(config_properties),
         severity=severity,
         tags=[category, *tags],
         remediation_steps=remediation,
@@ -155,6 +167,7 @@ def stack_rule(
     remediation: str,
     category: str = OPERATIONAL,
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
+    config_properties: Mapping[str, Any] | None = None,
 ) -> StackValidationPolicy:
     """A stack rule: ``check(args)`` yields (message, urn-or-None) per violation."""
 
@@ -171,7 +184,7 @@ def stack_rule(
         description=description,
         validate=validate,
         enforcement_level=enforcement,
-        config_schema=WAIVER_SCHEMA,
+        config_schema=_config_schema(config_properties),
         severity=severity,
         tags=[category, *tags],
         remediation_steps=remediation,
