@@ -9,7 +9,7 @@ same way everywhere.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import (
@@ -100,9 +100,20 @@ def as_list(value: Any) -> list[Any]:
     """IAM fields may be one value or a list."""
     if value is None:
         return []
-    if isinstance(value, (list, tuple)):
+    # The analyzer hands lists over as read-only Sequence proxies, not as ``list``.
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
         return list(value)
     return [value]
+
+
+def prop_at(props: Mapping[str, Any], path: str) -> Any:
+    """The value at a dotted wire path (``"properties.networkAcls.defaultAction"``), or None."""
+    value: Any = props
+    for key in path.split("."):
+        if not isinstance(value, Mapping) or key not in value:
+            return None
+        value = value[key]
+    return value
 
 
 def _config_schema(extra: Mapping[str, Any] | None) -> PolicyConfigSchema:
