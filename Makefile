@@ -26,7 +26,7 @@ test: lint typecheck
 	$(BIN)/pytest -n auto
 
 demo: $(STAMP)
-	$(BIN)/python benchmarks/demo.py --out $(DEMO_DIR)
+	$(BIN)/python scripts/demo.py --out $(DEMO_DIR)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
