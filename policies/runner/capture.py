@@ -140,6 +140,9 @@ class CloudMocks(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:  # type: ignore[override]
         if args.token == "aws:index/getRegion:getRegion":  # noqa: S105 - a function token
             return {"name": self.region, "region": self.region, "id": self.region}
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":  # noqa: S105
+            zones = [f"{self.region}{suffix}" for suffix in "abc"]
+            return {"names": zones, "zoneIds": ["az1", "az2", "az3"], "id": self.region}
         result = _INVOKE_RESULTS.get(args.token)
         # A mock call must return a dict; unknown functions echo their arguments.
         return dict(result) if result is not None else dict(args.args)
