@@ -215,6 +215,63 @@ def patterns(
     console.print(table)
 
 
+class ReportFormat(str, Enum):
+    """Report output: people (text), scripts (json), PR comments and job summaries (markdown)."""
+
+    TEXT = "text"
+    JSON = "json"
+    MARKDOWN = "markdown"
+
+
+@app.command()
+@handle_errors
+def parity(
+    directory: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    between: Annotated[
+        tuple[str, str] | None,
+        typer.Option(help="Two stacks, e.g. --between staging prod; default: adjacent pairs."),
+    ] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="text, json or markdown.")] = (
+        ReportFormat.TEXT
+    ),
+) -> None:
+    """Compare stacks by config and by declared resources; exit 1 on drift."""
+    from stacks.parity_check import check_parity, render
+
+    report = check_parity(directory, between)
+    print(render(report, fmt.value))  # plain print: drift text must not be read as rich markup
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_FAILED)
+
+
+@app.command()
+@handle_errors
+def promote(
+    directory: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    source: Annotated[str, typer.Option("--from", help="Stack to promote from.")] = "staging",
+    target: Annotated[str, typer.Option("--to", help="Stack to promote into.")] = "prod",
+    yes: Annotated[bool, typer.Option("--yes", help="Write without asking (CI).")] = False,
+) -> None:
+    """Copy the promotable settings (model, candidate) into the target stack file."""
+    from rich.syntax import Syntax
+
+    from stacks.promote import PromotionError, apply_promotion, plan_promotion
+
+    try:
+        plan = plan_promotion(directory, source, target)
+    except PromotionError as exc:
+        fail(str(exc), EXIT_FAILED)
+    if not plan.changed:
+        console.print(f"{target} already holds the promotable settings of {source}.")
+        return
+    console.print(Syntax(plan.diff(), "diff", theme="ansi_dark"))
+    if not yes and not sys.stdin.isatty():
+        fail("not a terminal: pass --yes to write without confirmation; nothing written")
+    if not yes and not typer.confirm(f"Write {plan.path}?", default=False):
+        fail("not confirmed; nothing written", EXIT_FAILED)
+    apply_promotion(plan)
+    console.print(f"[green]Promoted[/] {source} -> {target}: {plan.path}", highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -1,0 +1,228 @@
+"""Promotion: copy the promotable settings (the model and its candidate) from one stack to the next.
+
+``plan_promotion`` computes the new text of the target stack file and proves it safe before
+anything is written:
+
+* only the paths listed as ``promotable`` in stacks/parity.yaml change; every other key, the
+  comments and the layout of the file stay as they were (ruamel.yaml round trip), and a second,
+  independent parse checks that nothing else moved;
+* parity between the two stacks must hold afterwards, by config and by the resources the program
+  declares (run under mocks on a scratch copy of the project); otherwise the promotion is refused,
+  because the stacks differ in more than what a promotion carries.
+
+``apply_promotion`` writes the file atomically (temp file beside it + ``os.replace``) and only if
+it still holds what was planned, so an error at any point leaves it untouched.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import YAMLError as RuamelYAMLError
+
+from policies.runner.program import ProjectError, load_project, stack_file
+from stacks.parity_check import check_parity, parity_rules, render, stack_sections
+from stacks.profiles import flatten
+
+_MISSING: Any = object()
+# Scratch copies of a project for the parity check skip what is not part of the program.
+_SCRATCH_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache*"
+)
+
+
+class PromotionError(Exception):
+    """The promotion is not safe: parity would still fail after it (a check result, exit 1)."""
+
+
+@dataclass(frozen=True)
+class PromotionPlan:
+    """What promoting ``source`` into ``target`` would write."""
+
+    path: Path
+    source: str
+    target: str
+    before: str
+    after: str
+    changes: tuple[tuple[str, Any, Any], ...]  # (dotted path, old, new); _MISSING shown as None
+
+    @property
+    def changed(self) -> bool:
+        """False when the target already holds the source's promotable settings."""
+        return self.before != self.after
+
+    def diff(self) -> str:
+        """A unified diff of the target stack file."""
+        name = f"stacks/{self.path.name}"
+        return "".join(
+            difflib.unified_diff(
+                self.before.splitlines(keepends=True),
+                self.after.splitlines(keepends=True),
+                fromfile=f"a/{name}",
+                tofile=f"b/{name}",
+            )
+        )
+
+
+def _get(data: Mapping[str, Any], path: str) -> Any:
+    node: Any = data
+    for part in path.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return _MISSING
+        node = node[part]
+    return node
+
+
+def _round_trip() -> YAML:
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 4096  # never re-wrap a long line the file already has
+    return rt
+
+
+def _section_key(config: CommentedMap, project: str, section: str) -> str:
+    """The key a section has in this file: ``project:section`` unless the file uses it bare."""
+    if section in config and f"{project}:{section}" not in config:
+        return section
+    return f"{project}:{section}"
+
+
+def _set(config: CommentedMap, project: str, path: str, value: Any) -> None:
+    first, *rest = path.split(".")
+    key = _section_key(config, project, first)
+    if not rest:
+        config[key] = value
+        return
+    node = config.setdefault(key, CommentedMap())
+    for part in rest[:-1]:
+        if not isinstance(node.get(part), Mapping):
+            node[part] = CommentedMap()
+        node = node[part]
+    node[rest[-1]] = value
+
+
+def _remove(config: CommentedMap, project: str, path: str) -> None:
+    first, *rest = path.split(".")
+    key = _section_key(config, project, first)
+    if not rest:
+        config.pop(key, None)
+        return
+    chain = [config[key]]
+    for part in rest[:-1]:
+        chain.append(chain[-1][part])
+    chain[-1].pop(rest[-1], None)
+    # drop mappings the removal emptied, so no `rollout: {}` is left behind
+    levels = list(zip([config, *chain[:-1]], chain, [key, *rest[:-1]], strict=True))
+    for parent, node, part in reversed(levels):
+        if node:
+            break
+        parent.pop(part, None)
+
+
+def _plain(value: Any) -> Any:
+    return None if value is _MISSING else value
+
+
+def plan_promotion(project_dir: Path, source: str, target: str) -> PromotionPlan:
+    """The new text of ``target``'s stack file with ``source``'s promotable settings.
+
+    Raises ProjectError on bad input (unknown stack, malformed YAML, same stack twice) and
+    PromotionError when parity would still fail after the promotion.
+    """
+    project_dir = project_dir.resolve()
+    project = load_project(project_dir)["name"]
+    if source == target:
+        raise ProjectError(f"--from and --to name the same stack ({source!r})")
+    rules = parity_rules(project_dir)
+    src = stack_sections(project_dir, source)  # raises on a missing stack or malformed YAML
+    old = stack_sections(project_dir, target)
+    path = stack_file(project_dir, target)
+    before = path.read_text(encoding="utf-8")
+
+    rt = _round_trip()
+    try:
+        doc = rt.load(before)
+    except RuamelYAMLError as exc:
+        raise ProjectError(f"{path}: malformed YAML") from exc
+    if not isinstance(doc, CommentedMap) or not isinstance(doc.get("config"), CommentedMap):
+        raise ProjectError(f"{path}: expected a mapping with a 'config' mapping")
+    config = doc["config"]
+
+    changes: list[tuple[str, Any, Any]] = []
+    for promotable in rules.promotable:
+        new_value, old_value = _get(src, promotable), _get(old, promotable)
+        if new_value == old_value:
+            continue
+        if new_value is _MISSING:
+            _remove(config, project, promotable)
+        else:
+            _set(config, project, promotable, new_value)
+        changes.append((promotable, _plain(old_value), _plain(new_value)))
+
+    out = io.StringIO()
+    rt.dump(doc, out)
+    after = out.getvalue() if changes else before
+    _assert_only_promotable_changed(before, after, path, rules.promotes)
+    plan = PromotionPlan(path, source, target, before, after, tuple(changes))
+    _refuse_unless_parity_holds(project_dir, plan)
+    return plan
+
+
+def _assert_only_promotable_changed(
+    before: str, after: str, path: Path, promotes: Callable[[str], bool]
+) -> None:
+    """An independent parse: every non-promotable key must hold exactly what it held."""
+    a = flatten((yaml.safe_load(before) or {}).get("config") or {})
+    b = flatten((yaml.safe_load(after) or {}).get("config") or {})
+    touched = sorted(
+        k
+        for k in set(a) | set(b)
+        if a.get(k, _MISSING) != b.get(k, _MISSING) and not promotes(k.split(":", 1)[-1])
+    )
+    if touched:
+        raise ProjectError(f"{path}: promotion would change {', '.join(touched)}; nothing written")
+
+
+def _refuse_unless_parity_holds(project_dir: Path, plan: PromotionPlan) -> None:
+    """Run the full parity check on a scratch copy holding the promoted target file."""
+    with tempfile.TemporaryDirectory(prefix="aideploy-promote-") as scratch:
+        copy = Path(scratch) / project_dir.name
+        shutil.copytree(project_dir, copy, ignore=_SCRATCH_IGNORE, symlinks=True)
+        stack_file(copy, plan.target).write_text(plan.after, encoding="utf-8")
+        report = check_parity(copy, (plan.source, plan.target))
+    if not report.ok:
+        raise PromotionError(
+            f"refusing to promote {plan.source} -> {plan.target}: the stacks differ beyond the "
+            "promotable settings and the declared differences; nothing written\n"
+            + render(report, "text")
+        )
+
+
+def apply_promotion(plan: PromotionPlan) -> None:
+    """Write the planned file atomically, only if it still holds what the plan was made from."""
+    current = plan.path.read_text(encoding="utf-8")
+    if current != plan.before:
+        raise ProjectError(f"{plan.path} changed since the promotion was planned; nothing written")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{plan.path.name}.", dir=plan.path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(plan.after)
+            handle.flush()
+            os.fsync(handle.fileno())
+        shutil.copymode(plan.path, tmp)
+        os.replace(tmp, plan.path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

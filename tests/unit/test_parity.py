@@ -1,0 +1,154 @@
+"""Parity: config and resource drift between stacks, on a small real Pulumi program under mocks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from policies.runner.program import ProjectError, run_stack
+from stacks.parity_check import check_parity, main, render, stack_pairs
+from tests.unit.parity_fake_project import inject, make_project, stack_config, write_stack
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "fake")
+
+
+def test_stacks_at_parity_pass_although_capacity_and_retention_differ(project: Path) -> None:
+    report = check_parity(project)
+    assert report.pairs == [("dev", "staging"), ("staging", "prod")]
+    assert report.ok, render(report)
+    assert report.resources == {"dev": 10, "staging": 10, "prod": 10}
+    # the declared differences really reached the resources, and were ignored there
+    min_capacity = {
+        stack: next(
+            r.inputs["minCapacity"]
+            for r in run_stack(project, stack).resources
+            if r.type == "aws:appautoscaling/target:Target"
+        )
+        for stack in ("dev", "prod")
+    }
+    assert min_capacity == {"dev": 1, "prod": 2}
+
+
+def test_different_model_version_in_one_stack_file_is_drift(project: Path) -> None:
+    write_stack(project, "prod", stack_config("prod", version="2.0.0"))
+    report = check_parity(project, ("staging", "prod"))
+    config = {d.subject for d in report.drift if d.kind == "config"}
+    assert config == {"model.version", "model.image"}
+    resource = {(d.subject, d.detail) for d in report.drift if d.kind == "resource"}
+    assert ("aws:sagemaker/model:Model fake-model", "model: primaryContainer.image") in resource
+    assert ("aws:sagemaker/model:Model fake-model", "model: tags.model-version") in resource
+
+
+def test_unencrypted_store_in_one_stack_is_resource_drift(project: Path) -> None:
+    inject(project, "PLAIN_STACKS", {"prod"})
+    report = check_parity(project)
+    assert [d.pair for d in report.drift] == [("staging", "prod")]
+    (drift,) = report.drift
+    assert drift.kind == "resource"
+    assert (
+        drift.subject
+        == "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+    )
+    assert (drift.left, drift.right) == (1, 0)
+    assert "only in staging: fake-data-sse" in drift.detail
+
+
+def test_missing_alarm_is_resource_drift(project: Path) -> None:
+    inject(project, "NO_LATENCY_ALARM_STACKS", {"staging"})
+    report = check_parity(project)
+    assert {d.pair for d in report.drift} == {("dev", "staging"), ("staging", "prod")}
+    assert {d.subject for d in report.drift} == {"aws:cloudwatch/metricAlarm:MetricAlarm"}
+    assert {(d.left, d.right) for d in report.drift} == {(2, 1), (1, 2)}
+
+
+def test_a_weakened_setting_on_a_matching_resource_is_drift(project: Path) -> None:
+    main_py = project / "__main__.py"
+    main_py.write_text(
+        main_py.read_text().replace(
+            "block_public_policy=True", 'block_public_policy=stack != "dev"'
+        )
+    )
+    report = check_parity(project)
+    (drift,) = report.drift
+    assert drift.pair == ("dev", "staging")
+    assert drift.detail == "network-exposure: blockPublicPolicy"
+    assert (drift.left, drift.right) == (False, True)
+
+
+def test_undeclared_config_difference_is_drift_and_declared_one_is_not(project: Path) -> None:
+    config = stack_config("prod")
+    config["fake:rollout"]["strategy"] = "blue-green"  # not declared
+    config["fake:rollout"]["bake_minutes"] = 60  # declared
+    write_stack(project, "prod", config)
+    report = check_parity(project, ("staging", "prod"))
+    assert [(d.kind, d.subject, d.left, d.right) for d in report.drift] == [
+        ("config", "rollout.strategy", "canary", "blue-green")
+    ]
+
+
+def test_project_parity_yaml_overrides_the_default_rules(project: Path) -> None:
+    config = stack_config("prod")
+    config["fake:rollout"]["strategy"] = "blue-green"
+    write_stack(project, "prod", config)
+    (project / "stacks" / "parity.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "may_differ": ["environment", "capacity", "retention", "rollout"],
+                "promotable": ["model.version"],
+            }
+        )
+    )
+    assert check_parity(project, ("staging", "prod")).ok
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_cli_entry_reports_drift_with_exit_1(
+    project: Path, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inject(project, "PLAIN_STACKS", {"prod"})
+    assert main([str(project), "--format", fmt]) == 1
+    out = capsys.readouterr().out
+    assert "fake-data-sse" in out
+    if fmt == "json":
+        data = json.loads(out)
+        assert data["ok"] is False and data["drift"][0]["pair"] == ["staging", "prod"]
+    if fmt == "markdown":
+        assert out.startswith("### Environment parity: 1 drift finding")
+
+
+def test_cli_entry_exit_0_when_at_parity(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([str(project), "--between", "dev", "prod"]) == 0
+    assert "no drift" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("between", "message"),
+    [
+        (("staging", "production"), "unknown stack 'production'"),
+        (("prod", "prod"), "two different stacks"),
+    ],
+)
+def test_bad_stack_names_are_usage_errors(
+    project: Path, between: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(ProjectError, match=message):
+        stack_pairs(project, between)
+
+
+def test_malformed_yaml_and_missing_stack_are_usage_errors(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "stacks" / "Pulumi.prod.yaml").write_text("config: [unclosed\n")
+    assert main([str(project)]) == 2
+    assert "malformed YAML" in capsys.readouterr().err
+    (project / "stacks" / "Pulumi.prod.yaml").unlink()
+    (project / "stacks" / "Pulumi.staging.yaml").unlink()
+    assert main([str(project)]) == 2
+    assert "at least two stack files" in capsys.readouterr().err
+    assert main([str(project / "nowhere")]) == 2

@@ -1,0 +1,174 @@
+"""Promotion: only promotable settings move, parity holds after, bad input changes nothing."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from cli import app
+from policies.runner.program import ProjectError
+from stacks.profiles import flatten, load_parity_rules
+from stacks.promote import PromotionError, apply_promotion, plan_promotion
+from tests.unit.parity_fake_project import inject, make_project, stack_config, write_stack
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    root = make_project(tmp_path / "fake")
+    # a new model version with a candidate in staging, not yet in prod
+    config = stack_config("staging", version="2.0.0")
+    config["fake:rollout"].update(
+        candidate_version="2.1.0", candidate_image="ghcr.io/acme/model:2.1.0"
+    )
+    write_stack(root, "staging", config)
+    return root
+
+
+def _bytes(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((root / "stacks").iterdir())}
+
+
+def _config(path: Path) -> dict[str, object]:
+    return flatten(yaml.safe_load(path.read_text())["config"])
+
+
+def test_promotion_copies_only_the_promotable_settings(project: Path) -> None:
+    prod = project / "stacks" / "Pulumi.prod.yaml"
+    before = _config(prod)
+    before_text = prod.read_text()
+    plan = plan_promotion(project, "staging", "prod")
+    apply_promotion(plan)
+    after = _config(prod)
+    rules = load_parity_rules()
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+    assert changed == {
+        "fake:model.version",
+        "fake:model.image",
+        "fake:rollout.candidate_version",
+        "fake:rollout.candidate_image",
+    }
+    assert all(rules.promotes(k.split(":", 1)[1]) for k in changed)
+    assert after["fake:model.version"] == "2.0.0"
+    assert after["fake:rollout.candidate_image"] == "ghcr.io/acme/model:2.1.0"
+    # comments, order and capacity (a declared difference) are kept
+    text = prod.read_text()
+    assert text.startswith("# Stack prod of fake.\n# Keep in step with the other environments.\n")
+    assert after["fake:capacity.min_instances"] == 2
+    kept = [line for line in before_text.splitlines() if "1.0.0" not in line]
+    assert [line for line in text.splitlines() if line in kept] == kept
+    edited = [line for line in plan.diff().splitlines()[2:] if line[:1] in "+-"]
+    leaf = re.compile(r"^[+-] +(version|image|candidate_version|candidate_image): \S+$")
+    assert len(edited) == 6 and all(leaf.match(line) for line in edited), edited
+    assert [c[0] for c in plan.changes] == [
+        "model.version",
+        "model.image",
+        "rollout.candidate_version",
+        "rollout.candidate_image",
+    ]
+
+
+def test_promotion_removes_a_candidate_the_source_no_longer_has(project: Path) -> None:
+    apply_promotion(plan_promotion(project, "staging", "prod"))
+    write_stack(project, "staging", stack_config("staging", version="2.1.0"))
+    apply_promotion(plan_promotion(project, "staging", "prod"))
+    rollout = yaml.safe_load((project / "stacks" / "Pulumi.prod.yaml").read_text())["config"][
+        "fake:rollout"
+    ]
+    assert rollout == {"strategy": "canary", "bake_minutes": 10, "canary_percent": 10}
+
+
+def test_nothing_to_promote_is_a_no_op(project: Path) -> None:
+    plan = plan_promotion(project, "dev", "prod")
+    assert not plan.changed and plan.changes == ()
+
+
+def test_refused_when_parity_would_still_fail(project: Path) -> None:
+    config = stack_config("prod")
+    config["fake:rollout"]["strategy"] = "blue-green"  # beyond the promotable settings
+    write_stack(project, "prod", config)
+    before = _bytes(project)
+    with pytest.raises(PromotionError, match=r"rollout\.strategy"):
+        plan_promotion(project, "staging", "prod")
+    assert _bytes(project) == before
+
+
+def test_refused_when_the_programs_drift(project: Path) -> None:
+    inject(project, "PLAIN_STACKS", {"prod"})
+    before = _bytes(project)
+    result = runner.invoke(app, ["promote", str(project), "--yes"])
+    assert result.exit_code == 1, result.output
+    assert "fake-data-sse" in result.output and "nothing written" in result.output
+    assert _bytes(project) == before
+
+
+def test_cli_promotes_with_yes_and_shows_the_diff(project: Path) -> None:
+    result = runner.invoke(
+        app, ["promote", str(project), "--from", "staging", "--to", "prod", "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "+    version: 2.0.0" in result.output
+    assert _config(project / "stacks" / "Pulumi.prod.yaml")["fake:model.version"] == "2.0.0"
+    # and parity now holds between them
+    parity = runner.invoke(app, ["parity", str(project), "--between", "staging", "prod"])
+    assert parity.exit_code == 0, parity.output
+
+
+def test_cli_without_terminal_or_yes_refuses_with_exit_2(project: Path) -> None:
+    before = _bytes(project)
+    result = runner.invoke(app, ["promote", str(project)])
+    assert result.exit_code == 2
+    assert "pass --yes" in result.output
+    assert _bytes(project) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "setup", "message"),
+    [
+        (["--to", "production"], None, "unknown stack 'production'"),
+        (["--from", "prod", "--to", "prod"], None, "same stack"),
+        ([], "missing", "unknown stack 'prod'"),
+        ([], "malformed", "malformed YAML"),
+        ([], "not-a-mapping", "'config' must be a mapping"),
+    ],
+)
+def test_bad_input_is_a_clear_usage_error_and_changes_nothing(
+    project: Path, args: list[str], setup: str | None, message: str
+) -> None:
+    prod = project / "stacks" / "Pulumi.prod.yaml"
+    if setup == "missing":
+        prod.unlink()
+    elif setup == "malformed":
+        prod.write_text("config:\n  fake:model: {version: [\n")
+    elif setup == "not-a-mapping":
+        prod.write_text("config: [1, 2]\n")
+    before = _bytes(project)
+    result = runner.invoke(app, ["promote", str(project), "--yes", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert _bytes(project) == before
+
+
+def test_a_file_changed_after_planning_is_not_overwritten(project: Path) -> None:
+    plan = plan_promotion(project, "staging", "prod")
+    prod = project / "stacks" / "Pulumi.prod.yaml"
+    prod.write_text(prod.read_text() + "# edited meanwhile\n")
+    edited = prod.read_bytes()
+    with pytest.raises(ProjectError, match="changed since"):
+        apply_promotion(plan)
+    assert prod.read_bytes() == edited
+    assert [p.name for p in (project / "stacks").iterdir() if p.name.startswith(".")] == []
+
+
+def test_cli_parity_exit_codes(project: Path) -> None:
+    drift = runner.invoke(app, ["parity", str(project), "--format", "json"])
+    assert drift.exit_code == 1
+    assert '"model.version"' in drift.output
+    bad = runner.invoke(app, ["parity", str(project), "--between", "dev", "qa"])
+    assert bad.exit_code == 2 and "unknown stack 'qa'" in bad.output
