@@ -1,7 +1,11 @@
-"""The aws rules, listed explicitly (no registration by import side effect)."""
+"""The AWS rules, listed explicitly (no registration by import side effect)."""
 
 from __future__ import annotations
 
 from pulumi_policy import Policy
 
-POLICIES: list[Policy] = []
+from policies.rules.aws import s3
+
+POLICIES: list[Policy] = [
+    *s3.POLICIES,
+]

@@ -1,0 +1,1 @@
+"""The test suite (a package, so tests.policies never shadows the real policies package)."""
