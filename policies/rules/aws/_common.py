@@ -110,12 +110,13 @@ _SECURE_TRANSPORT_OPERATORS = ("Bool", "BoolIfExists")
 
 
 def denies_insecure_transport(document: Any, all_actions: frozenset[str]) -> bool:
-    """True when one Deny statement for everyone covers every action (one of ``all_actions``)
-    under ``aws:SecureTransport = false``."""
+    """True when one Deny statement for everyone covers the actions (one of ``all_actions``,
+    lower case: IAM action names are case-insensitive) under ``aws:SecureTransport = false``."""
     for s in statements(document):
         if s.get("Effect") != "Deny" or not principal_is_public(s.get("Principal")):
             continue
-        if not all_actions.intersection(items(s.get("Action"))):
+        actions = {a.lower() for a in items(s.get("Action")) if isinstance(a, str)}
+        if not all_actions.intersection(actions):
             continue
         condition = mapping(s.get("Condition"))
         for operator in _SECURE_TRANSPORT_OPERATORS:
@@ -166,3 +167,29 @@ def each(
             yield from list(check(resource))
         except UnknownValueError:
             continue
+
+
+def tls_policy_findings(
+    args: StackValidationArgs,
+    *,
+    resource_type: str,
+    policy_type: str,
+    link: str,
+    all_actions: frozenset[str],
+    kind: str,
+) -> StackFindings:
+    """Each ``resource_type`` needs an ``aws:SecureTransport=false`` Deny either in its own
+    ``policy`` input or in a ``policy_type`` resource whose ``link`` input points at it."""
+    policies = of_types(args, policy_type)
+
+    def check(resource: PolicyResource) -> StackFindings:
+        documents = [get(resource.props, "policy")]
+        documents += [get(p.props, "policy") for p in linked(resource, policies, link)]
+        if not any(denies_insecure_transport(d, all_actions) for d in documents):
+            yield (
+                f"{kind} '{resource.name}' has no policy denying requests with "
+                "aws:SecureTransport=false.",
+                resource.urn,
+            )
+
+    yield from each(of_types(args, resource_type), check)
