@@ -1,0 +1,123 @@
+"""Azure diagnostics and log retention (rule 26)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
+
+from policies.rules.base import OPERATIONAL, canonical_type, resource_rule, stack_rule
+from policies.rules.settings import Setting
+
+DIAGNOSTIC_SETTING_TYPES: tuple[str, ...] = (
+    "azure-native:monitor:DiagnosticSetting",
+    "azure-native:insights:DiagnosticSetting",  # the azure-native 2.x module name
+)
+
+# Data-plane resources an AI deployment uses whose logs only leave the service through a
+# diagnostic setting (resource type -> what to call it in a message).
+DATA_PLANE_TYPES: dict[str, str] = {
+    "azure-native:storage:StorageAccount": "storage account",
+    "azure-native:keyvault:Vault": "key vault",
+    "azure-native:cognitiveservices:Account": "AI services account",
+    "azure-native:machinelearningservices:Workspace": "ML workspace",
+    "azure-native:machinelearningservices:OnlineEndpoint": "ML online endpoint",
+    "azure-native:containerregistry:Registry": "container registry",
+    "azure-native:cosmosdb:DatabaseAccount": "Cosmos DB account",
+    "azure-native:servicebus:Namespace": "Service Bus namespace",
+    "azure-native:eventhub:Namespace": "Event Hubs namespace",
+    "azure-native:eventgrid:Topic": "Event Grid topic",
+    "azure-native:eventgrid:Domain": "Event Grid domain",
+    "azure-native:web:WebApp": "App Service / Function app",
+    "azure-native:apimanagement:ApiManagementService": "API Management service",
+    "azure-native:app:ManagedEnvironment": "Container Apps environment",
+}
+
+# A Container Apps environment can ship its logs itself, without a diagnostic setting.
+_SELF_ROUTED = {
+    "azure-native:app:ManagedEnvironment": Setting(
+        "appLogsConfiguration.destination", ("log-analytics",)
+    ),
+}
+
+
+def _monitored_urns(resources: list[PolicyResource]) -> set[str]:
+    """URNs that a diagnostic setting's ``resourceUri`` is built from."""
+    urns: set[str] = set()
+    for r in resources:
+        if canonical_type(r.resource_type) in DIAGNOSTIC_SETTING_TYPES:
+            urns.update(dep.urn for dep in r.property_dependencies.get("resourceUri", []))
+    return urns
+
+
+def _missing_diagnostics(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    monitored = _monitored_urns(args.resources)
+    for r in args.resources:
+        kind = DATA_PLANE_TYPES.get(canonical_type(r.resource_type))
+        if kind is None or r.urn in monitored:
+            continue
+        self_routed = _SELF_ROUTED.get(canonical_type(r.resource_type))
+        if self_routed is not None and self_routed.satisfied(r.props):
+            continue
+        yield (
+            f"{kind} '{r.name}' has no diagnostic setting: its logs and metrics are not kept.",
+            r.urn,
+        )
+
+
+data_plane_require_diagnostic_settings = stack_rule(
+    "azure-data-plane-require-diagnostic-settings",
+    "Every Azure data-plane resource has a diagnostic setting (resourceUri built from it).",
+    check=_missing_diagnostics,
+    severity=Severity.MEDIUM,
+    tags=["logging"],
+    remediation=(
+        "Add `monitor.DiagnosticSetting(resource_uri=<resource>.id, workspace_id=<workspace>.id, "
+        'logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)], '
+        "metrics=[...])` for each resource (a storage account's blob logs use "
+        '`Output.concat(account.id, "/blobServices/default")`).'
+    ),
+    enforcement=EnforcementLevel.ADVISORY,
+)
+
+DEFAULT_MINIMUM_DAYS = 30
+# Workspaces and classic Application Insights keep 30 days when retention is not set.
+_SERVICE_DEFAULT_DAYS = 30
+_RETENTION_TYPES: tuple[str, ...] = (
+    "azure-native:operationalinsights:Workspace",
+    "azure-native:applicationinsights:Component",
+)
+
+
+def _short_retention(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    minimum = args.get_config().get("minimumDays", DEFAULT_MINIMUM_DAYS)
+    value = props.get("retentionInDays")
+    days = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    effective = _SERVICE_DEFAULT_DAYS if days is None else days
+    if effective < minimum:
+        shown = "unset (30 days)" if days is None else f"{days:g} days"
+        yield f"log retention is {shown}; this environment keeps logs at least {minimum} days."
+
+
+log_analytics_require_retention = resource_rule(
+    "azure-log-analytics-require-retention",
+    "Log Analytics workspaces and Application Insights keep logs at least the configured "
+    "minimum number of days.",
+    types=_RETENTION_TYPES,
+    check=_short_retention,
+    severity=Severity.MEDIUM,
+    tags=["logging"],
+    remediation="Set `retention_in_days` to at least the environment's minimum (pack config).",
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    config_properties={
+        "minimumDays": {"type": "integer", "minimum": 1, "default": DEFAULT_MINIMUM_DAYS}
+    },
+)

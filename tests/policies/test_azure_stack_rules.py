@@ -1,0 +1,239 @@
+"""Azure stack rules: role assignments at broad scope (25) and diagnostic settings (26).
+
+Both relate resources through the property dependencies a real program records (a role
+assignment's ``scope`` built from ``rg.id``, a diagnostic setting's ``resourceUri`` built from the
+account's id), so every case is a small real program captured under mocks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pulumi
+import pulumi_azure_native.app as app
+import pulumi_azure_native.authorization as authorization
+import pulumi_azure_native.keyvault as keyvault
+import pulumi_azure_native.monitor as monitor
+import pulumi_azure_native.operationalinsights as operationalinsights
+import pulumi_azure_native.resources as resources
+import pulumi_azure_native.storage as storage
+import pytest
+from pulumi_policy import Policy
+from pulumi_policy.proxy import unknown_checking_proxy
+
+from policies.rules.azure.authorization import (
+    role_assignment_disallow_privileged_broad_scope,
+    scope_kind,
+)
+from policies.rules.azure.monitoring import data_plane_require_diagnostic_settings
+from tests.policies.harness import evaluate, names_violating, run_program
+
+SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000"
+ROLE_PREFIX = f"{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
+OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+USER_ACCESS_ADMIN = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
+BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+
+
+def flagged(
+    policy: Policy, program: Callable[[], Any], config: dict[str, Any] | None = None
+) -> set[str]:
+    """Names of the resources ``policy`` flags in ``program`` (inputs proxied as in the pack)."""
+    captured = [
+        replace(r, inputs=unknown_checking_proxy(dict(r.inputs))) for r in run_program(program)
+    ]
+    return names_violating(evaluate([policy], captured, {policy.name: config or {}}), policy.name)
+
+
+# --- rule 25 ------------------------------------------------------------------------------
+
+
+def assignment(role: str, scope: str) -> Callable[[], None]:
+    """A resource group, an account in it, and one assignment at ``scope``.
+
+    ``scope`` names what to scope to: "rg", "account", "account-child", or a literal ARM path.
+    """
+
+    def program() -> None:
+        rg = resources.ResourceGroup("rg")
+        account = storage.StorageAccount(
+            "data",
+            resource_group_name=rg.name,
+            kind="StorageV2",
+            sku=storage.SkuArgs(name="Standard_LRS"),
+        )
+        scopes: dict[str, pulumi.Input[str]] = {
+            "rg": rg.id,
+            "account": account.id,
+            "account-child": pulumi.Output.concat(account.id, "/blobServices/default"),
+            "rg-child": pulumi.Output.concat(
+                rg.id, "/providers/Microsoft.Storage/storageAccounts/data"
+            ),
+        }
+        authorization.RoleAssignment(
+            "target",
+            principal_id="11111111-1111-1111-1111-111111111111",
+            principal_type="ServicePrincipal",
+            role_definition_id=f"{ROLE_PREFIX}{role}",
+            scope=scopes.get(scope, scope),
+        )
+
+    return program
+
+
+ROLE_CASES: dict[str, tuple[str, str, bool]] = {
+    "data-role-on-account": (BLOB_DATA_READER, "account", False),
+    "contributor-on-account": (CONTRIBUTOR, "account", False),
+    "owner-on-account-child": (OWNER, "account-child", False),
+    "owner-on-resource-in-rg-path": (OWNER, "rg-child", False),
+    "data-role-on-subscription": (BLOB_DATA_READER, SUBSCRIPTION, False),
+    "owner-on-rg": (OWNER, "rg", True),
+    "owner-upper-case-id-on-rg": (OWNER.upper(), "rg", True),
+    "contributor-on-subscription": (CONTRIBUTOR, SUBSCRIPTION, True),
+    "uaa-on-rg-path": (USER_ACCESS_ADMIN, f"{SUBSCRIPTION}/resourceGroups/acme", True),
+    "owner-on-management-group": (
+        OWNER,
+        "/providers/Microsoft.Management/managementGroups/acme",
+        True,
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("role", "scope", "violates"),
+    list(ROLE_CASES.values()),
+    ids=[f"azure-role-assignment-disallow-privileged-broad-scope:{k}" for k in ROLE_CASES],
+)
+def test_privileged_role_at_broad_scope(role: str, scope: str, violates: bool) -> None:
+    """azure-role-assignment-disallow-privileged-broad-scope: one role or scope change per case."""
+    found = flagged(role_assignment_disallow_privileged_broad_scope, assignment(role, scope))
+    assert found == ({"target"} if violates else set())
+
+
+def test_privileged_role_waiver() -> None:
+    """azure-role-assignment-disallow-privileged-broad-scope honours a waiver with a reason."""
+    waiver = {"waivers": [{"resource": "target", "reason": "break-glass group, reviewed Q3"}]}
+    policy = role_assignment_disallow_privileged_broad_scope
+    assert flagged(policy, assignment(OWNER, "rg"), waiver) == set()
+
+
+@pytest.mark.parametrize(
+    ("scope", "kind"),
+    [
+        ("/", "tenant root"),
+        (SUBSCRIPTION, "subscription"),
+        (f"{SUBSCRIPTION}/", "subscription"),
+        (f"{SUBSCRIPTION}/resourceGroups/acme", "resource group"),
+        (f"{SUBSCRIPTION}/RESOURCEGROUPS/acme", "resource group"),
+        ("/providers/Microsoft.Management/managementGroups/acme", "management group"),
+        (f"{SUBSCRIPTION}/resourceGroups/acme/providers/Microsoft.Storage/storageAccounts/d", None),
+        (f"{SUBSCRIPTION}/resourceGroupsX/acme", None),
+    ],
+)
+def test_scope_kind_of_literal_paths(scope: str, kind: str | None) -> None:
+    """Literal ARM scopes are classified by whole path segments, never by substring."""
+    assert scope_kind(scope) == kind
+
+
+# --- rule 26 ------------------------------------------------------------------------------
+
+
+def diagnostics(
+    *, diagnose: tuple[str, ...] = ("data", "vault"), env_logs: str = "log-analytics"
+) -> Callable[[], None]:
+    """A data account, a vault, an app environment; diagnostic settings for ``diagnose``."""
+
+    def program() -> None:
+        workspace = operationalinsights.Workspace(
+            "logs", resource_group_name="rg", retention_in_days=30
+        )
+        account = storage.StorageAccount(
+            "data",
+            resource_group_name="rg",
+            kind="StorageV2",
+            sku=storage.SkuArgs(name="Standard_LRS"),
+        )
+        vault = keyvault.Vault(
+            "vault",
+            resource_group_name="rg",
+            properties=keyvault.VaultPropertiesArgs(
+                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
+                tenant_id="44444444-4444-4444-4444-444444444444",
+            ),
+        )
+        app.ManagedEnvironment(
+            "env",
+            resource_group_name="rg",
+            app_logs_configuration=app.AppLogsConfigurationArgs(destination=env_logs),
+        )
+        uris: dict[str, pulumi.Input[str]] = {
+            "data": pulumi.Output.concat(account.id, "/blobServices/default"),
+            "vault": vault.id,
+        }
+        for target in diagnose:
+            monitor.DiagnosticSetting(
+                f"{target}-diagnostics",
+                resource_uri=uris[target],
+                workspace_id=workspace.id,
+                logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
+            )
+
+    return program
+
+
+DIAGNOSTIC_CASES: dict[str, tuple[Callable[[], None], set[str]]] = {
+    "all-diagnosed": (diagnostics(), set()),
+    "account-missing": (diagnostics(diagnose=("vault",)), {"data"}),
+    "none": (diagnostics(diagnose=()), {"data", "vault"}),
+    "env-logs-via-azure-monitor-without-setting": (
+        diagnostics(env_logs="azure-monitor"),
+        {"env"},
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("program", "expected"),
+    list(DIAGNOSTIC_CASES.values()),
+    ids=[f"azure-data-plane-require-diagnostic-settings:{k}" for k in DIAGNOSTIC_CASES],
+)
+def test_diagnostic_settings_cover_data_plane(
+    program: Callable[[], None], expected: set[str]
+) -> None:
+    """azure-data-plane-require-diagnostic-settings flags exactly the undiagnosed resources."""
+    assert flagged(data_plane_require_diagnostic_settings, program) == expected
+
+
+def test_destination_account_is_not_counted_as_diagnosed() -> None:
+    """azure-data-plane-require-diagnostic-settings: a log *destination* is not a monitored one."""
+
+    def program() -> None:
+        archive = storage.StorageAccount(
+            "archive",
+            resource_group_name="rg",
+            kind="StorageV2",
+            sku=storage.SkuArgs(name="Standard_LRS"),
+        )
+        vault = keyvault.Vault(
+            "vault",
+            resource_group_name="rg",
+            properties=keyvault.VaultPropertiesArgs(
+                sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
+                tenant_id="44444444-4444-4444-4444-444444444444",
+            ),
+        )
+        monitor.DiagnosticSetting(
+            "vault-diagnostics", resource_uri=vault.id, storage_account_id=archive.id
+        )
+
+    assert flagged(data_plane_require_diagnostic_settings, program) == {"archive"}
+
+
+def test_diagnostic_settings_waiver() -> None:
+    """azure-data-plane-require-diagnostic-settings honours a waiver for a named resource."""
+    waiver = {"waivers": [{"resource": "data", "reason": "scratch data, deleted nightly"}]}
+    policy = data_plane_require_diagnostic_settings
+    assert flagged(policy, diagnostics(diagnose=()), waiver) == {"vault"}
