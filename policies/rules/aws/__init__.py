@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies.rules.aws import dynamodb, kms, messaging, s3
+from policies.rules.aws import apigateway, dynamodb, ecr, kms, lambda_, messaging, s3, sagemaker
 
 POLICIES: list[Policy] = [
     *s3.POLICIES,
     *kms.POLICIES,
     *messaging.POLICIES,
     *dynamodb.POLICIES,
+    *sagemaker.POLICIES,
+    *apigateway.POLICIES,
+    *lambda_.POLICIES,
+    *ecr.POLICIES,
 ]
