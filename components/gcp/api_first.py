@@ -1,0 +1,653 @@
+"""The API-first pattern on GCP.
+
+    client --TLS 1.2+ (SSL policy MODERN)--> global external Application Load Balancer
+        Cloud Armor: OWASP rule sets, request size, per-consumer throttle, per-IP rate ban
+        weighted split (stable / candidate backend services) from components.alarms.traffic_split
+      --> serverless NEG --> Cloud Run v2 service (ingress: internal + load balancer only)
+            ESPv2 container: JWT (issuer/audience) and/or API keys, per-consumer quotas
+            model container: the image, reachable only through ESPv2 on localhost
+
+Why a load balancer with ESPv2 rather than API Gateway: API Gateway cannot carry Cloud Armor,
+an SSL policy or a private Cloud Run ingress (it calls Cloud Run's public URL), and it has no
+weighted split between two backends. The load balancer gives WAF, TLS policy, the canary split
+and per-backend metrics (which the canary alarms read); ESPv2, driven by the Cloud Endpoints
+service config, gives the same JWT/API-key auth and quotas API Gateway would (API Gateway *is*
+ESPv2 managed by Google). See docs/patterns/gcp.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.alarms import Signal, serving_alarms
+from components.base import PatternComponent
+from components.gcp import monitoring, rollout, security
+from components.gcp.monitoring import Scope
+from components.gcp.rollout import Release
+from components.naming import resource_name
+from components.spec import AuthMode, DeploymentSpec
+
+ESP_IMAGE = "gcr.io/endpoints-release/endpoints-runtime:2"
+ESP_PORTS = (8000, 8001)  # the first one the model does not use
+KEY_USERS = ("run", "logging", *rollout.ROLLBACK_KEY_USERS)
+
+# OpenAPI security requirements per auth mode: one object means all of its schemes at once.
+AUTH_SECURITY: dict[AuthMode, list[dict[str, list[str]]]] = {
+    AuthMode.JWT: [{"jwt": []}],
+    AuthMode.API_KEY: [{"api_key": []}],
+    AuthMode.JWT_AND_API_KEY: [{"jwt": [], "api_key": []}],
+}
+# The request header that identifies a consumer for Cloud Armor's per-consumer throttle.
+CONSUMER_HEADER: dict[AuthMode, str] = {
+    AuthMode.JWT: "authorization",
+    AuthMode.API_KEY: "x-api-key",
+    AuthMode.JWT_AND_API_KEY: "x-api-key",
+}
+# Cloud Armor's preconfigured OWASP rule sets (ModSecurity CRS 3.3), sensitivity 1.
+WAF_RULE_SETS: tuple[str, ...] = (
+    "sqli-v33-stable",
+    "xss-v33-stable",
+    "lfi-v33-stable",
+    "rfi-v33-stable",
+    "rce-v33-stable",
+    "methodenforcement-v33-stable",
+    "scannerdetection-v33-stable",
+    "protocolattack-v33-stable",
+    "sessionfixation-v33-stable",
+)
+DEFAULT_RULE_PRIORITY = 2147483647
+
+
+class GcpApiFirst(PatternComponent):
+    """Model serving behind an authenticated, rate-limited, WAF-protected HTTPS API on GCP."""
+
+    def __init__(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, spec, opts)
+        child = self.child_opts()
+        self.project = security.current_project(self)
+        self.key = security.create_key(name, spec, self.project, KEY_USERS, child)
+        self.serving_account = security.service_account(
+            name, "serving", spec, "Runs the model and ESPv2 on Cloud Run", child
+        )
+        self._create_api(name, spec, child)
+        stable, candidate = rollout.releases(spec)
+        self.stable_service = self._create_service(name, "stable", stable, spec, child)
+        self.canary_service_resource = self._create_service(name, "canary", candidate, spec, child)
+        self._create_edge(name, spec, stable, candidate, child)
+        self._create_logging(name, spec, child)
+        self._create_monitoring(name, spec, child)
+
+        self.endpoint_url = pulumi.Output.concat("https://", self.domain)
+        self.api_id = self.api.service_name
+        self.serving_service = self.stable_service.name
+        self.canary_service = self.canary_service_resource.name
+        self.kms_key_id = self.key.id
+        self.log_group = self.logs.bucket.id
+        self.alert_topic = self.routing.page_channel
+        self.dashboard_name = monitoring.dashboard_name(self.dashboard, spec)
+        self._finish()
+
+    # -- API contract: Cloud Endpoints service config enforced by ESPv2 -----------------------
+    def _create_api(self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions) -> None:
+        self.api_host = self.project.project_id.apply(
+            lambda p: (
+                f"{resource_name('gcp', 'default', spec.project, spec.environment.value)}"
+                f".endpoints.{p}.cloud.goog"
+            )
+        )
+        self.api = gcp.endpoints.Service(
+            f"{name}-api",
+            gcp.endpoints.ServiceArgs(
+                service_name=self.api_host,
+                openapi_config=self.api_host.apply(lambda host: openapi_document(spec, host)),
+            ),
+            opts=opts,
+        )
+        # ESPv2 reports checks and quota to Service Control for this one service only.
+        gcp.endpoints.ServiceIamMember(
+            f"{name}-api-controller",
+            gcp.endpoints.ServiceIamMemberArgs(
+                service_name=self.api.service_name,
+                role="roles/servicemanagement.serviceController",
+                member=security.member(self.serving_account),
+            ),
+            opts=opts,
+        )
+
+    # -- Serving: one Cloud Run service per release slot --------------------------------------
+    def _create_service(
+        self,
+        name: str,
+        role: str,
+        release: Release,
+        spec: DeploymentSpec,
+        opts: pulumi.ResourceOptions,
+    ) -> gcp.cloudrunv2.Service:
+        cap = spec.capacity
+        # The candidate slot idles at zero instances while it carries no traffic.
+        min_instances, max_instances = (
+            (cap.min_instances, cap.max_instances)
+            if role == "stable" or release.percent
+            else (0, 1)
+        )
+        esp_port = next(p for p in ESP_PORTS if p != spec.model.port)
+        model = spec.model
+        return gcp.cloudrunv2.Service(
+            f"{name}-run-{role}",
+            gcp.cloudrunv2.ServiceArgs(
+                name=resource_name("gcp", "cloud-run", spec.project, spec.environment.value, role),
+                location=spec.region,
+                # Only the load balancer reaches the service; ESPv2 does the authentication, so
+                # the Cloud Run invoker check is off instead of granting allUsers (rule 28).
+                ingress="INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
+                invoker_iam_disabled=True,
+                default_uri_disabled=True,
+                deletion_protection=spec.retention.deletion_protection,
+                labels=security.labels(
+                    spec, role=role, release=rollout.version_label(release.version)
+                ),
+                template=gcp.cloudrunv2.ServiceTemplateArgs(
+                    service_account=self.serving_account.email,
+                    encryption_key=self.key.id,
+                    max_instance_request_concurrency=80,
+                    scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
+                        min_instance_count=min_instances,
+                        max_instance_count=max_instances,
+                        cpu_utilization=cap.target_cpu_percent / 100,
+                    ),
+                    labels=security.labels(spec, role=role),
+                    containers=[
+                        gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                            name="esp",
+                            image=ESP_IMAGE,
+                            ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(
+                                container_port=esp_port
+                            ),
+                            envs=[
+                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                                    name="ESPv2_ARGS",
+                                    value=self.api.service_name.apply(
+                                        functools.partial(esp_args, spec, port=esp_port)
+                                    ),
+                                )
+                            ],
+                            depends_ons=["model"],
+                            resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                                limits={"cpu": "1", "memory": "512Mi"}
+                            ),
+                        ),
+                        gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                            name="model",
+                            image=release.image,
+                            envs=[
+                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                                    name="MODEL_VERSION", value=release.version
+                                ),
+                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                                    name="PORT", value=str(model.port)
+                                ),
+                            ],
+                            resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                                limits={
+                                    "cpu": _cpu(cap.cpu),
+                                    "memory": f"{cap.memory_mb}Mi",
+                                },
+                            ),
+                            startup_probe=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
+                                http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(
+                                    path=model.health_path, port=model.port
+                                ),
+                                period_seconds=5,
+                                failure_threshold=24,
+                            ),
+                            liveness_probe=gcp.cloudrunv2.ServiceTemplateContainerLivenessProbeArgs(
+                                http_get=gcp.cloudrunv2.ServiceTemplateContainerLivenessProbeHttpGetArgs(
+                                    path=model.health_path, port=model.port
+                                ),
+                                period_seconds=30,
+                            ),
+                        ),
+                    ],
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
+            ),
+        )
+
+    # -- Edge: load balancer, TLS, Cloud Armor, weighted canary split -------------------------
+    def _create_edge(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        stable: Release,
+        candidate: Release,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        self.armor = gcp.compute.SecurityPolicy(
+            f"{name}-armor",
+            gcp.compute.SecurityPolicyArgs(
+                type="CLOUD_ARMOR",
+                description=f"WAF and rate limits of {spec.project} {spec.environment.value}",
+                rules=armor_rules(spec),
+                advanced_options_config=gcp.compute.SecurityPolicyAdvancedOptionsConfigArgs(
+                    json_parsing="STANDARD", log_level="VERBOSE"
+                ),
+                adaptive_protection_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigArgs(
+                    layer7_ddos_defense_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfigArgs(
+                        enable=True
+                    )
+                ),
+            ),
+            opts=opts,
+        )
+        self.backends = {
+            role: self._create_backend(name, role, service, spec, opts)
+            for role, service in (
+                ("stable", self.stable_service),
+                ("canary", self.canary_service_resource),
+            )
+        }
+        self.url_map = gcp.compute.URLMap(
+            f"{name}-urlmap",
+            gcp.compute.URLMapArgs(
+                name=resource_name("gcp", "default", spec.project, spec.environment.value, "api"),
+                description="Weighted split between the stable and the candidate release",
+                default_route_action=gcp.compute.URLMapDefaultRouteActionArgs(
+                    weighted_backend_services=[
+                        gcp.compute.URLMapDefaultRouteActionWeightedBackendServiceArgs(
+                            backend_service=self.backends["stable"].id, weight=stable.percent
+                        ),
+                        gcp.compute.URLMapDefaultRouteActionWeightedBackendServiceArgs(
+                            backend_service=self.backends["canary"].id, weight=candidate.percent
+                        ),
+                    ]
+                ),
+            ),
+            opts=opts,
+        )
+        self.ssl_policy = gcp.compute.SSLPolicy(
+            f"{name}-tls",
+            gcp.compute.SSLPolicyArgs(profile="MODERN", min_tls_version="TLS_1_2"),
+            opts=opts,
+        )
+        self.address = gcp.compute.GlobalAddress(
+            f"{name}-ip",
+            gcp.compute.GlobalAddressArgs(labels=security.labels(spec)),
+            opts=opts,
+        )
+        # No domain is part of the spec yet: the certificate covers an sslip.io name of the
+        # reserved address, which resolves without DNS setup; a client replaces it with theirs.
+        self.domain = self.address.address.apply(lambda ip: f"{ip.replace('.', '-')}.sslip.io")
+        certificate = gcp.compute.ManagedSslCertificate(
+            f"{name}-cert",
+            gcp.compute.ManagedSslCertificateArgs(
+                managed=gcp.compute.ManagedSslCertificateManagedArgs(domains=[self.domain])
+            ),
+            opts=opts,
+        )
+        proxy = gcp.compute.TargetHttpsProxy(
+            f"{name}-https-proxy",
+            gcp.compute.TargetHttpsProxyArgs(
+                url_map=self.url_map.id,
+                ssl_certificates=[certificate.id],
+                ssl_policy=self.ssl_policy.id,
+                quic_override="DISABLE",
+            ),
+            opts=opts,
+        )
+        # HTTPS only: there is no port-80 rule at all, so nothing is ever served in clear text.
+        gcp.compute.GlobalForwardingRule(
+            f"{name}-https",
+            gcp.compute.GlobalForwardingRuleArgs(
+                target=proxy.id,
+                ip_address=self.address.id,
+                port_range="443",
+                ip_protocol="TCP",
+                load_balancing_scheme="EXTERNAL_MANAGED",
+                labels=security.labels(spec),
+            ),
+            opts=opts,
+        )
+
+    def _create_backend(
+        self,
+        name: str,
+        role: str,
+        service: gcp.cloudrunv2.Service,
+        spec: DeploymentSpec,
+        opts: pulumi.ResourceOptions,
+    ) -> gcp.compute.BackendService:
+        neg = gcp.compute.RegionNetworkEndpointGroup(
+            f"{name}-neg-{role}",
+            gcp.compute.RegionNetworkEndpointGroupArgs(
+                region=spec.region,
+                network_endpoint_type="SERVERLESS",
+                cloud_run=gcp.compute.RegionNetworkEndpointGroupCloudRunArgs(service=service.name),
+            ),
+            opts=opts,
+        )
+        return gcp.compute.BackendService(
+            f"{name}-backend-{role}",
+            gcp.compute.BackendServiceArgs(
+                name=backend_name(spec, role),
+                protocol="HTTPS",
+                load_balancing_scheme="EXTERNAL_MANAGED",
+                security_policy=self.armor.id,
+                backends=[gcp.compute.BackendServiceBackendArgs(group=neg.id)],
+                log_config=gcp.compute.BackendServiceLogConfigArgs(enable=True, sample_rate=1.0),
+            ),
+            opts=opts,
+        )
+
+    # -- Logs and audit ------------------------------------------------------------------------
+    def _create_logging(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
+    ) -> None:
+        services = pulumi.Output.all(self.stable_service.name, self.canary_service_resource.name)
+        log_filter = pulumi.Output.all(services, self.url_map.name).apply(
+            lambda v: log_filter_for(list(v[0]), v[1])
+        )
+        self.logs = security.create_log_store(name, spec, self.project, self.key, log_filter, opts)
+
+    # -- Alarms, dashboard, automatic rollback -------------------------------------------------
+    def _create_monitoring(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
+    ) -> None:
+        rules = serving_alarms(spec)
+        metrics = monitoring.load_balancer_metrics(
+            self.url_map.name, self.backends["stable"].name, self.backends["canary"].name
+        )
+        self.routing = monitoring.create_routing(name, spec, rules, opts)
+        check = rollout.RollbackCheck(
+            candidate_requests=monitoring.filters_for(
+                monitoring.SIGNAL_QUERIES[Signal.CANARY_ERROR_RATE], metrics
+            ).denominator
+            or "",
+            candidate_errors=monitoring.filters_for(
+                monitoring.SIGNAL_QUERIES[Signal.CANARY_ERROR_RATE], metrics
+            ).filter,
+            candidate_latency=monitoring.filters_for(
+                monitoring.SIGNAL_QUERIES[Signal.CANARY_LATENCY_P99], metrics
+            ).filter,
+            stable_latency=monitoring.filters_for(
+                monitoring.SignalQuery(monitoring.QueryKind.LATENCY, Scope.STABLE, percentile=99),
+                metrics,
+            ).filter,
+        )
+        self.rollback = rollout.create_rollback(
+            name,
+            spec,
+            self.project,
+            self.key,
+            target={
+                "kind": "url-map",
+                "project": self.project.project_id,
+                "url_map": self.url_map.name,
+                "stable": self.backends["stable"].name,
+                "candidate": self.backends["canary"].name,
+            },
+            check=check,
+            grant_target=lambda member: self._grant_url_map(name, spec, member, opts),
+            opts=opts,
+        )
+        self.alarms = monitoring.create_alert_policies(
+            name,
+            spec,
+            rules,
+            metrics,
+            self.routing,
+            opts,
+            rollback_channels=[self.rollback.channel.name],
+        )
+        self.dashboard = monitoring.create_dashboard(
+            name,
+            spec,
+            metrics,
+            [r.signal for r in rules],
+            {
+                "cloud armor blocked requests": pulumi.Output.concat(
+                    'metric.type = "networksecurity.googleapis.com/https/request_count" AND '
+                    'resource.type = "network_security_policy" AND '
+                    'metric.label.blocked = true AND resource.label.policy_name = "',
+                    self.armor.name,
+                    '"',
+                ),
+                "cloud run instances": pulumi.Output.concat(
+                    'metric.type = "run.googleapis.com/container/instance_count" AND '
+                    'resource.type = "cloud_run_revision"',
+                ),
+            },
+            opts,
+        )
+
+    def _grant_url_map(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        member: pulumi.Output[str],
+        opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """Compute has no per-URL-map IAM: a custom role limited by an IAM condition instead."""
+        role = gcp.projects.IAMCustomRole(
+            f"{name}-rollback-role",
+            gcp.projects.IAMCustomRoleArgs(
+                role_id=custom_role_id(spec, "rollback"),
+                title=f"{spec.project} {spec.environment.value} rollback",
+                description="Reset the weighted split of one URL map",
+                permissions=[
+                    "compute.urlMaps.get",
+                    "compute.urlMaps.update",
+                    "compute.backendServices.use",
+                ],
+                stage="GA",
+            ),
+            opts=opts,
+        )
+        expression = pulumi.Output.all(self.project.project_id, self.url_map.name).apply(
+            lambda v: (
+                f'resource.name == "projects/{v[0]}/global/urlMaps/{v[1]}" || '
+                f'resource.name.startsWith("projects/{v[0]}/global/backendServices/'
+                f'{backend_name(spec, "")}")'
+            )
+        )
+        grant = gcp.projects.IAMMember(
+            f"{name}-rollback-role-grant",
+            gcp.projects.IAMMemberArgs(
+                project=self.project.project_id,
+                role=role.name,
+                member=member,
+                condition=gcp.projects.IAMMemberConditionArgs(
+                    title="only-this-url-map",
+                    description="The rollback may change this stack's split only",
+                    expression=expression,
+                ),
+            ),
+            opts=opts,
+        )
+        return [role, grant]
+
+
+def backend_name(spec: DeploymentSpec, role: str) -> str:
+    """Backend service names share a prefix so one IAM condition can cover both."""
+    return resource_name("gcp", "default", spec.project, spec.environment.value, "be", role)
+
+
+def custom_role_id(spec: DeploymentSpec, role: str) -> str:
+    """Custom role ids allow letters, digits, dots and underscores only (3-64)."""
+    raw = f"aideploy_{spec.project}_{spec.environment.value}_{role}".replace("-", "_")
+    return raw[:64]
+
+
+def _cpu(cpu: float) -> str:
+    # Cloud Run takes whole CPUs as "1", "2" and fractions as millicores.
+    return str(int(cpu)) if float(cpu).is_integer() else f"{int(cpu * 1000)}m"
+
+
+def esp_args(spec: DeploymentSpec, service: str, *, port: int) -> str:
+    """ESPv2 flags: listen on ``port``, proxy to the model on localhost, managed config."""
+    return ",".join(
+        [
+            f"--listener_port={port}",
+            f"--backend=http://127.0.0.1:{spec.model.port}",
+            f"--service={service}",
+            "--rollout_strategy=managed",
+            "--healthz=/esp-healthz",
+            "--enable_debug=false",
+        ]
+    )
+
+
+def openapi_document(spec: DeploymentSpec, host: str) -> str:
+    """The Endpoints service config: auth per spec.api, per-consumer quota, one predict path.
+
+    Only the predict path is declared, so ESPv2 rejects every other path before the model.
+    """
+    api = spec.api
+    predict: dict[str, Any] = {
+        "operationId": "predict",
+        "summary": f"Predict with {spec.model.name}",
+        "consumes": ["application/json"],
+        "produces": ["application/json"],
+        "parameters": [
+            {"in": "body", "name": "request", "required": True, "schema": {"type": "object"}}
+        ],
+        "security": AUTH_SECURITY[api.auth],
+        "responses": {"200": {"description": "prediction"}},
+    }
+    if "api_key" in AUTH_SECURITY[api.auth][0]:
+        # Quotas are per consumer project, which only an API key identifies.
+        predict["x-google-quota"] = {"metricCosts": {"predict-requests": 1}}
+    document = {
+        "swagger": "2.0",
+        "info": {"title": f"{spec.project}-{spec.environment.value}", "version": "1.0.0"},
+        "host": host,
+        "schemes": ["https"],
+        "x-google-management": {
+            "metrics": [
+                {
+                    "name": "predict-requests",
+                    "displayName": "Predict requests",
+                    "valueType": "INT64",
+                    "metricKind": "DELTA",
+                }
+            ],
+            "quota": {
+                "limits": [
+                    {
+                        "name": "predict-per-minute",
+                        "metric": "predict-requests",
+                        "unit": "1/min/{project}",
+                        "values": {"STANDARD": api.rate_limit_rps * 60},
+                    }
+                ]
+            },
+        },
+        "securityDefinitions": {
+            "jwt": {
+                "authorizationUrl": "",
+                "flow": "implicit",
+                "type": "oauth2",
+                "x-google-issuer": api.jwt_issuer,
+                "x-google-jwks_uri": f"{api.jwt_issuer.rstrip('/')}/.well-known/jwks.json",
+                "x-google-audiences": api.jwt_audience,
+            },
+            "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
+        },
+        "paths": {spec.model.predict_path: {"post": predict}},
+    }
+    return json.dumps(document, indent=2, sort_keys=True)
+
+
+def armor_rules(spec: DeploymentSpec) -> list[gcp.compute.SecurityPolicyRuleArgs]:
+    """Cloud Armor rules: size limit, OWASP rule sets, per-consumer throttle, per-IP ban."""
+    api = spec.api
+
+    def expr(expression: str) -> gcp.compute.SecurityPolicyRuleMatchArgs:
+        return gcp.compute.SecurityPolicyRuleMatchArgs(
+            expr=gcp.compute.SecurityPolicyRuleMatchExprArgs(expression=expression)
+        )
+
+    rules = [
+        gcp.compute.SecurityPolicyRuleArgs(
+            priority=900,
+            action="deny(403)",
+            description=f"request body over {api.max_request_bytes} bytes",
+            match=expr(
+                "has(request.headers['content-length']) && "
+                f"int(request.headers['content-length']) > {api.max_request_bytes}"
+            ),
+        ),
+        *(
+            gcp.compute.SecurityPolicyRuleArgs(
+                priority=1000 + index,
+                action="deny(403)",
+                description=f"OWASP CRS {rule_set}",
+                match=expr(f"evaluatePreconfiguredWaf('{rule_set}', {{'sensitivity': 1}})"),
+            )
+            for index, rule_set in enumerate(WAF_RULE_SETS)
+        ),
+        gcp.compute.SecurityPolicyRuleArgs(
+            priority=2000,
+            action="throttle",
+            description="per-consumer rate limit",
+            match=_all_sources(),
+            rate_limit_options=gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs(
+                conform_action="allow",
+                exceed_action="deny(429)",
+                enforce_on_key="HTTP_HEADER",
+                enforce_on_key_name=CONSUMER_HEADER[api.auth],
+                # A minute's worth of the steady rate, or the burst if that is larger.
+                rate_limit_threshold=gcp.compute.SecurityPolicyRuleRateLimitOptionsRateLimitThresholdArgs(
+                    count=max(api.rate_limit_rps * 60, api.burst), interval_sec=60
+                ),
+            ),
+        ),
+        gcp.compute.SecurityPolicyRuleArgs(
+            priority=3000,
+            action="rate_based_ban",
+            description="per-client-IP rate-based ban",
+            match=_all_sources(),
+            rate_limit_options=gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs(
+                conform_action="allow",
+                exceed_action="deny(429)",
+                enforce_on_key="IP",
+                ban_duration_sec=600,
+                rate_limit_threshold=gcp.compute.SecurityPolicyRuleRateLimitOptionsRateLimitThresholdArgs(
+                    count=api.waf_rate_limit_per_5min, interval_sec=300
+                ),
+            ),
+        ),
+        gcp.compute.SecurityPolicyRuleArgs(
+            priority=DEFAULT_RULE_PRIORITY,
+            action="allow",
+            description="default: allow what no rule above blocked",
+            match=_all_sources(),
+        ),
+    ]
+    return rules
+
+
+def _all_sources() -> gcp.compute.SecurityPolicyRuleMatchArgs:
+    return gcp.compute.SecurityPolicyRuleMatchArgs(
+        versioned_expr="SRC_IPS_V1",
+        config=gcp.compute.SecurityPolicyRuleMatchConfigArgs(src_ip_ranges=["*"]),
+    )
+
+
+def log_filter_for(services: list[str], url_map: str) -> str:
+    """The stack's logs: its Cloud Run services, its load balancer and the audited services."""
+    run = " OR ".join(f'"{s}"' for s in services)
+    return (
+        f'(resource.type="cloud_run_revision" AND resource.labels.service_name=({run})) OR '
+        f'(resource.type="http_load_balancer" AND resource.labels.url_map_name="{url_map}") OR '
+        '(logName:"cloudaudit.googleapis.com" AND protoPayload.serviceName=('
+        '"aiplatform.googleapis.com" OR "run.googleapis.com" OR "storage.googleapis.com"))'
+    )

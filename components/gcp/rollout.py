@@ -1,0 +1,289 @@
+"""Canary releases and automatic rollback on GCP, shared by every serving pattern.
+
+Neither Vertex AI nor a load balancer's weighted split rolls itself back, so both patterns use
+the same machinery: the rollback alert policies notify a Pub/Sub channel, whose topic triggers a
+small Cloud Function (gen2, code in ``rollback_fn/``) that re-checks the candidate's metrics and
+resets the traffic split to the stable version. The function's identity may read metrics and
+change only the one traffic target it guards (a caller-provided, resource-scoped grant).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.alarms import traffic_split
+from components.gcp import security
+from components.gcp.security import Project, StackKey
+from components.naming import resource_name
+from components.spec import DeploymentSpec
+
+ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
+ROLLBACK_RUNTIME = "python312"
+ROLLBACK_ENTRY_POINT = "on_alert"
+# The minimum candidate requests in the window for the function to judge the candidate by them.
+MIN_REQUESTS_TO_JUDGE = 20
+# Services whose agents use the stack key for the rollback path (topic, bucket, image, function).
+ROLLBACK_KEY_USERS: tuple[str, ...] = (
+    "pubsub",
+    "storage",
+    "artifactregistry",
+    "cloudfunctions",
+    "run",
+)
+
+
+@dataclass(frozen=True)
+class Release:
+    """One version of the model: what it is called and which image serves it."""
+
+    version: str
+    image: str
+    percent: int
+
+
+def releases(spec: DeploymentSpec) -> tuple[Release, Release]:
+    """(stable, candidate). With no candidate the candidate slot runs the stable model at 0%,
+    so every environment always has the canary path and it is exercised on every deploy."""
+    stable_pct, candidate_pct = traffic_split(spec)
+    stable = Release(spec.model.version, spec.model.image, stable_pct)
+    candidate = Release(
+        spec.rollout.candidate_version or spec.model.version,
+        spec.rollout.candidate_image or spec.model.image,
+        candidate_pct,
+    )
+    return stable, candidate
+
+
+def version_label(version: str) -> str:
+    """A version as a GCP label/name fragment (lowercase letters, digits, dashes)."""
+    return resource_name("gcp", "default", "v", version.replace(".", "-").replace("_", "-"))
+
+
+@dataclass(frozen=True)
+class RollbackCheck:
+    """The metric filters the function re-reads before acting (from monitoring.filters_for)."""
+
+    candidate_requests: pulumi.Input[str]
+    candidate_errors: pulumi.Input[str]
+    candidate_latency: pulumi.Input[str]
+    stable_latency: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """The rollback path: alerts -> channel -> topic -> function -> traffic target."""
+
+    topic: gcp.pubsub.Topic
+    channel: gcp.monitoring.NotificationChannel
+    function: gcp.cloudfunctionsv2.Function
+    account: gcp.serviceaccount.Account
+
+
+# Grants the rollback identity needs on the guarded target: (member) -> resources.
+TargetGrant = Callable[[pulumi.Output[str]], Sequence[pulumi.Resource]]
+
+
+def create_rollback(
+    name: str,
+    spec: DeploymentSpec,
+    project: Project,
+    key: StackKey,
+    target: Mapping[str, pulumi.Input[str]],
+    check: RollbackCheck,
+    grant_target: TargetGrant,
+    opts: pulumi.ResourceOptions,
+) -> Rollback:
+    """Build the automatic rollback for one traffic target.
+
+    ``target`` describes what to reset (``kind`` is a key of the function's RESETTERS table:
+    ``vertex-endpoint`` or ``url-map``, plus the names it needs); ``grant_target`` gives the
+    function's identity exactly the permission to change that one target.
+    """
+    after_key = pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(depends_on=list(key.grants))
+    )
+    topic = gcp.pubsub.Topic(
+        f"{name}-rollback-topic",
+        gcp.pubsub.TopicArgs(
+            kms_key_name=key.id,
+            message_retention_duration=f"{min(spec.retention.log_days, 31) * 86400}s",
+            labels=security.labels(spec, role="rollback"),
+        ),
+        opts=after_key,
+    )
+    publisher = gcp.pubsub.TopicIAMMember(
+        f"{name}-rollback-topic-publisher",
+        gcp.pubsub.TopicIAMMemberArgs(
+            topic=topic.id,
+            role="roles/pubsub.publisher",
+            member=project.agent("monitoring-notification"),
+        ),
+        opts=opts,
+    )
+    channel = gcp.monitoring.NotificationChannel(
+        f"{name}-rollback-channel",
+        gcp.monitoring.NotificationChannelArgs(
+            type="pubsub",
+            display_name=f"{spec.project} {spec.environment.value} automatic rollback",
+            labels={"topic": topic.id},
+            user_labels=security.labels(spec, role="rollback"),
+        ),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[publisher])),
+    )
+
+    runtime = security.service_account(
+        name, "rollback", spec, "Rollback function: reads metrics, resets one split", opts
+    )
+    builder = security.service_account(
+        name, "rollback-build", spec, "Builds the rollback function's image", opts
+    )
+    runtime_member = security.member(runtime)
+    builder_member = security.member(builder)
+
+    source_bucket = security.private_bucket(name, "fn-source", spec, key, opts)
+    source = gcp.storage.BucketObject(
+        f"{name}-rollback-source",
+        gcp.storage.BucketObjectArgs(
+            bucket=source_bucket.name,
+            name="rollback-fn.zip",
+            source=pulumi.FileArchive(str(ROLLBACK_FN_DIR)),
+        ),
+        opts=opts,
+    )
+    repository = gcp.artifactregistry.Repository(
+        f"{name}-rollback-images",
+        gcp.artifactregistry.RepositoryArgs(
+            location=spec.region,
+            repository_id=resource_name("gcp", "default", spec.project, "rollback-fn"),
+            format="DOCKER",
+            kms_key_name=key.id,
+            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=False),
+            labels=security.labels(spec, role="rollback"),
+        ),
+        opts=after_key,
+    )
+    build_grants: list[pulumi.Resource] = [
+        gcp.storage.BucketIAMMember(
+            f"{name}-rollback-build-source",
+            gcp.storage.BucketIAMMemberArgs(
+                bucket=source_bucket.name, role="roles/storage.objectViewer", member=builder_member
+            ),
+            opts=opts,
+        ),
+        gcp.artifactregistry.RepositoryIamMember(
+            f"{name}-rollback-build-push",
+            gcp.artifactregistry.RepositoryIamMemberArgs(
+                repository=repository.name,
+                location=spec.region,
+                role="roles/artifactregistry.writer",
+                member=builder_member,
+            ),
+            opts=opts,
+        ),
+        *security.project_roles(
+            f"{name}-rollback",
+            project,
+            {"build": ("roles/logging.logWriter",), "runtime": ("roles/monitoring.viewer",)},
+            opts,
+            {"build": builder_member, "runtime": runtime_member},
+        ),
+    ]
+    target_grants = list(grant_target(runtime_member))
+
+    config = pulumi.Output.all(
+        project=project.project_id,
+        target=pulumi.Output.from_input(dict(target)),
+        candidate_requests=check.candidate_requests,
+        candidate_errors=check.candidate_errors,
+        candidate_latency=check.candidate_latency,
+        stable_latency=check.stable_latency,
+    ).apply(lambda v: _function_config(spec, v))
+
+    function = gcp.cloudfunctionsv2.Function(
+        f"{name}-rollback-fn",
+        gcp.cloudfunctionsv2.FunctionArgs(
+            name=resource_name("gcp", "default", spec.project, spec.environment.value, "rollback"),
+            location=spec.region,
+            description="Resets the traffic split to the stable model when a rollback alarm fires",
+            kms_key_name=key.id,
+            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
+                runtime=ROLLBACK_RUNTIME,
+                entry_point=ROLLBACK_ENTRY_POINT,
+                docker_repository=repository.id,
+                service_account=builder.id,
+                source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
+                    storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
+                        bucket=source_bucket.name, object=source.name
+                    )
+                ),
+            ),
+            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+                service_account_email=runtime.email,
+                ingress_settings="ALLOW_INTERNAL_ONLY",
+                all_traffic_on_latest_revision=True,
+                min_instance_count=0,
+                # One instance: two concurrent rollbacks of the same split gain nothing.
+                max_instance_count=1,
+                available_memory="256M",
+                timeout_seconds=120,
+                environment_variables={"ROLLBACK_CONFIG": config},
+            ),
+            event_trigger=gcp.cloudfunctionsv2.FunctionEventTriggerArgs(
+                trigger_region=spec.region,
+                event_type="google.cloud.pubsub.topic.v1.messagePublished",
+                pubsub_topic=topic.id,
+                retry_policy="RETRY_POLICY_RETRY",
+                service_account_email=runtime.email,
+            ),
+            labels=security.labels(spec, role="rollback"),
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            after_key, pulumi.ResourceOptions(depends_on=[*build_grants, *target_grants])
+        ),
+    )
+    # The Pub/Sub trigger invokes the function's service as the runtime identity: grant it on
+    # that one service only.
+    gcp.cloudrunv2.ServiceIamMember(
+        f"{name}-rollback-invoker",
+        gcp.cloudrunv2.ServiceIamMemberArgs(
+            name=function.name,
+            location=spec.region,
+            role="roles/run.invoker",
+            member=runtime_member,
+        ),
+        opts=opts,
+    )
+    return Rollback(topic, channel, function, runtime)
+
+
+def _function_config(spec: DeploymentSpec, values: Mapping[str, object]) -> str:
+    """The function's ROLLBACK_CONFIG: what to check, the thresholds, and what to reset."""
+    return json.dumps(
+        {
+            "project": values["project"],
+            "window_seconds": 300,
+            "target": values["target"],
+            "filters": {
+                key: values[key]
+                for key in (
+                    "candidate_requests",
+                    "candidate_errors",
+                    "candidate_latency",
+                    "stable_latency",
+                )
+            },
+            "thresholds": {
+                "error_rate": spec.rollout.rollback_error_rate,
+                "latency_multiplier": spec.rollout.rollback_latency_multiplier,
+                "baseline_p99_ms": spec.alerts.latency_p99_ms,
+                "min_requests": MIN_REQUESTS_TO_JUDGE,
+            },
+        },
+        sort_keys=True,
+    )
