@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies.rules.aws import apigateway, dynamodb, ecr, kms, lambda_, messaging, s3, sagemaker
+from policies.rules.aws import (
+    apigateway,
+    dynamodb,
+    ecr,
+    ecs,
+    elb,
+    iam,
+    kms,
+    lambda_,
+    logs,
+    messaging,
+    s3,
+    sagemaker,
+)
 
 POLICIES: list[Policy] = [
     *s3.POLICIES,
@@ -15,4 +28,8 @@ POLICIES: list[Policy] = [
     *apigateway.POLICIES,
     *lambda_.POLICIES,
     *ecr.POLICIES,
+    *iam.POLICIES,
+    *logs.POLICIES,
+    *elb.POLICIES,
+    *ecs.POLICIES,
 ]

@@ -84,11 +84,12 @@ def allows(statement: Mapping[str, Any]) -> bool:
 
 
 def principal_is_public(principal: Any) -> bool:
-    """``"*"`` or ``{"AWS": "*"}`` (alone or among others): anyone at all."""
+    """``"*"`` or ``{"AWS": "*"}`` (or any principal kind whose value holds ``"*"``, alone or
+    among others): anyone at all."""
     if principal == "*":
         return True
     if isinstance(principal, Mapping):
-        return "*" in items(principal.get("AWS"))
+        return any("*" in items(value) for value in principal.values())
     return False
 
 
