@@ -214,12 +214,20 @@ def capture(
             pulumi.runtime.set_mocks(
                 monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
             )
-            from pulumi.runtime.settings import SETTINGS
-            from pulumi.runtime.stack import run_pulumi_func
+            from pulumi.runtime.settings import SETTINGS, get_root_resource
+            from pulumi.runtime.stack import Stack, massage, run_pulumi_func
+
+            def program_with_exports() -> None:
+                program()
+                # set_mocks registered the root stack's (then empty) outputs before the program
+                # ran, so `pulumi.export` values would never reach the monitor: register them.
+                root = get_root_resource()
+                if isinstance(root, Stack) and root.outputs:
+                    root.register_outputs(massage(root.outputs, []))
 
             SETTINGS.rpc_manager.clear()
             SETTINGS.outputs.clear()
-            _sync_await(run_pulumi_func(program))
+            _sync_await(run_pulumi_func(program_with_exports))
             return Capture(monitor.captured, monitor.outputs)
         finally:
             loop.close()
