@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
-from pulumi_policy import Policy
+from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies.rules import aws
@@ -106,3 +106,58 @@ def test_principal_is_public_by_exact_value(principal: Any, public: bool) -> Non
 def test_denies_insecure_transport(condition: dict[str, Any], denies: bool) -> None:
     document = doc({"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Condition": condition})
     assert _common.denies_insecure_transport(document, frozenset({"s3:*"})) is denies
+
+
+def test_aws_pack_lists_exactly_the_expected_rules() -> None:
+    assert {p.name for p in aws.POLICIES} == {
+        "aws-s3-bucket-require-kms-encryption",
+        "aws-s3-bucket-require-public-access-block",
+        "aws-s3-bucket-disallow-public-acl",
+        "aws-s3-bucket-policy-disallow-public-principal",
+        "aws-s3-bucket-require-tls-only-policy",
+        "aws-s3-bucket-require-versioning",
+        "aws-s3-bucket-require-access-logging",
+        "aws-kms-key-require-rotation",
+        "aws-kms-key-policy-disallow-public-principal",
+        "aws-sqs-queue-require-kms",
+        "aws-sqs-queue-require-tls-only-policy",
+        "aws-sns-topic-require-kms",
+        "aws-sns-topic-require-tls-only-policy",
+        "aws-dynamodb-table-require-cmk",
+        "aws-dynamodb-table-require-point-in-time-recovery",
+        "aws-sagemaker-endpoint-config-require-kms",
+        "aws-sagemaker-model-require-network-isolation",
+        "aws-sagemaker-model-require-vpc",
+        "aws-sagemaker-notebook-disallow-internet-and-root",
+        "aws-apigateway-stage-require-access-logging",
+        "aws-apigateway-domain-require-tls12",
+        "aws-apigateway-cache-require-encryption",
+        "aws-apigateway-stage-require-waf",
+        "aws-lambda-function-url-require-auth",
+        "aws-lambda-permission-require-source",
+        "aws-lambda-function-require-tracing",
+        "aws-lambda-function-require-dlq",
+        "aws-lambda-function-require-env-kms",
+        "aws-ecr-repository-require-immutable-tags",
+        "aws-ecr-repository-require-scan-on-push",
+        "aws-ecr-repository-require-kms",
+        "aws-iam-policy-disallow-wildcard-admin",
+        "aws-iam-disallow-admin-managed-policy",
+        "aws-iam-role-trust-disallow-public-principal",
+        "aws-cloudwatch-log-group-require-retention",
+        "aws-cloudwatch-log-group-require-kms",
+        "aws-lb-listener-require-https",
+        "aws-lb-require-access-logs",
+        "aws-ecs-task-definition-disallow-privileged",
+        "aws-ecs-task-definition-require-logging",
+        "aws-ecs-task-definition-disallow-plain-secrets",
+    }
+
+
+def test_advisory_rules_are_operational_and_security_rules_mandatory() -> None:
+    for p in aws.POLICIES:
+        if p.tags[0] == SECURITY:
+            assert p.enforcement_level == EnforcementLevel.MANDATORY, p.name
+        elif p.enforcement_level == EnforcementLevel.MANDATORY:
+            # Operational yet mandatory by default: retention (POLICY-RULES 14, "M").
+            assert p.name == "aws-cloudwatch-log-group-require-retention", p.name

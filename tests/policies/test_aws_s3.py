@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi_aws as aws
@@ -307,3 +308,24 @@ def _log_bucket_in_stack(bucket: aws.s3.Bucket) -> None:
 )
 def test_aws_s3_bucket_require_access_logging(program: Program, flagged: set[str]) -> None:
     assert judge(s3.REQUIRE_ACCESS_LOGGING, program) == flagged
+
+
+def test_stack_rules_skip_a_bucket_whose_policy_is_unknown_during_preview() -> None:
+    # In `pulumi preview` a new bucket's policy (built from its ARN) is unknown; that bucket is
+    # skipped, and the rule still judges every other bucket instead of failing as a whole.
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+    from tests.policies.harness import evaluate, names_violating, run_program
+
+    def program() -> None:
+        secure_bucket()()
+        aws.s3.Bucket("plain")
+
+    resources = []
+    for r in run_program(program):
+        inputs = dict(r.inputs)
+        if r.name == "data-policy":
+            inputs["policy"] = UNKNOWN_STRING_VALUE
+        resources.append(dataclasses.replace(r, inputs=unknown_checking_proxy(inputs)))
+    findings = evaluate([s3.REQUIRE_TLS_POLICY], resources)
+    assert names_violating(findings, s3.REQUIRE_TLS_POLICY.name) == {"plain"}
