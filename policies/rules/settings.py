@@ -9,7 +9,7 @@ are case-insensitive, so case is folded; nothing is matched by substring).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,10 +43,28 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class Present:
+    """``path`` must be set to a non-empty value (e.g. a KMS key name, whatever its value)."""
+
+    path: str
+
+    def satisfied(self, props: Mapping[str, Any]) -> bool:
+        """Whether ``props`` set a non-empty value at ``path``."""
+        value = prop_at(props, self.path)
+        if isinstance(value, (Mapping, Sequence)):  # strings too: "" is not a key name
+            return len(value) > 0
+        return value is not None
+
+    def describe(self) -> str:
+        """What to set, for messages."""
+        return f"`{self.path}`"
+
+
+@dataclass(frozen=True)
 class AnyOf:
     """Met when any one of ``settings`` is (e.g. public network off, or a deny-by-default ACL)."""
 
-    settings: tuple[Setting, ...]
+    settings: tuple[Setting | Present, ...]
 
     def satisfied(self, props: Mapping[str, Any]) -> bool:
         """Whether ``props`` meet at least one alternative."""
@@ -57,7 +75,7 @@ class AnyOf:
         return " or ".join(s.describe() for s in self.settings)
 
 
-Requirement = Setting | AnyOf
+Requirement = Setting | Present | AnyOf
 SettingsTable = Mapping[str, tuple[Requirement, ...]]
 
 
