@@ -156,7 +156,7 @@ def test_aws_pack_lists_exactly_the_expected_rules() -> None:
 
 def test_advisory_rules_are_operational_and_security_rules_mandatory() -> None:
     for p in aws.POLICIES:
-        if p.tags[0] == SECURITY:
+        if (p.tags or [""])[0] == SECURITY:
             assert p.enforcement_level == EnforcementLevel.MANDATORY, p.name
         elif p.enforcement_level == EnforcementLevel.MANDATORY:
             # Operational yet mandatory by default: retention (POLICY-RULES 14, "M").
