@@ -1,0 +1,868 @@
+"""API-first on AWS: API Gateway (REST) + WAFv2 in front of a model served on ECS Fargate.
+
+Request path: client -> WAFv2 web ACL -> API Gateway REST stage (JWT authorizer and/or API key,
+usage-plan throttle and quota, body validation) -> VPC link (v2) -> internal ALB, HTTPS only
+(TLS 1.3/1.2 policy) -> Fargate tasks in private subnets. The stage's canary setting carries the
+candidate's share: canary requests get the stage variable ``variant=canary``, which the
+integration puts in a header the ALB routes on to the canary service. See docs/patterns/aws.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import Signal, Tier, serving_alarms
+from components.aws import monitoring, network, rollout, security
+from components.aws.waf import create_web_acl
+from components.base import PatternComponent
+from components.naming import resource_name
+from components.spec import AuthMode, DeploymentSpec
+
+# The header the gateway sets from the stage variable; the ALB routes on it. The gateway
+# overwrites any value a client sends, so a consumer cannot pick the canary.
+VARIANT_HEADER = "x-aideploy-variant"
+# ELB's TLS policy allowing only TLS 1.3 and 1.2 with forward-secret ciphers.
+ALB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+# The REST API's own endpoint policy of the same family (TLS 1.3 + 1.2).
+API_TLS_POLICY = "SecurityPolicy_TLS13_1_2_2021_06"
+HTTPS_PORT = 443
+# API Gateway rejects anything else before invoking the authorizer (saves a Lambda call).
+BEARER_JWT_RE = r"^Bearer [-0-9A-Za-z_]+\.[-0-9A-Za-z_]+\.[-0-9A-Za-z_]+$"
+
+# Policy-pack rules this component cannot satisfy on AWS: rule -> (resource role, reason). A
+# client's pack config records them as waivers (see policy_waivers), so they are visible in
+# every report instead of silently passing.
+POLICY_WAIVERS: Mapping[str, tuple[str, str]] = {
+    "aws-lb-require-access-logs": (
+        "alb",
+        "ALB access logs can only be written to an SSE-S3 bucket (an AWS limitation) and rule 1 "
+        "requires SSE-KMS; every request reaching this internal ALB comes through the API "
+        "Gateway stage, whose KMS-encrypted access log records it.",
+    ),
+}
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``."""
+    return {
+        rule: {"waivers": [{"resource": f"{name}-{role}", "reason": reason}]}
+        for rule, (role, reason) in POLICY_WAIVERS.items()
+    }
+
+
+# Which checks each auth mode puts on the method: (JWT authorizer, API key required).
+AUTH_CHECKS: Mapping[AuthMode, tuple[bool, bool]] = {
+    AuthMode.JWT: (True, False),
+    AuthMode.API_KEY: (False, True),
+    AuthMode.JWT_AND_API_KEY: (True, True),
+}
+
+# CloudWatch Logs actions the account-level API Gateway logging role needs (for access and
+# execution logs of every REST API in the region: API Gateway has one such role per account).
+APIGW_LOG_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+    "logs:FilterLogEvents",
+    "logs:GetLogEvents",
+    "logs:PutLogEvents",
+)
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+# X-Ray has no resource-level permissions: these two actions only, on "*".
+XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "caller": "$context.identity.caller",
+        "principal": "$context.authorizer.principalId",
+        "apiKeyId": "$context.identity.apiKeyId",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "latency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "canary": "$context.isCanaryRequest",
+        "wafStatus": "$context.waf.status",
+        "error": "$context.error.message",
+    },
+    sort_keys=True,
+)
+
+# The request body must be a non-empty JSON object; the model validates its own fields.
+REQUEST_SCHEMA = {
+    "$schema": "http://json-schema.org/draft-04/schema#",
+    "title": "PredictRequest",
+    "type": "object",
+    "minProperties": 1,
+}
+
+
+def _arn_suffix(arn: pulumi.Output[str], marker: str) -> pulumi.Output[str]:
+    """CloudWatch's ELB dimension (``app/name/id``) from an ELB ARN."""
+    return arn.apply(lambda a: a.split(":", 5)[-1].removeprefix(marker))
+
+
+def _fargate_cpu(vcpu: float) -> str:
+    # Fargate accepts these CPU units only; round the profile's vCPU up to the next one.
+    for units in (256, 512, 1024, 2048, 4096, 8192, 16384):
+        if units >= vcpu * 1024:
+            return str(units)
+    return "16384"
+
+
+def _ecr_repository_arn(image: str) -> str:
+    """The ECR repository ARN of an ECR image reference, else ""."""
+    host, _, path = image.partition("/")
+    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com", host)
+    if not match or not path:
+        return ""
+    repository = re.split(r"[:@]", path, maxsplit=1)[0]
+    return f"arn:aws:ecr:{match.group(2)}:{match.group(1)}:repository/{repository}"
+
+
+class AwsApiFirst(PatternComponent):
+    """The API-first pattern on AWS; outputs per components.spec.PATTERN_OUTPUTS."""
+
+    def __init__(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, spec, opts)
+        o = self.child_opts()
+        self._o = o
+        self.key = security.create_kms_key(
+            name,
+            spec,
+            o,
+            description=f"{spec.project} {spec.environment.value}: logs, alerts, lambda env",
+        )
+        self.network = network.create_network(name, spec, self.key, o)
+        self.stable, self.canary = rollout.variants(spec)
+        self._create_load_balancer()
+        self._create_api()
+        self._create_monitoring()
+        self._create_serving()
+
+        self.endpoint_url = pulumi.Output.concat(self.stage.invoke_url, spec.model.predict_path)
+        self.api_id = self.rest_api.id
+        self.serving_service = self.services["stable"].name
+        self.canary_service = self.services["canary"].name
+        self.kms_key_id = self.key.key_id
+        self.log_group = self.access_logs.name
+        self.alert_topic = self.topics[Tier.PAGE].arn
+        self.dashboard_name = self.dashboard.dashboard_name
+        self._finish()
+
+    # --- load balancer --------------------------------------------------------------------
+    def _create_load_balancer(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        vpc, cidr = self.network.vpc, self.network.cidr
+        tags = spec.standard_tags()
+        self.host = f"serving.{spec.project}.internal"
+        self.link_sg = aws.ec2.SecurityGroup(
+            f"{name}-vpclink-sg",
+            description="API Gateway VPC link: HTTPS to the internal ALB only",
+            vpc_id=vpc.id,
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=[cidr]
+                )
+            ],
+            tags=tags,
+            opts=o,
+        )
+        self.alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb-sg",
+            description="Internal ALB: HTTPS from the VPC link, to the model port of tasks",
+            vpc_id=vpc.id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    security_groups=[self.link_sg.id],
+                )
+            ],
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=spec.model.port,
+                    to_port=spec.model.port,
+                    cidr_blocks=[cidr],
+                )
+            ],
+            tags=tags,
+            opts=o,
+        )
+        self.certificate = self._create_certificate()
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            name=resource_name("aws", "alb", spec.project, spec.environment.value),
+            internal=True,
+            load_balancer_type="application",
+            subnets=self.network.private_subnet_ids,
+            security_groups=[self.alb_sg.id],
+            drop_invalid_header_fields=True,
+            enable_deletion_protection=spec.retention.deletion_protection,
+            tags=tags,
+            opts=o,
+        )
+        self.target_groups = {
+            role: aws.lb.TargetGroup(
+                f"{name}-{role}-tg",
+                name=resource_name(
+                    "aws", "target-group", spec.project, spec.environment.value, role
+                ),
+                port=spec.model.port,
+                protocol="HTTP",
+                target_type="ip",
+                vpc_id=vpc.id,
+                deregistration_delay=30,
+                health_check=aws.lb.TargetGroupHealthCheckArgs(
+                    path=spec.model.health_path,
+                    matcher="200",
+                    interval=15,
+                    healthy_threshold=2,
+                    unhealthy_threshold=3,
+                ),
+                tags={**tags, "variant": role},
+                opts=o,
+            )
+            for role in ("stable", "canary")
+        }
+        self.listener = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=self.alb.arn,
+            port=HTTPS_PORT,
+            protocol="HTTPS",
+            ssl_policy=ALB_TLS_POLICY,
+            certificate_arn=self.certificate.arn,
+            default_actions=[
+                aws.lb.ListenerDefaultActionArgs(
+                    type="forward", target_group_arn=self.target_groups["stable"].arn
+                )
+            ],
+            tags=tags,
+            opts=o,
+        )
+        self.canary_rule = aws.lb.ListenerRule(
+            f"{name}-canary-rule",
+            listener_arn=self.listener.arn,
+            priority=10,
+            conditions=[
+                aws.lb.ListenerRuleConditionArgs(
+                    http_header=aws.lb.ListenerRuleConditionHttpHeaderArgs(
+                        http_header_name=VARIANT_HEADER, values=["canary"]
+                    )
+                )
+            ],
+            actions=[
+                aws.lb.ListenerRuleActionArgs(
+                    type="forward", target_group_arn=self.target_groups["canary"].arn
+                )
+            ],
+            tags=tags,
+            opts=o,
+        )
+
+    def _create_certificate(self) -> aws.acm.Certificate:
+        """A private certificate for the ALB's internal name, from a private CA of the stack.
+
+        The ALB is internal and has no public DNS name, so a public ACM certificate cannot be
+        validated; an AWS Private CA issues it instead and ACM renews it.
+        """
+        name, spec, o = self.name, self.spec, self._o
+        ca = aws.acmpca.CertificateAuthority(
+            f"{name}-ca",
+            type="ROOT",
+            usage_mode="GENERAL_PURPOSE",
+            certificate_authority_configuration=aws.acmpca.CertificateAuthorityCertificateAuthorityConfigurationArgs(
+                key_algorithm="RSA_2048",
+                signing_algorithm="SHA256WITHRSA",
+                subject=aws.acmpca.CertificateAuthorityCertificateAuthorityConfigurationSubjectArgs(
+                    common_name=f"{spec.project} {spec.environment.value} internal CA",
+                    organization=spec.project,
+                ),
+            ),
+            permanent_deletion_time_in_days=30 if spec.retention.deletion_protection else 7,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        ca_cert = aws.acmpca.Certificate(
+            f"{name}-ca-cert",
+            certificate_authority_arn=ca.arn,
+            certificate_signing_request=ca.certificate_signing_request,
+            signing_algorithm="SHA256WITHRSA",
+            template_arn="arn:aws:acm-pca:::template/RootCACertificate/V1",
+            validity=aws.acmpca.CertificateValidityArgs(type="YEARS", value="10"),
+            opts=o,
+        )
+        installed = aws.acmpca.CertificateAuthorityCertificate(
+            f"{name}-ca-install",
+            certificate_authority_arn=ca.arn,
+            certificate=ca_cert.certificate,
+            certificate_chain=ca_cert.certificate_chain,
+            opts=o,
+        )
+        return aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=self.host,
+            certificate_authority_arn=ca.arn,
+            tags=spec.standard_tags(),
+            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(depends_on=[installed])),
+        )
+
+    # --- API Gateway ----------------------------------------------------------------------
+    def _create_api(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        tags = spec.standard_tags()
+        use_jwt, use_key = AUTH_CHECKS[spec.api.auth]
+        stage_name = spec.environment.value
+        self._create_apigw_account_logging()
+        self.rest_api = aws.apigateway.RestApi(
+            f"{name}-api",
+            name=resource_name("aws", "default", spec.project, spec.environment.value, "api"),
+            description=f"{spec.project} model API ({spec.environment.value})",
+            endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(
+                types="REGIONAL"
+            ),
+            security_policy=API_TLS_POLICY,
+            endpoint_access_mode="STRICT",
+            api_key_source="HEADER",
+            tags=tags,
+            opts=o,
+        )
+        self.validator = aws.apigateway.RequestValidator(
+            f"{name}-validator",
+            rest_api=self.rest_api.id,
+            name="body-and-parameters",
+            validate_request_body=True,
+            validate_request_parameters=True,
+            opts=o,
+        )
+        model = aws.apigateway.Model(
+            f"{name}-request-model",
+            rest_api=self.rest_api.id,
+            name="PredictRequest",
+            content_type="application/json",
+            schema=json.dumps(REQUEST_SCHEMA, sort_keys=True),
+            opts=o,
+        )
+        parent_id: pulumi.Output[str] = self.rest_api.root_resource_id
+        for i, segment in enumerate(s for s in spec.model.predict_path.split("/") if s):
+            resource = aws.apigateway.Resource(
+                f"{name}-path-{i}",
+                rest_api=self.rest_api.id,
+                parent_id=parent_id,
+                path_part=segment,
+                opts=o,
+            )
+            parent_id = resource.id
+        self.authorizer = self._create_authorizer() if use_jwt else None
+        self.method = aws.apigateway.Method(
+            f"{name}-predict",
+            rest_api=self.rest_api.id,
+            resource_id=parent_id,
+            http_method="POST",
+            authorization="CUSTOM" if self.authorizer else "NONE",
+            authorizer_id=self.authorizer.id if self.authorizer else None,
+            api_key_required=use_key,
+            request_validator_id=self.validator.id,
+            request_models={"application/json": model.name},
+            opts=o,
+        )
+        self.vpc_link = aws.apigatewayv2.VpcLink(
+            f"{name}-vpclink",
+            name=resource_name("aws", "default", spec.project, spec.environment.value, "link"),
+            subnet_ids=self.network.private_subnet_ids,
+            security_group_ids=[self.link_sg.id],
+            tags=tags,
+            opts=o,
+        )
+        self.integration = aws.apigateway.Integration(
+            f"{name}-integration",
+            rest_api=self.rest_api.id,
+            resource_id=parent_id,
+            http_method=self.method.http_method,
+            type="HTTP_PROXY",
+            integration_http_method="POST",
+            connection_type="VPC_LINK",
+            connection_id=self.vpc_link.id,
+            integration_target=self.alb.arn,
+            uri=f"https://{self.host}{spec.model.predict_path}",
+            request_parameters={
+                f"integration.request.header.{VARIANT_HEADER}": "stageVariables.variant"
+            },
+            timeout_milliseconds=29000,
+            # Encrypted to the ALB, but API Gateway trusts only public CAs and the ALB's
+            # certificate comes from the stack's private CA: the hop stays inside the VPC link.
+            tls_config=aws.apigateway.IntegrationTlsConfigArgs(insecure_skip_verification=True),
+            opts=o,
+        )
+        # Redeploy whenever the API's shape changes (the hash covers everything declared here).
+        shape = json.dumps(
+            [spec.model.predict_path, spec.api.auth.value, REQUEST_SCHEMA, VARIANT_HEADER],
+            sort_keys=True,
+        )
+        self.deployment = aws.apigateway.Deployment(
+            f"{name}-deployment",
+            rest_api=self.rest_api.id,
+            triggers={"shape": hashlib.sha256(shape.encode()).hexdigest()},
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[self.method, self.integration])
+            ),
+        )
+        self.access_logs = security.create_log_group(
+            f"{name}-access-logs",
+            spec,
+            self.key,
+            o,
+            log_group_name=f"/aws/apigateway/{spec.project}-{spec.environment.value}/access",
+        )
+        # API Gateway would create its execution-log group itself, unencrypted and kept
+        # forever; creating it first (same name) gives it our key and retention.
+        execution_logs = security.create_log_group(
+            f"{name}-execution-logs",
+            spec,
+            self.key,
+            o,
+            log_group_name=self.rest_api.id.apply(
+                lambda i: f"API-Gateway-Execution-Logs_{i}/{stage_name}"
+            ),
+        )
+        self.stage = aws.apigateway.Stage(
+            f"{name}-stage",
+            rest_api=self.rest_api.id,
+            deployment=self.deployment.id,
+            stage_name=stage_name,
+            variables={"variant": "stable"},
+            canary_settings=aws.apigateway.StageCanarySettingsArgs(
+                deployment_id=self.deployment.id,
+                percent_traffic=float(self.canary.weight),
+                stage_variable_overrides={"variant": "canary"},
+                use_stage_cache=False,
+            ),
+            access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
+                destination_arn=self.access_logs.arn, format=ACCESS_LOG_FORMAT
+            ),
+            xray_tracing_enabled=True,
+            cache_cluster_enabled=False,
+            tags=tags,
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[self.apigw_account, execution_logs])
+            ),
+        )
+        aws.apigateway.MethodSettings(
+            f"{name}-method-settings",
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            method_path="*/*",
+            settings=aws.apigateway.MethodSettingsSettingsArgs(
+                metrics_enabled=True,
+                logging_level="ERROR",
+                data_trace_enabled=False,
+                # Stage-wide ceiling for every caller (JWT-only callers have no usage plan).
+                throttling_rate_limit=float(spec.api.rate_limit_rps),
+                throttling_burst_limit=spec.api.burst,
+                caching_enabled=False,
+                cache_data_encrypted=True,
+            ),
+            opts=o,
+        )
+        self._create_usage_plan(use_key)
+        self.web_acl = create_web_acl(name, spec, self.key, o)
+        aws.wafv2.WebAclAssociation(
+            f"{name}-waf-association",
+            resource_arn=self.stage.arn,
+            web_acl_arn=self.web_acl.arn,
+            opts=o,
+        )
+
+    def _create_apigw_account_logging(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        account = security.account_id()
+        logs_arn = account.apply(lambda a: f"arn:aws:logs:{spec.region}:{a}:log-group:*")
+        role = security.create_role(
+            f"{name}-apigw-logs-role",
+            spec,
+            "apigateway.amazonaws.com",
+            [security.statement(APIGW_LOG_ACTIONS, [logs_arn])],
+            o,
+            description="API Gateway's account-level role for writing access/execution logs",
+        )
+        self.apigw_account = aws.apigateway.Account(
+            f"{name}-apigw-account", cloudwatch_role_arn=role.arn, opts=o
+        )
+
+    def _create_usage_plan(self, use_key: bool) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        self.usage_plan = aws.apigateway.UsagePlan(
+            f"{name}-usage-plan",
+            name=resource_name("aws", "default", spec.project, spec.environment.value, "plan"),
+            description="Per-consumer throttle and daily quota",
+            api_stages=[
+                aws.apigateway.UsagePlanApiStageArgs(
+                    api_id=self.rest_api.id, stage=self.stage.stage_name
+                )
+            ],
+            throttle_settings=aws.apigateway.UsagePlanThrottleSettingsArgs(
+                rate_limit=float(spec.api.rate_limit_rps), burst_limit=spec.api.burst
+            ),
+            quota_settings=aws.apigateway.UsagePlanQuotaSettingsArgs(
+                limit=spec.api.quota_per_day, period="DAY"
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        if use_key:
+            # One key for the first consumer; each further consumer gets a key on this plan.
+            key = aws.apigateway.ApiKey(
+                f"{name}-consumer-key",
+                name=resource_name("aws", "default", spec.project, spec.environment.value, "key"),
+                description="First API consumer (add one key per consumer)",
+                enabled=True,
+                tags=spec.standard_tags(),
+                opts=o,
+            )
+            aws.apigateway.UsagePlanKey(
+                f"{name}-consumer-key-plan",
+                key_id=key.id,
+                key_type="API_KEY",
+                usage_plan_id=self.usage_plan.id,
+                opts=o,
+            )
+
+    def _create_authorizer(self) -> aws.apigateway.Authorizer:
+        name, spec, o = self.name, self.spec, self._o
+        function_name = resource_name(
+            "aws", "default", spec.project, spec.environment.value, "jwt-authorizer"
+        )
+        logs = security.create_log_group(
+            f"{name}-authorizer-logs",
+            spec,
+            self.key,
+            o,
+            log_group_name=f"/aws/lambda/{function_name}",
+        )
+        # Invoked synchronously, so nothing ever lands here in normal operation; it exists so
+        # an asynchronous invoke (a test, a misconfiguration) cannot lose events silently.
+        dlq = security.create_encrypted_queue(
+            f"{name}-authorizer-dlq", spec, self.key, o, retention_days=14
+        )
+        role = security.create_role(
+            f"{name}-authorizer-role",
+            spec,
+            "lambda.amazonaws.com",
+            [
+                security.statement(LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]),
+                security.statement(XRAY_WRITE_ACTIONS, ["*"]),
+                security.statement(["kms:Decrypt", "kms:GenerateDataKey"], [self.key.arn]),
+                security.statement(["sqs:SendMessage"], [dlq.arn]),
+            ],
+            o,
+            description="JWT authorizer: its own logs, traces, DLQ and env-var key only",
+        )
+        source = Path(__file__).with_name("jwt_authorizer.py")
+        function = aws.lambda_.Function(
+            f"{name}-authorizer",
+            name=function_name,
+            description="Validates OIDC bearer JWTs (RS256) for the model API",
+            runtime="python3.12",
+            architectures=["arm64"],
+            handler="index.handler",
+            code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(source))}),
+            role=role.arn,
+            timeout=5,
+            memory_size=256,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "JWT_ISSUER": spec.api.jwt_issuer,
+                    "JWT_AUDIENCE": spec.api.jwt_audience,
+                }
+            ),
+            kms_key_arn=self.key.arn,
+            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=logs.name
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        authorizer = aws.apigateway.Authorizer(
+            f"{name}-jwt",
+            rest_api=self.rest_api.id,
+            name="jwt",
+            type="TOKEN",
+            authorizer_uri=function.invoke_arn,
+            identity_source="method.request.header.Authorization",
+            identity_validation_expression=BEARER_JWT_RE,
+            authorizer_result_ttl_in_seconds=300,
+            opts=o,
+        )
+        aws.lambda_.Permission(
+            f"{name}-authorizer-invoke",
+            action="lambda:InvokeFunction",
+            function=function.name,
+            principal="apigateway.amazonaws.com",
+            source_arn=pulumi.Output.concat(
+                self.rest_api.execution_arn, "/authorizers/", authorizer.id
+            ),
+            source_account=security.account_id(),
+            opts=o,
+        )
+        return authorizer
+
+    # --- monitoring -----------------------------------------------------------------------
+    def _create_monitoring(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        self.alarm_defs = monitoring.alarm_defs(
+            serving_alarms(spec), monitoring.API_GATEWAY_METRICS
+        )
+        self.topics = monitoring.create_alert_topics(
+            name, spec, self.key, monitoring.tiers_used(self.alarm_defs), o
+        )
+        dimensions: dict[str, Mapping[str, pulumi.Input[str]]] = {
+            "api": {"ApiName": self.rest_api.name, "Stage": self.stage.stage_name},
+            "canary": {
+                "LoadBalancer": _arn_suffix(self.alb.arn, "loadbalancer/"),
+                "TargetGroup": _arn_suffix(self.target_groups["canary"].arn, ""),
+            },
+        }
+        self.alarms = monitoring.create_alarms(
+            name, spec, self.alarm_defs, dimensions, self.topics, o
+        )
+        self.dashboard = monitoring.create_dashboard(
+            name, spec, self.alarms, o, title=f"{spec.project} {spec.environment.value} API"
+        )
+
+    # --- serving --------------------------------------------------------------------------
+    def _create_serving(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        tags = spec.standard_tags()
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            tags=tags,
+            opts=o,
+        )
+        self.app_logs = security.create_log_group(
+            f"{name}-serving-logs",
+            spec,
+            self.key,
+            o,
+            log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/serving",
+        )
+        # ECR pulls only when an image lives in ECR, and only from those repositories (the
+        # token call has no resource-level permission).
+        repositories = sorted(
+            {_ecr_repository_arn(i) for i in (self.stable.image, self.canary.image)} - {""}
+        )
+        pull = [
+            security.statement(["ecr:GetAuthorizationToken"], ["*"]),
+            security.statement(ECR_PULL_ACTIONS, repositories),
+        ]
+        execution_role = security.create_role(
+            f"{name}-execution-role",
+            spec,
+            "ecs-tasks.amazonaws.com",
+            [
+                security.statement(
+                    LOG_WRITE_ACTIONS, [self.app_logs.arn.apply(lambda a: f"{a}:*")]
+                ),
+                *(pull if repositories else []),
+            ],
+            o,
+            description="ECS agent: write the serving logs (and pull from ECR when used)",
+        )
+        # The model process needs no AWS API: its role exists so it has an identity, not rights.
+        task_role = security.create_role(
+            f"{name}-task-role",
+            spec,
+            "ecs-tasks.amazonaws.com",
+            [],
+            o,
+            description="Model container identity; grants nothing",
+        )
+        self.task_sg = aws.ec2.SecurityGroup(
+            f"{name}-task-sg",
+            description="Model tasks: the model port from the ALB only; HTTPS out for pulls",
+            vpc_id=self.network.vpc.id,
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp",
+                    from_port=spec.model.port,
+                    to_port=spec.model.port,
+                    security_groups=[self.alb_sg.id],
+                )
+            ],
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ],
+            tags=tags,
+            opts=o,
+        )
+        rollback_on = {
+            # The canary's own alarms roll back a bad candidate; the stable service rolls back
+            # a bad promotion on the customer-facing error and latency alarms.
+            "canary": rollout.rollback_alarm_names(self.alarm_defs, self.alarms),
+            "stable": [
+                self.alarms[s.value].name for s in (Signal.ERROR_RATE_5XX, Signal.LATENCY_P99)
+            ],
+        }
+        self.services: dict[str, aws.ecs.Service] = {}
+        for variant in (self.stable, self.canary):
+            task = self._task_definition(variant, execution_role.arn, task_role.arn)
+            service = aws.ecs.Service(
+                f"{name}-{variant.role}",
+                cluster=self.cluster.arn,
+                task_definition=task.arn,
+                desired_count=variant.min_capacity,
+                launch_type="FARGATE",
+                platform_version="LATEST",
+                network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                    subnets=self.network.private_subnet_ids,
+                    security_groups=[self.task_sg.id],
+                    assign_public_ip=False,
+                ),
+                load_balancers=[
+                    aws.ecs.ServiceLoadBalancerArgs(
+                        target_group_arn=self.target_groups[variant.role].arn,
+                        container_name="model",
+                        container_port=spec.model.port,
+                    )
+                ],
+                health_check_grace_period_seconds=60,
+                deployment_minimum_healthy_percent=100,
+                deployment_maximum_percent=200,
+                deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                    enable=True, rollback=True
+                ),
+                alarms=aws.ecs.ServiceAlarmsArgs(
+                    alarm_names=rollback_on[variant.role], enable=True, rollback=True
+                ),
+                propagate_tags="SERVICE",
+                enable_ecs_managed_tags=True,
+                tags={**tags, "variant": variant.role},
+                opts=pulumi.ResourceOptions.merge(
+                    o,
+                    pulumi.ResourceOptions(
+                        depends_on=[self.listener, self.canary_rule],
+                        # Autoscaling owns the running count after creation.
+                        ignore_changes=["desiredCount"],
+                    ),
+                ),
+            )
+            self._autoscale(variant, service)
+            self.services[variant.role] = service
+
+    def _task_definition(
+        self,
+        variant: rollout.Variant,
+        execution_role: pulumi.Output[str],
+        task_role: pulumi.Output[str],
+    ) -> aws.ecs.TaskDefinition:
+        name, spec, o = self.name, self.spec, self._o
+        container = {
+            "name": "model",
+            "image": variant.image,
+            "essential": True,
+            "portMappings": [{"containerPort": spec.model.port, "protocol": "tcp"}],
+            "environment": [
+                {"name": "MODEL_NAME", "value": spec.model.name},
+                {"name": "MODEL_VERSION", "value": variant.version},
+                {"name": "VARIANT", "value": variant.role},
+            ],
+            "readonlyRootFilesystem": True,
+            "privileged": False,
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108
+            "linuxParameters": {"initProcessEnabled": True},
+            "stopTimeout": 30,
+        }
+        return aws.ecs.TaskDefinition(
+            f"{name}-{variant.role}-task",
+            family=resource_name(
+                "aws", "default", spec.project, spec.environment.value, variant.role
+            ),
+            cpu=_fargate_cpu(spec.capacity.cpu),
+            memory=str(spec.capacity.memory_mb),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=execution_role,
+            task_role_arn=task_role,
+            # The root filesystem is read-only; the model gets a scratch /tmp.
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
+            container_definitions=self.app_logs.name.apply(
+                lambda group: json.dumps(
+                    [
+                        {
+                            **container,
+                            "logConfiguration": {
+                                "logDriver": "awslogs",
+                                "options": {
+                                    "awslogs-group": group,
+                                    "awslogs-region": spec.region,
+                                    "awslogs-stream-prefix": variant.role,
+                                },
+                            },
+                        }
+                    ],
+                    sort_keys=True,
+                )
+            ),
+            tags={**spec.standard_tags(), "variant": variant.role},
+            opts=o,
+        )
+
+    def _autoscale(self, variant: rollout.Variant, service: aws.ecs.Service) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        target = aws.appautoscaling.Target(
+            f"{name}-{variant.role}-scaling",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", self.cluster.name, "/", service.name),
+            min_capacity=variant.min_capacity,
+            max_capacity=variant.max_capacity,
+            opts=o,
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-{variant.role}-cpu",
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            scalable_dimension=target.scalable_dimension,
+            resource_id=target.resource_id,
+            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
+                target_value=float(spec.capacity.target_cpu_percent),
+                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
+                    predefined_metric_type="ECSServiceAverageCPUUtilization"
+                ),
+                scale_in_cooldown=300,
+                scale_out_cooldown=60,
+            ),
+            opts=o,
+        )

@@ -1,0 +1,464 @@
+"""AWS security building blocks shared by every pattern: keys, log sinks, identities, buckets.
+
+Each function creates a small group of resources with the secure settings the policy pack demands
+(POLICY-RULES.md rules 1-5, 12-14), so a pattern component gets them right by construction:
+customer-managed KMS keys with rotation and a key policy naming its principals, KMS-encrypted log
+groups with the profile's retention, roles trusted by one service in this account only, with
+inline policies that list explicit actions, and private, TLS-only, KMS-encrypted S3 buckets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.naming import resource_name
+from components.spec import DeploymentSpec
+
+# Key administration, spelled out: a key policy with `kms:*` would pass KMS's own checks but not
+# our "no wildcard actions" rule, and listing them documents what the account root can do.
+KEY_ADMIN_ACTIONS: tuple[str, ...] = (
+    "kms:CancelKeyDeletion",
+    "kms:CreateAlias",
+    "kms:CreateGrant",
+    "kms:Decrypt",
+    "kms:DeleteAlias",
+    "kms:DescribeKey",
+    "kms:DisableKey",
+    "kms:DisableKeyRotation",
+    "kms:EnableKey",
+    "kms:EnableKeyRotation",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListGrants",
+    "kms:ListKeyPolicies",
+    "kms:ListResourceTags",
+    "kms:PutKeyPolicy",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:RetireGrant",
+    "kms:RevokeGrant",
+    "kms:ScheduleKeyDeletion",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:UpdateAlias",
+    "kms:UpdateKeyDescription",
+)
+
+KEY_USE_ACTIONS: tuple[str, ...] = (
+    "kms:Decrypt",
+    "kms:DescribeKey",
+    "kms:Encrypt",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+)
+
+
+@dataclass(frozen=True)
+class KeyUser:
+    """An AWS service allowed to use a key, always bound to this account by a condition.
+
+    ``condition_key``/``condition_values`` narrow it further (e.g. CloudWatch Logs to this
+    account's log groups through the encryption context); ``{account}`` and ``{region}`` in the
+    values are filled in.
+    """
+
+    service: str
+    actions: tuple[str, ...] = KEY_USE_ACTIONS
+    condition_test: str = "StringEquals"
+    condition_key: str = "aws:SourceAccount"
+    condition_values: tuple[str, ...] = ("{account}",)
+
+
+# The service principals our patterns' resources need on their key, by role.
+LOGS_KEY_USER = KeyUser(
+    "logs.{region}.amazonaws.com",
+    condition_test="ArnLike",
+    condition_key="kms:EncryptionContext:aws:logs:arn",
+    condition_values=("arn:aws:logs:{region}:{account}:log-group:*",),
+)
+ALARMS_KEY_USER = KeyUser("cloudwatch.amazonaws.com", ("kms:Decrypt", "kms:GenerateDataKey"))
+S3_LOGGING_KEY_USER = KeyUser("logging.s3.amazonaws.com", ("kms:GenerateDataKey",))
+
+
+def account_id() -> pulumi.Output[str]:
+    """The deploying account's id."""
+    return aws.get_caller_identity_output().account_id
+
+
+def to_json(document: Any) -> pulumi.Output[str]:
+    """A policy document (possibly holding Outputs) as a JSON string Output."""
+    return pulumi.Output.from_input(document).apply(lambda d: json.dumps(d, sort_keys=True))
+
+
+def statement(
+    actions: Sequence[str],
+    resources: Sequence[pulumi.Input[str]],
+    *,
+    sid: str | None = None,
+    effect: str = "Allow",
+    principal: Mapping[str, Any] | None = None,
+    condition: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One IAM statement. Actions are exact: callers pass explicit `service:Action` names."""
+    out: dict[str, Any] = {"Effect": effect, "Action": list(actions), "Resource": list(resources)}
+    if sid:
+        out["Sid"] = sid
+    if principal is not None:
+        out["Principal"] = dict(principal)
+    if condition is not None:
+        out["Condition"] = dict(condition)
+    return out
+
+
+def document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """An IAM policy document."""
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def tls_only_statement(action: str, resources: Sequence[pulumi.Input[str]]) -> dict[str, Any]:
+    """Deny ``action`` (e.g. ``s3:*``, ``sns:Publish``) over plain HTTP, for every principal.
+
+    A Deny with ``Principal: *`` is how AWS expresses "nobody, whoever they are"; it grants
+    nothing, and the condition scopes it to insecure transport.
+    """
+    return statement(
+        [action],
+        resources,
+        sid="DenyInsecureTransport",
+        effect="Deny",
+        principal={"AWS": "*"},
+        condition={"Bool": {"aws:SecureTransport": "false"}},
+    )
+
+
+def _fill(text: str, account: str, region: str) -> str:
+    return text.replace("{account}", account).replace("{region}", region)
+
+
+def key_policy(
+    account: pulumi.Input[str], region: str, users: Sequence[KeyUser]
+) -> pulumi.Output[str]:
+    """Key policy: the account root administers (so IAM policies can grant use), named
+    services use it under conditions; no statement has an unconditioned ``*`` principal."""
+
+    def build(acct: str) -> str:
+        statements = [
+            statement(
+                KEY_ADMIN_ACTIONS,
+                ["*"],
+                sid="AccountAdministers",
+                principal={"AWS": f"arn:aws:iam::{acct}:root"},
+            )
+        ]
+        for user in users:
+            service = _fill(user.service, acct, region)
+            statements.append(
+                statement(
+                    user.actions,
+                    ["*"],
+                    sid="Use" + "".join(ch for ch in service.split(".")[0].title() if ch.isalnum()),
+                    principal={"Service": service},
+                    condition={
+                        user.condition_test: {
+                            user.condition_key: [
+                                _fill(v, acct, region) for v in user.condition_values
+                            ]
+                        }
+                    },
+                )
+            )
+        return json.dumps(document(statements), sort_keys=True)
+
+    return pulumi.Output.from_input(account).apply(build)
+
+
+def create_kms_key(
+    name: str,
+    spec: DeploymentSpec,
+    opts: pulumi.ResourceOptions,
+    *,
+    description: str,
+    users: Sequence[KeyUser] = (LOGS_KEY_USER, ALARMS_KEY_USER),
+) -> aws.kms.Key:
+    """A customer-managed key with rotation, in every environment (parity), plus an alias."""
+    key = aws.kms.Key(
+        f"{name}-key",
+        description=description,
+        enable_key_rotation=True,
+        rotation_period_in_days=365,
+        deletion_window_in_days=30 if spec.retention.deletion_protection else 7,
+        policy=key_policy(account_id(), spec.region, users),
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+    aws.kms.Alias(
+        f"{name}-key-alias",
+        name="alias/" + resource_name("aws", "default", spec.project, spec.environment.value, name),
+        target_key_id=key.key_id,
+        opts=opts,
+    )
+    return key
+
+
+def create_log_group(
+    name: str,
+    spec: DeploymentSpec,
+    key: aws.kms.Key,
+    opts: pulumi.ResourceOptions,
+    *,
+    log_group_name: pulumi.Input[str] | None = None,
+) -> aws.cloudwatch.LogGroup:
+    """A log group encrypted with ``key``, kept for the profile's log retention."""
+    return aws.cloudwatch.LogGroup(
+        name,
+        name=log_group_name,
+        retention_in_days=spec.retention.log_days,
+        kms_key_id=key.arn,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+
+
+def assume_role_policy(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Trust ``service`` only when it acts for this account (confused-deputy guard)."""
+    return to_json(
+        document(
+            [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": ["sts:AssumeRole"],
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                }
+            ]
+        )
+    )
+
+
+def create_role(
+    name: str,
+    spec: DeploymentSpec,
+    service: str,
+    statements: Sequence[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    *,
+    description: str,
+) -> aws.iam.Role:
+    """A role for one service with an inline least-privilege policy (explicit actions only).
+
+    Inline rather than managed policies: the grant lives and dies with the role, and no AWS
+    managed "FullAccess" policy is ever attached.
+    """
+    role = aws.iam.Role(
+        name,
+        description=description,
+        assume_role_policy=assume_role_policy(service, account_id()),
+        max_session_duration=3600,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+    if statements:
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=to_json(document(list(statements))),
+            opts=opts,
+        )
+    return role
+
+
+@dataclass
+class PrivateBucket:
+    """A bucket and the resources that make it private, encrypted, versioned and logged."""
+
+    bucket: aws.s3.Bucket
+    children: list[pulumi.Resource] = field(default_factory=list)
+
+
+# Extra bucket-policy statements, built from the bucket's ARN (which exists only once created).
+BucketGrants = Callable[[pulumi.Output[str]], Sequence[Mapping[str, Any]]]
+
+
+def create_private_bucket(
+    name: str,
+    spec: DeploymentSpec,
+    key: aws.kms.Key,
+    opts: pulumi.ResourceOptions,
+    *,
+    access_log_bucket: aws.s3.Bucket | None = None,
+    grants: BucketGrants | None = None,
+    expire_days: int | None = None,
+) -> PrivateBucket:
+    """An S3 bucket per rules 1-4: public access blocked, SSE-KMS with a bucket key, TLS-only
+    policy, versioning, and server access logs to ``access_log_bucket`` when given.
+
+    Current and noncurrent objects expire after ``expire_days`` (default: data retention).
+    """
+    bucket = aws.s3.Bucket(
+        name,
+        force_destroy=not spec.retention.deletion_protection,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+    pab = aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=opts,
+    )
+    ownership = aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+        opts=opts,
+    )
+    sse = aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-sse",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=(
+                    aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="aws:kms", kms_master_key_id=key.arn
+                    )
+                ),
+                bucket_key_enabled=True,
+            )
+        ],
+        opts=opts,
+    )
+    versioning = aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+            status="Enabled"
+        ),
+        opts=opts,
+    )
+    days = expire_days or spec.retention.data_days
+    lifecycle = aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketLifecycleConfigurationRuleArgs(
+                id="retention",
+                status="Enabled",
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+                noncurrent_version_expiration=(
+                    aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                        noncurrent_days=days
+                    )
+                ),
+            )
+        ],
+        # Lifecycle rules on a versioned bucket need versioning in place first.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning])),
+    )
+    objects = bucket.arn.apply(lambda arn: f"{arn}/*")
+    statements = [tls_only_statement("s3:*", [bucket.arn, objects])]
+    statements.extend(dict(s) for s in (grants(bucket.arn) if grants else ()))
+    policy = aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=bucket.id,
+        policy=to_json(document(statements)),
+        # The public access block must exist first, so no policy ever applies without it.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[pab])),
+    )
+    children: list[pulumi.Resource] = [pab, ownership, sse, versioning, lifecycle, policy]
+    if access_log_bucket is not None:
+        children.append(
+            aws.s3.BucketLogging(
+                f"{name}-logging",
+                bucket=bucket.id,
+                target_bucket=access_log_bucket.id,
+                target_prefix=f"{name}/",
+                opts=opts,
+            )
+        )
+    return PrivateBucket(bucket, children)
+
+
+def create_access_log_bucket(
+    name: str, spec: DeploymentSpec, key: aws.kms.Key, opts: pulumi.ResourceOptions
+) -> PrivateBucket:
+    """The bucket that receives S3 server access logs: private, SSE-KMS, versioned, kept for
+    the log retention; only this account's S3 logging service may write to it.
+
+    The key must list :data:`S3_LOGGING_KEY_USER`. It does not log itself (that would loop).
+    """
+    account = account_id()
+
+    def grants(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+        return [
+            statement(
+                ["s3:PutObject"],
+                [bucket_arn.apply(lambda arn: f"{arn}/*")],
+                sid="S3ServerAccessLogs",
+                principal={"Service": "logging.s3.amazonaws.com"},
+                condition={"StringEquals": {"aws:SourceAccount": account}},
+            )
+        ]
+
+    return create_private_bucket(
+        name, spec, key, opts, grants=grants, expire_days=spec.retention.log_days
+    )
+
+
+def create_encrypted_queue(
+    name: str,
+    spec: DeploymentSpec,
+    key: aws.kms.Key,
+    opts: pulumi.ResourceOptions,
+    *,
+    retention_days: int = 14,
+    visibility_timeout_seconds: int = 30,
+    redrive_to: aws.sqs.Queue | None = None,
+    max_receive_count: int = 5,
+) -> aws.sqs.Queue:
+    """An SQS queue encrypted with ``key`` and a TLS-only queue policy (rule 6).
+
+    ``redrive_to`` makes it redrive to a dead-letter queue after ``max_receive_count`` tries.
+    Senders need kms:GenerateDataKey and kms:Decrypt on the key through their own role.
+    """
+    redrive = (
+        redrive_to.arn.apply(
+            lambda arn: json.dumps(
+                {"deadLetterTargetArn": arn, "maxReceiveCount": max_receive_count}
+            )
+        )
+        if redrive_to is not None
+        else None
+    )
+    queue = aws.sqs.Queue(
+        name,
+        kms_master_key_id=key.arn,
+        kms_data_key_reuse_period_seconds=300,
+        message_retention_seconds=min(retention_days, 14) * 86400,
+        visibility_timeout_seconds=visibility_timeout_seconds,
+        redrive_policy=redrive,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+    aws.sqs.QueuePolicy(
+        f"{name}-policy",
+        queue_url=queue.url,
+        policy=to_json(document([tls_only_statement("sqs:*", [queue.arn])])),
+        opts=opts,
+    )
+    return queue
