@@ -272,6 +272,32 @@ def promote(
     console.print(f"[green]Promoted[/] {source} -> {target}: {plan.path}", highlight=False)
 
 
+@app.command()
+@handle_errors
+def check(
+    directory: Annotated[Path, typer.Argument(help="The Pulumi project folder.")] = Path("."),
+    stack: Annotated[str | None, typer.Option(help="The stack to check, e.g. prod.")] = None,
+    all_stacks: Annotated[bool, typer.Option("--all", help="Check every stack.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, sarif or markdown.")] = "text",
+    config: Annotated[
+        Path | None, typer.Option(help="Policy config file instead of the stack's environment's.")
+    ] = None,
+) -> None:
+    """Check stacks offline against the policy pack; exit 1 on a mandatory violation."""
+    from policies.check import run
+
+    interactive = sys.stderr.isatty()
+    code = run(
+        directory,
+        stack=stack,
+        all_stacks=all_stacks,
+        fmt=fmt,
+        config_file=config,
+        interactive=interactive,
+    )
+    raise typer.Exit(code)
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

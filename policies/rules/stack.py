@@ -1,7 +1,444 @@
-"""Stack rules (S1, S2): monitoring present and routed, rollback wired."""
+"""Stack rules (S1, S2): serving endpoints are watched and alerts reach someone; prod rolls back.
+
+Both rules look at the whole stack, for AWS, Azure and GCP alike; what differs between clouds is
+data in the lookup tables below (which types serve traffic, which are alarms, where an alarm
+sends its notifications, what counts as an automated rollback), never branches in the checks.
+
+Scope: an alarm belongs to the same deployment as an endpoint when it references the endpoint or
+shares its outermost component (an aideploy pattern component, or the stack itself for a flat
+program). Azure log alerts watch the Log Analytics workspace rather than the endpoint, and
+CloudWatch alarms watch the API stage rather than the model, so the deployment, not the single
+resource, is the unit that must be watched.
+
+What an alarm watches is read from, in order: its explicit marker (tag ``aideploy-signal``, GCP
+user label ``signal``, Azure action custom property ``aideploy-signal``); its logical name ending
+in ``-<signal>`` (aideploy components name alarms ``<name>-alarm-<signal>``); the metric it
+queries, looked up by exact name in :data:`METRIC_SIGNALS`.
+
+S2's level is set per environment in policies/config: mandatory in prod, advisory elsewhere.
+"""
 
 from __future__ import annotations
 
-from pulumi_policy import Policy
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
-POLICIES: list[Policy] = []
+from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
+
+from policies.rules.base import OPERATIONAL, canonical_type, prop_at, stack_rule
+
+LATENCY, ERRORS, AVAILABILITY = "latency", "error-rate", "availability"
+REQUIRED_CATEGORIES = (LATENCY, ERRORS, AVAILABILITY)
+
+# components.alarms.Signal values (kept here as data: the pack imports no component code).
+SIGNAL_CATEGORIES: dict[str, str] = {
+    "latency-p50": LATENCY,
+    "latency-p95": LATENCY,
+    "latency-p99": LATENCY,
+    "error-rate-4xx": ERRORS,
+    "error-rate-5xx": ERRORS,
+    "availability": AVAILABILITY,
+    "canary-error-rate": ERRORS,
+    "canary-latency-p99": LATENCY,
+}
+
+# Metrics of the serving platforms, for programs that carry no marker (exact names).
+METRIC_SIGNALS: dict[str, str] = {
+    # AWS CloudWatch metric names
+    "Latency": LATENCY,
+    "IntegrationLatency": LATENCY,
+    "ModelLatency": LATENCY,
+    "OverheadLatency": LATENCY,
+    "TargetResponseTime": LATENCY,
+    "4XXError": ERRORS,
+    "5XXError": ERRORS,
+    "4xx": ERRORS,
+    "5xx": ERRORS,
+    "Invocation4XXErrors": ERRORS,
+    "Invocation5XXErrors": ERRORS,
+    "HTTPCode_Target_5XX_Count": ERRORS,
+    "HTTPCode_ELB_5XX_Count": ERRORS,
+    "HealthyHostCount": AVAILABILITY,
+    "UnHealthyHostCount": AVAILABILITY,
+    # Azure Monitor metric names
+    "RequestLatency": LATENCY,
+    "RequestLatency_P99": LATENCY,
+    "ResponseTime": LATENCY,
+    "HttpResponseTime": LATENCY,
+    "Http5xx": ERRORS,
+    "Http4xx": ERRORS,
+    "HealthCheckStatus": AVAILABILITY,
+    "Availability": AVAILABILITY,
+    # GCP Cloud Monitoring metric types
+    "loadbalancing.googleapis.com/https/total_latencies": LATENCY,
+    "loadbalancing.googleapis.com/https/backend_latencies": LATENCY,
+    "aiplatform.googleapis.com/prediction/online/prediction_latencies": LATENCY,
+    "run.googleapis.com/request_latencies": LATENCY,
+    "aiplatform.googleapis.com/prediction/online/error_count": ERRORS,
+    "monitoring.googleapis.com/uptime_check/check_passed": AVAILABILITY,
+}
+
+
+@dataclass(frozen=True)
+class ServingType:
+    """A resource type that serves requests, unless ``private`` says this one does not."""
+
+    token: str
+    private: tuple[tuple[str, Any], ...] = ()  # (wire path, value) pairs meaning "not serving"
+
+    def serves(self, props: Mapping[str, Any]) -> bool:
+        """Whether this resource takes requests from outside its deployment."""
+        for path, value in self.private:
+            found = prop_at(props, path)
+            if found == value or (isinstance(found, str) and value in found.split(",")):
+                return False
+        return True
+
+
+SERVING_TYPES: tuple[ServingType, ...] = (
+    ServingType("aws:apigateway/stage:Stage"),
+    ServingType("aws:apigatewayv2/stage:Stage"),
+    ServingType("aws:sagemaker/endpoint:Endpoint"),
+    ServingType("aws:lambda/functionUrl:FunctionUrl"),
+    ServingType("aws:lb/loadBalancer:LoadBalancer", (("internal", True),)),
+    ServingType("aws:alb/loadBalancer:LoadBalancer", (("internal", True),)),
+    ServingType("azure-native:machinelearningservices:OnlineEndpoint"),
+    ServingType("azure-native:apimanagement:ApiManagementService"),
+    ServingType("azure-native:app:ContainerApp", (("configuration.ingress.external", False),)),
+    ServingType("azure-native:web:WebApp", (("kind", "functionapp"),)),
+    ServingType("gcp:vertex/aiEndpoint:AiEndpoint"),
+    ServingType("gcp:compute/uRLMap:URLMap"),
+    ServingType("gcp:apigateway/gateway:Gateway"),
+    ServingType("gcp:cloudrunv2/service:Service", (("ingress", "INGRESS_TRAFFIC_INTERNAL_ONLY"),)),
+    ServingType("gcp:cloudrun/service:Service"),
+)
+_SERVING = {s.token: s for s in SERVING_TYPES}
+
+
+@dataclass(frozen=True)
+class AlarmType:
+    """An alarm type: the input holding its notification targets and the target types."""
+
+    token: str
+    actions: str  # wire path of the targets (a list, or a list of objects)
+    target_types: tuple[str, ...]
+    literal_target: str  # regex a target given as a literal id/ARN must match
+    enabled: str = ""  # wire path of an on/off switch, if the type has one
+
+
+_SNS = ("aws:sns/topic:Topic", "aws:lambda/function:Function")
+_ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
+ALARM_TYPES: tuple[AlarmType, ...] = (
+    AlarmType(
+        "aws:cloudwatch/metricAlarm:MetricAlarm",
+        "alarmActions",
+        _SNS,
+        r"^arn:aws[a-z-]*:(sns|lambda):",
+        "actionsEnabled",
+    ),
+    AlarmType(
+        "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+        "alarmActions",
+        _SNS,
+        r"^arn:aws[a-z-]*:(sns|lambda):",
+        "actionsEnabled",
+    ),
+    *(
+        AlarmType(
+            f"azure-native:{ns}:MetricAlert",
+            "actions",
+            _ACTION_GROUPS,
+            r"(?i)/providers/microsoft\.insights/actiongroups/",
+            "enabled",
+        )
+        for ns in ("monitor", "insights")
+    ),
+    *(
+        AlarmType(
+            f"azure-native:{ns}:ScheduledQueryRule",
+            "actions.actionGroups",
+            _ACTION_GROUPS,
+            r"(?i)/providers/microsoft\.insights/actiongroups/",
+            "enabled",
+        )
+        for ns in ("monitor", "insights")
+    ),
+    AlarmType(
+        "gcp:monitoring/alertPolicy:AlertPolicy",
+        "notificationChannels",
+        ("gcp:monitoring/notificationChannel:NotificationChannel",),
+        r"^projects/[^/]+/notificationChannels/[^/]+$",
+        "enabled",
+    ),
+)
+_ALARMS = {a.token: a for a in ALARM_TYPES}
+
+# Where an explicit signal marker lives on each alarm type's wire form.
+_MARKER_PATHS = ("tags.aideploy-signal", "userLabels.signal", "actions.customProperties")
+
+# Native rollback wired to alarms: (type, wire path of the alarm list, settings that must hold).
+NATIVE_ROLLBACK: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = (
+    ("aws:sagemaker/endpoint:Endpoint", "deploymentConfig.autoRollbackConfiguration.alarms", ()),
+    (
+        "aws:ecs/service:Service",
+        "alarms.alarmNames",
+        (("alarms.enable", True), ("alarms.rollback", True)),
+    ),
+    (
+        "aws:codedeploy/deploymentGroup:DeploymentGroup",
+        "alarmConfiguration.alarms",
+        (("alarmConfiguration.enabled", True), ("autoRollbackConfiguration.enabled", True)),
+    ),
+)
+
+# Targets that run code when an alarm fires (a rollback function), per target type:
+# (wire path, values) any of which makes the target automation.
+AUTOMATION_TARGETS: dict[str, tuple[tuple[str, tuple[Any, ...]], ...]] = {
+    "aws:lambda/function:Function": (("", ()),),
+    "azure-native:monitor:ActionGroup": (
+        ("azureFunctionReceivers", ()),
+        ("webhookReceivers", ()),
+        ("logicAppReceivers", ()),
+        ("automationRunbookReceivers", ()),
+    ),
+    "azure-native:insights:ActionGroup": (
+        ("azureFunctionReceivers", ()),
+        ("webhookReceivers", ()),
+        ("logicAppReceivers", ()),
+        ("automationRunbookReceivers", ()),
+    ),
+    "gcp:monitoring/notificationChannel:NotificationChannel": (
+        ("type", ("pubsub", "webhook_tokenauth", "webhook_basicauth")),
+    ),
+}
+
+_GCP_METRIC_TYPE = re.compile(r'metric\.type\s*=\s*"([^"]+)"')
+_STACK_TYPE = "::pulumi:pulumi:Stack::"
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string inside a wire value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _strings(item)
+
+
+def _metric_names(value: Any, key: str = "") -> Iterator[str]:
+    """Metric names (``metricName`` anywhere) and GCP metric types (in filter strings)."""
+    if isinstance(value, Mapping):
+        for k, item in value.items():
+            yield from _metric_names(item, k)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _metric_names(item, key)
+    elif isinstance(value, str):
+        if key == "metricName":
+            yield value
+        yield from _GCP_METRIC_TYPE.findall(value)
+
+
+def signal_categories(alarm: PolicyResource) -> set[str]:
+    """What an alarm watches: latency, error-rate and/or availability."""
+    props = alarm.props
+    found: set[str] = set()
+    for path in _MARKER_PATHS:
+        marker = prop_at(props, path)
+        if isinstance(marker, Mapping):
+            marker = marker.get("aideploy-signal")
+        if isinstance(marker, str) and marker in SIGNAL_CATEGORIES:
+            found.add(SIGNAL_CATEGORIES[marker])
+    for signal, category in SIGNAL_CATEGORIES.items():
+        if alarm.name == signal or alarm.name.endswith(f"-{signal}"):
+            found.add(category)
+    for metric in _metric_names(props):
+        if metric in METRIC_SIGNALS:
+            found.add(METRIC_SIGNALS[metric])
+    return found
+
+
+def _false(value: Any) -> bool:
+    return value is False
+
+
+@dataclass
+class _Stack:
+    """The resources of one stack, indexed for the rules."""
+
+    resources: list[PolicyResource]
+
+    def __post_init__(self) -> None:
+        self.by_urn = {r.urn: r for r in self.resources}
+        self.parents = {r.urn: (r.opts.parent or "") for r in self.resources}
+
+    def scope(self, resource: PolicyResource) -> str:
+        """The outermost component holding ``resource`` ("" for the stack itself)."""
+        top, parent = "", self.parents.get(resource.urn, "")
+        seen: set[str] = set()
+        while parent and _STACK_TYPE not in parent and parent not in seen:
+            seen.add(parent)
+            top, parent = parent, self.parents.get(parent, "")
+        return top
+
+    def of_types(self, tokens: Iterable[str]) -> list[PolicyResource]:
+        wanted = set(tokens)
+        return [r for r in self.resources if canonical_type(r.resource_type) in wanted]
+
+    def endpoints(self) -> list[PolicyResource]:
+        return [
+            r
+            for r in self.resources
+            if canonical_type(r.resource_type) in _SERVING
+            and _SERVING[canonical_type(r.resource_type)].serves(r.props)
+        ]
+
+    def alarms(self) -> list[PolicyResource]:
+        return self.of_types(_ALARMS)
+
+    def related(self, alarm: PolicyResource, endpoint: PolicyResource) -> bool:
+        """The alarm watches the endpoint or belongs to the same deployment."""
+        deps = {d.urn for d in alarm.dependencies}
+        for values in alarm.property_dependencies.values():
+            deps.update(d.urn for d in values)
+        return endpoint.urn in deps or self.scope(alarm) == self.scope(endpoint)
+
+    def targets(self, alarm: PolicyResource) -> tuple[list[PolicyResource], list[str]]:
+        """(target resources of the stack, literal target ids) an alarm notifies."""
+        spec = _ALARMS[canonical_type(alarm.resource_type)]
+        if spec.enabled and _false(prop_at(alarm.props, spec.enabled)):
+            return [], []
+        top = spec.actions.split(".")[0]
+        resources = [
+            d
+            for d in alarm.property_dependencies.get(top, [])
+            if canonical_type(d.resource_type) in spec.target_types
+        ]
+        given = _strings(prop_at(alarm.props, spec.actions))
+        literals = [s for s in given if re.search(spec.literal_target, s)]
+        return resources, literals
+
+    def routed(self, alarm: PolicyResource) -> bool:
+        """The alarm notifies at least one target."""
+        resources, literals = self.targets(alarm)
+        return bool(resources or literals)
+
+    def automated(self, alarm: PolicyResource) -> bool:
+        """The alarm runs code (a rollback function) when it fires."""
+        resources, literals = self.targets(alarm)
+        if any(":lambda:" in s for s in literals):
+            return True
+        for target in resources:
+            for path, values in AUTOMATION_TARGETS.get(canonical_type(target.resource_type), ()):
+                if not path:
+                    return True
+                value = prop_at(target.props, path)
+                if (values and value in values) or (not values and value):
+                    return True
+            topic = canonical_type(target.resource_type) == "aws:sns/topic:Topic"
+            if topic and self._topic_invokes_lambda(target):
+                return True
+        return False
+
+    def _topic_invokes_lambda(self, topic: PolicyResource) -> bool:
+        for sub in self.of_types(["aws:sns/topicSubscription:TopicSubscription"]):
+            topic_deps = {d.urn for d in sub.property_dependencies.get("topic", [])}
+            if topic.urn in topic_deps and sub.props.get("protocol") == "lambda":
+                return True
+        return False
+
+
+def _describe(r: PolicyResource) -> str:
+    return f"{r.resource_type.split(':')[-1]} {r.name!r}"
+
+
+def _check_monitoring(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    stack = _Stack(list(args.resources))
+    alarms = stack.alarms()
+    for alarm in alarms:
+        if not stack.routed(alarm):
+            yield (
+                f"alarm {alarm.name!r} notifies nobody: give it an action to a notification "
+                "target (SNS topic, action group, notification channel) and keep it enabled",
+                alarm.urn,
+            )
+    routed = [a for a in alarms if stack.routed(a)]
+    for endpoint in stack.endpoints():
+        covered: set[str] = set()
+        for alarm in routed:
+            if stack.related(alarm, endpoint):
+                covered |= signal_categories(alarm)
+        missing = [c for c in REQUIRED_CATEGORIES if c not in covered]
+        if missing:
+            yield (
+                f"serving endpoint {_describe(endpoint)} has no routed {', '.join(missing)} alarm",
+                endpoint.urn,
+            )
+
+
+def _native_rollback(stack: _Stack, endpoint: PolicyResource) -> bool:
+    for token, alarms_path, settings in NATIVE_ROLLBACK:
+        for r in stack.of_types([token]):
+            if r.urn != endpoint.urn and stack.scope(r) != stack.scope(endpoint):
+                continue
+            alarms = prop_at(r.props, alarms_path)
+            if not alarms or not any(_strings(alarms)):
+                continue
+            if all(prop_at(r.props, path) == value for path, value in settings):
+                return True
+    return False
+
+
+def _check_rollback(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    stack = _Stack(list(args.resources))
+    automated = [a for a in stack.alarms() if stack.automated(a)]
+    for endpoint in stack.endpoints():
+        if _native_rollback(stack, endpoint):
+            continue
+        if any(stack.related(a, endpoint) for a in automated):
+            continue
+        yield (
+            f"serving endpoint {_describe(endpoint)} has no automatic rollback wired to alarms",
+            endpoint.urn,
+        )
+
+
+MONITORING = stack_rule(
+    "aideploy-stack-require-routed-serving-alarms",
+    "Every serving endpoint has latency, error-rate and availability alarms, and every alarm "
+    "notifies a target (SNS topic, Azure action group, GCP notification channel).",
+    check=_check_monitoring,
+    severity=Severity.HIGH,
+    tags=["monitoring", "alerting"],
+    remediation=(
+        "Create the serving alarms with the pattern component (components/<cloud>/monitoring.py "
+        "does it from components.alarms.serving_alarms), or add a latency, an error-rate and an "
+        "availability alarm in the endpoint's deployment, each with an action to an SNS topic / "
+        "action group / notification channel that has a subscriber."
+    ),
+    category=OPERATIONAL,
+)
+
+ROLLBACK = stack_rule(
+    "aideploy-stack-require-rollback-wired-to-alarms",
+    "A production serving endpoint rolls a bad release back automatically when its rollback "
+    "alarms fire.",
+    check=_check_rollback,
+    severity=Severity.HIGH,
+    tags=["rollout", "resilience"],
+    remediation=(
+        "Wire the rollback alarms to a rollback: SageMaker deploymentConfig."
+        "autoRollbackConfiguration.alarms, ECS service alarms with rollback=true, a CodeDeploy "
+        "deployment group with alarm-based auto rollback, or an alarm routed to a rollback "
+        "function (Azure action group function/webhook receiver, GCP Pub/Sub or webhook "
+        "notification channel, AWS Lambda action)."
+    ),
+    category=OPERATIONAL,
+)
+
+POLICIES: list[Policy] = [MONITORING, ROLLBACK]

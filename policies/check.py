@@ -1,0 +1,117 @@
+"""``python -m policies.check --stack prod``: the offline policy check, inside a project.
+
+The same runner ``aideploy check`` uses, with no dependency on aideploy: it runs the project's
+program for the stack under Pulumi's mocks and has this folder's policy pack judge every resource
+over the analyzer protocol, exactly as ``pulumi preview --policy-pack policies`` would.
+
+Exit codes: 0 no mandatory violation, 1 a mandatory violation, 2 bad input or a program that
+failed (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+PACK_DIR = Path(__file__).resolve().parent
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+@contextmanager
+def spinner(enabled: bool) -> Iterator[Callable[[str], None]]:
+    """A rich spinner on stderr when it is a terminal (and rich is installed), else nothing."""
+    if enabled:
+        try:
+            from rich.console import Console
+        except ImportError:
+            enabled = False
+    if not enabled:
+        yield lambda _msg: None
+        return
+    status = Console(stderr=True).status("checking ...", spinner="dots")
+    with status:
+        yield lambda msg: status.update(f"{msg} ...")
+
+
+def run(
+    project_dir: Path,
+    *,
+    stack: str | None,
+    all_stacks: bool,
+    fmt: str,
+    config_file: Path | None,
+    pack_dir: Path | None = None,
+    out: Callable[[str], object] | None = None,
+    interactive: bool = False,
+) -> int:
+    """Check the project's stacks and write the report; returns the exit code.
+
+    Raises the runner's errors (ProjectError, ProgramError, ...) for the caller to report.
+    """
+    from policies.runner.engine import check_project, resolve_stacks
+    from policies.runner.program import ProjectError
+    from policies.runner.report import Format, exit_code, render
+
+    try:
+        report_format = Format(fmt)
+    except ValueError:
+        choices = ", ".join(f.value for f in Format)
+        raise ProjectError(f"unknown format {fmt!r}: choose {choices}") from None
+    stacks = resolve_stacks(project_dir, stack, all_stacks)
+    with spinner(interactive) as progress:
+        reports = check_project(
+            project_dir, stacks, config_file=config_file, pack_dir=pack_dir, progress=progress
+        )
+    width = None
+    if interactive and report_format is Format.TEXT:
+        import shutil
+
+        width = shutil.get_terminal_size().columns
+    (out or sys.stdout.write)(
+        render(reports, report_format, project_dir=project_dir, terminal_width=width)
+    )
+    return exit_code(reports)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments, run the check, map errors to one line and exit code 2."""
+    from policies.runner.capture import ProgramError
+    from policies.runner.program import ProjectError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m policies.check",
+        description="Check a stack offline against the project's policy pack.",
+    )
+    parser.add_argument("--stack", help="the stack to check, e.g. prod")
+    parser.add_argument("--all", action="store_true", dest="all_stacks", help="every stack")
+    parser.add_argument(
+        "--format", default="text", choices=["text", "json", "sarif", "markdown"], dest="fmt"
+    )
+    parser.add_argument("--config", type=Path, help="a policy config file instead of the env's")
+    parser.add_argument("--project", type=Path, default=Path("."), help="project folder")
+    args = parser.parse_args(argv)
+    try:
+        return run(
+            args.project,
+            stack=args.stack,
+            all_stacks=args.all_stacks,
+            fmt=args.fmt,
+            config_file=args.config,
+            pack_dir=PACK_DIR,
+            interactive=sys.stderr.isatty(),
+        )
+    except ProgramError as exc:
+        print(f"error: the Pulumi program failed: {exc}", file=sys.stderr)
+    except ProjectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,351 @@
+"""The offline check: run a stack's program under mocks, then let the UNCHANGED pack judge it.
+
+For each stack this plays the engine's part of a ``pulumi preview --policy-pack``: it reconciles
+the pack config, calls Configure and ConfigureStack, Remediate (only when a rule is set to
+``remediate``) and Analyze for every custom resource, then AnalyzeStack with every resource and
+its parent, dependencies and property dependencies. The verdict is the pack's alone: no rule is
+imported here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import struct_pb2  # type: ignore[import-untyped]
+from pulumi.runtime.proto import analyzer_pb2
+
+from policies.runner.analyzer import Diagnostic, PackInfo, PackProcess, diagnostics
+from policies.runner.capture import CapturedResource
+from policies.runner.pack_config import (
+    ConfigError,
+    RuleConfig,
+    Waiver,
+    load_config_file,
+    reconcile,
+    waivers,
+)
+from policies.runner.program import (
+    ProjectError,
+    load_project,
+    run_stack,
+    stack_file,
+    stack_names,
+)
+
+# The pack this package belongs to: the repository's, or the copy vendored in a generated project.
+OWN_PACK_DIR = Path(__file__).resolve().parents[1]
+FALLBACK_ENVIRONMENT = "prod"  # an unknown stack name is held to the strictest level
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One violation, in the shape of the ``aideploy check --format json`` contract."""
+
+    policy: str
+    level: str
+    resource_type: str
+    resource_name: str
+    urn: str
+    message: str
+
+    def to_json(self) -> dict[str, str]:
+        """Exactly the contract's fields."""
+        return {
+            "policy": self.policy,
+            "level": self.level,
+            "resource_type": self.resource_type,
+            "resource_name": self.resource_name,
+            "urn": self.urn,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True)
+class StackReport:
+    """Everything one stack's check found."""
+
+    project: str
+    stack: str
+    resources: int
+    violations: tuple[Violation, ...]
+    waivers: tuple[Waiver, ...]
+    pack: PackInfo
+    stack_file: Path
+    config_file: Path | None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Violations per level."""
+        return {
+            "mandatory": sum(v.level == "mandatory" for v in self.violations),
+            "advisory": sum(v.level == "advisory" for v in self.violations),
+        }
+
+    @property
+    def passed(self) -> bool:
+        """No mandatory violation."""
+        return self.summary["mandatory"] == 0
+
+    def to_json(self) -> dict[str, Any]:
+        """Exactly the ``aideploy check --format json`` contract."""
+        return {
+            "stack": self.stack,
+            "resources": self.resources,
+            "violations": [v.to_json() for v in self.violations],
+            "summary": self.summary,
+        }
+
+
+def default_pack_dir(project_dir: Path) -> Path:
+    """A generated project's vendored pack when it carries one, else this package's pack."""
+    vendored = project_dir / "policies"
+    if (project_dir / ".aideploy.json").is_file() and (vendored / "PulumiPolicy.yaml").is_file():
+        return vendored.resolve()
+    return OWN_PACK_DIR
+
+
+def config_file_for(pack_dir: Path, stack: str) -> tuple[Path, str | None]:
+    """The stack's environment config in the pack, and a note when it fell back to prod."""
+    path = pack_dir / "config" / f"{stack}.json"
+    if path.is_file():
+        return path, None
+    fallback = pack_dir / "config" / f"{FALLBACK_ENVIRONMENT}.json"
+    note = f"no policy config for stack {stack!r}: using {FALLBACK_ENVIRONMENT}'s levels"
+    return fallback, note
+
+
+_DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def _seconds(duration: str) -> float:
+    """A Go duration string of a RegisterResourceRequest (``"5m30s"``) in seconds."""
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_RE.findall(duration or ""))
+
+
+def _properties(r: CapturedResource) -> struct_pb2.Struct:
+    """The resource's inputs as the engine sends them: the request's own ``object`` Struct."""
+    if r.request is not None:
+        obj: struct_pb2.Struct = r.request.object
+        return obj
+    props = struct_pb2.Struct()
+    props.update(dict(r.inputs))
+    return props
+
+
+def _options(r: CapturedResource) -> analyzer_pb2.AnalyzerResourceOptions:
+    req = r.request
+    if req is None:
+        return analyzer_pb2.AnalyzerResourceOptions(protect=r.protect, parent=r.parent)
+    timeouts = None
+    if req.HasField("customTimeouts"):
+        t = req.customTimeouts
+        timeouts = analyzer_pb2.AnalyzerResourceOptions.CustomTimeouts(
+            create=_seconds(t.create), update=_seconds(t.update), delete=_seconds(t.delete)
+        )
+    return analyzer_pb2.AnalyzerResourceOptions(
+        protect=req.protect,
+        ignoreChanges=list(req.ignoreChanges),
+        deleteBeforeReplace=req.deleteBeforeReplace,
+        deleteBeforeReplaceDefined=req.deleteBeforeReplaceDefined,
+        additionalSecretOutputs=list(req.additionalSecretOutputs),
+        aliases=list(req.aliasURNs),
+        customTimeouts=timeouts,
+        parent=req.parent,
+    )
+
+
+def _provider(
+    r: CapturedResource, by_urn: Mapping[str, CapturedResource]
+) -> analyzer_pb2.AnalyzerProviderResource | None:
+    """The explicit provider a resource names (``urn::id``), when the program registered it."""
+    # A provider reference is "<urn>::<id>" and URNs themselves contain "::": cut at the last.
+    urn = r.provider.rsplit("::", 1)[0] if r.provider else ""
+    provider = by_urn.get(urn)
+    if provider is None:
+        return None
+    return analyzer_pb2.AnalyzerProviderResource(
+        type=provider.type, properties=_properties(provider), urn=provider.urn, name=provider.name
+    )
+
+
+def stack_urn(project: str, stack: str) -> str:
+    """The root stack resource's URN."""
+    return f"urn:pulumi:{stack}::{project}::pulumi:pulumi:Stack::{project}-{stack}"
+
+
+def _violation(
+    d: Diagnostic, target: CapturedResource | None, project: str, stack: str
+) -> Violation:
+    if target is None:  # a stack rule that named no resource: it is about the stack
+        return Violation(
+            d.policy,
+            d.level,
+            "pulumi:pulumi:Stack",
+            f"{project}-{stack}",
+            d.urn or stack_urn(project, stack),
+            d.message,
+        )
+    return Violation(d.policy, d.level, target.type, target.name, target.urn, d.message)
+
+
+_LEVEL_ORDER = {"mandatory": 0, "advisory": 1}
+
+
+def analyze_resources(
+    pack: PackProcess,
+    resources: list[CapturedResource],
+    effective: Mapping[str, RuleConfig],
+    *,
+    project: str,
+    stack: str,
+) -> tuple[list[Violation], list[str]]:
+    """Remediate/Analyze each custom resource, then AnalyzeStack; (violations, notes)."""
+    by_urn = {r.urn: r for r in resources}
+    customs = [r for r in resources if r.custom]
+    props: dict[str, struct_pb2.Struct] = {r.urn: _properties(r) for r in resources}
+    notes: list[str] = []
+
+    def request(r: CapturedResource) -> analyzer_pb2.AnalyzeRequest:
+        return analyzer_pb2.AnalyzeRequest(
+            type=r.type,
+            properties=props[r.urn],
+            urn=r.urn,
+            name=r.name,
+            options=_options(r),
+            provider=_provider(r, by_urn),
+        )
+
+    if any(rule.level == "remediate" for rule in effective.values()):
+        for r in customs:
+            response = pack.remediate(request(r))
+            for remediation in response.remediations:
+                if remediation.HasField("properties"):
+                    props[r.urn] = remediation.properties
+                    notes.append(f"{remediation.policyName} remediated {r.name}")
+                if remediation.diagnostic:
+                    notes.append(f"{remediation.policyName}: {remediation.diagnostic}")
+
+    violations: list[Violation] = []
+    responses = pack.analyze_many([request(r) for r in customs])
+    for r, response in zip(customs, responses, strict=True):
+        for d in diagnostics(response):
+            violations.append(_violation(d, by_urn.get(d.urn, r), project, stack))
+
+    stack_request = analyzer_pb2.AnalyzeStackRequest(
+        resources=[
+            analyzer_pb2.AnalyzerResource(
+                type=r.type,
+                properties=props[r.urn],
+                urn=r.urn,
+                name=r.name,
+                options=_options(r),
+                provider=_provider(r, by_urn),
+                parent=r.parent,
+                dependencies=list(r.dependencies),
+                propertyDependencies={
+                    key: analyzer_pb2.AnalyzerPropertyDependencies(urns=list(urns))
+                    for key, urns in r.property_dependencies.items()
+                },
+            )
+            for r in resources
+        ]
+    )
+    for d in diagnostics(pack.analyze_stack(stack_request)):
+        violations.append(_violation(d, by_urn.get(d.urn), project, stack))
+    violations.sort(key=lambda v: (_LEVEL_ORDER.get(v.level, 2), v.policy, v.resource_name))
+    return violations, notes
+
+
+def effective_config(info: PackInfo, config_file: Path | None) -> dict[str, RuleConfig]:
+    """Reconcile the pack's defaults, its initial config and the user's file."""
+    rules = {r.name: (r.level, r.config_schema) for r in info.rules}
+    user = load_config_file(config_file) if config_file is not None else None
+    source = str(config_file) if config_file is not None else "policy config"
+    return reconcile(rules, info.initial_config, user, source=source)
+
+
+def check_stack(
+    pack: PackProcess,
+    project_dir: Path,
+    stack: str,
+    *,
+    config_file: Path | None = None,
+    progress: Progress | None = None,
+) -> StackReport:
+    """Run one stack's program and have the pack check what it registered."""
+    say = progress or (lambda _msg: None)
+    notes: list[str] = []
+    if config_file is None:
+        config_file, note = config_file_for(pack.pack_dir, stack)
+        if note:
+            notes.append(note)
+        if not config_file.is_file():  # a pack without config files: its own defaults
+            config_file = None
+    say(f"running the program for stack {stack}")
+    run = run_stack(project_dir, stack)
+    say(f"checking {len(run.resources)} resources of stack {stack}")
+    info = pack.info()
+    effective = effective_config(info, config_file)
+    pack.configure(effective)
+    pack.configure_stack(
+        project=run.project, stack=stack, config=run.config, secret_keys=run.placeholder_secrets
+    )
+    violations, remediation_notes = analyze_resources(
+        pack, run.resources, effective, project=run.project, stack=stack
+    )
+    names = {r.name for r in run.resources}
+    return StackReport(
+        project=run.project,
+        stack=stack,
+        resources=sum(1 for r in run.resources if r.custom),
+        violations=tuple(violations),
+        waivers=tuple(waivers(effective, names)),
+        pack=info,
+        stack_file=stack_file(project_dir.resolve(), stack),
+        config_file=config_file,
+        notes=(*notes, *run.notes, *remediation_notes),
+    )
+
+
+def resolve_stacks(project_dir: Path, stack: str | None, all_stacks: bool) -> list[str]:
+    """The stacks to check: one named stack, or every stack file (``--all``)."""
+    load_project(project_dir)
+    if all_stacks:
+        if stack is not None:
+            raise ProjectError("give either --stack or --all, not both")
+        names = stack_names(project_dir)
+        if not names:
+            raise ProjectError(f"{project_dir}: no stack files (Pulumi.<stack>.yaml) found")
+        return names
+    if stack is None:
+        raise ProjectError("name a stack with --stack, or check every stack with --all")
+    return [stack]
+
+
+def check_project(
+    project_dir: Path,
+    stacks: Iterable[str],
+    *,
+    config_file: Path | None = None,
+    pack_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> list[StackReport]:
+    """Check the given stacks with one pack process started once for all of them."""
+    project_dir = project_dir.resolve()
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"{config_file}: policy config file not found")
+    say = progress or (lambda _msg: None)
+    say("starting the policy pack")
+    # Started first: the pack boots on the other core while the first program runs.
+    with PackProcess(pack_dir or default_pack_dir(project_dir)) as pack:
+        return [
+            check_stack(pack, project_dir, s, config_file=config_file, progress=say) for s in stacks
+        ]
