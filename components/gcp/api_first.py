@@ -24,10 +24,9 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import Signal, serving_alarms
+from components.alarms import serving_alarms
 from components.base import PatternComponent
 from components.gcp import monitoring, rollout, security
-from components.gcp.monitoring import Scope
 from components.gcp.rollout import Release
 from components.naming import resource_name
 from components.spec import AuthMode, DeploymentSpec
@@ -366,22 +365,7 @@ class GcpApiFirst(PatternComponent):
             self.url_map.name, self.backends["stable"].name, self.backends["canary"].name
         )
         self.routing = monitoring.create_routing(name, spec, rules, opts)
-        check = rollout.RollbackCheck(
-            candidate_requests=monitoring.filters_for(
-                monitoring.SIGNAL_QUERIES[Signal.CANARY_ERROR_RATE], metrics
-            ).denominator
-            or "",
-            candidate_errors=monitoring.filters_for(
-                monitoring.SIGNAL_QUERIES[Signal.CANARY_ERROR_RATE], metrics
-            ).filter,
-            candidate_latency=monitoring.filters_for(
-                monitoring.SIGNAL_QUERIES[Signal.CANARY_LATENCY_P99], metrics
-            ).filter,
-            stable_latency=monitoring.filters_for(
-                monitoring.SignalQuery(monitoring.QueryKind.LATENCY, Scope.STABLE, percentile=99),
-                metrics,
-            ).filter,
-        )
+        check = rollout.rollback_check(metrics)
         self.rollback = rollout.create_rollback(
             name,
             spec,
@@ -439,7 +423,7 @@ class GcpApiFirst(PatternComponent):
         role = gcp.projects.IAMCustomRole(
             f"{name}-rollback-role",
             gcp.projects.IAMCustomRoleArgs(
-                role_id=custom_role_id(spec, "rollback"),
+                role_id=rollout.custom_role_id(spec, "rollback"),
                 title=f"{spec.project} {spec.environment.value} rollback",
                 description="Reset the weighted split of one URL map",
                 permissions=[
@@ -478,12 +462,6 @@ class GcpApiFirst(PatternComponent):
 def backend_name(spec: DeploymentSpec, role: str) -> str:
     """Backend service names share a prefix so one IAM condition can cover both."""
     return resource_name("gcp", "default", spec.project, spec.environment.value, "be", role)
-
-
-def custom_role_id(spec: DeploymentSpec, role: str) -> str:
-    """Custom role ids allow letters, digits, dots and underscores only (3-64)."""
-    raw = f"aideploy_{spec.project}_{spec.environment.value}_{role}".replace("-", "_")
-    return raw[:64]
 
 
 def _cpu(cpu: float) -> str:

@@ -28,6 +28,7 @@ class QueryKind(str, Enum):
 
     LATENCY = "latency"  # a percentile of a latency distribution, in ms
     RATIO = "ratio"  # responses of one outcome / all responses
+    GAUGE = "gauge"  # a value the platform reports directly (queue depth, message age)
 
 
 class Scope(str, Enum):
@@ -46,6 +47,9 @@ class SignalQuery:
     scope: Scope = Scope.ALL
     percentile: int = 0  # for LATENCY
     outcome: str = ""  # for RATIO: a key of ServingMetrics.outcomes
+    gauge: str = ""  # for GAUGE: a key of ServingMetrics.gauges
+    aligner: str = "ALIGN_MAX"  # for GAUGE: per series, over the alignment period
+    reducer: str = "REDUCE_SUM"  # for GAUGE: across series
 
 
 SIGNAL_QUERIES: dict[Signal, SignalQuery] = {
@@ -57,6 +61,11 @@ SIGNAL_QUERIES: dict[Signal, SignalQuery] = {
     Signal.AVAILABILITY: SignalQuery(QueryKind.RATIO, outcome="success"),
     Signal.CANARY_ERROR_RATE: SignalQuery(QueryKind.RATIO, Scope.CANDIDATE, outcome="server_error"),
     Signal.CANARY_LATENCY_P99: SignalQuery(QueryKind.LATENCY, Scope.CANDIDATE, percentile=99),
+    # Event-driven: the queue's own gauges and the worker's failed requests.
+    Signal.QUEUE_DEPTH: SignalQuery(QueryKind.GAUGE, gauge="queue_depth"),
+    Signal.QUEUE_OLDEST_AGE: SignalQuery(QueryKind.GAUGE, gauge="oldest_age", reducer="REDUCE_MAX"),
+    Signal.DEAD_LETTERS: SignalQuery(QueryKind.GAUGE, gauge="dead_letters", aligner="ALIGN_DELTA"),
+    Signal.WORKER_ERROR_RATE: SignalQuery(QueryKind.RATIO, outcome="server_error"),
 }
 
 COMPARISONS: dict[Comparison, str] = {
@@ -72,13 +81,15 @@ class ServingMetrics:
 
     ``scopes`` maps each :class:`Scope` to a filter fragment selecting that traffic (resource
     labels of the platform's monitored resource); ``outcomes`` maps an outcome to the filter
-    fragment on the response-code label.
+    fragment on the response-code label; ``gauges`` maps a gauge to its complete filter (a queue
+    reports on its own monitored resource, not the platform's).
     """
 
     requests: str  # metric type counting responses, labelled with the response code
     latency: str  # distribution metric type, milliseconds
     outcomes: Mapping[str, str]
     scopes: Mapping[Scope, pulumi.Input[str]]
+    gauges: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 # Response-code fragments per platform: the load balancer labels a response class (an int),
@@ -148,6 +159,50 @@ def vertex_metrics(
     )
 
 
+# Cloud Run labels a response class as a string ("2xx" ... "5xx").
+RUN_OUTCOMES: dict[str, str] = {
+    "client_error": 'metric.label.response_code_class = "4xx"',
+    "server_error": 'metric.label.response_code_class = "5xx"',
+    "success": 'NOT metric.label.response_code_class = "5xx"',
+}
+# Pub/Sub subscription gauges by SignalQuery.gauge key (dead letters are counted on the source
+# subscription, as messages it forwarded to its dead-letter topic).
+PUBSUB_GAUGES: dict[str, str] = {
+    "queue_depth": "pubsub.googleapis.com/subscription/num_undelivered_messages",
+    "oldest_age": "pubsub.googleapis.com/subscription/oldest_unacked_message_age",
+    "dead_letters": "pubsub.googleapis.com/subscription/dead_letter_message_count",
+}
+
+
+def cloud_run_metrics(
+    service: pulumi.Input[str], subscription: pulumi.Input[str] | None = None
+) -> ServingMetrics:
+    """Signals of one Cloud Run service, plus the gauges of the subscription that feeds it."""
+    scope = pulumi.Output.concat(
+        'resource.type = "cloud_run_revision" AND resource.label.service_name = "', service, '"'
+    )
+    gauges: dict[str, pulumi.Input[str]] = {}
+    if subscription is not None:
+        gauges = {
+            key: pulumi.Output.concat(
+                'metric.type = "',
+                metric,
+                '" AND resource.type = "pubsub_subscription" AND '
+                'resource.label.subscription_id = "',
+                subscription,
+                '"',
+            )
+            for key, metric in PUBSUB_GAUGES.items()
+        }
+    return ServingMetrics(
+        requests="run.googleapis.com/request_count",
+        latency="run.googleapis.com/request_latencies",
+        outcomes=RUN_OUTCOMES,
+        scopes={Scope.ALL: scope, Scope.STABLE: scope, Scope.CANDIDATE: scope},
+        gauges=gauges,
+    )
+
+
 @dataclass(frozen=True)
 class MetricFilters:
     """The filters a signal needs: numerator (or the distribution) and, for ratios, all traffic."""
@@ -158,6 +213,8 @@ class MetricFilters:
 
 def filters_for(query: SignalQuery, metrics: ServingMetrics) -> MetricFilters:
     """The Cloud Monitoring filters of ``query`` on ``metrics``' platform."""
+    if query.kind is QueryKind.GAUGE:
+        return MetricFilters(pulumi.Output.from_input(metrics.gauges[query.gauge]), None)
     scope = metrics.scopes[query.scope]
     if query.kind is QueryKind.LATENCY:
         return MetricFilters(
@@ -171,7 +228,14 @@ def filters_for(query: SignalQuery, metrics: ServingMetrics) -> MetricFilters:
 
 def _aggregation(query: SignalQuery) -> dict[str, str]:
     # Distributions are summed over the window and reduced to the percentile across series, so a
-    # percentile spans every instance; counts become rates summed across series.
+    # percentile spans every instance; counts become rates summed across series; gauges say
+    # their own aligner and reducer (a depth sums across series, an age takes the maximum).
+    if query.kind is QueryKind.GAUGE:
+        return {
+            "alignment_period": "60s",
+            "per_series_aligner": query.aligner,
+            "cross_series_reducer": query.reducer,
+        }
     if query.kind is QueryKind.LATENCY:
         return {
             "alignment_period": "60s",

@@ -17,8 +17,9 @@ from pathlib import Path
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import traffic_split
-from components.gcp import security
+from components.alarms import Signal, traffic_split
+from components.gcp import monitoring, security
+from components.gcp.monitoring import QueryKind, Scope, ServingMetrics, SignalQuery
 from components.gcp.security import Project, StackKey
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -73,6 +74,25 @@ class RollbackCheck:
     candidate_errors: pulumi.Input[str]
     candidate_latency: pulumi.Input[str]
     stable_latency: pulumi.Input[str]
+
+
+def rollback_check(metrics: ServingMetrics) -> RollbackCheck:
+    """The function's re-check filters, from the same queries as the rollback alarms."""
+    errors = monitoring.filters_for(monitoring.SIGNAL_QUERIES[Signal.CANARY_ERROR_RATE], metrics)
+    latency = monitoring.SIGNAL_QUERIES[Signal.CANARY_LATENCY_P99]
+    stable_latency = SignalQuery(QueryKind.LATENCY, Scope.STABLE, percentile=latency.percentile)
+    return RollbackCheck(
+        candidate_requests=errors.denominator or errors.filter,
+        candidate_errors=errors.filter,
+        candidate_latency=monitoring.filters_for(latency, metrics).filter,
+        stable_latency=monitoring.filters_for(stable_latency, metrics).filter,
+    )
+
+
+def custom_role_id(spec: DeploymentSpec, role: str) -> str:
+    """Custom role ids allow letters, digits, dots and underscores only (3-64)."""
+    raw = f"aideploy_{spec.project}_{spec.environment.value}_{role}".replace("-", "_")
+    return raw[:64]
 
 
 @dataclass(frozen=True)

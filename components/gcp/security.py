@@ -38,6 +38,7 @@ SERVICE_AGENTS: dict[str, str] = {
     "artifactregistry": "service-{number}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
     "cloudfunctions": "service-{number}@gcf-admin-robot.iam.gserviceaccount.com",
     "bigquery": "bq-{number}@bigquery-encryption.iam.gserviceaccount.com",
+    "firestore": "service-{number}@gcp-sa-firestore.iam.gserviceaccount.com",
     "monitoring-notification": (
         "service-{number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
     ),
@@ -234,7 +235,17 @@ def create_log_store(
         ),
         opts=opts,
     )
-    audit = tuple(
+    return LogStore(bucket, sink, audit_configs(name, project, AUDITED_SERVICES, opts))
+
+
+def audit_configs(
+    name: str, project: Project, services: Iterable[str], opts: pulumi.ResourceOptions
+) -> tuple[gcp.projects.IAMAuditConfig, ...]:
+    """Admin and data-access audit logs for ``services`` (``pubsub.googleapis.com``, ...).
+
+    An audit config is authoritative per (project, service): list each service once per stack.
+    """
+    return tuple(
         gcp.projects.IAMAuditConfig(
             f"{name}-audit-{service.split('.')[0]}",
             gcp.projects.IAMAuditConfigArgs(
@@ -247,9 +258,8 @@ def create_log_store(
             ),
             opts=opts,
         )
-        for service in AUDITED_SERVICES
+        for service in services
     )
-    return LogStore(bucket, sink, audit)
 
 
 def private_bucket(

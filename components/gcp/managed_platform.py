@@ -1,0 +1,349 @@
+"""The managed-platform pattern on GCP: Vertex AI online prediction with a self-undoing rollout.
+
+    Vertex AI endpoint (CMEK, request-response logging to a CMEK BigQuery dataset)
+      stable slot:    model (custom container, CMEK) deployed with min/max replicas, CPU target
+      candidate slot: the candidate model at the profile's canary share (absent when none)
+    Cloud Monitoring alert policies per serving alarm, routed by tier
+    rollback alarms -> Pub/Sub channel -> Cloud Function -> endpoints.patch (split to stable)
+
+pulumi-gcp cannot upload a model, deploy it, or split traffic between deployed models, so the
+dynamic resources in vertex_deployment.py do that through the Vertex AI API. Vertex AI has no
+alarm-driven rollback, so rollout.create_rollback builds one (shared with api-first).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pulumi
+import pulumi_gcp as gcp
+
+from components.alarms import serving_alarms
+from components.base import PatternComponent
+from components.gcp import monitoring, rollout, security
+from components.gcp.monitoring import Scope
+from components.gcp.rollout import Release
+from components.gcp.vertex_deployment import VertexApi, VertexDeployment, VertexModel
+from components.naming import resource_name
+from components.spec import DeploymentSpec
+
+KEY_USERS = ("aiplatform", "bigquery", "logging", *rollout.ROLLBACK_KEY_USERS)
+
+# Smallest general-purpose machine with at least the profile's vCPU and memory: (vCPU, GiB).
+MACHINE_TYPES: tuple[tuple[str, float, float], ...] = (
+    ("n1-standard-2", 2, 7.5),
+    ("n1-standard-4", 4, 15),
+    ("n1-standard-8", 8, 30),
+    ("n1-standard-16", 16, 60),
+)
+# Resource metrics of the deployed models, on the dashboard next to the serving signals.
+RESOURCE_METRICS: dict[str, str] = {
+    "predictions": "aiplatform.googleapis.com/prediction/online/prediction_count",
+    "errors": "aiplatform.googleapis.com/prediction/online/error_count",
+    "cpu utilization": "aiplatform.googleapis.com/prediction/online/cpu/utilization",
+    "memory bytes": "aiplatform.googleapis.com/prediction/online/memory/bytes_used",
+    "gpu duty cycle": "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle",
+    "replicas": "aiplatform.googleapis.com/prediction/online/replicas",
+}
+# Permissions the rollback needs on the one endpoint it guards (read and patch the split).
+ROLLBACK_PERMISSIONS = ("aiplatform.endpoints.get", "aiplatform.endpoints.update")
+
+
+def machine_type(cpu: float, memory_mb: int) -> str:
+    """The machine type for the profile's serving size (the largest when nothing fits)."""
+    for name, vcpu, gib in MACHINE_TYPES:
+        if cpu <= vcpu and memory_mb / 1024 <= gib:
+            return name
+    return MACHINE_TYPES[-1][0]
+
+
+def _number(text: str) -> str:
+    # Vertex ids here are numeric, at most 10 digits, no leading zero.
+    return str(1_000_000_000 + int(hashlib.sha256(text.encode()).hexdigest(), 16) % 8_999_999_999)
+
+
+def endpoint_number(spec: DeploymentSpec) -> str:
+    """The endpoint's id: stable per stack."""
+    return _number(f"{spec.project}/{spec.environment.value}")
+
+
+def deployed_model_id(spec: DeploymentSpec, role: str, release: Release) -> str:
+    """The deployed model's id, chosen by us (Vertex allows it) from everything it deploys.
+
+    Knowing it before deployment lets alarms, the dashboard and the rollback function name the
+    candidate at preview time; any change to what is deployed gives a new id, so the provider
+    can deploy the new one beside the old before moving traffic.
+    """
+    cap = spec.capacity
+    parts = (
+        spec.project,
+        spec.environment.value,
+        role,
+        release.version,
+        release.image,
+        spec.model.port,
+        spec.model.predict_path,
+        spec.model.health_path,
+        machine_type(cap.cpu, cap.memory_mb),
+        cap.min_instances,
+        cap.max_instances,
+        cap.target_cpu_percent,
+    )
+    return _number("/".join(str(p) for p in parts))
+
+
+class GcpManagedPlatform(PatternComponent):
+    """A model on a Vertex AI endpoint with canary traffic, monitoring and automatic rollback."""
+
+    def __init__(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        vertex_api: VertexApi | None = None,
+    ) -> None:
+        super().__init__(name, spec, opts)
+        child = self.child_opts()
+        self.vertex_api = vertex_api
+        self.project = security.current_project(self)
+        self.key = security.create_key(name, spec, self.project, KEY_USERS, child)
+        self.serving_account = security.service_account(
+            name, "vertex", spec, "Identity of the deployed models", child
+        )
+        self._create_endpoint(name, spec, child)
+        stable, candidate = rollout.releases(spec)
+        self.models = {"stable": self._create_model(name, "stable", stable, spec, child)}
+        if spec.has_candidate:
+            self.models["candidate"] = self._create_model(name, "candidate", candidate, spec, child)
+        self._create_deployment(name, spec, stable, candidate, child)
+        self._create_monitoring(name, spec, child)
+
+        self.endpoint_name = self.endpoint.name
+        self.model_name = self.models["stable"].model_name
+        # With no candidate the candidate slot is the stable model at 0% (not deployed twice:
+        # a Vertex deployment always holds at least one replica, so "zero capacity" is absence).
+        self.candidate_model_name = self.models.get("candidate", self.models["stable"]).model_name
+        self.kms_key_id = self.key.id
+        self.alert_topic = self.routing.page_channel
+        self.rollback_trigger = self.rollback.topic.id
+        self._finish()
+
+    def _create_endpoint(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
+    ) -> None:
+        after_key = pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
+        )
+        # Request-response logging is the model-side data capture: drift and confidence analysis
+        # run on it in BigQuery, kept for the profile's data retention under the stack key.
+        self.capture = gcp.bigquery.Dataset(
+            f"{name}-capture",
+            gcp.bigquery.DatasetArgs(
+                dataset_id=resource_name(
+                    "gcp", "default", spec.project, spec.environment.value, "capture"
+                ).replace("-", "_"),
+                location=spec.region,
+                description="Vertex AI request-response logs (data capture)",
+                default_encryption_configuration=gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
+                    kms_key_name=self.key.id
+                ),
+                default_table_expiration_ms=spec.retention.data_days * 86_400_000,
+                delete_contents_on_destroy=not spec.retention.deletion_protection,
+                labels=security.labels(spec, role="capture"),
+            ),
+            opts=after_key,
+        )
+        capture_writer = gcp.bigquery.DatasetIamMember(
+            f"{name}-capture-writer",
+            gcp.bigquery.DatasetIamMemberArgs(
+                dataset_id=self.capture.dataset_id,
+                role="roles/bigquery.dataEditor",
+                member=self.project.agent("aiplatform"),
+            ),
+            opts=opts,
+        )
+        self.endpoint = gcp.vertex.AiEndpoint(
+            f"{name}-endpoint",
+            gcp.vertex.AiEndpointArgs(
+                name=endpoint_number(spec),
+                display_name=resource_name("gcp", "default", spec.project, spec.environment.value),
+                description=f"{spec.model.name} for {spec.project} {spec.environment.value}",
+                location=spec.region,
+                region=spec.region,
+                encryption_spec=gcp.vertex.AiEndpointEncryptionSpecArgs(kms_key_name=self.key.id),
+                predict_request_response_logging_config=gcp.vertex.AiEndpointPredictRequestResponseLoggingConfigArgs(
+                    enabled=True,
+                    sampling_rate=1.0,
+                    bigquery_destination=gcp.vertex.AiEndpointPredictRequestResponseLoggingConfigBigqueryDestinationArgs(
+                        output_uri=pulumi.Output.concat(
+                            "bq://", self.project.project_id, ".", self.capture.dataset_id
+                        )
+                    ),
+                ),
+                labels=security.labels(spec),
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                after_key,
+                pulumi.ResourceOptions(
+                    depends_on=[capture_writer], protect=spec.retention.deletion_protection
+                ),
+            ),
+        )
+        self.endpoint_path = pulumi.Output.concat(
+            "projects/",
+            self.project.project_id,
+            f"/locations/{spec.region}/endpoints/",
+            self.endpoint.name,
+        )
+
+    def _create_model(
+        self,
+        name: str,
+        role: str,
+        release: Release,
+        spec: DeploymentSpec,
+        opts: pulumi.ResourceOptions,
+    ) -> VertexModel:
+        return VertexModel(
+            f"{name}-model-{role}",
+            {
+                "project": self.project.project_id,
+                "region": spec.region,
+                "display_name": resource_name(
+                    "gcp", "default", spec.project, rollout.version_label(release.version)
+                ),
+                "image": release.image,
+                "port": spec.model.port,
+                "predict_route": spec.model.predict_path,
+                "health_route": spec.model.health_path,
+                "kms_key_name": self.key.id,
+                "labels": security.labels(
+                    spec, role=role, release=rollout.version_label(release.version)
+                ),
+            },
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
+            ),
+            api=self.vertex_api,
+        )
+
+    def _create_deployment(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        stable: Release,
+        candidate: Release,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
+        cap = spec.capacity
+
+        def slot(role: str, release: Release, min_replicas: int) -> dict[str, pulumi.Input[object]]:
+            return {
+                "deployed_id": deployed_model_id(spec, role, release),
+                "model": self.models[role].model_name,
+                "display_name": spec.model.name,
+                "machine_type": machine_type(cap.cpu, cap.memory_mb),
+                # Vertex keeps at least one replica of every deployed model.
+                "min_replicas": max(1, min_replicas),
+                "max_replicas": max(1, cap.max_instances),
+                "target_cpu_percent": cap.target_cpu_percent,
+                "service_account": self.serving_account.email,
+            }
+
+        slots = {"stable": slot("stable", stable, cap.min_instances)}
+        if "candidate" in self.models:
+            slots["candidate"] = slot("candidate", candidate, 1)
+        self.deployment = VertexDeployment(
+            f"{name}-deployment",
+            {
+                "project": self.project.project_id,
+                "region": spec.region,
+                "endpoint": self.endpoint_path,
+                "slots": slots,
+                "traffic": {"stable": stable.percent, "candidate": candidate.percent},
+            },
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[self.endpoint])
+            ),
+            api=self.vertex_api,
+        )
+        # Without a candidate nothing carries the candidate id, so its alarms stay quiet.
+        self.stable_id = deployed_model_id(spec, "stable", stable)
+        self.candidate_id = deployed_model_id(spec, "candidate", candidate)
+
+    def _create_monitoring(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
+    ) -> None:
+        rules = serving_alarms(spec)
+        metrics = monitoring.vertex_metrics(self.endpoint.name, self.stable_id, self.candidate_id)
+        self.routing = monitoring.create_routing(name, spec, rules, opts)
+        check = rollout.rollback_check(metrics)
+        self.rollback = rollout.create_rollback(
+            name,
+            spec,
+            self.project,
+            self.key,
+            target={
+                "kind": "vertex-endpoint",
+                "region": spec.region,
+                "endpoint": self.endpoint_path,
+                "stable": self.stable_id,
+                "candidate": self.candidate_id,
+            },
+            check=check,
+            grant_target=lambda member: self._grant_endpoint(name, spec, member, opts),
+            opts=opts,
+        )
+        self.alarms = monitoring.create_alert_policies(
+            name,
+            spec,
+            rules,
+            metrics,
+            self.routing,
+            opts,
+            rollback_channels=[self.rollback.channel.name],
+        )
+        scope = metrics.scopes[Scope.ALL]
+        self.dashboard = monitoring.create_dashboard(
+            name,
+            spec,
+            metrics,
+            [r.signal for r in rules],
+            {
+                title: pulumi.Output.concat('metric.type = "', metric, '" AND ', scope)
+                for title, metric in RESOURCE_METRICS.items()
+            },
+            opts,
+        )
+
+    def _grant_endpoint(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        member: pulumi.Output[str],
+        opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        """A custom role with the two permissions, granted on this endpoint only."""
+        role = gcp.projects.IAMCustomRole(
+            f"{name}-rollback-role",
+            gcp.projects.IAMCustomRoleArgs(
+                role_id=rollout.custom_role_id(spec, "rollback"),
+                title=f"{spec.project} {spec.environment.value} rollback",
+                description="Read and patch the traffic split of one Vertex AI endpoint",
+                permissions=list(ROLLBACK_PERMISSIONS),
+                stage="GA",
+            ),
+            opts=opts,
+        )
+        grant = gcp.vertex.AiEndpointIamMember(
+            f"{name}-rollback-endpoint",
+            gcp.vertex.AiEndpointIamMemberArgs(
+                endpoint=self.endpoint.name,
+                location=spec.region,
+                project=self.project.project_id,
+                role=role.name,
+                member=member,
+            ),
+            opts=opts,
+        )
+        return [role, grant]

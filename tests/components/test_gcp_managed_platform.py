@@ -1,0 +1,208 @@
+"""GcpManagedPlatform under Pulumi's mocks: Vertex AI endpoint, deployment, alarms, rollback."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.alarms import serving_alarms, traffic_split
+from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type
+from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from policies.runner.capture import Capture, CapturedResource
+from tests.conftest import make_spec, of_type, run_component
+
+ENVS = list(Environment)
+CANDIDATE = {
+    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
+}
+DEPLOYMENT = "pulumi-python:dynamic/gcp:VertexDeployment"
+MODEL = "pulumi-python:dynamic/gcp:VertexModel"
+
+
+@cache
+def _run(env: Environment, candidate: bool = False) -> tuple[DeploymentSpec, Capture]:
+    spec = make_spec(Cloud.GCP, Pattern.MANAGED_PLATFORM, env, CANDIDATE if candidate else None)
+    return spec, run_component(spec)
+
+
+def one(resources: list[CapturedResource], token: str) -> CapturedResource:
+    found = of_type(resources, token)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def component(cap: Capture) -> CapturedResource:
+    (found,) = [r for r in cap.resources if r.type == "aideploy:gcp:ManagedPlatform"]
+    return found
+
+
+def outputs(cap: Capture) -> dict[str, Any]:
+    return cap.outputs[component(cap).urn]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_registers_every_part_of_the_pattern(env: Environment) -> None:
+    _, cap = _run(env)
+    for token in (
+        "gcp:kms/cryptoKey:CryptoKey",
+        "gcp:vertex/aiEndpoint:AiEndpoint",
+        "gcp:bigquery/dataset:Dataset",
+        DEPLOYMENT,
+        "gcp:monitoring/dashboard:Dashboard",
+        "gcp:cloudfunctionsv2/function:Function",
+        "gcp:pubsub/topic:Topic",
+    ):
+        assert len(of_type(cap.resources, token)) == 1, token
+    assert len(of_type(cap.resources, MODEL)) == 1  # no candidate: one model
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_endpoint_models_and_data_capture_use_the_stack_key(env: Environment) -> None:
+    spec, cap = _run(env, candidate=True)
+    key = outputs(cap)["kms_key_id"]
+    endpoint = one(cap.resources, "gcp:vertex/aiEndpoint:AiEndpoint")
+    assert endpoint.inputs["encryptionSpec"]["kmsKeyName"] == key
+    logging = endpoint.inputs["predictRequestResponseLoggingConfig"]
+    assert logging["enabled"] is True
+    dataset = one(cap.resources, "gcp:bigquery/dataset:Dataset")
+    assert logging["bigqueryDestination"]["outputUri"].endswith(dataset.inputs["datasetId"])
+    assert dataset.inputs["defaultEncryptionConfiguration"]["kmsKeyName"] == key
+    assert dataset.inputs["defaultTableExpirationMs"] == spec.retention.data_days * 86_400_000
+    models = of_type(cap.resources, MODEL)
+    assert len(models) == 2
+    assert {m.inputs["kms_key_name"] for m in models} == {key}
+    assert {m.inputs["image"] for m in models} == {spec.model.image, spec.rollout.candidate_image}
+    assert endpoint.protect is spec.retention.deletion_protection
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("candidate", [False, True])
+def test_deployment_scales_within_the_profile_and_splits_traffic(
+    env: Environment, candidate: bool
+) -> None:
+    spec, cap = _run(env, candidate)
+    deployment = one(cap.resources, DEPLOYMENT)
+    slots, traffic = deployment.inputs["slots"], deployment.inputs["traffic"]
+    stable_pct, candidate_pct = traffic_split(spec)
+    assert traffic == {"stable": stable_pct, "candidate": candidate_pct}
+    assert sum(traffic.values()) == 100
+    assert traffic["candidate"] == (spec.rollout.canary_percent if candidate else 0)
+    assert set(slots) == ({"stable", "candidate"} if candidate else {"stable"})
+    stable = slots["stable"]
+    assert stable["min_replicas"] == max(1, spec.capacity.min_instances)
+    assert stable["max_replicas"] == spec.capacity.max_instances
+    assert stable["target_cpu_percent"] == spec.capacity.target_cpu_percent
+    assert stable["machine_type"] == machine_type(spec.capacity.cpu, spec.capacity.memory_mb)
+    assert stable["service_account"].endswith(".iam.gserviceaccount.com")
+    endpoint = one(cap.resources, "gcp:vertex/aiEndpoint:AiEndpoint")
+    assert endpoint.urn in deployment.dependencies
+    for model in of_type(cap.resources, MODEL):
+        assert model.urn in deployment.property_dependencies["slots"]
+
+
+def test_machine_type_fits_the_profile() -> None:
+    assert machine_type(0.5, 1024) == "n1-standard-2"
+    assert machine_type(2, 4096) == "n1-standard-2"
+    assert machine_type(2, 16384) == "n1-standard-8"
+    assert machine_type(64, 65536) == "n1-standard-16"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_alarm_per_rule_and_rollback_alarms_wired_to_the_deployment(env: Environment) -> None:
+    spec, cap = _run(env, candidate=True)
+    rules = serving_alarms(spec)
+    policies = of_type(cap.resources, "gcp:monitoring/alertPolicy:AlertPolicy")
+    assert len(policies) == len(rules)
+    channels = of_type(cap.resources, "gcp:monitoring/notificationChannel:NotificationChannel")
+    (rollback_channel,) = [c for c in channels if c.inputs["type"] == "pubsub"]
+    tiers: dict[str, set[str]] = {}
+    for channel in channels:
+        if channel.inputs["type"] == "email":
+            tiers.setdefault(channel.inputs["userLabels"]["tier"], set()).add(channel.name)
+    deployment = one(cap.resources, DEPLOYMENT)
+    for rule in rules:
+        (policy,) = [p for p in policies if p.inputs["userLabels"]["signal"] == rule.key]
+        condition = policy.inputs["conditions"][0]["conditionThreshold"]
+        assert condition["thresholdValue"] == pytest.approx(rule.threshold)
+        assert "aiplatform.googleapis.com/prediction/online/" in condition["filter"]
+        routed = set(policy.inputs["notificationChannels"])
+        assert tiers[rule.tier.value] <= routed
+        assert (rollback_channel.name in routed) is rule.triggers_rollback
+        if rule.triggers_rollback:
+            # The rollback alarms watch exactly the model the deployment puts in the candidate slot.
+            candidate_id = deployment.inputs["slots"]["candidate"]["deployed_id"]
+            assert f'metric.label.deployed_model_id = "{candidate_id}"' in condition["filter"]
+    function = one(cap.resources, "gcp:cloudfunctionsv2/function:Function")
+    topic = one(cap.resources, "gcp:pubsub/topic:Topic")
+    assert topic.urn in function.property_dependencies["eventTrigger"]
+    assert topic.urn in rollback_channel.property_dependencies["labels"]
+    assert function.inputs["eventTrigger"]["pubsubTopic"] == outputs(cap)["rollback_trigger"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rollback_function_may_only_patch_this_endpoint(env: Environment) -> None:
+    spec, cap = _run(env)
+    function = one(cap.resources, "gcp:cloudfunctionsv2/function:Function")
+    config = json.loads(function.inputs["serviceConfig"]["environmentVariables"]["ROLLBACK_CONFIG"])
+    endpoint = one(cap.resources, "gcp:vertex/aiEndpoint:AiEndpoint")
+    assert config["target"]["kind"] == "vertex-endpoint"
+    assert config["target"]["endpoint"].endswith(f"/endpoints/{endpoint.inputs['name']}")
+    assert config["thresholds"]["latency_multiplier"] == spec.rollout.rollback_latency_multiplier
+    role = one(cap.resources, "gcp:projects/iAMCustomRole:IAMCustomRole")
+    assert sorted(role.inputs["permissions"]) == sorted(ROLLBACK_PERMISSIONS)
+    grant = one(cap.resources, "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember")
+    assert grant.inputs["endpoint"] == endpoint.inputs["name"]
+    assert role.urn in grant.property_dependencies["role"]
+    project_roles = {
+        r.inputs["role"] for r in of_type(cap.resources, "gcp:projects/iAMMember:IAMMember")
+    }
+    assert project_roles == {"roles/logging.logWriter", "roles/monitoring.viewer"}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_no_public_members_and_keys_only_for_service_agents(env: Environment) -> None:
+    _, cap = _run(env)
+    members = [r.inputs["member"] for r in cap.resources if "member" in r.inputs]
+    assert not [m for m in members if m in ("allUsers", "allAuthenticatedUsers")]
+    grants = of_type(cap.resources, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    agents = {g.inputs["member"] for g in grants}
+    assert "serviceAccount:service-123456789@gcp-sa-aiplatform.iam.gserviceaccount.com" in agents
+    assert all("@" in m and "123456789" in m for m in agents)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_dashboard_shows_serving_and_resource_signals(env: Environment) -> None:
+    _, cap = _run(env)
+    dashboard = json.loads(
+        one(cap.resources, "gcp:monitoring/dashboard:Dashboard").inputs["dashboardJson"]
+    )
+    titles = {t["widget"]["title"] for t in dashboard["mosaicLayout"]["tiles"]}
+    assert {"latency-p50", "latency-p99", "error-rate-5xx", "cpu utilization"} <= titles
+    assert {"memory bytes", "gpu duty cycle", "predictions"} <= titles
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_outputs_and_parents(env: Environment) -> None:
+    spec, cap = _run(env)
+    out = outputs(cap)
+    assert set(out) == set(spec.outputs)
+    endpoint = one(cap.resources, "gcp:vertex/aiEndpoint:AiEndpoint")
+    assert out["endpoint_name"] == endpoint.inputs["name"]
+    root = component(cap).urn
+    parents = {r.urn: r.parent for r in cap.resources}
+    for resource in cap.resources:
+        if resource.custom:
+            urn = resource.urn
+            while urn and urn != root:
+                urn = parents.get(urn, "")
+            assert urn == root, resource.name
+
+
+def test_staging_and_prod_deploy_the_same_model() -> None:
+    staging = one(_run(Environment.STAGING)[1].resources, MODEL)
+    prod = one(_run(Environment.PROD)[1].resources, MODEL)
+    for key in ("image", "display_name", "port", "predict_route", "health_route"):
+        assert staging.inputs[key] == prod.inputs[key], key
