@@ -46,6 +46,9 @@ NAME_RULES: dict[str, NameRule] = {
     "azure:ml-endpoint": NameRule(max_len=32, min_len=3, must_start_with_letter=True),
     "azure:cosmos-account": NameRule(max_len=44, min_len=3),
     "azure:servicebus-namespace": NameRule(max_len=50, min_len=6, must_start_with_letter=True),
+    "azure:waf-policy": NameRule(
+        max_len=128, alphabet="a-z0-9", separator="", must_start_with_letter=True
+    ),
     "gcp:default": NameRule(max_len=63, must_start_with_letter=True),
     "gcp:service-account": NameRule(max_len=30, min_len=6, must_start_with_letter=True),
     "gcp:bucket": NameRule(max_len=63, min_len=3),

@@ -123,6 +123,15 @@ _INVOKE_RESULTS: dict[str, dict[str, Any]] = {
 }
 
 
+def _azure_identity_as_output(state: dict[str, Any]) -> None:
+    """azure-native takes user-assigned identities as a list of ids but returns a map keyed by
+    id (as ARM does); echoing the list back would crash the SDK's output translation."""
+    identity = state.get("identity")
+    if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
+        ids = identity["userAssignedIdentities"]
+        state["identity"] = {**identity, "userAssignedIdentities": {i: {} for i in ids}}
+
+
 class CloudMocks(pulumi.runtime.Mocks):
     """Mocks that echo inputs and synthesize the outputs real providers compute."""
 
@@ -134,6 +143,8 @@ class CloudMocks(pulumi.runtime.Mocks):
         state = dict(_synthesized_outputs(args.typ, args.name, resource_id, self.region))
         state.setdefault("name", args.name)
         state.update(args.inputs)
+        if args.typ.startswith("azure-native:"):
+            _azure_identity_as_output(state)
         return resource_id, state
 
     # A plain dict is what the mock monitor accepts; a (dict, None) tuple crashes it.

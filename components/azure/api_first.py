@@ -1,0 +1,678 @@
+"""The API-first pattern on Azure.
+
+Request path: client -> Front Door Premium (WAF: DRS + bot manager + per-IP rate limit, TLS 1.2)
+-> API Management (only Front Door's traffic; JWT and/or subscription key; per-consumer rate
+limit and quota; request size and JSON validation) -> Container Apps (HTTPS ingress accepting
+only API Management's addresses; two revisions, stable and candidate, weighted).
+Everything logs to one Log Analytics workspace with the profile's retention; alarms are log
+search alerts per components.alarms rule, routed per tier; the candidate's rollback alarms call
+the rollback function (rollout.py), which puts all traffic back on the stable revision.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from xml.sax.saxutils import escape, quoteattr
+
+import pulumi
+import pulumi_azure_native.apimanagement as apim
+import pulumi_azure_native.app as app
+import pulumi_azure_native.cdn as cdn
+import pulumi_azure_native.frontdoor as frontdoor
+
+from components.alarms import serving_alarms
+from components.azure import monitoring, rollout, security
+from components.base import PatternComponent
+from components.naming import resource_name
+from components.spec import AuthMode, DeploymentSpec, Environment
+
+# API Management tier per environment (instance size is a declared difference; every tier
+# below supports the same policies, so behaviour is identical). Classic tiers: the ones with
+# the documented protocol/cipher switches and stable public addresses.
+APIM_SKU: dict[Environment, tuple[str, int]] = {
+    Environment.DEV: ("Developer", 1),
+    Environment.STAGING: ("Standard", 1),
+    Environment.PROD: ("Standard", 2),
+}
+
+_APIM_SECURITY = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security"
+# Every legacy protocol and weak cipher off, client side and backend side (policy rule 24).
+APIM_TLS_PROPERTIES: dict[str, str] = {
+    f"{_APIM_SECURITY}.Protocols.Tls10": "False",
+    f"{_APIM_SECURITY}.Protocols.Tls11": "False",
+    f"{_APIM_SECURITY}.Protocols.Ssl30": "False",
+    f"{_APIM_SECURITY}.Backend.Protocols.Tls10": "False",
+    f"{_APIM_SECURITY}.Backend.Protocols.Tls11": "False",
+    f"{_APIM_SECURITY}.Backend.Protocols.Ssl30": "False",
+    f"{_APIM_SECURITY}.Ciphers.TripleDes168": "False",
+    f"{_APIM_SECURITY}.Protocols.Server.Http2": "True",
+}
+
+
+@dataclass(frozen=True)
+class AuthPlan:
+    """What the gateway demands for one AuthMode, and who a rate limit counts against."""
+
+    subscription_key: bool
+    jwt: bool
+    counter_key: str  # APIM policy expression naming the consumer
+
+
+_JWT_SUBJECT = (
+    '@(context.Request.Headers.GetValueOrDefault("Authorization","")'
+    ".AsJwt()?.Subject ?? context.Request.IpAddress)"
+)
+AUTH_PLANS: dict[AuthMode, AuthPlan] = {
+    AuthMode.JWT: AuthPlan(subscription_key=False, jwt=True, counter_key=_JWT_SUBJECT),
+    AuthMode.API_KEY: AuthPlan(True, False, "@(context.Subscription.Id)"),
+    AuthMode.JWT_AND_API_KEY: AuthPlan(True, True, "@(context.Subscription.Id)"),
+}
+
+FRONT_DOOR_ID_VALUE = "front-door-id"
+
+# APIM's built-in health endpoint: Front Door probes the gateway itself, not the model.
+APIM_HEALTH_PATH = "/status-0123456789abcdef"
+
+# Managed WAF rule sets on Front Door Premium (rule set type, version).
+WAF_MANAGED_RULES: tuple[tuple[str, str], ...] = (
+    ("Microsoft_DefaultRuleSet", "2.1"),
+    ("Microsoft_BotManagerRuleSet", "1.1"),
+)
+
+# The request body schema API Management validates: JSON object. The model's exact input
+# contract belongs to the client; tighten it here when it is known.
+REQUEST_SCHEMA = '{"type": "object"}'
+
+
+def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) -> str:
+    """The API's inbound policy: Front Door only, auth, per-consumer limits, body validation."""
+    api = spec.api
+    plan = AUTH_PLANS[api.auth]
+    # A token bucket of ``burst`` calls refilled at ``rate_limit_rps``: APIM counts calls per
+    # renewal period, so the period is the time the bucket takes to refill.
+    renewal = max(1, math.ceil(api.burst / api.rate_limit_rps))
+    key = quoteattr(plan.counter_key)
+    jwt = (
+        "\n".join(
+            [
+                '    <validate-jwt header-name="Authorization" failed-validation-httpcode="401"'
+                ' require-scheme="Bearer" require-expiration-time="true"'
+                ' require-signed-tokens="true">',
+                f"      <openid-config url={quoteattr(api.jwt_issuer.rstrip('/') + '/.well-known/openid-configuration')} />",  # noqa: E501
+                f"      <audiences><audience>{escape(api.jwt_audience)}</audience></audiences>",
+                f"      <issuers><issuer>{escape(api.jwt_issuer)}</issuer></issuers>",
+                "    </validate-jwt>",
+            ]
+        )
+        if plan.jwt
+        else ""
+    )
+    lines = [
+        "<policies>",
+        "  <inbound>",
+        "    <base />",
+        '    <check-header name="X-Azure-FDID" failed-check-httpcode="403"'
+        ' failed-check-error-message="Forbidden" ignore-case="true">',
+        f"      <value>{escape(front_door_id)}</value>",
+        "    </check-header>",
+        jwt,
+        f'    <rate-limit-by-key calls="{api.burst}" renewal-period="{renewal}"'
+        f" counter-key={key} />",
+        f'    <quota-by-key calls="{api.quota_per_day}" renewal-period="86400"'
+        f" counter-key={key} />",
+        '    <validate-content unspecified-content-type-action="prevent"'
+        f' max-size="{api.max_request_bytes}" size-exceeded-action="prevent"'
+        ' errors-variable-name="requestBodyValidation">',
+        '      <content type="application/json" validate-as="json" action="prevent" />',
+        "    </validate-content>",
+        f"    <set-backend-service backend-id={quoteattr(backend_id)} />",
+        "  </inbound>",
+        "  <backend><base /></backend>",
+        "  <outbound>",
+        "    <base />",
+        '    <set-header name="X-Powered-By" exists-action="delete" />',
+        '    <set-header name="X-AspNet-Version" exists-action="delete" />',
+        "  </outbound>",
+        "  <on-error><base /></on-error>",
+        "</policies>",
+    ]
+    return "\n".join(line for line in lines if line)
+
+
+class AzureApiFirst(PatternComponent):
+    """API-first serving on Azure: Front Door + WAF, API Management, Container Apps."""
+
+    def __init__(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, spec, opts)
+        o = self.child_opts()
+        self.rg = security.resource_group(spec, name, o)
+        self._create_security(name, spec, o)
+        self._create_logging(name, spec, o)
+        self._create_gateway_service(name, spec, o)
+        self._create_serving(name, spec, o)
+        self._create_edge(name, spec, o)
+        self._create_api(name, spec, o)
+        self._create_monitoring(name, spec, o)
+        self._finish()
+
+    # -- keys and identities -------------------------------------------------------------
+    def _create_security(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        self.keys = security.key_vault(spec, name, self.rg, o)
+        # One identity per role; each is granted exactly what its role needs, on one resource.
+        self.encryption_id = security.identity(spec, name, "encryption", self.rg, o)
+        self.serving_id = security.identity(spec, name, "serving", self.rg, o)
+        self.gateway_id = security.identity(spec, name, "gateway", self.rg, o)
+        security.grant(
+            f"{name}-encryption-key-grant",
+            self.encryption_id,
+            "key-vault-crypto-user",
+            self.keys.key.id,
+            o,
+        )
+        self.kms_key_id = pulumi.Output.from_input(self.keys.key_uri)
+
+    def _create_logging(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        self.workspace = security.log_workspace(spec, name, self.rg, o)
+        self.insights = security.app_insights(spec, name, self.rg, self.workspace, o)
+        security.diagnostics(f"{name}-kv-diagnostics", self.keys.vault.id, self.workspace, o)
+        security.diagnostics(f"{name}-logs-diagnostics", self.workspace.id, self.workspace, o)
+        for role, who in (("serving", self.serving_id), ("gateway", self.gateway_id)):
+            security.grant(
+                f"{name}-{role}-telemetry-grant",
+                who,
+                "monitoring-metrics-publisher",
+                self.insights.id,
+                o,
+            )
+        self.log_group = self.workspace.id
+
+    # -- the gateway service (created first: the model's ingress admits only its addresses) --
+    def _create_gateway_service(
+        self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
+    ) -> None:
+        self.apim_name = resource_name(
+            "azure", "apim", spec.project, spec.environment.value, "gateway"
+        )
+        self.apim = apim.ApiManagementService(
+            f"{name}-apim",
+            service_name=self.apim_name,
+            resource_group_name=self.rg.name,
+            location=spec.region,
+            publisher_email=spec.owner,
+            publisher_name=spec.project,
+            sku=apim.ApiManagementServiceSkuPropertiesArgs(
+                name=APIM_SKU[spec.environment][0], capacity=APIM_SKU[spec.environment][1]
+            ),
+            identity=self.gateway_id.id.apply(
+                lambda i: apim.ApiManagementServiceIdentityArgs(
+                    type=apim.ApimIdentityType.USER_ASSIGNED,
+                    user_assigned_identities={i: apim.UserIdentityPropertiesArgs()},
+                )
+            ),
+            custom_properties=APIM_TLS_PROPERTIES,
+            # The legacy developer portal is off; consumers get keys from the owner.
+            legacy_portal_status=apim.LegacyPortalStatus.DISABLED,
+            developer_portal_status=apim.DeveloperPortalStatus.DISABLED,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        security.diagnostics(f"{name}-apim-diagnostics", self.apim.id, self.workspace, o)
+
+    # -- model serving -------------------------------------------------------------------
+    def _create_serving(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        self.environment = app.ManagedEnvironment(
+            f"{name}-env",
+            resource_group_name=self.rg.name,
+            location=spec.region,
+            # Logs go through Azure Monitor diagnostic settings: no workspace shared key.
+            app_logs_configuration=app.AppLogsConfigurationArgs(destination="azure-monitor"),
+            identity=app.ManagedServiceIdentityArgs(
+                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[self.encryption_id.id],
+            ),
+            disk_encryption_configuration=app.DiskEncryptionConfigurationArgs(
+                key_vault_configuration=app.DiskEncryptionConfigurationKeyVaultConfigurationArgs(
+                    key_url=self.keys.key_uri,
+                    auth=app.DiskEncryptionConfigurationAuthArgs(identity=self.encryption_id.id),
+                )
+            ),
+            zone_redundant=False,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        security.diagnostics(
+            f"{name}-env-diagnostics", self.environment.id, self.workspace, o, metrics=False
+        )
+        self.app_name = resource_name(
+            "azure", "container-app", spec.project, spec.environment.value, "model"
+        )
+        release = rollout.release(spec)
+        cap = spec.capacity
+        # Only API Management may call the model: ingress allows its public addresses alone.
+        restrictions = self.apim.public_ip_addresses.apply(
+            lambda ips: [
+                app.IpSecurityRestrictionRuleArgs(
+                    name=f"apim-{i}",
+                    ip_address_range=f"{ip}/32",
+                    action=app.Action.ALLOW,
+                    description="API Management gateway",
+                )
+                for i, ip in enumerate(ips or [])
+            ]
+        )
+        self.container_app = app.ContainerApp(
+            f"{name}-model",
+            container_app_name=self.app_name,
+            resource_group_name=self.rg.name,
+            location=spec.region,
+            managed_environment_id=self.environment.id,
+            identity=app.ManagedServiceIdentityArgs(
+                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[self.serving_id.id],
+            ),
+            configuration=app.ConfigurationArgs(
+                active_revisions_mode=app.ActiveRevisionsMode.MULTIPLE,
+                ingress=app.IngressArgs(
+                    external=True,
+                    allow_insecure=False,
+                    target_port=spec.model.port,
+                    transport=app.IngressTransportMethod.HTTP,
+                    ip_security_restrictions=restrictions,
+                    traffic=rollout.container_app_traffic(spec, self.app_name),
+                ),
+            ),
+            template=app.TemplateArgs(
+                revision_suffix=rollout.revision_suffix(release.candidate_version),
+                containers=[
+                    app.ContainerArgs(
+                        name="model",
+                        image=release.candidate_image,
+                        resources=app.ContainerResourcesArgs(
+                            cpu=cap.cpu, memory=f"{cap.memory_mb / 1024:g}Gi"
+                        ),
+                        env=[
+                            app.EnvironmentVarArgs(
+                                name="APPLICATIONINSIGHTS_CONNECTION_STRING",
+                                value=self.insights.connection_string,
+                            ),
+                            app.EnvironmentVarArgs(
+                                name="AZURE_CLIENT_ID", value=self.serving_id.client_id
+                            ),
+                            # Telemetry carries the version, so alarms tell candidate from stable.
+                            app.EnvironmentVarArgs(
+                                name="OTEL_RESOURCE_ATTRIBUTES",
+                                value=f"service.version={release.candidate_version}",
+                            ),
+                            app.EnvironmentVarArgs(
+                                name="MODEL_VERSION", value=release.candidate_version
+                            ),
+                        ],
+                        probes=[
+                            app.ContainerAppProbeArgs(
+                                type=probe,
+                                http_get=app.ContainerAppProbeHttpGetArgs(
+                                    path=spec.model.health_path, port=spec.model.port
+                                ),
+                                period_seconds=10,
+                            )
+                            for probe in (app.Type.LIVENESS, app.Type.READINESS)
+                        ],
+                    )
+                ],
+                scale=app.ScaleArgs(
+                    min_replicas=cap.min_instances,
+                    max_replicas=cap.max_instances,
+                    rules=[
+                        app.ScaleRuleArgs(
+                            name="cpu",
+                            custom=app.CustomScaleRuleArgs(
+                                type="cpu",
+                                metadata={
+                                    "type": "Utilization",
+                                    "value": str(cap.target_cpu_percent),
+                                },
+                            ),
+                        )
+                    ],
+                ),
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        self.serving_service = self.container_app.name.apply(lambda _: self.app_name)
+        self.canary_service = pulumi.Output.from_input(
+            f"{self.app_name}--{rollout.revision_suffix(release.candidate_version)}"
+        )
+        self.stable_revision = f"{self.app_name}--{rollout.revision_suffix(release.stable_version)}"
+
+    # -- the API on the gateway -----------------------------------------------------------
+    def _create_api(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        rg, service = self.rg.name, self.apim.name
+        logger = apim.Logger(
+            f"{name}-apim-logger",
+            resource_group_name=rg,
+            service_name=service,
+            logger_type=apim.LoggerType.APPLICATION_INSIGHTS,
+            resource_id=self.insights.id,
+            credentials={
+                "connectionString": self.insights.connection_string,
+                "identityClientId": self.gateway_id.client_id,
+            },
+            opts=o,
+        )
+        backend_url = pulumi.Output.concat(
+            "https://", self.app_name, ".", self.environment.default_domain
+        )
+        backend = apim.Backend(
+            f"{name}-apim-backend",
+            resource_group_name=rg,
+            service_name=service,
+            backend_id="model",
+            protocol=apim.BackendProtocol.HTTP,
+            url=backend_url,
+            tls=apim.BackendTlsPropertiesArgs(
+                validate_certificate_chain=True, validate_certificate_name=True
+            ),
+            opts=o,
+        )
+        # The policy reads Front Door's id from a named value: the XML stays static and the id
+        # is resolved by the gateway, not spliced into policy text.
+        front_door_id = apim.NamedValue(
+            f"{name}-apim-fdid",
+            resource_group_name=rg,
+            service_name=service,
+            named_value_id=FRONT_DOOR_ID_VALUE,
+            display_name=FRONT_DOOR_ID_VALUE,
+            value=self.front_door.front_door_id,
+            secret=False,
+            opts=o,
+        )
+        plan = AUTH_PLANS[spec.api.auth]
+        api = apim.Api(
+            f"{name}-api",
+            resource_group_name=rg,
+            service_name=service,
+            api_id="model",
+            display_name=f"{spec.model.name} API",
+            path=spec.model.name,
+            protocols=[apim.Protocol.HTTPS],
+            subscription_required=plan.subscription_key,
+            subscription_key_parameter_names=apim.SubscriptionKeyParameterNamesContractArgs(
+                header="Ocp-Apim-Subscription-Key", query="subscription-key"
+            ),
+            service_url=backend_url,
+            opts=o,
+        )
+        schema = apim.ApiSchema(
+            f"{name}-api-schema",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=api.name,
+            schema_id="request",
+            content_type="application/vnd.oai.openapi.components+json",
+            value=f'{{"schemas": {{"PredictRequest": {REQUEST_SCHEMA}}}}}',
+            opts=o,
+        )
+        apim.ApiOperation(
+            f"{name}-api-predict",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=api.name,
+            operation_id="predict",
+            display_name="Predict",
+            method="POST",
+            url_template=spec.model.predict_path,
+            request=apim.RequestContractArgs(
+                representations=[
+                    apim.RepresentationContractArgs(
+                        content_type="application/json",
+                        schema_id=schema.name,
+                        type_name="PredictRequest",
+                    )
+                ]
+            ),
+            opts=o,
+        )
+        apim.ApiPolicy(
+            f"{name}-api-policy",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=api.name,
+            policy_id="policy",
+            format=apim.PolicyContentFormat.RAWXML,
+            value=gateway_policy(spec, "{{" + FRONT_DOOR_ID_VALUE + "}}", "model"),
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[backend, front_door_id])
+            ),
+        )
+        apim.ApiDiagnostic(
+            f"{name}-api-diagnostic",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=api.name,
+            diagnostic_id="applicationinsights",
+            logger_id=logger.id,
+            always_log=apim.AlwaysLog.ALL_ERRORS,
+            log_client_ip=True,
+            sampling=apim.SamplingSettingsArgs(
+                sampling_type=apim.SamplingType.FIXED, percentage=100
+            ),
+            opts=o,
+        )
+        product = apim.Product(
+            f"{name}-product",
+            resource_group_name=rg,
+            service_name=service,
+            product_id="consumers",
+            display_name=f"{spec.project} consumers",
+            subscription_required=plan.subscription_key,
+            approval_required=plan.subscription_key,
+            state=apim.ProductState.PUBLISHED,
+            opts=o,
+        )
+        apim.ProductApi(
+            f"{name}-product-api",
+            resource_group_name=rg,
+            service_name=service,
+            product_id=product.name,
+            api_id=api.name,
+            opts=o,
+        )
+        self.api = api
+        self.api_id = api.id
+
+    # -- the edge ------------------------------------------------------------------------
+    def _create_edge(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        rg = self.rg.name
+        waf = frontdoor.Policy(
+            f"{name}-waf",
+            policy_name=resource_name("azure", "waf-policy", spec.project, spec.environment.value),
+            resource_group_name=rg,
+            location="Global",
+            sku=frontdoor.SkuArgs(name=frontdoor.SkuName.PREMIUM_AZURE_FRONT_DOOR),
+            policy_settings=frontdoor.PolicySettingsArgs(
+                enabled_state=frontdoor.PolicyEnabledState.ENABLED,
+                mode=frontdoor.PolicyMode.PREVENTION,
+                request_body_check=frontdoor.PolicyRequestBodyCheck.ENABLED,
+            ),
+            managed_rules=frontdoor.ManagedRuleSetListArgs(
+                managed_rule_sets=[
+                    frontdoor.ManagedRuleSetArgs(
+                        rule_set_type=kind,
+                        rule_set_version=version,
+                        rule_set_action=frontdoor.ManagedRuleSetActionType.BLOCK,
+                    )
+                    for kind, version in WAF_MANAGED_RULES
+                ]
+            ),
+            custom_rules=frontdoor.CustomRuleListArgs(
+                rules=[
+                    frontdoor.CustomRuleArgs(
+                        name="ratelimitperclient",
+                        priority=100,
+                        enabled_state=frontdoor.CustomRuleEnabledState.ENABLED,
+                        rule_type=frontdoor.RuleType.RATE_LIMIT_RULE,
+                        rate_limit_duration_in_minutes=5,
+                        rate_limit_threshold=spec.api.waf_rate_limit_per_5min,
+                        group_by=[frontdoor.GroupByVariableArgs(variable_name="SocketAddr")],
+                        match_conditions=[
+                            frontdoor.MatchConditionArgs(
+                                match_variable=frontdoor.MatchVariable.REMOTE_ADDR,
+                                operator=frontdoor.Operator.IP_MATCH,
+                                negate_condition=False,
+                                match_value=["0.0.0.0/0", "::/0"],
+                            )
+                        ],
+                        action=frontdoor.ActionType.BLOCK,
+                    )
+                ]
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        self.front_door = cdn.Profile(
+            f"{name}-frontdoor",
+            resource_group_name=rg,
+            location="Global",
+            sku=cdn.SkuArgs(name=cdn.SkuName.PREMIUM_AZURE_FRONT_DOOR),
+            origin_response_timeout_seconds=60,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        profile = self.front_door.name
+        endpoint = cdn.AFDEndpoint(
+            f"{name}-edge",
+            resource_group_name=rg,
+            profile_name=profile,
+            location="Global",
+            enabled_state=cdn.EnabledState.ENABLED,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        origin_group = cdn.AFDOriginGroup(
+            f"{name}-edge-origins",
+            resource_group_name=rg,
+            profile_name=profile,
+            session_affinity_state=cdn.EnabledState.DISABLED,
+            health_probe_settings=cdn.HealthProbeParametersArgs(
+                probe_path=APIM_HEALTH_PATH,
+                probe_protocol=cdn.ProbeProtocol.HTTPS,
+                probe_request_type=cdn.HealthProbeRequestType.HEAD,
+                probe_interval_in_seconds=60,
+            ),
+            load_balancing_settings=cdn.LoadBalancingSettingsParametersArgs(
+                sample_size=4, successful_samples_required=3, additional_latency_in_milliseconds=50
+            ),
+            opts=o,
+        )
+        gateway_host = f"{self.apim_name}.azure-api.net"
+        origin = cdn.AFDOrigin(
+            f"{name}-edge-apim",
+            resource_group_name=rg,
+            profile_name=profile,
+            origin_group_name=origin_group.name,
+            host_name=gateway_host,
+            origin_host_header=gateway_host,
+            https_port=443,
+            http_port=80,
+            enforce_certificate_name_check=True,
+            enabled_state=cdn.EnabledState.ENABLED,
+            opts=o,
+        )
+        cdn.Route(
+            f"{name}-edge-route",
+            resource_group_name=rg,
+            profile_name=profile,
+            endpoint_name=endpoint.name,
+            origin_group=cdn.ResourceReferenceArgs(id=origin_group.id),
+            supported_protocols=[cdn.AFDEndpointProtocols.HTTPS],
+            forwarding_protocol=cdn.ForwardingProtocol.HTTPS_ONLY,
+            https_redirect=cdn.HttpsRedirect.DISABLED,
+            link_to_default_domain=cdn.LinkToDefaultDomain.ENABLED,
+            patterns_to_match=["/*"],
+            enabled_state=cdn.EnabledState.ENABLED,
+            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(depends_on=[origin])),
+        )
+        cdn.SecurityPolicy(
+            f"{name}-edge-waf",
+            resource_group_name=rg,
+            profile_name=profile,
+            parameters=cdn.SecurityPolicyWebApplicationFirewallParametersArgs(
+                type="WebApplicationFirewall",
+                waf_policy=cdn.ResourceReferenceArgs(id=waf.id),
+                associations=[
+                    cdn.SecurityPolicyWebApplicationFirewallAssociationArgs(
+                        domains=[cdn.ActivatedResourceReferenceArgs(id=endpoint.id)],
+                        patterns_to_match=["/*"],
+                    )
+                ],
+            ),
+            opts=o,
+        )
+        security.diagnostics(f"{name}-frontdoor-diagnostics", self.front_door.id, self.workspace, o)
+        self.waf = waf
+        self.endpoint_url = pulumi.Output.concat(
+            "https://", endpoint.host_name, "/", spec.model.name, spec.model.predict_path
+        )
+
+    # -- alarms, rollback, dashboard ---------------------------------------------------------
+    def _create_monitoring(
+        self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
+    ) -> None:
+        rules = serving_alarms(spec)
+        self.channels = monitoring.alert_channels(spec, name, self.rg, [r.tier for r in rules], o)
+        release = rollout.release(spec)
+        self.rollback = rollout.rollback_path(
+            spec,
+            name,
+            self.rg,
+            self.keys,
+            self.encryption_id,
+            self.workspace,
+            self.insights.connection_string,
+            self.insights.id,
+            rollout.RollbackTarget(
+                kind="container-app",
+                resource_id=self.container_app.id,
+                stable=self.stable_revision,
+                candidate=f"{self.app_name}--{rollout.revision_suffix(release.candidate_version)}",
+                actions=rollout.CONTAINER_APP_ACTIONS,
+            ),
+            o,
+        )
+        log = request_log(spec, self.app_name)
+        self.alarms = monitoring.alarms(
+            spec, name, rules, self.rg, self.workspace, log, self.channels,
+            self.rollback.action_group, o,
+        )  # fmt: skip
+        self.alert_topic = monitoring.primary_channel(self.channels).id
+        self.dashboard = monitoring.workbook(spec, name, self.rg, self.workspace, log, rules, o)
+        self.dashboard_name = self.dashboard.display_name
+
+
+def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:
+    """Where API-first requests are logged.
+
+    Customer-facing signals come from API Management's gateway log (what consumers actually
+    got, including gateway rejections); the candidate's signals come from the model's own
+    request telemetry in Application Insights, tagged with its version (the split happens
+    inside Container Apps, behind the gateway).
+    """
+    candidate = spec.rollout.candidate_version or spec.model.version
+    return monitoring.RequestLog(
+        serving=monitoring.LogView(
+            table="ApiManagementGatewayLogs",
+            latency_ms="TotalTime",
+            status="ResponseCode",
+            where='ApiId == "model"',
+        ),
+        candidate=monitoring.LogView(
+            table="AppRequests",
+            latency_ms="DurationMs",
+            status="toint(ResultCode)",
+            where=f'AppRoleName == "{app_name}" and AppVersion == "{candidate}"',
+        ),
+    )

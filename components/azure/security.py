@@ -1,0 +1,436 @@
+"""Azure security building blocks shared by every pattern: keys, identities, grants, log sinks.
+
+Secure defaults live here so a pattern cannot forget them: Key Vault with RBAC, purge protection
+and no public network; customer-managed keys with a rotation policy; one user-assigned identity
+per role, granted a built-in or custom role scoped to exactly one resource (never Owner,
+Contributor or User Access Administrator, never a resource group or subscription scope); a Log
+Analytics workspace with the profile's retention and diagnostic settings that send every
+data-plane resource's logs and metrics to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native.applicationinsights as applicationinsights
+import pulumi_azure_native.authorization as authorization
+import pulumi_azure_native.keyvault as keyvault
+import pulumi_azure_native.managedidentity as managedidentity
+import pulumi_azure_native.monitor as monitor
+import pulumi_azure_native.operationalinsights as operationalinsights
+import pulumi_azure_native.resources as resources
+import pulumi_azure_native.storage as storage
+
+from components.naming import resource_name
+from components.spec import DeploymentSpec
+
+# Built-in role definition ids (the same GUIDs in every tenant). Only narrow data-plane roles;
+# the broad ones (Owner 8e3af657-..., Contributor b24988ac-..., User Access Administrator
+# 18d7d88d-...) are deliberately absent so no code path can grant them.
+BUILTIN_ROLES: dict[str, str] = {
+    "key-vault-crypto-user": "e147488a-f6f5-4113-8e2d-b22465e65bf6",  # Crypto Service Encryption
+    "monitoring-metrics-publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
+    "storage-blob-data-owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "storage-blob-data-reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "acr-pull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+}
+
+# Key rotation: a new key version every 90 days, each version valid for a year, so a missed
+# rotation is noticed (expiry notification) long before anything stops decrypting.
+KEY_ROTATE_AFTER = "P90D"
+KEY_EXPIRES_AFTER = "P1Y"
+KEY_NOTIFY_BEFORE_EXPIRY = "P30D"
+
+# Key Vault keeps deleted vaults and keys this many days (7-90). Prod-grade everywhere: parity.
+SOFT_DELETE_DAYS = 90
+
+
+@dataclass(frozen=True)
+class KeyBundle:
+    """A vault and the customer-managed key patterns encrypt with."""
+
+    vault: keyvault.Vault
+    key: keyvault.Key
+    vault_name: str
+    key_name: str
+
+    @property
+    def key_uri(self) -> str:
+        """The versionless key URI: consumers given it follow every rotation automatically."""
+        return f"https://{self.vault_name}.vault.azure.net/keys/{self.key_name}"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user-assigned managed identity for one role."""
+
+    resource: managedidentity.UserAssignedIdentity
+
+    @property
+    def id(self) -> pulumi.Output[str]:
+        """The identity's ARM resource id."""
+        return self.resource.id
+
+    @property
+    def principal_id(self) -> pulumi.Output[str]:
+        """The service principal object id role assignments refer to."""
+        return self.resource.principal_id
+
+    @property
+    def client_id(self) -> pulumi.Output[str]:
+        """The client (application) id apps use to ask for a token as this identity."""
+        return self.resource.client_id
+
+
+def resource_group(
+    spec: DeploymentSpec, name: str, opts: pulumi.ResourceOptions
+) -> resources.ResourceGroup:
+    """The stack's resource group: every resource of one stack lives and dies together."""
+    return resources.ResourceGroup(
+        f"{name}-rg",
+        resource_group_name=resource_name(
+            "azure", "resource-group", spec.project, spec.environment.value, "rg"
+        ),
+        location=spec.region,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+
+
+def subscription_id() -> pulumi.Output[str]:
+    """The deploying subscription's id (from the provider's credentials)."""
+    return authorization.get_client_config_output().subscription_id
+
+
+def tenant_id() -> pulumi.Output[str]:
+    """The deploying tenant's id."""
+    return authorization.get_client_config_output().tenant_id
+
+
+def key_vault(
+    spec: DeploymentSpec,
+    name: str,
+    rg: resources.ResourceGroup,
+    opts: pulumi.ResourceOptions,
+    role: str = "kv",
+) -> KeyBundle:
+    """A Key Vault (RBAC, purge protection, soft delete, no public network) and a rotating key.
+
+    Public network access is off and the firewall denies by default; trusted Azure services
+    (storage, Container Apps, Machine Learning) still reach the key through the bypass, which is
+    how server-side encryption with a customer-managed key works without private endpoints.
+    """
+    vault_name = resource_name("azure", "key-vault", spec.project, spec.environment.value, role)
+    vault = keyvault.Vault(
+        f"{name}-{role}",
+        vault_name=vault_name,
+        resource_group_name=rg.name,
+        location=spec.region,
+        properties=keyvault.VaultPropertiesArgs(
+            tenant_id=tenant_id(),
+            sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
+            enable_rbac_authorization=True,
+            enable_soft_delete=True,
+            soft_delete_retention_in_days=SOFT_DELETE_DAYS,
+            enable_purge_protection=True,
+            public_network_access="Disabled",
+            network_acls=keyvault.NetworkRuleSetArgs(
+                default_action=keyvault.NetworkRuleAction.DENY,
+                bypass=keyvault.NetworkRuleBypassOptions.AZURE_SERVICES,
+            ),
+            enabled_for_deployment=False,
+            enabled_for_disk_encryption=False,
+            enabled_for_template_deployment=False,
+        ),
+        tags=spec.standard_tags(),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
+        ),
+    )
+    key_name = "cmk"
+    key = keyvault.Key(
+        f"{name}-{role}-cmk",
+        key_name=key_name,
+        vault_name=vault.name,
+        resource_group_name=rg.name,
+        properties=keyvault.KeyPropertiesArgs(
+            kty=keyvault.JsonWebKeyType.RSA,
+            key_size=3072,
+            key_ops=["wrapKey", "unwrapKey", "encrypt", "decrypt"],
+            attributes=keyvault.KeyAttributesArgs(enabled=True),
+            rotation_policy=keyvault.RotationPolicyArgs(
+                attributes=keyvault.KeyRotationPolicyAttributesArgs(expiry_time=KEY_EXPIRES_AFTER),
+                lifetime_actions=[
+                    keyvault.LifetimeActionArgs(
+                        trigger=keyvault.TriggerArgs(time_after_create=KEY_ROTATE_AFTER),
+                        action=keyvault.ActionArgs(
+                            type=keyvault.KeyRotationPolicyActionType.ROTATE
+                        ),
+                    ),
+                    keyvault.LifetimeActionArgs(
+                        trigger=keyvault.TriggerArgs(time_before_expiry=KEY_NOTIFY_BEFORE_EXPIRY),
+                        action=keyvault.ActionArgs(
+                            type=keyvault.KeyRotationPolicyActionType.NOTIFY
+                        ),
+                    ),
+                ],
+            ),
+        ),
+        tags=spec.standard_tags(),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[vault])),
+    )
+    return KeyBundle(vault=vault, key=key, vault_name=vault_name, key_name=key_name)
+
+
+def identity(
+    spec: DeploymentSpec,
+    name: str,
+    role: str,
+    rg: resources.ResourceGroup,
+    opts: pulumi.ResourceOptions,
+) -> Identity:
+    """A user-assigned managed identity for one role (``serving``, ``gateway``, ``rollback``)."""
+    return Identity(
+        managedidentity.UserAssignedIdentity(
+            f"{name}-id-{role}",
+            resource_name_=resource_name(
+                "azure", "default", spec.project, spec.environment.value, role
+            ),
+            resource_group_name=rg.name,
+            location=spec.region,
+            tags=spec.standard_tags(),
+            opts=opts,
+        )
+    )
+
+
+def role_definition_id(role_guid: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The subscription-qualified id of a role definition."""
+    return pulumi.Output.all(subscription_id(), role_guid).apply(
+        lambda a: f"/subscriptions/{a[0]}/providers/Microsoft.Authorization/roleDefinitions/{a[1]}"
+    )
+
+
+def grant(
+    name: str,
+    who: Identity,
+    role: str,
+    scope: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> authorization.RoleAssignment:
+    """Grant ``who`` one narrow built-in role (a key of BUILTIN_ROLES) on exactly ``scope``.
+
+    ``scope`` must be a single resource's id: callers pass ``resource.id``, never a group or
+    subscription, which is what keeps every grant least-privilege (policy rule 25).
+    """
+    return authorization.RoleAssignment(
+        name,
+        principal_id=who.principal_id,
+        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        role_definition_id=role_definition_id(BUILTIN_ROLES[role]),
+        scope=scope,
+        description=f"aideploy: {role} for one resource",
+        opts=opts,
+    )
+
+
+def custom_role(
+    name: str,
+    spec: DeploymentSpec,
+    purpose: str,
+    actions: Sequence[str],
+    scope: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> authorization.RoleDefinition:
+    """A custom role holding exactly ``actions``, assignable only on ``scope``.
+
+    Used where no built-in role is narrow enough (the rollback function may read and update
+    one endpoint's traffic, nothing else).
+    """
+    return authorization.RoleDefinition(
+        name,
+        role_name=f"aideploy {spec.project} {spec.environment.value} {purpose}",
+        description=f"aideploy: {purpose}; exactly these actions on one resource",
+        role_type="CustomRole",
+        scope=scope,
+        assignable_scopes=[scope],
+        permissions=[authorization.PermissionArgs(actions=list(actions), not_actions=[])],
+        opts=opts,
+    )
+
+
+def grant_custom(
+    name: str,
+    who: Identity,
+    definition: authorization.RoleDefinition,
+    scope: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> authorization.RoleAssignment:
+    """Assign a custom role from :func:`custom_role` to ``who`` on ``scope``."""
+    return authorization.RoleAssignment(
+        name,
+        principal_id=who.principal_id,
+        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        role_definition_id=definition.id,
+        scope=scope,
+        description="aideploy: custom least-privilege role on one resource",
+        opts=opts,
+    )
+
+
+def log_workspace(
+    spec: DeploymentSpec,
+    name: str,
+    rg: resources.ResourceGroup,
+    opts: pulumi.ResourceOptions,
+) -> operationalinsights.Workspace:
+    """The stack's Log Analytics workspace, keeping logs ``retention.log_days`` (policy 26).
+
+    Local (shared-key) auth is off: ingestion is by Azure Monitor with Entra identities only.
+    """
+    return operationalinsights.Workspace(
+        f"{name}-logs",
+        resource_group_name=rg.name,
+        location=spec.region,
+        sku=operationalinsights.WorkspaceSkuArgs(
+            name=operationalinsights.WorkspaceSkuNameEnum.PER_GB2018
+        ),
+        retention_in_days=max(spec.retention.log_days, 30),
+        features=operationalinsights.WorkspaceFeaturesArgs(disable_local_auth=True),
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+
+
+def app_insights(
+    spec: DeploymentSpec,
+    name: str,
+    rg: resources.ResourceGroup,
+    workspace: operationalinsights.Workspace,
+    opts: pulumi.ResourceOptions,
+) -> applicationinsights.Component:
+    """Workspace-based Application Insights: its data lands in (and is retained by) ``workspace``.
+
+    Local auth is off, so telemetry is accepted only from identities holding Monitoring Metrics
+    Publisher on this component (granted per role with :func:`grant`).
+    """
+    return applicationinsights.Component(
+        f"{name}-appinsights",
+        resource_group_name=rg.name,
+        location=spec.region,
+        kind="web",
+        application_type=applicationinsights.ApplicationType.WEB,
+        ingestion_mode=applicationinsights.IngestionMode.LOG_ANALYTICS,
+        workspace_resource_id=workspace.id,
+        retention_in_days=max(spec.retention.log_days, 30),
+        disable_local_auth=True,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+
+
+def diagnostics(
+    name: str,
+    resource_id: pulumi.Input[str],
+    workspace: operationalinsights.Workspace,
+    opts: pulumi.ResourceOptions,
+    metrics: bool = True,
+) -> monitor.DiagnosticSetting:
+    """Send every log category (``allLogs``) and all metrics of a resource to the workspace.
+
+    Resource-specific tables (``Dedicated``) keep each service's columns typed, which is what
+    the alert queries in monitoring.py read.
+    """
+    return monitor.DiagnosticSetting(
+        name,
+        name="aideploy-to-log-analytics",
+        resource_uri=resource_id,
+        workspace_id=workspace.id,
+        log_analytics_destination_type="Dedicated",
+        logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)],
+        metrics=(
+            [monitor.DiagnosticsMetricSettingsArgs(category="AllMetrics", enabled=True)]
+            if metrics
+            else []
+        ),
+        opts=opts,
+    )
+
+
+def cmk_storage_account(
+    spec: DeploymentSpec,
+    name: str,
+    role: str,
+    rg: resources.ResourceGroup,
+    keys: KeyBundle,
+    owner: Identity,
+    opts: pulumi.ResourceOptions,
+    extra_tags: Mapping[str, str] | None = None,
+    network_default_deny: bool = True,
+) -> storage.StorageAccount:
+    """A storage account encrypted with the customer-managed key (policies 17 and 18).
+
+    TLS 1.2, HTTPS only, no public blob access, shared-key auth off (Entra only), network
+    default Deny with the trusted-services bypass, infrastructure (double) encryption. The
+    account reads the key as ``owner``, which must hold key-vault-crypto-user on the vault.
+    ``network_default_deny=False`` only for a consumer that cannot join a network (say why).
+    """
+    account = storage.StorageAccount(
+        f"{name}-st-{role}",
+        account_name=resource_name(
+            "azure", "storage-account", spec.project, spec.environment.value, role
+        ),
+        resource_group_name=rg.name,
+        location=spec.region,
+        kind=storage.Kind.STORAGE_V2,
+        sku=storage.SkuArgs(name=storage.SkuName.STANDARD_ZRS),
+        minimum_tls_version=storage.MinimumTlsVersion.TLS1_2,
+        enable_https_traffic_only=True,
+        allow_blob_public_access=False,
+        allow_shared_key_access=False,
+        default_to_o_auth_authentication=True,
+        public_network_access=storage.PublicNetworkAccess.ENABLED,
+        network_rule_set=storage.NetworkRuleSetArgs(
+            default_action=(
+                storage.DefaultAction.DENY if network_default_deny else storage.DefaultAction.ALLOW
+            ),
+            bypass=storage.Bypass.AZURE_SERVICES,
+        ),
+        identity=storage.IdentityArgs(
+            type=storage.IdentityType.USER_ASSIGNED,
+            user_assigned_identities=[owner.id],
+        ),
+        encryption=storage.EncryptionArgs(
+            key_source=storage.KeySource.MICROSOFT_KEYVAULT,
+            key_vault_properties=storage.KeyVaultPropertiesArgs(
+                key_vault_uri=f"https://{keys.vault_name}.vault.azure.net",
+                key_name=keys.key_name,
+            ),
+            encryption_identity=storage.EncryptionIdentityArgs(
+                encryption_user_assigned_identity=owner.id
+            ),
+            require_infrastructure_encryption=True,
+            services=storage.EncryptionServicesArgs(
+                blob=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
+                file=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
+                queue=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
+                table=storage.EncryptionServiceArgs(enabled=True, key_type="Account"),
+            ),
+        ),
+        tags={**spec.standard_tags(), **(extra_tags or {})},
+        opts=opts,
+    )
+    return account
+
+
+def blob_service_diagnostics(
+    name: str,
+    account: storage.StorageAccount,
+    workspace: operationalinsights.Workspace,
+    opts: pulumi.ResourceOptions,
+) -> monitor.DiagnosticSetting:
+    """Storage logs live on the blob service sub-resource, not the account: send both."""
+    blob_service_id = account.id.apply(lambda i: f"{i}/blobServices/default")
+    return diagnostics(name, blob_service_id, workspace, opts)

@@ -1,0 +1,398 @@
+"""AzureApiFirst under Pulumi mocks: the captured resources and their security properties."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Any
+
+import pytest
+
+from components.alarms import Tier, rollback_alarms, serving_alarms, traffic_split
+from components.azure import security
+from components.naming import resource_name
+from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
+from policies.rules import all_policies
+from policies.runner.capture import Capture, CapturedResource
+from stacks.profiles import load_profile
+from tests.conftest import make_spec, of_type, run_component
+from tests.policies.harness import evaluate
+
+ENVS = list(Environment)
+CANDIDATE = {
+    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
+}
+# Advisory findings this pattern accepts, with the reason documented in docs/patterns/azure.md:
+# the rollback function's host storage cannot deny public networks on Linux Consumption.
+ACCEPTED_FINDINGS = {("azure-storage-restrict-network-access", "acme-support-st-fn")}
+
+
+def spec_for(env: Environment, candidate: bool = False, **overrides: Any) -> DeploymentSpec:
+    merged: dict[str, Any] = {**(CANDIDATE if candidate else {}), **overrides}
+    return make_spec(Cloud.AZURE, Pattern.API_FIRST, env, merged)
+
+
+@cache
+def run(env: Environment, candidate: bool = False) -> Capture:
+    return run_component(spec_for(env, candidate))
+
+
+def one(resources: list[CapturedResource], token: str) -> CapturedResource:
+    found = of_type(resources, token)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+def by_urn(cap: Capture) -> dict[str, CapturedResource]:
+    return {r.urn: r for r in cap.resources}
+
+
+def app_name(env: Environment) -> str:
+    return resource_name("azure", "container-app", "acme-support", env.value, "model")
+
+
+def deps(r: CapturedResource, prop: str) -> set[str]:
+    return set(r.property_dependencies.get(prop, ()))
+
+
+EXPECTED_TYPES = (
+    "azure-native:resources:ResourceGroup",
+    "azure-native:keyvault:Vault",
+    "azure-native:keyvault:Key",
+    "azure-native:managedidentity:UserAssignedIdentity",
+    "azure-native:authorization:RoleAssignment",
+    "azure-native:operationalinsights:Workspace",
+    "azure-native:applicationinsights:Component",
+    "azure-native:app:ManagedEnvironment",
+    "azure-native:app:ContainerApp",
+    "azure-native:apimanagement:ApiManagementService",
+    "azure-native:apimanagement:Api",
+    "azure-native:apimanagement:ApiOperation",
+    "azure-native:apimanagement:ApiPolicy",
+    "azure-native:apimanagement:Product",
+    "azure-native:cdn:Profile",
+    "azure-native:cdn:AFDEndpoint",
+    "azure-native:cdn:Route",
+    "azure-native:cdn:SecurityPolicy",
+    "azure-native:frontdoor:Policy",
+    "azure-native:monitor:DiagnosticSetting",
+    "azure-native:monitor:ActionGroup",
+    "azure-native:monitor:ScheduledQueryRule",
+    "azure-native:applicationinsights:Workbook",
+    "azure-native:web:WebApp",
+    "azure-native:storage:Blob",
+)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_part_of_the_pattern_is_registered(env: Environment) -> None:
+    types = {r.type for r in run(env).resources}
+    missing = [t for t in EXPECTED_TYPES if not of_type(run(env).resources, t)]
+    assert missing == [], types
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_key_vault_is_locked_down_and_the_key_rotates(env: Environment) -> None:
+    res = run(env).resources
+    props = one(res, "azure-native:keyvault:Vault").inputs["properties"]
+    assert props["enableRbacAuthorization"] is True
+    assert props["enablePurgeProtection"] is True
+    assert props["enableSoftDelete"] is True
+    assert props["publicNetworkAccess"] == "Disabled"
+    assert props["networkAcls"]["defaultAction"] == "Deny"
+    policy = one(res, "azure-native:keyvault:Key").inputs["properties"]["rotationPolicy"]
+    actions = {a["action"]["type"]: a["trigger"] for a in policy["lifetimeActions"]}
+    assert actions["rotate"] == {"timeAfterCreate": security.KEY_ROTATE_AFTER}
+    assert "notify" in actions
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_customer_managed_key_is_wired_to_data_at_rest(env: Environment) -> None:
+    cap = run(env)
+    key_uri = cap.outputs[component(cap).urn]["kms_key_id"]
+    assert key_uri.endswith("/keys/cmk")
+    environment = one(cap.resources, "azure-native:app:ManagedEnvironment").inputs
+    assert environment["diskEncryptionConfiguration"]["keyVaultConfiguration"]["keyUrl"] == key_uri
+    account = one(cap.resources, "azure-native:storage:StorageAccount").inputs
+    assert account["encryption"]["keySource"] == "Microsoft.Keyvault"
+    assert account["encryption"]["keyVaultProperties"]["keyName"] == "cmk"
+    assert key_uri.startswith(account["encryption"]["keyVaultProperties"]["keyVaultUri"])
+    assert account["minimumTlsVersion"] == "TLS1_2"
+    assert account["allowBlobPublicAccess"] is False
+    assert account["allowSharedKeyAccess"] is False
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_role_assignments_are_narrow_and_scoped_to_one_resource(env: Environment) -> None:
+    cap = run(env)
+    urns = by_urn(cap)
+    narrow = {f"roleDefinitions/{g}" for g in security.BUILTIN_ROLES.values()}
+    custom = {r.urn for r in of_type(cap.resources, "azure-native:authorization:RoleDefinition")}
+    for grant in of_type(cap.resources, "azure-native:authorization:RoleAssignment"):
+        role = grant.inputs["roleDefinitionId"]
+        assert any(role.endswith(n) for n in narrow) or deps(grant, "roleDefinitionId") <= custom
+        scope_owners = deps(grant, "scope")
+        assert len(scope_owners) == 1, grant.name
+        owner = urns[next(iter(scope_owners))]
+        assert owner.type not in {"azure-native:resources:ResourceGroup"}
+        assert grant.inputs["principalType"] == "ServicePrincipal"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rollback_role_may_only_read_and_write_the_model_app(env: Environment) -> None:
+    cap = run(env)
+    role = one(cap.resources, "azure-native:authorization:RoleDefinition")
+    actions = role.inputs["permissions"][0]["actions"]
+    assert sorted(actions) == [
+        "Microsoft.App/containerApps/read",
+        "Microsoft.App/containerApps/write",
+    ]
+    app_urn = one(cap.resources, "azure-native:app:ContainerApp").urn
+    assert deps(role, "assignableScopes") == {app_urn}
+    assert deps(role, "scope") == {app_urn}
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_logs_are_kept_for_the_profiles_retention(env: Environment) -> None:
+    res = run(env).resources
+    days = load_profile(env)["retention"]["log_days"]
+    assert one(res, "azure-native:operationalinsights:Workspace").inputs["retentionInDays"] == days
+    assert one(res, "azure-native:applicationinsights:Component").inputs["retentionInDays"] == days
+    insights = one(res, "azure-native:applicationinsights:Component").inputs
+    assert insights["disableLocalAuth"] is True
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_data_plane_resource_sends_diagnostics_to_the_workspace(env: Environment) -> None:
+    cap = run(env)
+    workspace = one(cap.resources, "azure-native:operationalinsights:Workspace").urn
+    settings = of_type(cap.resources, "azure-native:monitor:DiagnosticSetting")
+    monitored = set().union(*(deps(s, "resourceUri") for s in settings))
+    assert all(deps(s, "workspaceId") == {workspace} for s in settings)
+    for token in (
+        "azure-native:keyvault:Vault",
+        "azure-native:apimanagement:ApiManagementService",
+        "azure-native:app:ManagedEnvironment",
+        "azure-native:cdn:Profile",
+        "azure-native:web:WebApp",
+        "azure-native:storage:StorageAccount",
+        "azure-native:operationalinsights:Workspace",
+    ):
+        assert one(cap.resources, token).urn in monitored, token
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_model_app_is_https_only_restricted_to_the_gateway_and_autoscaled(env: Environment) -> None:
+    cap = run(env)
+    container_app = one(cap.resources, "azure-native:app:ContainerApp")
+    ingress = container_app.inputs["configuration"]["ingress"]
+    assert ingress["allowInsecure"] is False
+    assert container_app.inputs["configuration"]["activeRevisionsMode"] == "Multiple"
+    apim = one(cap.resources, "azure-native:apimanagement:ApiManagementService").urn
+    # The ingress allow-list is computed from the gateway's public addresses.
+    assert apim in deps(container_app, "configuration")
+    scale = container_app.inputs["template"]["scale"]
+    capacity = load_profile(env)["capacity"]
+    assert (scale["minReplicas"], scale["maxReplicas"]) == (
+        capacity["min_instances"],
+        capacity["max_instances"],
+    )
+    spec = spec_for(env)
+    assert scale["rules"][0]["custom"]["metadata"]["value"] == str(spec.capacity.target_cpu_percent)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_without_candidate_the_stable_revision_takes_all_traffic(env: Environment) -> None:
+    app = one(run(env).resources, "azure-native:app:ContainerApp").inputs
+    traffic = app["configuration"]["ingress"]["traffic"]
+    assert [(t["revisionName"], t["weight"], t["label"]) for t in traffic] == [
+        (f"{app_name(env)}--v1-0-0", 100, "stable")
+    ]
+    assert not any(t.get("latestRevision") for t in traffic)
+    assert traffic_split(spec_for(env)) == (100, 0)
+    assert app["template"]["containers"][0]["image"] == spec_for(env).model.image
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_candidate_takes_the_canary_share(env: Environment) -> None:
+    spec = spec_for(env, candidate=True)
+    app = one(run(env, True).resources, "azure-native:app:ContainerApp").inputs
+    traffic = {t["label"]: t for t in app["configuration"]["ingress"]["traffic"]}
+    assert traffic["candidate"]["weight"] == spec.rollout.canary_percent
+    assert traffic["candidate"]["latestRevision"] is True
+    assert traffic["stable"]["weight"] == 100 - spec.rollout.canary_percent
+    assert traffic["stable"]["revisionName"].endswith("--v1-0-0")
+    assert app["template"]["containers"][0]["image"] == "ghcr.io/acme/model:1.1.0"
+    assert app["template"]["revisionSuffix"] == "v1-1-0"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_gateway_refuses_old_tls_and_enforces_the_api_contract(env: Environment) -> None:
+    cap = run(env)
+    spec = spec_for(env)
+    service = one(cap.resources, "azure-native:apimanagement:ApiManagementService").inputs
+    props = service["customProperties"]
+    for proto in ("Tls10", "Tls11", "Ssl30"):
+        assert props[
+            f"Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Protocols.{proto}"
+        ] == ("False")
+    assert one(cap.resources, "azure-native:apimanagement:Api").inputs["protocols"] == ["https"]
+    policy = one(cap.resources, "azure-native:apimanagement:ApiPolicy").inputs["value"]
+    assert "<validate-jwt" in policy
+    assert f"<issuer>{spec.api.jwt_issuer}</issuer>" in policy
+    assert f"<audience>{spec.api.jwt_audience}</audience>" in policy
+    assert re.search(rf'<rate-limit-by-key calls="{spec.api.burst}"', policy)
+    assert f'<quota-by-key calls="{spec.api.quota_per_day}" renewal-period="86400"' in policy
+    assert f'max-size="{spec.api.max_request_bytes}"' in policy
+    assert 'name="X-Azure-FDID"' in policy
+    assert "<value>{{front-door-id}}</value>" in policy
+    front_door = one(cap.resources, "azure-native:cdn:Profile").urn
+    named_value = one(cap.resources, "azure-native:apimanagement:NamedValue")
+    assert front_door in deps(named_value, "value")
+
+
+@pytest.mark.parametrize(
+    ("auth", "jwt", "keys"),
+    [
+        (AuthMode.JWT, True, False),
+        (AuthMode.API_KEY, False, True),
+        (AuthMode.JWT_AND_API_KEY, True, True),
+    ],
+)
+def test_auth_mode_decides_jwt_and_subscription_keys(auth: AuthMode, jwt: bool, keys: bool) -> None:
+    cap = run_component(spec_for(Environment.DEV, api={"auth": auth.value}))
+    policy = one(cap.resources, "azure-native:apimanagement:ApiPolicy").inputs["value"]
+    assert ("<validate-jwt" in policy) is jwt
+    assert (
+        one(cap.resources, "azure-native:apimanagement:Api").inputs["subscriptionRequired"] is keys
+    )
+    counter = "context.Subscription.Id" if keys else "AsJwt()?.Subject"
+    assert counter in policy
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_front_door_waf_blocks_with_managed_rules_and_a_rate_limit(env: Environment) -> None:
+    cap = run(env)
+    spec = spec_for(env)
+    waf = one(cap.resources, "azure-native:frontdoor:Policy")
+    assert waf.inputs["policySettings"]["mode"] == "Prevention"
+    assert waf.inputs["policySettings"]["enabledState"] == "Enabled"
+    sets = {m["ruleSetType"] for m in waf.inputs["managedRules"]["managedRuleSets"]}
+    assert sets == {"Microsoft_DefaultRuleSet", "Microsoft_BotManagerRuleSet"}
+    (rule,) = waf.inputs["customRules"]["rules"]
+    assert rule["ruleType"] == "RateLimitRule"
+    assert rule["rateLimitThreshold"] == spec.api.waf_rate_limit_per_5min
+    assert rule["rateLimitDurationInMinutes"] == 5
+    assert rule["action"] == "Block"
+    association = one(cap.resources, "azure-native:cdn:SecurityPolicy")
+    endpoint = one(cap.resources, "azure-native:cdn:AFDEndpoint").urn
+    assert deps(association, "parameters") >= {waf.urn, endpoint}
+    assert one(cap.resources, "azure-native:cdn:Profile").inputs["sku"]["name"] == (
+        "Premium_AzureFrontDoor"
+    )
+    route = one(cap.resources, "azure-native:cdn:Route").inputs
+    assert route["supportedProtocols"] == ["Https"]
+    assert route["forwardingProtocol"] == "HttpsOnly"
+
+
+def component(cap: Capture) -> CapturedResource:
+    (found,) = [r for r in cap.resources if r.type == "aideploy:azure:ApiFirst"]
+    return found
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_one_alarm_per_rule_routed_to_its_tier(env: Environment) -> None:
+    cap = run(env)
+    spec = spec_for(env)
+    rules = serving_alarms(spec)
+    alarms = of_type(cap.resources, "azure-native:monitor:ScheduledQueryRule")
+    assert len(alarms) == len(rules)
+    groups = {
+        r.name.rsplit("-", 1)[-1]: r.urn
+        for r in of_type(cap.resources, "azure-native:monitor:ActionGroup")
+    }
+    assert {t.value for t in {r.tier for r in rules}} | {"action"} == set(groups)
+    for rule in rules:
+        (alarm,) = [a for a in alarms if a.name.endswith(f"-alarm-{rule.key}")]
+        condition = alarm.inputs["criteria"]["allOf"][0]
+        assert condition["threshold"] == pytest.approx(rule.threshold)
+        assert condition["operator"] == (
+            "GreaterThan" if rule.comparison.value == "above" else "LessThan"
+        )
+        assert f"where periods >= {rule.evaluation_periods}" in condition["query"]
+        routed = deps(alarm, "actions")
+        assert groups[rule.tier.value] in routed
+        assert (groups["action"] in routed) is rule.triggers_rollback
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_channels_email_every_address_and_alert_topic_is_the_most_urgent(env: Environment) -> None:
+    cap = run(env)
+    spec = spec_for(env)
+    channels = [
+        g for g in of_type(cap.resources, "azure-native:monitor:ActionGroup")
+        if not g.name.endswith("-rollback-action")
+    ]  # fmt: skip
+    for channel in channels:
+        emails = [e["emailAddress"] for e in channel.inputs["emailReceivers"]]
+        assert emails == list(spec.alerts.emails)
+    tiers = {r.tier for r in serving_alarms(spec)}
+    assert (Tier.PAGE in tiers) is spec.alerts.page_on_critical
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_rollback_alarms_call_the_rollback_function_for_the_model_app(env: Environment) -> None:
+    cap = run(env, True)
+    fn = one(cap.resources, "azure-native:web:WebApp")
+    assert fn.inputs["httpsOnly"] is True
+    site = fn.inputs["siteConfig"]
+    assert site["minTlsVersion"] == "1.2"
+    assert site["ftpsState"] == "Disabled"
+    settings = {s["name"]: s.get("value") for s in site["appSettings"]}
+    assert settings["ROLLBACK_TARGET_KIND"] == "container-app"
+    assert settings["ROLLBACK_STABLE"].endswith("--v1-0-0")
+    assert settings["ROLLBACK_CANDIDATE"].endswith("--v1-1-0")
+    app_urn = one(cap.resources, "azure-native:app:ContainerApp").urn
+    assert app_urn in deps(fn, "siteConfig")
+    (action,) = [
+        g for g in of_type(cap.resources, "azure-native:monitor:ActionGroup")
+        if g.name.endswith("-rollback-action")
+    ]  # fmt: skip
+    receiver = action.inputs["azureFunctionReceivers"][0]
+    assert receiver["functionName"] == "rollback"
+    assert receiver["useCommonAlertSchema"] is True
+    assert fn.urn in deps(action, "azureFunctionReceivers")
+    assert len(rollback_alarms(spec_for(env))) == 2
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_function_package_is_the_rollback_folder(env: Environment) -> None:
+    blob = one(run(env).resources, "azure-native:storage:Blob")
+    source = blob.inputs["source"]
+    assets = getattr(source, "assets", None) or {}
+    assert {"decision.py", "arm.py", "rollback/__init__.py", "host.json"} <= set(assets)
+    assert re.fullmatch(r"rollback-[0-9a-f]{12}\.zip", blob.inputs["blobName"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_outputs_and_parents(env: Environment) -> None:
+    cap = run(env)
+    spec = spec_for(env)
+    comp = component(cap)
+    assert set(cap.outputs[comp.urn]) == set(spec.outputs)
+    assert cap.outputs[comp.urn]["serving_service"] == app_name(env)
+    assert cap.outputs[comp.urn]["canary_service"] == f"{app_name(env)}--v1-0-0"
+    urns = by_urn(cap)
+    for r in cap.resources:
+        if not r.custom:
+            continue
+        parent = r.parent
+        while parent and parent != comp.urn:
+            parent = urns[parent].parent if parent in urns else ""
+        assert parent == comp.urn, r.name
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_policy_pack_finds_nothing_beyond_the_documented_advisory(env: Environment) -> None:
+    findings = evaluate(all_policies(), run(env).resources)
+    assert {(f.policy, f.resource_name) for f in findings} <= ACCEPTED_FINDINGS, findings
