@@ -27,25 +27,13 @@ import pytest
 from pulumi_policy import Policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from policies.rules.azure import (
-    cognitive as cognitive_rules,
-)
+from policies.rules import azure as azure_policies
 from policies.rules.azure import (
     data_services,
     monitoring,
-    registry,
-)
-from policies.rules.azure import (
-    keyvault as keyvault_rules,
-)
-from policies.rules.azure import (
-    ml as ml_rules,
 )
 from policies.rules.azure import (
     storage as storage_rules,
-)
-from policies.rules.azure import (
-    web as web_rules,
 )
 from policies.runner.capture import CapturedResource
 from tests.policies.harness import evaluate, names_violating, run_program
@@ -235,226 +223,194 @@ def log_workspace(**over: Any) -> Callable[[], object]:
     return lambda: operationalinsights.Workspace(TARGET, **{**args, **over})
 
 
-Case = tuple[Policy, Callable[[], Any], bool]
+Case = tuple[Callable[[], object], bool]
 
 CASES: dict[str, Case] = {
     # 17: TLS 1.2 / HTTPS only; no public blob access
-    "tls12-ok": (storage_rules.storage_require_tls12, account(), False),
-    "tls12-tls10": (
-        storage_rules.storage_require_tls12,
+    "azure-storage-require-tls12:tls12-ok": (account(), False),
+    "azure-storage-require-tls12:tls12-tls10": (
         account(minimum_tls_version="TLS1_0"),
         True,
     ),
-    "tls12-tls-unset": (
-        storage_rules.storage_require_tls12,
+    "azure-storage-require-tls12:tls12-tls-unset": (
         account(minimum_tls_version=None),
         True,
     ),
-    "tls12-http": (
-        storage_rules.storage_require_tls12,
+    "azure-storage-require-tls12:tls12-http": (
         account(enable_https_traffic_only=False),
         True,
     ),
-    "public-ok": (storage_rules.storage_disallow_public_blob_access, account(), False),
-    "public-account": (
-        storage_rules.storage_disallow_public_blob_access,
+    "azure-storage-disallow-public-blob-access:public-ok": (account(), False),
+    "azure-storage-disallow-public-blob-access:public-account": (
         account(allow_blob_public_access=True),
         True,
     ),
-    "public-account-unset": (
-        storage_rules.storage_disallow_public_blob_access,
+    "azure-storage-disallow-public-blob-access:public-account-unset": (
         account(allow_blob_public_access=None),
         True,
     ),
-    "public-container-ok": (storage_rules.storage_disallow_public_blob_access, container(), False),
-    "public-container-none": (
-        storage_rules.storage_disallow_public_blob_access,
+    "azure-storage-disallow-public-blob-access:public-container-ok": (container(), False),
+    "azure-storage-disallow-public-blob-access:public-container-none": (
         container(public_access=storage.PublicAccess.NONE),
         False,
     ),
-    "public-container-blob": (
-        storage_rules.storage_disallow_public_blob_access,
+    "azure-storage-disallow-public-blob-access:public-container-blob": (
         container(public_access=storage.PublicAccess.BLOB),
         True,
     ),
     # 18: shared key, network, CMK
-    "shared-key-ok": (storage_rules.storage_disable_shared_key, account(), False),
-    "shared-key-on": (
-        storage_rules.storage_disable_shared_key,
+    "azure-storage-disable-shared-key:shared-key-ok": (account(), False),
+    "azure-storage-disable-shared-key:shared-key-on": (
         account(allow_shared_key_access=True),
         True,
     ),
-    "network-ok": (storage_rules.storage_restrict_network_access, account(), False),
-    "network-deny-only": (
-        storage_rules.storage_restrict_network_access,
+    "azure-storage-restrict-network-access:network-ok": (account(), False),
+    "azure-storage-restrict-network-access:network-deny-only": (
         account(public_network_access=None),
         False,
     ),
-    "network-open": (
-        storage_rules.storage_restrict_network_access,
+    "azure-storage-restrict-network-access:network-open": (
         account(
             public_network_access="Enabled",
             network_rule_set=storage.NetworkRuleSetArgs(default_action=storage.DefaultAction.ALLOW),
         ),
         True,
     ),
-    "cmk-ok": (storage_rules.storage_require_cmk, account(), False),
-    "cmk-microsoft-keys": (
-        storage_rules.storage_require_cmk,
+    "azure-storage-require-cmk:cmk-ok": (account(), False),
+    "azure-storage-require-cmk:cmk-microsoft-keys": (
         account(encryption=storage.EncryptionArgs(key_source="Microsoft.Storage")),
         True,
     ),
     # 19: key vault
-    "purge-ok": (keyvault_rules.keyvault_require_purge_protection, vault(), False),
-    "purge-unset": (
-        keyvault_rules.keyvault_require_purge_protection,
+    "azure-keyvault-require-purge-protection:purge-ok": (vault(), False),
+    "azure-keyvault-require-purge-protection:purge-unset": (
         vault(enable_purge_protection=None),
         True,
     ),
-    "purge-soft-delete-off": (
-        keyvault_rules.keyvault_require_purge_protection,
+    "azure-keyvault-require-purge-protection:purge-soft-delete-off": (
         vault(enable_soft_delete=False),
         True,
     ),
-    "kv-network-ok": (keyvault_rules.keyvault_restrict_network_access, vault(), False),
-    "kv-network-acl-only": (
-        keyvault_rules.keyvault_restrict_network_access,
+    "azure-keyvault-restrict-network-access:kv-network-ok": (vault(), False),
+    "azure-keyvault-restrict-network-access:kv-network-acl-only": (
         vault(public_network_access="Enabled"),
         False,
     ),
-    "kv-network-open": (
-        keyvault_rules.keyvault_restrict_network_access,
+    "azure-keyvault-restrict-network-access:kv-network-open": (
         vault(public_network_access="Enabled", network_acls=None),
         True,
     ),
-    "kv-rbac-ok": (keyvault_rules.keyvault_require_rbac_authorization, vault(), False),
-    "kv-rbac-access-policies": (
-        keyvault_rules.keyvault_require_rbac_authorization,
+    "azure-keyvault-require-rbac-authorization:kv-rbac-ok": (vault(), False),
+    "azure-keyvault-require-rbac-authorization:kv-rbac-access-policies": (
         vault(enable_rbac_authorization=False),
         True,
     ),
     # 20: AI services / OpenAI
-    "ai-local-auth-ok": (cognitive_rules.ai_services_disable_local_auth, ai_account(), False),
-    "ai-local-auth-keys": (
-        cognitive_rules.ai_services_disable_local_auth,
+    "azure-ai-services-disable-local-auth:ai-local-auth-ok": (ai_account(), False),
+    "azure-ai-services-disable-local-auth:ai-local-auth-keys": (
         ai_account(disable_local_auth=False),
         True,
     ),
-    "ai-public-ok": (cognitive_rules.ai_services_disable_public_network, ai_account(), False),
-    "ai-public-enabled": (
-        cognitive_rules.ai_services_disable_public_network,
+    "azure-ai-services-disable-public-network:ai-public-ok": (ai_account(), False),
+    "azure-ai-services-disable-public-network:ai-public-enabled": (
         ai_account(public_network_access="Enabled"),
         True,
     ),
-    "ai-identity-ok": (cognitive_rules.ai_services_require_managed_identity, ai_account(), False),
-    "ai-identity-none": (
-        cognitive_rules.ai_services_require_managed_identity,
+    "azure-ai-services-require-managed-identity:ai-identity-ok": (ai_account(), False),
+    "azure-ai-services-require-managed-identity:ai-identity-none": (
         ai_account(identity=None),
         True,
     ),
     # 21: machine learning
-    "ml-public-ok": (ml_rules.ml_workspace_disable_public_network, workspace(), False),
-    "ml-public-enabled": (
-        ml_rules.ml_workspace_disable_public_network,
+    "azure-ml-workspace-disable-public-network:ml-public-ok": (workspace(), False),
+    "azure-ml-workspace-disable-public-network:ml-public-enabled": (
         workspace(public_network_access="Enabled"),
         True,
     ),
-    "ml-auth-aad": (ml_rules.ml_endpoint_require_token_auth, endpoint("AADToken"), False),
-    "ml-auth-key": (ml_rules.ml_endpoint_require_token_auth, endpoint("Key"), True),
+    "azure-ml-endpoint-require-token-auth:ml-auth-aad": (endpoint("AADToken"), False),
+    "azure-ml-endpoint-require-token-auth:ml-auth-key": (endpoint("Key"), True),
     # 22: container registry
-    "acr-ok": (registry.acr_disable_admin_and_anonymous_pull, registry_(), False),
-    "acr-defaults": (
-        registry.acr_disable_admin_and_anonymous_pull,
+    "azure-acr-disable-admin-and-anonymous-pull:acr-ok": (registry_(), False),
+    "azure-acr-disable-admin-and-anonymous-pull:acr-defaults": (
         registry_(admin_user_enabled=None, anonymous_pull_enabled=None),
         False,
     ),
-    "acr-admin": (
-        registry.acr_disable_admin_and_anonymous_pull,
+    "azure-acr-disable-admin-and-anonymous-pull:acr-admin": (
         registry_(admin_user_enabled=True),
         True,
     ),
-    "acr-anonymous": (
-        registry.acr_disable_admin_and_anonymous_pull,
+    "azure-acr-disable-admin-and-anonymous-pull:acr-anonymous": (
         registry_(anonymous_pull_enabled=True),
         True,
     ),
     # 23: Cosmos DB, Service Bus, Event Grid, Event Hubs
-    "local-auth-cosmos-ok": (data_services.data_services_disable_local_auth, cosmos(), False),
-    "local-auth-cosmos-keys": (
-        data_services.data_services_disable_local_auth,
+    "azure-data-services-disable-local-auth:local-auth-cosmos-ok": (cosmos(), False),
+    "azure-data-services-disable-local-auth:local-auth-cosmos-keys": (
         cosmos(disable_local_auth=False),
         True,
     ),
-    "local-auth-sb-unset": (
-        data_services.data_services_disable_local_auth,
+    "azure-data-services-disable-local-auth:local-auth-sb-unset": (
         service_bus(disable_local_auth=None),
         True,
     ),
-    "local-auth-eh-ok": (data_services.data_services_disable_local_auth, event_hubs(), False),
-    "local-auth-eg-keys": (
-        data_services.data_services_disable_local_auth,
+    "azure-data-services-disable-local-auth:local-auth-eh-ok": (event_hubs(), False),
+    "azure-data-services-disable-local-auth:local-auth-eg-keys": (
         event_grid(disable_local_auth=False),
         True,
     ),
-    "tls-sb-ok": (data_services.data_services_require_tls12, service_bus(), False),
-    "tls-sb-10": (
-        data_services.data_services_require_tls12,
+    "azure-data-services-require-tls12:tls-sb-ok": (service_bus(), False),
+    "azure-data-services-require-tls12:tls-sb-10": (
         service_bus(minimum_tls_version="1.0"),
         True,
     ),
-    "tls-cosmos-11": (
-        data_services.data_services_require_tls12,
+    "azure-data-services-require-tls12:tls-cosmos-11": (
         cosmos(minimal_tls_version="Tls11"),
         True,
     ),
-    "tls-eg-ok": (data_services.data_services_require_tls12, event_grid(), False),
-    "tls-eh-11": (
-        data_services.data_services_require_tls12,
+    "azure-data-services-require-tls12:tls-eg-ok": (event_grid(), False),
+    "azure-data-services-require-tls12:tls-eh-11": (
         event_hubs(minimum_tls_version="1.1"),
         True,
     ),
     # 24: app service, container apps, API management
-    "app-ok": (web_rules.app_service_require_https_tls12, web_app(), False),
-    "app-http": (web_rules.app_service_require_https_tls12, web_app(https_only=False), True),
-    "app-tls10": (web_rules.app_service_require_https_tls12, web_app(min_tls_version="1.0"), True),
-    "ca-ok": (web_rules.container_app_disallow_insecure_ingress, container_app(), False),
-    "ca-insecure": (
-        web_rules.container_app_disallow_insecure_ingress,
+    "azure-app-service-require-https-tls12:app-ok": (web_app(), False),
+    "azure-app-service-require-https-tls12:app-http": (web_app(https_only=False), True),
+    "azure-app-service-require-https-tls12:app-tls10": (web_app(min_tls_version="1.0"), True),
+    "azure-container-app-disallow-insecure-ingress:ca-ok": (container_app(), False),
+    "azure-container-app-disallow-insecure-ingress:ca-insecure": (
         container_app(allow_insecure=True),
         True,
     ),
-    "apim-ok": (web_rules.apim_disable_legacy_tls, api_management({_TLS10: "False"}), False),
-    "apim-defaults": (web_rules.apim_disable_legacy_tls, api_management(), False),
-    "apim-tls10": (web_rules.apim_disable_legacy_tls, api_management({_TLS10: "True"}), True),
-    "apim-backend-ssl30": (
-        web_rules.apim_disable_legacy_tls,
+    "azure-apim-disable-legacy-tls:apim-ok": (api_management({_TLS10: "False"}), False),
+    "azure-apim-disable-legacy-tls:apim-defaults": (api_management(), False),
+    "azure-apim-disable-legacy-tls:apim-tls10": (api_management({_TLS10: "True"}), True),
+    "azure-apim-disable-legacy-tls:apim-backend-ssl30": (
         api_management({_BACKEND_SSL30: "true"}),
         True,
     ),
     # 26: log retention (default minimum 30 days)
-    "retention-ok": (monitoring.log_analytics_require_retention, log_workspace(), False),
-    "retention-unset": (
-        monitoring.log_analytics_require_retention,
+    "azure-log-analytics-require-retention:retention-ok": (log_workspace(), False),
+    "azure-log-analytics-require-retention:retention-unset": (
         log_workspace(retention_in_days=None),
         False,
     ),
-    "retention-short": (
-        monitoring.log_analytics_require_retention,
+    "azure-log-analytics-require-retention:retention-short": (
         log_workspace(retention_in_days=7),
         True,
     ),
 }
 
 
-@pytest.mark.parametrize(
-    ("policy", "program", "violates"),
-    list(CASES.values()),
-    ids=[f"{case[0].name}:{key}" for key, case in CASES.items()],
-)
+BY_NAME: dict[str, Policy] = {p.name: p for p in azure_policies.POLICIES}
+
+
+@pytest.mark.parametrize(("case", "program", "violates"), [(k, *v) for k, v in CASES.items()])
 def test_rule_on_one_property_change(
-    policy: Policy, program: Callable[[], Any], violates: bool
+    case: str, program: Callable[[], object], violates: bool
 ) -> None:
-    """The compliant fixture passes; each single-property change is flagged on that resource."""
+    """``<policy name>:<case>``: the compliant fixture passes; each single-property change
+    is flagged on exactly that resource."""
+    policy = BY_NAME[case.split(":", 1)[0]]
     assert findings_for(policy, program) == ({TARGET} if violates else set())
 
 

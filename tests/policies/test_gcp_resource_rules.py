@@ -18,8 +18,8 @@ import pytest
 from pulumi_policy import Policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from policies.rules.gcp import iam, kms, logging, serverless
-from policies.rules.gcp import storage as storage_rules
+from policies.rules import gcp as gcp_policies
+from policies.rules.gcp import iam, logging
 from policies.rules.gcp.iam_types import IAM_BINDING_TYPES, IAM_MEMBER_TYPES, IAM_POLICY_TYPES
 from tests.policies.harness import evaluate, names_violating, run_program
 
@@ -152,6 +152,17 @@ def firestore(kms_key: str | None = KEY) -> Callable[[], object]:
     )
 
 
+def dataset(kms_key: str | None = KEY) -> Callable[[], object]:
+    encryption = (
+        gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(kms_key_name=kms_key)
+        if kms_key
+        else None
+    )
+    return lambda: gcp.bigquery.Dataset(
+        TARGET, dataset_id="capture", default_encryption_configuration=encryption
+    )
+
+
 def run_v2(
     ingress: str = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER", account: str | None = RUNNER
 ) -> Callable[[], object]:
@@ -214,180 +225,159 @@ def ssl_policy(**over: Any) -> Callable[[], object]:
 
 DEFAULT_COMPUTE = "123456789-compute@developer.gserviceaccount.com"
 OWNER = "roles/owner"
-Case = tuple[Policy, Callable[[], object], bool]
+Case = tuple[Callable[[], object], bool]
 
 CASES: dict[str, Case] = {
     # 27: buckets
-    "uniform-ok": (storage_rules.bucket_require_uniform_access, bucket(), False),
-    "uniform-off": (
-        storage_rules.bucket_require_uniform_access,
+    "gcp-storage-bucket-require-uniform-access:uniform-ok": (bucket(), False),
+    "gcp-storage-bucket-require-uniform-access:uniform-off": (
         bucket(uniform_bucket_level_access=False),
         True,
     ),
-    "pap-ok": (storage_rules.bucket_enforce_public_access_prevention, bucket(), False),
-    "pap-inherited": (
-        storage_rules.bucket_enforce_public_access_prevention,
+    "gcp-storage-bucket-enforce-public-access-prevention:pap-ok": (bucket(), False),
+    "gcp-storage-bucket-enforce-public-access-prevention:pap-inherited": (
         bucket(public_access_prevention="inherited"),
         True,
     ),
-    "pap-unset": (
-        storage_rules.bucket_enforce_public_access_prevention,
+    "gcp-storage-bucket-enforce-public-access-prevention:pap-unset": (
         bucket(public_access_prevention=None),
         True,
     ),
-    "bucket-cmek-ok": (storage_rules.bucket_require_cmek, bucket(), False),
-    "bucket-cmek-google-key": (storage_rules.bucket_require_cmek, bucket(encryption=None), True),
+    "gcp-storage-bucket-require-cmek:bucket-cmek-ok": (bucket(), False),
+    "gcp-storage-bucket-require-cmek:bucket-cmek-google-key": (bucket(encryption=None), True),
     # 28: public members on any IAM resource type
-    "public-bucket-member-ok": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-bucket-member-ok": (
         bucket_member(f"serviceAccount:{RUNNER}"),
         False,
     ),
-    "public-bucket-member-allusers": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-bucket-member-allusers": (
         bucket_member("allUsers"),
         True,
     ),
-    "public-topic-binding-ok": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-topic-binding-ok": (
         topic_binding("group:ml@acme.example"),
         False,
     ),
-    "public-topic-binding-authenticated": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-topic-binding-authenticated": (
         topic_binding("group:ml@acme.example", "allAuthenticatedUsers"),
         True,
     ),
-    "public-run-invoker-allusers": (iam.iam_disallow_public_members, run_invoker("allUsers"), True),
-    "public-secret-policy-ok": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-run-invoker-allusers": (run_invoker("allUsers"), True),
+    "gcp-iam-disallow-public-members:public-secret-policy-ok": (
         secret_policy(("roles/secretmanager.secretAccessor", f"serviceAccount:{RUNNER}")),
         False,
     ),
-    "public-secret-policy-allusers": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-secret-policy-allusers": (
         secret_policy(("roles/secretmanager.secretAccessor", "allUsers")),
         True,
     ),
-    "public-lookalike-user": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-lookalike-user": (
         bucket_member("user:allusers@acme.example"),
         False,
     ),
-    "public-project-member-allusers": (
-        iam.iam_disallow_public_members,
+    "gcp-iam-disallow-public-members:public-project-member-allusers": (
         project_member("roles/viewer", "allUsers"),
         True,
     ),
     # 29: privileged project grants, service account keys
-    "project-role-ok": (
-        iam.iam_disallow_privileged_project_roles,
+    "gcp-iam-disallow-privileged-project-roles:project-role-ok": (
         project_member("roles/aiplatform.user"),
         False,
     ),
-    "project-role-owner": (iam.iam_disallow_privileged_project_roles, project_member(OWNER), True),
-    "project-role-editor-binding": (
-        iam.iam_disallow_privileged_project_roles,
+    "gcp-iam-disallow-privileged-project-roles:project-role-owner": (project_member(OWNER), True),
+    "gcp-iam-disallow-privileged-project-roles:project-role-editor-binding": (
         project_binding("roles/editor"),
         True,
     ),
-    "project-role-sa-user": (
-        iam.iam_disallow_privileged_project_roles,
+    "gcp-iam-disallow-privileged-project-roles:project-role-sa-user": (
         project_member("roles/iam.serviceAccountUser"),
         True,
     ),
-    "project-role-token-creator-policy": (
-        iam.iam_disallow_privileged_project_roles,
+    "gcp-iam-disallow-privileged-project-roles:project-role-token-creator-policy": (
         project_policy("roles/iam.serviceAccountTokenCreator"),
         True,
     ),
-    "project-role-sa-user-on-one-account": (
-        iam.iam_disallow_privileged_project_roles,
+    "gcp-iam-disallow-privileged-project-roles:project-role-sa-user-on-one-account": (
         sa_member("roles/iam.serviceAccountUser"),
         False,
     ),
-    "project-role-lookalike": (
-        iam.iam_disallow_privileged_project_roles,
+    "gcp-iam-disallow-privileged-project-roles:project-role-lookalike": (
         project_member("roles/ownerish.custom"),
         False,
     ),
-    "sa-key-none": (iam.iam_disallow_service_account_keys, sa_only(), False),
-    "sa-key-created": (iam.iam_disallow_service_account_keys, sa_key(), True),
+    "gcp-iam-disallow-service-account-keys:sa-key-none": (sa_only(), False),
+    "gcp-iam-disallow-service-account-keys:sa-key-created": (sa_key(), True),
     # 30: rotation and CMEK
-    "rotation-ok": (kms.kms_require_key_rotation, crypto_key(), False),
-    "rotation-unset": (kms.kms_require_key_rotation, crypto_key(rotation_period=None), True),
-    "rotation-yearly": (
-        kms.kms_require_key_rotation,
+    "gcp-kms-require-key-rotation:rotation-ok": (crypto_key(), False),
+    "gcp-kms-require-key-rotation:rotation-unset": (crypto_key(rotation_period=None), True),
+    "gcp-kms-require-key-rotation:rotation-yearly": (
         crypto_key(rotation_period="31536000s"),
         True,
     ),
-    "rotation-signing-key": (
-        kms.kms_require_key_rotation,
+    "gcp-kms-require-key-rotation:rotation-signing-key": (
         crypto_key(rotation_period=None, purpose="ASYMMETRIC_SIGN"),
         False,
     ),
-    "cmek-topic-ok": (kms.data_services_require_cmek, topic(), False),
-    "cmek-topic-none": (kms.data_services_require_cmek, topic(None), True),
-    "cmek-vertex-ok": (kms.data_services_require_cmek, vertex_endpoint(), False),
-    "cmek-vertex-none": (kms.data_services_require_cmek, vertex_endpoint(None), True),
-    "cmek-registry-none": (kms.data_services_require_cmek, repository(None), True),
-    "cmek-registry-ok": (kms.data_services_require_cmek, repository(), False),
-    "cmek-firestore-none": (kms.data_services_require_cmek, firestore(None), True),
+    "gcp-data-services-require-cmek:cmek-topic-ok": (topic(), False),
+    "gcp-data-services-require-cmek:cmek-topic-none": (topic(None), True),
+    "gcp-data-services-require-cmek:cmek-vertex-ok": (vertex_endpoint(), False),
+    "gcp-data-services-require-cmek:cmek-vertex-none": (vertex_endpoint(None), True),
+    "gcp-data-services-require-cmek:cmek-registry-none": (repository(None), True),
+    "gcp-data-services-require-cmek:cmek-registry-ok": (repository(), False),
+    "gcp-data-services-require-cmek:cmek-firestore-none": (firestore(None), True),
+    "gcp-data-services-require-cmek:cmek-firestore-ok": (firestore(), False),
+    "gcp-data-services-require-cmek:cmek-bigquery-ok": (dataset(), False),
+    "gcp-data-services-require-cmek:cmek-bigquery-none": (dataset(None), True),
     # 31: serverless ingress and identity
-    "ingress-run-ok": (serverless.serverless_restrict_ingress, run_v2(), False),
-    "ingress-run-all": (
-        serverless.serverless_restrict_ingress,
+    "gcp-serverless-restrict-ingress:ingress-run-ok": (run_v2(), False),
+    "gcp-serverless-restrict-ingress:ingress-run-all": (
         run_v2(ingress="INGRESS_TRAFFIC_ALL"),
         True,
     ),
-    "ingress-run-v1-ok": (serverless.serverless_restrict_ingress, run_v1(), False),
-    "ingress-run-v1-unset": (serverless.serverless_restrict_ingress, run_v1(None), True),
-    "ingress-function-ok": (serverless.serverless_restrict_ingress, function_v2(), False),
-    "ingress-function-all": (
-        serverless.serverless_restrict_ingress,
+    "gcp-serverless-restrict-ingress:ingress-run-v1-ok": (run_v1(), False),
+    "gcp-serverless-restrict-ingress:ingress-run-v1-unset": (run_v1(None), True),
+    "gcp-serverless-restrict-ingress:ingress-function-ok": (function_v2(), False),
+    "gcp-serverless-restrict-ingress:ingress-function-all": (
         function_v2(ingress="ALLOW_ALL"),
         True,
     ),
-    "identity-run-ok": (serverless.serverless_require_dedicated_identity, run_v2(), False),
-    "identity-run-unset": (
-        serverless.serverless_require_dedicated_identity,
+    "gcp-serverless-require-dedicated-identity:identity-run-ok": (run_v2(), False),
+    "gcp-serverless-require-dedicated-identity:identity-run-unset": (
         run_v2(account=None),
         True,
     ),
-    "identity-function-default-compute": (
-        serverless.serverless_require_dedicated_identity,
+    "gcp-serverless-require-dedicated-identity:identity-function-default-compute": (
         function_v2(account=DEFAULT_COMPUTE),
         True,
     ),
-    "identity-function-v1-ok": (
-        serverless.serverless_require_dedicated_identity,
+    "gcp-serverless-require-dedicated-identity:identity-function-v1-ok": (
         function_v1(),
         False,
     ),
-    "identity-function-v1-appspot": (
-        serverless.serverless_require_dedicated_identity,
+    "gcp-serverless-require-dedicated-identity:identity-function-v1-appspot": (
         function_v1("acme@appspot.gserviceaccount.com"),
         True,
     ),
     # 32: retention, SSL policies
-    "retention-ok": (logging.logging_require_retention, log_bucket(), False),
-    "retention-unset": (logging.logging_require_retention, log_bucket(None), False),
-    "retention-short": (logging.logging_require_retention, log_bucket(7), True),
-    "ssl-ok": (logging.ssl_policy_require_tls12, ssl_policy(), False),
-    "ssl-tls10": (logging.ssl_policy_require_tls12, ssl_policy(min_tls_version="TLS_1_0"), True),
-    "ssl-compatible": (logging.ssl_policy_require_tls12, ssl_policy(profile="COMPATIBLE"), True),
+    "gcp-logging-require-retention:retention-ok": (log_bucket(), False),
+    "gcp-logging-require-retention:retention-unset": (log_bucket(None), False),
+    "gcp-logging-require-retention:retention-short": (log_bucket(7), True),
+    "gcp-ssl-policy-require-tls12:ssl-ok": (ssl_policy(), False),
+    "gcp-ssl-policy-require-tls12:ssl-tls10": (ssl_policy(min_tls_version="TLS_1_0"), True),
+    "gcp-ssl-policy-require-tls12:ssl-compatible": (ssl_policy(profile="COMPATIBLE"), True),
 }
 
 
-@pytest.mark.parametrize(
-    ("policy", "program", "violates"),
-    list(CASES.values()),
-    ids=[f"{case[0].name}:{key}" for key, case in CASES.items()],
-)
+BY_NAME: dict[str, Policy] = {p.name: p for p in gcp_policies.POLICIES}
+
+
+@pytest.mark.parametrize(("case", "program", "violates"), [(k, *v) for k, v in CASES.items()])
 def test_rule_on_one_property_change(
-    policy: Policy, program: Callable[[], object], violates: bool
+    case: str, program: Callable[[], object], violates: bool
 ) -> None:
-    """The compliant fixture passes; each single-property change is flagged on that resource."""
+    """``<policy name>:<case>``: the compliant fixture passes; each single-property change
+    is flagged on exactly that resource."""
+    policy = BY_NAME[case.split(":", 1)[0]]
     assert findings_for(policy, program) == ({TARGET} if violates else set())
 
 

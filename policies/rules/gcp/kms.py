@@ -62,13 +62,15 @@ _CMEK = {
     "gcp:pubsub/topic:Topic": (Present("kmsKeyName"),),
     "gcp:artifactregistry/repository:Repository": (Present("kmsKeyName"),),
     "gcp:firestore/database:Database": (Present("cmekConfig.kmsKeyName"),),
+    # Where Vertex AI request-response logs (data capture) land.
+    "gcp:bigquery/dataset:Dataset": (Present("defaultEncryptionConfiguration.kmsKeyName"),),
     **{token: (Present("encryptionSpec.kmsKeyName"),) for token in _VERTEX_TYPES},
 }
 
 data_services_require_cmek = resource_rule(
     "gcp-data-services-require-cmek",
-    "Pub/Sub topics, Vertex AI resources, Artifact Registry repositories and Firestore "
-    "databases encrypt with a customer-managed Cloud KMS key.",
+    "Pub/Sub topics, Vertex AI resources, Artifact Registry repositories, Firestore databases "
+    "and BigQuery datasets encrypt with a customer-managed Cloud KMS key.",
     types=_CMEK,
     check=settings_check(_CMEK, "data must be encrypted with a customer-managed key"),
     severity=Severity.LOW,
@@ -76,7 +78,8 @@ data_services_require_cmek = resource_rule(
     remediation=(
         "Pass the CryptoKey's id: Pub/Sub and Artifact Registry `kms_key_name`, Vertex AI "
         "`encryption_spec=...EncryptionSpecArgs(kms_key_name=...)`, Firestore "
-        "`cmek_config=...`; grant each service agent roles/cloudkms.cryptoKeyEncrypterDecrypter."
+        "`cmek_config=...`, BigQuery `default_encryption_configuration=...`; grant each service "
+        "agent roles/cloudkms.cryptoKeyEncrypterDecrypter."
     ),
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
