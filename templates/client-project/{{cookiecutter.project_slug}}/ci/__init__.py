@@ -1,0 +1,1 @@
+"""Pipeline helpers: rollout plan, watch period, rollback (used by the CI workflows)."""

@@ -1,0 +1,326 @@
+"""The delivery pipeline's part of the template context: CI files, cloud login, rollback runbook.
+
+Everything cloud-specific in the generated workflows and runbooks comes from the lookup tables
+here (``CLOUD_PIPELINE``), never from ``{% if cloud == ... %}`` chains in the templates; values
+that reach a workflow or Markdown are fixed text or pre-validated answers (escaped for Markdown).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from components.alarms import Comparison, rollback_alarms, serving_alarms
+from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+
+if TYPE_CHECKING:
+    from templates.generator import Answers
+
+# Files of the template that belong to one CI system: the generator removes the others' after
+# rendering (cookiecutter renders every file).
+CI_FILES: dict[str, tuple[str, ...]] = {
+    "github": (".github",),
+    "gitlab": (".gitlab-ci.yml",),
+}
+
+# The stack output a pattern's smoke and load tests call over HTTP ("" = no public HTTP endpoint:
+# the smoke test then checks the stack's outputs only and the load test is skipped).
+HTTP_ENDPOINT_OUTPUT: dict[Pattern, str] = {
+    Pattern.API_FIRST: "endpoint_url",
+    Pattern.EVENT_DRIVEN: "",
+    Pattern.MANAGED_PLATFORM: "",
+    Pattern.EMBEDDED: "",
+}
+
+# Actions are pinned to full commit SHAs; the comment names the release the SHA belongs to.
+ACTIONS: dict[str, str] = {
+    "checkout": "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+    "setup_python": "actions/setup-python@0b93645e9fea7318ecaed2b359559ac225c90a2b # v5.3.0",
+    "upload_sarif": (
+        "github/codeql-action/upload-sarif@48ab28a6f5dbc2a99bf1e0131198dd8f1df78169 # v3.28.0"
+    ),
+    "aws_login": (
+        "aws-actions/configure-aws-credentials@e3dd6a429d7300a6a4c196c26e071d42e0343502 # v4.0.2"
+    ),
+    "azure_login": "azure/login@a65d910e8af852a8061c627c456678983e180302 # v2.2.0",
+    "gcp_login": "google-github-actions/auth@6fc4af4b145ae7821d527454aa9bd537d1f2dc5f # v2.1.7",
+}
+
+
+@dataclass(frozen=True)
+class CloudPipeline:
+    """What differs per cloud in the pipeline and the rollback runbook."""
+
+    github_login: str  # one workflow step (YAML, indented for a steps list)
+    github_env: str  # job-level env lines the cloud's Pulumi provider needs (YAML, may be empty)
+    gitlab_login: str  # shell lines that turn the job's OIDC token into cloud credentials
+    gitlab_audience: str  # the `aud` of the GitLab ID token the cloud's federation expects
+    variables: tuple[tuple[str, str], ...]  # per-environment CI variables: (name, what)
+    backend: str  # an example state backend URL
+    secrets_provider: str  # an example --secrets-provider
+    automatic_rollback: str  # how the cloud rolls a candidate back on its own (Markdown)
+    manual_rollback: str  # console / CLI steps (Markdown list)
+    data_rollback: str  # restoring data (Markdown list)
+    alarm_console: str  # where on-call sees the alarms
+
+
+CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
+    Cloud.AWS: CloudPipeline(
+        github_login=(
+            "- name: Cloud credentials (OIDC, no stored keys)\n"
+            f"  uses: {ACTIONS['aws_login']}\n"
+            "  with:\n"
+            "    role-to-assume: ${{ vars.AWS_ROLE_ARN }}\n"
+            "    aws-region: ${{ vars.AWS_REGION }}\n"
+        ),
+        github_env="",
+        gitlab_login=(
+            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
+            'export AWS_WEB_IDENTITY_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"\n'
+            'export AWS_ROLE_SESSION_NAME="gitlab-$CI_JOB_ID"\n'
+        ),
+        gitlab_audience="sts.amazonaws.com",
+        variables=(
+            ("AWS_ROLE_ARN", "IAM role whose trust policy accepts this repository's OIDC token"),
+            ("AWS_REGION", "the stacks' region"),
+            ("PULUMI_BACKEND_URL", "state backend, e.g. s3://acme-pulumi-state"),
+        ),
+        backend="s3://<state-bucket>",
+        secrets_provider="awskms://alias/<project>-pulumi-secrets",
+        automatic_rollback=(
+            "The candidate's rollback alarms are wired into AWS's own rollback: the ECS "
+            "deployment alarms of the serving service (API-first) and SageMaker deployment "
+            "guardrails with auto-rollback (managed platform) return traffic to the stable "
+            "version when an alarm fires."
+        ),
+        manual_rollback=(
+            "1. CloudWatch > Alarms: confirm which alarm fired and when.\n"
+            "2. Shift traffic now: ECS - `aws ecs update-service --cluster <cluster> "
+            "--service <service> --task-definition <previous-revision>`; SageMaker - "
+            "`aws sagemaker update-endpoint --endpoint-name <name> "
+            "--endpoint-config-name <previous-config> --retain-all-variant-properties`.\n"
+            "3. Make the code agree: remove `rollout.candidate_version` and "
+            "`rollout.candidate_image` (or restore `model.version`/`model.image`) in "
+            "`stacks/Pulumi.<env>.yaml`, then `pulumi up --stack <env> --policy-pack policies`."
+        ),
+        data_rollback=(
+            "- Objects: S3 versioning is on; restore with `aws s3api list-object-versions` and "
+            "`aws s3api copy-object --copy-source <bucket>/<key>?versionId=<id>`.\n"
+            "- Tables: DynamoDB point-in-time recovery: `aws dynamodb "
+            "restore-table-to-point-in-time --source-table-name <t> "
+            "--target-table-name <t>-restore "
+            "--restore-date-time <before-incident>`, then switch readers to the restored table.\n"
+            "- Keys: KMS keys are never deleted by a rollback; a key pending deletion is "
+            "recovered with `aws kms cancel-key-deletion`."
+        ),
+        alarm_console="CloudWatch > Alarms (filter by the project name)",
+    ),
+    Cloud.AZURE: CloudPipeline(
+        github_login=(
+            "- name: Cloud credentials (OIDC, no stored keys)\n"
+            f"  uses: {ACTIONS['azure_login']}\n"
+            "  with:\n"
+            "    client-id: ${{ vars.AZURE_CLIENT_ID }}\n"
+            "    tenant-id: ${{ vars.AZURE_TENANT_ID }}\n"
+            "    subscription-id: ${{ vars.AZURE_SUBSCRIPTION_ID }}\n"
+        ),
+        github_env=(
+            'ARM_USE_OIDC: "true"\n'
+            "ARM_CLIENT_ID: ${{ vars.AZURE_CLIENT_ID }}\n"
+            "ARM_TENANT_ID: ${{ vars.AZURE_TENANT_ID }}\n"
+            "ARM_SUBSCRIPTION_ID: ${{ vars.AZURE_SUBSCRIPTION_ID }}\n"
+        ),
+        gitlab_login=(
+            'export ARM_USE_OIDC=true ARM_OIDC_TOKEN="$CLOUD_OIDC_TOKEN"\n'
+            'export ARM_CLIENT_ID="$AZURE_CLIENT_ID" ARM_TENANT_ID="$AZURE_TENANT_ID"\n'
+            'export ARM_SUBSCRIPTION_ID="$AZURE_SUBSCRIPTION_ID"\n'
+        ),
+        gitlab_audience="api://AzureADTokenExchange",
+        variables=(
+            ("AZURE_CLIENT_ID", "app registration / managed identity with a federated credential"),
+            ("AZURE_TENANT_ID", "the Entra ID tenant"),
+            ("AZURE_SUBSCRIPTION_ID", "the environment's subscription"),
+            ("PULUMI_BACKEND_URL", "state backend, e.g. azblob://state?storage_account=acme"),
+        ),
+        backend="azblob://<container>?storage_account=<account>",
+        secrets_provider="azurekeyvault://<vault>.vault.azure.net/keys/<key>",
+        automatic_rollback=(
+            "Neither Container Apps nor Azure Machine Learning rolls back on an alert, so the "
+            "component deploys the path: the candidate's rollback alerts notify an action group "
+            "whose Azure Function resets the traffic to 100% stable (its identity may change "
+            "only that one resource)."
+        ),
+        manual_rollback=(
+            "1. Azure Monitor > Alerts: confirm which alert fired and when.\n"
+            "2. Shift traffic now: Container Apps - `az containerapp ingress traffic set -n <app> "
+            "-g <rg> --revision-weight <stable-revision>=100`; Azure ML - `az ml online-endpoint "
+            'update -n <endpoint> -g <rg> -w <workspace> --traffic "stable=100"`.\n'
+            "3. Make the code agree: remove `rollout.candidate_version` and "
+            "`rollout.candidate_image` (or restore `model.version`/`model.image`) in "
+            "`stacks/Pulumi.<env>.yaml`, then `pulumi up --stack <env> --policy-pack policies`."
+        ),
+        data_rollback=(
+            "- Blobs: soft delete and versioning are on; restore a version with `az storage blob "
+            "copy start` from the version URL, or undelete with `az storage blob undelete`.\n"
+            "- Cosmos DB: continuous backup; restore to a point in time with `az cosmosdb "
+            "restore --restore-timestamp <before-incident>` into a new account, then repoint.\n"
+            "- Key Vault: soft delete and purge protection are on; `az keyvault key recover`."
+        ),
+        alarm_console="Azure Monitor > Alerts (filter by the resource group)",
+    ),
+    Cloud.GCP: CloudPipeline(
+        github_login=(
+            "- name: Cloud credentials (OIDC, no stored keys)\n"
+            f"  uses: {ACTIONS['gcp_login']}\n"
+            "  with:\n"
+            "    workload_identity_provider: ${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}\n"
+            "    service_account: ${{ vars.GCP_SERVICE_ACCOUNT }}\n"
+        ),
+        github_env="",
+        gitlab_login=(
+            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
+            'python -m ci.gcp_credentials > "$CI_PROJECT_DIR/.gcp-credentials.json"\n'
+            'export GOOGLE_APPLICATION_CREDENTIALS="$CI_PROJECT_DIR/.gcp-credentials.json"\n'
+        ),
+        gitlab_audience="https://iam.googleapis.com/$GCP_WORKLOAD_IDENTITY_PROVIDER",
+        variables=(
+            (
+                "GCP_WORKLOAD_IDENTITY_PROVIDER",
+                "projects/<n>/locations/global/workloadIdentityPools/<pool>/providers/<provider>",
+            ),
+            ("GCP_SERVICE_ACCOUNT", "the environment's deployer service account"),
+            ("PULUMI_BACKEND_URL", "state backend, e.g. gs://acme-pulumi-state"),
+        ),
+        backend="gs://<state-bucket>",
+        secrets_provider="gcpkms://projects/<p>/locations/<r>/keyRings/<ring>/cryptoKeys/<key>",
+        automatic_rollback=(
+            "Neither Vertex AI nor a load balancer's weighted split rolls back on its own, so the "
+            "component deploys the path: the candidate's rollback alert policies notify a "
+            "Pub/Sub channel whose Cloud Function re-checks the candidate's metrics and resets "
+            "the traffic split to the stable version."
+        ),
+        manual_rollback=(
+            "1. Cloud Monitoring > Alerting: confirm which policy opened an incident and when.\n"
+            "2. Shift traffic now: Cloud Run - `gcloud run services update-traffic <service> "
+            "--region <region> --to-revisions <stable-revision>=100`; Vertex AI - `gcloud ai "
+            "endpoints update <endpoint> --region <region> "
+            "--traffic-split=<stable-deployed-model-id>=100`.\n"
+            "3. Make the code agree: remove `rollout.candidate_version` and "
+            "`rollout.candidate_image` (or restore `model.version`/`model.image`) in "
+            "`stacks/Pulumi.<env>.yaml`, then `pulumi up --stack <env> --policy-pack policies`."
+        ),
+        data_rollback=(
+            "- Objects: object versioning is on; restore with `gcloud storage cp "
+            "gs://<bucket>/<object>#<generation> gs://<bucket>/<object>`.\n"
+            "- Firestore: point-in-time recovery; `gcloud firestore export` of the PITR "
+            "snapshot (`--snapshot-time=<before-incident>`), then import into the database.\n"
+            "- Keys: Cloud KMS key versions are destroyed only after the scheduled period; "
+            "`gcloud kms keys versions restore` before then."
+        ),
+        alarm_console="Cloud Monitoring > Alerting (filter by the project label)",
+    ),
+}
+
+
+def _md(value: str) -> str:
+    """Escape text for Markdown prose."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+!|~&])", r"\\\1", value)
+
+
+def _threshold(value: float, signal: str) -> str:
+    if "latency" in signal:
+        return f"{value:g} ms"
+    return f"{value:.1%}" if value < 1 else f"{value:g}"
+
+
+def alarm_table(spec: DeploymentSpec) -> str:
+    """The serving and rollback alarms of one stack as a Markdown table, from its spec."""
+    rollback = {rule.key for rule in rollback_alarms(spec)}
+    rows = [
+        "| alarm | fires when | for | tier | rolls back the candidate |",
+        "|---|---|---|---|---|",
+    ]
+    for rule in serving_alarms(spec):
+        sign = ">" if rule.comparison is Comparison.ABOVE else "<"
+        window = rule.period_seconds * rule.evaluation_periods // 60
+        rows.append(
+            f"| {rule.key} | {sign} {_threshold(rule.threshold, rule.key)} | {window} min "
+            f"| {rule.tier.value} | {'yes' if rule.key in rollback else 'no'} |"
+        )
+    return "\n".join(rows)
+
+
+def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
+    """The keys the pipeline's templates use (merged into the cookiecutter context)."""
+    cloud = CLOUD_PIPELINE[answers.cloud]
+    prod = stacks[Environment.PROD]
+    contacts = list(answers.alert_emails or (answers.owner,))
+    return {
+        # pre-indented for the place they take in the workflow files (a steps list, a job env)
+        "ci_login_step": textwrap.indent(cloud.github_login.rstrip("\n"), " " * 6),
+        "ci_job_env": textwrap.indent(cloud.github_env.rstrip("\n"), " " * 6),
+        "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
+        "ci_gitlab_audience": cloud.gitlab_audience,
+        "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in cloud.variables),
+        "ci_backend": cloud.backend,
+        "ci_secrets_provider": cloud.secrets_provider,
+        "ci_actions": ACTIONS,
+        "http_endpoint_output": HTTP_ENDPOINT_OUTPUT[answers.pattern],
+        "pattern_outputs": ", ".join(prod.outputs),
+        "rollout_strategy": prod.rollout.strategy.value,
+        "rollback_alarms_md": {env.value: alarm_table(spec) for env, spec in stacks.items()},
+        "rollout_md": (
+            f"strategy **{prod.rollout.strategy.value}**, candidate share "
+            f"{prod.rollout.canary_percent}% (`rollout.canary_percent`), watch period "
+            f"{prod.rollout.bake_minutes} min in prod (`rollout.bake_minutes`), rollback when the "
+            f"candidate's error rate exceeds {prod.rollout.rollback_error_rate:.1%} "
+            f"(`rollout.rollback_error_rate`) or its p99 latency exceeds "
+            f"{prod.rollout.rollback_latency_multiplier:g} x {prod.alerts.latency_p99_ms} ms "
+            "(`rollout.rollback_latency_multiplier` x `alerts.latency_p99_ms`)"
+        ),
+        "runbook_automatic_md": cloud.automatic_rollback,
+        "runbook_manual_md": cloud.manual_rollback,
+        "runbook_data_md": cloud.data_rollback,
+        "alarm_console": cloud.alarm_console,
+        "contacts_md": ", ".join(_md(c) for c in contacts),
+        "pages_in": ", ".join(
+            env.value for env, spec in stacks.items() if spec.alerts.page_on_critical
+        )
+        or "none",
+    }
+
+
+# The model-validation stage's settings, written into every stack file under `evaluation`.
+EVALUATION: dict[str, Any] = {
+    "dataset": "eval/data/sample.jsonl",
+    "scorer": "eval.scorers:exact_match",
+    "metric": "accuracy",
+    "baseline": 0.8,
+}
+
+# What a generated project gets of stacks/: the parity check and the rules it applies.
+PARITY_FILES = ("__init__.py", "profiles.py", "parity.yaml", "parity_check.py")
+
+
+def remove_other_ci(project_dir: Path, ci: str) -> None:
+    """Delete the rendered files of every CI system but ``ci``."""
+    for other, paths in CI_FILES.items():
+        if other == ci:
+            continue
+        for rel in paths:
+            path = project_dir / rel
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+
+
+def vendor_parity_check(project_dir: Path) -> None:
+    """Copy the parity check beside the stack files: ``python -m stacks.parity_check``."""
+    src = Path(__file__).resolve().parents[1] / "stacks"
+    for name in PARITY_FILES:
+        shutil.copy2(src / name, project_dir / "stacks" / name)

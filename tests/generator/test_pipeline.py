@@ -1,0 +1,355 @@
+"""The generated delivery pipeline: schema-valid, zizmor-clean, every stage and gate, per cloud.
+
+Projects are generated once per (cloud, ci) into a temporary folder; the checks run the real
+tools on the rendered files (check-jsonschema's vendored schemas, zizmor offline) and parse the
+YAML to assert on jobs, needs and environments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.registry import is_available
+from components.spec import Cloud, Pattern
+from templates.generator import Answers, generate
+
+BIN = Path(sys.executable).parent
+PATTERN = Pattern.API_FIRST
+CLOUDS = [c for c in Cloud if is_available(c, PATTERN)]
+REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
+STAGES = ("code-checks", "policy-check", "preview", "model-validation", "integration", "production")
+# The login action each cloud's jobs must use, and the OIDC inputs it must get.
+LOGIN: dict[Cloud, tuple[str, set[str]]] = {
+    Cloud.AWS: ("aws-actions/configure-aws-credentials", {"role-to-assume"}),
+    Cloud.AZURE: ("azure/login", {"client-id", "tenant-id", "subscription-id"}),
+    Cloud.GCP: ("google-github-actions/auth", {"workload_identity_provider"}),
+}
+PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+
+
+def _generate(root: Path, cloud: Cloud, ci: str) -> Path:
+    answers = Answers(
+        name=f"acme {cloud.value} {ci}",
+        cloud=cloud,
+        pattern=PATTERN,
+        region=REGION[cloud],
+        owner="ops@acme.example",
+        alert_emails=("oncall@acme.example", "ml-team@acme.example"),
+        ci=ci,  # type: ignore[arg-type]
+    )
+    return generate(answers, root / f"{cloud.value}-{ci}").path
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[Cloud, str], Path]:
+    root = tmp_path_factory.mktemp("pipeline")
+    return {(c, ci): _generate(root, c, ci) for c in CLOUDS for ci in ("github", "gitlab")}
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False
+    )
+
+
+def test_every_cloud_has_an_available_pattern_to_generate() -> None:
+    assert list(Cloud) == CLOUDS
+
+
+# ------------------------------------------------------------------------- files per CI choice
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_only_the_chosen_ci_files_are_generated(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    github, gitlab = projects[(cloud, "github")], projects[(cloud, "gitlab")]
+    assert sorted(p.name for p in (github / ".github" / "workflows").iterdir()) == [
+        "pipeline.yml",
+        "rollback-drill.yml",
+    ]
+    assert not (github / ".gitlab-ci.yml").exists()
+    assert (gitlab / ".gitlab-ci.yml").is_file()
+    assert not (gitlab / ".github").exists()
+
+
+# ------------------------------------------------------------------------- github: tools
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_github_workflows_pass_the_vendored_schema(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    github = projects[(cloud, "github")] / ".github"
+    workflows = sorted((github / "workflows").glob("*.yml"))
+    result = _run(
+        BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    action = github / "actions" / "setup" / "action.yml"
+    result = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-actions", action)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_zizmor_finds_nothing_medium_or_higher(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    github = projects[(cloud, "github")] / ".github"
+    result = _run(
+        BIN / "zizmor", "--offline", "--no-progress", "--persona", "auditor", "--format", "json",
+        github,
+    )  # fmt: skip
+    assert result.returncode in (0, 10, 11, 12, 13, 14), result.stderr  # 1x: findings exist
+    findings = json.loads(result.stdout)
+    audited = {f["ident"] for f in findings}
+    serious = [
+        (f["ident"], f["desc"], f["locations"][0]["concrete"]["location"]["start_point"])
+        for f in findings
+        if f["determinations"]["severity"] in ("Medium", "High")
+    ]
+    assert serious == [], serious
+    # zizmor really audited these files (it reports the low-severity local-action hints)
+    assert audited <= {"self-repository"}, audited
+
+
+def test_the_checks_catch_a_bad_workflow(tmp_path: Path) -> None:
+    """Both tools can fail here: an unpinned action that interpolates a PR title into a script."""
+    workflows = tmp_path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    bad = workflows / "bad.yml"
+    bad.write_text(
+        "on: pull_request\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    result = _run(BIN / "zizmor", "--offline", "--no-progress", "--format", "json", tmp_path)
+    severities = {f["ident"]: f["determinations"]["severity"] for f in json.loads(result.stdout)}
+    assert severities.get("template-injection") == "High"
+    assert "unpinned-uses" in severities and "artipacked" in severities
+    (workflows / "bad.yml").write_text("on: pull_request\njobs:\n  x:\n    steps: 3\n")
+    schema = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", bad)
+    assert schema.returncode == 1
+
+
+# ------------------------------------------------------------------------- github: structure
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_pipeline_has_the_five_stages_in_order_and_the_gate(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    jobs = _yaml(projects[(cloud, "github")] / ".github" / "workflows" / "pipeline.yml")["jobs"]
+    assert tuple(jobs) == STAGES
+    needs = {name: set(job.get("needs", [])) for name, job in jobs.items()}
+    assert needs["model-validation"] == {"code-checks"}
+    assert needs["integration"] == {"code-checks", "policy-check", "model-validation"}
+    assert needs["production"] == {"integration"}
+    assert jobs["integration"]["environment"]["name"] == "staging"
+    # the approval gate: production waits for the environment's required reviewers
+    assert jobs["production"]["environment"]["name"] == "production"
+    assert "Required reviewers" in (projects[(cloud, "github")] / "docs" / "ci.md").read_text()
+    # deployments never run for pull requests, only for main
+    for job in ("integration",):
+        assert "github.event_name != 'pull_request'" in jobs[job]["if"]
+        assert "refs/heads/main" in jobs[job]["if"]
+
+
+def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
+
+
+def _script(job: dict[str, Any]) -> str:
+    return "\n".join(str(s.get("run", "")) for s in _steps(job))
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_each_stage_runs_what_it_promises(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    project = projects[(cloud, "github")]
+    jobs = _yaml(project / ".github" / "workflows" / "pipeline.yml")["jobs"]
+    checks = _script(jobs["code-checks"])
+    for command in ("ruff check .", "pytest -q", "bandit ", "pip-audit "):
+        assert command in checks
+    policy = jobs["policy-check"]
+    assert "python -m policies.check --all --format sarif" in _script(policy)
+    assert "python -m policies.check --all --format markdown" in _script(policy)
+    assert "$GITHUB_STEP_SUMMARY" in _script(policy) and "gh pr comment" in _script(policy)
+    assert any("codeql-action/upload-sarif@" in s.get("uses", "") for s in _steps(policy))
+    assert "python -m stacks.parity_check" in _script(policy)
+    preview = jobs["preview"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
+    assert '--policy-pack-config "policies/config/$STACK.json"' in _script(preview)
+    assert "python -m eval.run --stack prod" in _script(jobs["model-validation"])
+    integration = _script(jobs["integration"])
+    assert "pulumi up --yes --stack staging" in integration
+    assert "policies/config/staging.json" in integration
+    assert "pytest -q tests/smoke" in integration
+    assert re.search(r"locust .*--headless", integration)
+    assert "--users 20" in integration and "--run-time 2m" in integration
+    production = _script(jobs["production"])
+    for command in ("ci.rollout plan", "--stack prod", "ci.rollout watch", "ci.rollout rollback"):
+        assert command in production
+    rollback = next(s for s in _steps(jobs["production"]) if s.get("name") == "Automatic rollback")
+    assert rollback["if"].startswith("failure()")
+    # the policy-pack-config files the pipeline names exist in the project
+    for stack in ("dev", "staging", "prod"):
+        assert (project / "policies" / "config" / f"{stack}.json").is_file()
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_workflows_follow_the_hardening_rules(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    github = projects[(cloud, "github")] / ".github"
+    action_name, inputs = LOGIN[cloud]
+    oidc_jobs = {"preview", "integration", "production", "drill"}
+    for path in (github / "workflows").glob("*.yml"):
+        workflow = _yaml(path)
+        assert workflow["permissions"] == {}
+        assert "concurrency" in workflow
+        for name, job in workflow["jobs"].items():
+            perms = job["permissions"]
+            assert perms.get("contents") == "read"
+            assert (perms.get("id-token") == "write") == (name in oidc_jobs), (path.name, name)
+            for step in _steps(job):
+                assert "${{" not in str(step.get("run", "")), (path.name, name, step)
+                uses = step.get("uses", "")
+                if uses.startswith("actions/checkout"):
+                    assert step["with"]["persist-credentials"] is False
+                if uses.split("@")[0] == action_name:
+                    assert inputs <= set(step["with"]), step
+            if name in oidc_jobs:
+                assert any(s.get("uses", "").startswith(action_name) for s in _steps(job))
+    # every remote action is pinned to a full commit SHA with its version as a comment
+    text = "\n".join(p.read_text() for p in github.rglob("*.yml"))
+    uses_lines = [m.strip() for m in re.findall(r"uses: (.+)", text)]
+    remote = [u for u in uses_lines if not u.startswith("./")]
+    assert remote and all(PINNED.match(u) for u in remote), remote
+    assert not re.search(
+        r"(aws-access-key-id|aws-secret-access-key|client-secret|credentials_json)", text
+    )
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_rollback_drill_is_scheduled_against_staging(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    workflow = _yaml(projects[(cloud, "github")] / ".github" / "workflows" / "rollback-drill.yml")
+    triggers = workflow[True]  # YAML 1.1 reads the key `on` as True
+    assert triggers["schedule"][0]["cron"]
+    (job,) = workflow["jobs"].values()
+    assert job["environment"] == "staging"
+    names = [s.get("name", "") for s in _steps(job)]
+    order = [
+        "Deploy the previous version to staging",
+        "Verify the previous version",
+        "Restore the current version",
+        "Verify the current version",
+    ]
+    assert [n for n in names if n in order] == order
+    script = _script(job)
+    assert "HEAD~1" in script and "--stack staging" in script and "tests/smoke" in script
+
+
+# ------------------------------------------------------------------------- gitlab
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_gitlab_pipeline_passes_the_schema_and_has_every_stage_and_gate(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    path = projects[(cloud, "gitlab")] / ".gitlab-ci.yml"
+    result = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ci = _yaml(path)
+    assert ci["stages"] == [
+        "code-checks",
+        "model-validation",
+        "integration",
+        "approval",
+        "production",
+    ]
+    stage_of = {
+        name: job["stage"] for name, job in ci.items() if isinstance(job, dict) and "stage" in job
+    }
+    assert set(stage_of.values()) == set(ci["stages"])
+    gate = ci["approve-production"]
+    assert gate["stage"] == "approval" and gate["allow_failure"] is False
+    assert any(rule.get("when") == "manual" for rule in gate["rules"])
+    assert gate["environment"]["name"] == "production"
+    prod = ci["deploy-production"]
+    assert prod["needs"] == ["approve-production"] and prod["environment"]["name"] == "production"
+    assert ci["deploy-staging"]["environment"]["name"] == "staging"
+    assert ci["rollback-drill"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
+    assert "CLOUD_OIDC_TOKEN" in ci[".cloud"]["id_tokens"]
+    text = path.read_text()
+    for command in (
+        "python -m policies.check --all --format sarif",
+        "python -m stacks.parity_check",
+        "python -m eval.run --stack prod",
+        "policies/config/$STACK.json",
+        "ci.rollout watch",
+        "ci.rollout rollback",
+        "locust -f tests/smoke/locustfile.py --headless",
+    ):
+        assert command in text, command
+
+
+# ------------------------------------------------------------------------- generated tools
+
+
+def test_generated_tools_run_in_the_project(projects: dict[tuple[Cloud, str], Path]) -> None:
+    """Parity, evaluation and the offline smoke tests run with the project's own files."""
+    project = projects[(Cloud.AWS, "github")]
+    python = sys.executable
+    parity = _run(python, "-m", "stacks.parity_check", "--format", "json", cwd=project)
+    assert parity.returncode == 0, parity.stdout + parity.stderr
+    assert json.loads(parity.stdout)["resources"]["prod"] >= 10
+    assert _run(python, "-m", "eval.run", "--stack", "prod", cwd=project).returncode == 0
+    smoke = _run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/smoke", cwd=project)
+    assert smoke.returncode == 0 and "3 skipped" in smoke.stdout, smoke.stdout
+    plan = _run(python, "-m", "ci.rollout", "plan", "--stack", "prod", cwd=project)
+    assert "strategy=canary" in plan.stdout and "bake_minutes=60" in plan.stdout
+
+
+def test_evaluation_fails_below_the_baseline(tmp_path: Path) -> None:
+    project = _generate(tmp_path, Cloud.AWS, "github")
+    stack = project / "stacks" / "Pulumi.prod.yaml"
+    stack.write_text(stack.read_text().replace("baseline: 0.8", "baseline: 0.95"))
+    result = _run(sys.executable, "-m", "eval.run", "--stack", "prod", cwd=project)
+    assert result.returncode == 1 and "score 0.900" in result.stdout and "FAIL" in result.stdout
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_rollback_runbook_has_triggers_procedure_data_and_contacts(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    text = (projects[(cloud, "github")] / "docs" / "runbooks" / "rollback.md").read_text()
+    assert "{{" not in text and "{%" not in text
+    assert "| canary-error-rate | > 5.0% | 2 min | page | yes |" in text
+    assert "| canary-latency-p99 | > 3000 ms | 2 min | page | yes |" in text
+    assert "`rollout.bake_minutes`" in text
+    manual = {
+        Cloud.AWS: "aws sagemaker update-endpoint",
+        Cloud.AZURE: "az containerapp ingress traffic set",
+        Cloud.GCP: "gcloud run services update-traffic",
+    }
+    assert manual[cloud] in text
+    assert "## 3. Data rollback" in text
+    assert r"oncall@acme.example, ml-team@acme.example" in text
+    assert r"ops@acme.example" in text
