@@ -59,7 +59,7 @@ def _check_listener(props: Any, args: ResourceValidationArgs) -> Iterator[str]:
             if protocol in CLASSIC_PLAIN_PROTOCOLS:
                 yield f"Classic load balancer listens with {protocol}; use HTTPS or SSL."
         return
-    protocol = get(props, "protocol") or "HTTP"
+    protocol = str(get(props, "protocol") or "HTTP").upper()
     if protocol in TLS_PROTOCOLS:
         policy = get(props, "sslPolicy")
         if policy not in TLS12_POLICIES:

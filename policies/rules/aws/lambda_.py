@@ -18,7 +18,16 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 
-from policies.rules.aws._common import StackFindings, each, get, linked, mapping, of_types, present
+from policies.rules.aws._common import (
+    StackFindings,
+    each,
+    get,
+    known,
+    linked,
+    mapping,
+    of_types,
+    present,
+)
 from policies.rules.base import OPERATIONAL, resource_rule, stack_rule
 
 FUNCTION = "aws:lambda/function:Function"
@@ -99,7 +108,7 @@ def _failure_destination(config: PolicyResource) -> bool:
 def _dlq_findings(function: PolicyResource, configs: list[PolicyResource]) -> StackFindings:
     if present(get(function.props, "deadLetterConfig", "targetArn")):
         return
-    names = [get(function.props, "name")]
+    names = [known(function.props, "name")]
     if any(
         _failure_destination(c)
         for c in linked(function, configs, "functionName", target_values=names)
