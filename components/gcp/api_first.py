@@ -626,6 +626,5 @@ def log_filter_for(services: list[str], url_map: str) -> str:
     return (
         f'(resource.type="cloud_run_revision" AND resource.labels.service_name=({run})) OR '
         f'(resource.type="http_load_balancer" AND resource.labels.url_map_name="{url_map}") OR '
-        '(logName:"cloudaudit.googleapis.com" AND protoPayload.serviceName=('
-        '"aiplatform.googleapis.com" OR "run.googleapis.com" OR "storage.googleapis.com"))'
+        + security.audit_log_filter()
     )

@@ -117,6 +117,7 @@ class GcpManagedPlatform(PatternComponent):
             self.models["candidate"] = self._create_model(name, "candidate", candidate, spec, child)
         self._create_deployment(name, spec, stable, candidate, child)
         self._create_monitoring(name, spec, child)
+        self._create_logging(name, spec, child)
 
         self.endpoint_name = self.endpoint.name
         self.model_name = self.models["stable"].model_name
@@ -315,6 +316,20 @@ class GcpManagedPlatform(PatternComponent):
             },
             opts,
         )
+
+    def _create_logging(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
+    ) -> None:
+        """The endpoint's and the rollback function's logs, and the audit logs, kept per profile."""
+        log_filter = pulumi.Output.all(self.endpoint.name, self.rollback.function.name).apply(
+            lambda v: (
+                f'(resource.type="aiplatform.googleapis.com/Endpoint" AND '
+                f'resource.labels.endpoint_id="{v[0]}") OR '
+                f'(resource.type="cloud_run_revision" AND '
+                f'resource.labels.service_name="{v[1]}") OR ' + security.audit_log_filter()
+            )
+        )
+        self.logs = security.create_log_store(name, spec, self.project, self.key, log_filter, opts)
 
     def _grant_endpoint(
         self,

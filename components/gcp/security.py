@@ -190,6 +190,12 @@ def project_roles(
     return out
 
 
+def audit_log_filter() -> str:
+    """The Cloud Logging filter selecting the audit logs of the audited services."""
+    services = " OR ".join(f'"{s}"' for s in AUDITED_SERVICES)
+    return f'(logName:"cloudaudit.googleapis.com" AND protoPayload.serviceName=({services}))'
+
+
 @dataclass(frozen=True)
 class LogStore:
     """Where the stack's logs go: a CMEK log bucket with the profile's retention, and its sink."""

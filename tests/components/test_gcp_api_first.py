@@ -11,8 +11,10 @@ import pytest
 from components.alarms import Tier, rollback_alarms, serving_alarms, traffic_split
 from components.gcp.security import KEY_ROTATION_PERIOD
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
+from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource
 from tests.conftest import make_spec, of_type, run_component
+from tests.policies.harness import evaluate
 
 ENVS = list(Environment)
 CANDIDATE = {
@@ -307,3 +309,10 @@ def test_every_resource_carries_the_standard_labels() -> None:
             continue  # its `labels` are the channel's settings; user labels are checked above
         for key, value in spec.standard_tags().items():
             assert resource.inputs["labels"][key] == value, resource.name
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("candidate", [False, True])
+def test_the_policy_pack_finds_nothing(env: Environment, candidate: bool) -> None:
+    _, cap = _run(env, candidate)
+    assert evaluate(all_policies(), cap.resources) == []

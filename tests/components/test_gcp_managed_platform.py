@@ -11,8 +11,10 @@ import pytest
 from components.alarms import serving_alarms, traffic_split
 from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource
 from tests.conftest import make_spec, of_type, run_component
+from tests.policies.harness import evaluate
 
 ENVS = list(Environment)
 CANDIDATE = {
@@ -206,3 +208,22 @@ def test_staging_and_prod_deploy_the_same_model() -> None:
     prod = one(_run(Environment.PROD)[1].resources, MODEL)
     for key in ("image", "display_name", "port", "predict_route", "health_route"):
         assert staging.inputs[key] == prod.inputs[key], key
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_logs_keep_the_profile_retention_with_cmek_and_audit(env: Environment) -> None:
+    spec, cap = _run(env)
+    bucket = one(cap.resources, "gcp:logging/projectBucketConfig:ProjectBucketConfig")
+    assert bucket.inputs["retentionDays"] == spec.retention.log_days
+    assert bucket.inputs["cmekSettings"]["kmsKeyName"] == outputs(cap)["kms_key_id"]
+    sink = one(cap.resources, "gcp:logging/projectSink:ProjectSink")
+    assert 'resource.type="aiplatform.googleapis.com/Endpoint"' in sink.inputs["filter"]
+    audits = of_type(cap.resources, "gcp:projects/iAMAuditConfig:IAMAuditConfig")
+    assert "aiplatform.googleapis.com" in {a.inputs["service"] for a in audits}
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("candidate", [False, True])
+def test_the_policy_pack_finds_nothing(env: Environment, candidate: bool) -> None:
+    _, cap = _run(env, candidate)
+    assert evaluate(all_policies(), cap.resources) == []
