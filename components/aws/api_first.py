@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -76,11 +75,6 @@ APIGW_LOG_ACTIONS = (
     "logs:PutLogEvents",
 )
 LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
-ECR_PULL_ACTIONS = (
-    "ecr:BatchCheckLayerAvailability",
-    "ecr:BatchGetImage",
-    "ecr:GetDownloadUrlForLayer",
-)
 # X-Ray has no resource-level permissions: these two actions only, on "*".
 XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
@@ -126,16 +120,6 @@ def _fargate_cpu(vcpu: float) -> str:
         if units >= vcpu * 1024:
             return str(units)
     return "16384"
-
-
-def _ecr_repository_arn(image: str) -> str:
-    """The ECR repository ARN of an ECR image reference, else ""."""
-    host, _, path = image.partition("/")
-    match = re.fullmatch(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com", host)
-    if not match or not path:
-        return ""
-    repository = re.split(r"[:@]", path, maxsplit=1)[0]
-    return f"arn:aws:ecr:{match.group(2)}:{match.group(1)}:repository/{repository}"
 
 
 class AwsApiFirst(PatternComponent):
@@ -670,15 +654,7 @@ class AwsApiFirst(PatternComponent):
             o,
             log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/serving",
         )
-        # ECR pulls only when an image lives in ECR, and only from those repositories (the
-        # token call has no resource-level permission).
-        repositories = sorted(
-            {_ecr_repository_arn(i) for i in (self.stable.image, self.canary.image)} - {""}
-        )
-        pull = [
-            security.statement(["ecr:GetAuthorizationToken"], ["*"]),
-            security.statement(ECR_PULL_ACTIONS, repositories),
-        ]
+        pull = security.image_pull_statements([self.stable.image, self.canary.image])
         execution_role = security.create_role(
             f"{name}-execution-role",
             spec,
@@ -687,7 +663,7 @@ class AwsApiFirst(PatternComponent):
                 security.statement(
                     LOG_WRITE_ACTIONS, [self.app_logs.arn.apply(lambda a: f"{a}:*")]
                 ),
-                *(pull if repositories else []),
+                *pull,
             ],
             o,
             description="ECS agent: write the serving logs (and pull from ECR when used)",

@@ -90,8 +90,6 @@ SAGEMAKER_METRICS: Mapping[Signal, SignalMetric] = {
     Signal.CANARY_LATENCY_P99: _single(_SAGEMAKER, "ModelLatency", "p99", "candidate", 1000.0),
 }
 
-SAGEMAKER_HOST_NAMESPACE = _SAGEMAKER_HOST
-
 COMPARISON_OPERATORS: Mapping[Comparison, str] = {
     Comparison.ABOVE: "GreaterThanThreshold",
     Comparison.BELOW: "LessThanThreshold",
@@ -136,6 +134,46 @@ def alarm_defs(rules: Iterable[AlarmRule], table: Mapping[Signal, SignalMetric])
             )
         )
     return defs
+
+
+def sagemaker_capacity_alarms(
+    *, vcpus: int, gpus: int, invocations_target: int, evaluation_periods: int
+) -> list[AlarmDef]:
+    """Saturation alarms for the stable variant's instances (ticket tier: act before latency
+    suffers). CPU and GPU utilisation are summed over cores, so thresholds scale with them;
+    invocations per instance well above the scaling target means scaling cannot keep up."""
+
+    def host(name: str) -> SignalMetric:
+        return _single(_SAGEMAKER_HOST, name, "Average", "stable")
+
+    limits: list[tuple[str, SignalMetric, float]] = [
+        ("cpu-utilisation", host("CPUUtilization"), 90.0 * vcpus),
+        ("memory-utilisation", host("MemoryUtilization"), 90.0),
+        ("disk-utilisation", host("DiskUtilization"), 85.0),
+        (
+            "invocations-per-instance",
+            _single(_SAGEMAKER, "InvocationsPerInstance", "Sum", "stable"),
+            1.5 * invocations_target,
+        ),
+    ]
+    if gpus:  # GPU metrics exist only on accelerated instances
+        limits += [
+            ("gpu-utilisation", host("GPUUtilization"), 90.0 * gpus),
+            ("gpu-memory-utilisation", host("GPUMemoryUtilization"), 90.0),
+        ]
+    return [
+        AlarmDef(
+            key=key,
+            metric=metric,
+            threshold=threshold,
+            comparison=Comparison.ABOVE,
+            tier=Tier.TICKET,
+            period_seconds=60,
+            evaluation_periods=evaluation_periods,
+            description=f"{key} above {threshold:g} for {evaluation_periods} x 60s",
+        )
+        for key, metric, threshold in limits
+    ]
 
 
 def tiers_used(defs: Iterable[AlarmDef]) -> list[Tier]:

@@ -81,7 +81,8 @@ def sagemaker_deployment_config(
 ) -> aws.sagemaker.EndpointDeploymentConfigArgs:
     """Blue/green update with canary (or all-at-once) shifting, baking ``bake_minutes``, rolled
     back automatically when any rollback alarm fires during the update."""
-    bake_seconds = max(spec.rollout.bake_minutes * 60, 60)
+    # SageMaker caps each bake/wait at one hour and the whole update at four.
+    bake_seconds = min(max(spec.rollout.bake_minutes * 60, 60), 3600)
     routing = SAGEMAKER_TRAFFIC_ROUTING[spec.rollout.strategy]
     canary_size = None
     if routing == "CANARY":
@@ -92,11 +93,11 @@ def sagemaker_deployment_config(
         blue_green_update_policy=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyArgs(
             traffic_routing_configuration=aws.sagemaker.EndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationArgs(
                 type=routing,
-                wait_interval_in_seconds=min(bake_seconds, 3600),
+                wait_interval_in_seconds=bake_seconds,
                 canary_size=canary_size,
             ),
-            termination_wait_in_seconds=min(bake_seconds, 3600),
-            maximum_execution_timeout_in_seconds=min(max(3 * bake_seconds, 600), 28800),
+            termination_wait_in_seconds=bake_seconds,
+            maximum_execution_timeout_in_seconds=min(max(3 * bake_seconds, 600), 14400),
         ),
         auto_rollback_configuration=aws.sagemaker.EndpointDeploymentConfigAutoRollbackConfigurationArgs(
             alarms=[

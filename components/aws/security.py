@@ -10,6 +10,7 @@ inline policies that list explicit actions, and private, TLS-only, KMS-encrypted
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -462,3 +463,38 @@ def create_encrypted_queue(
         opts=opts,
     )
     return queue
+
+
+ECR_PULL_ACTIONS = (
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+)
+_ECR_HOST = re.compile(r"(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com")
+
+
+def ecr_repository_arn(image: str) -> str:
+    """The ECR repository ARN of an ECR image reference, else "" (another registry)."""
+    host, _, path = image.partition("/")
+    match = _ECR_HOST.fullmatch(host)
+    if not match or not path:
+        return ""
+    repository = re.split(r"[:@]", path, maxsplit=1)[0]
+    return f"arn:aws:ecr:{match.group(2)}:{match.group(1)}:repository/{repository}"
+
+
+def is_ecr_image(image: str) -> bool:
+    """True when ``image`` lives in an ECR repository."""
+    return bool(ecr_repository_arn(image))
+
+
+def image_pull_statements(images: Sequence[str]) -> list[dict[str, Any]]:
+    """What a role needs to pull ``images``: ECR reads on exactly their repositories (plus the
+    token call, which has no resource-level permission); nothing for other registries."""
+    repositories = sorted({ecr_repository_arn(i) for i in images} - {""})
+    if not repositories:
+        return []
+    return [
+        statement(["ecr:GetAuthorizationToken"], ["*"]),
+        statement(ECR_PULL_ACTIONS, repositories),
+    ]
