@@ -39,8 +39,8 @@ ENVIRONMENT_OVERRIDES: dict[str, dict[str, str]] = {
     # S2: a rollback that is not wired fails prod only; dev and staging are told.
     "aideploy-stack-require-rollback-wired-to-alarms": {"dev": ADVISORY, "staging": ADVISORY},
     # Rule 26: diagnostic settings and Log Analytics retention are mandatory in prod only.
-    "azure-monitor-require-diagnostic-settings": {"staging": ADVISORY},
-    "azure-loganalytics-require-retention": {"staging": ADVISORY},
+    "azure-data-plane-require-diagnostic-settings": {"staging": ADVISORY},
+    "azure-log-analytics-require-retention": {"staging": ADVISORY},
 }
 
 

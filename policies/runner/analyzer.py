@@ -157,16 +157,15 @@ class PackProcess:
             env=env,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None
-        threading.Thread(target=self._read_port, daemon=True).start()
+        threading.Thread(target=self._read_port, args=(self._proc.stdout,), daemon=True).start()
         threading.Thread(target=_drain, args=(self._proc.stderr, self._stderr), daemon=True).start()
         return self
 
-    def _read_port(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        first = self._proc.stdout.readline()
+    def _read_port(self, stdout: IO[bytes]) -> None:
+        first = stdout.readline()
         self._port_line.append(first.decode(errors="replace").strip())
         self._ready.set()
-        _drain(self._proc.stdout, [])  # a rule that prints must not block the pack
+        _drain(stdout, [])  # a rule that prints must not block the pack
 
     def _failure(self, what: str) -> PackError:
         tail = next((line for line in reversed(self._stderr) if line.strip()), "")
