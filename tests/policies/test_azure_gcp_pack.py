@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from pulumi_policy import EnforcementLevel, Policy
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from policies.rules import azure, gcp
 from policies.rules.base import OPERATIONAL, SECURITY
+from policies.rules.settings import AnyOf, Present, Setting, same_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -112,3 +114,39 @@ def test_rules_import_no_other_cloud_sdk(cloud: str) -> None:
             for name in names:
                 root = name.split(".")[0]
                 assert root not in (*OTHER_SDKS[cloud], f"pulumi_{cloud}"), (path.name, name)
+
+
+@pytest.mark.parametrize(
+    ("value", "wanted", "equal"),
+    [
+        (True, True, True),
+        (1.0, True, False),  # numbers arrive as floats: never a boolean
+        ("true", True, False),
+        ("Disabled", "Disabled", True),
+        ("disabled", "Disabled", True),  # ARM enums are case-insensitive
+        ("NotDisabled", "Disabled", False),  # whole values, never substrings
+        (365.0, 365, True),
+    ],
+)
+def test_settings_match_whole_values(value: object, wanted: object, equal: bool) -> None:
+    """The shared table check compares exact values (type-aware for booleans)."""
+    assert same_value(value, wanted) is equal
+
+
+def test_settings_read_through_analyzer_proxies() -> None:
+    """Setting / Present / AnyOf read nested values from the analyzer's read-only proxies."""
+    props = unknown_checking_proxy(
+        {"properties": {"networkAcls": {"defaultAction": "Deny"}}, "keys": [], "name": ""}
+    )
+    assert Setting("properties.networkAcls.defaultAction", ("Deny",)).satisfied(props)
+    assert not Setting("properties.publicNetworkAccess", ("Disabled",)).satisfied(props)
+    assert Setting("properties.publicNetworkAccess", ("Disabled",), unset_ok=True).satisfied(props)
+    assert not Present("keys").satisfied(props) and not Present("name").satisfied(props)
+    assert Present("properties.networkAcls").satisfied(props)
+    either = AnyOf(
+        (
+            Setting("properties.publicNetworkAccess", ("Disabled",)),
+            Setting("properties.networkAcls.defaultAction", ("Deny",)),
+        )
+    )
+    assert either.satisfied(props)

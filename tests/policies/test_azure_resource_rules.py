@@ -417,8 +417,8 @@ def test_rule_on_one_property_change(
 def test_retention_minimum_comes_from_pack_config() -> None:
     """azure-log-analytics-require-retention: prod's 365-day minimum flags a 90-day workspace."""
     policy = monitoring.log_analytics_require_retention
-    assert findings_for(policy, log_workspace(), {"minimumDays": 365}) == {TARGET}
-    assert findings_for(policy, log_workspace(), {"minimumDays": 90}) == set()
+    assert findings_for(policy, log_workspace(), {"minimumRetentionDays": 365}) == {TARGET}
+    assert findings_for(policy, log_workspace(), {"minimumRetentionDays": 90}) == set()
 
 
 def test_waiver_with_reason_skips_only_the_named_resource() -> None:

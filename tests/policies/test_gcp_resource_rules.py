@@ -384,8 +384,8 @@ def test_rule_on_one_property_change(
 def test_retention_minimum_comes_from_pack_config() -> None:
     """gcp-logging-require-retention: a 365-day minimum (prod) flags a 90-day log bucket."""
     policy = logging.logging_require_retention
-    assert findings_for(policy, log_bucket(), {"minimumDays": 365}) == {TARGET}
-    assert findings_for(policy, log_bucket(None), {"minimumDays": 31}) == {TARGET}
+    assert findings_for(policy, log_bucket(), {"minimumRetentionDays": 365}) == {TARGET}
+    assert findings_for(policy, log_bucket(None), {"minimumRetentionDays": 31}) == {TARGET}
 
 
 def test_public_member_waiver() -> None:

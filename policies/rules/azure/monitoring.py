@@ -97,7 +97,7 @@ _RETENTION_TYPES: tuple[str, ...] = (
 
 
 def _short_retention(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
-    minimum = args.get_config().get("minimumDays", DEFAULT_MINIMUM_DAYS)
+    minimum = args.get_config().get("minimumRetentionDays", DEFAULT_MINIMUM_DAYS)
     value = props.get("retentionInDays")
     days = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
     effective = _SERVICE_DEFAULT_DAYS if days is None else days
@@ -118,6 +118,6 @@ log_analytics_require_retention = resource_rule(
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     config_properties={
-        "minimumDays": {"type": "integer", "minimum": 1, "default": DEFAULT_MINIMUM_DAYS}
+        "minimumRetentionDays": {"type": "integer", "minimum": 1, "default": DEFAULT_MINIMUM_DAYS}
     },
 )
