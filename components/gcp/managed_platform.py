@@ -18,12 +18,17 @@ import hashlib
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import serving_alarms
+from components.alarms import Tier, serving_alarms
 from components.base import PatternComponent
 from components.gcp import monitoring, rollout, security
 from components.gcp.monitoring import Scope
 from components.gcp.rollout import Release
-from components.gcp.vertex_deployment import VertexApi, VertexDeployment, VertexModel
+from components.gcp.vertex_deployment import (
+    VertexApi,
+    VertexDeployment,
+    VertexModel,
+    VertexModelMonitoring,
+)
 from components.naming import resource_name
 from components.spec import DeploymentSpec
 
@@ -45,6 +50,11 @@ RESOURCE_METRICS: dict[str, str] = {
     "gpu duty cycle": "aiplatform.googleapis.com/prediction/online/accelerator/duty_cycle",
     "replicas": "aiplatform.googleapis.com/prediction/online/replicas",
 }
+# Model Monitoring: Vertex's default drift threshold, checked hourly (its shortest interval) on
+# every request, the same in every environment so staging sees what prod will.
+DRIFT_THRESHOLD = 0.3
+MONITOR_INTERVAL_HOURS = 1
+MONITOR_SAMPLE_RATE = 1.0
 # Permissions the rollback needs on the one endpoint it guards (read and patch the split).
 ROLLBACK_PERMISSIONS = ("aiplatform.endpoints.get", "aiplatform.endpoints.update")
 
@@ -278,6 +288,32 @@ class GcpManagedPlatform(PatternComponent):
         rules = serving_alarms(spec)
         metrics = monitoring.vertex_metrics(self.endpoint.name, self.stable_id, self.candidate_id)
         self.routing = monitoring.create_routing(name, spec, rules, opts)
+        # Drift is a next-working-day matter: the TICKET tier and the alert emails.
+        self.model_monitoring = VertexModelMonitoring(
+            f"{name}-model-monitoring",
+            {
+                "project": self.project.project_id,
+                "region": spec.region,
+                "endpoint": self.endpoint_path,
+                "display_name": resource_name(
+                    "gcp", "default", spec.project, spec.environment.value, "drift"
+                ),
+                "deployed_ids": [self.stable_id]
+                + ([self.candidate_id] if spec.has_candidate else []),
+                "drift_threshold": DRIFT_THRESHOLD,
+                "interval_hours": MONITOR_INTERVAL_HOURS,
+                "sample_rate": MONITOR_SAMPLE_RATE,
+                "emails": list(spec.alerts.emails),
+                "notification_channels": self.routing.ids(Tier.TICKET),
+                "kms_key_name": self.key.id,
+                "log_ttl_days": spec.retention.data_days,
+                "labels": security.labels(spec, role="drift"),
+            },
+            opts=pulumi.ResourceOptions.merge(
+                opts, pulumi.ResourceOptions(depends_on=[self.deployment])
+            ),
+            api=self.vertex_api,
+        )
         check = rollout.rollback_check(metrics)
         self.rollback = rollout.create_rollback(
             name,

@@ -22,6 +22,7 @@ CANDIDATE = {
 }
 DEPLOYMENT = "pulumi-python:dynamic/gcp:VertexDeployment"
 MODEL = "pulumi-python:dynamic/gcp:VertexModel"
+MONITORING = "pulumi-python:dynamic/gcp:VertexModelMonitoring"
 
 
 @cache
@@ -227,3 +228,25 @@ def test_logs_keep_the_profile_retention_with_cmek_and_audit(env: Environment) -
 def test_the_policy_pack_finds_nothing(env: Environment, candidate: bool) -> None:
     _, cap = _run(env, candidate)
     assert evaluate(all_policies(), cap.resources) == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+@pytest.mark.parametrize("candidate", [False, True])
+def test_model_monitoring_watches_the_deployed_models_for_drift(
+    env: Environment, candidate: bool
+) -> None:
+    spec, cap = _run(env, candidate)
+    job = one(cap.resources, MONITORING)
+    deployment = one(cap.resources, DEPLOYMENT)
+    slot_ids = [slot["deployed_id"] for slot in deployment.inputs["slots"].values()]
+    assert sorted(job.inputs["deployed_ids"]) == sorted(slot_ids)
+    assert job.inputs["kms_key_name"] == outputs(cap)["kms_key_id"]
+    assert job.inputs["log_ttl_days"] == spec.retention.data_days
+    assert job.inputs["emails"] == list(spec.alerts.emails)
+    ticket = {
+        c.name
+        for c in of_type(cap.resources, "gcp:monitoring/notificationChannel:NotificationChannel")
+        if c.inputs["userLabels"].get("tier") == "ticket"
+    }
+    assert set(job.inputs["notification_channels"]) == ticket
+    assert deployment.urn in job.dependencies

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from components.gcp.vertex_deployment import (
+    MONITORING_UPDATE_MASK,
     RestVertexApi,
     VertexApiError,
     VertexDeploymentProvider,
+    VertexModelMonitoringProvider,
     VertexModelProvider,
     split_by_id,
 )
@@ -62,6 +64,16 @@ class FakeVertex:
         self.calls.append(("split", dict(split)))
         self.split = dict(split)
         self._valid()
+
+    def create_monitoring_job(self, region: str, parent: str, job: dict[str, Any]) -> str:
+        self.calls.append(("create-job", job))
+        return f"{parent}/modelDeploymentMonitoringJobs/9"
+
+    def update_monitoring_job(self, region: str, name: str, job: dict[str, Any]) -> None:
+        self.calls.append(("update-job", job))
+
+    def delete_monitoring_job(self, region: str, name: str) -> None:
+        self.calls.append(("delete-job", name))
 
     def _valid(self) -> None:
         assert set(self.split) <= set(self.deployed), (self.split, self.deployed)
@@ -322,3 +334,73 @@ def test_a_changed_slot_must_come_with_a_new_deployed_id() -> None:
     with pytest.raises(VertexApiError, match="needs a new id"):
         provider.update("id", old, props({"stable": changed}, {"stable": 100}))
     assert api.kinds() == ["deploy"]
+
+
+MONITORING = {
+    "project": "p1",
+    "region": REGION,
+    "endpoint": ENDPOINT,
+    "display_name": "acme-prod-drift",
+    "deployed_ids": ["1113", "2213"],
+    "drift_threshold": 0.3,
+    "interval_hours": 1,
+    "sample_rate": 1.0,
+    "emails": ["ops@acme.example"],
+    "notification_channels": ["projects/p1/notificationChannels/7"],
+    "kms_key_name": "projects/p1/locations/europe-west1/keyRings/r/cryptoKeys/k",
+    "log_ttl_days": 90,
+    "labels": {"environment": "prod"},
+}
+
+
+def test_monitoring_job_watches_every_deployed_model_for_drift_with_cmek() -> None:
+    api = FakeVertex()
+    provider = VertexModelMonitoringProvider(api)
+    result = provider.create(dict(MONITORING))
+    ((kind, job),) = api.calls
+    assert kind == "create-job"
+    assert (
+        result.id
+        == result.outs["job_name"]
+        == ("projects/p1/locations/europe-west1/modelDeploymentMonitoringJobs/9")
+    )
+    objectives = job["modelDeploymentMonitoringObjectiveConfigs"]
+    assert [o["deployedModelId"] for o in objectives] == ["1113", "2213"]
+    drift = objectives[0]["objectiveConfig"]["predictionDriftDetectionConfig"]
+    assert drift == {"defaultDriftThreshold": {"value": 0.3}}
+    assert job["modelDeploymentMonitoringScheduleConfig"] == {"monitorInterval": "3600s"}
+    assert job["encryptionSpec"]["kmsKeyName"] == MONITORING["kms_key_name"]
+    assert job["logTtl"] == f"{90 * 86400}s"
+    alerts = job["modelMonitoringAlertConfig"]
+    assert alerts["emailAlertConfig"]["userEmails"] == ["ops@acme.example"]
+    assert alerts["notificationChannels"] == ["projects/p1/notificationChannels/7"]
+
+
+def test_monitoring_job_follows_new_deployed_models_in_place() -> None:
+    api = FakeVertex()
+    provider = VertexModelMonitoringProvider(api)
+    old = provider.create(dict(MONITORING)).outs
+    new = {**MONITORING, "deployed_ids": ["1213"]}
+    diff = provider.diff("job", old, new)
+    assert diff.changes and not diff.replaces
+    provider.update("job", old, new)
+    kind, job = api.calls[-1]
+    assert kind == "update-job"
+    assert set(job) == set(MONITORING_UPDATE_MASK)
+    assert [o["deployedModelId"] for o in job["modelDeploymentMonitoringObjectiveConfigs"]] == [
+        "1213"
+    ]
+    assert provider.diff("job", old, {**MONITORING, "kms_key_name": "other"}).replaces == [
+        "kms_key_name"
+    ]
+    provider.delete("job", old)
+    assert api.calls[-1] == ("delete-job", "job")
+
+
+def test_rest_client_patches_monitoring_jobs_with_an_update_mask() -> None:
+    transport = FakeTransport({"done": True})
+    api = RestVertexApi(transport, sleep=lambda _: None)
+    api.update_monitoring_job(REGION, "projects/p1/locations/x/modelDeploymentMonitoringJobs/9", {})
+    method, url, _ = transport.requests[0]
+    assert method == "PATCH"
+    assert url.endswith("?updateMask=" + ",".join(MONITORING_UPDATE_MASK))
