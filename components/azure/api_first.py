@@ -148,9 +148,12 @@ class AzureApiFirst(PatternComponent):
     ) -> None:
         super().__init__(name, spec, opts)
         o = self.child_opts()
-        self.rg = security.resource_group(spec, name, o)
-        self._create_security(name, spec, o)
-        self._create_logging(name, spec, o)
+        base = security.foundation(spec, name, o)
+        self.rg, self.keys, self.workspace = base.rg, base.keys, base.workspace
+        self.encryption_id, self.insights = base.encryption, base.insights
+        self.kms_key_id = pulumi.Output.from_input(self.keys.key_uri)
+        self.log_group = self.workspace.id
+        self._create_identities(name, spec, o)
         self._create_gateway_service(name, spec, o)
         self._create_serving(name, spec, o)
         self._create_edge(name, spec, o)
@@ -158,27 +161,13 @@ class AzureApiFirst(PatternComponent):
         self._create_monitoring(name, spec, o)
         self._finish()
 
-    # -- keys and identities -------------------------------------------------------------
-    def _create_security(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
-        self.keys = security.key_vault(spec, name, self.rg, o)
+    # -- identities ----------------------------------------------------------------------
+    def _create_identities(
+        self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
+    ) -> None:
         # One identity per role; each is granted exactly what its role needs, on one resource.
-        self.encryption_id = security.identity(spec, name, "encryption", self.rg, o)
         self.serving_id = security.identity(spec, name, "serving", self.rg, o)
         self.gateway_id = security.identity(spec, name, "gateway", self.rg, o)
-        security.grant(
-            f"{name}-encryption-key-grant",
-            self.encryption_id,
-            "key-vault-crypto-user",
-            self.keys.key.id,
-            o,
-        )
-        self.kms_key_id = pulumi.Output.from_input(self.keys.key_uri)
-
-    def _create_logging(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
-        self.workspace = security.log_workspace(spec, name, self.rg, o)
-        self.insights = security.app_insights(spec, name, self.rg, self.workspace, o)
-        security.diagnostics(f"{name}-kv-diagnostics", self.keys.vault.id, self.workspace, o)
-        security.diagnostics(f"{name}-logs-diagnostics", self.workspace.id, self.workspace, o)
         for role, who in (("serving", self.serving_id), ("gateway", self.gateway_id)):
             security.grant(
                 f"{name}-{role}-telemetry-grant",
@@ -187,7 +176,6 @@ class AzureApiFirst(PatternComponent):
                 self.insights.id,
                 o,
             )
-        self.log_group = self.workspace.id
 
     # -- the gateway service (created first: the model's ingress admits only its addresses) --
     def _create_gateway_service(
@@ -623,7 +611,6 @@ class AzureApiFirst(PatternComponent):
         self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
     ) -> None:
         rules = serving_alarms(spec)
-        self.channels = monitoring.alert_channels(spec, name, self.rg, [r.tier for r in rules], o)
         release = rollout.release(spec)
         self.rollback = rollout.rollback_path(
             spec,
@@ -643,14 +630,18 @@ class AzureApiFirst(PatternComponent):
             ),
             o,
         )
-        log = request_log(spec, self.app_name)
-        self.alarms = monitoring.alarms(
-            spec, name, rules, self.rg, self.workspace, log, self.channels,
-            self.rollback.action_group, o,
-        )  # fmt: skip
-        self.alert_topic = monitoring.primary_channel(self.channels).id
-        self.dashboard = monitoring.workbook(spec, name, self.rg, self.workspace, log, rules, o)
-        self.dashboard_name = self.dashboard.display_name
+        self.monitoring = monitoring.serving_monitoring(
+            spec,
+            name,
+            rules,
+            self.rg,
+            self.workspace,
+            request_log(spec, self.app_name),
+            self.rollback.action_group,
+            o,
+        )
+        self.alert_topic = self.monitoring.alert_topic
+        self.dashboard_name = self.monitoring.dashboard.display_name
 
 
 def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:

@@ -356,3 +356,34 @@ def workbook(
         tags=spec.standard_tags(),
         opts=opts,
     )
+
+
+@dataclass(frozen=True)
+class ServingMonitoring:
+    """Channels per tier, one alarm per rule, and the dashboard of one serving endpoint."""
+
+    channels: Mapping[Tier, monitor.ActionGroup]
+    alarms: list[monitor.ScheduledQueryRule]
+    dashboard: applicationinsights.Workbook
+
+    @property
+    def alert_topic(self) -> pulumi.Output[str]:
+        """The most urgent channel's id (the page tier's wherever anything pages)."""
+        return primary_channel(self.channels).id
+
+
+def serving_monitoring(
+    spec: DeploymentSpec,
+    name: str,
+    rules: Sequence[AlarmRule],
+    rg: resources.ResourceGroup,
+    workspace: operationalinsights.Workspace,
+    log: RequestLog,
+    rollback_group: monitor.ActionGroup | None,
+    opts: pulumi.ResourceOptions,
+) -> ServingMonitoring:
+    """Everything policy S1/S2 asks of an endpoint: routed alarms, rollback wiring, dashboard."""
+    channels = alert_channels(spec, name, rg, [r.tier for r in rules], opts)
+    created = alarms(spec, name, rules, rg, workspace, log, channels, rollback_group, opts)
+    dashboard = workbook(spec, name, rg, workspace, log, rules, opts)
+    return ServingMonitoring(channels, created, dashboard)

@@ -97,6 +97,42 @@ def container_app_traffic(spec: DeploymentSpec, app_name: str) -> list[app.Traff
     ]
 
 
+# Deployment names on a managed online endpoint: blue serves the stable model, green the
+# candidate (or, with no candidate, the stable model again at 0% and minimum capacity).
+STABLE_DEPLOYMENT = "blue"
+CANDIDATE_DEPLOYMENT = "green"
+# Share of live requests copied to the candidate in shadow mode (candidate set, canary 0%).
+# Mirrored responses are discarded: the candidate is measured without any user seeing it.
+SHADOW_MIRROR_PERCENT = 10
+
+
+@dataclass(frozen=True)
+class EndpointTraffic:
+    """Live and mirrored traffic of a managed online endpoint, by deployment name."""
+
+    live: dict[str, int]
+    mirror: dict[str, int]
+
+    @property
+    def shadow(self) -> bool:
+        """True when the candidate is only being shadow-tested."""
+        return bool(self.mirror)
+
+
+def online_endpoint_traffic(spec: DeploymentSpec) -> EndpointTraffic:
+    """Blue/green weights from traffic_split(spec), plus mirrored traffic for shadow testing.
+
+    A candidate with a 0% canary share is shadow-tested: it receives a copy of
+    SHADOW_MIRROR_PERCENT of requests and no live traffic (Azure ML does not mirror to a
+    deployment that also takes live traffic). A candidate with a canary share takes it live.
+    """
+    r = release(spec)
+    live = {STABLE_DEPLOYMENT: r.stable_percent, CANDIDATE_DEPLOYMENT: r.candidate_percent}
+    shadow = spec.has_candidate and r.candidate_percent == 0
+    mirror = {CANDIDATE_DEPLOYMENT: SHADOW_MIRROR_PERCENT} if shadow else {}
+    return EndpointTraffic(live=live, mirror=mirror)
+
+
 def package_archive() -> pulumi.AssetArchive:
     """The rollback function's zip: exactly ROLLBACK_FN_FILES at the archive's root."""
     return pulumi.AssetArchive(

@@ -434,3 +434,29 @@ def blob_service_diagnostics(
     """Storage logs live on the blob service sub-resource, not the account: send both."""
     blob_service_id = account.id.apply(lambda i: f"{i}/blobServices/default")
     return diagnostics(name, blob_service_id, workspace, opts)
+
+
+@dataclass(frozen=True)
+class Foundation:
+    """What every Azure pattern starts from: a group, a key, an encryption identity, logs."""
+
+    rg: resources.ResourceGroup
+    keys: KeyBundle
+    encryption: Identity
+    workspace: operationalinsights.Workspace
+    insights: applicationinsights.Component
+
+
+def foundation(spec: DeploymentSpec, name: str, opts: pulumi.ResourceOptions) -> Foundation:
+    """Resource group, Key Vault + CMK, the identity services unwrap the key as, Log Analytics
+    and Application Insights, with the vault's and the workspace's own audit logs kept."""
+    rg = resource_group(spec, name, opts)
+    keys = key_vault(spec, name, rg, opts)
+    encryption = identity(spec, name, "encryption", rg, opts)
+    # Scoped to the key itself, not the vault: the identity can wrap/unwrap with this key only.
+    grant(f"{name}-encryption-key-grant", encryption, "key-vault-crypto-user", keys.key.id, opts)
+    workspace = log_workspace(spec, name, rg, opts)
+    insights = app_insights(spec, name, rg, workspace, opts)
+    diagnostics(f"{name}-kv-diagnostics", keys.vault.id, workspace, opts)
+    diagnostics(f"{name}-logs-diagnostics", workspace.id, workspace, opts)
+    return Foundation(rg, keys, encryption, workspace, insights)

@@ -1,0 +1,443 @@
+"""The managed-platform pattern on Azure: Azure Machine Learning managed online endpoints.
+
+An ML workspace with its own Key Vault (holding the customer-managed key), storage account,
+container registry and Application Insights, private in every environment (managed network,
+public network access off); one managed online endpoint with Entra ID (or AML token) auth and
+two deployments, blue (stable) and green (candidate), split by rollout.online_endpoint_traffic
+(live canary, or mirrored shadow traffic); Azure Monitor autoscale on each deployment; log search
+alerts per components.alarms rule on the endpoint's traffic log, metric alerts on CPU, memory
+and GPU; and, because Azure ML has no alarm-driven rollback, the rollback function (rollout.py)
+that puts all traffic back on blue when a rollback alarm fires.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azure_native.containerregistry as containerregistry
+import pulumi_azure_native.machinelearningservices as ml
+import pulumi_azure_native.monitor as monitor
+
+from components.alarms import Tier, serving_alarms
+from components.azure import monitoring, rollout, security
+from components.base import PatternComponent
+from components.naming import resource_name
+from components.spec import AuthMode, DeploymentSpec
+
+# Endpoint auth per API auth mode. Both are Entra-backed, expiring tokens: static keys ("Key")
+# are never used, so a leaked credential expires on its own (policy rule 21).
+ENDPOINT_AUTH: dict[AuthMode, str] = {
+    AuthMode.JWT: ml.EndpointAuthMode.AAD_TOKEN,
+    AuthMode.API_KEY: ml.EndpointAuthMode.AML_TOKEN,
+    AuthMode.JWT_AND_API_KEY: ml.EndpointAuthMode.AAD_TOKEN,
+}
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """A VM size managed online endpoints offer."""
+
+    sku: str
+    vcpus: float
+    memory_mb: int
+
+
+# Smallest first; the profile's cpu / memory pick the first size that fits both.
+INSTANCE_TYPES: tuple[InstanceType, ...] = (
+    InstanceType("Standard_DS1_v2", 1, 3584),
+    InstanceType("Standard_DS2_v2", 2, 7168),
+    InstanceType("Standard_DS3_v2", 4, 14336),
+    InstanceType("Standard_DS4_v2", 8, 28672),
+    InstanceType("Standard_DS5_v2", 16, 57344),
+)
+
+
+def instance_type(spec: DeploymentSpec) -> str:
+    """The smallest managed instance type with at least the profile's vCPU and memory."""
+    cap = spec.capacity
+    for it in INSTANCE_TYPES:
+        if it.vcpus >= cap.cpu and it.memory_mb >= cap.memory_mb:
+            return it.sku
+    return INSTANCE_TYPES[-1].sku
+
+
+# Utilisation the platform measures per deployment; alert at these levels (tier: ticket).
+DEPLOYMENT_NAMESPACE = "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments"
+UTILISATION_ALERTS: tuple[tuple[str, str, float], ...] = (
+    ("cpu", "CpuUtilizationPercentage", 90.0),
+    ("memory", "MemoryUtilizationPercentage", 90.0),
+    ("gpu", "GpuUtilizationPercentage", 95.0),
+)
+
+# Azure ML deployments cannot scale to zero: at least one instance always runs.
+MIN_ML_INSTANCES = 1
+
+
+class AzureManagedPlatform(PatternComponent):
+    """Azure ML managed online endpoint with blue/green, autoscale, alerts and rollback."""
+
+    def __init__(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, spec, opts)
+        o = self.child_opts()
+        base = security.foundation(spec, name, o)
+        self.base = base
+        self.kms_key_id = pulumi.Output.from_input(base.keys.key_uri)
+        self._create_workspace(name, spec, o)
+        self._create_endpoint(name, spec, o)
+        self._create_monitoring(name, spec, o)
+        self._finish()
+
+    # -- workspace and its dependencies -----------------------------------------------------
+    def _create_workspace(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        base = self.base
+        rg = base.rg
+        self.workspace_id = security.identity(spec, name, "workspace", rg, o)
+        self.storage = security.cmk_storage_account(
+            spec, name, "ml", rg, base.keys, base.encryption, o
+        )
+        security.diagnostics(f"{name}-st-diagnostics", self.storage.id, base.workspace, o)
+        security.blob_service_diagnostics(
+            f"{name}-st-blob-diagnostics", self.storage, base.workspace, o
+        )
+        # Premium: the tier that takes a customer-managed key and closes the public endpoint.
+        self.registry = containerregistry.Registry(
+            f"{name}-acr",
+            registry_name=resource_name(
+                "azure", "container-registry", spec.project, spec.environment.value, "acr"
+            ),
+            resource_group_name=rg.name,
+            location=spec.region,
+            sku=containerregistry.SkuArgs(name=containerregistry.SkuName.PREMIUM),
+            admin_user_enabled=False,
+            anonymous_pull_enabled=False,
+            public_network_access=containerregistry.PublicNetworkAccess.DISABLED,
+            network_rule_bypass_options=containerregistry.NetworkRuleBypassOptions.AZURE_SERVICES,
+            identity=base.encryption.id.apply(
+                lambda i: containerregistry.IdentityPropertiesArgs(
+                    type=containerregistry.ResourceIdentityType.USER_ASSIGNED,
+                    user_assigned_identities={i: containerregistry.UserIdentityPropertiesArgs()},
+                )
+            ),
+            encryption=containerregistry.EncryptionPropertyArgs(
+                status=containerregistry.EncryptionStatus.ENABLED,
+                key_vault_properties=containerregistry.KeyVaultPropertiesArgs(
+                    key_identifier=base.keys.key_uri, identity=base.encryption.client_id
+                ),
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        security.diagnostics(f"{name}-acr-diagnostics", self.registry.id, base.workspace, o)
+        # The workspace identity manages its dependent resources; it gets narrow data roles on
+        # each single resource (never Contributor on the group).
+        for role, scope, key in (
+            ("storage-blob-data-owner", self.storage.id, "st"),
+            ("acr-pull", self.registry.id, "acr"),
+            ("key-vault-crypto-user", base.keys.key.id, "key"),
+        ):
+            security.grant(f"{name}-workspace-{key}-grant", self.workspace_id, role, scope, o)
+        self.ml_workspace = ml.Workspace(
+            f"{name}-mlw",
+            workspace_name=resource_name(
+                "azure", "ml-workspace", spec.project, spec.environment.value
+            ),
+            resource_group_name=rg.name,
+            location=spec.region,
+            kind="Default",
+            sku=ml.SkuArgs(name="Basic", tier=ml.SkuTier.BASIC),
+            identity=ml.ManagedServiceIdentityArgs(
+                type=ml.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[self.workspace_id.id],
+            ),
+            primary_user_assigned_identity=self.workspace_id.id,
+            key_vault=base.keys.vault.id,
+            storage_account=self.storage.id,
+            container_registry=self.registry.id,
+            application_insights=base.insights.id,
+            # Private in every environment: parity, and policy rule 21 is mandatory everywhere.
+            public_network_access=ml.PublicNetworkAccessType.DISABLED,
+            managed_network=ml.ManagedNetworkSettingsArgs(
+                isolation_mode=ml.IsolationMode.ALLOW_ONLY_APPROVED_OUTBOUND
+            ),
+            system_datastores_auth_mode="identity",
+            hbi_workspace=True,
+            encryption=ml.EncryptionPropertyArgs(
+                status=ml.EncryptionStatus.ENABLED,
+                key_vault_properties=ml.KeyVaultPropertiesArgs(
+                    key_identifier=base.keys.key_uri,
+                    key_vault_arm_id=base.keys.vault.id,
+                    identity_client_id=base.encryption.client_id,
+                ),
+                identity=ml.IdentityForCmkArgs(user_assigned_identity=base.encryption.id),
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        security.diagnostics(f"{name}-mlw-diagnostics", self.ml_workspace.id, base.workspace, o)
+
+    # -- endpoint, deployments, autoscale --------------------------------------------------
+    def _create_endpoint(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        base = self.base
+        rg = base.rg
+        self.endpoint_id = security.identity(spec, name, "endpoint", rg, o)
+        security.grant(
+            f"{name}-endpoint-acr-grant", self.endpoint_id, "acr-pull", self.registry.id, o
+        )
+        security.grant(
+            f"{name}-endpoint-st-grant",
+            self.endpoint_id,
+            "storage-blob-data-reader",
+            self.storage.id,
+            o,
+        )
+        self.endpoint_name = resource_name(
+            "azure", "ml-endpoint", spec.project, spec.environment.value
+        )
+        traffic = rollout.online_endpoint_traffic(spec)
+        self.endpoint = ml.OnlineEndpoint(
+            f"{name}-endpoint",
+            endpoint_name=self.endpoint_name,
+            resource_group_name=rg.name,
+            workspace_name=self.ml_workspace.name,
+            location=spec.region,
+            identity=ml.ManagedServiceIdentityArgs(
+                type=ml.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[self.endpoint_id.id],
+            ),
+            properties=ml.OnlineEndpointPropertiesArgs(
+                auth_mode=ENDPOINT_AUTH[spec.api.auth],
+                public_network_access=ml.PublicNetworkAccessType.DISABLED,
+                description=f"{spec.model.name} ({spec.environment.value})",
+                traffic=traffic.live,
+                mirror_traffic=traffic.mirror,
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        security.diagnostics(f"{name}-endpoint-diagnostics", self.endpoint.id, base.workspace, o)
+        release = rollout.release(spec)
+        self.blue = self._deployment(
+            name, spec, rollout.STABLE_DEPLOYMENT, release.stable_version, release.stable_image, o
+        )
+        self.green = self._deployment(
+            name,
+            spec,
+            rollout.CANDIDATE_DEPLOYMENT,
+            release.candidate_version,
+            release.candidate_image,
+            o,
+        )
+        self.model_name = pulumi.Output.from_input(f"{spec.model.name}:{release.stable_version}")
+        self.candidate_model_name = pulumi.Output.from_input(
+            f"{spec.model.name}:{release.candidate_version}"
+        )
+
+    def _deployment(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        slot: str,
+        version: str,
+        image: str,
+        o: pulumi.ResourceOptions,
+    ) -> ml.OnlineDeployment:
+        """One deployment (blue or green) of a model image, with its environment and autoscale."""
+        rg = self.base.rg
+        environment = ml.EnvironmentVersion(
+            f"{name}-env-{slot}",
+            resource_group_name=rg.name,
+            workspace_name=self.ml_workspace.name,
+            name=f"{spec.model.name}-serving",
+            version=rollout.revision_suffix(version),
+            properties=ml.EnvironmentVersionPropertiesArgs(
+                image=image,
+                os_type=ml.OperatingSystemType.LINUX,
+                description=f"{spec.model.name} {version}",
+                inference_config=ml.InferenceContainerPropertiesArgs(
+                    liveness_route=ml.RouteArgs(path=spec.model.health_path, port=spec.model.port),
+                    readiness_route=ml.RouteArgs(path=spec.model.health_path, port=spec.model.port),
+                    scoring_route=ml.RouteArgs(path=spec.model.predict_path, port=spec.model.port),
+                ),
+            ),
+            opts=o,
+        )
+        probe = ml.ProbeSettingsArgs(
+            initial_delay="PT30S", period="PT10S", timeout="PT2S", failure_threshold=30
+        )
+        minimum = max(MIN_ML_INSTANCES, spec.capacity.min_instances)
+        deployment = ml.OnlineDeployment(
+            f"{name}-deploy-{slot}",
+            deployment_name=slot,
+            endpoint_name=self.endpoint.name,
+            resource_group_name=rg.name,
+            workspace_name=self.ml_workspace.name,
+            location=spec.region,
+            sku=ml.SkuArgs(name="Default", capacity=minimum),
+            properties=ml.ManagedOnlineDeploymentArgs(
+                endpoint_compute_type=ml.EndpointComputeType.MANAGED,
+                instance_type=instance_type(spec),
+                environment_id=environment.id,
+                description=f"{slot}: {spec.model.name} {version}",
+                app_insights_enabled=True,
+                egress_public_network_access=ml.EgressPublicNetworkAccessType.DISABLED,
+                # Autoscale (below) owns the instance count between min and max.
+                scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
+                liveness_probe=probe,
+                readiness_probe=probe,
+                request_settings=ml.OnlineRequestSettingsArgs(
+                    request_timeout="PT60S", max_concurrent_requests_per_instance=1
+                ),
+                # Model data collection (inputs/outputs, request logging) feeds drift and
+                # confidence analysis into the workspace's blob store, encrypted with the CMK.
+                data_collector=ml.DataCollectorArgs(
+                    collections={
+                        "model_inputs": ml.CollectionArgs(
+                            data_collection_mode=ml.DataCollectionMode.ENABLED, sampling_rate=1.0
+                        ),
+                        "model_outputs": ml.CollectionArgs(
+                            data_collection_mode=ml.DataCollectionMode.ENABLED, sampling_rate=1.0
+                        ),
+                    },
+                    request_logging=ml.RequestLoggingArgs(capture_headers=["x-request-id"]),
+                ),
+            ),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        cpu_rule = self._cpu_rule
+        monitor.AutoscaleSetting(
+            f"{name}-autoscale-{slot}",
+            resource_group_name=rg.name,
+            location=spec.region,
+            enabled=True,
+            target_resource_uri=deployment.id,
+            profiles=[
+                monitor.AutoscaleProfileArgs(
+                    name="cpu",
+                    capacity=monitor.ScaleCapacityArgs(
+                        minimum=str(minimum),
+                        maximum=str(max(minimum, spec.capacity.max_instances)),
+                        default=str(minimum),
+                    ),
+                    rules=[
+                        cpu_rule(deployment, spec.capacity.target_cpu_percent, True),
+                        cpu_rule(deployment, spec.capacity.target_cpu_percent // 2, False),
+                    ],
+                )
+            ],
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        return deployment
+
+    @staticmethod
+    def _cpu_rule(
+        deployment: ml.OnlineDeployment, threshold: int, scale_out: bool
+    ) -> monitor.ScaleRuleArgs:
+        """Scale out above the target CPU, in below half of it (hysteresis avoids flapping)."""
+        return monitor.ScaleRuleArgs(
+            metric_trigger=monitor.MetricTriggerArgs(
+                metric_name="CpuUtilizationPercentage",
+                metric_namespace=DEPLOYMENT_NAMESPACE,
+                metric_resource_uri=deployment.id,
+                operator=(
+                    monitor.ComparisonOperationType.GREATER_THAN
+                    if scale_out
+                    else monitor.ComparisonOperationType.LESS_THAN
+                ),
+                statistic=monitor.MetricStatisticType.AVERAGE,
+                time_aggregation=monitor.TimeAggregationType.AVERAGE,
+                time_grain="PT1M",
+                time_window="PT5M",
+                threshold=float(threshold),
+            ),
+            scale_action=monitor.ScaleActionArgs(
+                direction=(
+                    monitor.ScaleDirection.INCREASE
+                    if scale_out
+                    else monitor.ScaleDirection.DECREASE
+                ),
+                type=monitor.ScaleType.CHANGE_COUNT,
+                value="1",
+                cooldown="PT5M" if scale_out else "PT10M",
+            ),
+        )
+
+    # -- alarms, rollback, dashboard ---------------------------------------------------------
+    def _create_monitoring(
+        self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
+    ) -> None:
+        base = self.base
+        rules = serving_alarms(spec)
+        self.rollback = rollout.rollback_path(
+            spec,
+            name,
+            base.rg,
+            base.keys,
+            base.encryption,
+            base.workspace,
+            base.insights.connection_string,
+            base.insights.id,
+            rollout.RollbackTarget(
+                kind="ml-online-endpoint",
+                resource_id=self.endpoint.id,
+                stable=rollout.STABLE_DEPLOYMENT,
+                candidate=rollout.CANDIDATE_DEPLOYMENT,
+                actions=rollout.ONLINE_ENDPOINT_ACTIONS,
+            ),
+            o,
+        )
+        self.monitoring = monitoring.serving_monitoring(
+            spec,
+            name,
+            rules,
+            base.rg,
+            base.workspace,
+            request_log(self.endpoint_name),
+            self.rollback.action_group,
+            o,
+        )
+        channels = self.monitoring.channels
+        tier = Tier.TICKET if Tier.TICKET in channels else next(iter(channels))
+        for slot, deployment in (("blue", self.blue), ("green", self.green)):
+            for key, metric, threshold in UTILISATION_ALERTS:
+                monitoring.metric_alert(
+                    spec,
+                    name,
+                    monitoring.MetricWatch(
+                        key=f"{slot}-{key}",
+                        namespace=DEPLOYMENT_NAMESPACE,
+                        metric=metric,
+                        aggregation="Average",
+                        threshold=threshold,
+                        tier=tier,
+                    ),
+                    deployment.id,
+                    base.rg,
+                    channels,
+                    o,
+                )
+        self.alert_topic = self.monitoring.alert_topic
+        self.rollback_trigger = self.rollback.action_group.id
+
+
+def request_log(endpoint_name: str) -> monitoring.RequestLog:
+    """The endpoint's traffic log (diagnostic category AmlOnlineEndpointTrafficLog): every
+    request with its deployment, status and total duration, for both tracks."""
+    endpoint = f'EndpointName == "{endpoint_name}"'
+    view = monitoring.LogView(
+        table="AmlOnlineEndpointTrafficLog",
+        latency_ms="TotalDurationMs",
+        status="toint(ResponseCode)",
+        where=endpoint,
+    )
+    candidate = monitoring.LogView(
+        table=view.table,
+        latency_ms=view.latency_ms,
+        status=view.status,
+        where=f'{endpoint} and DeploymentName == "{rollout.CANDIDATE_DEPLOYMENT}"',
+    )
+    return monitoring.RequestLog(serving=view, candidate=candidate)
