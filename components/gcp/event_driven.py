@@ -280,11 +280,15 @@ class GcpEventDriven(PatternComponent):
                                 gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
                                 for k, v in env.items()
                             ],
+                            # CPU only while a job runs (request-based billing, which Cloud
+                            # Run requires below 1 vCPU too), boosted while the model loads.
                             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                                 limits={
                                     "cpu": cpu_limit(spec.capacity.cpu),
                                     "memory": f"{spec.capacity.memory_mb}Mi",
-                                }
+                                },
+                                cpu_idle=True,
+                                startup_cpu_boost=True,
                             ),
                             startup_probe=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
                                 http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(

@@ -167,6 +167,10 @@ def test_workers_scale_between_the_bounds_one_job_each(env: Environment) -> None
     (container,) = template["containers"]
     assert container["image"] == spec.model.image
     assert container["resources"]["limits"]["memory"] == f"{spec.capacity.memory_mb}Mi"
+    # Below 1 vCPU (dev) Cloud Run demands concurrency 1 and request-based billing.
+    assert container["resources"]["cpuIdle"] is True
+    expected_cpu = {0.5: "500m", 1: "1", 2: "2"}[spec.capacity.cpu]
+    assert container["resources"]["limits"]["cpu"] == expected_cpu
 
 
 @pytest.mark.parametrize("env", ENVS)
