@@ -232,8 +232,20 @@ def create_log_group(
     )
 
 
+# Services documented to send aws:SourceAccount when assuming a role get a strict condition. For
+# the others (Lambda execution roles, API Gateway's logging role) the key may be absent, and a
+# strict match on an absent key would deny the service: IfExists still refuses other accounts.
+TRUST_CONDITION_OPERATORS: Mapping[str, str] = {
+    "ecs-tasks.amazonaws.com": "StringEquals",
+    "sagemaker.amazonaws.com": "StringEquals",
+    "vpc-flow-logs.amazonaws.com": "StringEquals",
+}
+DEFAULT_TRUST_CONDITION_OPERATOR = "StringEqualsIfExists"
+
+
 def assume_role_policy(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
     """Trust ``service`` only when it acts for this account (confused-deputy guard)."""
+    operator = TRUST_CONDITION_OPERATORS.get(service, DEFAULT_TRUST_CONDITION_OPERATOR)
     return to_json(
         document(
             [
@@ -241,7 +253,7 @@ def assume_role_policy(service: str, account: pulumi.Input[str]) -> pulumi.Outpu
                     "Effect": "Allow",
                     "Principal": {"Service": service},
                     "Action": ["sts:AssumeRole"],
-                    "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                    "Condition": {operator: {"aws:SourceAccount": account}},
                 }
             ]
         )

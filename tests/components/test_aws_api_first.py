@@ -19,6 +19,7 @@ from components.aws.api_first import (
     VARIANT_HEADER,
     policy_waivers,
 )
+from components.aws.security import TRUST_CONDITION_OPERATORS
 from components.aws.waf import MANAGED_RULE_GROUPS, greater_than_regex
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
@@ -344,7 +345,9 @@ def test_iam_has_no_wildcard_actions_and_trusts_one_service_of_this_account() ->
     for role in roles:
         [trust] = policy_statements(role.inputs["assumeRolePolicy"])
         assert list(trust["Principal"]) == ["Service"]
-        assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+        service = trust["Principal"]["Service"]
+        operator = TRUST_CONDITION_OPERATORS.get(service, "StringEqualsIfExists")
+        assert trust["Condition"] == {operator: {"aws:SourceAccount": "123456789012"}}
 
 
 def test_task_definitions_are_hardened_and_log() -> None:

@@ -16,6 +16,7 @@ from components.aws.managed_platform import (
     invocations_target,
 )
 from components.aws.monitoring import sagemaker_capacity_alarms
+from components.aws.security import TRUST_CONDITION_OPERATORS
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
 from tests.conftest import make_spec, of_type, run_component
@@ -316,7 +317,9 @@ def test_iam_has_no_wildcard_actions_and_trusts_one_service_of_this_account() ->
             assert all("*" not in a for a in s["Action"]), s["Action"]
     for role in of_type(run.resources, "aws:iam/role:Role"):
         [trust] = statements(role.inputs["assumeRolePolicy"])
-        assert trust["Condition"]["StringEquals"]["aws:SourceAccount"] == "123456789012"
+        service = trust["Principal"]["Service"]
+        operator = TRUST_CONDITION_OPERATORS.get(service, "StringEqualsIfExists")
+        assert trust["Condition"] == {operator: {"aws:SourceAccount": "123456789012"}}
 
 
 @pytest.mark.parametrize("candidate", [False, True])
