@@ -21,7 +21,9 @@ import argparse
 import itertools
 import json
 import re
+import shutil
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -40,7 +42,7 @@ from policies.runner.program import (
     stack_file,
     stack_names,
 )
-from stacks.profiles import ParityRules, load_parity_rules, parity_violations
+from stacks.profiles import ParityRules, flatten, load_parity_rules, parity_violations
 
 FORMATS = ("text", "json", "markdown")
 SECRET = "<secret>"  # noqa: S105 - a placeholder shown instead of ciphertext
@@ -304,6 +306,31 @@ def _normalise(value: Any, pattern: re.Pattern[str]) -> Any:
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A compared value, raw and with the stack's name masked.
+
+    Two stacks' values match when either form matches: masking lets ``acme-staging-key`` equal
+    ``acme-prod-key``, and the raw form keeps a constant that merely contains an environment's
+    name (``serverless-robot-prod``, a Google service agent) equal to itself.
+    """
+
+    raw: Any
+    masked: Any
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Setting):
+            return NotImplemented
+        return bool(self.raw == other.raw or self.masked == other.masked)
+
+    def __hash__(self) -> int:
+        return hash(repr(self.masked))
+
+
+def _shown(value: Any) -> Any:
+    return value.raw if isinstance(value, Setting) else value
+
+
+@dataclass(frozen=True)
 class ResourcePrint:
     """A resource reduced to what must match between environments."""
 
@@ -329,7 +356,7 @@ def fingerprint(run: StackRun) -> dict[tuple[str, str], ResourcePrint]:
             if compare is Compare.PRESENCE:
                 settings[path] = "set" if value not in (None, "", [], {}) else "unset"
             else:
-                settings[path] = _normalise(value, pattern)
+                settings[path] = Setting(value, _normalise(value, pattern))
         name = pattern.sub("<env>", resource.name)
         key = (resource.type, name)
         if key in prints:  # two resources masked to one name: keep both, distinguishable
@@ -342,15 +369,20 @@ def resource_drift(
     left: Mapping[tuple[str, str], ResourcePrint],
     right: Mapping[tuple[str, str], ResourcePrint],
     pair: tuple[str, str],
+    explained: frozenset[tuple[str, str]] = frozenset(),
 ) -> list[Drift]:
-    """Resources on one side only (grouped per type, with counts) and settings that differ."""
+    """Resources on one side only (grouped per type, with counts) and settings that differ.
+
+    ``explained`` resources exist on one side only because of a declared difference (e.g. the
+    paging route of ``alerts.page_on_critical``); they are not drift.
+    """
     drift: list[Drift] = []
     counts_left = Counter(t for t, _ in left)
     counts_right = Counter(t for t, _ in right)
     only: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    for key in sorted(set(left) - set(right)):
+    for key in sorted(set(left) - set(right) - explained):
         only[key[0]][0].append(key[1])
-    for key in sorted(set(right) - set(left)):
+    for key in sorted(set(right) - set(left) - explained):
         only[key[0]][1].append(key[1])
     for type_, (in_left, in_right) in sorted(only.items()):
         names = "; ".join(
@@ -374,8 +406,8 @@ def resource_drift(
                         pair,
                         f"{key[0]} {key[1]}",
                         f"{concern}: {path}",
-                        a.get(path, "<absent>"),
-                        b.get(path, "<absent>"),
+                        _shown(a.get(path, "<absent>")),
+                        _shown(b.get(path, "<absent>")),
                     )
                 )
     return drift
@@ -420,8 +452,67 @@ def check_parity(project_dir: Path, between: tuple[str, str] | None = None) -> P
         report.resources[stack] = len(prints[stack])
     for left, right in pairs:
         report.drift += config_drift(sections[left], sections[right], (left, right), rules)
-        report.drift += resource_drift(prints[left], prints[right], (left, right))
+        explained: frozenset[tuple[str, str]] = frozenset()
+        if set(prints[left]) != set(prints[right]):
+            explained = _explained_by_declared_differences(
+                project_dir, left, (prints[left], sections[left]), (prints[right], sections[right]),
+                rules,
+            )  # fmt: skip
+        report.drift += resource_drift(prints[left], prints[right], (left, right), explained)
     return report
+
+
+def _unflatten(flat: Mapping[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        *parents, leaf = path.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def scratch_copy(project_dir: Path, into: Path) -> Path:
+    """Copy the project's program, stack files and vendored code (not .git or virtualenvs)."""
+    copy = into / project_dir.name
+    ignore = shutil.ignore_patterns(
+        ".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache*"
+    )
+    shutil.copytree(project_dir, copy, ignore=ignore, symlinks=True)
+    return copy
+
+
+def _explained_by_declared_differences(
+    project_dir: Path,
+    left: str,
+    left_run: tuple[Mapping[tuple[str, str], ResourcePrint], Mapping[str, Any]],
+    right_run: tuple[Mapping[tuple[str, str], ResourcePrint], Mapping[str, Any]],
+    rules: ParityRules,
+) -> frozenset[tuple[str, str]]:
+    """Resources whose presence follows from the declared differences alone.
+
+    Runs ``left``'s program once more with ``right``'s values at every declared-difference path
+    (on a scratch copy; the stack name stays ``left``): a resource that this run gains or loses
+    the way ``right`` has it is explained by those settings, not by drift.
+    """
+    (left_prints, left_sections), (right_prints, right_sections) = left_run, right_run
+    a, b = flatten(left_sections), flatten(right_sections)
+    merged = {k: v for k, v in a.items() if not rules.allows(k)}
+    merged.update({k: v for k, v in b.items() if rules.allows(k)})
+    project = load_project(project_dir)["name"]
+    config = {
+        (key if ":" in key else f"{project}:{key}"): value
+        for key, value in _unflatten(merged).items()
+    }
+    with tempfile.TemporaryDirectory(prefix="aideploy-parity-") as scratch:
+        copy = scratch_copy(project_dir, Path(scratch))
+        stack_file(copy, left).write_text(yaml.safe_dump({"config": config}, sort_keys=False))
+        counterfactual = set(fingerprint(run_stack(copy, left)))
+    original = set(left_prints)
+    gained = (counterfactual - original) & set(right_prints)
+    lost = original - counterfactual - set(right_prints)
+    return frozenset(gained | lost)
 
 
 # ---------------------------------------------------------------------------------------------

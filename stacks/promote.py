@@ -32,14 +32,16 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
 from policies.runner.program import ProjectError, load_project, stack_file
-from stacks.parity_check import check_parity, parity_rules, render, stack_sections
+from stacks.parity_check import (
+    check_parity,
+    parity_rules,
+    render,
+    scratch_copy,
+    stack_sections,
+)
 from stacks.profiles import flatten
 
 _MISSING: Any = object()
-# Scratch copies of a project for the parity check skip what is not part of the program.
-_SCRATCH_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv", "venv", "node_modules", "__pycache__", ".pytest_cache", ".mypy_cache*"
-)
 
 
 class PromotionError(Exception):
@@ -197,8 +199,7 @@ def _assert_only_promotable_changed(
 def _refuse_unless_parity_holds(project_dir: Path, plan: PromotionPlan) -> None:
     """Run the full parity check on a scratch copy holding the promoted target file."""
     with tempfile.TemporaryDirectory(prefix="aideploy-promote-") as scratch:
-        copy = Path(scratch) / project_dir.name
-        shutil.copytree(project_dir, copy, ignore=_SCRATCH_IGNORE, symlinks=True)
+        copy = scratch_copy(project_dir, Path(scratch))
         stack_file(copy, plan.target).write_text(plan.after, encoding="utf-8")
         report = check_parity(copy, (plan.source, plan.target))
     if not report.ok:

@@ -70,6 +70,9 @@ MAIN = textwrap.dedent(
         scalable_dimension="sagemaker:variant:DesiredInstanceCount",
         service_namespace="sagemaker",
     )
+    # paging exists only where alerts.page_on_critical (a declared difference) asks for it
+    if config.get_object("alerts", {}).get("page_on_critical"):
+        aws.sns.Topic("fake-pager", kms_master_key_id=key.id)
     alarms = ["errors", "latency"]
     if stack in NO_LATENCY_ALARM_STACKS:
         alarms.remove("latency")
@@ -109,6 +112,7 @@ def stack_config(stack: str, *, version: str = "1.0.0") -> dict[str, Any]:
         f"{PROJECT}:capacity": CAPACITY[stack],
         f"{PROJECT}:retention": {"log_days": RETENTION[stack], "deletion_protection": True},
         f"{PROJECT}:rollout": {"strategy": "canary", "bake_minutes": 10, "canary_percent": 10},
+        f"{PROJECT}:alerts": {"emails": ["ops@acme.example"], "page_on_critical": stack == "prod"},
     }
 
 

@@ -22,7 +22,8 @@ def test_stacks_at_parity_pass_although_capacity_and_retention_differ(project: P
     report = check_parity(project)
     assert report.pairs == [("dev", "staging"), ("staging", "prod")]
     assert report.ok, render(report)
-    assert report.resources == {"dev": 10, "staging": 10, "prod": 10}
+    # prod alone pages (a declared difference), so it alone has the pager topic: not drift
+    assert report.resources == {"dev": 10, "staging": 10, "prod": 11}
     # the declared differences really reached the resources, and were ignored there
     min_capacity = {
         stack: next(
@@ -99,7 +100,7 @@ def test_project_parity_yaml_overrides_the_default_rules(project: Path) -> None:
     (project / "stacks" / "parity.yaml").write_text(
         yaml.safe_dump(
             {
-                "may_differ": ["environment", "capacity", "retention", "rollout"],
+                "may_differ": ["environment", "capacity", "retention", "rollout", "alerts"],
                 "promotable": ["model.version"],
             }
         )
@@ -152,3 +153,34 @@ def test_malformed_yaml_and_missing_stack_are_usage_errors(
     assert main([str(project)]) == 2
     assert "at least two stack files" in capsys.readouterr().err
     assert main([str(project / "nowhere")]) == 2
+
+
+def test_a_resource_tied_to_a_declared_difference_is_no_drift_but_others_are(
+    project: Path,
+) -> None:
+    # the same pager topic, created by a per-stack hand edit instead of the config: drift
+    main_py = project / "__main__.py"
+    main_py.write_text(
+        main_py.read_text().replace(
+            'if config.get_object("alerts", {}).get("page_on_critical"):',
+            'if stack == "prod":',
+        )
+    )
+    config = stack_config("prod")
+    config["fake:alerts"]["page_on_critical"] = False
+    write_stack(project, "prod", config)
+    report = check_parity(project, ("staging", "prod"))
+    assert [(d.kind, d.subject, d.detail) for d in report.drift] == [
+        ("resource", "aws:sns/topic:Topic", "only in prod: fake-pager")
+    ]
+
+
+def test_a_value_that_merely_contains_a_stack_name_is_compared_raw(project: Path) -> None:
+    main_py = project / "__main__.py"
+    main_py.write_text(
+        main_py.read_text().replace(
+            'tags={"model-version": model["version"], "environment": stack},',
+            'tags={"model-version": model["version"] + "-prod", "environment": stack},',
+        )
+    )
+    assert check_parity(project).ok, "a constant containing 'prod' must match itself"
