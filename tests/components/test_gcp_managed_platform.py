@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from functools import cache
 from typing import Any
 
+import dill
 import pytest
 
 from components.alarms import serving_alarms, traffic_split
@@ -250,3 +252,21 @@ def test_model_monitoring_watches_the_deployed_models_for_drift(
     }
     assert set(job.inputs["notification_channels"]) == ticket
     assert deployment.urn in job.dependencies
+
+
+def test_dynamic_providers_serialize_by_reference_without_a_client() -> None:
+    # Pulumi pickles each provider into the state; the real client must be built where the
+    # provider runs, so the pickle holds a module reference and no client or credentials.
+    _, cap = _run(Environment.PROD, candidate=True)
+    dynamic = [r for r in cap.resources if r.type.startswith("pulumi-python:dynamic/gcp:")]
+    assert {r.type.rsplit(":", 1)[-1] for r in dynamic} == {
+        "VertexModel",
+        "VertexDeployment",
+        "VertexModelMonitoring",
+    }
+    for resource in dynamic:
+        pickled = base64.b64decode(str(resource.inputs["__provider"]))
+        assert len(pickled) < 512, resource.name
+        provider = dill.loads(pickled)
+        assert type(provider).__module__ == "components.gcp.vertex_deployment"
+        assert provider._api is None
