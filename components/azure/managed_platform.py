@@ -95,9 +95,14 @@ class AzureManagedPlatform(PatternComponent):
         base = self.base
         rg = base.rg
         self.workspace_id = security.identity(spec, name, "workspace", rg, o)
-        self.storage = security.cmk_storage_account(
-            spec, name, "ml", rg, base.keys, base.encryption, o
+        # Data lives here (model assets, collected inputs/outputs): guard it like the profile says.
+        guarded = pulumi.ResourceOptions.merge(
+            o, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
         )
+        self.storage = security.cmk_storage_account(
+            spec, name, "ml", rg, base.keys, base.encryption, guarded
+        )
+        security.blob_recovery(spec, f"{name}-st-ml", self.storage, rg, o)
         security.diagnostics(f"{name}-st-diagnostics", self.storage.id, base.workspace, o)
         security.blob_service_diagnostics(
             f"{name}-st-blob-diagnostics", self.storage, base.workspace, o
@@ -174,7 +179,7 @@ class AzureManagedPlatform(PatternComponent):
                 identity=ml.IdentityForCmkArgs(user_assigned_identity=base.encryption.id),
             ),
             tags=spec.standard_tags(),
-            opts=o,
+            opts=guarded,
         )
         security.diagnostics(f"{name}-mlw-diagnostics", self.ml_workspace.id, base.workspace, o)
 

@@ -82,8 +82,8 @@ def container_app_traffic(spec: DeploymentSpec, app_name: str) -> list[app.Traff
 
     The app's template is the newest revision: the candidate's image when there is one. The
     stable revision (created by the previous release) keeps its weight by name. Without a
-    candidate, the template is the stable revision and holds all traffic (Container Apps
-    refuses one revision listed twice, so no 0% entry is written for the same revision).
+    candidate, the template is the stable revision and holds all traffic (Microsoft's
+    documented blue/green layout lists a revision once, so no 0% entry repeats it).
     """
     r = release(spec)
     stable_revision = f"{app_name}--{revision_suffix(r.stable_version)}"
@@ -123,8 +123,8 @@ def online_endpoint_traffic(spec: DeploymentSpec) -> EndpointTraffic:
     """Blue/green weights from traffic_split(spec), plus mirrored traffic for shadow testing.
 
     A candidate with a 0% canary share is shadow-tested: it receives a copy of
-    SHADOW_MIRROR_PERCENT of requests and no live traffic (Azure ML does not mirror to a
-    deployment that also takes live traffic). A candidate with a canary share takes it live.
+    SHADOW_MIRROR_PERCENT of requests and no live traffic. A candidate with a canary share
+    takes it live and nothing is mirrored, so its metrics never mix copies and real answers.
     """
     r = release(spec)
     live = {STABLE_DEPLOYMENT: r.stable_percent, CANDIDATE_DEPLOYMENT: r.candidate_percent}

@@ -300,7 +300,10 @@ def log_workspace(
         retention_in_days=max(spec.retention.log_days, 30),
         features=operationalinsights.WorkspaceFeaturesArgs(disable_local_auth=True),
         tags=spec.standard_tags(),
-        opts=opts,
+        # Audit logs are evidence: deleting the workspace is guarded like the profile says.
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
+        ),
     )
 
 
@@ -423,6 +426,30 @@ def cmk_storage_account(
         opts=opts,
     )
     return account
+
+
+def blob_recovery(
+    spec: DeploymentSpec,
+    name: str,
+    account: storage.StorageAccount,
+    rg: resources.ResourceGroup,
+    opts: pulumi.ResourceOptions,
+) -> storage.BlobServiceProperties:
+    """Deleted blobs and containers stay recoverable for ``retention.data_days`` (Azure's
+    soft-delete maximum is 365 days), so a bad cleanup or a compromised identity cannot
+    destroy data outright."""
+    days = min(spec.retention.data_days, 365)
+    return storage.BlobServiceProperties(
+        f"{name}-blob-recovery",
+        account_name=account.name,
+        resource_group_name=rg.name,
+        blob_services_name="default",
+        delete_retention_policy=storage.DeleteRetentionPolicyArgs(enabled=True, days=days),
+        container_delete_retention_policy=storage.DeleteRetentionPolicyArgs(
+            enabled=True, days=days
+        ),
+        opts=opts,
+    )
 
 
 def blob_service_diagnostics(

@@ -337,3 +337,25 @@ def test_instance_type_fits_the_profile() -> None:
     assert instance_type(spec_for(Environment.PROD)) == "Standard_DS2_v2"
     huge = spec_for(Environment.PROD, {"capacity": {"cpu": 16, "memory_mb": 65536}})
     assert instance_type(huge) == "Standard_DS5_v2"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_data_holders_are_protected_and_recoverable_per_profile(env: Environment) -> None:
+    cap = run(env)
+    retention = load_profile(env)["retention"]
+    guarded = [
+        one(cap.resources, "azure-native:keyvault:Vault"),
+        one(cap.resources, "azure-native:machinelearningservices:Workspace"),
+        one(cap.resources, "azure-native:operationalinsights:Workspace"),
+        *[
+            s for s in of_type(cap.resources, "azure-native:storage:StorageAccount")
+            if s.name.endswith("-st-ml")
+        ],
+    ]  # fmt: skip
+    assert len(guarded) == 4
+    assert {r.protect for r in guarded} == {retention["deletion_protection"]}
+    recovery = one(cap.resources, "azure-native:storage:BlobServiceProperties").inputs
+    assert recovery["deleteRetentionPolicy"] == {
+        "enabled": True,
+        "days": min(retention["data_days"], 365),
+    }
