@@ -8,7 +8,9 @@ YAML to assert on jobs, needs and environments.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -353,3 +355,62 @@ def test_rollback_runbook_has_triggers_procedure_data_and_contacts(
     assert "## 3. Data rollback" in text
     assert r"oncall@acme.example, ml-team@acme.example" in text
     assert r"ops@acme.example" in text
+
+
+def _copy(project: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(project, tmp_path / project.name))
+
+
+def test_smoke_tests_check_a_deployed_stacks_outputs(
+    projects: dict[tuple[Cloud, str], Path], tmp_path: Path
+) -> None:
+    """With outputs they run (and can fail); the HTTP checks need an https endpoint."""
+    project = projects[(Cloud.GCP, "github")]
+    outputs = tmp_path / "outputs.json"
+    names = ["endpoint_url", "api_id", "serving_service", "canary_service", "kms_key_id"]
+    names += ["log_group", "alert_topic", "dashboard_name"]
+    outputs.write_text(json.dumps({n: "x" for n in names}))
+
+    def smoke() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/smoke"],
+            capture_output=True, text=True, cwd=project, timeout=300, check=False,
+            env={**os.environ, "SMOKE_OUTPUTS": str(outputs)},
+        )  # fmt: skip
+
+    result = smoke()
+    assert result.returncode == 0 and "1 passed, 2 skipped" in result.stdout, result.stdout
+    outputs.write_text(json.dumps({n: "x" for n in names[1:]}))  # endpoint_url missing
+    result = smoke()
+    assert result.returncode == 1 and "1 failed" in result.stdout, result.stdout
+
+
+def test_rollout_helper_rolls_a_candidate_back_and_watches_alarms(
+    projects: dict[tuple[Cloud, str], Path], tmp_path: Path
+) -> None:
+    project = _copy(projects[(Cloud.AWS, "github")], tmp_path)
+    prod = project / "stacks" / "Pulumi.prod.yaml"
+    data = yaml.safe_load(prod.read_text())
+    rollout_key = next(k for k in data["config"] if k.endswith(":rollout"))
+    data["config"][rollout_key].update(candidate_version="2.0.0", candidate_image="ghcr.io/a/m:2")
+    prod.write_text(yaml.safe_dump(data, sort_keys=False))
+    plan = _run(sys.executable, "-m", "ci.rollout", "plan", "--stack", "prod", cwd=project)
+    assert "has_candidate=true" in plan.stdout
+    back = _run(sys.executable, "-m", "ci.rollout", "rollback", "--stack", "prod", cwd=project)
+    assert back.returncode == 0 and "removed the candidate" in back.stdout
+    rollout = yaml.safe_load(prod.read_text())["config"][rollout_key]
+    assert "candidate_version" not in rollout and "candidate_image" not in rollout
+    # watch: a firing rollback alarm of this project fails at once; others are ignored
+    (project / "outputs.json").write_text("{}")
+    script = (
+        "import sys\nfrom pathlib import Path\nimport ci.rollout as r\n"
+        "names = sys.argv[1]\n"
+        "r.FIRING_ALARMS_COMMAND['aws'] = [sys.executable, '-c', f'print({names!r})']\n"
+        "sys.exit(r.watch('prod', Path('outputs.json'), minutes=0, interval=0))\n"
+    )
+    firing = '["acme-aws-github-prod-canary-error-rate"]'
+    other = '["someone-else-prod-canary-error-rate", "acme-aws-github-prod-latency-p50"]'
+    result = _run(sys.executable, "-c", script, firing, cwd=project)
+    assert result.returncode == 1 and "rollback alarm(s) firing" in result.stdout, result.stdout
+    result = _run(sys.executable, "-c", script, other, cwd=project)
+    assert result.returncode == 0 and "watch period of 0 min passed" in result.stdout, result.stdout

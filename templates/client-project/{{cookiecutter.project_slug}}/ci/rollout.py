@@ -91,8 +91,11 @@ def firing_rollback_alarms(cloud: str, project: str) -> list[str]:
 
 def probe(url: str, timeout: float = 10.0) -> bool:
     """True when the endpoint's health path answers 2xx."""
+    if not url.startswith("https://"):
+        return False  # the endpoint is TLS-only; anything else is a misconfiguration
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - https only
+        # the scheme is checked above, so no file:// or custom scheme can be opened
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  # nosec B310
             return 200 <= response.status < 300
     except (urllib.error.URLError, TimeoutError):
         return False

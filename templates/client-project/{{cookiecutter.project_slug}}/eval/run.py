@@ -56,13 +56,16 @@ def rows(path: Path) -> Iterator[dict[str, Any]]:
 def endpoint_predictor(url: str, path: str = "/predict") -> Callable[[dict[str, Any]], str]:
     """Ask a deployed endpoint: POST {"input": ...} and read "prediction" (or "output")."""
 
+    if not url.startswith("https://"):
+        raise SystemExit(f"error: --endpoint must be an https:// URL, got {url!r}")
+
     def predict(row: dict[str, Any]) -> str:
-        request = urllib.request.Request(  # noqa: S310 - the pipeline passes an https URL
+        request = urllib.request.Request(  # noqa: S310 - https checked above
             url.rstrip("/") + path,
             data=json.dumps({"input": row["input"]}).encode(),
             headers={"Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310  # nosec B310
             body = json.loads(response.read())
         return str(body.get("prediction", body.get("output", "")))
 
