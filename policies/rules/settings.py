@@ -47,6 +47,7 @@ class Present:
     """``path`` must be set to a non-empty value (e.g. a KMS key name, whatever its value)."""
 
     path: str
+    what: str = "a value"
 
     def satisfied(self, props: Mapping[str, Any]) -> bool:
         """Whether ``props`` set a non-empty value at ``path``."""
@@ -57,7 +58,7 @@ class Present:
 
     def describe(self) -> str:
         """What to set, for messages."""
-        return f"`{self.path}`"
+        return f"`{self.path}` to {self.what}"
 
 
 @dataclass(frozen=True)

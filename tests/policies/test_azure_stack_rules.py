@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pulumi_azure_native.app as app
 import pulumi_azure_native.authorization as authorization
+import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.keyvault as keyvault
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
@@ -237,3 +238,25 @@ def test_diagnostic_settings_waiver() -> None:
     waiver = {"waivers": [{"resource": "data", "reason": "scratch data, deleted nightly"}]}
     policy = data_plane_require_diagnostic_settings
     assert flagged(policy, diagnostics(diagnose=()), waiver) == {"vault"}
+
+
+@pytest.mark.parametrize("diagnosed", [True, False])
+def test_front_door_profile_needs_diagnostics(diagnosed: bool) -> None:
+    """azure-data-plane-require-diagnostic-settings covers the edge (Front Door access/WAF logs)."""
+
+    def program() -> None:
+        profile = cdn.Profile(
+            "edge",
+            resource_group_name="rg",
+            location="global",
+            sku=cdn.SkuArgs(name=cdn.SkuName.PREMIUM_AZURE_FRONT_DOOR),
+        )
+        if diagnosed:
+            monitor.DiagnosticSetting(
+                "edge-diagnostics",
+                resource_uri=profile.id,
+                workspace_id="/subscriptions/s/resourceGroups/rg/providers/x/workspaces/logs",
+            )
+
+    expected = set() if diagnosed else {"edge"}
+    assert flagged(data_plane_require_diagnostic_settings, program) == expected

@@ -38,6 +38,9 @@ DATA_PLANE_TYPES: dict[str, str] = {
     "azure-native:web:WebApp": "App Service / Function app",
     "azure-native:apimanagement:ApiManagementService": "API Management service",
     "azure-native:app:ManagedEnvironment": "Container Apps environment",
+    "azure-native:cdn:Profile": "Front Door / CDN profile",
+    "azure-native:network:ApplicationGateway": "application gateway",
+    "azure-native:search:Service": "AI Search service",
 }
 
 # A Container Apps environment can ship its logs itself, without a diagnostic setting.

@@ -58,13 +58,14 @@ _VERTEX_TYPES: tuple[str, ...] = (
 )
 
 # Where each service takes its key.
+_KEY = "a Cloud KMS CryptoKey id"
 _CMEK = {
-    "gcp:pubsub/topic:Topic": (Present("kmsKeyName"),),
-    "gcp:artifactregistry/repository:Repository": (Present("kmsKeyName"),),
-    "gcp:firestore/database:Database": (Present("cmekConfig.kmsKeyName"),),
+    "gcp:pubsub/topic:Topic": (Present("kmsKeyName", _KEY),),
+    "gcp:artifactregistry/repository:Repository": (Present("kmsKeyName", _KEY),),
+    "gcp:firestore/database:Database": (Present("cmekConfig.kmsKeyName", _KEY),),
     # Where Vertex AI request-response logs (data capture) land.
-    "gcp:bigquery/dataset:Dataset": (Present("defaultEncryptionConfiguration.kmsKeyName"),),
-    **{token: (Present("encryptionSpec.kmsKeyName"),) for token in _VERTEX_TYPES},
+    "gcp:bigquery/dataset:Dataset": (Present("defaultEncryptionConfiguration.kmsKeyName", _KEY),),
+    **{token: (Present("encryptionSpec.kmsKeyName", _KEY),) for token in _VERTEX_TYPES},
 }
 
 data_services_require_cmek = resource_rule(

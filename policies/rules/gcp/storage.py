@@ -34,7 +34,8 @@ bucket_enforce_public_access_prevention = resource_rule(
     remediation='Set `public_access_prevention="enforced"` on the Bucket.',
 )
 
-_CMEK = {BUCKET: (Present("encryption.defaultKmsKeyName"),)}
+_KEY = "a Cloud KMS CryptoKey id"
+_CMEK = {BUCKET: (Present("encryption.defaultKmsKeyName", _KEY),)}
 
 bucket_require_cmek = resource_rule(
     "gcp-storage-bucket-require-cmek",
