@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from components.alarms import Comparison, rollback_alarms, serving_alarms
+from components.alarms import Comparison, Signal, rollback_alarms, serving_alarms
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 
 if TYPE_CHECKING:
@@ -231,10 +231,26 @@ def _md(value: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+!|~&])", r"\\\1", value)
 
 
-def _threshold(value: float, signal: str) -> str:
-    if "latency" in signal:
+# How each alarm's threshold reads in the runbook: latencies in ms, rates as percentages, other
+# signals (queue depth, message age, dead letters) as plain numbers.
+_LATENCY_SIGNALS = frozenset(
+    {Signal.LATENCY_P50, Signal.LATENCY_P95, Signal.LATENCY_P99, Signal.CANARY_LATENCY_P99}
+)
+_RATE_SIGNALS = frozenset(
+    {
+        Signal.ERROR_RATE_4XX,
+        Signal.ERROR_RATE_5XX,
+        Signal.AVAILABILITY,
+        Signal.CANARY_ERROR_RATE,
+        Signal.WORKER_ERROR_RATE,
+    }
+)
+
+
+def _threshold(value: float, signal: Signal) -> str:
+    if signal in _LATENCY_SIGNALS:
         return f"{value:g} ms"
-    return f"{value:.1%}" if value < 1 else f"{value:g}"
+    return f"{value:.1%}" if signal in _RATE_SIGNALS else f"{value:g}"
 
 
 def alarm_table(spec: DeploymentSpec) -> str:
@@ -248,7 +264,7 @@ def alarm_table(spec: DeploymentSpec) -> str:
         sign = ">" if rule.comparison is Comparison.ABOVE else "<"
         window = rule.period_seconds * rule.evaluation_periods // 60
         rows.append(
-            f"| {rule.key} | {sign} {_threshold(rule.threshold, rule.key)} | {window} min "
+            f"| {rule.key} | {sign} {_threshold(rule.threshold, rule.signal)} | {window} min "
             f"| {rule.tier.value} | {'yes' if rule.key in rollback else 'no'} |"
         )
     return "\n".join(rows)
