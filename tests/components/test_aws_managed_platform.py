@@ -328,3 +328,38 @@ def test_the_policy_pack_finds_nothing(candidate: bool) -> None:
     from tests.policies.harness import evaluate
 
     assert evaluate(all_policies(), _run(Environment.PROD, candidate=candidate).resources) == []
+
+
+@pytest.mark.parametrize(
+    ("bake", "canary", "wait", "size"),
+    [(0, 10, 60, 10), (10, 5, 600, 5), (90, 0, 3600, 1)],
+)
+def test_deployment_config_respects_sagemaker_limits(
+    bake: int, canary: int, wait: int, size: int
+) -> None:
+    spec = make_spec(
+        Cloud.AWS,
+        Pattern.MANAGED_PLATFORM,
+        Environment.PROD,
+        {"rollout": {"bake_minutes": bake, "canary_percent": canary, **CANDIDATE["rollout"]}},
+    )
+    endpoint = one(run_component(spec).resources, "aws:sagemaker/endpoint:Endpoint")
+    policy = endpoint.inputs["deploymentConfig"]["blueGreenUpdatePolicy"]
+    routing = policy["trafficRoutingConfiguration"]
+    assert routing["waitIntervalInSeconds"] == wait  # SageMaker accepts 0-3600
+    assert policy["terminationWaitInSeconds"] == wait
+    assert 600 <= policy["maximumExecutionTimeoutInSeconds"] <= 14400
+    assert routing["canarySize"]["value"] == size  # a canary of 0% capacity is not a canary
+
+
+def test_variants_floor_and_split() -> None:
+    from components.aws.rollout import variants
+
+    spec = _spec(Environment.DEV)
+    stable, canary = variants(spec)
+    assert (canary.weight, canary.min_capacity, canary.image) == (0, 0, spec.model.image)
+    _, canary = variants(spec, min_floor=1)
+    assert canary.min_capacity == 1
+    stable, canary = variants(_spec(Environment.PROD, candidate=True))
+    assert stable.weight + canary.weight == 100
+    assert canary.version == "1.1.0" and canary.max_capacity == stable.max_capacity
