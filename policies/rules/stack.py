@@ -21,7 +21,7 @@ S2's level is set per environment in policies/config: mandatory in prod, advisor
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,13 +219,13 @@ _STACK_TYPE = "::pulumi:pulumi:Stack::"
 
 
 def _strings(value: Any) -> Iterator[str]:
-    """Every string inside a wire value."""
+    """Every string inside a wire value (the pack hands lists over as read-only Sequences)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
         for item in value.values():
             yield from _strings(item)
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, Sequence):
         for item in value:
             yield from _strings(item)
 
@@ -235,7 +235,7 @@ def _metric_names(value: Any, key: str = "") -> Iterator[str]:
     if isinstance(value, Mapping):
         for k, item in value.items():
             yield from _metric_names(item, k)
-    elif isinstance(value, (list, tuple)):
+    elif isinstance(value, Sequence) and not isinstance(value, str):
         for item in value:
             yield from _metric_names(item, key)
     elif isinstance(value, str):

@@ -9,8 +9,11 @@ imported here.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from policies.runner.pack_config import (
 )
 from policies.runner.program import (
     ProjectError,
+    StackRun,
     load_project,
     run_stack,
     stack_file,
@@ -272,6 +276,55 @@ def effective_config(info: PackInfo, config_file: Path | None) -> dict[str, Rule
     return reconcile(rules, info.initial_config, user, source=source)
 
 
+def _config_for(
+    pack: PackProcess, stack: str, config_file: Path | None
+) -> tuple[Path | None, list[str]]:
+    """The config file to use for ``stack`` and any note about the choice."""
+    if config_file is not None:
+        return config_file, []
+    path, note = config_file_for(pack.pack_dir, stack)
+    # A pack without config files runs at its own defaults.
+    return (path if path.is_file() else None), ([note] if note else [])
+
+
+def analyze_run(
+    pack: PackProcess,
+    project_dir: Path,
+    run: StackRun,
+    *,
+    config_file: Path | None = None,
+    progress: Progress | None = None,
+) -> StackReport:
+    """Have the pack check what one stack's program registered."""
+    say = progress or (lambda _msg: None)
+    say(f"checking {len(run.resources)} resources of stack {run.stack}")
+    config_file, notes = _config_for(pack, run.stack, config_file)
+    info = pack.info()
+    effective = effective_config(info, config_file)
+    pack.configure(effective)
+    pack.configure_stack(
+        project=run.project,
+        stack=run.stack,
+        config=run.config,
+        secret_keys=run.placeholder_secrets,
+    )
+    violations, remediation_notes = analyze_resources(
+        pack, run.resources, effective, project=run.project, stack=run.stack
+    )
+    names = {r.name for r in run.resources}
+    return StackReport(
+        project=run.project,
+        stack=run.stack,
+        resources=sum(1 for r in run.resources if r.custom),
+        violations=tuple(violations),
+        waivers=tuple(waivers(effective, names)),
+        pack=info,
+        stack_file=stack_file(project_dir.resolve(), run.stack),
+        config_file=config_file,
+        notes=(*notes, *run.notes, *remediation_notes),
+    )
+
+
 def check_stack(
     pack: PackProcess,
     project_dir: Path,
@@ -281,38 +334,28 @@ def check_stack(
     progress: Progress | None = None,
 ) -> StackReport:
     """Run one stack's program and have the pack check what it registered."""
-    say = progress or (lambda _msg: None)
-    notes: list[str] = []
-    if config_file is None:
-        config_file, note = config_file_for(pack.pack_dir, stack)
-        if note:
-            notes.append(note)
-        if not config_file.is_file():  # a pack without config files: its own defaults
-            config_file = None
-    say(f"running the program for stack {stack}")
+    if progress:
+        progress(f"running the program for stack {stack}")
     run = run_stack(project_dir, stack)
-    say(f"checking {len(run.resources)} resources of stack {stack}")
-    info = pack.info()
-    effective = effective_config(info, config_file)
-    pack.configure(effective)
-    pack.configure_stack(
-        project=run.project, stack=stack, config=run.config, secret_keys=run.placeholder_secrets
-    )
-    violations, remediation_notes = analyze_resources(
-        pack, run.resources, effective, project=run.project, stack=stack
-    )
-    names = {r.name for r in run.resources}
-    return StackReport(
-        project=run.project,
-        stack=stack,
-        resources=sum(1 for r in run.resources if r.custom),
-        violations=tuple(violations),
-        waivers=tuple(waivers(effective, names)),
-        pack=info,
-        stack_file=stack_file(project_dir.resolve(), stack),
-        config_file=config_file,
-        notes=(*notes, *run.notes, *remediation_notes),
-    )
+    return analyze_run(pack, project_dir, run, config_file=config_file, progress=progress)
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector for one check.
+
+    Importing a cloud SDK and registering resources allocate millions of objects that live
+    until the process ends; the collector rescans them again and again (measured: a three-stack
+    AWS project ran 2.5x slower with it). Reference counting still frees everything else, and
+    the collector's previous state is restored afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def resolve_stacks(project_dir: Path, stack: str | None, all_stacks: bool) -> list[str]:
@@ -338,14 +381,28 @@ def check_project(
     pack_dir: Path | None = None,
     progress: Progress | None = None,
 ) -> list[StackReport]:
-    """Check the given stacks with one pack process started once for all of them."""
+    """Check the given stacks with one pack process started once for all of them.
+
+    Work overlaps on two cores: the pack boots while the first program runs, and the pack
+    judges stack N (in its process) while the next stack's program runs here.
+    """
     project_dir = project_dir.resolve()
     if config_file is not None and not config_file.is_file():
         raise ConfigError(f"{config_file}: policy config file not found")
     say = progress or (lambda _msg: None)
     say("starting the policy pack")
-    # Started first: the pack boots on the other core while the first program runs.
-    with PackProcess(pack_dir or default_pack_dir(project_dir)) as pack:
-        return [
-            check_stack(pack, project_dir, s, config_file=config_file, progress=say) for s in stacks
-        ]
+    with (
+        _without_cyclic_gc(),
+        PackProcess(pack_dir or default_pack_dir(project_dir)) as pack,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze") as analyzer,
+    ):
+        pending: list[Future[StackReport]] = []
+        for stack in stacks:
+            say(f"running the program for stack {stack}")
+            run = run_stack(project_dir, stack)
+            pending.append(
+                analyzer.submit(
+                    analyze_run, pack, project_dir, run, config_file=config_file, progress=say
+                )
+            )
+        return [job.result() for job in pending]

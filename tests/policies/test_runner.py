@@ -209,3 +209,28 @@ def test_a_pack_that_cannot_start_is_one_clear_error(tmp_path: Path) -> None:
 def test_folder_without_pulumipolicy_yaml_is_not_a_pack(tmp_path: Path) -> None:
     with pytest.raises(PackError, match="not a policy pack"):
         PackProcess(tmp_path)
+
+
+def available_stacks() -> list[tuple[str, str]]:
+    from components.registry import REGISTRY, is_available
+
+    return sorted((c.value, p.value) for (c, p) in REGISTRY if is_available(c, p))
+
+
+@pytest.mark.parametrize(("cloud", "pattern"), available_stacks())
+def test_pack_over_grpc_agrees_with_the_rules_on_every_component(
+    pack: PackProcess, cloud: str, pattern: str
+) -> None:
+    # The pack hands rules read-only proxies (lists become Sequences, numbers floats); the
+    # in-process harness hands plain values. A rule that only works on one would differ here.
+    from components.spec import Cloud, Environment, Pattern
+    from tests.conftest import make_spec, run_component
+
+    spec = make_spec(Cloud(cloud), Pattern(pattern), Environment.PROD)
+    resources = run_component(spec).resources
+    effective = effective_config(pack.info(), PACK_DIR / "config" / "prod.json")
+    pack.configure(effective)
+    violations, _ = analyze_resources(pack, resources, effective, project="fixture", stack="prod")
+    over_grpc = {(v.policy, v.resource_name) for v in violations}
+    in_process = {(f.policy, f.resource_name) for f in evaluate(all_policies(), resources)}
+    assert over_grpc == in_process
