@@ -155,7 +155,7 @@ class GcpApiFirst(PatternComponent):
                 template=gcp.cloudrunv2.ServiceTemplateArgs(
                     service_account=self.serving_account.email,
                     encryption_key=self.key.id,
-                    max_instance_request_concurrency=80,
+                    max_instance_request_concurrency=request_concurrency(cap.cpu),
                     scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
                         min_instance_count=min_instances,
                         max_instance_count=max_instances,
@@ -189,8 +189,10 @@ class GcpApiFirst(PatternComponent):
                                 gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
                                     name="MODEL_VERSION", value=release.version
                                 ),
+                                # Cloud Run reserves PORT (it sets it for the ingress
+                                # container, here ESPv2), so the model's port has its own name.
                                 gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                                    name="PORT", value=str(model.port)
+                                    name="MODEL_PORT", value=str(model.port)
                                 ),
                             ],
                             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
@@ -462,6 +464,11 @@ class GcpApiFirst(PatternComponent):
 def backend_name(spec: DeploymentSpec, role: str) -> str:
     """Backend service names share a prefix so one IAM condition can cover both."""
     return resource_name("gcp", "default", spec.project, spec.environment.value, "be", role)
+
+
+def request_concurrency(cpu: float) -> int:
+    """Requests one instance serves at once: Cloud Run allows more than one only from 1 vCPU."""
+    return 80 if cpu >= 1 else 1
 
 
 def _cpu(cpu: float) -> str:

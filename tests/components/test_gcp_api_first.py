@@ -316,3 +316,20 @@ def test_every_resource_carries_the_standard_labels() -> None:
 def test_the_policy_pack_finds_nothing(env: Environment, candidate: bool) -> None:
     _, cap = _run(env, candidate)
     assert evaluate(all_policies(), cap.resources) == []
+
+
+@pytest.mark.parametrize(("cpu", "concurrency"), [(0.5, 1), (1, 80), (2, 80)])
+def test_request_concurrency_respects_cloud_run_cpu_rule(cpu: float, concurrency: int) -> None:
+    spec = make_spec(Cloud.GCP, Pattern.API_FIRST, Environment.DEV, {"capacity": {"cpu": cpu}})
+    services = of_type(run_component(spec).resources, "gcp:cloudrunv2/service:Service")
+    assert services
+    for service in services:
+        assert service.inputs["template"]["maxInstanceRequestConcurrency"] == concurrency
+
+
+def test_model_container_does_not_set_the_reserved_port_variable() -> None:
+    _, cap = _run(Environment.PROD)
+    for service in of_type(cap.resources, "gcp:cloudrunv2/service:Service"):
+        for container in service.inputs["template"]["containers"]:
+            names = {env["name"] for env in container.get("envs", [])}
+            assert "PORT" not in names
