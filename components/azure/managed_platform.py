@@ -392,6 +392,9 @@ class AzureManagedPlatform(PatternComponent):
                 stable=rollout.STABLE_DEPLOYMENT,
                 candidate=rollout.CANDIDATE_DEPLOYMENT,
                 actions=rollout.ONLINE_ENDPOINT_ACTIONS,
+                linked=(
+                    ("endpoint-identity", self.endpoint_id.id, rollout.ASSIGN_IDENTITY_ACTIONS),
+                ),
             ),
             o,
         )

@@ -159,9 +159,15 @@ class RollbackTarget:
     stable: pulumi.Input[str]
     candidate: pulumi.Input[str]
     actions: tuple[str, ...]
+    # A write that carries a reference to another resource is checked by ARM against that
+    # resource too ("linked access"): (key, scope, actions) grants exactly that, there only.
+    linked: tuple[tuple[str, pulumi.Input[str], tuple[str, ...]], ...] = ()
 
 
 CONTAINER_APP_ACTIONS = ("Microsoft.App/containerApps/read", "Microsoft.App/containerApps/write")
+# An online endpoint's traffic only changes through a full PUT, which restates the endpoint's
+# user-assigned identity; ARM then requires "assign" on that identity from the caller.
+ASSIGN_IDENTITY_ACTIONS = ("Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",)
 ONLINE_ENDPOINT_ACTIONS = (
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
     "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
@@ -236,6 +242,11 @@ def rollback_path(
         opts,
     )
     security.grant_custom(f"{name}-rollback-grant", fn_identity, role, target.resource_id, opts)
+    for key, scope, actions in target.linked:
+        linked = security.custom_role(
+            f"{name}-rollback-{key}-role", spec, f"rollback {key}", actions, scope, opts
+        )
+        security.grant_custom(f"{name}-rollback-{key}-grant", fn_identity, linked, scope, opts)
 
     plan = web.AppServicePlan(
         f"{name}-fn-plan",

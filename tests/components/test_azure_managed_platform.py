@@ -284,7 +284,20 @@ def test_utilisation_metric_alerts_per_deployment(env: Environment) -> None:
 def test_rollback_function_may_only_touch_the_endpoint(env: Environment) -> None:
     cap = run(env, "canary")
     endpoint = one(cap.resources, "azure-native:machinelearningservices:OnlineEndpoint").urn
-    role = one(cap.resources, "azure-native:authorization:RoleDefinition")
+    roles = {
+        r.name.rsplit("-rollback-", 1)[-1]: r
+        for r in of_type(cap.resources, "azure-native:authorization:RoleDefinition")
+    }
+    assert set(roles) == {"role", "endpoint-identity-role"}
+    role = roles["role"]
+    # The PUT restates the endpoint's identity: "assign" on that one identity, nothing more.
+    (identity,) = [
+        i for i in of_type(cap.resources, "azure-native:managedidentity:UserAssignedIdentity")
+        if i.name.endswith("-id-endpoint")
+    ]  # fmt: skip
+    linked = roles["endpoint-identity-role"]
+    assert linked.inputs["permissions"][0]["actions"] == list(rollout.ASSIGN_IDENTITY_ACTIONS)
+    assert deps(linked, "assignableScopes") == {identity.urn}
     assert sorted(role.inputs["permissions"][0]["actions"]) == sorted(
         rollout.ONLINE_ENDPOINT_ACTIONS
     )
