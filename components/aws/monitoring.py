@@ -90,6 +90,31 @@ SAGEMAKER_METRICS: Mapping[Signal, SignalMetric] = {
     Signal.CANARY_LATENCY_P99: _single(_SAGEMAKER, "ModelLatency", "p99", "candidate", 1000.0),
 }
 
+_SQS = "AWS/SQS"
+# Event-driven workers publish their own job metrics in this namespace, as CloudWatch embedded
+# metric format records in their log stream (docs/patterns/aws.md, "worker contract"): per job
+# JobsSucceeded or JobsFailed (Count) and ProcessingTime (Milliseconds), dimension Deployment.
+WORKER_NAMESPACE = "aideploy/EventDriven"
+
+# Event-driven: the jobs queue ("queue"), its dead-letter queue ("dlq") and the workers' own
+# metrics ("worker"). Depth and dead letters are visible messages, age is seconds (the neutral
+# unit), latency is the workers' ProcessingTime in ms, error rate failed / (failed + succeeded).
+SQS_WORKER_METRICS: Mapping[Signal, SignalMetric] = {
+    Signal.QUEUE_DEPTH: _single(_SQS, "ApproximateNumberOfMessagesVisible", "Maximum", "queue"),
+    Signal.QUEUE_OLDEST_AGE: _single(_SQS, "ApproximateAgeOfOldestMessage", "Maximum", "queue"),
+    Signal.DEAD_LETTERS: _single(_SQS, "ApproximateNumberOfMessagesVisible", "Maximum", "dlq"),
+    Signal.WORKER_ERROR_RATE: SignalMetric(
+        (
+            Metric(WORKER_NAMESPACE, "JobsFailed", "Sum", "worker"),
+            Metric(WORKER_NAMESPACE, "JobsSucceeded", "Sum", "worker"),
+        ),
+        "IF(FILL(m0, 0) + FILL(m1, 0) > 0, FILL(m0, 0) / (FILL(m0, 0) + FILL(m1, 0)), 0)",
+    ),
+    Signal.LATENCY_P50: _single(WORKER_NAMESPACE, "ProcessingTime", "p50", "worker"),
+    Signal.LATENCY_P95: _single(WORKER_NAMESPACE, "ProcessingTime", "p95", "worker"),
+    Signal.LATENCY_P99: _single(WORKER_NAMESPACE, "ProcessingTime", "p99", "worker"),
+}
+
 COMPARISON_OPERATORS: Mapping[Comparison, str] = {
     Comparison.ABOVE: "GreaterThanThreshold",
     Comparison.BELOW: "LessThanThreshold",

@@ -91,6 +91,9 @@ LOGS_KEY_USER = KeyUser(
 )
 ALARMS_KEY_USER = KeyUser("cloudwatch.amazonaws.com", ("kms:Decrypt", "kms:GenerateDataKey"))
 S3_LOGGING_KEY_USER = KeyUser("logging.s3.amazonaws.com", ("kms:GenerateDataKey",))
+# EventBridge rules (and their dead-letter queue) delivering to KMS-encrypted SQS queues and SNS
+# topics: the service encrypts with the target's key itself.
+EVENTS_KEY_USER = KeyUser("events.amazonaws.com", ("kms:Decrypt", "kms:GenerateDataKey"))
 
 
 def account_id() -> pulumi.Output[str]:
@@ -292,6 +295,58 @@ def create_role(
     return role
 
 
+def create_account_role(
+    name: str,
+    spec: DeploymentSpec,
+    statements: Sequence[Mapping[str, Any]],
+    opts: pulumi.ResourceOptions,
+    *,
+    description: str,
+) -> aws.iam.Role:
+    """A role for people and systems of this account (a client's producer or reader), with an
+    inline least-privilege policy.
+
+    Trusting the account root delegates the decision to IAM: only principals of this account
+    whose own policies allow sts:AssumeRole on this role can assume it; no other account can.
+    """
+    trust = account_trust_policy(account_id())
+    role = aws.iam.Role(
+        name,
+        description=description,
+        assume_role_policy=trust,
+        max_session_duration=3600,
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+    if statements:
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=to_json(document(list(statements))),
+            opts=opts,
+        )
+    return role
+
+
+def account_trust_policy(account: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Trust policy letting this account's IAM principals (as their policies allow) assume."""
+    return to_json(
+        document(
+            [
+                {
+                    "Effect": "Allow",
+                    "Principal": {
+                        "AWS": pulumi.Output.from_input(account).apply(
+                            lambda a: f"arn:aws:iam::{a}:root"
+                        )
+                    },
+                    "Action": ["sts:AssumeRole"],
+                }
+            ]
+        )
+    )
+
+
 @dataclass
 class PrivateBucket:
     """A bucket and the resources that make it private, encrypted, versioned and logged."""
@@ -443,11 +498,14 @@ def create_encrypted_queue(
     visibility_timeout_seconds: int = 30,
     redrive_to: aws.sqs.Queue | None = None,
     max_receive_count: int = 5,
+    grants: BucketGrants | None = None,
 ) -> aws.sqs.Queue:
     """An SQS queue encrypted with ``key`` and a TLS-only queue policy (rule 6).
 
     ``redrive_to`` makes it redrive to a dead-letter queue after ``max_receive_count`` tries.
     Senders need kms:GenerateDataKey and kms:Decrypt on the key through their own role.
+    ``grants`` adds queue-policy statements built from the queue's ARN (e.g. an EventBridge
+    rule allowed to send); a queue has one policy, so they must go in this one.
     """
     redrive = (
         redrive_to.arn.apply(
@@ -471,7 +529,14 @@ def create_encrypted_queue(
     aws.sqs.QueuePolicy(
         f"{name}-policy",
         queue_url=queue.url,
-        policy=to_json(document([tls_only_statement("sqs:*", [queue.arn])])),
+        policy=to_json(
+            document(
+                [
+                    tls_only_statement("sqs:*", [queue.arn]),
+                    *(dict(g) for g in (grants(queue.arn) if grants else ())),
+                ]
+            )
+        ),
         opts=opts,
     )
     return queue

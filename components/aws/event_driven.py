@@ -1,0 +1,833 @@
+"""The event-driven pattern on AWS.
+
+    upload -> input bucket (SSE-KMS) --EventBridge "Object Created" rule--+
+    producer role -- sqs:SendMessage (SigV4, IAM) ------------------------+--> jobs queue (KMS)
+    EventBridge Scheduler (daily batch, its own role) --------------------+        |
+                                          visibility 6x processing time, 5 receives, then
+                                                                     v             v
+                ECS Fargate workers (private subnets, 0/min..max, one job each)   dead-letter
+                   --> results bucket (SSE-KMS, lifecycle) --"Object Created"-->   queue (KMS,
+                   --> DynamoDB status table (CMK, PITR, TTL)       notification   alarm > 0)
+                   --> "failed" on the last attempt --------------> topic (KMS, TLS-only)
+
+Why SQS polled by Fargate rather than Lambda: a model container loads its weights once and then
+works through jobs for up to MAX_PROCESSING_SECONDS; Lambda would reload per cold start, caps
+memory/CPU below what some models need and cannot run the client's image unchanged on a GPU-less
+long-lived process as ECS does. Why step scaling rather than target tracking: workers must scale
+from zero in dev, where a "backlog per running task" metric is undefined; a visible-message alarm
+adds workers and an empty-queue alarm removes idle ones (busy workers hold ECS task scale-in
+protection, see the worker contract in docs/patterns/aws.md). Why no HTTP submit endpoint: an
+API Gateway with IAM auth needs the same SigV4 signing as SQS itself, and would add a stage, a
+WAF and per-request cost in front of a queue producers can reach directly under IAM.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.alarms import (
+    MAX_DELIVERIES,
+    Signal,
+    Tier,
+    event_alarms,
+    max_processing_seconds,
+    visibility_timeout_seconds,
+)
+from components.aws import monitoring, network, security
+from components.base import PatternComponent
+from components.naming import resource_name
+from components.spec import DeploymentSpec, Environment
+
+# Scale to zero where an idle worker costs money for nothing; staging and prod keep the
+# profile's minimum warm so a job does not wait for a task to start and load the model.
+SCALE_TO_ZERO: frozenset[Environment] = frozenset({Environment.DEV})
+
+# SQS keeps a message at most 14 days. A dead letter keeps its ORIGINAL enqueue time, so the
+# dead-letter queue must keep messages longer than the jobs queue or they expire on arrival.
+JOBS_RETENTION_DAYS = 4
+DEAD_LETTER_RETENTION_DAYS = 14
+# Long polling: a receive waits up to 20 s for a message instead of returning empty at once.
+RECEIVE_WAIT_SECONDS = 20
+
+# EventBridge retries delivery to a target for up to a day before giving up (then: the DLQ).
+EVENT_RETRY_SECONDS = 86400
+EVENT_RETRY_ATTEMPTS = 185
+
+# The scheduled batch: one message a day at 02:00 UTC, the same in every environment (parity).
+BATCH_SCHEDULE = "cron(0 2 * * ? *)"
+BATCH_TIME_ZONE = "Etc/UTC"
+BATCH_MESSAGE = {"kind": "batch", "trigger": "schedule"}
+
+# Scaling: an alarm on visible messages adds workers (re-evaluated each cooldown while the
+# backlog lasts); SCALE_IN_MINUTES of an empty queue halve the fleet down to its minimum.
+SCALE_OUT_COOLDOWN = 60
+SCALE_IN_MINUTES = 5
+SCALE_IN_COOLDOWN = 300
+SCALE_IN_PERCENT = -50
+
+# DynamoDB status items expire at this attribute (epoch seconds) set by the worker to
+# now + retention.data_days; the partition key is the job id.
+STATUS_KEY = "job_id"
+STATUS_TTL_ATTRIBUTE = "expires_at"
+
+# What each role may do, on which resource (filled in at creation). No wildcard actions.
+QUEUE_CONSUME_ACTIONS = (
+    "sqs:ChangeMessageVisibility",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+    "sqs:ReceiveMessage",
+)
+QUEUE_SEND_ACTIONS = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
+STATUS_WRITE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
+STATUS_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+# Workers protect themselves from scale-in while a job runs (ECS task scale-in protection).
+TASK_PROTECTION_ACTIONS = ("ecs:GetTaskProtection", "ecs:UpdateTaskProtection")
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+KEY_ENCRYPT_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+KEY_DECRYPT_ACTIONS = ("kms:Decrypt",)
+HTTPS_PORT = 443
+
+
+# Policy-pack rules this component cannot satisfy as the pack stands: rule -> ((resource role,
+# reason), ...). A client's pack config records them as waivers (see policy_waivers), so they
+# appear in every report instead of silently passing.
+_SCALING_ALARM_REASON = (
+    "This alarm drives the workers' Application Auto Scaling step policy (its action is the "
+    "policy, not a person); it is automation like the alarms a target-tracking policy creates "
+    "outside the stack. Step scaling is needed to scale from zero workers. Every operational "
+    "alarm of the component (components.alarms.event_alarms) is routed to a tier topic."
+)
+POLICY_WAIVERS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "aideploy-stack-require-routed-serving-alarms": (
+        ("worker-scale-out-alarm", _SCALING_ALARM_REASON),
+        ("worker-scale-in-alarm", _SCALING_ALARM_REASON),
+    ),
+}
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``."""
+    return {
+        rule: {
+            "waivers": [
+                {"resource": f"{name}-{role}", "reason": reason} for role, reason in entries
+            ]
+        }
+        for rule, entries in POLICY_WAIVERS.items()
+    }
+
+
+def worker_bounds(spec: DeploymentSpec) -> tuple[int, int]:
+    """(min, max) workers: zero at rest in dev, the profile's bounds elsewhere. One job per
+    worker, so max is the concurrency ceiling."""
+    floor = 0 if spec.environment in SCALE_TO_ZERO else spec.capacity.min_instances
+    return floor, spec.capacity.max_instances
+
+
+def scale_out_steps(max_workers: int) -> list[tuple[int, int | None, int]]:
+    """Step adjustments (lower bound, upper bound or None, workers to add) over the number of
+    visible messages: a small backlog adds one worker, a quarter-fleet backlog a quarter of the
+    fleet, a backlog the whole fleet could take adds the whole fleet (capped at max anyway)."""
+    quarter = max(1, math.ceil(max_workers / 4))
+    bounds = sorted({0, quarter, max_workers})
+    steps: list[tuple[int, int | None, int]] = []
+    for i, lower in enumerate(bounds):
+        upper = bounds[i + 1] if i + 1 < len(bounds) else None
+        steps.append((lower, upper, max(1, lower)))
+    return steps
+
+
+def fargate_cpu(vcpu: float) -> str:
+    """The smallest Fargate CPU size (units of 1/1024 vCPU) holding ``vcpu``."""
+    for units in (256, 512, 1024, 2048, 4096, 8192, 16384):
+        if units >= vcpu * 1024:
+            return str(units)
+    return "16384"
+
+
+def deployment_dimension(spec: DeploymentSpec) -> str:
+    """The value workers put in their metrics' Deployment dimension."""
+    return f"{spec.project}-{spec.environment.value}"
+
+
+def trail_name(spec: DeploymentSpec) -> str:
+    """The audit trail's name (known before creation: the key policy names it)."""
+    return resource_name("aws", "default", spec.project, spec.environment.value, "audit")
+
+
+def _objects(bucket: aws.s3.Bucket) -> pulumi.Output[str]:
+    return bucket.arn.apply(lambda arn: f"{arn}/*")
+
+
+class AwsEventDriven(PatternComponent):
+    """Jobs from uploads, IAM-authenticated sends and a schedule, processed by Fargate workers."""
+
+    def __init__(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, spec, opts)
+        self._o = self.child_opts()
+        self.account = security.account_id()
+        self.trail_arn = self.account.apply(
+            lambda a: f"arn:aws:cloudtrail:{spec.region}:{a}:trail/{trail_name(spec)}"
+        )
+        self.key = security.create_kms_key(
+            name,
+            spec,
+            self._o,
+            description=f"{spec.project} {spec.environment.value}: jobs, results, status, logs",
+            users=(
+                security.LOGS_KEY_USER,
+                security.ALARMS_KEY_USER,
+                security.S3_LOGGING_KEY_USER,
+                security.EVENTS_KEY_USER,
+                security.KeyUser(
+                    "cloudtrail.amazonaws.com",
+                    ("kms:DescribeKey", "kms:GenerateDataKey"),
+                    condition_key="aws:SourceArn",
+                    condition_values=(
+                        f"arn:aws:cloudtrail:{{region}}:{{account}}:trail/{trail_name(spec)}",
+                    ),
+                ),
+            ),
+        )
+        self.network = network.create_network(name, spec, self.key, self._o)
+        self._create_storage()
+        self._create_rules()
+        self._create_queues()
+        self._create_notifications()
+        self._create_schedule()
+        self._create_monitoring()
+        self._create_workers()
+        self._create_client_roles()
+        self._create_audit_trail()
+
+        self.input_bucket = self.input.bucket.id
+        self.queue_name = self.jobs.name
+        self.dead_letter_queue_name = self.dead_letters.name
+        self.worker_service = self.service.name
+        self.results_bucket = self.results.bucket.id
+        self.status_table = self.status.name
+        self.notification_topic = self.notifications.arn
+        self.kms_key_id = self.key.key_id
+        self.alert_topic = self.topics[Tier.PAGE].arn
+        self._finish()
+
+    # --- data: objects in, objects out, job status ----------------------------------------
+    def _create_storage(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        self.access_logs = security.create_access_log_bucket(
+            f"{name}-access-logs", spec, self.key, o
+        )
+        self.input = security.create_private_bucket(
+            f"{name}-input", spec, self.key, o, access_log_bucket=self.access_logs.bucket
+        )
+        self.results = security.create_private_bucket(
+            f"{name}-results", spec, self.key, o, access_log_bucket=self.access_logs.bucket
+        )
+        # S3 sends every object event of these buckets to the account's default event bus; the
+        # rules below pick what they need (S3 -> SQS directly cannot use a customer key).
+        for role, bucket in (("input", self.input), ("results", self.results)):
+            aws.s3.BucketNotification(
+                f"{name}-{role}-events", bucket=bucket.bucket.id, eventbridge=True, opts=o
+            )
+        self.status = aws.dynamodb.Table(
+            f"{name}-status",
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=STATUS_KEY,
+            attributes=[aws.dynamodb.TableAttributeArgs(name=STATUS_KEY, type="S")],
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(
+                enabled=True, kms_key_arn=self.key.arn
+            ),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=STATUS_TTL_ATTRIBUTE, enabled=True),
+            deletion_protection_enabled=spec.retention.deletion_protection,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+
+    # --- EventBridge: uploads become jobs, results become completion notices --------------
+    def _object_created_rule(self, role: str, bucket: aws.s3.Bucket) -> aws.cloudwatch.EventRule:
+        name, spec = self.name, self.spec
+        pattern = bucket.id.apply(
+            lambda b: json.dumps(
+                {
+                    "source": ["aws.s3"],
+                    "detail-type": ["Object Created"],
+                    "detail": {"bucket": {"name": [b]}},
+                },
+                sort_keys=True,
+            )
+        )
+        return aws.cloudwatch.EventRule(
+            f"{name}-{role}-rule",
+            description=f"Object created in the {role} bucket of {spec.project}",
+            event_pattern=pattern,
+            state="ENABLED",
+            tags=spec.standard_tags(),
+            opts=self._o,
+        )
+
+    def _create_rules(self) -> None:
+        self.upload_rule = self._object_created_rule("upload", self.input.bucket)
+        self.completion_rule = self._object_created_rule("completion", self.results.bucket)
+
+    # --- the durable queue and its dead letters -------------------------------------------
+    @staticmethod
+    def _from_rules(
+        action: str, sid: str, rules: Sequence[aws.cloudwatch.EventRule]
+    ) -> security.BucketGrants:
+        """Queue/topic-policy grant: EventBridge may deliver ``action`` for exactly ``rules``."""
+        sources = [rule.arn for rule in rules]
+
+        def grant(arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+            return [
+                security.statement(
+                    [action],
+                    [arn],
+                    sid=sid,
+                    principal={"Service": "events.amazonaws.com"},
+                    condition={"ArnEquals": {"aws:SourceArn": list(sources)}},
+                )
+            ]
+
+        return grant
+
+    def _create_queues(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        # Rules deliver what they could not hand to their target here, too: nothing is lost
+        # silently, and the dead-letter alarm fires.
+        self.dead_letters = security.create_encrypted_queue(
+            f"{name}-dead-letters",
+            spec,
+            self.key,
+            o,
+            retention_days=DEAD_LETTER_RETENTION_DAYS,
+            grants=self._from_rules("sqs:SendMessage", "DeadLettersOfRules", [self.upload_rule]),
+        )
+        self.jobs = security.create_encrypted_queue(
+            f"{name}-jobs",
+            spec,
+            self.key,
+            o,
+            retention_days=min(JOBS_RETENTION_DAYS, spec.retention.data_days),
+            visibility_timeout_seconds=visibility_timeout_seconds(spec),
+            redrive_to=self.dead_letters,
+            max_receive_count=MAX_DELIVERIES,
+            grants=self._from_rules("sqs:SendMessage", "JobsFromUploads", [self.upload_rule]),
+        )
+        # Only the jobs queue may use the dead-letter queue as its redrive target.
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-dead-letters-redrive-allow",
+            queue_url=self.dead_letters.url,
+            redrive_allow_policy=self.jobs.arn.apply(
+                lambda arn: json.dumps(
+                    {"redrivePermission": "byQueue", "sourceQueueArns": [arn]}, sort_keys=True
+                )
+            ),
+            opts=o,
+        )
+        self.upload_target = aws.cloudwatch.EventTarget(
+            f"{name}-upload-target",
+            rule=self.upload_rule.name,
+            arn=self.jobs.arn,
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=EVENT_RETRY_SECONDS,
+                maximum_retry_attempts=EVENT_RETRY_ATTEMPTS,
+            ),
+            dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(
+                arn=self.dead_letters.arn
+            ),
+            opts=o,
+        )
+
+    # --- notifications for the client's systems ------------------------------------------
+    def _create_notifications(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        self.notifications = aws.sns.Topic(
+            f"{name}-notifications",
+            display_name=f"{spec.project} {spec.environment.value} job notifications",
+            kms_master_key_id=self.key.arn,
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        topic = self.notifications.arn
+        statements = [
+            security.statement(
+                monitoring.SNS_OWNER_ACTIONS,
+                [topic],
+                sid="AccountOwns",
+                principal={"AWS": self.account.apply(lambda a: f"arn:aws:iam::{a}:root")},
+            ),
+            security.tls_only_statement("sns:Publish", [topic]),
+            *self._from_rules("sns:Publish", "CompletionsFromResults", [self.completion_rule])(
+                topic
+            ),
+        ]
+        aws.sns.TopicPolicy(
+            f"{name}-notifications-policy",
+            arn=topic,
+            policy=security.to_json(security.document(statements)),
+            opts=o,
+        )
+        # Completion is announced by the results bucket itself, so no worker can forget it;
+        # failure is announced by the worker on a job's last attempt (worker contract).
+        aws.cloudwatch.EventTarget(
+            f"{name}-completion-target",
+            rule=self.completion_rule.name,
+            arn=topic,
+            input_transformer=aws.cloudwatch.EventTargetInputTransformerArgs(
+                input_paths={
+                    "bucket": "$.detail.bucket.name",
+                    "key": "$.detail.object.key",
+                    "time": "$.time",
+                },
+                input_template=(
+                    '{"outcome": "completed", "bucket": <bucket>, "key": <key>, "time": <time>}'
+                ),
+            ),
+            retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                maximum_event_age_in_seconds=EVENT_RETRY_SECONDS,
+                maximum_retry_attempts=EVENT_RETRY_ATTEMPTS,
+            ),
+            opts=o,
+        )
+
+    # --- the scheduled batch --------------------------------------------------------------
+    def _create_schedule(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        role = security.create_role(
+            f"{name}-scheduler-role",
+            spec,
+            "scheduler.amazonaws.com",
+            [
+                security.statement(["sqs:SendMessage"], [self.jobs.arn, self.dead_letters.arn]),
+                security.statement(KEY_ENCRYPT_ACTIONS, [self.key.arn]),
+            ],
+            o,
+            description="EventBridge Scheduler: send the batch job (or its dead letter) only",
+        )
+        # The schedule's input is a fixed, non-sensitive message; Scheduler encrypts it with an
+        # AWS-owned key. The job itself lands in the KMS-encrypted queue.
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-batch-schedule",
+            name=resource_name("aws", "default", spec.project, spec.environment.value, "batch"),
+            description="Scheduled batch: one job message a day",
+            schedule_expression=BATCH_SCHEDULE,
+            schedule_expression_timezone=BATCH_TIME_ZONE,
+            flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+            target=aws.scheduler.ScheduleTargetArgs(
+                arn=self.jobs.arn,
+                role_arn=role.arn,
+                input=json.dumps(BATCH_MESSAGE, sort_keys=True),
+                retry_policy=aws.scheduler.ScheduleTargetRetryPolicyArgs(
+                    maximum_event_age_in_seconds=EVENT_RETRY_SECONDS,
+                    maximum_retry_attempts=EVENT_RETRY_ATTEMPTS,
+                ),
+                dead_letter_config=aws.scheduler.ScheduleTargetDeadLetterConfigArgs(
+                    arn=self.dead_letters.arn
+                ),
+            ),
+            opts=o,
+        )
+
+    # --- alarms ---------------------------------------------------------------------------
+    def _create_monitoring(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        self.alarm_defs = monitoring.alarm_defs(event_alarms(spec), monitoring.SQS_WORKER_METRICS)
+        self.topics = monitoring.create_alert_topics(
+            name, spec, self.key, monitoring.tiers_used(self.alarm_defs), o
+        )
+        dimensions: dict[str, Mapping[str, pulumi.Input[str]]] = {
+            "queue": {"QueueName": self.jobs.name},
+            "dlq": {"QueueName": self.dead_letters.name},
+            "worker": {"Deployment": deployment_dimension(spec)},
+        }
+        self.alarms = monitoring.create_alarms(
+            name, spec, self.alarm_defs, dimensions, self.topics, o
+        )
+        self.dashboard = monitoring.create_dashboard(
+            name, spec, self.alarms, o, title=f"{spec.project} {spec.environment.value} jobs"
+        )
+
+    # --- workers --------------------------------------------------------------------------
+    def _create_workers(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        tags = spec.standard_tags()
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            tags=tags,
+            opts=o,
+        )
+        self.worker_logs = security.create_log_group(
+            f"{name}-worker-logs",
+            spec,
+            self.key,
+            o,
+            log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/worker",
+        )
+        execution_role = security.create_role(
+            f"{name}-execution-role",
+            spec,
+            "ecs-tasks.amazonaws.com",
+            [
+                security.statement(
+                    LOG_WRITE_ACTIONS, [self.worker_logs.arn.apply(lambda a: f"{a}:*")]
+                ),
+                *security.image_pull_statements([spec.model.image]),
+            ],
+            o,
+            description="ECS agent: write the worker logs (and pull from ECR when used)",
+        )
+        tasks = pulumi.Output.all(self.account, self.cluster.name).apply(
+            lambda v: f"arn:aws:ecs:{spec.region}:{v[0]}:task/{v[1]}/*"
+        )
+        self.worker_role = security.create_role(
+            f"{name}-worker-role",
+            spec,
+            "ecs-tasks.amazonaws.com",
+            [
+                security.statement(QUEUE_CONSUME_ACTIONS, [self.jobs.arn]),
+                security.statement(["s3:GetObject"], [_objects(self.input.bucket)]),
+                # GetObject too: a retried job reads back its own partial result.
+                security.statement(
+                    ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+                    [_objects(self.results.bucket)],
+                ),
+                security.statement(STATUS_WRITE_ACTIONS, [self.status.arn]),
+                security.statement(["sns:Publish"], [self.notifications.arn]),
+                security.statement(KEY_ENCRYPT_ACTIONS, [self.key.arn]),
+                security.statement(TASK_PROTECTION_ACTIONS, [tasks]),
+            ],
+            o,
+            description="Worker: consume jobs, read input, write results/status, notify",
+        )
+        self.worker_sg = aws.ec2.SecurityGroup(
+            f"{name}-worker-sg",
+            description="Workers take no inbound traffic; HTTPS out to AWS APIs and registries",
+            vpc_id=self.network.vpc.id,
+            egress=[
+                aws.ec2.SecurityGroupEgressArgs(
+                    protocol="tcp",
+                    from_port=HTTPS_PORT,
+                    to_port=HTTPS_PORT,
+                    cidr_blocks=["0.0.0.0/0"],
+                )
+            ],
+            tags=tags,
+            opts=o,
+        )
+        self.task = self._task_definition(execution_role.arn, self.worker_role.arn)
+        low, high = worker_bounds(spec)
+        # A release that raises the error rate or p99 of jobs rolls itself back.
+        rollback_on = [
+            self.alarms[s.value].name for s in (Signal.WORKER_ERROR_RATE, Signal.LATENCY_P99)
+        ]
+        self.service = aws.ecs.Service(
+            f"{name}-worker",
+            cluster=self.cluster.arn,
+            task_definition=self.task.arn,
+            desired_count=low,
+            launch_type="FARGATE",
+            platform_version="LATEST",
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=self.network.private_subnet_ids,
+                security_groups=[self.worker_sg.id],
+                assign_public_ip=False,
+            ),
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+                enable=True, rollback=True
+            ),
+            alarms=aws.ecs.ServiceAlarmsArgs(alarm_names=rollback_on, enable=True, rollback=True),
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            tags=tags,
+            # The scaling policies own the running count after creation.
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(ignore_changes=["desiredCount"])
+            ),
+        )
+        self._autoscale(low, high)
+
+    def _task_definition(
+        self, execution_role: pulumi.Output[str], task_role: pulumi.Output[str]
+    ) -> aws.ecs.TaskDefinition:
+        name, spec, o = self.name, self.spec, self._o
+        static_env: dict[str, str] = {
+            "AIDEPLOY_ROLE": "worker",
+            "MODEL_NAME": spec.model.name,
+            "MODEL_VERSION": spec.model.version,
+            "MAX_DELIVERIES": str(MAX_DELIVERIES),
+            "MAX_PROCESSING_SECONDS": str(max_processing_seconds(spec)),
+            "VISIBILITY_TIMEOUT_SECONDS": str(visibility_timeout_seconds(spec)),
+            "STATUS_KEY": STATUS_KEY,
+            "STATUS_TTL_ATTRIBUTE": STATUS_TTL_ATTRIBUTE,
+            "STATUS_TTL_DAYS": str(spec.retention.data_days),
+            "METRIC_NAMESPACE": monitoring.WORKER_NAMESPACE,
+            "METRIC_DEPLOYMENT": deployment_dimension(spec),
+        }
+        wired = pulumi.Output.all(
+            queue=self.jobs.url,
+            input=self.input.bucket.id,
+            results=self.results.bucket.id,
+            table=self.status.name,
+            topic=self.notifications.arn,
+            group=self.worker_logs.name,
+        )
+
+        def definitions(v: dict[str, Any]) -> str:
+            env = {
+                **static_env,
+                "QUEUE_URL": v["queue"],
+                "INPUT_BUCKET": v["input"],
+                "RESULTS_BUCKET": v["results"],
+                "STATUS_TABLE": v["table"],
+                "NOTIFICATION_TOPIC_ARN": v["topic"],
+            }
+            container = {
+                "name": "worker",
+                "image": spec.model.image,
+                "essential": True,
+                "environment": [{"name": k, "value": env[k]} for k in sorted(env)],
+                "readonlyRootFilesystem": True,
+                "privileged": False,
+                "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108
+                "linuxParameters": {"initProcessEnabled": True},
+                # Fargate's maximum: a stopping worker finishes or hands back its message.
+                "stopTimeout": 120,
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": v["group"],
+                        "awslogs-region": spec.region,
+                        "awslogs-stream-prefix": "worker",
+                    },
+                },
+            }
+            return json.dumps([container], sort_keys=True)
+
+        return aws.ecs.TaskDefinition(
+            f"{name}-worker-task",
+            family=resource_name("aws", "default", spec.project, spec.environment.value, "worker"),
+            cpu=fargate_cpu(spec.capacity.cpu),
+            memory=str(spec.capacity.memory_mb),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
+                operating_system_family="LINUX", cpu_architecture="X86_64"
+            ),
+            execution_role_arn=execution_role,
+            task_role_arn=task_role,
+            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
+            container_definitions=wired.apply(definitions),
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+
+    def _autoscale(self, low: int, high: int) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        target = aws.appautoscaling.Target(
+            f"{name}-worker-scaling",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", self.cluster.name, "/", self.service.name),
+            min_capacity=low,
+            max_capacity=high,
+            opts=o,
+        )
+
+        def policy(
+            role: str, config: aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs
+        ) -> aws.appautoscaling.Policy:
+            return aws.appautoscaling.Policy(
+                f"{name}-worker-{role}",
+                policy_type="StepScaling",
+                service_namespace=target.service_namespace,
+                scalable_dimension=target.scalable_dimension,
+                resource_id=target.resource_id,
+                step_scaling_policy_configuration=config,
+                opts=o,
+            )
+
+        step = aws.appautoscaling.PolicyStepScalingPolicyConfigurationStepAdjustmentArgs
+        out = policy(
+            "scale-out",
+            aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs(
+                adjustment_type="ChangeInCapacity",
+                metric_aggregation_type="Maximum",
+                cooldown=SCALE_OUT_COOLDOWN,
+                step_adjustments=[
+                    step(
+                        scaling_adjustment=add,
+                        metric_interval_lower_bound=str(lower),
+                        metric_interval_upper_bound=None if upper is None else str(upper),
+                    )
+                    for lower, upper, add in scale_out_steps(high)
+                ],
+            ),
+        )
+        scale_in = policy(
+            "scale-in",
+            aws.appautoscaling.PolicyStepScalingPolicyConfigurationArgs(
+                adjustment_type="PercentChangeInCapacity",
+                metric_aggregation_type="Maximum",
+                cooldown=SCALE_IN_COOLDOWN,
+                min_adjustment_magnitude=1,
+                step_adjustments=[
+                    step(scaling_adjustment=SCALE_IN_PERCENT, metric_interval_upper_bound="0")
+                ],
+            ),
+        )
+        visible = aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            stat="Maximum",
+            period=60,
+            dimensions={"QueueName": self.jobs.name},
+        )
+        for role, operator, periods, missing, action in (
+            ("scale-out", "GreaterThanThreshold", 1, "notBreaching", out),
+            # An idle queue may stop reporting: no data means nothing to do, so scale in.
+            ("scale-in", "LessThanOrEqualToThreshold", SCALE_IN_MINUTES, "breaching", scale_in),
+        ):
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-worker-{role}-alarm",
+                name=resource_name(
+                    "aws", "default", spec.project, spec.environment.value, f"worker-{role}"
+                ),
+                alarm_description=f"Drives the workers' {role} policy (visible jobs vs 0)",
+                comparison_operator=operator,
+                threshold=0,
+                evaluation_periods=periods,
+                datapoints_to_alarm=periods,
+                metric_queries=[
+                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                        id="visible", metric=visible, return_data=True
+                    )
+                ],
+                treat_missing_data=missing,
+                alarm_actions=[action.arn],
+                tags=spec.standard_tags(),
+                opts=o,
+            )
+
+    # --- the client's identities: producer and reader --------------------------------------
+    def _create_client_roles(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        self.producer_role = security.create_account_role(
+            f"{name}-producer-role",
+            spec,
+            [
+                security.statement(["s3:PutObject"], [_objects(self.input.bucket)]),
+                security.statement(QUEUE_SEND_ACTIONS, [self.jobs.arn]),
+                security.statement(KEY_ENCRYPT_ACTIONS, [self.key.arn]),
+            ],
+            o,
+            description="Producer: upload input objects and send job messages, nothing else",
+        )
+        self.reader_role = security.create_account_role(
+            f"{name}-reader-role",
+            spec,
+            [
+                security.statement(["s3:GetObject"], [_objects(self.results.bucket)]),
+                security.statement(STATUS_READ_ACTIONS, [self.status.arn]),
+                security.statement(["sns:Subscribe"], [self.notifications.arn]),
+                security.statement(KEY_DECRYPT_ACTIONS, [self.key.arn]),
+            ],
+            o,
+            description="Reader: read results and job status, subscribe to notifications",
+        )
+
+    # --- audit: who read or wrote which object or status item -----------------------------
+    def _create_audit_trail(self) -> None:
+        name, spec, o = self.name, self.spec, self._o
+        account, trail = self.account, self.trail_arn
+
+        def grants(bucket_arn: pulumi.Output[str]) -> list[dict[str, Any]]:
+            condition = {"StringEquals": {"aws:SourceArn": trail}}
+            service = {"Service": "cloudtrail.amazonaws.com"}
+            return [
+                security.statement(
+                    ["s3:GetBucketAcl"],
+                    [bucket_arn],
+                    sid="CloudTrailAclCheck",
+                    principal=service,
+                    condition=condition,
+                ),
+                security.statement(
+                    ["s3:PutObject"],
+                    [
+                        pulumi.Output.all(bucket_arn, account).apply(
+                            lambda v: f"{v[0]}/AWSLogs/{v[1]}/*"
+                        )
+                    ],
+                    sid="CloudTrailWrite",
+                    principal=service,
+                    condition=condition,
+                ),
+            ]
+
+        self.trail_bucket = security.create_private_bucket(
+            f"{name}-audit",
+            spec,
+            self.key,
+            o,
+            access_log_bucket=self.access_logs.bucket,
+            grants=grants,
+            expire_days=spec.retention.log_days,
+        )
+        field = aws.cloudtrail.TrailAdvancedEventSelectorFieldSelectorArgs
+
+        def selector(
+            label: str, resource_type: str, arns: list[pulumi.Input[str]], *, prefix: bool
+        ) -> aws.cloudtrail.TrailAdvancedEventSelectorArgs:
+            match = (
+                field(field="resources.ARN", starts_withs=arns)
+                if prefix
+                else field(field="resources.ARN", equals=arns)
+            )
+            return aws.cloudtrail.TrailAdvancedEventSelectorArgs(
+                name=label,
+                field_selectors=[
+                    field(field="eventCategory", equals=["Data"]),
+                    field(field="resources.type", equals=[resource_type]),
+                    match,
+                ],
+            )
+
+        def prefix(bucket: aws.s3.Bucket) -> pulumi.Output[str]:
+            return bucket.arn.apply(lambda arn: f"{arn}/")
+
+        # Data events only: the account's own trail (or CloudTrail's 90-day event history)
+        # holds management events; this trail adds object and item access, kept log_days.
+        self.trail = aws.cloudtrail.Trail(
+            f"{name}-audit-trail",
+            name=trail_name(spec),
+            s3_bucket_name=self.trail_bucket.bucket.id,
+            kms_key_id=self.key.arn,
+            enable_log_file_validation=True,
+            include_global_service_events=False,
+            is_multi_region_trail=False,
+            advanced_event_selectors=[
+                selector(
+                    "job objects",
+                    "AWS::S3::Object",
+                    [prefix(self.input.bucket), prefix(self.results.bucket)],
+                    prefix=True,
+                ),
+                selector("job status", "AWS::DynamoDB::Table", [self.status.arn], prefix=False),
+            ],
+            tags=spec.standard_tags(),
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=self.trail_bucket.children)
+            ),
+        )
