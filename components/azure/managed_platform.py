@@ -12,6 +12,7 @@ that puts all traffic back on blue when a rollback alarm fires.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import pulumi
@@ -251,12 +252,15 @@ class AzureManagedPlatform(PatternComponent):
     ) -> ml.OnlineDeployment:
         """One deployment (blue or green) of a model image, with its environment and autoscale."""
         rg = self.base.rg
+        # One environment per slot: blue and green may run the same version (no candidate), and
+        # an environment version is immutable, so its version also names the exact image.
+        image_digest = hashlib.sha256(image.encode()).hexdigest()[:8]
         environment = ml.EnvironmentVersion(
             f"{name}-env-{slot}",
             resource_group_name=rg.name,
             workspace_name=self.ml_workspace.name,
-            name=f"{spec.model.name}-serving",
-            version=rollout.revision_suffix(version),
+            name=f"{spec.model.name}-{slot}",
+            version=f"{rollout.revision_suffix(version)}-{image_digest}",
             properties=ml.EnvironmentVersionPropertiesArgs(
                 image=image,
                 os_type=ml.OperatingSystemType.LINUX,

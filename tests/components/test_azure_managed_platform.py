@@ -147,6 +147,11 @@ def test_blue_and_green_without_candidate(env: Environment) -> None:
     spec = spec_for(env)
     envs = of_type(cap.resources, "azure-native:machinelearningservices:EnvironmentVersion")
     assert {e.inputs["properties"]["image"] for e in envs} == {spec.model.image}
+    # Same model in both slots, yet two distinct (immutable) environment versions.
+    assert len({(e.inputs["name"], e.inputs["version"]) for e in envs}) == 2
+    for slot, deployment in slots.items():
+        (env_version,) = [e for e in envs if e.inputs["name"].endswith(f"-{slot}")]
+        assert deps(deployment, "properties") >= {env_version.urn}
 
 
 @pytest.mark.parametrize("env", ENVS)
