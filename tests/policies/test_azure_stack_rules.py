@@ -260,3 +260,60 @@ def test_front_door_profile_needs_diagnostics(diagnosed: bool) -> None:
 
     expected = set() if diagnosed else {"edge"}
     assert flagged(data_plane_require_diagnostic_settings, program) == expected
+
+
+def custom_role_assignment(actions: list[str], scope: str) -> Callable[[], None]:
+    """A custom role with ``actions`` assigned at the resource group or at one account."""
+
+    def program() -> None:
+        rg = resources.ResourceGroup("rg")
+        account = storage.StorageAccount(
+            "data",
+            resource_group_name=rg.name,
+            kind="StorageV2",
+            sku=storage.SkuArgs(name="Standard_LRS"),
+        )
+        role = authorization.RoleDefinition(
+            "custom",
+            role_name="acme operator",
+            scope=rg.id,
+            assignable_scopes=[rg.id],
+            permissions=[authorization.PermissionArgs(actions=actions)],
+        )
+        authorization.RoleAssignment(
+            "target",
+            principal_id="11111111-1111-1111-1111-111111111111",
+            principal_type="ServicePrincipal",
+            role_definition_id=role.id,
+            scope=rg.id if scope == "rg" else account.id,
+        )
+
+    return program
+
+
+CUSTOM_ROLE_CASES: dict[str, tuple[list[str], str, bool]] = {
+    "narrow-actions-on-rg": (["Microsoft.App/containerApps/read"], "rg", False),
+    "star-on-account": (["*"], "account", False),
+    "star-on-rg": (["*"], "rg", True),
+    "role-assignment-write-on-rg": (
+        ["Microsoft.Storage/*/read", "microsoft.authorization/roleassignments/write"],
+        "rg",
+        True,
+    ),
+    "lookalike-action-on-rg": (["Microsoft.Authorization/roleAssignments/read"], "rg", False),
+}
+
+
+@pytest.mark.parametrize(
+    ("actions", "scope", "violates"),
+    list(CUSTOM_ROLE_CASES.values()),
+    ids=[f"azure-role-assignment-disallow-privileged-broad-scope:{k}" for k in CUSTOM_ROLE_CASES],
+)
+def test_custom_role_with_owner_powers_at_broad_scope(
+    actions: list[str], scope: str, violates: bool
+) -> None:
+    """azure-role-assignment-disallow-privileged-broad-scope also sees Owner-like custom roles."""
+    found = flagged(
+        role_assignment_disallow_privileged_broad_scope, custom_role_assignment(actions, scope)
+    )
+    assert found == ({"target"} if violates else set())

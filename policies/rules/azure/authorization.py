@@ -1,5 +1,5 @@
-"""Azure role assignments (rule 25): no Owner / Contributor / User Access Administrator at
-subscription, management group or resource group scope.
+"""Azure role assignments (rule 25): no Owner / Contributor / User Access Administrator (nor a
+custom role with their powers) at subscription, management group or resource group scope.
 
 A stack rule, because a scope is often another resource's id (``rg.id``): during preview that id
 is unknown and under mocks it is an opaque value, so the scope's property dependencies tell
@@ -8,12 +8,12 @@ which resource the assignment is scoped to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from pulumi_policy import PolicyResource, Severity, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.rules.base import SECURITY, canonical_type, stack_rule, type_matches
+from policies.rules.base import SECURITY, as_list, canonical_type, stack_rule, type_matches
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
@@ -23,6 +23,21 @@ PRIVILEGED_ROLES: dict[str, str] = {
     "b24988ac-6180-42a0-ab88-20f7382dd24c": "Contributor",
     "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9": "User Access Administrator",
 }
+
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+# Custom-role actions that amount to Owner / Contributor / User Access Administrator (any
+# action at all, or granting roles); compared whole, case-insensitively.
+PRIVILEGED_ACTIONS: frozenset[str] = frozenset(
+    a.lower()
+    for a in (
+        "*",
+        "*/write",
+        "Microsoft.Authorization/*",
+        "Microsoft.Authorization/*/write",
+        "Microsoft.Authorization/roleAssignments/*",
+        "Microsoft.Authorization/roleAssignments/write",
+    )
+)
 
 # Resources whose id is itself a broad scope.
 BROAD_SCOPE_RESOURCES: dict[str, str] = {
@@ -79,12 +94,40 @@ def assignment_scope(resource: PolicyResource) -> str | None:
     return None
 
 
+def privileged_custom_role(definition: PolicyResource) -> str | None:
+    """``custom role '<name>' (<action>)`` when a RoleDefinition grants a privileged action."""
+    try:
+        permissions = as_list(definition.props.get("permissions"))
+        for permission in permissions:
+            actions = permission.get("actions") if isinstance(permission, Mapping) else None
+            for action in as_list(actions):
+                if isinstance(action, str) and action.lower() in PRIVILEGED_ACTIONS:
+                    return f"custom role '{definition.name}' ({action})"
+    except UnknownValueError:
+        return None
+    return None
+
+
+def assigned_role(resource: PolicyResource) -> str | None:
+    """The privileged role a role assignment grants (built-in by id, or a custom role), if any."""
+    definition = _read(resource, "roleDefinitionId")
+    if definition is not None:
+        builtin = PRIVILEGED_ROLES.get(role_id(definition))
+        if builtin is not None:
+            return builtin
+    for dep in resource.property_dependencies.get("roleDefinitionId", []):
+        if type_matches(dep.resource_type, [ROLE_DEFINITION]):
+            custom = privileged_custom_role(dep)
+            if custom is not None:
+                return custom
+    return None
+
+
 def _privileged_broad(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     for resource in args.resources:
         if not type_matches(resource.resource_type, [ROLE_ASSIGNMENT]):
             continue
-        definition = _read(resource, "roleDefinitionId")
-        role = PRIVILEGED_ROLES.get(role_id(definition)) if definition else None
+        role = assigned_role(resource)
         if role is None:
             continue
         kind = assignment_scope(resource)
@@ -98,8 +141,9 @@ def _privileged_broad(args: StackValidationArgs) -> Iterator[tuple[str, str | No
 
 role_assignment_disallow_privileged_broad_scope = stack_rule(
     "azure-role-assignment-disallow-privileged-broad-scope",
-    "No Owner, Contributor or User Access Administrator role assignment at subscription, "
-    "management group or resource group scope.",
+    "No Owner, Contributor or User Access Administrator role assignment (nor a custom role "
+    "allowing `*` or role assignment writes) at subscription, management group or resource "
+    "group scope.",
     check=_privileged_broad,
     severity=Severity.CRITICAL,
     tags=["iam"],
