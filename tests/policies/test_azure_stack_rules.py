@@ -22,13 +22,14 @@ import pulumi_azure_native.resources as resources
 import pulumi_azure_native.storage as storage
 import pytest
 from pulumi_policy import Policy
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies.rules.azure.authorization import (
     role_assignment_disallow_privileged_broad_scope,
     scope_kind,
 )
 from policies.rules.azure.monitoring import data_plane_require_diagnostic_settings
+from policies.runner.capture import CapturedResource
 from tests.policies.harness import evaluate, names_violating, run_program
 
 SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000"
@@ -317,3 +318,32 @@ def test_custom_role_with_owner_powers_at_broad_scope(
         role_assignment_disallow_privileged_broad_scope, custom_role_assignment(actions, scope)
     )
     assert found == ({"target"} if violates else set())
+
+
+def with_unknown(program: Callable[[], Any], resource: str, key: str) -> list[CapturedResource]:
+    """The program's resources, with ``key`` of ``resource`` unknown as in a preview."""
+    out = []
+    for r in run_program(program):
+        inputs = dict(r.inputs)
+        if r.name == resource:
+            inputs[key] = UNKNOWN_STRING_VALUE
+        out.append(replace(r, inputs=unknown_checking_proxy(inputs)))
+    return out
+
+
+def test_preview_unknown_scope_falls_back_to_its_dependency() -> None:
+    """azure-role-assignment-disallow-privileged-broad-scope: scope=rg.id unknown in preview."""
+    policy = role_assignment_disallow_privileged_broad_scope
+    owner_on_rg = with_unknown(assignment(OWNER, "rg"), "target", "scope")
+    assert names_violating(evaluate([policy], owner_on_rg), policy.name) == {"target"}
+    owner_on_account = with_unknown(assignment(OWNER, "account"), "target", "scope")
+    assert names_violating(evaluate([policy], owner_on_account), policy.name) == set()
+
+
+def test_preview_unknown_log_destination_does_not_abort_the_stack_check() -> None:
+    """azure-data-plane-require-diagnostic-settings still reports the others when one is unknown."""
+    policy = data_plane_require_diagnostic_settings
+    captured = with_unknown(
+        diagnostics(diagnose=("vault",), env_logs="azure-monitor"), "env", "appLogsConfiguration"
+    )
+    assert names_violating(evaluate([policy], captured), policy.name) == {"data"}

@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import pulumi_gcp as gcp
 import pytest
-from pulumi_policy.proxy import unknown_checking_proxy
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policies.rules.gcp.logging import audit_logs_require_ai_and_storage
 from tests.policies.harness import evaluate, names_violating, run_program
@@ -95,3 +95,15 @@ def test_audit_logs_waiver() -> None:
     assert (
         names_violating(evaluate([POLICY], captured, {POLICY.name: waiver}), POLICY.name) == set()
     )
+
+
+def test_preview_unknown_audit_service_does_not_abort_the_stack_check() -> None:
+    """gcp-audit-logs-require-ai-and-storage: an audit config whose service is unknown in preview
+    counts for nothing, and the check still runs."""
+    captured = []
+    for r in run_program(stack()):
+        inputs = dict(r.inputs)
+        if r.name == "audit-aiplatform":
+            inputs["service"] = UNKNOWN_STRING_VALUE
+        captured.append(replace(r, inputs=unknown_checking_proxy(inputs)))
+    assert names_violating(evaluate([POLICY], captured), POLICY.name) == {"serving"}

@@ -12,6 +12,7 @@ from pulumi_policy import (
     Severity,
     StackValidationArgs,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.rules.base import OPERATIONAL, canonical_type, resource_rule, stack_rule
 from policies.rules.settings import Setting
@@ -60,14 +61,25 @@ def _monitored_urns(resources: list[PolicyResource]) -> set[str]:
     return urns
 
 
+def _routes_itself(resource: PolicyResource) -> bool:
+    """Whether the resource ships its logs without a diagnostic setting (unknown counts as yes:
+    a preview cannot tell, and the update's check will)."""
+    setting = _SELF_ROUTED.get(canonical_type(resource.resource_type))
+    if setting is None:
+        return False
+    try:
+        return setting.satisfied(resource.props)
+    except UnknownValueError:
+        return True
+
+
 def _missing_diagnostics(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     monitored = _monitored_urns(args.resources)
     for r in args.resources:
         kind = DATA_PLANE_TYPES.get(canonical_type(r.resource_type))
         if kind is None or r.urn in monitored:
             continue
-        self_routed = _SELF_ROUTED.get(canonical_type(r.resource_type))
-        if self_routed is not None and self_routed.satisfied(r.props):
+        if _routes_itself(r):
             continue
         yield (
             f"{kind} '{r.name}' has no diagnostic setting: its logs and metrics are not kept.",
