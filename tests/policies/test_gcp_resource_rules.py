@@ -179,6 +179,19 @@ def run_v2(
     )
 
 
+def run_job(account: str | None = RUNNER) -> Callable[[], object]:
+    return lambda: gcp.cloudrunv2.Job(
+        TARGET,
+        location="europe-west1",
+        template=gcp.cloudrunv2.JobTemplateArgs(
+            template=gcp.cloudrunv2.JobTemplateTemplateArgs(
+                service_account=account,
+                containers=[gcp.cloudrunv2.JobTemplateTemplateContainerArgs(image="x")],
+            )
+        ),
+    )
+
+
 def run_v1(ingress: str | None = "internal-and-cloud-load-balancing") -> Callable[[], object]:
     notes = {"run.googleapis.com/ingress": ingress} if ingress else None
     return lambda: gcp.cloudrun.Service(
@@ -348,6 +361,11 @@ CASES: dict[str, Case] = {
     ),
     "gcp-serverless-require-dedicated-identity:identity-function-default-compute": (
         function_v2(account=DEFAULT_COMPUTE),
+        True,
+    ),
+    "gcp-serverless-require-dedicated-identity:identity-job-ok": (run_job(), False),
+    "gcp-serverless-require-dedicated-identity:identity-job-default-compute": (
+        run_job(DEFAULT_COMPUTE),
         True,
     ),
     "gcp-serverless-require-dedicated-identity:identity-function-v1-ok": (

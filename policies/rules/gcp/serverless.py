@@ -11,6 +11,7 @@ from policies.rules.base import OPERATIONAL, canonical_type, prop_at, resource_r
 from policies.rules.settings import Setting, settings_check, show
 
 RUN_V2_SERVICE = "gcp:cloudrunv2/service:Service"
+RUN_V2_JOB = "gcp:cloudrunv2/job:Job"
 RUN_V1_SERVICE = "gcp:cloudrun/service:Service"
 FUNCTION_V2 = "gcp:cloudfunctionsv2/function:Function"
 FUNCTION_V1 = "gcp:cloudfunctions/function:Function"
@@ -71,6 +72,7 @@ serverless_restrict_ingress = resource_rule(
 # Where each service takes its runtime identity.
 IDENTITY_PATHS: dict[str, str] = {
     RUN_V2_SERVICE: "template.serviceAccount",
+    RUN_V2_JOB: "template.template.serviceAccount",
     RUN_V1_SERVICE: "template.spec.serviceAccountName",
     FUNCTION_V2: "serviceConfig.serviceAccountEmail",
     FUNCTION_V1: "serviceAccountEmail",
