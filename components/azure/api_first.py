@@ -238,6 +238,12 @@ class AzureApiFirst(PatternComponent):
             "azure", "container-app", spec.project, spec.environment.value, "model"
         )
         release = rollout.release(spec)
+        self.stable_revision = rollout.revision_name(
+            spec, self.app_name, release.stable_version, release.stable_image
+        )
+        self.candidate_revision = rollout.revision_name(
+            spec, self.app_name, release.candidate_version, release.candidate_image
+        )
         cap = spec.capacity
         # Only API Management may call the model: ingress allows its public addresses alone.
         restrictions = self.apim.public_ip_addresses.apply(
@@ -273,7 +279,7 @@ class AzureApiFirst(PatternComponent):
                 ),
             ),
             template=app.TemplateArgs(
-                revision_suffix=rollout.revision_suffix(release.candidate_version),
+                revision_suffix=self.candidate_revision.split("--", 1)[1],
                 containers=[
                     app.ContainerArgs(
                         name="model",
@@ -331,10 +337,7 @@ class AzureApiFirst(PatternComponent):
             opts=o,
         )
         self.serving_service = self.container_app.name.apply(lambda _: self.app_name)
-        self.canary_service = pulumi.Output.from_input(
-            f"{self.app_name}--{rollout.revision_suffix(release.candidate_version)}"
-        )
-        self.stable_revision = f"{self.app_name}--{rollout.revision_suffix(release.stable_version)}"
+        self.canary_service = pulumi.Output.from_input(self.candidate_revision)
 
     # -- the API on the gateway -----------------------------------------------------------
     def _create_api(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
@@ -611,7 +614,6 @@ class AzureApiFirst(PatternComponent):
         self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
     ) -> None:
         rules = serving_alarms(spec)
-        release = rollout.release(spec)
         self.rollback = rollout.rollback_path(
             spec,
             name,
@@ -625,7 +627,7 @@ class AzureApiFirst(PatternComponent):
                 kind="container-app",
                 resource_id=self.container_app.id,
                 stable=self.stable_revision,
-                candidate=f"{self.app_name}--{rollout.revision_suffix(release.candidate_version)}",
+                candidate=self.candidate_revision,
                 actions=rollout.CONTAINER_APP_ACTIONS,
             ),
             o,

@@ -46,9 +46,26 @@ ROLLBACK_FUNCTION_NAME = "rollback"
 
 
 def revision_suffix(version: str) -> str:
-    """A Container Apps revision suffix for a model version (``1.1.0`` -> ``v1-1-0``)."""
+    """A name-safe form of a model version (``1.1.0`` -> ``v1-1-0``)."""
     cleaned = re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
     return ("v" + cleaned)[:24].rstrip("-")
+
+
+def revision_name(spec: DeploymentSpec, app_name: str, version: str, image: str) -> str:
+    """The Container Apps revision that serves ``version`` from ``image`` with this spec.
+
+    Any template change makes a new revision, and a suffix can be used only once, so the
+    suffix names the version *and* hashes everything in the template that the spec decides
+    (image, size, scaling, port, probes): a profile change with the same model is a new
+    revision, and the stable revision's name can be recomputed on the next release.
+    """
+    cap, model = spec.capacity, spec.model
+    template = (
+        f"{image}|{cap.cpu}|{cap.memory_mb}|{cap.min_instances}|{cap.max_instances}|"
+        f"{cap.target_cpu_percent}|{model.port}|{model.health_path}"
+    )
+    digest = hashlib.sha256(template.encode()).hexdigest()[:6]
+    return f"{app_name}--{revision_suffix(version)[:16].rstrip('-')}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -86,7 +103,7 @@ def container_app_traffic(spec: DeploymentSpec, app_name: str) -> list[app.Traff
     documented blue/green layout lists a revision once, so no 0% entry repeats it).
     """
     r = release(spec)
-    stable_revision = f"{app_name}--{revision_suffix(r.stable_version)}"
+    stable_revision = revision_name(spec, app_name, r.stable_version, r.stable_image)
     if not spec.has_candidate:
         return [app.TrafficWeightArgs(revision_name=stable_revision, weight=100, label="stable")]
     return [

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.alarms import Tier, rollback_alarms, serving_alarms, traffic_split
-from components.azure import security
+from components.azure import rollout, security
 from components.naming import resource_name
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
@@ -49,6 +49,10 @@ def by_urn(cap: Capture) -> dict[str, CapturedResource]:
 
 def app_name(env: Environment) -> str:
     return resource_name("azure", "container-app", "acme-support", env.value, "model")
+
+
+def revision(env: Environment, version: str, image: str, candidate: bool = False) -> str:
+    return rollout.revision_name(spec_for(env, candidate), app_name(env), version, image)
 
 
 def deps(r: CapturedResource, prop: str) -> set[str]:
@@ -206,7 +210,7 @@ def test_without_candidate_the_stable_revision_takes_all_traffic(env: Environmen
     app = one(run(env).resources, "azure-native:app:ContainerApp").inputs
     traffic = app["configuration"]["ingress"]["traffic"]
     assert [(t["revisionName"], t["weight"], t["label"]) for t in traffic] == [
-        (f"{app_name(env)}--v1-0-0", 100, "stable")
+        (revision(env, "1.0.0", spec_for(env).model.image), 100, "stable")
     ]
     assert not any(t.get("latestRevision") for t in traffic)
     assert traffic_split(spec_for(env)) == (100, 0)
@@ -221,9 +225,11 @@ def test_candidate_takes_the_canary_share(env: Environment) -> None:
     assert traffic["candidate"]["weight"] == spec.rollout.canary_percent
     assert traffic["candidate"]["latestRevision"] is True
     assert traffic["stable"]["weight"] == 100 - spec.rollout.canary_percent
-    assert traffic["stable"]["revisionName"].endswith("--v1-0-0")
+    assert traffic["stable"]["revisionName"] == revision(env, "1.0.0", spec.model.image, True)
     assert app["template"]["containers"][0]["image"] == "ghcr.io/acme/model:1.1.0"
-    assert app["template"]["revisionSuffix"] == "v1-1-0"
+    candidate = revision(env, "1.1.0", "ghcr.io/acme/model:1.1.0", True)
+    assert f"{app_name(env)}--{app['template']['revisionSuffix']}" == candidate
+    assert app["template"]["revisionSuffix"].startswith("v1-1-0-")
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -350,8 +356,11 @@ def test_rollback_alarms_call_the_rollback_function_for_the_model_app(env: Envir
     assert site["ftpsState"] == "Disabled"
     settings = {s["name"]: s.get("value") for s in site["appSettings"]}
     assert settings["ROLLBACK_TARGET_KIND"] == "container-app"
-    assert settings["ROLLBACK_STABLE"].endswith("--v1-0-0")
-    assert settings["ROLLBACK_CANDIDATE"].endswith("--v1-1-0")
+    stable_image = spec_for(env).model.image
+    assert settings["ROLLBACK_STABLE"] == revision(env, "1.0.0", stable_image, True)
+    assert settings["ROLLBACK_CANDIDATE"] == revision(
+        env, "1.1.0", "ghcr.io/acme/model:1.1.0", True
+    )
     app_urn = one(cap.resources, "azure-native:app:ContainerApp").urn
     assert app_urn in deps(fn, "siteConfig")
     (action,) = [
@@ -381,7 +390,7 @@ def test_outputs_and_parents(env: Environment) -> None:
     comp = component(cap)
     assert set(cap.outputs[comp.urn]) == set(spec.outputs)
     assert cap.outputs[comp.urn]["serving_service"] == app_name(env)
-    assert cap.outputs[comp.urn]["canary_service"] == f"{app_name(env)}--v1-0-0"
+    assert cap.outputs[comp.urn]["canary_service"] == revision(env, "1.0.0", spec.model.image)
     urns = by_urn(cap)
     for r in cap.resources:
         if not r.custom:

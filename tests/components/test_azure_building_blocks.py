@@ -100,3 +100,13 @@ def test_function_zip_lists_every_file_of_the_function_folder() -> None:
     archive = rollout.package_archive()
     assert set(archive.assets) == set(rollout.ROLLBACK_FN_FILES)
     assert len(rollout.package_digest()) == 12
+
+
+def test_revision_name_changes_with_the_template_not_only_the_version() -> None:
+    spec = make_spec(Cloud.AZURE, Pattern.API_FIRST, Environment.DEV)
+    bigger = make_spec(Cloud.AZURE, Pattern.API_FIRST, Environment.DEV, {"capacity": {"cpu": 1}})
+    same = rollout.revision_name(spec, "app", "1.0.0", "r/m:1")
+    assert same == rollout.revision_name(spec, "app", "1.0.0", "r/m:1")
+    assert same.startswith("app--v1-0-0-")
+    assert same != rollout.revision_name(bigger, "app", "1.0.0", "r/m:1")
+    assert same != rollout.revision_name(spec, "app", "1.0.0", "r/m:2")
