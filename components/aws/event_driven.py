@@ -86,6 +86,8 @@ QUEUE_CONSUME_ACTIONS = (
 QUEUE_SEND_ACTIONS = ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage")
 STATUS_WRITE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 STATUS_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
+# What the workers do with objects through the VPC's S3 gateway endpoint.
+S3_ENDPOINT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject")
 # Workers protect themselves from scale-in while a job runs (ECS task scale-in protection).
 TASK_PROTECTION_ACTIONS = ("ecs:GetTaskProtection", "ecs:UpdateTaskProtection")
 LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
@@ -199,6 +201,7 @@ class AwsEventDriven(PatternComponent):
         )
         self.network = network.create_network(name, spec, self.key, self._o)
         self._create_storage()
+        self._create_gateway_endpoints()
         self._create_rules()
         self._create_queues()
         self._create_notifications()
@@ -251,6 +254,54 @@ class AwsEventDriven(PatternComponent):
             tags=spec.standard_tags(),
             opts=o,
         )
+
+    # --- private paths to S3 and DynamoDB --------------------------------------------------
+    def _create_gateway_endpoints(self) -> None:
+        """Gateway endpoints (free) keep object and status traffic off the NAT gateway. Their
+        policies stop the VPC being used to move data with another account's credentials."""
+        name, spec, o = self.name, self.spec, self._o
+        own_account = {"StringEquals": {"aws:PrincipalAccount": [self.account]}}
+        anyone = {"AWS": "*"}
+        policies: dict[str, list[dict[str, Any]]] = {
+            "s3": [
+                security.statement(
+                    S3_ENDPOINT_ACTIONS,
+                    ["*"],
+                    sid="ThisAccountsPrincipals",
+                    principal=anyone,
+                    condition=own_account,
+                ),
+                # ECR serves image layers from its own bucket with ECR's credentials.
+                security.statement(
+                    ["s3:GetObject"],
+                    [f"arn:aws:s3:::prod-{spec.region}-starport-layer-bucket/*"],
+                    sid="EcrImageLayers",
+                    principal=anyone,
+                ),
+            ],
+            "dynamodb": [
+                security.statement(
+                    STATUS_WRITE_ACTIONS,
+                    [self.status.arn],
+                    sid="StatusTableOnly",
+                    principal=anyone,
+                    condition=own_account,
+                )
+            ],
+        }
+        self.endpoints = {
+            service: aws.ec2.VpcEndpoint(
+                f"{name}-{service}-endpoint",
+                vpc_id=self.network.vpc.id,
+                service_name=f"com.amazonaws.{spec.region}.{service}",
+                vpc_endpoint_type="Gateway",
+                route_table_ids=self.network.private_route_table_ids,
+                policy=security.to_json(security.document(statements)),
+                tags=spec.standard_tags(),
+                opts=o,
+            )
+            for service, statements in policies.items()
+        }
 
     # --- EventBridge: uploads become jobs, results become completion notices --------------
     def _object_created_rule(self, role: str, bucket: aws.s3.Bucket) -> aws.cloudwatch.EventRule:

@@ -7,7 +7,7 @@ create takes a public IP. The default security group is emptied so nothing can u
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -35,6 +35,8 @@ class Network:
     vpc: aws.ec2.Vpc
     private_subnet_ids: list[pulumi.Output[str]]
     cidr: str = VPC_CIDR
+    # For gateway endpoints (S3, DynamoDB) that keep private traffic off the NAT gateway.
+    private_route_table_ids: list[pulumi.Output[str]] = field(default_factory=list)
 
 
 def create_network(
@@ -109,7 +111,7 @@ def create_network(
         )
         private_ids.append(subnet.id)
     _create_flow_logs(name, spec, key, vpc, opts)
-    return Network(vpc, private_ids)
+    return Network(vpc, private_ids, private_route_table_ids=[private_rt.id])
 
 
 def _create_flow_logs(

@@ -494,3 +494,21 @@ def test_the_policy_pack_finds_nothing_beyond_the_declared_waivers(env: Environm
     }
     # ... and with them recorded the pack has nothing to say.
     assert evaluate(all_policies(), resources, policy_waivers(PROJECT)) == []
+
+
+def test_object_and_status_traffic_stays_in_the_vpc_for_this_account_only() -> None:
+    run, spec = _run(Environment.PROD), _spec(Environment.PROD)
+    endpoints = {e.name: e for e in of_type(run.resources, "aws:ec2/vpcEndpoint:VpcEndpoint")}
+    assert set(endpoints) == {f"{PROJECT}-s3-endpoint", f"{PROJECT}-dynamodb-endpoint"}
+    private_rt = one(run.resources, "aws:ec2/routeTable:RouteTable", f"{PROJECT}-private-rt")
+    for service in ("s3", "dynamodb"):
+        endpoint = endpoints[f"{PROJECT}-{service}-endpoint"]
+        assert endpoint.inputs["vpcEndpointType"] == "Gateway"
+        assert endpoint.inputs["serviceName"] == f"com.amazonaws.{spec.region}.{service}"
+        assert depends_on(endpoint, "routeTableIds", private_rt)
+        for s in statements(endpoint.inputs["policy"]):
+            assert all("*" not in action for action in s["Action"])
+            if s["Sid"] != "EcrImageLayers":
+                assert s["Condition"] == {"StringEquals": {"aws:PrincipalAccount": [ACCOUNT]}}
+    [status] = statements(endpoints[f"{PROJECT}-dynamodb-endpoint"].inputs["policy"])
+    assert status["Resource"] == [mock_arn(one(run.resources, "aws:dynamodb/table:Table"))]
