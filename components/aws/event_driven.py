@@ -11,9 +11,9 @@
                    --> "failed" on the last attempt --------------> topic (KMS, TLS-only)
 
 Why SQS polled by Fargate rather than Lambda: a model container loads its weights once and then
-works through jobs for up to MAX_PROCESSING_SECONDS; Lambda would reload per cold start, caps
-memory/CPU below what some models need and cannot run the client's image unchanged on a GPU-less
-long-lived process as ECS does. Why step scaling rather than target tracking: workers must scale
+works through jobs for up to MAX_PROCESSING_SECONDS; Lambda would reload it on every cold start,
+caps a function at 10 GB of memory, and needs an image built for its runtime API, while ECS runs
+the client's image as it is. Why step scaling rather than target tracking: workers must scale
 from zero in dev, where a "backlog per running task" metric is undefined; a visible-message alarm
 adds workers and an empty-queue alarm removes idle ones (busy workers hold ECS task scale-in
 protection, see the worker contract in docs/patterns/aws.md). Why no HTTP submit endpoint: an
@@ -191,7 +191,12 @@ class AwsEventDriven(PatternComponent):
                 security.EVENTS_KEY_USER,
                 security.KeyUser(
                     "cloudtrail.amazonaws.com",
-                    ("kms:DescribeKey", "kms:GenerateDataKey"),
+                    # CloudTrail's documented key policy grants GenerateDataKey*.
+                    (
+                        "kms:DescribeKey",
+                        "kms:GenerateDataKey",
+                        "kms:GenerateDataKeyWithoutPlaintext",
+                    ),
                     condition_key="aws:SourceArn",
                     condition_values=(
                         f"arn:aws:cloudtrail:{{region}}:{{account}}:trail/{trail_name(spec)}",
@@ -620,6 +625,7 @@ class AwsEventDriven(PatternComponent):
             "MAX_DELIVERIES": str(MAX_DELIVERIES),
             "MAX_PROCESSING_SECONDS": str(max_processing_seconds(spec)),
             "VISIBILITY_TIMEOUT_SECONDS": str(visibility_timeout_seconds(spec)),
+            "RECEIVE_WAIT_SECONDS": str(RECEIVE_WAIT_SECONDS),
             "STATUS_KEY": STATUS_KEY,
             "STATUS_TTL_ATTRIBUTE": STATUS_TTL_ATTRIBUTE,
             "STATUS_TTL_DAYS": str(spec.retention.data_days),

@@ -415,6 +415,7 @@ def test_workers_are_private_hardened_and_get_their_contract(env: Environment) -
     jobs = one(run.resources, QUEUE, f"{PROJECT}-jobs")
     assert env_vars["QUEUE_URL"] == f"https://{jobs.name}.mock.amazonaws.com"
     assert env_vars["MAX_DELIVERIES"] == str(MAX_DELIVERIES)
+    assert env_vars["RECEIVE_WAIT_SECONDS"] == "20"
     assert env_vars["MAX_PROCESSING_SECONDS"] == str(max_processing_seconds(spec))
     assert env_vars["STATUS_TTL_DAYS"] == str(spec.retention.data_days)
     assert env_vars["METRIC_NAMESPACE"] == WORKER_NAMESPACE
@@ -512,3 +513,17 @@ def test_object_and_status_traffic_stays_in_the_vpc_for_this_account_only() -> N
                 assert s["Condition"] == {"StringEquals": {"aws:PrincipalAccount": [ACCOUNT]}}
     [status] = statements(endpoints[f"{PROJECT}-dynamodb-endpoint"].inputs["policy"])
     assert status["Resource"] == [mock_arn(one(run.resources, "aws:dynamodb/table:Table"))]
+
+
+def test_a_candidate_model_does_not_change_the_workers() -> None:
+    # Workers roll out a new model.image with ECS's alarm-guarded rolling deployment; the
+    # serving patterns' canary settings have no meaning for a queue and are ignored.
+    candidate = {
+        "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
+    }
+    spec = make_spec(Cloud.AWS, Pattern.EVENT_DRIVEN, Environment.STAGING, candidate)
+    run = run_component(spec)
+    [task] = of_type(run.resources, "aws:ecs/taskDefinition:TaskDefinition")
+    [container] = json.loads(task.inputs["containerDefinitions"])
+    assert container["image"] == spec.model.image != spec.rollout.candidate_image
+    assert len(of_type(run.resources, "aws:ecs/service:Service")) == 1
