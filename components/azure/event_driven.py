@@ -329,9 +329,8 @@ class AzureEventDriven(PatternComponent):
                     name="container-apps", service_name="Microsoft.App/environments"
                 )
             ],
-            # Outbound only through what the platform provides; nothing in it is reachable
-            # from outside the VNet.
-            default_outbound_access=False,
+            # Default outbound access stays: workers pull their image and reach Entra ID, the
+            # notification topic and Application Insights over the internet (TLS, Entra-only).
             opts=o,
         )
         self.endpoint_subnet = network.Subnet(
@@ -340,6 +339,7 @@ class AzureEventDriven(PatternComponent):
             resource_group_name=self.rg.name,
             virtual_network_name=self.vnet.name,
             address_prefix=ENDPOINT_SUBNET_CIDR,
+            # Private endpoints only receive: this subnet needs no way out.
             default_outbound_access=False,
             # Subnets of one VNet are created one at a time (ARM rejects concurrent updates).
             opts=pulumi.ResourceOptions.merge(
@@ -354,6 +354,8 @@ class AzureEventDriven(PatternComponent):
         self.account = security.cmk_storage_account(
             spec, name, "jobs", self.rg, self.keys, self.encryption_id, o
         )
+        # Deleted blobs and containers stay recoverable (a bad cleanup is not data loss).
+        self.recovery = security.blob_recovery(spec, name, self.account, self.rg, o)
         security.diagnostics(f"{name}-st-jobs-diagnostics", self.account.id, self.workspace, o)
         security.blob_service_diagnostics(
             f"{name}-st-jobs-blob-diagnostics", self.account, self.workspace, o

@@ -417,6 +417,11 @@ def test_blob_storage_is_cmk_private_and_expires_after_the_data_retention(
         if r["enabled"]
     }
     assert expiry == {f"{c}/": spec.retention.data_days for c in containers}
+    recovery = one(cap.resources, f"{NS}:storage:BlobServiceProperties").inputs
+    assert recovery["deleteRetentionPolicy"] == {
+        "enabled": True,
+        "days": min(spec.retention.data_days, 365),
+    }
     assert outputs(cap)["input_bucket"].endswith(f".blob.core.windows.net/{ed.INPUT_CONTAINER}")
     assert outputs(cap)["results_bucket"].endswith(f".blob.core.windows.net/{ed.RESULTS_CONTAINER}")
 
