@@ -773,7 +773,7 @@ class AwsApiFirst(PatternComponent):
             ],
             "readonlyRootFilesystem": True,
             "privileged": False,
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108
+            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108 # nosec B108
             "linuxParameters": {"initProcessEnabled": True},
             "stopTimeout": 30,
         }
