@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,8 +22,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 @contextmanager
-def spinner(enabled: bool) -> Iterator[Callable[[str], None]]:
-    """A rich spinner on stderr when it is a terminal (and rich is installed), else nothing."""
+def spinner(enabled: bool, delay_s: float = 1.0) -> Iterator[Callable[[str], None]]:
+    """A rich spinner on stderr for work that takes longer than ``delay_s``, on a terminal only
+    (and only when rich is installed); otherwise a no-op progress callback."""
     if enabled:
         try:
             from rich.console import Console
@@ -32,8 +34,14 @@ def spinner(enabled: bool) -> Iterator[Callable[[str], None]]:
         yield lambda _msg: None
         return
     status = Console(stderr=True).status("checking ...", spinner="dots")
-    with status:
+    timer = threading.Timer(delay_s, status.start)  # quick checks never flash a spinner
+    timer.daemon = True
+    timer.start()
+    try:
         yield lambda msg: status.update(f"{msg} ...")
+    finally:
+        timer.cancel()
+        status.stop()
 
 
 def run(
