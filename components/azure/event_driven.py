@@ -914,11 +914,13 @@ class AzureEventDriven(PatternComponent):
         self.channels = monitoring.alert_channels(spec, name, self.rg, [r.tier for r in rules], o)
         log = worker_log(self.worker_name)
         self.alarms: list[monitor.MetricAlert | monitor.ScheduledQueryRule] = []
+        worker_rules: list[AlarmRule] = []
         for rule in rules:
             queue_metric = QUEUE_METRICS.get(rule.signal)
             if queue_metric is not None:
                 self.alarms.append(self._queue_alarm(name, spec, rule, queue_metric, o))
                 continue
+            worker_rules.append(rule)
             self.alarms.append(
                 monitoring.alarm(
                     spec,
@@ -932,6 +934,19 @@ class AzureEventDriven(PatternComponent):
                     expressions=WORKER_EXPRESSIONS,
                 )
             )
+        # The worker's charts, with the alarms' own KQL; the queue's metrics are charted by
+        # Service Bus's own insights blade.
+        self.dashboard = monitoring.workbook(
+            spec,
+            name,
+            self.rg,
+            self.workspace,
+            log,
+            worker_rules,
+            o,
+            expressions=WORKER_EXPRESSIONS,
+            purpose="jobs",
+        )
 
     def _queue_alarm(
         self,

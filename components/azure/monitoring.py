@@ -315,9 +315,15 @@ def workbook(
     log: RequestLog,
     rules: Sequence[AlarmRule],
     opts: pulumi.ResourceOptions,
+    expressions: Mapping[Signal, SignalExpression] = SIGNAL_EXPRESSIONS,
+    purpose: str = "serving",
 ) -> applicationinsights.Workbook:
-    """An Azure Monitor workbook (the dashboard): one chart per alarm's signal, same KQL."""
-    display = f"{spec.project} {spec.environment.value} serving"
+    """An Azure Monitor workbook (the dashboard): one chart per alarm's signal, same KQL.
+
+    ``expressions`` as for :func:`alarm` (a pattern with its own signals passes its table);
+    ``purpose`` ends the display name.
+    """
+    display = f"{spec.project} {spec.environment.value} {purpose}"
 
     def serialize(workspace_id: str) -> str:
         items = [
@@ -327,9 +333,7 @@ def workbook(
                 "content": {
                     "version": "KqlItem/1.0",
                     "title": f"{rule.signal.value} (threshold {rule.threshold:g})",
-                    "query": "\n".join(
-                        [*_series(rule, log, SIGNAL_EXPRESSIONS), "| render timechart"]
-                    ),
+                    "query": "\n".join([*_series(rule, log, expressions), "| render timechart"]),
                     "queryType": 0,
                     "resourceType": "microsoft.operationalinsights/workspaces",
                     "crossComponentResources": [workspace_id],

@@ -123,6 +123,7 @@ EXPECTED_TYPES = (
     ACTION_GROUP,
     f"{NS}:monitor:MetricAlert",
     f"{NS}:monitor:ScheduledQueryRule",
+    f"{NS}:applicationinsights:Workbook",
 )
 
 
@@ -530,6 +531,17 @@ def test_dead_letters_alarm_at_one_and_oldest_age_reads_the_worker_wait(env: Env
     assert "Success == false" in errors.inputs["criteria"]["allOf"][0]["query"]
     p99 = named(cap.resources, "acme-support-alarm-latency-p99")
     assert "percentile(DurationMs, 99)" in p99.inputs["criteria"]["allOf"][0]["query"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_dashboard_charts_every_worker_signal_with_the_alarm_query(env: Environment) -> None:
+    spec, cap = _run(env)
+    board = one(cap.resources, f"{NS}:applicationinsights:Workbook").inputs
+    assert board["displayName"] == f"{spec.project} {env.value} jobs"
+    items = {i["name"]: i["content"]["query"] for i in json.loads(board["serializedData"])["items"]}
+    worker_signals = {r.key for r in event_alarms(spec) if r.signal not in ed.QUEUE_METRICS}
+    assert set(items) == worker_signals
+    assert "Success == false" in items["worker-error-rate"]
 
 
 @pytest.mark.parametrize("env", ENVS)
