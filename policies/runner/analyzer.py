@@ -230,13 +230,21 @@ class PackProcess:
             ),
         )
 
+    def analyze_async(self, request: Any) -> Any:
+        """Send one Analyze without waiting: the pack works while we go on (see result)."""
+        return self.stub.Analyze.future(request, timeout=CALL_TIMEOUT_S)
+
+    def result(self, call: Any, method: str) -> Any:
+        """The answer of an asynchronous call, or a PackError."""
+        try:
+            return call.result()
+        except grpc.RpcError as exc:
+            raise self._failure(f"failed in {method} ({exc.code().name})") from exc
+
     def analyze_many(self, requests: list[Any]) -> list[Any]:
         """Analyze every request; sent concurrently so our side overlaps the pack's work."""
-        futures = [self.stub.Analyze.future(r, timeout=CALL_TIMEOUT_S) for r in requests]
-        try:
-            return [f.result() for f in futures]
-        except grpc.RpcError as exc:
-            raise self._failure(f"failed in Analyze ({exc.code().name})") from exc
+        calls = [self.analyze_async(r) for r in requests]
+        return [self.result(c, "Analyze") for c in calls]
 
     def remediate(self, request: Any) -> Any:
         """Remediate one resource."""

@@ -162,10 +162,16 @@ class CloudMocks(pulumi.runtime.Mocks):
 class CapturingMonitor(pulumi_mocks.MockMonitor):
     """The SDK's mock monitor, keeping every RegisterResource request in order."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+    def __init__(
+        self,
+        mocks: pulumi.runtime.Mocks,
+        on_resource: Callable[[CapturedResource], None] | None = None,
+    ) -> None:
         super().__init__(mocks)
         self.captured: list[CapturedResource] = []
         self.outputs: dict[str, dict[str, Any]] = {}
+        # Called with each resource as it registers (the runner streams them to the pack).
+        self.on_resource = on_resource
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         # Keeps what a component or the stack registered as outputs (stack exports included).
@@ -193,6 +199,8 @@ class CapturingMonitor(pulumi_mocks.MockMonitor):
                     request=request,
                 )
             )
+            if self.on_resource is not None:
+                self.on_resource(self.captured[-1])
         return response
 
 
@@ -209,8 +217,11 @@ def capture(
     secret_keys: list[str] | None = None,
     region: str = "eu-west-1",
     preview: bool = True,
+    on_resource: Callable[[CapturedResource], None] | None = None,
 ) -> Capture:
     """Run ``program`` under mocks and return every resource it registered, in order.
+
+    ``on_resource`` is called with each resource as soon as it registers.
 
     Each call runs in a fresh context and event loop, so runs are independent of each other and
     of whatever the caller's Pulumi runtime state was.
@@ -221,7 +232,7 @@ def capture(
         asyncio.set_event_loop(loop)
         try:
             pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
-            monitor = CapturingMonitor(CloudMocks(region))
+            monitor = CapturingMonitor(CloudMocks(region), on_resource)
             pulumi.runtime.set_mocks(
                 monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
             )

@@ -10,6 +10,7 @@ imported here.
 from __future__ import annotations
 
 import gc
+import queue
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,7 +25,6 @@ from pulumi.runtime.proto import analyzer_pb2
 from policies.runner.analyzer import Diagnostic, PackInfo, PackProcess, diagnostics
 from policies.runner.capture import CapturedResource
 from policies.runner.pack_config import (
-    ConfigError,
     RuleConfig,
     Waiver,
     load_config_file,
@@ -36,6 +36,7 @@ from policies.runner.program import (
     StackRun,
     load_project,
     run_stack,
+    stack_config,
     stack_file,
     stack_names,
 )
@@ -203,18 +204,47 @@ def _violation(
 _LEVEL_ORDER = {"mandatory": 0, "advisory": 1}
 
 
+class ResourceFeed:
+    """Resources of one stack, handed from the program's thread to the analysis thread as they
+    register, so the pack judges them while the program is still running (as the engine does
+    during a preview)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[CapturedResource | None] = queue.SimpleQueue()
+        self.failed = False
+
+    def put(self, resource: CapturedResource) -> None:
+        """One more resource registered."""
+        self._queue.put(resource)
+
+    def close(self, *, failed: bool = False) -> None:
+        """The program ended (``failed``: with an error, so nothing will be reported)."""
+        self.failed = failed
+        self._queue.put(None)
+
+    def __iter__(self) -> Iterator[CapturedResource]:
+        while (item := self._queue.get()) is not None:
+            yield item
+
+
 def analyze_resources(
     pack: PackProcess,
-    resources: list[CapturedResource],
+    resources: Iterable[CapturedResource],
     effective: Mapping[str, RuleConfig],
     *,
     project: str,
     stack: str,
 ) -> tuple[list[Violation], list[str]]:
-    """Remediate/Analyze each custom resource, then AnalyzeStack; (violations, notes)."""
-    by_urn = {r.urn: r for r in resources}
-    customs = [r for r in resources if r.custom]
-    props: dict[str, struct_pb2.Struct] = {r.urn: _properties(r) for r in resources}
+    """Remediate/Analyze each custom resource, then AnalyzeStack; (violations, notes).
+
+    ``resources`` may be a :class:`ResourceFeed`: each custom resource is sent to the pack as
+    soon as it arrives and the answers are collected at the end. With a rule at ``remediate``
+    level the engine remediates before it analyses, so the resources are gathered first.
+    """
+    remediate = any(rule.level == "remediate" for rule in effective.values())
+    seen: list[CapturedResource] = []
+    by_urn: dict[str, CapturedResource] = {}
+    props: dict[str, struct_pb2.Struct] = {}
     notes: list[str] = []
 
     def request(r: CapturedResource) -> analyzer_pb2.AnalyzeRequest:
@@ -227,20 +257,29 @@ def analyze_resources(
             provider=_provider(r, by_urn),
         )
 
-    if any(rule.level == "remediate" for rule in effective.values()):
-        for r in customs:
-            response = pack.remediate(request(r))
-            for remediation in response.remediations:
+    in_flight: list[tuple[CapturedResource, Any]] = []
+    for r in resources:
+        seen.append(r)
+        by_urn[r.urn] = r
+        props[r.urn] = _properties(r)
+        if r.custom and not remediate:
+            in_flight.append((r, pack.analyze_async(request(r))))
+
+    if remediate:
+        for r in seen:
+            if not r.custom:
+                continue
+            for remediation in pack.remediate(request(r)).remediations:
                 if remediation.HasField("properties"):
                     props[r.urn] = remediation.properties
                     notes.append(f"{remediation.policyName} remediated {r.name}")
                 if remediation.diagnostic:
                     notes.append(f"{remediation.policyName}: {remediation.diagnostic}")
+            in_flight.append((r, pack.analyze_async(request(r))))
 
     violations: list[Violation] = []
-    responses = pack.analyze_many([request(r) for r in customs])
-    for r, response in zip(customs, responses, strict=True):
-        for d in diagnostics(response):
+    for r, answer in in_flight:
+        for d in diagnostics(pack.result(answer, "Analyze")):
             violations.append(_violation(d, by_urn.get(d.urn, r), project, stack))
 
     stack_request = analyzer_pb2.AnalyzeStackRequest(
@@ -259,7 +298,7 @@ def analyze_resources(
                     for key, urns in r.property_dependencies.items()
                 },
             )
-            for r in resources
+            for r in seen
         ]
     )
     for d in diagnostics(pack.analyze_stack(stack_request)):
@@ -287,6 +326,53 @@ def _config_for(
     return (path if path.is_file() else None), ([note] if note else [])
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """What the pack said about one stack, before the program's run is known."""
+
+    info: PackInfo
+    effective: Mapping[str, RuleConfig]
+    config_file: Path | None
+    violations: list[Violation]
+    config_notes: list[str]
+    remediation_notes: list[str]
+
+
+def _judge(
+    pack: PackProcess,
+    resources: Iterable[CapturedResource],
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: Iterable[str],
+    config_file: Path | None,
+) -> _Verdict:
+    """Configure the pack for one stack, then have it judge ``resources``."""
+    config_file, notes = _config_for(pack, stack, config_file)
+    info = pack.info()
+    effective = effective_config(info, config_file)
+    pack.configure(effective)
+    pack.configure_stack(project=project, stack=stack, config=config, secret_keys=secret_keys)
+    violations, more = analyze_resources(pack, resources, effective, project=project, stack=stack)
+    return _Verdict(info, effective, config_file, violations, notes, more)
+
+
+def _report(project_dir: Path, run: StackRun, verdict: _Verdict) -> StackReport:
+    names = {r.name for r in run.resources}
+    return StackReport(
+        project=run.project,
+        stack=run.stack,
+        resources=sum(1 for r in run.resources if r.custom),
+        violations=tuple(verdict.violations),
+        waivers=tuple(waivers(verdict.effective, names)),
+        pack=verdict.info,
+        stack_file=stack_file(project_dir.resolve(), run.stack),
+        config_file=verdict.config_file,
+        notes=(*verdict.config_notes, *run.notes, *verdict.remediation_notes),
+    )
+
+
 def analyze_run(
     pack: PackProcess,
     project_dir: Path,
@@ -296,33 +382,18 @@ def analyze_run(
     progress: Progress | None = None,
 ) -> StackReport:
     """Have the pack check what one stack's program registered."""
-    say = progress or (lambda _msg: None)
-    say(f"checking {len(run.resources)} resources of stack {run.stack}")
-    config_file, notes = _config_for(pack, run.stack, config_file)
-    info = pack.info()
-    effective = effective_config(info, config_file)
-    pack.configure(effective)
-    pack.configure_stack(
+    if progress:
+        progress(f"checking {len(run.resources)} resources of stack {run.stack}")
+    verdict = _judge(
+        pack,
+        run.resources,
         project=run.project,
         stack=run.stack,
         config=run.config,
         secret_keys=run.placeholder_secrets,
-    )
-    violations, remediation_notes = analyze_resources(
-        pack, run.resources, effective, project=run.project, stack=run.stack
-    )
-    names = {r.name for r in run.resources}
-    return StackReport(
-        project=run.project,
-        stack=run.stack,
-        resources=sum(1 for r in run.resources if r.custom),
-        violations=tuple(violations),
-        waivers=tuple(waivers(effective, names)),
-        pack=info,
-        stack_file=stack_file(project_dir.resolve(), run.stack),
         config_file=config_file,
-        notes=(*notes, *run.notes, *remediation_notes),
     )
+    return _report(project_dir, run, verdict)
 
 
 def check_stack(
@@ -383,12 +454,13 @@ def check_project(
 ) -> list[StackReport]:
     """Check the given stacks with one pack process started once for all of them.
 
-    Work overlaps on two cores: the pack boots while the first program runs, and the pack
-    judges stack N (in its process) while the next stack's program runs here.
+    Work overlaps on two cores: the pack boots while the first program runs, and it judges
+    each resource (in its own process) while the program is still registering the next ones;
+    a thread here feeds it, stack after stack, in order.
     """
     project_dir = project_dir.resolve()
-    if config_file is not None and not config_file.is_file():
-        raise ConfigError(f"{config_file}: policy config file not found")
+    if config_file is not None:
+        load_config_file(config_file)  # a missing or malformed file fails before any work
     say = progress or (lambda _msg: None)
     say("starting the policy pack")
     with (
@@ -396,13 +468,28 @@ def check_project(
         PackProcess(pack_dir or default_pack_dir(project_dir)) as pack,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze") as analyzer,
     ):
-        pending: list[Future[StackReport]] = []
+        pending: list[tuple[StackRun, Future[_Verdict]]] = []
         for stack in stacks:
-            say(f"running the program for stack {stack}")
-            run = run_stack(project_dir, stack)
-            pending.append(
-                analyzer.submit(
-                    analyze_run, pack, project_dir, run, config_file=config_file, progress=say
-                )
+            project = str(load_project(project_dir)["name"])
+            config, secrets = stack_config(project_dir, stack)
+            feed = ResourceFeed()
+            verdict = analyzer.submit(
+                _judge,
+                pack,
+                feed,
+                project=project,
+                stack=stack,
+                config=config,
+                secret_keys=secrets,
+                config_file=config_file,
             )
-        return [job.result() for job in pending]
+            say(f"running the program for stack {stack} and checking its resources")
+            try:
+                run = run_stack(project_dir, stack, on_resource=feed.put)
+            except BaseException:
+                feed.close(failed=True)
+                raise
+            feed.close()
+            pending.append((run, verdict))
+        say("waiting for the policy pack")
+        return [_report(project_dir, run, verdict.result()) for run, verdict in pending]

@@ -11,7 +11,7 @@ import json
 import os
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,8 +135,16 @@ def _project_on_path(project_dir: Path) -> Iterator[None]:
                 del sys.modules[mod_name]
 
 
-def run_stack(project_dir: Path, stack: str) -> StackRun:
-    """Run the project's program for ``stack`` under mocks and capture its resources."""
+def run_stack(
+    project_dir: Path,
+    stack: str,
+    *,
+    on_resource: Callable[[CapturedResource], None] | None = None,
+) -> StackRun:
+    """Run the project's program for ``stack`` under mocks and capture its resources.
+
+    ``on_resource`` is called with each resource as soon as it registers.
+    """
     project_dir = project_dir.resolve()
     project = load_project(project_dir)
     config, secrets = stack_config(project_dir, stack)
@@ -158,6 +166,7 @@ def run_stack(project_dir: Path, stack: str) -> StackRun:
                 config=config,
                 secret_keys=list(secrets),
                 region=region,
+                on_resource=on_resource,
             )
         except ProgramError:
             raise

@@ -115,6 +115,12 @@ def test_text_report_honours_no_color(tmp_path: Path) -> None:
             ["--stack", "dev"],
             "the Pulumi program failed: RuntimeError: model image is required",
         ),
+        (
+            "import pulumi_aws as aws\naws.sns.Topic('t')\nraise ValueError('half way')\n",
+            None,
+            ["--all"],
+            "the Pulumi program failed: ValueError: half way",
+        ),
         (CLEAN, None, ["--stack", "qa"], "no stack file for stack 'qa'"),
         (CLEAN, {"dev": "config: [\n"}, ["--stack", "dev"], "malformed YAML"),
         (CLEAN, None, [], "name a stack with --stack"),
