@@ -146,6 +146,22 @@ def is_available(cloud: Cloud, pattern: Pattern) -> bool:
     return True
 
 
+def policy_waivers(cloud: Cloud, pattern: Pattern, name: str) -> dict[str, list[dict[str, str]]]:
+    """Waivers a component declares for itself, by rule: ``[{"resource", "reason"}]``.
+
+    A component module may define ``policy_waivers(name)`` returning pack-config entries
+    (``{rule: {"waivers": [...]}}``) for controls its cloud cannot provide (each with a written
+    reason). The generator writes them into the project's pack config, so both runners and
+    every report show them.
+    """
+    component_for(cloud, pattern)  # imports the module, or raises ComponentUnavailableError
+    module = importlib.import_module(REGISTRY[(cloud, pattern)].module)
+    declared = getattr(module, "policy_waivers", None)
+    if declared is None:
+        return {}
+    return {rule: list(entry.get("waivers", [])) for rule, entry in declared(name).items()}
+
+
 def component_for(cloud: Cloud, pattern: Pattern) -> Any:
     """The component class for ``cloud`` and ``pattern``, imported on first use."""
     entry = REGISTRY[(cloud, pattern)]

@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from components.registry import REGISTRY, is_available
+from components.registry import REGISTRY, is_available, policy_waivers
 from components.spec import (
     EMAIL_RE,
     IMAGE_RE,
@@ -274,6 +274,36 @@ def _vendor(project_dir: Path, cloud: Cloud) -> None:
     shutil.copytree(REPO_ROOT / "policies", project_dir / "policies", ignore=ignore)
 
 
+# Tool caches a developer may have left inside the template folder; never part of a project.
+_CACHE_DIRS = frozenset(
+    {"__pycache__", ".ruff_cache", ".pytest_cache", ".mypy_cache", ".hypothesis"}
+)
+
+
+def _drop_caches(project_dir: Path) -> None:
+    for path in sorted(project_dir.rglob("*"), reverse=True):
+        if path.is_dir() and path.name in _CACHE_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _record_waivers(project_dir: Path, answers: Answers) -> None:
+    """Write the component's declared waivers (each with its reason) into every pack config.
+
+    Both runners read policies/config/<env>.json, so a control the cloud cannot provide is
+    waived visibly and with a reason, never silently.
+    """
+    declared = policy_waivers(answers.cloud, answers.pattern, answers.project_slug)
+    if not declared:
+        return
+    for config_file in sorted((project_dir / "policies" / "config").glob("*.json")):
+        config = json.loads(config_file.read_text())
+        for rule, waivers in declared.items():
+            entry = config.setdefault(rule, {})
+            existing = entry.setdefault("waivers", [])
+            existing.extend(w for w in waivers if w not in existing)
+        config_file.write_text(json.dumps(config, indent=2) + "\n")
+
+
 def _is_nonempty_dir(path: Path) -> bool:
     return path.is_dir() and any(path.iterdir())
 
@@ -323,7 +353,9 @@ def generate(answers: Answers, target: Path, *, force: bool = False) -> Generati
             )
         except CookiecutterException as exc:
             raise GenerationError(f"template error: {exc}") from exc
+        _drop_caches(rendered)
         _vendor(rendered, answers.cloud)
+        _record_waivers(rendered, answers)
         # Only the chosen CI system's files stay; the parity check runs in the client's pipeline.
         remove_other_ci(rendered, answers.ci)
         vendor_parity_check(rendered)

@@ -1,0 +1,35 @@
+"""A component's declared waivers reach the generated project's pack config, with reasons."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from components.registry import policy_waivers
+from components.spec import Cloud, Pattern
+from templates.generator import Answers, generate
+
+
+def test_declared_waivers_are_written_into_every_environment(tmp_path: Path) -> None:
+    declared = policy_waivers(Cloud.AWS, Pattern.API_FIRST, "acme-support")
+    assert declared, "the AWS api-first component declares the ALB access-log waiver"
+    answers = Answers(
+        name="acme-support",
+        cloud=Cloud.AWS,
+        pattern=Pattern.API_FIRST,
+        region="eu-west-1",
+        owner="ops@acme.example",
+    )
+    project = tmp_path / "p"
+    generate(answers, project)
+    for env in ("dev", "staging", "prod"):
+        config = json.loads((project / "policies" / "config" / f"{env}.json").read_text())
+        for rule, waivers in declared.items():
+            assert config[rule]["waivers"] == waivers
+            for waiver in waivers:
+                assert waiver["resource"].startswith("acme-support-")
+                assert len(waiver["reason"]) >= 10
+
+
+def test_components_without_declarations_waive_nothing() -> None:
+    assert policy_waivers(Cloud.GCP, Pattern.API_FIRST, "acme-support") == {}
