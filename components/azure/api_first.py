@@ -21,8 +21,8 @@ import pulumi_azure_native.app as app
 import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
-from components.alarms import serving_alarms
-from components.azure import monitoring, rollout, security
+from components.alarms import rollback_alarms, serving_alarms
+from components.azure import hosting, monitoring, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import AuthMode, DeploymentSpec, Environment
@@ -211,28 +211,8 @@ class AzureApiFirst(PatternComponent):
 
     # -- model serving -------------------------------------------------------------------
     def _create_serving(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
-        self.environment = app.ManagedEnvironment(
-            f"{name}-env",
-            resource_group_name=self.rg.name,
-            location=spec.region,
-            # Logs go through Azure Monitor diagnostic settings: no workspace shared key.
-            app_logs_configuration=app.AppLogsConfigurationArgs(destination="azure-monitor"),
-            identity=app.ManagedServiceIdentityArgs(
-                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[self.encryption_id.id],
-            ),
-            disk_encryption_configuration=app.DiskEncryptionConfigurationArgs(
-                key_vault_configuration=app.DiskEncryptionConfigurationKeyVaultConfigurationArgs(
-                    key_url=self.keys.key_uri,
-                    auth=app.DiskEncryptionConfigurationAuthArgs(identity=self.encryption_id.id),
-                )
-            ),
-            zone_redundant=False,
-            tags=spec.standard_tags(),
-            opts=o,
-        )
-        security.diagnostics(
-            f"{name}-env-diagnostics", self.environment.id, self.workspace, o, metrics=False
+        self.environment = hosting.container_environment(
+            spec, name, "env", self.rg, self.keys, self.encryption_id, self.workspace, o
         )
         self.app_name = resource_name(
             "azure", "container-app", spec.project, spec.environment.value, "model"
@@ -621,8 +601,7 @@ class AzureApiFirst(PatternComponent):
             self.keys,
             self.encryption_id,
             self.workspace,
-            self.insights.connection_string,
-            self.insights.id,
+            [monitoring.alarm_rule_name(spec, r) for r in rollback_alarms(spec)],
             rollout.RollbackTarget(
                 kind="container-app",
                 resource_id=self.container_app.id,

@@ -20,7 +20,7 @@ import pulumi_azure_native.containerregistry as containerregistry
 import pulumi_azure_native.machinelearningservices as ml
 import pulumi_azure_native.monitor as monitor
 
-from components.alarms import Tier, serving_alarms
+from components.alarms import Tier, rollback_alarms, serving_alarms
 from components.azure import monitoring, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -388,8 +388,7 @@ class AzureManagedPlatform(PatternComponent):
             base.keys,
             base.encryption,
             base.workspace,
-            base.insights.connection_string,
-            base.insights.id,
+            [monitoring.alarm_rule_name(spec, r) for r in rollback_alarms(spec)],
             rollout.RollbackTarget(
                 kind="ml-online-endpoint",
                 resource_id=self.endpoint.id,

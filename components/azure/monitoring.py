@@ -23,6 +23,7 @@ import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
 from components.alarms import AlarmRule, Comparison, Signal, Tier
+from components.naming import resource_name
 from components.spec import DeploymentSpec
 
 
@@ -172,6 +173,11 @@ def primary_channel(channels: Mapping[Tier, monitor.ActionGroup]) -> monitor.Act
     raise ValueError("no alert channel was created")
 
 
+def alarm_rule_name(spec: DeploymentSpec, rule: AlarmRule) -> str:
+    """The alert rule's Azure name: fixed, so the rollback service can recognise its alerts."""
+    return resource_name("azure", "default", spec.project, spec.environment.value, rule.key)
+
+
 def alarm(
     spec: DeploymentSpec,
     name: str,
@@ -186,6 +192,7 @@ def alarm(
     """One log search alert for ``rule`` on ``workspace``, notifying ``action_groups``."""
     return monitor.ScheduledQueryRule(
         f"{name}-alarm-{rule.key}",
+        rule_name=alarm_rule_name(spec, rule),
         resource_group_name=rg.name,
         location=spec.region,
         kind="LogAlert",

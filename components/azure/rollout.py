@@ -2,14 +2,16 @@
 
 Neither Container Apps nor Azure Machine Learning rolls a release back on an alert, so the
 rollback path is built once here and shared: a rollback alert notifies an action group whose
-Azure Function receiver calls the rollback function (code in ``rollback_fn/``), which resets
-the target's traffic to 100% stable. The function runs as its own user-assigned identity holding
-a custom role with exactly "read" and "write" on the one target resource.
+webhook posts to the rollback service (code in ``rollback_fn/``), which verifies the alert with
+Azure Monitor and resets the target's traffic to 100% stable. The service runs as its own
+user-assigned identity holding a custom role with exactly "read" and "write" on the one target.
 
-The function's code is packaged by Pulumi itself (an ``AssetArchive`` of the folder's files)
-into a blob in a CMK-encrypted storage account; the function app runs from that package URL
-(``WEBSITE_RUN_FROM_PACKAGE``) and fetches it with its managed identity, so no SAS token or
-storage key exists anywhere.
+It is hosted on Container Apps, not Azure Functions: a function app needs a storage account
+for its host and its package, a Consumption function cannot reach a storage account that denies
+public networks (policy rule 18), and pulumi-azure-native can only upload a package blob with the
+account's shared key, which rule 18 also forbids. A Container App needs no storage at all: the
+service's few standard-library files travel through ARM as Container Apps secrets, mounted as a
+volume into a stock Python image.
 """
 
 from __future__ import annotations
@@ -24,25 +26,25 @@ import pulumi_azure_native.app as app
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
-import pulumi_azure_native.storage as storage
-import pulumi_azure_native.web as web
 
 from components.alarms import traffic_split
-from components.azure import security
+from components.azure import hosting, security
 from components.naming import resource_name
 from components.spec import DeploymentSpec
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
 # The files deployed, relative to ROLLBACK_FN_DIR (explicit: no caches, no tests, no stray files).
 ROLLBACK_FN_FILES: tuple[str, ...] = (
-    "host.json",
     "__init__.py",
     "arm.py",
     "decision.py",
-    "rollback/__init__.py",
-    "rollback/function.json",
+    "handler.py",
+    "server.py",
 )
-ROLLBACK_FUNCTION_NAME = "rollback"
+# A stock Python image from Microsoft's registry (Azure Linux); the code is mounted into it.
+ROLLBACK_IMAGE = "mcr.microsoft.com/azurelinux/base/python:3.12"
+ROLLBACK_PORT = 8080
+ROLLBACK_PATH = "/api/rollback"
 
 
 def revision_suffix(version: str) -> str:
@@ -150,21 +152,33 @@ def online_endpoint_traffic(spec: DeploymentSpec) -> EndpointTraffic:
     return EndpointTraffic(live=live, mirror=mirror)
 
 
-def package_archive() -> pulumi.AssetArchive:
-    """The rollback function's zip: exactly ROLLBACK_FN_FILES at the archive's root."""
-    return pulumi.AssetArchive(
-        {rel: pulumi.FileAsset(str(ROLLBACK_FN_DIR / rel)) for rel in ROLLBACK_FN_FILES}
-    )
+def code_secrets() -> dict[str, str]:
+    """The service's files as Container Apps secrets: secret name -> file content.
+
+    Secret names allow lowercase letters, digits and dashes, so ``decision.py`` is
+    ``code-decision-py``; :func:`code_volume_items` maps each back to its path.
+    """
+    return {_secret_name(rel): (ROLLBACK_FN_DIR / rel).read_text() for rel in ROLLBACK_FN_FILES}
 
 
-def package_digest() -> str:
-    """A short hash of the function's files: a code change is a new blob and a new app setting,
-    which restarts the app on the new package (a same-named blob would keep the old code)."""
+def _secret_name(rel: str) -> str:
+    return "code-" + re.sub(r"[^a-z0-9]+", "-", rel.lower()).strip("-")
+
+
+def code_volume_items() -> list[app.SecretVolumeItemArgs]:
+    """Mount every code secret at ``rollback_fn/<file>`` under the volume's mount path."""
+    return [
+        app.SecretVolumeItemArgs(secret_ref=_secret_name(rel), path=f"rollback_fn/{rel}")
+        for rel in ROLLBACK_FN_FILES
+    ]
+
+
+def code_digest() -> str:
+    """A short hash of the code: it names the revision, so a code change is a new revision."""
     digest = hashlib.sha256()
-    for rel in ROLLBACK_FN_FILES:
-        digest.update(rel.encode())
-        digest.update((ROLLBACK_FN_DIR / rel).read_bytes())
-    return digest.hexdigest()[:12]
+    for name, content in sorted(code_secrets().items()):
+        digest.update(name.encode() + b"\0" + content.encode() + b"\0")
+    return digest.hexdigest()[:10]
 
 
 @dataclass(frozen=True)
@@ -195,10 +209,9 @@ ONLINE_ENDPOINT_ACTIONS = (
 class RollbackPath:
     """The created rollback machinery; ``action_group`` is what rollback alarms notify."""
 
-    function_app: web.WebApp
+    service: app.ContainerApp
     action_group: monitor.ActionGroup
     identity: security.Identity
-    storage_account: storage.StorageAccount
 
 
 def rollback_path(
@@ -208,48 +221,16 @@ def rollback_path(
     keys: security.KeyBundle,
     encryption: security.Identity,
     workspace: operationalinsights.Workspace,
-    app_insights_connection: pulumi.Input[str],
-    app_insights_id: pulumi.Input[str],
+    alert_rules: list[str],
     target: RollbackTarget,
     opts: pulumi.ResourceOptions,
 ) -> RollbackPath:
-    """Function app + package + least-privilege identity + the action group that calls it."""
-    fn_identity = security.identity(spec, name, "rollback", rg, opts)
+    """Rollback service + least-privilege identity + the action group that calls it.
 
-    # The host's own storage (package, locks, logs): identity-based access only. Linux
-    # Consumption has no VNet integration, so the account cannot deny public networks here.
-    account = security.cmk_storage_account(
-        spec, name, "fn", rg, keys, encryption, opts, network_default_deny=False
-    )
-    container = storage.BlobContainer(
-        f"{name}-fn-packages",
-        account_name=account.name,
-        resource_group_name=rg.name,
-        public_access=storage.PublicAccess.NONE,
-        opts=opts,
-    )
-    blob_name = f"rollback-{package_digest()}.zip"
-    storage.Blob(
-        f"{name}-fn-package",
-        account_name=account.name,
-        container_name=container.name,
-        resource_group_name=rg.name,
-        blob_name=blob_name,
-        type=storage.BlobType.BLOCK,
-        content_type="application/zip",
-        source=package_archive(),
-        opts=opts,
-    )
-    security.grant(
-        f"{name}-fn-storage-grant", fn_identity, "storage-blob-data-owner", account.id, opts
-    )
-    security.grant(
-        f"{name}-fn-telemetry-grant",
-        fn_identity,
-        "monitoring-metrics-publisher",
-        app_insights_id,
-        opts,
-    )
+    ``alert_rules`` are the names of the rollback alert rules: the service acts only on a fired
+    alert of one of them, read back from Azure Monitor.
+    """
+    svc_identity = security.identity(spec, name, "rollback", rg, opts)
     role = security.custom_role(
         f"{name}-rollback-role",
         spec,
@@ -258,101 +239,114 @@ def rollback_path(
         target.resource_id,
         opts,
     )
-    security.grant_custom(f"{name}-rollback-grant", fn_identity, role, target.resource_id, opts)
+    security.grant_custom(f"{name}-rollback-grant", svc_identity, role, target.resource_id, opts)
     for key, scope, actions in target.linked:
         linked = security.custom_role(
             f"{name}-rollback-{key}-role", spec, f"rollback {key}", actions, scope, opts
         )
-        security.grant_custom(f"{name}-rollback-{key}-grant", fn_identity, linked, scope, opts)
-
-    plan = web.AppServicePlan(
-        f"{name}-fn-plan",
-        resource_group_name=rg.name,
-        location=spec.region,
-        kind="functionapp",
-        reserved=True,  # Linux
-        sku=web.SkuDescriptionArgs(name="Y1", tier="Dynamic"),
-        tags=spec.standard_tags(),
-        opts=opts,
+        security.grant_custom(f"{name}-rollback-{key}-grant", svc_identity, linked, scope, opts)
+    # Reading an alert back needs read access to what it fired on: the log workspace.
+    security.grant(
+        f"{name}-rollback-alerts-grant", svc_identity, "monitoring-reader", workspace.id, opts
     )
-    package_url = pulumi.Output.concat(
-        "https://", account.name, ".blob.core.windows.net/", container.name, "/", blob_name
+
+    # Its own small environment: the tool that moves traffic does not share a blast radius with
+    # the workloads it controls, and the managed-platform pattern has no other environment.
+    environment = hosting.container_environment(
+        spec, name, "rollback-env", rg, keys, encryption, workspace, opts
+    )
+    app_name = resource_name(
+        "azure", "container-app", spec.project, spec.environment.value, "rollback"
     )
     settings: dict[str, pulumi.Input[str]] = {
-        "FUNCTIONS_EXTENSION_VERSION": "~4",
-        "FUNCTIONS_WORKER_RUNTIME": "python",
-        "AzureWebJobsStorage__accountName": account.name,
-        "AzureWebJobsStorage__credential": "managedidentity",
-        "AzureWebJobsStorage__clientId": fn_identity.client_id,
-        "WEBSITE_RUN_FROM_PACKAGE": package_url,
-        "WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID": fn_identity.id,
-        "APPLICATIONINSIGHTS_CONNECTION_STRING": app_insights_connection,
-        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": pulumi.Output.concat(
-            "Authorization=AAD;ClientId=", fn_identity.client_id
-        ),
-        "ROLLBACK_IDENTITY_CLIENT_ID": fn_identity.client_id,
+        "PYTHONPATH": "/app",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PORT": str(ROLLBACK_PORT),
+        "ROLLBACK_IDENTITY_CLIENT_ID": svc_identity.client_id,
         "ROLLBACK_TARGET_KIND": target.kind,
         "ROLLBACK_TARGET_ID": target.resource_id,
         "ROLLBACK_STABLE": target.stable,
         "ROLLBACK_CANDIDATE": target.candidate,
+        "ROLLBACK_ALERT_RULES": ",".join(alert_rules),
     }
-    function_app = web.WebApp(
-        f"{name}-fn",
-        name=resource_name("azure", "default", spec.project, spec.environment.value, "rollback"),
+    service = app.ContainerApp(
+        f"{name}-rollback",
+        container_app_name=app_name,
         resource_group_name=rg.name,
         location=spec.region,
-        kind="functionapp,linux",
-        reserved=True,
-        server_farm_id=plan.id,
-        https_only=True,
-        client_cert_enabled=False,
-        identity=web.ManagedServiceIdentityArgs(
-            type=web.ManagedServiceIdentityType.USER_ASSIGNED,
-            user_assigned_identities=[fn_identity.id],
+        managed_environment_id=environment.id,
+        identity=app.ManagedServiceIdentityArgs(
+            type=app.ManagedServiceIdentityType.USER_ASSIGNED,
+            user_assigned_identities=[svc_identity.id],
         ),
-        key_vault_reference_identity=fn_identity.id,
-        site_config=web.SiteConfigArgs(
-            linux_fx_version="Python|3.11",
-            min_tls_version=web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-            scm_min_tls_version=web.SupportedTlsVersions.SUPPORTED_TLS_VERSIONS_1_2,
-            ftps_state=web.FtpsState.DISABLED,
-            http20_enabled=True,
-            remote_debugging_enabled=False,
-            app_settings=[
-                web.NameValuePairArgs(name=key, value=value) for key, value in settings.items()
+        configuration=app.ConfigurationArgs(
+            active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
+            # Action groups call from Azure's public addresses; HTTPS only, and every call
+            # is verified against Azure Monitor before anything moves.
+            ingress=app.IngressArgs(
+                external=True,
+                allow_insecure=False,
+                target_port=ROLLBACK_PORT,
+                transport=app.IngressTransportMethod.HTTP,
+            ),
+            secrets=[
+                app.SecretArgs(name=secret, value=content)
+                for secret, content in code_secrets().items()
             ],
+        ),
+        template=app.TemplateArgs(
+            revision_suffix=f"code-{code_digest()}",
+            containers=[
+                app.ContainerArgs(
+                    name="rollback",
+                    image=ROLLBACK_IMAGE,
+                    command=["python3", "-m", "rollback_fn.server"],
+                    resources=app.ContainerResourcesArgs(cpu=0.25, memory="0.5Gi"),
+                    env=[app.EnvironmentVarArgs(name=k, value=v) for k, v in settings.items()],
+                    volume_mounts=[app.VolumeMountArgs(volume_name="code", mount_path="/app")],
+                    probes=[
+                        app.ContainerAppProbeArgs(
+                            type=app.Type.LIVENESS,
+                            http_get=app.ContainerAppProbeHttpGetArgs(
+                                path="/healthz", port=ROLLBACK_PORT
+                            ),
+                        )
+                    ],
+                )
+            ],
+            volumes=[
+                app.VolumeArgs(
+                    name="code",
+                    storage_type=app.StorageType.SECRET,
+                    secrets=code_volume_items(),
+                )
+            ],
+            # Scale to zero between alerts; one replica serialises concurrent rollbacks.
+            scale=app.ScaleArgs(
+                min_replicas=0,
+                max_replicas=1,
+                rules=[
+                    app.ScaleRuleArgs(
+                        name="http",
+                        http=app.HttpScaleRuleArgs(metadata={"concurrentRequests": "10"}),
+                    )
+                ],
+            ),
         ),
         tags=spec.standard_tags(),
         opts=opts,
     )
-    # No basic-auth (publishing password) deployment: the package comes from the blob only.
-    for kind, resource in (("ftp", web.WebAppFtpAllowed), ("scm", web.WebAppScmAllowed)):
-        resource(
-            f"{name}-fn-no-{kind}-basic-auth",
-            name=function_app.name,
-            resource_group_name=rg.name,
-            allow=False,
-            opts=opts,
-        )
-    security.diagnostics(f"{name}-fn-diagnostics", function_app.id, workspace, opts)
-    security.blob_service_diagnostics(f"{name}-fn-storage-diagnostics", account, workspace, opts)
-
     action_group = monitor.ActionGroup(
         f"{name}-rollback-action",
         resource_group_name=rg.name,
         location="global",
         enabled=True,
         group_short_name="aid-rollbk",
-        azure_function_receivers=[
-            monitor.AzureFunctionReceiverArgs(
+        webhook_receivers=[
+            monitor.WebhookReceiverArgs(
                 name="rollback",
-                function_app_resource_id=function_app.id,
-                function_name=ROLLBACK_FUNCTION_NAME,
-                http_trigger_url=pulumi.Output.concat(
-                    "https://",
-                    function_app.name,
-                    ".azurewebsites.net/api/",
-                    ROLLBACK_FUNCTION_NAME,
+                service_uri=pulumi.Output.concat(
+                    "https://", app_name, ".", environment.default_domain, ROLLBACK_PATH
                 ),
                 use_common_alert_schema=True,
             )
@@ -360,4 +354,4 @@ def rollback_path(
         tags=spec.standard_tags(),
         opts=opts,
     )
-    return RollbackPath(function_app, action_group, fn_identity, account)
+    return RollbackPath(service, action_group, svc_identity)

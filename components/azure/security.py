@@ -33,6 +33,7 @@ BUILTIN_ROLES: dict[str, str] = {
     "key-vault-crypto-user": "e147488a-f6f5-4113-8e2d-b22465e65bf6",  # Crypto Service Encryption
     "monitoring-metrics-publisher": "3913510d-42f4-4e42-8a64-420c390055eb",
     "storage-blob-data-owner": "b7e6dc6d-f1e8-4753-8033-0f276bb0955b",
+    "monitoring-reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "storage-blob-data-reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "acr-pull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
 }
@@ -225,10 +226,24 @@ def grant(
     ``scope`` must be a single resource's id: callers pass ``resource.id``, never a group or
     subscription, which is what keeps every grant least-privilege (policy rule 25).
     """
+    return grant_principal(
+        name, who.principal_id, role, scope, opts, authorization.PrincipalType.SERVICE_PRINCIPAL
+    )
+
+
+def grant_principal(
+    name: str,
+    principal_id: pulumi.Input[str],
+    role: str,
+    scope: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+    principal_type: pulumi.Input[str],
+) -> authorization.RoleAssignment:
+    """:func:`grant` for any principal, e.g. the deploying user or pipeline identity."""
     return authorization.RoleAssignment(
         name,
-        principal_id=who.principal_id,
-        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        principal_id=principal_id,
+        principal_type=principal_type,
         role_definition_id=role_definition_id(BUILTIN_ROLES[role]),
         scope=scope,
         description=f"aideploy: {role} for one resource",

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from components.alarms import Tier, rollback_alarms, serving_alarms, traffic_split
-from components.azure import rollout, security
+from components.azure import monitoring, rollout, security
 from components.naming import resource_name
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
@@ -22,9 +22,8 @@ ENVS = list(Environment)
 CANDIDATE = {
     "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
 }
-# Advisory findings this pattern accepts, with the reason documented in docs/patterns/azure.md:
-# the rollback function's host storage cannot deny public networks on Linux Consumption.
-ACCEPTED_FINDINGS = {("azure-storage-restrict-network-access", "acme-support-st-fn")}
+# Findings this pattern accepts (with a reason in docs/patterns/azure.md): none.
+ACCEPTED_FINDINGS: set[tuple[str, str]] = set()
 
 
 def spec_for(env: Environment, candidate: bool = False, **overrides: Any) -> DeploymentSpec:
@@ -45,6 +44,26 @@ def one(resources: list[CapturedResource], token: str) -> CapturedResource:
 
 def by_urn(cap: Capture) -> dict[str, CapturedResource]:
     return {r.urn: r for r in cap.resources}
+
+
+def model_app(cap: Capture) -> CapturedResource:
+    (found,) = [
+        r for r in of_type(cap.resources, "azure-native:app:ContainerApp")
+        if r.name.endswith("-model")
+    ]  # fmt: skip
+    return found
+
+
+def rollback_service(cap: Capture) -> CapturedResource:
+    (found,) = [
+        r for r in of_type(cap.resources, "azure-native:app:ContainerApp")
+        if r.name.endswith("-rollback")
+    ]  # fmt: skip
+    return found
+
+
+def settings_of(app: CapturedResource) -> dict[str, Any]:
+    return {e["name"]: e.get("value") for e in app.inputs["template"]["containers"][0]["env"]}
 
 
 def app_name(env: Environment) -> str:
@@ -83,8 +102,6 @@ EXPECTED_TYPES = (
     "azure-native:monitor:ActionGroup",
     "azure-native:monitor:ScheduledQueryRule",
     "azure-native:applicationinsights:Workbook",
-    "azure-native:web:WebApp",
-    "azure-native:storage:Blob",
 )
 
 
@@ -115,15 +132,13 @@ def test_customer_managed_key_is_wired_to_data_at_rest(env: Environment) -> None
     cap = run(env)
     key_uri = cap.outputs[component(cap).urn]["kms_key_id"]
     assert key_uri.endswith("/keys/cmk")
-    environment = one(cap.resources, "azure-native:app:ManagedEnvironment").inputs
-    assert environment["diskEncryptionConfiguration"]["keyVaultConfiguration"]["keyUrl"] == key_uri
-    account = one(cap.resources, "azure-native:storage:StorageAccount").inputs
-    assert account["encryption"]["keySource"] == "Microsoft.Keyvault"
-    assert account["encryption"]["keyVaultProperties"]["keyName"] == "cmk"
-    assert key_uri.startswith(account["encryption"]["keyVaultProperties"]["keyVaultUri"])
-    assert account["minimumTlsVersion"] == "TLS1_2"
-    assert account["allowBlobPublicAccess"] is False
-    assert account["allowSharedKeyAccess"] is False
+    environments = of_type(cap.resources, "azure-native:app:ManagedEnvironment")
+    assert len(environments) == 2  # the model's, and the rollback service's own
+    for environment in environments:
+        encryption = environment.inputs["diskEncryptionConfiguration"]
+        assert encryption["keyVaultConfiguration"]["keyUrl"] == key_uri
+    # No storage account at all: nothing in this pattern stores data at rest but logs.
+    assert of_type(cap.resources, "azure-native:storage:StorageAccount") == []
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -139,6 +154,7 @@ def test_role_assignments_are_narrow_and_scoped_to_one_resource(env: Environment
         assert len(scope_owners) == 1, grant.name
         owner = urns[next(iter(scope_owners))]
         assert owner.type not in {"azure-native:resources:ResourceGroup"}
+        # Workload identities are service principals; so is a pipeline deployer (mock login).
         assert grant.inputs["principalType"] == "ServicePrincipal"
 
 
@@ -151,7 +167,7 @@ def test_rollback_role_may_only_read_and_write_the_model_app(env: Environment) -
         "Microsoft.App/containerApps/read",
         "Microsoft.App/containerApps/write",
     ]
-    app_urn = one(cap.resources, "azure-native:app:ContainerApp").urn
+    app_urn = model_app(cap).urn
     assert deps(role, "assignableScopes") == {app_urn}
     assert deps(role, "scope") == {app_urn}
 
@@ -178,17 +194,15 @@ def test_every_data_plane_resource_sends_diagnostics_to_the_workspace(env: Envir
         "azure-native:apimanagement:ApiManagementService",
         "azure-native:app:ManagedEnvironment",
         "azure-native:cdn:Profile",
-        "azure-native:web:WebApp",
-        "azure-native:storage:StorageAccount",
         "azure-native:operationalinsights:Workspace",
     ):
-        assert one(cap.resources, token).urn in monitored, token
+        assert all(r.urn in monitored for r in of_type(cap.resources, token)), token
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_model_app_is_https_only_restricted_to_the_gateway_and_autoscaled(env: Environment) -> None:
     cap = run(env)
-    container_app = one(cap.resources, "azure-native:app:ContainerApp")
+    container_app = model_app(cap)
     ingress = container_app.inputs["configuration"]["ingress"]
     assert ingress["allowInsecure"] is False
     assert container_app.inputs["configuration"]["activeRevisionsMode"] == "Multiple"
@@ -207,7 +221,7 @@ def test_model_app_is_https_only_restricted_to_the_gateway_and_autoscaled(env: E
 
 @pytest.mark.parametrize("env", ENVS)
 def test_without_candidate_the_stable_revision_takes_all_traffic(env: Environment) -> None:
-    app = one(run(env).resources, "azure-native:app:ContainerApp").inputs
+    app = model_app(run(env)).inputs
     traffic = app["configuration"]["ingress"]["traffic"]
     assert [(t["revisionName"], t["weight"], t["label"]) for t in traffic] == [
         (revision(env, "1.0.0", spec_for(env).model.image), 100, "stable")
@@ -220,7 +234,7 @@ def test_without_candidate_the_stable_revision_takes_all_traffic(env: Environmen
 @pytest.mark.parametrize("env", ENVS)
 def test_candidate_takes_the_canary_share(env: Environment) -> None:
     spec = spec_for(env, candidate=True)
-    app = one(run(env, True).resources, "azure-native:app:ContainerApp").inputs
+    app = model_app(run(env, True)).inputs
     traffic = {t["label"]: t for t in app["configuration"]["ingress"]["traffic"]}
     assert traffic["candidate"]["weight"] == spec.rollout.canary_percent
     assert traffic["candidate"]["latestRevision"] is True
@@ -347,40 +361,61 @@ def test_channels_email_every_address_and_alert_topic_is_the_most_urgent(env: En
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_rollback_alarms_call_the_rollback_function_for_the_model_app(env: Environment) -> None:
+def test_rollback_alarms_call_the_rollback_service_for_the_model_app(env: Environment) -> None:
     cap = run(env, True)
-    fn = one(cap.resources, "azure-native:web:WebApp")
-    assert fn.inputs["httpsOnly"] is True
-    site = fn.inputs["siteConfig"]
-    assert site["minTlsVersion"] == "1.2"
-    assert site["ftpsState"] == "Disabled"
-    settings = {s["name"]: s.get("value") for s in site["appSettings"]}
+    service = rollback_service(cap)
+    ingress = service.inputs["configuration"]["ingress"]
+    assert ingress["allowInsecure"] is False
+    settings = settings_of(service)
     assert settings["ROLLBACK_TARGET_KIND"] == "container-app"
     stable_image = spec_for(env).model.image
     assert settings["ROLLBACK_STABLE"] == revision(env, "1.0.0", stable_image, True)
     assert settings["ROLLBACK_CANDIDATE"] == revision(
         env, "1.1.0", "ghcr.io/acme/model:1.1.0", True
     )
-    app_urn = one(cap.resources, "azure-native:app:ContainerApp").urn
-    assert app_urn in deps(fn, "siteConfig")
+    rollback_rules = {
+        monitoring.alarm_rule_name(spec_for(env, True), r) for r in rollback_alarms(spec_for(env))
+    }
+    assert set(settings["ROLLBACK_ALERT_RULES"].split(",")) == rollback_rules
+    alarm_names = {
+        a.inputs["ruleName"]
+        for a in of_type(cap.resources, "azure-native:monitor:ScheduledQueryRule")
+    }
+    assert rollback_rules <= alarm_names
+    assert model_app(cap).urn in deps(service, "template")
     (action,) = [
         g for g in of_type(cap.resources, "azure-native:monitor:ActionGroup")
         if g.name.endswith("-rollback-action")
     ]  # fmt: skip
-    receiver = action.inputs["azureFunctionReceivers"][0]
-    assert receiver["functionName"] == "rollback"
+    receiver = action.inputs["webhookReceivers"][0]
     assert receiver["useCommonAlertSchema"] is True
-    assert fn.urn in deps(action, "azureFunctionReceivers")
-    assert len(rollback_alarms(spec_for(env))) == 2
+    # The URL is the service's address in its own environment (the domain is known after deploy).
+    (rollback_env,) = [
+        e for e in of_type(cap.resources, "azure-native:app:ManagedEnvironment")
+        if e.name.endswith("-rollback-env")
+    ]  # fmt: skip
+    assert deps(action, "webhookReceivers") == {rollback_env.urn}
+    assert deps(service, "managedEnvironmentId") == {rollback_env.urn}
 
 
 @pytest.mark.parametrize("env", ENVS)
-def test_function_package_is_the_rollback_folder(env: Environment) -> None:
-    blob = one(run(env).resources, "azure-native:storage:Blob")
-    source = blob.inputs["source"]
-    assets = getattr(source, "assets", None) or {}
-    assert {"decision.py", "arm.py", "rollback/__init__.py", "host.json"} <= set(assets)
-    assert re.fullmatch(r"rollback-[0-9a-f]{12}\.zip", blob.inputs["blobName"])
+def test_rollback_service_code_travels_as_secrets_mounted_into_a_stock_image(
+    env: Environment,
+) -> None:
+    service = rollback_service(run(env))
+    secrets = {s["name"]: s["value"] for s in service.inputs["configuration"]["secrets"]}
+    assert secrets == rollout.code_secrets()
+    template = service.inputs["template"]
+    (volume,) = template["volumes"]
+    assert volume["storageType"] == "Secret"
+    paths = {item["path"] for item in volume["secrets"]}
+    assert paths == {f"rollback_fn/{f}" for f in rollout.ROLLBACK_FN_FILES}
+    container = template["containers"][0]
+    assert container["image"] == rollout.ROLLBACK_IMAGE
+    assert container["command"] == ["python3", "-m", "rollback_fn.server"]
+    assert container["volumeMounts"] == [{"volumeName": "code", "mountPath": "/app"}]
+    assert template["revisionSuffix"] == f"code-{rollout.code_digest()}"
+    assert (template["scale"]["minReplicas"], template["scale"]["maxReplicas"]) == (0, 1)
 
 
 @pytest.mark.parametrize("env", ENVS)

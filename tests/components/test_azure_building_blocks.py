@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from components.alarms import AlarmRule, Comparison, Signal, Tier, serving_alarms
@@ -90,16 +92,21 @@ def test_online_endpoint_traffic_phases(
     assert traffic.shadow is bool(mirror)
 
 
-def test_function_zip_lists_every_file_of_the_function_folder() -> None:
+def test_service_code_lists_every_file_of_the_rollback_folder() -> None:
     on_disk = {
         str(p.relative_to(rollout.ROLLBACK_FN_DIR))
         for p in rollout.ROLLBACK_FN_DIR.rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
     assert on_disk == set(rollout.ROLLBACK_FN_FILES)
-    archive = rollout.package_archive()
-    assert set(archive.assets) == set(rollout.ROLLBACK_FN_FILES)
-    assert len(rollout.package_digest()) == 12
+    secrets = rollout.code_secrets()
+    assert len(secrets) == len(rollout.ROLLBACK_FN_FILES)
+    assert all(re.fullmatch(r"[a-z0-9][a-z0-9-]*[a-z0-9]", name) for name in secrets)
+    items = {item.secret_ref: item.path for item in rollout.code_volume_items()}
+    assert set(items) == set(secrets)
+    assert items["code-decision-py"] == "rollback_fn/decision.py"
+    assert secrets["code-decision-py"] == (rollout.ROLLBACK_FN_DIR / "decision.py").read_text()
+    assert len(rollout.code_digest()) == 10
 
 
 def test_revision_name_changes_with_the_template_not_only_the_version() -> None:

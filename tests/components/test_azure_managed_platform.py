@@ -22,8 +22,7 @@ CANDIDATE = {
     "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
 }
 SHADOW = {"rollout": {**CANDIDATE["rollout"], "canary_percent": 0}}
-# Same documented advisory exception as api-first (the rollback function's host storage).
-ACCEPTED_FINDINGS = {("azure-storage-restrict-network-access", "acme-support-st-fn")}
+ACCEPTED_FINDINGS: set[tuple[str, str]] = set()
 
 
 def spec_for(env: Environment, overrides: dict[str, Any] | None = None) -> DeploymentSpec:
@@ -232,7 +231,6 @@ def test_logs_retention_and_diagnostics(env: Environment) -> None:
         "azure-native:machinelearningservices:OnlineEndpoint",
         "azure-native:containerregistry:Registry",
         "azure-native:keyvault:Vault",
-        "azure-native:web:WebApp",
     ):
         assert one(cap.resources, token).urn in monitored, token
     for account in of_type(cap.resources, "azure-native:storage:StorageAccount"):
@@ -313,11 +311,17 @@ def test_rollback_function_may_only_touch_the_endpoint(env: Environment) -> None
     ]  # fmt: skip
     assert deps(grant, "scope") == {endpoint}
     assert deps(grant, "roleDefinitionId") == {role.urn}
-    fn = one(cap.resources, "azure-native:web:WebApp")
-    settings = {s["name"]: s.get("value") for s in fn.inputs["siteConfig"]["appSettings"]}
+    (service,) = of_type(cap.resources, "azure-native:app:ContainerApp")
+    env_vars = service.inputs["template"]["containers"][0]["env"]
+    settings = {e["name"]: e.get("value") for e in env_vars}
     assert settings["ROLLBACK_TARGET_KIND"] == "ml-online-endpoint"
     assert (settings["ROLLBACK_STABLE"], settings["ROLLBACK_CANDIDATE"]) == ("blue", "green")
-    assert endpoint in deps(fn, "siteConfig")
+    assert endpoint in deps(service, "template")
+    (action,) = [
+        g for g in of_type(cap.resources, "azure-native:monitor:ActionGroup")
+        if g.name.endswith("-rollback-action")
+    ]  # fmt: skip
+    assert action.inputs["webhookReceivers"][0]["useCommonAlertSchema"] is True
     outputs = cap.outputs[component(cap).urn]
     assert outputs["rollback_trigger"]  # the action group's id
 

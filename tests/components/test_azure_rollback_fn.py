@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from http.server import HTTPServer
 from typing import Any
 
 import pytest
@@ -23,8 +27,10 @@ from components.azure.rollback_fn.decision import (
     reset_body,
     reset_container_app,
     reset_online_endpoint,
+    verify_alert,
 )
-from components.azure.rollback_fn.rollback import handle
+from components.azure.rollback_fn.handler import handle
+from components.azure.rollback_fn.server import RollbackRequestHandler
 
 # Candidate 5xx rate per minute against a 5% rollback threshold, two periods required.
 ERROR_RATE_BREACH = [0.004, 0.01, 0.02, 0.09, 0.12]
@@ -35,11 +41,27 @@ ERROR_RATE_MISSING = [0.004, 0.09, None, 0.12]
 LATENCY_BREACH = [900.0, 1200.0, 3100.0, 4800.0]
 LATENCY_HEALTHY = [900.0, 1200.0, 1400.0, 1350.0]
 
+ALERT_ID = (
+    "/subscriptions/s/providers/Microsoft.AlertsManagement/alerts/"
+    "0a1b2c3d-0000-4000-8000-000000000001"
+)
+RULE_ID = (
+    "/subscriptions/s/resourceGroups/rg/providers/microsoft.insights/scheduledqueryrules/"
+    "acme-support-prod-canary-error-rate"
+)
+# The alert as Azure Monitor returns it (GET of the alert id), trimmed to what is read.
+ALERT_RESOURCE: dict[str, Any] = {
+    "id": ALERT_ID,
+    "properties": {"essentials": {"alertRule": RULE_ID, "monitorCondition": "Fired"}},
+}
+RULES = {"acme-support-prod-canary-error-rate", "acme-support-prod-canary-latency-p99"}
+
 FIRED_ALERT: dict[str, Any] = {
     "schemaId": "azureMonitorCommonAlertSchema",
     "data": {
         "essentials": {
-            "alertRule": "acme-support prod canary-error-rate",
+            "alertId": ALERT_ID,
+            "alertRule": "acme-support-prod-canary-error-rate",
             "severity": "Sev1",
             "signalType": "Log",
             "monitorCondition": "Fired",
@@ -196,10 +218,11 @@ def test_unknown_target_kind_is_refused() -> None:
 
 
 class FakeArm:
-    """Records calls; serves the token endpoint and one resource."""
+    """Records calls; serves the token endpoint, the alert and one resource."""
 
-    def __init__(self, resource: Mapping[str, Any]) -> None:
+    def __init__(self, resource: Mapping[str, Any], alert: Mapping[str, Any] = ALERT_RESOURCE):
         self.resource = resource
+        self.alert = alert
         self.calls: list[tuple[str, str, dict[str, Any] | None]] = []
 
     def __call__(
@@ -210,10 +233,13 @@ class FakeArm:
             assert headers["X-IDENTITY-HEADER"] == "secret-header"
             return 200, {"access_token": "tok"}
         assert headers["Authorization"] == "Bearer tok"
+        if "Microsoft.AlertsManagement/alerts/" in url:
+            return (200, self.alert) if self.alert else (404, {})
         return 200, self.resource if method == "GET" else {}
 
 
 ENV = {
+    "ROLLBACK_ALERT_RULES": ",".join(sorted(RULES)),
     "ROLLBACK_TARGET_KIND": "ml-online-endpoint",
     "ROLLBACK_TARGET_ID": "/subscriptions/s/resourceGroups/rg/providers/"
     "Microsoft.MachineLearningServices/workspaces/w/onlineEndpoints/e",
@@ -238,6 +264,44 @@ def test_handler_rolls_back_the_configured_target_only() -> None:
     assert body is not None and body["properties"]["traffic"] == {"blue": 100, "green": 0}
     token_call = fake.calls[0][1]
     assert "client_id=client-1" in token_call
+    assert any(ALERT_ID in url for _, url, _ in fake.calls)  # the alert was read back first
+
+
+FORGED = [
+    pytest.param({}, id="alert-cannot-be-read"),
+    pytest.param(
+        {"properties": {"essentials": {"alertRule": RULE_ID + "x", "monitorCondition": "Fired"}}},
+        id="someone-elses-rule",
+    ),
+    pytest.param(
+        {"properties": {"essentials": {"alertRule": RULE_ID, "monitorCondition": "Resolved"}}},
+        id="no-longer-fired",
+    ),
+]
+
+
+@pytest.mark.parametrize("alert_resource", FORGED)
+def test_a_notification_that_azure_monitor_does_not_confirm_moves_nothing(
+    alert_resource: dict[str, Any],
+) -> None:
+    fake = FakeArm(ONLINE_ENDPOINT, alert_resource)
+    result = json.loads(handle(FIRED_ALERT, ENV, client(fake)))
+    assert result["action"] == "hold"
+    assert [c for c in fake.calls if c[0] in {"PUT", "PATCH"}] == []
+
+
+def test_verify_alert_accepts_only_fired_alerts_of_the_stacks_rules() -> None:
+    assert verify_alert(ALERT_RESOURCE, RULES) is None
+    held = verify_alert(ALERT_RESOURCE, {"other"})
+    assert held is not None and held.action is Action.HOLD
+    assert verify_alert({"properties": {}}, RULES) is not None
+
+
+def test_an_alert_id_outside_arm_is_never_fetched() -> None:
+    payload = alert(essentials={"alertId": "https://evil.example/alert"})
+    fake = FakeArm(ONLINE_ENDPOINT)
+    assert json.loads(handle(payload, ENV, client(fake)))["action"] == "hold"
+    assert all("evil" not in url for _, url, _ in fake.calls)
 
 
 @pytest.mark.parametrize("payload", [alert(condition={"metricValue": None}), {"data": {}}])
@@ -257,7 +321,9 @@ def test_container_app_target_is_patched() -> None:
 
 def test_failed_arm_call_raises_so_the_action_group_retries() -> None:
     def failing(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Any:
-        return (200, {"access_token": "tok"}) if "identity" in url else (403, {})
+        if "identity" in url:
+            return 200, {"access_token": "tok"}
+        return (200, ALERT_RESOURCE) if "AlertsManagement" in url else (403, {})
 
     c = arm.ArmClient("http://identity/msi/token", "h", "c", transport=failing)
     with pytest.raises(RuntimeError, match="HTTP 403"):
@@ -267,3 +333,36 @@ def test_failed_arm_call_raises_so_the_action_group_retries() -> None:
 def test_real_transport_refuses_plain_http() -> None:
     with pytest.raises(ValueError, match="non-HTTPS"):
         arm.urllib_transport("GET", "http://example.com/x", {}, None)
+
+
+@pytest.fixture
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    for key, value in {**ENV, "IDENTITY_ENDPOINT": "http://127.0.0.1:9/msi", "IDENTITY_HEADER": "h",
+                       "ROLLBACK_IDENTITY_CLIENT_ID": "c"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    httpd = HTTPServer(("127.0.0.1", 0), RollbackRequestHandler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def call(url: str, body: bytes | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def test_server_routes_health_alerts_and_rejects_the_rest(server: str) -> None:
+    assert call(f"{server}/healthz") == (200, {"ok": True})
+    assert call(f"{server}/other")[0] == 404
+    assert call(f"{server}/api/rollback", b"not json")[0] == 400
+    resolved = json.dumps(alert(essentials={"monitorCondition": "Resolved"})).encode()
+    status, body = call(f"{server}/api/rollback", resolved)
+    assert (status, body["action"]) == (200, "ignore")  # decided without touching ARM

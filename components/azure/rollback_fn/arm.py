@@ -1,7 +1,8 @@
-"""A minimal Azure Resource Manager client for the rollback function (standard library only).
+"""A minimal Azure Resource Manager client for the rollback service (standard library only).
 
-It gets a token for the function's user-assigned managed identity from the App Service
-identity endpoint and reads / writes exactly one resource. The HTTP transport is injectable so
+It gets a token for the service's user-assigned managed identity from the identity endpoint
+Container Apps (like App Service) provides, reads the alert that triggered it, and reads /
+writes exactly one resource. The HTTP transport is injectable so
 tests drive it without a network.
 """
 
@@ -20,6 +21,7 @@ ARM = "https://management.azure.com"
 API_VERSIONS: dict[str, str] = {
     "container-app": "2024-03-01",
     "ml-online-endpoint": "2024-04-01",
+    "alert": "2019-05-05-preview",  # Microsoft.AlertsManagement/alerts (read only)
 }
 
 # HTTP method that writes each kind back: Container Apps merge a PATCH; ML online endpoints

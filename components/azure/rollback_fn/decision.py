@@ -107,6 +107,23 @@ def decide(payload: Mapping[str, Any]) -> Decision:
     return Decision(Action.IGNORE, f"{value:g} no longer breaches {threshold:g}")
 
 
+def verify_alert(alert: Mapping[str, Any], rules: set[str]) -> Decision | None:
+    """Check the alert as Azure Monitor holds it (GET of its ``alertId``): None when it is a
+    fired alert of one of ``rules`` (rule names, lower case), else the HOLD to return.
+
+    This is what makes the notification only a trigger: the caller cannot invent an alert.
+    """
+    essentials = (alert.get("properties") or {}).get("essentials") or {}
+    if not essentials:
+        return Decision(Action.HOLD, "the alert could not be read back from Azure Monitor")
+    rule = str(essentials.get("alertRule", "")).rstrip("/").rsplit("/", 1)[-1].lower()
+    if rule not in rules:
+        return Decision(Action.HOLD, f"alert rule {rule!r} is not a rollback rule of this stack")
+    if essentials.get("monitorCondition") != "Fired":
+        return Decision(Action.HOLD, "the alert is no longer fired")
+    return None
+
+
 def reset_container_app(app: Mapping[str, Any], stable_revision: str) -> dict[str, Any]:
     """The PATCH body that sends 100% of a Container App's traffic to ``stable_revision``.
 
@@ -138,7 +155,7 @@ def reset_online_endpoint(
     return body
 
 
-# Target kind -> (resource reader key, body builder). The function picks by app setting.
+# What the service can reset; it picks by its ROLLBACK_TARGET_KIND setting.
 TARGET_KINDS: tuple[str, ...] = ("container-app", "ml-online-endpoint")
 
 

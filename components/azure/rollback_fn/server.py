@@ -1,0 +1,70 @@
+"""The rollback service's HTTP server (standard library only): ``python -m rollback_fn.server``.
+
+``POST /api/rollback`` takes an action group's common-alert-schema notification and answers
+with the handler's JSON summary; ``GET /healthz`` answers 200. One request at a time: a
+rollback is idempotent and rare, and serialising calls keeps two alerts from racing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+from .arm import ArmClient
+from .handler import handle
+
+MAX_BODY = 256 * 1024  # common-alert-schema payloads are a few kilobytes
+
+
+class RollbackRequestHandler(BaseHTTPRequestHandler):
+    """Routes the two paths; anything else is 404."""
+
+    def _reply(self, status: int, body: str) -> None:
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        """Liveness."""
+        self._reply(200, '{"ok": true}') if self.path == "/healthz" else self._reply(404, "{}")
+
+    def do_POST(self) -> None:
+        """One alert notification."""
+        if self.path != "/api/rollback":
+            self._reply(404, "{}")
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        if length <= 0 or length > MAX_BODY:
+            self._reply(413 if length > MAX_BODY else 400, '{"error": "body size"}')
+            return
+        try:
+            payload = json.loads(self.rfile.read(length))
+        except ValueError:
+            self._reply(400, '{"error": "not JSON"}')
+            return
+        env = dict(os.environ)
+        client = ArmClient(
+            identity_endpoint=env["IDENTITY_ENDPOINT"],
+            identity_header=env["IDENTITY_HEADER"],
+            client_id=env["ROLLBACK_IDENTITY_CLIENT_ID"],
+        )
+        try:
+            result = handle(payload if isinstance(payload, dict) else {}, env, client)
+        except RuntimeError as exc:  # ARM refused: 500 makes the action group retry
+            self._reply(500, json.dumps({"error": str(exc)}))
+            return
+        self._reply(200, result)
+
+
+def main() -> None:
+    """Serve on $PORT (8080) until stopped."""
+    port = int(os.environ.get("PORT", "8080"))
+    HTTPServer(("0.0.0.0", port), RollbackRequestHandler).serve_forever()  # noqa: S104
+
+
+if __name__ == "__main__":
+    main()
