@@ -283,7 +283,10 @@ def check(
         Path | None, typer.Option(help="Policy config file instead of the stack's environment's.")
     ] = None,
 ) -> None:
-    """Check stacks offline against the policy pack; exit 1 on a mandatory violation."""
+    """Check stacks offline against the policy pack; exit 1 on a mandatory violation.
+
+    With --all, --format json prints a JSON array with one object per stack.
+    """
     from policies.check import run
 
     interactive = sys.stderr.isatty()

@@ -128,21 +128,29 @@ class AlarmType:
     enabled: str = ""  # wire path of an on/off switch, if the type has one
 
 
-_SNS = ("aws:sns/topic:Topic", "aws:lambda/function:Function")
+# An AWS alarm may also act (scale, invoke a function) instead of notifying; such an alarm has a
+# target, but only notification targets (NOTIFICATION_TYPES) count as routing an alert.
+_SNS = (
+    "aws:sns/topic:Topic",
+    "aws:lambda/function:Function",
+    "aws:appautoscaling/policy:Policy",
+    "aws:autoscaling/policy:Policy",
+)
+_AWS_ACTION_ARN = r"^arn:aws[a-z-]*:(sns|lambda|autoscaling|application-autoscaling|ssm):"
 _ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
 ALARM_TYPES: tuple[AlarmType, ...] = (
     AlarmType(
         "aws:cloudwatch/metricAlarm:MetricAlarm",
         "alarmActions",
         _SNS,
-        r"^arn:aws[a-z-]*:(sns|lambda):",
+        _AWS_ACTION_ARN,
         "actionsEnabled",
     ),
     AlarmType(
         "aws:cloudwatch/compositeAlarm:CompositeAlarm",
         "alarmActions",
         _SNS,
-        r"^arn:aws[a-z-]*:(sns|lambda):",
+        _AWS_ACTION_ARN,
         "actionsEnabled",
     ),
     *(
@@ -174,6 +182,19 @@ ALARM_TYPES: tuple[AlarmType, ...] = (
     ),
 )
 _ALARMS = {a.token: a for a in ALARM_TYPES}
+
+# Targets that tell people; a literal id/ARN notifies when it matches _NOTIFICATION_LITERAL.
+NOTIFICATION_TYPES = frozenset(
+    {
+        "aws:sns/topic:Topic",
+        *_ACTION_GROUPS,
+        "gcp:monitoring/notificationChannel:NotificationChannel",
+    }
+)
+_NOTIFICATION_LITERAL = re.compile(
+    r"^arn:aws[a-z-]*:sns:|(?i:/providers/microsoft\.insights/actiongroups/)"
+    r"|^projects/[^/]+/notificationChannels/[^/]+$"
+)
 
 # Where an explicit signal marker lives on each alarm type's wire form.
 _MARKER_PATHS = ("tags.aideploy-signal", "userLabels.signal", "actions.customProperties")
@@ -324,9 +345,16 @@ class _Stack:
         return resources, literals
 
     def routed(self, alarm: PolicyResource) -> bool:
-        """The alarm notifies at least one target."""
+        """The alarm has at least one action (notify, scale, run code)."""
         resources, literals = self.targets(alarm)
         return bool(resources or literals)
+
+    def notifies(self, alarm: PolicyResource) -> bool:
+        """The alarm tells people: a topic, action group or channel among its targets."""
+        resources, literals = self.targets(alarm)
+        return any(canonical_type(r.resource_type) in NOTIFICATION_TYPES for r in resources) or any(
+            _NOTIFICATION_LITERAL.search(s) for s in literals
+        )
 
     def automated(self, alarm: PolicyResource) -> bool:
         """The alarm runs code (a rollback function) when it fires."""
@@ -363,11 +391,11 @@ def _check_monitoring(args: StackValidationArgs) -> Iterator[tuple[str, str | No
     for alarm in alarms:
         if not stack.routed(alarm):
             yield (
-                f"alarm {alarm.name!r} notifies nobody: give it an action to a notification "
-                "target (SNS topic, action group, notification channel) and keep it enabled",
+                f"alarm {alarm.name!r} has no action: route it to a notification target (SNS "
+                "topic, action group, notification channel) and keep its actions enabled",
                 alarm.urn,
             )
-    routed = [a for a in alarms if stack.routed(a)]
+    routed = [a for a in alarms if stack.notifies(a)]
     for endpoint in stack.endpoints():
         covered: set[str] = set()
         for alarm in routed:

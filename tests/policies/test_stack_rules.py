@@ -101,6 +101,29 @@ def test_aws_unrouted_alarms_fail_and_do_not_count() -> None:
     assert {"endpoint", "svc-alarm-latency-p99"} <= flagged
 
 
+def test_aws_scaling_alarm_has_an_action_but_alerts_nobody() -> None:
+    # A scale-out alarm acts on an autoscaling policy: not "unrouted", yet it tells no one, so
+    # it does not count as a serving alarm.
+    def program() -> None:
+        policy = aws.appautoscaling.Policy(
+            "scale",
+            resource_id="service/c/s",
+            scalable_dimension="ecs:service:DesiredCount",
+            service_namespace="ecs",
+        )
+        aws.sagemaker.Endpoint("endpoint", endpoint_config_name="config")
+        for signal in SERVING:
+            aws.cloudwatch.MetricAlarm(
+                f"svc-alarm-{signal}",
+                comparison_operator="GreaterThanThreshold",
+                evaluation_periods=1,
+                alarm_actions=[policy.arn],
+            )
+
+    findings = evaluate([stack.MONITORING], run_program(program))
+    assert names_violating(findings, S1) == {"endpoint"}
+
+
 def test_aws_alarm_classified_by_metric_name_without_marker() -> None:
     # Only the metric names say what each alarm watches: ModelLatency is latency, not errors.
     program = aws_program(alarm_names=lambda s: f"alarm{SERVING.index(s)}")
