@@ -657,7 +657,7 @@ class AwsEventDriven(PatternComponent):
                 "environment": [{"name": k, "value": env[k]} for k in sorted(env)],
                 "readonlyRootFilesystem": True,
                 "privileged": False,
-                "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108
+                "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108 # nosec B108
                 "linuxParameters": {"initProcessEnabled": True},
                 # Fargate's maximum: a stopping worker finishes or hands back its message.
                 "stopTimeout": 120,
