@@ -73,7 +73,7 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
         (
             "Blob Storage",
             "Event Grid",
-            "Service Bus",
+            "Service Bus Premium",
             "Container Apps jobs (KEDA)",
             "Cosmos DB",
             "Key Vault",
@@ -85,7 +85,7 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
         "GcpEventDriven",
         (
             "Cloud Storage",
-            "Eventarc",
+            "Cloud Storage notifications",
             "Pub/Sub + dead-letter topic",
             "Cloud Scheduler",
             "Cloud Run",
@@ -107,13 +107,19 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
             "Key Vault",
             "Application Insights",
             "Azure Monitor",
-            "Azure Functions",
+            "Container Apps (rollback service)",
         ),
     ),
     (Cloud.GCP, Pattern.MANAGED_PLATFORM): Entry(
         "components.gcp.managed_platform",
         "GcpManagedPlatform",
-        ("Vertex AI endpoint", "Cloud KMS", "Cloud Monitoring", "Cloud Functions"),
+        (
+            "Vertex AI endpoint (dynamic provider)",
+            "Cloud KMS",
+            "BigQuery (request logs)",
+            "Cloud Monitoring",
+            "Cloud Functions (rollback)",
+        ),
     ),
     (Cloud.AWS, Pattern.EMBEDDED): Entry(
         "components.aws.embedded",
