@@ -296,12 +296,19 @@ def _record_waivers(project_dir: Path, answers: Answers) -> None:
     if not declared:
         return
     for config_file in sorted((project_dir / "policies" / "config").glob("*.json")):
-        config = json.loads(config_file.read_text())
-        for rule, waivers in declared.items():
-            entry = config.setdefault(rule, {})
-            existing = entry.setdefault("waivers", [])
-            existing.extend(w for w in waivers if w not in existing)
+        config = merge_waivers(json.loads(config_file.read_text()), declared)
         config_file.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def merge_waivers(
+    config: dict[str, Any], declared: dict[str, list[dict[str, str]]]
+) -> dict[str, Any]:
+    """``config`` (pack config) with the declared waivers added to each rule's list."""
+    for rule, waivers in declared.items():
+        entry = config.setdefault(rule, {})
+        existing = entry.setdefault("waivers", [])
+        existing.extend(w for w in waivers if w not in existing)
+    return config
 
 
 def _is_nonempty_dir(path: Path) -> bool:

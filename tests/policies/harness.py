@@ -21,6 +21,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import unknown_checking_proxy
 
 from policies.runner.capture import CapturedResource, capture
 
@@ -33,6 +34,13 @@ class Finding:
     resource_type: str
     resource_name: str
     message: str
+
+
+def _wire(r: CapturedResource) -> Mapping[str, Any]:
+    """Inputs as the analyzer presents them to rules: wrapped in pulumi_policy's proxies."""
+    if not isinstance(r.inputs, dict):  # already proxied by the test itself
+        return r.inputs
+    return unknown_checking_proxy(r.inputs)
 
 
 def _opts(r: CapturedResource) -> PolicyResourceOptions:
@@ -58,8 +66,9 @@ def evaluate(
     customs = [r for r in resources if r.custom]
     by_urn: dict[str, PolicyResource] = {}
     for r in customs:
+        # The pack hands rules read-only proxies (lists are Sequences, not lists): so do we.
         by_urn[r.urn] = PolicyResource(
-            r.type, r.inputs, r.urn, r.name, _opts(r), None, None, [], {}
+            r.type, _wire(r), r.urn, r.name, _opts(r), None, None, [], {}
         )
     for r in customs:  # second pass: links between resources
         res = by_urn[r.urn]
@@ -87,7 +96,7 @@ def evaluate(
         if isinstance(policy, ResourceValidationPolicy):
             for r in customs:
                 args = ResourceValidationArgs(
-                    r.type, r.inputs, r.urn, r.name, _opts(r), None, policy_config
+                    r.type, _wire(r), r.urn, r.name, _opts(r), None, policy_config
                 )
                 policy.validate(args, _bind(report, by_urn[r.urn]))
         elif isinstance(policy, StackValidationPolicy):

@@ -7,33 +7,24 @@ environment's config file (policies/config/<env>.json), as `aideploy check --all
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from components.registry import REGISTRY, is_available
+from components.registry import REGISTRY, is_available, policy_waivers
 from components.spec import Cloud, Environment, Pattern
 from policies.runner.analyzer import PackProcess
 from policies.runner.engine import analyze_resources, effective_config
+from templates.generator import merge_waivers
 from tests.conftest import make_spec, run_component
 
 PACK_DIR = Path(__file__).resolve().parents[2] / "policies"
-# Open findings against components (the pack is right; the component must change). Strict:
-# once the component is fixed the case passes, the xfail turns into a failure, and the entry
-# must be deleted here.
-OPEN_FINDINGS: dict[tuple[str, str, str], str] = {
-    ("aws", "api-first", env): "aws-lb-require-access-logs: the internal ALB writes no access logs"
-    for env in ("staging", "prod")
-}
 
 
 def _case(cloud: Cloud, pattern: Pattern, env: Environment) -> object:
-    finding = OPEN_FINDINGS.get((cloud.value, pattern.value, env.value))
-    marks = [pytest.mark.xfail(strict=True, reason=finding)] if finding else []
-    return pytest.param(
-        cloud, pattern, env, marks=marks, id=f"{cloud.value}-{pattern.value}-{env.value}"
-    )
+    return pytest.param(cloud, pattern, env, id=f"{cloud.value}-{pattern.value}-{env.value}")
 
 
 CASES = [
@@ -52,11 +43,18 @@ def pack() -> Iterator[PackProcess]:
 
 @pytest.mark.parametrize(("cloud", "pattern", "env"), CASES)
 def test_generated_stack_has_no_mandatory_violation(
-    pack: PackProcess, cloud: Cloud, pattern: Pattern, env: Environment
+    pack: PackProcess, cloud: Cloud, pattern: Pattern, env: Environment, tmp_path: Path
 ) -> None:
     spec = make_spec(cloud, pattern, env)
     resources = run_component(spec).resources
-    effective = effective_config(pack.info(), PACK_DIR / "config" / f"{env.value}.json")
+    # The config a generated project holds: the pack's, plus the component's declared waivers.
+    config = merge_waivers(
+        json.loads((PACK_DIR / "config" / f"{env.value}.json").read_text()),
+        policy_waivers(cloud, pattern, spec.project),
+    )
+    config_file = tmp_path / f"{env.value}.json"
+    config_file.write_text(json.dumps(config))
+    effective = effective_config(pack.info(), config_file)
     pack.configure(effective)
     violations, _ = analyze_resources(
         pack, resources, effective, project=spec.project, stack=env.value
