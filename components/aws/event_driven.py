@@ -98,19 +98,10 @@ HTTPS_PORT = 443
 
 # Policy-pack rules this component cannot satisfy as the pack stands: rule -> ((resource role,
 # reason), ...). A client's pack config records them as waivers (see policy_waivers), so they
-# appear in every report instead of silently passing.
-_SCALING_ALARM_REASON = (
-    "This alarm drives the workers' Application Auto Scaling step policy (its action is the "
-    "policy, not a person); it is automation like the alarms a target-tracking policy creates "
-    "outside the stack. Step scaling is needed to scale from zero workers. Every operational "
-    "alarm of the component (components.alarms.event_alarms) is routed to a tier topic."
-)
-POLICY_WAIVERS: Mapping[str, tuple[tuple[str, str], ...]] = {
-    "aideploy-stack-require-routed-serving-alarms": (
-        ("worker-scale-out-alarm", _SCALING_ALARM_REASON),
-        ("worker-scale-in-alarm", _SCALING_ALARM_REASON),
-    ),
-}
+# appear in every report instead of silently passing. None today: the step-scaling alarms that
+# take workers up from zero act on a scaling policy, and rule S1 counts such alarms as automation
+# rather than as unrouted alerts.
+POLICY_WAIVERS: Mapping[str, tuple[tuple[str, str], ...]] = {}
 
 
 def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
