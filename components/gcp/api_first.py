@@ -422,20 +422,12 @@ class GcpApiFirst(PatternComponent):
         opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
         """Compute has no per-URL-map IAM: a custom role limited by an IAM condition instead."""
-        role = gcp.projects.IAMCustomRole(
-            f"{name}-rollback-role",
-            gcp.projects.IAMCustomRoleArgs(
-                role_id=rollout.custom_role_id(spec, "rollback"),
-                title=f"{spec.project} {spec.environment.value} rollback",
-                description="Reset the weighted split of one URL map",
-                permissions=[
-                    "compute.urlMaps.get",
-                    "compute.urlMaps.update",
-                    "compute.backendServices.use",
-                ],
-                stage="GA",
-            ),
-            opts=opts,
+        role = rollout.rollback_role(
+            name,
+            spec,
+            "Reset the weighted split of one URL map",
+            ("compute.urlMaps.get", "compute.urlMaps.update", "compute.backendServices.use"),
+            opts,
         )
         expression = pulumi.Output.all(self.project.project_id, self.url_map.name).apply(
             lambda v: (

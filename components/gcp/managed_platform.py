@@ -375,16 +375,12 @@ class GcpManagedPlatform(PatternComponent):
         opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
         """A custom role with the two permissions, granted on this endpoint only."""
-        role = gcp.projects.IAMCustomRole(
-            f"{name}-rollback-role",
-            gcp.projects.IAMCustomRoleArgs(
-                role_id=rollout.custom_role_id(spec, "rollback"),
-                title=f"{spec.project} {spec.environment.value} rollback",
-                description="Read and patch the traffic split of one Vertex AI endpoint",
-                permissions=list(ROLLBACK_PERMISSIONS),
-                stage="GA",
-            ),
-            opts=opts,
+        role = rollout.rollback_role(
+            name,
+            spec,
+            "Read and patch the traffic split of one Vertex AI endpoint",
+            ROLLBACK_PERMISSIONS,
+            opts,
         )
         grant = gcp.vertex.AiEndpointIamMember(
             f"{name}-rollback-endpoint",

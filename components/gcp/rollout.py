@@ -95,6 +95,28 @@ def custom_role_id(spec: DeploymentSpec, role: str) -> str:
     return raw[:64]
 
 
+def rollback_role(
+    name: str,
+    spec: DeploymentSpec,
+    description: str,
+    permissions: Sequence[str],
+    opts: pulumi.ResourceOptions,
+) -> gcp.projects.IAMCustomRole:
+    """The rollback function's custom role: only ``permissions``; each pattern grants it on
+    its one traffic target (an endpoint, or a URL map under an IAM condition)."""
+    return gcp.projects.IAMCustomRole(
+        f"{name}-rollback-role",
+        gcp.projects.IAMCustomRoleArgs(
+            role_id=custom_role_id(spec, "rollback"),
+            title=f"{spec.project} {spec.environment.value} rollback",
+            description=description,
+            permissions=list(permissions),
+            stage="GA",
+        ),
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class Rollback:
     """The rollback path: alerts -> channel -> topic -> function -> traffic target."""
