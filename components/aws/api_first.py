@@ -74,7 +74,6 @@ APIGW_LOG_ACTIONS = (
     "logs:GetLogEvents",
     "logs:PutLogEvents",
 )
-LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 # X-Ray has no resource-level permissions: these two actions only, on "*".
 XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
@@ -555,7 +554,9 @@ class AwsApiFirst(PatternComponent):
             spec,
             "lambda.amazonaws.com",
             [
-                security.statement(LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]),
+                security.statement(
+                    security.LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]
+                ),
                 security.statement(XRAY_WRITE_ACTIONS, ["*"]),
                 security.statement(["kms:Decrypt", "kms:GenerateDataKey"], [self.key.arn]),
                 security.statement(["sqs:SendMessage"], [dlq.arn]),
@@ -641,33 +642,10 @@ class AwsApiFirst(PatternComponent):
     def _create_serving(self) -> None:
         name, spec, o = self.name, self.spec, self._o
         tags = spec.standard_tags()
-        self.cluster = aws.ecs.Cluster(
-            f"{name}-cluster",
-            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
-            tags=tags,
-            opts=o,
+        ecs = security.create_ecs_foundation(
+            name, spec, self.key, "serving", [self.stable.image, self.canary.image], o
         )
-        self.app_logs = security.create_log_group(
-            f"{name}-serving-logs",
-            spec,
-            self.key,
-            o,
-            log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/serving",
-        )
-        pull = security.image_pull_statements([self.stable.image, self.canary.image])
-        execution_role = security.create_role(
-            f"{name}-execution-role",
-            spec,
-            "ecs-tasks.amazonaws.com",
-            [
-                security.statement(
-                    LOG_WRITE_ACTIONS, [self.app_logs.arn.apply(lambda a: f"{a}:*")]
-                ),
-                *pull,
-            ],
-            o,
-            description="ECS agent: write the serving logs (and pull from ECR when used)",
-        )
+        self.cluster, self.app_logs, execution_role = ecs.cluster, ecs.logs, ecs.execution_role
         # The model process needs no AWS API: its role exists so it has an identity, not rights.
         task_role = security.create_role(
             f"{name}-task-role",

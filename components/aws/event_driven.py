@@ -90,7 +90,6 @@ STATUS_READ_ACTIONS = ("dynamodb:GetItem", "dynamodb:Query")
 S3_ENDPOINT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject")
 # Workers protect themselves from scale-in while a job runs (ECS task scale-in protection).
 TASK_PROTECTION_ACTIONS = ("ecs:GetTaskProtection", "ecs:UpdateTaskProtection")
-LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
 KEY_ENCRYPT_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 KEY_DECRYPT_ACTIONS = ("kms:Decrypt",)
 HTTPS_PORT = 443
@@ -507,32 +506,8 @@ class AwsEventDriven(PatternComponent):
     def _create_workers(self) -> None:
         name, spec, o = self.name, self.spec, self._o
         tags = spec.standard_tags()
-        self.cluster = aws.ecs.Cluster(
-            f"{name}-cluster",
-            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
-            tags=tags,
-            opts=o,
-        )
-        self.worker_logs = security.create_log_group(
-            f"{name}-worker-logs",
-            spec,
-            self.key,
-            o,
-            log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/worker",
-        )
-        execution_role = security.create_role(
-            f"{name}-execution-role",
-            spec,
-            "ecs-tasks.amazonaws.com",
-            [
-                security.statement(
-                    LOG_WRITE_ACTIONS, [self.worker_logs.arn.apply(lambda a: f"{a}:*")]
-                ),
-                *security.image_pull_statements([spec.model.image]),
-            ],
-            o,
-            description="ECS agent: write the worker logs (and pull from ECR when used)",
-        )
+        ecs = security.create_ecs_foundation(name, spec, self.key, "worker", [spec.model.image], o)
+        self.cluster, self.worker_logs, execution_role = ecs.cluster, ecs.logs, ecs.execution_role
         tasks = pulumi.Output.all(self.account, self.cluster.name).apply(
             lambda v: f"arn:aws:ecs:{spec.region}:{v[0]}:task/{v[1]}/*"
         )

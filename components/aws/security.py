@@ -575,3 +575,52 @@ def image_pull_statements(images: Sequence[str]) -> list[dict[str, Any]]:
         statement(["ecr:GetAuthorizationToken"], ["*"]),
         statement(ECR_PULL_ACTIONS, repositories),
     ]
+
+
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+
+
+@dataclass(frozen=True)
+class EcsFoundation:
+    """What every ECS-based pattern starts from: a cluster, its log group, the agent's role."""
+
+    cluster: aws.ecs.Cluster
+    logs: aws.cloudwatch.LogGroup
+    execution_role: aws.iam.Role
+
+
+def create_ecs_foundation(
+    name: str,
+    spec: DeploymentSpec,
+    key: aws.kms.Key,
+    role: str,
+    images: Sequence[str],
+    opts: pulumi.ResourceOptions,
+) -> EcsFoundation:
+    """An ECS cluster (Container Insights on), a KMS-encrypted log group for ``role``'s tasks,
+    and the execution role that may only write those logs and pull ``images`` from ECR."""
+    cluster = aws.ecs.Cluster(
+        f"{name}-cluster",
+        settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
+    logs = create_log_group(
+        f"{name}-{role}-logs",
+        spec,
+        key,
+        opts,
+        log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/{role}",
+    )
+    execution_role = create_role(
+        f"{name}-execution-role",
+        spec,
+        "ecs-tasks.amazonaws.com",
+        [
+            statement(LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]),
+            *image_pull_statements(images),
+        ],
+        opts,
+        description=f"ECS agent: write the {role} logs (and pull from ECR when used)",
+    )
+    return EcsFoundation(cluster, logs, execution_role)
