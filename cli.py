@@ -9,18 +9,61 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperGroup
 
-from components.spec import Cloud, Pattern
+from components.spec import Cloud, Environment, Pattern
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (unknown option, bad choice) as one line on stderr with exit code 2, like
+    every other error of the command line, instead of a multi-line box."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        try:
+            value = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer.TyperException as exc:
+            # typer's own (vendored click) usage errors: bad choice, unknown option, ...
+            ctx = getattr(exc, "ctx", None)
+            hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+            format_message = getattr(exc, "format_message", None)
+            message = format_message() if callable(format_message) else str(exc)
+            message = str(message).replace("Value error, ", "")  # pydantic's prefix
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(message))}{escape(hint)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if not standalone_mode:
+                raise
+            sys.exit(int(getattr(exc, "exit_code", EXIT_USAGE)))
+        except typer.Abort:
+            if not standalone_mode:
+                raise
+            err_console.print("[bold red]error:[/] aborted", highlight=False)
+            sys.exit(EXIT_FAILED)
+        if standalone_mode:
+            sys.exit(value if isinstance(value, int) else EXIT_OK)
+        return value
+
 
 app = typer.Typer(
+    cls=OneLineErrors,
     name="aideploy",
     help="Scaffold, deploy and guard production AI systems on AWS, Azure and GCP.",
     no_args_is_help=True,
@@ -43,8 +86,11 @@ class OutputFormat(str, Enum):
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    """Print one clear line to stderr and exit with ``code``."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one clear line to stderr and exit with ``code``.
+
+    The message is escaped: regexes, lists and paths in it keep their brackets.
+    """
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -81,82 +127,219 @@ def _interactive(no_input: bool) -> bool:
     return not no_input and sys.stdin.isatty()
 
 
-def _ask(value: str | None, prompt: str, *, no_input: bool, default: str | None = None) -> str:
-    """An answer from its option, else a prompt in a terminal, else its default, else an error."""
-    if value is not None:
-        return value
-    if _interactive(no_input):
-        answer: str = typer.prompt(prompt, default=default)
-        return answer
-    if default is not None:
-        return default
-    flag = "--" + prompt.split(" (")[0].lower().replace(" ", "-")
-    fail(f"missing answer: {flag} is required with --no-input or without a terminal")
+class Asker:
+    """Answers from options, else prompts in a terminal, else a one-line error naming the flag.
+
+    Prompts show a suggestion only where one is sensible (a region near the client); nothing
+    required is ever filled in silently.
+    """
+
+    def __init__(self, no_input: bool) -> None:
+        self.interactive = _interactive(no_input)
+
+    def __call__(
+        self,
+        value: str | None,
+        flag: str,
+        prompt: str,
+        *,
+        suggestion: str | None = None,
+        choices: tuple[str, ...] = (),
+    ) -> str:
+        if value is not None:
+            return value
+        if not self.interactive:
+            fail(f"missing answer: {flag} is required with --no-input or without a terminal")
+        while True:
+            shown = f"{prompt} ({', '.join(choices)})" if choices else prompt
+            answer: str = typer.prompt(shown, default=suggestion).strip()
+            if not choices or answer in choices:
+                return answer
+            err_console.print(f"choose one of: {escape(', '.join(choices))}", highlight=False)
+
+    def optional(self, value: str | None, prompt: str) -> str | None:
+        """An optional answer: the option, else (in a terminal) a prompt that may stay empty."""
+        if value is not None or not self.interactive:
+            return value
+        answer: str = typer.prompt(prompt, default="", show_default=False).strip()
+        return answer or None
 
 
-DEFAULT_REGION: dict[Cloud, str] = {
+# A suggestion shown at the region prompt (never used without the user seeing it).
+SUGGESTED_REGION: dict[Cloud, str] = {
     Cloud.AWS: "eu-west-1",
     Cloud.AZURE: "westeurope",
     Cloud.GCP: "europe-west1",
 }
+ACCOUNT_PROMPT: dict[Cloud, str] = {
+    Cloud.AWS: "AWS account id",
+    Cloud.AZURE: "Azure subscription id",
+    Cloud.GCP: "GCP project id",
+}
+
+
+def _ask_accounts(ask: Asker, cloud: Cloud, given: list[str]) -> list[str]:
+    """``--account`` values, or prompts: one id for all environments or one per environment."""
+    if given or not ask.interactive:
+        return given or [ask(None, "--account", "")]  # fails with the flag's name
+    from components.spec import Environment
+
+    what = ACCOUNT_PROMPT[cloud]
+    dev = ask(None, "--account", f"{what} for dev")
+    staging = ask(None, "--account", f"{what} for staging", suggestion=dev)
+    prod = ask(None, "--account", f"{what} for prod", suggestion=staging)
+    return [f"{e.value}={v}" for e, v in zip(Environment, (dev, staging, prod), strict=True)]
+
+
+def _offered_patterns() -> tuple[str, ...]:
+    from components.registry import offered_patterns
+
+    return tuple(p.value for p in offered_patterns())
 
 
 @app.command()
 @handle_errors
 def new(
     name: Annotated[str, typer.Argument(help="Project name, e.g. 'acme-support'.")],
-    cloud: Annotated[str | None, typer.Option(help="aws, azure or gcp.")] = None,
+    cloud: Annotated[Cloud | None, typer.Option(help="The cloud the client uses.")] = None,
     pattern: Annotated[
-        str | None, typer.Option(help="api-first, event-driven, managed-platform, embedded.")
+        str | None,
+        typer.Option(help="api-first, event-driven or managed-platform.", metavar="PATTERN"),
     ] = None,
-    region: Annotated[str | None, typer.Option(help="The cloud region.")] = None,
+    region: Annotated[str | None, typer.Option(help="The cloud region (required).")] = None,
     owner: Annotated[str | None, typer.Option(help="Owner's email; alerts go here.")] = None,
+    account: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ENV=ID (repeatable): the AWS account id, Azure subscription id or GCP project "
+            "id of an environment; a bare ID means all three.",
+            metavar="[ENV=]ID",
+        ),
+    ] = None,
+    repo: Annotated[
+        str | None,
+        typer.Option(
+            help="The CI repository (OWNER/NAME, or GitLab group/project).", metavar="REPO"
+        ),
+    ] = None,
+    tenant: Annotated[
+        str | None, typer.Option(help="Azure only: the Entra ID tenant id.", metavar="GUID")
+    ] = None,
+    model_image: Annotated[
+        str | None,
+        typer.Option(help="Serving image (a full registry reference).", metavar="IMAGE"),
+    ] = None,
+    sample_model: Annotated[
+        bool,
+        typer.Option(
+            "--sample-model",
+            help="Serve the project's sample model server (built into the project's registry).",
+        ),
+    ] = False,
+    jwt_issuer: Annotated[
+        str | None, typer.Option(help="JWT issuer URL (api-first with jwt auth).", metavar="URL")
+    ] = None,
+    jwt_audience: Annotated[
+        str | None, typer.Option(help="JWT audience (api-first with jwt auth).", metavar="AUD")
+    ] = None,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ENV=HOST (repeatable): the API's host name per environment; a bare HOST is "
+            "prod's and dev/staging get dev.HOST/staging.HOST. dev=sslip.io: a wildcard-DNS "
+            "name, dev only.",
+            metavar="[ENV=]HOST",
+        ),
+    ] = None,
     description: Annotated[str, typer.Option(help="One line about the project.")] = "",
     model_name: Annotated[str, typer.Option(help="Short model name.")] = "model",
     model_version: Annotated[str, typer.Option(help="Model version to deploy.")] = "1.0.0",
-    model_image: Annotated[str | None, typer.Option(help="Serving container image.")] = None,
     alert_email: Annotated[
         list[str] | None, typer.Option(help="Alert contact (repeatable); default: owner.")
     ] = None,
     auth: Annotated[str, typer.Option(help="jwt, api-key or jwt+api-key.")] = "jwt+api-key",
     rollout: Annotated[str, typer.Option(help="canary or blue-green.")] = "canary",
     ci: Annotated[str, typer.Option(help="github or gitlab.")] = "github",
-    gcp_project: Annotated[str | None, typer.Option(help="GCP project id (gcp only).")] = None,
+    private_ca: Annotated[
+        bool,
+        typer.Option(
+            "--private-ca",
+            help="aws api-first: an AWS Private CA for the internal hop (about USD 400/month).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Target folder; default ./NAME.")
     ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing non-empty folder.")] = False,
-    no_input: Annotated[bool, typer.Option(help="Never prompt (scripts, CI).")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing non-empty folder.")
+    ] = False,
+    no_input: Annotated[
+        bool, typer.Option("--no-input", help="Never prompt (scripts, CI).")
+    ] = False,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = (
         OutputFormat.TEXT
     ),
 ) -> None:
     """Scaffold a self-contained client project for the cloud the client already uses."""
-    from templates.generator import Answers, generate, project_slug
+    from components.spec import GATEWAY_PATTERNS, AuthMode, Pattern
+    from templates.answers import Answers, per_environment, project_slug
+    from templates.generator import generate
 
-    cloud_value = _ask(cloud, "Cloud (aws, azure, gcp)", no_input=no_input)
-    try:
-        cloud_enum = Cloud(cloud_value)
-    except ValueError:
-        fail(f"unknown cloud {cloud_value!r}: choose aws, azure or gcp")
-    pattern_value = _ask(
-        pattern, "Pattern (api-first, event-driven, managed-platform)", no_input=no_input
+    ask = Asker(no_input)
+    cloud_enum = cloud or Cloud(
+        ask(None, "--cloud", "Cloud", choices=tuple(c.value for c in Cloud))
     )
+    offered = _offered_patterns()
+    pattern_value = ask(pattern, "--pattern", "Pattern", choices=offered)
+    if pattern_value not in offered:
+        fail(f"unknown pattern {pattern_value!r}: choose {', '.join(offered)}")
+    pattern_enum = Pattern(pattern_value)
+    region_value = ask(region, "--region", "Region", suggestion=SUGGESTED_REGION[cloud_enum])
+    owner_value = ask(owner, "--owner", "Owner (email; alerts go here)")
+    accounts = per_environment(_ask_accounts(ask, cloud_enum, list(account or ())), "account")
+    tenant_value = (
+        ask(tenant, "--tenant", "Entra ID tenant id") if cloud_enum is Cloud.AZURE else tenant
+    )
+    repo_value = ask(repo, "--repo", "CI repository (OWNER/NAME)")
+    if model_image is None and not sample_model:
+        if not ask.interactive:
+            fail("missing answer: --model-image or --sample-model is required with --no-input")
+        image = ask(None, "--model-image", "Model image (a registry reference, or 'sample')")
+        sample_model, model_image = image == "sample", (None if image == "sample" else image)
+    gateway = pattern_enum in GATEWAY_PATTERNS
+    try:
+        uses_jwt = AuthMode(auth) in (AuthMode.JWT, AuthMode.JWT_AND_API_KEY)
+    except ValueError:
+        fail(f"unknown auth {auth!r}: choose jwt, api-key or jwt+api-key")
+    if gateway and uses_jwt:
+        jwt_issuer = ask(jwt_issuer, "--jwt-issuer", "JWT issuer URL (your identity provider)")
+        jwt_audience = ask(jwt_audience, "--jwt-audience", "JWT audience")
+    domains: list[str] = list(domain or ())
+    if gateway and not domains:
+        optional = ask.optional(None, "API domain you own (empty: the cloud's default host name)")
+        domains = [optional] if optional else []
     answers = Answers(
         name=name,
         cloud=cloud_enum,
-        pattern=pattern_value,  # validated by pydantic
-        region=_ask(region, "Region", no_input=no_input, default=DEFAULT_REGION[cloud_enum]),
-        owner=_ask(owner, "Owner (email)", no_input=no_input),
+        pattern=pattern_enum,
+        region=region_value,
+        owner=owner_value,
+        accounts=accounts,
+        repo=repo_value,
+        tenant=tenant_value,
+        model_image=model_image,
+        sample_model=sample_model,
+        jwt_issuer=jwt_issuer,
+        jwt_audience=jwt_audience,
+        domains=domain_hosts(domains),
         description=description,
         model_name=model_name,
         model_version=model_version,
-        model_image=model_image,
         alert_emails=tuple(alert_email or ()),
         auth=auth,
         rollout=rollout,
         ci=ci,
-        gcp_project=gcp_project,
+        private_ca=private_ca,
     )
     target = output or Path(project_slug(name))
     with console.status(f"Scaffolding {answers.project_slug} ...", spinner="dots"):
@@ -171,18 +354,48 @@ def new(
                     "stacks": list(result.stacks),
                     "cloud": answers.cloud.value,
                     "pattern": answers.pattern.value,
+                    "bootstrap_stacks": list(result.plan.bootstrap),
                 }
             )
         )
         return
     console.print(
-        f"[green]Created[/] {result.path} ({result.files} files, stacks: "
-        f"{', '.join(result.stacks)})",
+        f"[green]Created[/] {escape(str(result.path))} ({result.files} files, stacks: "
+        f"{', '.join(result.stacks)}; bootstrap: {', '.join(result.plan.bootstrap)})",
         highlight=False,
     )
+    if answers.shared_account:
+        console.print(
+            f"Note: dev, staging and prod share {ACCOUNT_PROMPT[answers.cloud]} "
+            f"{escape(answers.accounts[Environment.DEV])}; one per environment keeps a dev "
+            "mistake out of prod (see bootstrap/README.md).",
+            highlight=False,
+        )
     console.print(
-        f"Next: cd {result.path} && pip install -r requirements.txt && pytest", highlight=False
+        f"Next: cd {escape(str(result.path))} and follow README.md: bootstrap, the model image, "
+        "then `pulumi up` per stack.",
+        highlight=False,
     )
+
+
+def domain_hosts(values: list[str]) -> dict[Any, str]:
+    """``--domain`` values as ``{environment: host}``: a bare HOST is prod's, and dev and staging
+    get ``dev.HOST`` and ``staging.HOST``; ``ENV=HOST`` sets one environment."""
+    from components.spec import Environment
+
+    bare = [v for v in values if "=" not in v]
+    named = [v for v in values if "=" in v]
+    if len(bare) > 1:
+        raise ValueError("domain: give one bare HOST (prod's), or ENV=HOST for each")
+    from templates.answers import per_environment
+
+    hosts = per_environment(named, "domain")
+    if bare:
+        host = bare[0].strip().lower()
+        hosts.setdefault(Environment.PROD, host)
+        for env in (Environment.DEV, Environment.STAGING):
+            hosts.setdefault(env, f"{env.value}.{host}")
+    return {env: value.lower() for env, value in hosts.items()}
 
 
 @app.command()

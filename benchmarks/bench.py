@@ -27,7 +27,8 @@ from components.registry import is_available  # noqa: E402
 from components.spec import Cloud, Environment, Pattern  # noqa: E402
 from policies.runner.capture import capture  # noqa: E402
 from policies.runner.program import run_stack  # noqa: E402
-from templates.generator import Answers, generate  # noqa: E402
+from templates.answers import cli_flags, example_answers  # noqa: E402
+from templates.generator import generate  # noqa: E402
 
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
 
@@ -49,15 +50,12 @@ def bench_new(workdir: Path, repeat: int) -> list[dict[str, Any]]:
         for pattern in (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM):
             if not is_available(cloud, pattern):
                 continue
-            answers = Answers(
-                name="bench", cloud=cloud, pattern=pattern, region=REGION[cloud], owner="a@b.co"
-            )
+            answers = example_answers(cloud, pattern, name="bench")
             target = workdir / f"new-{cloud.value}-{pattern.value}"
             lib_s, result = _timed(lambda a=answers, t=target: generate(a, t, force=True), repeat)
             cli = [
-                str(Path(sys.executable).parent / "aideploy"), "new", "bench", "--cloud",
-                cloud.value, "--pattern", pattern.value, "--owner", "a@b.co", "--no-input",
-                "--force", "-o", str(workdir / f"cli-{cloud.value}-{pattern.value}"),
+                str(Path(sys.executable).parent / "aideploy"), "new", *cli_flags(answers),
+                "--no-input", "--force", "-o", str(workdir / f"cli-{cloud.value}-{pattern.value}"),
             ]  # fmt: skip
             cli_s, _ = _timed(lambda c=cli: subprocess.run(c, check=True, capture_output=True), 1)
             rows.append(

@@ -76,20 +76,14 @@ def write_synthetic(root: Path, n: int) -> Path:
 def generate_projects(root: Path) -> list[Path]:
     """One generated project per available (cloud, pattern)."""
     from components.registry import REGISTRY, is_available
-    from templates.generator import Answers, generate
+    from templates.answers import example_answers
+    from templates.generator import generate
 
     projects = []
     for cloud, pattern in sorted(REGISTRY, key=lambda k: (k[0].value, k[1].value)):
         if not is_available(cloud, pattern):
             continue
-        answers = Answers(
-            name=f"bench-{cloud.value}-{pattern.value}",
-            cloud=cloud,
-            pattern=pattern,
-            region={"aws": "eu-west-1", "azure": "westeurope", "gcp": "europe-west1"}[cloud.value],
-            owner="ops@example.com",
-            gcp_project="bench-project-01" if cloud.value == "gcp" else None,
-        )
+        answers = example_answers(cloud, pattern, name=f"bench-{cloud.value}-{pattern.value}")
         projects.append(generate(answers, root / answers.project_slug).path)
     return projects
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from components.spec import DeploymentSpec, Environment
+from components.spec import DeploymentSpec
 
 
 class Signal(str, Enum):
@@ -63,18 +63,11 @@ class AlarmRule:
         return self.signal.value
 
 
-# Breaches sustained this many minutes raise an alarm; prod reacts fastest.
-_EVALUATION_PERIODS: dict[Environment, int] = {
-    Environment.DEV: 10,
-    Environment.STAGING: 5,
-    Environment.PROD: 3,
-}
-
-
 def serving_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
     """The alarms every serving endpoint has (policy S1), plus the canary's rollback alarms."""
     a = spec.alerts
-    n = _EVALUATION_PERIODS[spec.environment]
+    # Breaches sustained this many one-minute periods raise an alarm (a declared difference).
+    n = spec.alerts.evaluation_minutes
     critical = Tier.PAGE if a.page_on_critical else Tier.TICKET
     return [
         AlarmRule(Signal.LATENCY_P50, a.latency_p50_ms, Comparison.ABOVE, Tier.INFO, 60, n),
@@ -138,6 +131,13 @@ MAX_PROCESSING_SECONDS = 100
 BACKLOG_DRAIN_SECONDS = 900
 
 
+def worker_bounds(spec: DeploymentSpec) -> tuple[int, int]:
+    """(min, max) always-on workers: zero at rest where the profile scales to zero (dev), the
+    profile's bounds elsewhere. One job per worker, so max is the concurrency ceiling."""
+    floor = 0 if spec.capacity.scale_to_zero else spec.capacity.min_instances
+    return floor, spec.capacity.max_instances
+
+
 def max_processing_seconds(spec: DeploymentSpec) -> int:
     """The longest one job may run before the worker's timeout stops it (whole seconds)."""
     derived = -(-spec.alerts.latency_p99_ms * PROCESSING_P99_MULTIPLIER // 1000)  # ceil
@@ -156,7 +156,8 @@ def event_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
     WORKER_ERROR_RATE a ratio 0-1, LATENCY_* the worker's processing latency in ms.
     """
     a = spec.alerts
-    n = _EVALUATION_PERIODS[spec.environment]
+    # Breaches sustained this many one-minute periods raise an alarm (a declared difference).
+    n = spec.alerts.evaluation_minutes
     critical = Tier.PAGE if a.page_on_critical else Tier.TICKET
     depth = spec.capacity.max_instances * BACKLOG_DRAIN_SECONDS // max_processing_seconds(spec)
     # A message older than every retry it could have had means nothing is draining the queue.

@@ -9,7 +9,7 @@ import pulumi
 from components.spec import CONFIG_SECTIONS, DeploymentSpec, spec_from_config
 
 # Sections stored as plain strings in the stack file; the rest are structured objects.
-SCALAR_SECTIONS = frozenset({"cloud", "pattern", "environment", "region", "owner"})
+SCALAR_SECTIONS = frozenset({"cloud", "pattern", "environment", "region", "owner", "suffix"})
 
 
 def spec_from_stack_config(config: pulumi.Config, project: str) -> DeploymentSpec:

@@ -15,11 +15,16 @@ from components.spec import Cloud, Pattern
 
 @dataclass(frozen=True)
 class Entry:
-    """Where a component lives and which managed services it builds on."""
+    """Where a component lives and which managed services it builds on.
+
+    ``planned`` marks a pattern that is designed but not built yet: it is listed as planned and
+    never offered by `aideploy new`.
+    """
 
     module: str
     cls: str
     services: tuple[str, ...]
+    planned: bool = False
 
 
 REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
@@ -125,18 +130,65 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
         "components.aws.embedded",
         "AwsEmbedded",
         ("S3 (model artifacts)", "KMS", "CloudFront signed URLs", "CloudWatch"),
+        planned=True,
     ),
     (Cloud.AZURE, Pattern.EMBEDDED): Entry(
         "components.azure.embedded",
         "AzureEmbedded",
         ("Blob Storage (model artifacts)", "Key Vault", "Azure Monitor"),
+        planned=True,
     ),
     (Cloud.GCP, Pattern.EMBEDDED): Entry(
         "components.gcp.embedded",
         "GcpEmbedded",
         ("Cloud Storage (model artifacts)", "Cloud KMS", "Cloud Monitoring"),
+        planned=True,
     ),
 }
+
+
+# Each cloud's bootstrap program (components/<cloud>/bootstrap.py): what must exist in an
+# account before the first `pulumi up` of a stack (components/bootstrap.py).
+BOOTSTRAP: dict[Cloud, Entry] = {
+    Cloud.AWS: Entry(
+        "components.aws.bootstrap",
+        "AwsBootstrap",
+        ("S3 (state)", "KMS (secrets)", "IAM OIDC provider + roles", "ECR", "API Gateway account"),
+    ),
+    Cloud.AZURE: Entry(
+        "components.azure.bootstrap",
+        "AzureBootstrap",
+        (
+            "Blob Storage (state)",
+            "Key Vault (secrets)",
+            "Managed identities + federated credentials",
+            "Container Registry",
+            "Resource providers",
+        ),
+    ),
+    Cloud.GCP: Entry(
+        "components.gcp.bootstrap",
+        "GcpBootstrap",
+        (
+            "Cloud Storage (state)",
+            "Cloud KMS (secrets)",
+            "Workload Identity Federation + service accounts",
+            "Artifact Registry",
+            "Service usage (APIs) + service identities",
+        ),
+    ),
+}
+
+
+def offered_patterns() -> tuple[Pattern, ...]:
+    """Patterns built on at least one cloud: what `aideploy new` offers."""
+    return tuple(p for p in Pattern if any(not REGISTRY[(c, p)].planned for c in Cloud))
+
+
+def bootstrap_component_for(cloud: Cloud) -> Any:
+    """The bootstrap component class of ``cloud``, imported on first use."""
+    entry = BOOTSTRAP[cloud]
+    return getattr(importlib.import_module(entry.module), entry.cls)
 
 
 class ComponentUnavailableError(LookupError):
@@ -171,6 +223,10 @@ def policy_waivers(cloud: Cloud, pattern: Pattern, name: str) -> dict[str, list[
 def component_for(cloud: Cloud, pattern: Pattern) -> Any:
     """The component class for ``cloud`` and ``pattern``, imported on first use."""
     entry = REGISTRY[(cloud, pattern)]
+    if entry.planned:
+        raise ComponentUnavailableError(
+            f"the {pattern.value} pattern on {cloud.value} is planned, not built yet"
+        )
     try:
         module = importlib.import_module(entry.module)
     except ModuleNotFoundError as exc:

@@ -102,6 +102,40 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
     ),
 }
 
+# Patterns whose API goes through our gateway (JWT / API-key auth, a domain, a health route).
+GATEWAY_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST})
+
+# Where a pattern's serving platform can pull the model image from (review A12, A22): a table of
+# (registry pattern, name) per cloud and pattern; a pattern not listed pulls from any registry
+# its network reaches. A reference elsewhere fails at `aideploy new`, not 30 minutes into the
+# first `pulumi up`.
+ECR_REGISTRY = (r"^[0-9]{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/", "Amazon ECR")
+ACR_REGISTRY = (r"^[a-z0-9]{5,50}\.azurecr\.io/", "Azure Container Registry")
+ARTIFACT_REGISTRY = (r"^[a-z0-9-]+-docker\.pkg\.dev/", "Artifact Registry")
+GCR_REGISTRY = (r"^(?:[a-z]+\.)?gcr\.io/", "Container Registry (gcr.io)")
+DOCKER_HUB = (r"^docker\.io/", "Docker Hub")
+IMAGE_REGISTRIES: dict[tuple[Cloud, Pattern], tuple[tuple[str, str], ...]] = {
+    # SageMaker endpoints with network isolation pull only from ECR.
+    (Cloud.AWS, Pattern.MANAGED_PLATFORM): (ECR_REGISTRY,),
+    # Azure Machine Learning deployments with egress disabled reach only the workspace registry.
+    (Cloud.AZURE, Pattern.MANAGED_PLATFORM): (ACR_REGISTRY,),
+    # Vertex AI custom containers come from Artifact Registry or Container Registry.
+    (Cloud.GCP, Pattern.MANAGED_PLATFORM): (ARTIFACT_REGISTRY, GCR_REGISTRY),
+    # Cloud Run deploys from Artifact Registry, Container Registry or Docker Hub only.
+    (Cloud.GCP, Pattern.API_FIRST): (ARTIFACT_REGISTRY, GCR_REGISTRY, DOCKER_HUB),
+    (Cloud.GCP, Pattern.EVENT_DRIVEN): (ARTIFACT_REGISTRY, GCR_REGISTRY, DOCKER_HUB),
+}
+
+
+def registry_problem(cloud: Cloud, pattern: Pattern, image: str) -> str | None:
+    """Why ``image`` cannot serve ``pattern`` on ``cloud`` (its registry), or None when it can."""
+    allowed = IMAGE_REGISTRIES.get((cloud, pattern))
+    if not allowed or any(re.match(regex, image) for regex, _ in allowed):
+        return None
+    names = " or ".join(name for _, name in allowed)
+    return f"{pattern.value} on {cloud.value} pulls images only from {names}, not {image!r}"
+
+
 # Regions each cloud offers for the services our patterns use. Kept explicit so a typo fails at
 # `aideploy new` instead of at the first `pulumi up`.
 REGIONS: dict[Cloud, frozenset[str]] = {
@@ -197,15 +231,36 @@ REGIONS: dict[Cloud, frozenset[str]] = {
 # can carry quotes, newlines or template syntax into a generated file.
 PROJECT_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
 EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$")
-IMAGE_RE = re.compile(r"^[a-z0-9][a-z0-9._/:@-]{0,254}$")
+# An OCI image reference: registry[:port]/path (lowercase), then a tag (uppercase allowed, as OCI
+# allows) and/or a sha256 digest. At most 255 characters in all.
+IMAGE_RE = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(?:@sha256:[a-f0-9]{64})?$"
+)
 VERSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 TAG_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 TAG_VALUE_RE = re.compile(r"^[a-z0-9_.@-]{0,63}$")
 HTTP_PATH_RE = re.compile(r"^/[A-Za-z0-9._/-]{0,127}$")
 URL_RE = re.compile(r"^https://[A-Za-z0-9.-]{1,253}(/[A-Za-z0-9._~/-]{0,200})?$")
+# A DNS host name the client owns (no scheme, no port, no trailing dot), at least two labels.
+HOSTNAME_RE = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{0,61}[a-z0-9]$"
+)
+# Public wildcard-DNS services: the name resolves to any IP written into it, so whoever runs the
+# service controls the name clients trust (review C1). Never for staging or prod.
+WILDCARD_DNS_DOMAINS: frozenset[str] = frozenset({"sslip.io", "nip.io", "xip.io", "traefik.me"})
+# The per-stack suffix of names that must be unique worldwide or that a cloud keeps after delete
+# (GCP key rings, Key Vault, API Management, Cloud Endpoints): chosen when the stack is created.
+SUFFIX_RE = re.compile(r"^[a-z0-9]{6}$")
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1?\d?\d)"
+# A private IPv4 range for a stack's own network, /16 to /24 (the subnets are carved from it).
+CIDR_RE = re.compile(rf"^{_OCTET}(?:\.{_OCTET}){{3}}/(?:1[6-9]|2[0-4])$")
 
 ProjectName = Annotated[str, StringConstraints(pattern=PROJECT_NAME_RE.pattern)]
+ImageRef = Annotated[str, StringConstraints(pattern=IMAGE_RE.pattern, max_length=255)]
+HostName = Annotated[str, StringConstraints(pattern=HOSTNAME_RE.pattern, max_length=253)]
 Email = Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)]
 
 
@@ -222,10 +277,20 @@ class ModelSpec(_Model):
         description="short model name, lowercase letters, digits and dashes"
     )
     version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)]
-    image: Annotated[str, StringConstraints(pattern=IMAGE_RE.pattern)]
+    image: ImageRef
     port: int = Field(8080, ge=1024, le=65535)
     health_path: Annotated[str, StringConstraints(pattern=HTTP_PATH_RE.pattern)] = "/health"
     predict_path: Annotated[str, StringConstraints(pattern=HTTP_PATH_RE.pattern)] = "/predict"
+
+
+class GatewayTier(str, Enum):
+    """The managed API gateway's service tier, where the cloud sells tiers (Azure API Management:
+    Developer, Standard, Premium). A declared difference: dev may run the cheaper tier, which
+    has the same security features but no SLA."""
+
+    DEVELOPER = "developer"
+    STANDARD = "standard"
+    PREMIUM = "premium"
 
 
 class Capacity(_Model):
@@ -236,6 +301,11 @@ class Capacity(_Model):
     cpu: float = Field(description="vCPU per instance", gt=0, le=16)
     memory_mb: int = Field(ge=512, le=65536)
     target_cpu_percent: int = Field(60, ge=10, le=90)
+    # Workers of the event-driven pattern stop entirely when their queue is empty (dev): a job
+    # then waits for a worker to start and load the model, so staging and prod keep min warm.
+    scale_to_zero: bool = False
+    gateway_tier: GatewayTier = GatewayTier.STANDARD
+    gateway_units: int = Field(1, ge=1, le=12)
 
     @model_validator(mode="after")
     def _bounds(self) -> Capacity:
@@ -244,19 +314,56 @@ class Capacity(_Model):
         return self
 
 
+JWT_AUDIENCE_RE = re.compile(r"^[A-Za-z0-9._:/-]{1,128}$")
+
+
 class ApiSettings(_Model):
-    """The gateway's contract with API consumers."""
+    """The gateway's contract with API consumers.
+
+    ``jwt_issuer`` and ``jwt_audience`` have no defaults: a made-up issuer would make every
+    request fail with 401. They are required when ``auth`` includes JWT; the gateway discovers
+    the signing keys from ``<issuer>/.well-known/openid-configuration`` on every cloud.
+    ``domain`` is the host name clients call (a name the client owns, with a certificate the
+    cloud issues for it); without one the cloud's default host name is used where it has one.
+    """
 
     auth: AuthMode = AuthMode.JWT_AND_API_KEY
-    jwt_issuer: Annotated[str, StringConstraints(pattern=URL_RE.pattern)] = (
-        "https://login.example.com"
-    )
-    jwt_audience: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:/-]{1,128}$")] = "api"
+    jwt_issuer: Annotated[str, StringConstraints(pattern=URL_RE.pattern)] | None = None
+    jwt_audience: Annotated[str, StringConstraints(pattern=JWT_AUDIENCE_RE.pattern)] | None = None
+    domain: HostName | None = None
     rate_limit_rps: int = Field(50, ge=1, le=100_000)
     burst: int = Field(100, ge=1, le=200_000)
     quota_per_day: int = Field(100_000, ge=1, le=1_000_000_000)
     max_request_bytes: int = Field(1_048_576, ge=1024, le=10_485_760)
     waf_rate_limit_per_5min: int = Field(2000, ge=100, le=2_000_000_000)
+
+    @property
+    def uses_jwt(self) -> bool:
+        """True when consumers present a JWT."""
+        return self.auth in (AuthMode.JWT, AuthMode.JWT_AND_API_KEY)
+
+    @property
+    def uses_api_key(self) -> bool:
+        """True when consumers present an API key."""
+        return self.auth in (AuthMode.API_KEY, AuthMode.JWT_AND_API_KEY)
+
+    @property
+    def wildcard_dns(self) -> bool:
+        """True when ``domain`` lies under a public wildcard-DNS service (dev only)."""
+        return self.domain is not None and any(
+            self.domain == d or self.domain.endswith("." + d) for d in WILDCARD_DNS_DOMAINS
+        )
+
+    def jwt(self) -> tuple[str, str]:
+        """``(issuer, audience)`` for a gateway that validates JWTs (the spec requires both)."""
+        if self.jwt_issuer is None or self.jwt_audience is None:
+            raise ValueError("api: jwt_issuer and jwt_audience are not set")
+        return self.jwt_issuer, self.jwt_audience
+
+    @property
+    def jwt_missing(self) -> bool:
+        """True when JWT auth is asked for without the issuer or the audience."""
+        return self.uses_jwt and (self.jwt_issuer is None or self.jwt_audience is None)
 
 
 class AlertSettings(_Model):
@@ -270,6 +377,9 @@ class AlertSettings(_Model):
     error_rate_5xx: float = Field(0.01, gt=0, le=1)
     availability_target: float = Field(0.995, gt=0.5, lt=1)
     page_on_critical: bool = True
+    # How long a breach must last before an alarm fires: a declared difference (prod reacts
+    # fastest, dev waits longest so a developer's experiment does not alarm).
+    evaluation_minutes: int = Field(5, ge=1, le=60)
 
     @model_validator(mode="after")
     def _ordered(self) -> AlertSettings:
@@ -287,7 +397,7 @@ class RolloutSettings(_Model):
     rollback_error_rate: float = Field(0.05, gt=0, le=1)
     rollback_latency_multiplier: float = Field(2.0, ge=1.1, le=10)
     candidate_version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)] | None = None
-    candidate_image: Annotated[str, StringConstraints(pattern=IMAGE_RE.pattern)] | None = None
+    candidate_image: ImageRef | None = None
 
     @model_validator(mode="after")
     def _candidate_pair(self) -> RolloutSettings:
@@ -304,6 +414,32 @@ class Retention(_Model):
     log_days: int = Field(ge=1, le=3653)
     data_days: int = Field(ge=1, le=3653)
     deletion_protection: bool
+
+
+class NetworkSettings(_Model):
+    """The stack's own network, or the client's existing one.
+
+    ``cidr`` is the range a new VPC or VNet takes; each environment has its own (a declared
+    difference), so environments can be peered. ``existing_id`` (a VPC id, a VNet resource id)
+    and ``existing_subnet_ids`` use a network the client already runs instead; the client then
+    owns its routing, egress and flow logs (see the pattern's docs).
+    """
+
+    cidr: Annotated[str, StringConstraints(pattern=CIDR_RE.pattern)] = "10.40.0.0/16"
+    existing_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/._:-]{3,300}$")] | None = (
+        None
+    )
+    existing_subnet_ids: tuple[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/._:-]{3,300}$")], ...
+    ] = ()
+
+    @model_validator(mode="after")
+    def _existing_pair(self) -> NetworkSettings:
+        if (self.existing_id is None) != (not self.existing_subnet_ids):
+            raise ValueError("network: existing_id and existing_subnet_ids must be given together")
+        if self.existing_subnet_ids and len(self.existing_subnet_ids) < 2:
+            raise ValueError("network: give at least two existing subnets (two zones)")
+        return self
 
 
 class DeploymentSpec(_Model):
@@ -325,6 +461,11 @@ class DeploymentSpec(_Model):
     alerts: AlertSettings
     rollout: RolloutSettings = RolloutSettings()
     retention: Retention
+    network: NetworkSettings = NetworkSettings()
+    # Chosen at random when the stack is created (`aideploy new`), recorded in the stack file and
+    # never changed for a live stack. None: a stack generated before suffixes existed keeps the
+    # names it was deployed with.
+    suffix: Annotated[str, StringConstraints(pattern=SUFFIX_RE.pattern)] | None = None
     tags: dict[
         Annotated[str, StringConstraints(pattern=TAG_KEY_RE.pattern)],
         Annotated[str, StringConstraints(pattern=TAG_VALUE_RE.pattern)],
@@ -336,6 +477,37 @@ class DeploymentSpec(_Model):
             raise ValueError(
                 f"region {self.region!r} is not a known {self.cloud.value} region "
                 f"(e.g. {', '.join(sorted(REGIONS[self.cloud])[:4])})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _image_registries(self) -> DeploymentSpec:
+        for field_name, image in (
+            ("model.image", self.model.image),
+            ("rollout.candidate_image", self.rollout.candidate_image),
+        ):
+            problem = image and registry_problem(self.cloud, self.pattern, image)
+            if problem:
+                raise ValueError(f"{field_name}: {problem}")
+        return self
+
+    @model_validator(mode="after")
+    def _gateway_settings(self) -> DeploymentSpec:
+        if self.pattern in GATEWAY_PATTERNS and self.api.jwt_missing:
+            raise ValueError(
+                f"api: auth {self.api.auth.value} needs api.jwt_issuer and api.jwt_audience "
+                "(your identity provider's issuer URL and the audience your tokens carry)"
+            )
+        if self.api.domain is not None and self.pattern not in GATEWAY_PATTERNS:
+            raise ValueError(f"api.domain: the {self.pattern.value} pattern serves no API")
+        return self
+
+    @model_validator(mode="after")
+    def _no_wildcard_dns_beyond_dev(self) -> DeploymentSpec:
+        if self.api.wildcard_dns and self.environment is not Environment.DEV:
+            raise ValueError(
+                f"api.domain {self.api.domain!r} is a public wildcard-DNS name: its operator "
+                "controls what clients trust; use a domain you own for staging and prod"
             )
         return self
 
@@ -383,6 +555,8 @@ CONFIG_SECTIONS: tuple[str, ...] = (
     "alerts",
     "rollout",
     "retention",
+    "network",
+    "suffix",
     "tags",
 )
 

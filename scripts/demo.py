@@ -22,14 +22,37 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-SAMPLES: list[tuple[str, str, str, str]] = [
-    # name, cloud, pattern, region
-    ("acme-support", "aws", "api-first", "eu-west-1"),
-    ("globex-assist", "azure", "api-first", "westeurope"),
-    ("initech-search", "gcp", "api-first", "europe-west1"),
-    ("acme-documents", "aws", "event-driven", "eu-west-1"),
-    ("globex-scoring", "azure", "managed-platform", "westeurope"),
-]
+SAMPLES: list[tuple[str, str, str, list[str]]] = [
+    # name, cloud, pattern, the answers a client gives (placeholder ids of the right shape)
+    (
+        "acme-support", "aws", "api-first",
+        ["--region", "eu-west-1", "--account", "dev=111111111111",
+         "--account", "staging=111111111111", "--account", "prod=222222222222",
+         "--jwt-issuer", "https://login.acme.example", "--jwt-audience", "api://acme-support"],
+    ),
+    (
+        "globex-assist", "azure", "api-first",
+        ["--region", "westeurope", "--account", "00000000-0000-0000-0000-000000000001",
+         "--tenant", "44444444-4444-4444-4444-444444444444",
+         "--jwt-issuer", "https://login.globex.example", "--jwt-audience", "api://assist"],
+    ),
+    (
+        "initech-search", "gcp", "api-first",
+        ["--region", "europe-west1", "--account", "dev=initech-search-dev",
+         "--account", "staging=initech-search-stg", "--account", "prod=initech-search-prd",
+         "--jwt-issuer", "https://accounts.google.com", "--jwt-audience", "initech-search",
+         "--domain", "search.initech.example", "--domain", "dev=sslip.io"],
+    ),
+    (
+        "acme-documents", "aws", "event-driven",
+        ["--region", "eu-west-1", "--account", "123456789012"],
+    ),
+    (
+        "globex-scoring", "azure", "managed-platform",
+        ["--region", "westeurope", "--account", "00000000-0000-0000-0000-000000000002",
+         "--tenant", "44444444-4444-4444-4444-444444444444"],
+    ),
+]  # fmt: skip
 
 
 @dataclass
@@ -71,12 +94,13 @@ def main() -> int:
     has_check = _aideploy_has("check")
     steps: list[Step] = []
     with console.status("Running the demo ...") as status:
-        for name, cloud, pattern, region in SAMPLES:
+        for name, cloud, pattern, answers in SAMPLES:
             project = out / name
             status.update(f"{name}: aideploy new --cloud {cloud} --pattern {pattern}")
             new_cmd = [
                 str(BIN / "aideploy"), "new", name, "--cloud", cloud, "--pattern", pattern,
-                "--region", region, "--owner", f"ops@{name.split('-')[0]}.example",
+                *answers, "--owner", f"ops@{name.split('-')[0]}.example",
+                "--repo", f"{name.split('-')[0]}/{name}", "--sample-model",
                 "--no-input", "--output", str(project),
             ]  # fmt: skip
             ok, secs, detail = _run(new_cmd, out)

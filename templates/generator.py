@@ -12,40 +12,45 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import secrets
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from components.bootstrap import (
+    ACCOUNT_CONFIG_KEYS,
+    REGION_CONFIG_KEYS,
+    TENANT_CONFIG_KEY,
+    BootstrapSpec,
+    account_groups,
+    account_of,
+    bootstrap_specs,
+    registry_of,
+)
 from components.registry import REGISTRY, is_available, policy_waivers
 from components.spec import (
-    EMAIL_RE,
-    IMAGE_RE,
-    MODEL_NAME_RE,
-    PROJECT_NAME_RE,
-    VERSION_RE,
-    AuthMode,
     Cloud,
     DeploymentSpec,
     Environment,
-    Pattern,
-    RolloutStrategy,
     describe_validation_error,
     spec_from_config,
 )
 from stacks.profiles import deep_merge, load_profile
+from templates.answers import Answers, project_slug
 from templates.pipeline_context import (
     EVALUATION,
     pipeline_context,
     remove_other_ci,
     vendor_parity_check,
 )
+
+__all__ = ["Answers", "GenerationError", "ProjectPlan", "generate", "plan_project", "project_slug"]
 
 TEMPLATE_VERSION = "0.1.0"
 TEMPLATES_DIR = Path(__file__).resolve().parent
@@ -67,13 +72,6 @@ CLOUD_PINS: dict[Cloud, dict[str, str]] = {
     Cloud.GCP: {"pulumi-gcp": "10.2.0"},
 }
 
-# Provider configuration each cloud's stack file carries, from the answers.
-PROVIDER_CONFIG: dict[Cloud, Callable[[Answers], dict[str, Any]]] = {
-    Cloud.AWS: lambda a: {"aws:region": a.region},
-    Cloud.AZURE: lambda a: {"azure-native:location": a.region},
-    Cloud.GCP: lambda a: {"gcp:region": a.region, "gcp:project": a.gcp_project or a.project_slug},
-}
-
 # The components every project vendors besides its cloud's package.
 SHARED_COMPONENT_FILES = (
     "__init__.py",
@@ -83,90 +81,70 @@ SHARED_COMPONENT_FILES = (
     "alarms.py",
     "base.py",
     "config.py",
+    "bootstrap.py",
 )
 
-_NAME_INPUT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,59}$")
-_DESCRIPTION_MAX = 200
-_GCP_PROJECT_RE = r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"
+# Exact pins written into every generated requirements.txt (see above) and the suffix alphabet.
+_SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
 class GenerationError(Exception):
     """Bad input or a target we must not touch: one clear line for the user."""
 
 
-def project_slug(name: str) -> str:
-    """Turn a display name into a valid Pulumi project / cloud resource prefix.
+def new_suffix(rng: random.Random | None = None) -> str:
+    """A random 6-character name suffix (lowercase letters and digits)."""
+    if rng is not None:
+        return "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(6))
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(6))
 
-    ``"Acme Support"`` -> ``"acme-support"``. Anything beyond letters, digits, spaces, dashes,
-    underscores and dots is refused rather than silently dropped, so a hostile name never
-    becomes a different, surprising one.
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    """Everything ``aideploy new`` decides, computed once from the validated answers.
+
+    ``stack_suffixes`` and ``bootstrap`` (per account, with its own suffix) are chosen here, at
+    random, and recorded in the files written: no name of an existing stack is ever recomputed.
+    ``specs`` are the validated spec of every stack; the stack files are written from the same
+    sections they were validated from.
     """
-    if not _NAME_INPUT_RE.fullmatch(name.strip()):
-        raise ValueError(
-            "project name must start with a letter and contain only letters, digits, spaces, "
-            "dashes, underscores and dots (at most 60 characters)"
-        )
-    slug = re.sub(r"[ _.]+", "-", name.strip().lower())
-    slug = re.sub(r"-{2,}", "-", slug).strip("-")
-    if not PROJECT_NAME_RE.fullmatch(slug):
-        raise ValueError(
-            f"project name {name!r} gives {slug!r}, which is not a valid project name "
-            "(3-40 characters, lowercase letters, digits and dashes, starting with a letter)"
-        )
-    return slug
 
-
-class Answers(BaseModel):
-    """What ``aideploy new`` asks. Validated before anything is written."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str
-    cloud: Cloud
-    pattern: Pattern
-    region: str
-    owner: Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)]
-    description: str = Field("", max_length=_DESCRIPTION_MAX)
-    model_name: Annotated[str, StringConstraints(pattern=MODEL_NAME_RE.pattern)] = "model"
-    model_version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)] = "1.0.0"
-    model_image: Annotated[str, StringConstraints(pattern=IMAGE_RE.pattern)] | None = None
-    alert_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)], ...] = ()
-    auth: AuthMode = AuthMode.JWT_AND_API_KEY
-    rollout: RolloutStrategy = RolloutStrategy.CANARY
-    ci: Literal["github", "gitlab"] = "github"
-    gcp_project: Annotated[str, StringConstraints(pattern=_GCP_PROJECT_RE)] | None = None
-
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str) -> str:
-        project_slug(value)
-        return value.strip()
-
-    @field_validator("description")
-    @classmethod
-    def _plain_description(cls, value: str) -> str:
-        # One line of prose: control characters (newlines included) could break out of YAML or
-        # Markdown structure; everything else is escaped where it is written.
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-            raise ValueError("description must be a single line without control characters")
-        return value.strip()
-
-    @property
-    def project_slug(self) -> str:
-        """The Pulumi project name."""
-        return project_slug(self.name)
+    answers: Answers
+    stack_suffixes: dict[Environment, str]
+    bootstrap: dict[str, BootstrapSpec]
+    sections: dict[Environment, dict[str, Any]]
+    specs: dict[Environment, DeploymentSpec]
 
     @property
     def image(self) -> str:
-        """The model image, defaulting to one under the project's name."""
-        return (
-            self.model_image
-            or f"ghcr.io/{self.project_slug}/{self.model_name}:{self.model_version}"
-        )
+        """The model image every stack starts with."""
+        return str(self.sections[Environment.DEV]["model"]["image"])
 
 
-def stack_sections(answers: Answers, environment: Environment) -> dict[str, Any]:
+def sample_image(answers: Answers, bootstrap: dict[str, BootstrapSpec]) -> str:
+    """The sample model's image in the project's own registry (created by bootstrap, pushed by
+    CI or by hand before the first `pulumi up`), tagged with the model version."""
+    return f"{registry_of(bootstrap).image_repository}:{answers.model_version}"
+
+
+def stack_sections(
+    answers: Answers,
+    environment: Environment,
+    *,
+    suffix: str | None = None,
+    image: str | None = None,
+) -> dict[str, Any]:
     """The project-namespaced config sections of one stack: answers + environment profile."""
+    api: dict[str, Any] = {"auth": answers.auth.value}
+    if answers.jwt_issuer is not None:
+        api["jwt_issuer"] = answers.jwt_issuer
+    if answers.jwt_audience is not None:
+        api["jwt_audience"] = answers.jwt_audience
+    if environment in answers.domains:
+        api["domain"] = answers.domains[environment]
+    model_image = image or answers.model_image
+    if model_image is None:
+        raise ValueError("the model image is not known yet (the sample model needs a plan)")
     base: dict[str, Any] = {
         "cloud": answers.cloud.value,
         "pattern": answers.pattern.value,
@@ -176,36 +154,85 @@ def stack_sections(answers: Answers, environment: Environment) -> dict[str, Any]
         "model": {
             "name": answers.model_name,
             "version": answers.model_version,
-            "image": answers.image,
+            "image": model_image,
         },
-        "api": {"auth": answers.auth.value},
+        "api": api,
         "alerts": {"emails": list(answers.alert_emails or (answers.owner,))},
         "rollout": {"strategy": answers.rollout.value},
     }
+    if suffix is not None:
+        base["suffix"] = suffix
     return deep_merge(base, load_profile(environment))
+
+
+def plan_project(
+    answers: Answers, *, rng: random.Random | None = None, check_specs: bool = True
+) -> ProjectPlan:
+    """Decide every suffix, build and validate every stack's spec and every bootstrap spec.
+
+    ``rng`` makes the suffixes reproducible (tests, golden renders); without it they are random.
+    """
+    stack_suffixes = {env: new_suffix(rng) for env in Environment}
+    groups = account_groups(answers.accounts)
+    bootstrap = bootstrap_specs(
+        project=answers.project_slug,
+        cloud=answers.cloud,
+        pattern=answers.pattern,
+        region=answers.region,
+        owner=answers.owner,
+        accounts=answers.accounts,
+        tenant=answers.tenant,
+        ci=answers.ci,
+        repo=answers.repo,
+        model_name=answers.model_name,
+        suffixes={name: new_suffix(rng) for name in groups},
+    )
+    image = sample_image(answers, bootstrap) if answers.sample_model else answers.model_image
+    sections = {
+        env: stack_sections(answers, env, suffix=stack_suffixes[env], image=image)
+        for env in Environment
+    }
+    specs = (
+        {env: spec_from_config(answers.project_slug, sections[env]) for env in Environment}
+        if check_specs
+        else {}
+    )
+    return ProjectPlan(answers, stack_suffixes, bootstrap, sections, specs)
 
 
 def build_stacks(answers: Answers) -> dict[Environment, DeploymentSpec]:
     """Every environment's validated spec: a bad combination fails before anything is written."""
-    return {
-        env: spec_from_config(answers.project_slug, stack_sections(answers, env))
-        for env in Environment
-    }
+    return plan_project(answers).specs
 
 
-def stack_file_text(answers: Answers, environment: Environment) -> str:
+def provider_config(answers: Answers, environment: Environment) -> dict[str, Any]:
+    """The provider keys of one stack: its region, and the account it must deploy into."""
+    cloud = answers.cloud
+    account = answers.accounts[environment]
+    config: dict[str, Any] = {REGION_CONFIG_KEYS[cloud]: answers.region}
+    # AWS takes a list of allowed accounts; Azure and GCP name the one subscription / project.
+    config[ACCOUNT_CONFIG_KEYS[cloud]] = [account] if cloud is Cloud.AWS else account
+    if answers.tenant is not None:
+        config[TENANT_CONFIG_KEY] = answers.tenant
+    return config
+
+
+def stack_file_text(plan: ProjectPlan, environment: Environment) -> str:
     """The YAML of ``stacks/Pulumi.<env>.yaml``: provider config, then the spec's sections."""
+    answers = plan.answers
     slug = answers.project_slug
-    config: dict[str, Any] = dict(PROVIDER_CONFIG[answers.cloud](answers))
-    for key, value in stack_sections(answers, environment).items():
+    config: dict[str, Any] = provider_config(answers, environment)
+    for key, value in plan.sections[environment].items():
         config[f"{slug}:{key}"] = value
     # The model-validation stage's dataset, scorer and baseline (eval/run.py); not part of the
     # spec, identical in every stack.
     config[f"{slug}:evaluation"] = dict(EVALUATION)
     header = (
         f"# Stack {environment.value} of {slug}: generated by aideploy {TEMPLATE_VERSION}.\n"
-        "# Only capacity, retention, alert routing and rollout timing may differ between\n"
-        "# environments (stacks/parity.yaml in aideploy); everything else must match.\n"
+        "# Only the account, domain, capacity, retention, network range, alert routing and\n"
+        "# rollout timing may differ between environments (stacks/parity.yaml); everything else\n"
+        "# must match. `suffix` keeps this stack's globally unique names unique: never change it\n"
+        "# for a live stack (after `pulumi destroy`: `python -m stacks.suffix renew <stack>`).\n"
     )
     return header + yaml.safe_dump({"config": config}, sort_keys=False, width=100)
 
@@ -223,8 +250,9 @@ def requirements_text(cloud: Cloud) -> str:
     )
 
 
-def template_context(answers: Answers) -> dict[str, Any]:
+def template_context(plan: ProjectPlan) -> dict[str, Any]:
     """The cookiecutter context. Every free-text value is pre-serialised or escaped here."""
+    answers = plan.answers
     slug = answers.project_slug
     return {
         "cookiecutter": {
@@ -232,7 +260,7 @@ def template_context(answers: Answers) -> dict[str, Any]:
             "cloud": answers.cloud.value,
             "pattern": answers.pattern.value,
             "region": answers.region,
-            "ci": answers.ci,
+            "ci": answers.ci.value,
             "template_version": TEMPLATE_VERSION,
             "owner_md": _markdown_text(answers.owner),
             "name_md": _markdown_text(answers.name),
@@ -250,16 +278,98 @@ def template_context(answers: Answers) -> dict[str, Any]:
                 sort_keys=False,
             ),
             "requirements": requirements_text(answers.cloud),
-            "stack_dev": stack_file_text(answers, Environment.DEV),
-            "stack_staging": stack_file_text(answers, Environment.STAGING),
-            "stack_prod": stack_file_text(answers, Environment.PROD),
+            "stack_dev": stack_file_text(plan, Environment.DEV),
+            "stack_staging": stack_file_text(plan, Environment.STAGING),
+            "stack_prod": stack_file_text(plan, Environment.PROD),
             "services": ", ".join(REGISTRY[(answers.cloud, answers.pattern)].services),
             "model_version": answers.model_version,
+            "model_name": answers.model_name,
+            "model_image": plan.image,
+            # The model contract's port and paths as the stacks resolve them (the spec's defaults
+            # unless the stack file sets them; parity keeps them equal): docs/model-contract.md.
+            "model_contract": spec_from_config(
+                slug, plan.sections[Environment.DEV]
+            ).model.model_dump(mode="json", include={"port", "health_path", "predict_path"}),
+            "sample_model": answers.sample_model,
+            "repo": answers.repo,
+            # What bootstrap creates, per account (components/bootstrap.py names them).
+            "bootstrap": bootstrap_context(plan),
             # CI workflows, cloud login and the rollback runbook (templates/pipeline_context.py).
-            **pipeline_context(answers, build_stacks(answers)),
+            **pipeline_context(answers, plan.specs),
             "_copy_without_render": [],
         }
     }
+
+
+def bootstrap_context(plan: ProjectPlan) -> dict[str, Any]:
+    """Values the bootstrap files and docs show: one entry per account, plus per environment."""
+    answers = plan.answers
+    accounts = []
+    for stack, spec in plan.bootstrap.items():
+        accounts.append(
+            {
+                "stack": stack,
+                "account": spec.account,
+                "environments": [e.value for e in spec.environments],
+                "registry": spec.registry,
+                "backend_url": spec.backend_url,
+                "state_name": spec.state_name,
+                "identities": {r.value: spec.identity_name(r) for r in spec.identities},
+            }
+        )
+    environments = {}
+    for env in Environment:
+        spec = account_of(plan.bootstrap, env)
+        environments[env.value] = {
+            "stack": spec.stack,
+            "account": spec.account,
+            "backend_url": spec.backend_url,
+            "secrets_provider": spec.secrets_provider(env),
+        }
+    return {
+        "accounts": accounts,
+        "environments": environments,
+        "shared_account": answers.shared_account,
+        "image_repository": registry_of(plan.bootstrap).image_repository,
+        "registry_stack": registry_of(plan.bootstrap).stack,
+    }
+
+
+def bootstrap_stack_text(plan: ProjectPlan, stack: str) -> str:
+    """``bootstrap/stacks/Pulumi.<stack>.yaml`` from its template (one file per account)."""
+    spec = plan.bootstrap[stack]
+    answers = plan.answers
+    provider = {REGION_CONFIG_KEYS[answers.cloud]: answers.region}
+    provider[ACCOUNT_CONFIG_KEYS[answers.cloud]] = (
+        [spec.account] if answers.cloud is Cloud.AWS else spec.account  # type: ignore[assignment]
+    )
+    if answers.tenant is not None:
+        provider[TENANT_CONFIG_KEY] = answers.tenant
+    return render_partial(
+        "bootstrap-stack.yaml",
+        project=answers.project_slug,
+        template_version=TEMPLATE_VERSION,
+        provider=provider,
+        spec=spec.model_dump(mode="json"),
+    )
+
+
+def render_partial(name: str, **values: Any) -> str:
+    """Render a template of templates/client-project/templates/ (StrictUndefined) with values.
+
+    Files there are rendered once per item (a bootstrap stack per account) or included by the
+    project's templates; they are never copied into a project as they are.
+    """
+    from jinja2 import Environment as Jinja
+    from jinja2 import FileSystemLoader, StrictUndefined
+
+    env = Jinja(
+        loader=FileSystemLoader(str(TEMPLATE_DIR / "templates")),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 - YAML and Markdown, values are validated answers
+    )
+    return env.get_template(name).render(**values)
 
 
 def _vendor(project_dir: Path, cloud: Cloud) -> None:
@@ -323,15 +433,25 @@ class GenerationResult:
     project: str
     files: int
     stacks: tuple[str, ...]
+    plan: ProjectPlan
 
 
-def generate(answers: Answers, target: Path, *, force: bool = False) -> GenerationResult:
-    """Scaffold the client project for ``answers`` at ``target``, atomically."""
+def generate(
+    answers: Answers,
+    target: Path,
+    *,
+    force: bool = False,
+    rng: random.Random | None = None,
+) -> GenerationResult:
+    """Scaffold the client project for ``answers`` at ``target``, atomically.
+
+    ``rng`` makes the random name suffixes reproducible (tests); by default they are random.
+    """
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_files
 
     try:
-        build_stacks(answers)
+        plan = plan_project(answers, rng=rng)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise GenerationError(f"invalid answers: {describe_validation_error(exc)}") from exc
     if not is_available(answers.cloud, answers.pattern):
@@ -353,7 +473,7 @@ def generate(answers: Answers, target: Path, *, force: bool = False) -> Generati
             rendered = Path(
                 generate_files(
                     repo_dir=str(TEMPLATE_DIR),
-                    context=template_context(answers),
+                    context=template_context(plan),
                     output_dir=str(staging),
                     accept_hooks=False,
                 )
@@ -364,14 +484,24 @@ def generate(answers: Answers, target: Path, *, force: bool = False) -> Generati
         _vendor(rendered, answers.cloud)
         _record_waivers(rendered, answers)
         # Only the chosen CI system's files stay; the parity check runs in the client's pipeline.
-        remove_other_ci(rendered, answers.ci)
+        remove_other_ci(rendered, answers.ci.value)
         vendor_parity_check(rendered)
+        bootstrap_stacks = rendered / "bootstrap" / "stacks"
+        bootstrap_stacks.mkdir(parents=True, exist_ok=True)
+        for stack in plan.bootstrap:
+            (bootstrap_stacks / f"Pulumi.{stack}.yaml").write_text(
+                bootstrap_stack_text(plan, stack)
+            )
         (rendered / ".aideploy.json").write_text(
             json.dumps(
                 {
                     "template_version": TEMPLATE_VERSION,
                     "answers": answers.model_dump(mode="json"),
                     "project": answers.project_slug,
+                    "suffixes": {
+                        "stacks": {e.value: s for e, s in plan.stack_suffixes.items()},
+                        "bootstrap": {n: b.suffix for n, b in plan.bootstrap.items()},
+                    },
                 },
                 indent=2,
                 sort_keys=True,
@@ -383,7 +513,7 @@ def generate(answers: Answers, target: Path, *, force: bool = False) -> Generati
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return GenerationResult(
-        target, answers.project_slug, files, tuple(e.value for e in Environment)
+        target, answers.project_slug, files, tuple(e.value for e in Environment), plan
     )
 
 

@@ -13,13 +13,44 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import random  # noqa: E402
+
 from components.registry import component_for  # noqa: E402
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern  # noqa: E402
-from policies.runner.capture import Capture, CapturedResource, capture  # noqa: E402
+from policies.runner.capture import (  # noqa: E402
+    ACCOUNT_ID,
+    GCP_PROJECT,
+    SUBSCRIPTION_ID,
+    Capture,
+    CapturedResource,
+    capture,
+)
 from stacks.profiles import deep_merge  # noqa: E402
-from templates.generator import Answers, stack_sections  # noqa: E402
+from templates.answers import Answers, example_answers  # noqa: E402
+from templates.generator import ProjectPlan, plan_project  # noqa: E402
 
 SAMPLE_REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
+# The environments' accounts in tests: the ones the mocks answer with, so a stack's own
+# lookups (caller identity, client config, project) agree with its stack file.
+SAMPLE_ACCOUNT = {Cloud.AWS: ACCOUNT_ID, Cloud.AZURE: SUBSCRIPTION_ID, Cloud.GCP: GCP_PROJECT}
+
+
+def sample_answers(cloud: Cloud, pattern: Pattern, **overrides: Any) -> Answers:
+    """Complete answers for a generated project (templates.answers.example_answers) whose
+    accounts are the ones the mocks answer with, plus ``overrides``."""
+    values: dict[str, Any] = {"accounts": {env: SAMPLE_ACCOUNT[cloud] for env in Environment}}
+    values.update(overrides)
+    return example_answers(cloud, pattern, **values)
+
+
+def sample_plan(cloud: Cloud, pattern: Pattern, seed: int = 0, **overrides: Any) -> ProjectPlan:
+    """The plan ``aideploy new`` makes for :func:`sample_answers`, with reproducible suffixes."""
+    return plan_project(sample_answers(cloud, pattern, **overrides), rng=random.Random(seed))
+
+
+def candidate_image(cloud: Cloud, pattern: Pattern, version: str = "1.1.0") -> str:
+    """A candidate release's image in the project's own registry (where CI pushes it)."""
+    return sample_plan(cloud, pattern).image.rsplit(":", 1)[0] + f":{version}"
 
 
 def make_spec(
@@ -29,15 +60,9 @@ def make_spec(
     overrides: dict[str, Any] | None = None,
 ) -> DeploymentSpec:
     """The spec a freshly generated project holds for this stack, plus ``overrides``."""
-    answers = Answers(
-        name="acme-support",
-        cloud=cloud,
-        pattern=pattern,
-        region=SAMPLE_REGION[cloud],
-        owner="ops@acme.example",
-    )
-    sections = deep_merge(stack_sections(answers, environment), overrides or {})
-    return DeploymentSpec.model_validate({"project": answers.project_slug, **sections})
+    plan = sample_plan(cloud, pattern)
+    sections = deep_merge(plan.sections[environment], overrides or {})
+    return DeploymentSpec.model_validate({"project": plan.answers.project_slug, **sections})
 
 
 def run_component(spec: DeploymentSpec) -> Capture:

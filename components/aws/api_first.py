@@ -577,10 +577,7 @@ class AwsApiFirst(PatternComponent):
             timeout=5,
             memory_size=256,
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={
-                    "JWT_ISSUER": spec.api.jwt_issuer,
-                    "JWT_AUDIENCE": spec.api.jwt_audience,
-                }
+                variables=dict(zip(("JWT_ISSUER", "JWT_AUDIENCE"), spec.api.jwt(), strict=True))
             ),
             kms_key_arn=self.key.arn,
             dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),

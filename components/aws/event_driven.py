@@ -38,15 +38,12 @@ from components.alarms import (
     event_alarms,
     max_processing_seconds,
     visibility_timeout_seconds,
+    worker_bounds,
 )
 from components.aws import monitoring, network, security
 from components.base import PatternComponent
 from components.naming import resource_name
-from components.spec import DeploymentSpec, Environment
-
-# Scale to zero where an idle worker costs money for nothing; staging and prod keep the
-# profile's minimum warm so a job does not wait for a task to start and load the model.
-SCALE_TO_ZERO: frozenset[Environment] = frozenset({Environment.DEV})
+from components.spec import DeploymentSpec
 
 # SQS keeps a message at most 14 days. A dead letter keeps its ORIGINAL enqueue time, so the
 # dead-letter queue must keep messages longer than the jobs queue or they expire on arrival.
@@ -113,13 +110,6 @@ def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
         }
         for rule, entries in POLICY_WAIVERS.items()
     }
-
-
-def worker_bounds(spec: DeploymentSpec) -> tuple[int, int]:
-    """(min, max) workers: zero at rest in dev, the profile's bounds elsewhere. One job per
-    worker, so max is the concurrency ceiling."""
-    floor = 0 if spec.environment in SCALE_TO_ZERO else spec.capacity.min_instances
-    return floor, spec.capacity.max_instances
 
 
 def scale_out_steps(max_workers: int) -> list[tuple[int, int | None, int]]:

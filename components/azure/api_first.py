@@ -25,15 +25,15 @@ from components.alarms import rollback_alarms, serving_alarms
 from components.azure import hosting, monitoring, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
-from components.spec import AuthMode, DeploymentSpec, Environment
+from components.spec import AuthMode, DeploymentSpec, GatewayTier
 
-# API Management tier per environment (instance size is a declared difference; every tier
-# below supports the same policies, so behaviour is identical). Classic tiers: the ones with
-# the documented protocol/cipher switches and stable public addresses.
-APIM_SKU: dict[Environment, tuple[str, int]] = {
-    Environment.DEV: ("Developer", 1),
-    Environment.STAGING: ("Standard", 1),
-    Environment.PROD: ("Standard", 2),
+# API Management SKU per neutral gateway tier (capacity.gateway_tier, a declared difference in
+# the profiles; every tier below supports the same policies, so behaviour is identical).
+# Classic tiers: the ones with the documented protocol/cipher switches and stable addresses.
+APIM_SKU: dict[GatewayTier, str] = {
+    GatewayTier.DEVELOPER: "Developer",
+    GatewayTier.STANDARD: "Standard",
+    GatewayTier.PREMIUM: "Premium",
 }
 
 _APIM_SECURITY = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security"
@@ -93,15 +93,16 @@ def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) ->
     # renewal period, so the period is the time the bucket takes to refill.
     renewal = max(1, math.ceil(api.burst / api.rate_limit_rps))
     key = quoteattr(plan.counter_key)
+    issuer, audience = api.jwt() if plan.jwt else ("", "")
     jwt = (
         "\n".join(
             [
                 '    <validate-jwt header-name="Authorization" failed-validation-httpcode="401"'
                 ' require-scheme="Bearer" require-expiration-time="true"'
                 ' require-signed-tokens="true">',
-                f"      <openid-config url={quoteattr(api.jwt_issuer.rstrip('/') + '/.well-known/openid-configuration')} />",  # noqa: E501
-                f"      <audiences><audience>{escape(api.jwt_audience)}</audience></audiences>",
-                f"      <issuers><issuer>{escape(api.jwt_issuer)}</issuer></issuers>",
+                f"      <openid-config url={quoteattr(issuer.rstrip('/') + '/.well-known/openid-configuration')} />",  # noqa: E501
+                f"      <audiences><audience>{escape(audience)}</audience></audiences>",
+                f"      <issuers><issuer>{escape(issuer)}</issuer></issuers>",
                 "    </validate-jwt>",
             ]
         )
@@ -192,7 +193,13 @@ class AzureApiFirst(PatternComponent):
             publisher_email=spec.owner,
             publisher_name=spec.project,
             sku=apim.ApiManagementServiceSkuPropertiesArgs(
-                name=APIM_SKU[spec.environment][0], capacity=APIM_SKU[spec.environment][1]
+                name=APIM_SKU[spec.capacity.gateway_tier],
+                # The Developer tier has exactly one unit.
+                capacity=(
+                    1
+                    if spec.capacity.gateway_tier is GatewayTier.DEVELOPER
+                    else spec.capacity.gateway_units
+                ),
             ),
             identity=self.gateway_id.id.apply(
                 lambda i: apim.ApiManagementServiceIdentityArgs(

@@ -528,14 +528,23 @@ def openapi_document(spec: DeploymentSpec, host: str) -> str:
             },
         },
         "securityDefinitions": {
-            "jwt": {
-                "authorizationUrl": "",
-                "flow": "implicit",
-                "type": "oauth2",
-                "x-google-issuer": api.jwt_issuer,
-                "x-google-jwks_uri": f"{api.jwt_issuer.rstrip('/')}/.well-known/jwks.json",
-                "x-google-audiences": api.jwt_audience,
-            },
+            **(
+                {
+                    "jwt": {
+                        "authorizationUrl": "",
+                        "flow": "implicit",
+                        "type": "oauth2",
+                        "x-google-issuer": api.jwt()[0],
+                        # No x-google-jwks_uri: ESPv2 then finds the signing keys by OpenID
+                        # Connect discovery (<issuer>/.well-known/openid-configuration), as the
+                        # gateways on AWS and Azure do; a guessed path breaks for Entra ID,
+                        # Google, Okta and Cognito (review A17).
+                        "x-google-audiences": api.jwt()[1],
+                    }
+                }
+                if api.uses_jwt
+                else {}
+            ),
             "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
         },
         "paths": {spec.model.predict_path: {"post": predict}},

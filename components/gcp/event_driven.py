@@ -39,20 +39,18 @@ from components.alarms import (
     event_alarms,
     max_processing_seconds,
     visibility_timeout_seconds,
+    worker_bounds,
 )
 from components.base import PatternComponent
 from components.gcp import monitoring, security
 from components.naming import resource_name
-from components.spec import DeploymentSpec, Environment
+from components.spec import DeploymentSpec
 
 # Service agents that use the stack key: worker revisions, topics, buckets, log bucket, Firestore.
 KEY_USERS: tuple[str, ...] = ("run", "pubsub", "storage", "logging", "firestore")
 # Data-access audit logs beyond security.AUDITED_SERVICES (which the log store turns on).
 EXTRA_AUDITED_SERVICES: tuple[str, ...] = ("pubsub.googleapis.com", "datastore.googleapis.com")
 
-# Scale to zero where an idle worker costs money for nothing; staging and prod keep the
-# profile's minimum warm so a job does not wait for a cold start that loads the model.
-SCALE_TO_ZERO: frozenset[Environment] = frozenset({Environment.DEV})
 # One job per instance: a model saturates its instance, and max_instances is then exactly the
 # concurrency ceiling (jobs processed at once).
 JOBS_PER_INSTANCE = 1
@@ -108,12 +106,6 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
 )
 
 Binder = Callable[[str, str, pulumi.Input[str]], pulumi.Resource]
-
-
-def worker_bounds(spec: DeploymentSpec) -> tuple[int, int]:
-    """(min, max) worker instances: zero at rest in dev, the profile's bounds elsewhere."""
-    floor = 0 if spec.environment in SCALE_TO_ZERO else spec.capacity.min_instances
-    return floor, spec.capacity.max_instances
 
 
 def retention_seconds(days: int, cap_days: int) -> str:

@@ -23,12 +23,12 @@ from components.aws.security import TRUST_CONDITION_OPERATORS
 from components.aws.waf import MANAGED_RULE_GROUPS, greater_than_regex
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
-from tests.conftest import make_spec, of_type, run_component
+from tests.conftest import candidate_image, make_spec, of_type, run_component
+
+CANDIDATE_IMAGE = candidate_image(Cloud.AWS, Pattern.API_FIRST)
 
 ENVS = list(Environment)
-CANDIDATE = {
-    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
-}
+CANDIDATE = {"rollout": {"candidate_version": "1.1.0", "candidate_image": CANDIDATE_IMAGE}}
 PROJECT = "acme-support"
 
 

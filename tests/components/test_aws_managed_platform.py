@@ -19,13 +19,13 @@ from components.aws.monitoring import sagemaker_capacity_alarms
 from components.aws.security import TRUST_CONDITION_OPERATORS
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
-from tests.conftest import make_spec, of_type, run_component
+from tests.conftest import candidate_image, make_spec, of_type, run_component
+
+CANDIDATE_IMAGE = candidate_image(Cloud.AWS, Pattern.MANAGED_PLATFORM)
 
 ENVS = list(Environment)
 PROJECT = "acme-support"
-CANDIDATE = {
-    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
-}
+CANDIDATE = {"rollout": {"candidate_version": "1.1.0", "candidate_image": CANDIDATE_IMAGE}}
 
 
 def _overrides(candidate: bool, strategy: str | None) -> dict[str, Any]:
@@ -113,8 +113,10 @@ def test_models_are_network_isolated_in_the_vpc() -> None:
         assert model.inputs["enableNetworkIsolation"] is True
         vpc = model.inputs["vpcConfig"]
         assert len(vpc["subnets"]) == 2 and len(vpc["securityGroupIds"]) == 1
-        # ghcr.io is not ECR: the image is pulled through our VPC, not by the platform.
-        assert model.inputs["primaryContainer"]["imageConfig"] == {"repositoryAccessMode": "Vpc"}
+        # An ECR image (SageMaker serves only those): the platform pulls it, not our VPC.
+        assert model.inputs["primaryContainer"]["imageConfig"] == {
+            "repositoryAccessMode": "Platform"
+        }
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -15,13 +15,13 @@ from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Patter
 from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource
 from stacks.profiles import load_profile
-from tests.conftest import make_spec, of_type, run_component
+from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 
+CANDIDATE_IMAGE = candidate_image(Cloud.AZURE, Pattern.API_FIRST)
+
 ENVS = list(Environment)
-CANDIDATE = {
-    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
-}
+CANDIDATE = {"rollout": {"candidate_version": "1.1.0", "candidate_image": CANDIDATE_IMAGE}}
 # Findings this pattern accepts (with a reason in docs/patterns/azure.md): none.
 ACCEPTED_FINDINGS: set[tuple[str, str]] = set()
 
@@ -240,8 +240,8 @@ def test_candidate_takes_the_canary_share(env: Environment) -> None:
     assert traffic["candidate"]["latestRevision"] is True
     assert traffic["stable"]["weight"] == 100 - spec.rollout.canary_percent
     assert traffic["stable"]["revisionName"] == revision(env, "1.0.0", spec.model.image, True)
-    assert app["template"]["containers"][0]["image"] == "ghcr.io/acme/model:1.1.0"
-    candidate = revision(env, "1.1.0", "ghcr.io/acme/model:1.1.0", True)
+    assert app["template"]["containers"][0]["image"] == CANDIDATE_IMAGE
+    candidate = revision(env, "1.1.0", CANDIDATE_IMAGE, True)
     assert f"{app_name(env)}--{app['template']['revisionSuffix']}" == candidate
     assert app["template"]["revisionSuffix"].startswith("v1-1-0-")
 
@@ -370,9 +370,7 @@ def test_rollback_alarms_call_the_rollback_service_for_the_model_app(env: Enviro
     assert settings["ROLLBACK_TARGET_KIND"] == "container-app"
     stable_image = spec_for(env).model.image
     assert settings["ROLLBACK_STABLE"] == revision(env, "1.0.0", stable_image, True)
-    assert settings["ROLLBACK_CANDIDATE"] == revision(
-        env, "1.1.0", "ghcr.io/acme/model:1.1.0", True
-    )
+    assert settings["ROLLBACK_CANDIDATE"] == revision(env, "1.1.0", CANDIDATE_IMAGE, True)
     rollback_rules = {
         monitoring.alarm_rule_name(spec_for(env, True), r) for r in rollback_alarms(spec_for(env))
     }

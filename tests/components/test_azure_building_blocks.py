@@ -64,17 +64,28 @@ def test_revision_suffix(version: str, suffix: str) -> None:
     assert rollout.revision_suffix(version) == suffix
 
 
+IMAGE = "acmeregistry.azurecr.io/m:2"
+
+
 @pytest.mark.parametrize(
     ("rollout_settings", "live", "mirror"),
     [
         ({}, {"blue": 100, "green": 0}, {}),
         (
-            {"candidate_version": "2", "candidate_image": "r/m:2", "canary_percent": 5},
+            {
+                "candidate_version": "2",
+                "candidate_image": IMAGE,
+                "canary_percent": 5,
+            },
             {"blue": 95, "green": 5},
             {},
         ),
         (
-            {"candidate_version": "2", "candidate_image": "r/m:2", "canary_percent": 0},
+            {
+                "candidate_version": "2",
+                "candidate_image": IMAGE,
+                "canary_percent": 0,
+            },
             {"blue": 100, "green": 0},
             {"green": rollout.SHADOW_MIRROR_PERCENT},
         ),

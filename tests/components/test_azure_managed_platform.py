@@ -14,13 +14,13 @@ from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Patter
 from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource
 from stacks.profiles import load_profile
-from tests.conftest import make_spec, of_type, run_component
+from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 
+CANDIDATE_IMAGE = candidate_image(Cloud.AZURE, Pattern.MANAGED_PLATFORM)
+
 ENVS = list(Environment)
-CANDIDATE = {
-    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
-}
+CANDIDATE = {"rollout": {"candidate_version": "1.1.0", "candidate_image": CANDIDATE_IMAGE}}
 SHADOW = {"rollout": {**CANDIDATE["rollout"], "canary_percent": 0}}
 ACCEPTED_FINDINGS: set[tuple[str, str]] = set()
 
@@ -168,7 +168,7 @@ def test_candidate_takes_the_canary_share_live(env: Environment) -> None:
         e.name.rsplit("-", 1)[-1]: e.inputs["properties"]["image"]
         for e in of_type(cap.resources, "azure-native:machinelearningservices:EnvironmentVersion")
     }
-    assert images == {"blue": spec.model.image, "green": "ghcr.io/acme/model:1.1.0"}
+    assert images == {"blue": spec.model.image, "green": CANDIDATE_IMAGE}
     outputs = cap.outputs[component(cap).urn]
     assert outputs["model_name"] == f"{spec.model.name}:{spec.model.version}"
     assert outputs["candidate_model_name"] == f"{spec.model.name}:1.1.0"

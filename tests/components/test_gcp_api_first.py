@@ -13,13 +13,13 @@ from components.gcp.security import KEY_ROTATION_PERIOD
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource
-from tests.conftest import make_spec, of_type, run_component
+from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 
+CANDIDATE_IMAGE = candidate_image(Cloud.GCP, Pattern.API_FIRST)
+
 ENVS = list(Environment)
-CANDIDATE = {
-    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
-}
+CANDIDATE = {"rollout": {"candidate_version": "1.1.0", "candidate_image": CANDIDATE_IMAGE}}
 FORBIDDEN_PROJECT_ROLES = {
     "roles/owner",
     "roles/editor",
@@ -162,9 +162,13 @@ def test_api_contract_enforces_the_auth_mode_and_quota(
     spec, cap = _run(Environment.PROD, auth=auth.value)
     service = one(cap.resources, "gcp:endpoints/service:Service")
     document = json.loads(service.inputs["openapiConfig"])
-    jwt = document["securityDefinitions"]["jwt"]
-    assert jwt["x-google-issuer"] == spec.api.jwt_issuer
-    assert jwt["x-google-audiences"] == spec.api.jwt_audience
+    assert set(document["securityDefinitions"]) == {"jwt", "api_key"} & (schemes | {"api_key"})
+    if "jwt" in schemes:
+        jwt = document["securityDefinitions"]["jwt"]
+        assert jwt["x-google-issuer"] == spec.api.jwt_issuer
+        assert jwt["x-google-audiences"] == spec.api.jwt_audience
+        # Signing keys by OpenID Connect discovery, like AWS and Azure; never a guessed path.
+        assert "x-google-jwks_uri" not in jwt
     operation = document["paths"][spec.model.predict_path]["post"]
     assert operation["security"] == [{s: [] for s in schemes}]
     assert list(document["paths"]) == [spec.model.predict_path]

@@ -15,13 +15,13 @@ from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource
-from tests.conftest import make_spec, of_type, run_component
+from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 
+CANDIDATE_IMAGE = candidate_image(Cloud.GCP, Pattern.MANAGED_PLATFORM)
+
 ENVS = list(Environment)
-CANDIDATE = {
-    "rollout": {"candidate_version": "1.1.0", "candidate_image": "ghcr.io/acme/model:1.1.0"}
-}
+CANDIDATE = {"rollout": {"candidate_version": "1.1.0", "candidate_image": CANDIDATE_IMAGE}}
 DEPLOYMENT = "pulumi-python:dynamic/gcp:VertexDeployment"
 MODEL = "pulumi-python:dynamic/gcp:VertexModel"
 MONITORING = "pulumi-python:dynamic/gcp:VertexModelMonitoring"

@@ -16,20 +16,15 @@ from pathlib import Path
 import pytest
 
 from components.spec import Cloud, Pattern
-from templates.generator import Answers, generate
+from templates.generator import generate
+from tests.conftest import sample_answers
 
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
 PATTERNS = [Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM]
 
 
 def _generate(tmp_path: Path, cloud: Cloud, pattern: Pattern) -> Path:
-    answers = Answers(
-        name=f"acme {pattern.value}",
-        cloud=cloud,
-        pattern=pattern,
-        region=REGION[cloud],
-        owner="ops@acme.example",
-    )
+    answers = sample_answers(cloud, pattern, name=f"acme {pattern.value}")
     target = tmp_path / f"{cloud.value}-{pattern.value}"
     generate(answers, target)
     return target

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import random
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
@@ -14,7 +16,9 @@ from hypothesis import strategies as st
 
 from components.spec import Cloud, Environment, Pattern
 from templates import generator
-from templates.generator import Answers, GenerationError, build_stacks, generate, project_slug
+from templates.answers import Answers, project_slug
+from templates.generator import GenerationError, generate, plan_project
+from tests.conftest import sample_answers
 
 FIRST_PARTY = {"aideploy", "cli", "templates", "stacks", "components", "policies"}
 HOSTILE = [
@@ -52,15 +56,14 @@ def test_hostile_or_invalid_names_are_refused(name: str) -> None:
         project_slug(name)
 
 
-def _answers(**overrides: object) -> Answers:
-    base: dict[str, object] = {
-        "name": "acme-support",
-        "cloud": "aws",
-        "pattern": "api-first",
-        "region": "eu-west-1",
-        "owner": "ops@acme.example",
-    }
-    return Answers.model_validate({**base, **overrides})
+def _answers(**overrides: Any) -> Answers:
+    """Complete answers (tests/conftest.py), with fields overridden as a user would type them."""
+    cloud, pattern = overrides.get("cloud", "aws"), overrides.get("pattern", "api-first")
+    if cloud not in {c.value for c in Cloud} or pattern not in {p.value for p in Pattern}:
+        base = sample_answers(Cloud.AWS, Pattern.API_FIRST).model_dump()
+        return Answers.model_validate({**base, **overrides})
+    rest = {k: v for k, v in overrides.items() if k not in ("cloud", "pattern")}
+    return sample_answers(Cloud(cloud), Pattern(pattern), **rest)
 
 
 @pytest.mark.parametrize(
@@ -77,7 +80,15 @@ def _answers(**overrides: object) -> Answers:
         ("description", "two\nlines"),
         ("description", "x" * 201),
         ("ci", "jenkins"),
-        ("gcp_project", "Bad_Project"),
+        ("accounts", {"dev": "1234", "staging": "123456789012", "prod": "123456789012"}),
+        ("accounts", {"dev": "123456789012"}),
+        ("repo", "acme support"),
+        ("repo", "acme"),
+        ("tenant", "44444444-4444-4444-4444-444444444444"),
+        ("jwt_issuer", None),
+        ("jwt_issuer", "http://login.acme.example"),
+        ("domains", {"prod": "api.sslip.io"}),
+        ("domains", {"prod": "https://api.acme.example"}),
     ],
 )
 def test_bad_answers_fail_validation(field: str, value: object) -> None:
@@ -85,12 +96,47 @@ def test_bad_answers_fail_validation(field: str, value: object) -> None:
         _answers(**{field: value})
 
 
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cloud": "azure", "region": "westeurope", "tenant": None}, "tenant"),
+        ({"cloud": "gcp", "region": "europe-west1", "domains": {}}, "needs a domain"),
+        ({"sample_model": True, "model_image": "ghcr.io/acme/model:1"}, "either --model-image"),
+        ({"sample_model": False}, "either --model-image"),
+        (
+            {"pattern": "managed-platform", "model_image": "ghcr.io/acme/model:1"},
+            "only from Amazon ECR",
+        ),
+        ({"region": "westeurope"}, "is a azure region"),
+        ({"region": "eu-west-9"}, "did you mean"),
+        ({"pattern": "event-driven", "domains": {"prod": "api.acme.example"}}, "no API gateway"),
+        ({"pattern": "event-driven", "private_ca": True}, "only the aws api-first"),
+    ],
+)
+def test_answers_a_deploy_needs_are_never_silently_defaulted(
+    overrides: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        _answers(**overrides)
+
+
+def test_one_account_for_all_environments_is_allowed_and_known() -> None:
+    answers = _answers()
+    assert answers.shared_account
+    split = _answers(
+        accounts={"dev": "111111111111", "staging": "111111111111", "prod": "222222222222"}
+    )
+    assert not split.shared_account
+
+
 def test_unknown_region_fails_before_anything_is_written(tmp_path: Path) -> None:
-    answers = _answers(region="mars-north-1")
     with pytest.raises(ValueError, match="not a known aws region"):
-        build_stacks(answers)
+        _answers(region="mars-north-1")
+    # A spec that fails only when merged with a profile is still refused before any write.
+    answers = _answers()
+    bad = answers.model_copy(update={"region": "mars-north-1"})
     with pytest.raises(GenerationError, match="region"):
-        generate(answers, tmp_path / "out")
+        generate(bad, tmp_path / "out")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -102,7 +148,7 @@ def any_component_available(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _render(tmp_path: Path, answers: Answers) -> Path:
     target = tmp_path / "project"
-    generate(answers, target, force=True)
+    generate(answers, target, force=True, rng=random.Random(0))
     return target
 
 
@@ -164,9 +210,8 @@ def test_hostile_descriptions_stay_inert(tmp_path: Path, text: str) -> None:
 def test_any_answer_text_is_refused_or_inert(
     tmp_path_factory: pytest.TempPathFactory, description: str, cloud: Cloud
 ) -> None:
-    region = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
     try:
-        answers = _answers(description=description, cloud=cloud.value, region=region[cloud])
+        answers = _answers(description=description, cloud=cloud.value)
     except pydantic.ValidationError:
         return
     project = _render(tmp_path_factory.mktemp("fuzz"), answers)
@@ -208,8 +253,7 @@ def test_failure_part_way_leaves_nothing_behind(
 @pytest.mark.usefixtures("any_component_available")
 @pytest.mark.parametrize("cloud", list(Cloud))
 def test_vendors_only_the_chosen_cloud(tmp_path: Path, cloud: Cloud) -> None:
-    region = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
-    project = _render(tmp_path, _answers(cloud=cloud.value, region=region[cloud]))
+    project = _render(tmp_path, _answers(cloud=cloud.value))
     vendored = {p.name for p in (project / "components").iterdir() if p.is_dir()}
     assert vendored - {"__pycache__"} == {cloud.value}
     requirements = (project / "requirements.txt").read_text().splitlines()
@@ -249,8 +293,7 @@ def test_generated_code_never_imports_aideploy(tmp_path: Path) -> None:
 def test_stack_files_differ_only_where_parity_allows() -> None:
     from stacks.profiles import parity_violations
 
-    answers = _answers()
-    specs = build_stacks(answers)
+    specs = plan_project(_answers(), rng=random.Random(0)).specs
     dumped = {env: spec.model_dump(mode="json") for env, spec in specs.items()}
     assert parity_violations(dumped[Environment.DEV], dumped[Environment.STAGING]) == []
     assert parity_violations(dumped[Environment.STAGING], dumped[Environment.PROD]) == []

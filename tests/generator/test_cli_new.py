@@ -6,13 +6,32 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from cli import app
 from templates import generator
 
 runner = CliRunner()
-BASE = ["--cloud", "aws", "--pattern", "api-first", "--owner", "ops@acme.example", "--no-input"]
+# Every answer a real deploy needs, as a script passes them.
+BASE = [
+    "--cloud", "aws", "--pattern", "api-first", "--region", "eu-west-1",
+    "--owner", "ops@acme.example", "--account", "123456789012", "--repo", "acme/support",
+    "--sample-model", "--jwt-issuer", "https://login.acme.example",
+    "--jwt-audience", "api://acme", "--no-input",
+]  # fmt: skip
+
+
+def _with(flag: str, value: str) -> list[str]:
+    """BASE with one flag's value replaced."""
+    i = BASE.index(flag)
+    return [*BASE[: i + 1], value, *BASE[i + 2 :]]
+
+
+def _without(flag: str, takes_value: bool = True) -> list[str]:
+    """BASE minus one flag (and its value)."""
+    i = BASE.index(flag)
+    return BASE[:i] + BASE[i + (2 if takes_value else 1) :]
 
 
 @pytest.fixture(autouse=True)
@@ -33,22 +52,50 @@ def test_new_scaffolds_and_reports_json(tmp_path: Path) -> None:
     payload = json.loads(out)
     assert payload["project"] == "acme-support"
     assert payload["stacks"] == ["dev", "staging", "prod"]
+    assert payload["bootstrap_stacks"] == ["shared"]
     assert (tmp_path / "p" / "stacks" / "Pulumi.prod.yaml").is_file()
+    assert (tmp_path / "p" / "bootstrap" / "stacks" / "Pulumi.shared.yaml").is_file()
+
+
+def test_one_account_per_environment_gives_one_bootstrap_stack_each(tmp_path: Path) -> None:
+    args = [*_without("--account"), "--account", "dev=111111111111"]
+    args += ["--account", "staging=222222222222", "--account", "prod=333333333333"]
+    code, out, err = _new(tmp_path, "acme", *args, "-o", str(tmp_path / "p"), "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["bootstrap_stacks"] == ["dev", "staging", "prod"]
+    dev = yaml.safe_load((tmp_path / "p" / "stacks" / "Pulumi.dev.yaml").read_text())
+    assert dev["config"]["aws:allowedAccountIds"] == ["111111111111"]
+
+
+def test_a_shared_account_is_said(tmp_path: Path) -> None:
+    code, out, _ = _new(tmp_path, "acme", *BASE, "-o", str(tmp_path / "p"))
+    assert code == 0
+    assert "share AWS account id 123456789012" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["acme", "--cloud", "ibm", "--pattern", "api-first", "--owner", "a@b.co", "--no-input"],
-         "unknown cloud 'ibm'"),
+        (["acme", *_with("--cloud", "ibm")], "'ibm' is not one of 'aws', 'azure', 'gcp'"),
+        (["acme", *BASE, "--bogus"], "No such option: --bogus"),
         (["acme;rm -rf", *BASE], "project name"),
-        (["acme", *BASE[:-3], "--no-input"], "missing answer: --owner"),
+        (["acme", *_without("--owner")], "missing answer: --owner"),
+        (["acme", *_without("--region")], "missing answer: --region"),
+        (["acme", *_without("--account")], "missing answer: --account"),
+        (["acme", *_without("--repo")], "missing answer: --repo"),
+        (["acme", *_without("--sample-model", False)], "--model-image or --sample-model"),
+        (["acme", *_without("--jwt-issuer")], "missing answer: --jwt-issuer"),
         (["acme", *BASE, "--region", "mars-1"], "not a known aws region"),
+        (["acme", *BASE, "--region", "westeurope"], "is a azure region"),
         (["acme", *BASE, "--alert-email", "nope"], "alert_emails"),
-        (["acme", "--cloud", "aws", "--pattern", "monolith", "--owner", "a@b.co", "--no-input"],
-         "pattern"),
+        (["acme", *BASE, "--account", "prod=12"], "account"),
+        (["acme", *BASE, "--domain", "prod=api.sslip.io"], "wildcard-DNS"),
+        (["acme", *_with("--pattern", "monolith")], "unknown pattern 'monolith'"),
+        (["acme", *_with("--pattern", "embedded")], "unknown pattern 'embedded'"),
+        # Brackets and regexes reach the terminal whole (no markup eats them).
+        (["acme", *BASE, "--model-version", "[bold]x"], "'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'"),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
@@ -72,6 +119,19 @@ def test_existing_folder_needs_force(tmp_path: Path) -> None:
     assert code == 0 and not (target / "notes.md").exists()
 
 
+def test_help_offers_only_what_can_be_generated() -> None:
+    result = runner.invoke(app, ["new", "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = result.stdout
+    assert "embedded" not in text
+    assert "--no-no-input" not in text and "--no-force" not in text
+    assert "--no-sample-model" not in text
+    for flag in ("--model-image", "--sample-model", "--jwt-issuer", "--jwt-audience", "--domain"):
+        assert flag in text
+    for flag in ("--account", "--repo", "--tenant", "--region"):
+        assert flag in text
+
+
 def test_patterns_lists_every_cloud_and_pattern() -> None:
     result = runner.invoke(app, ["patterns", "--format", "json"])
     assert result.exit_code == 0
@@ -86,3 +146,27 @@ def test_patterns_table_for_people() -> None:
     assert result.exit_code == 0
     assert "managed-platform" in result.stdout and "SageMaker" in result.stdout
     assert "\x1b[" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("cloud", "pattern", "overrides"),
+    [
+        ("aws", "api-first", {"accounts": {"dev": "111111111111", "staging": "111111111111",
+                                           "prod": "222222222222"}, "private_ca": True}),
+        ("azure", "managed-platform", {"alert_emails": ("a@acme.example", "b@acme.example")}),
+        ("gcp", "api-first", {"domains": {"dev": "sslip.io", "staging": "s.acme.example",
+                                          "prod": "api.acme.example"}, "ci": "gitlab"}),
+        ("gcp", "event-driven", {"model_image": "europe-west1-docker.pkg.dev/p/r/m:1"}),
+    ],
+)  # fmt: skip
+def test_the_flags_a_script_types_give_the_same_answers(
+    tmp_path: Path, cloud: str, pattern: str, overrides: dict[str, object]
+) -> None:
+    from components.spec import Cloud, Pattern
+    from templates.answers import cli_flags, example_answers
+
+    answers = example_answers(Cloud(cloud), Pattern(pattern), **overrides)
+    code, _, err = _new(tmp_path, *cli_flags(answers), "--no-input", "-o", str(tmp_path / "p"))
+    assert code == 0, err
+    recorded = json.loads((tmp_path / "p" / ".aideploy.json").read_text())["answers"]
+    assert recorded == answers.model_dump(mode="json")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -21,7 +22,8 @@ import yaml
 
 from components.registry import is_available
 from components.spec import Cloud, Pattern
-from templates.generator import Answers, generate
+from templates.generator import generate
+from tests.conftest import sample_answers
 
 BIN = Path(sys.executable).parent
 PATTERN = Pattern.API_FIRST
@@ -38,16 +40,14 @@ PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
 
 
 def _generate(root: Path, cloud: Cloud, ci: str) -> Path:
-    answers = Answers(
+    answers = sample_answers(
+        cloud,
+        PATTERN,
         name=f"acme {cloud.value} {ci}",
-        cloud=cloud,
-        pattern=PATTERN,
-        region=REGION[cloud],
-        owner="ops@acme.example",
         alert_emails=("oncall@acme.example", "ml-team@acme.example"),
-        ci=ci,  # type: ignore[arg-type]
+        ci=ci,
     )
-    return generate(answers, root / f"{cloud.value}-{ci}").path
+    return generate(answers, root / f"{cloud.value}-{ci}", rng=random.Random(0)).path
 
 
 @pytest.fixture(scope="module")

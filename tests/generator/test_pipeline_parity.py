@@ -8,6 +8,7 @@ would leave other differences is refused without touching the file.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from cli import app
 from components.registry import is_available
 from components.spec import Cloud, Pattern
 from stacks.profiles import flatten
-from templates.generator import Answers, generate
+from templates.generator import generate
+from tests.conftest import candidate_image, sample_answers
 
 runner = CliRunner()
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
@@ -42,14 +44,8 @@ def _parity(project: Path, *args: str) -> tuple[int, dict[str, Any]]:
 @pytest.mark.slow  # ~11 runs of a real component under mocks per cloud
 @pytest.mark.parametrize("cloud", CLOUDS)
 def test_parity_and_promotion_on_a_generated_project(tmp_path: Path, cloud: Cloud) -> None:
-    answers = Answers(
-        name=f"acme {cloud.value}",
-        cloud=cloud,
-        pattern=Pattern.API_FIRST,
-        region=REGION[cloud],
-        owner="ops@acme.example",
-    )
-    project = generate(answers, tmp_path / "project").path
+    answers = sample_answers(cloud, Pattern.API_FIRST, name=f"acme {cloud.value}")
+    project = generate(answers, tmp_path / "project", rng=random.Random(0)).path
     stacks = project / "stacks"
     slug = answers.project_slug
 
@@ -60,7 +56,7 @@ def test_parity_and_promotion_on_a_generated_project(tmp_path: Path, cloud: Clou
     assert min(report["resources"].values()) >= 10
 
     # a new model reaches staging: staging and prod now drift, in config and in resources
-    image = f"ghcr.io/acme/model:2.0.0-{cloud.value}"
+    image = candidate_image(cloud, Pattern.API_FIRST, f"2.0.0-{cloud.value}")
     _edit(stacks / "Pulumi.staging.yaml", "model", version="2.0.0", image=image)
     code, report = _parity(project, "--between", "staging", "prod")
     assert code == 1

@@ -7,21 +7,15 @@ from pathlib import Path
 
 from components.registry import policy_waivers
 from components.spec import Cloud, Pattern
-from templates.generator import Answers, generate
+from templates.generator import generate
+from tests.conftest import sample_answers
 
 
 def test_declared_waivers_are_written_into_every_environment(tmp_path: Path) -> None:
     declared = policy_waivers(Cloud.AWS, Pattern.API_FIRST, "acme-support")
     assert declared, "the AWS api-first component declares the ALB access-log waiver"
-    answers = Answers(
-        name="acme-support",
-        cloud=Cloud.AWS,
-        pattern=Pattern.API_FIRST,
-        region="eu-west-1",
-        owner="ops@acme.example",
-    )
     project = tmp_path / "p"
-    generate(answers, project)
+    generate(sample_answers(Cloud.AWS, Pattern.API_FIRST), project)
     for env in ("dev", "staging", "prod"):
         config = json.loads((project / "policies" / "config" / f"{env}.json").read_text())
         for rule, waivers in declared.items():

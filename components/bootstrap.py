@@ -1,0 +1,396 @@
+"""The cloud-neutral model of a project's bootstrap: what exists before the first ``pulumi up``.
+
+A client project's stacks need things no stack may own, because they must exist first or are
+shared by every stack of an account: the state backend, a secrets-provider key per environment,
+the CI's OIDC federation with one deployer identity per environment and read-only preview
+identities, the model image registry, API enablement or resource-provider registration, and
+account-wide singletons. ``bootstrap/`` in every generated project is a small Pulumi program of
+its own that creates them, once per cloud account (AWS account, Azure subscription, GCP project).
+
+This module is the contract between three parts that must agree on every name: the generator
+(which writes the stack files, the README and docs/ci.md), each cloud's bootstrap component
+(``components/<cloud>/bootstrap.py``) and the stacks' own programs. Names are computed here, from
+the answers and a random suffix chosen once at ``aideploy new``, so each side derives them the
+same way and a test holds them together. It imports no cloud SDK and no pulumi.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from components.naming import resource_name
+from components.spec import (
+    EMAIL_RE,
+    MODEL_NAME_RE,
+    PROJECT_NAME_RE,
+    REGIONS,
+    SUFFIX_RE,
+    Cloud,
+    Environment,
+    Pattern,
+)
+
+
+class CiSystem(str, Enum):
+    """The CI system whose OIDC tokens the deployer identities trust."""
+
+    GITHUB = "github"
+    GITLAB = "gitlab"
+
+
+class IdentityRole(str, Enum):
+    """The CI identities bootstrap creates: one deployer per environment and two previewers.
+
+    ``preview`` runs ``pulumi preview`` for pull requests against dev and staging: it can read
+    those stacks' state and decrypt their secrets, never prod's. ``preview-prod`` previews prod in
+    the main pipeline before the approval gate, from the default branch only.
+    """
+
+    DEPLOY_DEV = "deploy-dev"
+    DEPLOY_STAGING = "deploy-staging"
+    DEPLOY_PROD = "deploy-prod"
+    PREVIEW = "preview"
+    PREVIEW_PROD = "preview-prod"
+    # Builds the model image on the default branch and pushes it to the registry (push to that
+    # one repository, nothing else); lives in the registry's account.
+    PUBLISH = "publish"
+
+
+# Which stacks each identity works on, and whether it may change them.
+IDENTITY_STACKS: dict[IdentityRole, tuple[Environment, ...]] = {
+    IdentityRole.DEPLOY_DEV: (Environment.DEV,),
+    IdentityRole.DEPLOY_STAGING: (Environment.STAGING,),
+    IdentityRole.DEPLOY_PROD: (Environment.PROD,),
+    IdentityRole.PREVIEW: (Environment.DEV, Environment.STAGING),
+    IdentityRole.PREVIEW_PROD: (Environment.PROD,),
+    IdentityRole.PUBLISH: (),
+}
+DEPLOYERS: dict[Environment, IdentityRole] = {
+    Environment.DEV: IdentityRole.DEPLOY_DEV,
+    Environment.STAGING: IdentityRole.DEPLOY_STAGING,
+    Environment.PROD: IdentityRole.DEPLOY_PROD,
+}
+READ_ONLY_ROLES: frozenset[IdentityRole] = frozenset(
+    {IdentityRole.PREVIEW, IdentityRole.PREVIEW_PROD}
+)
+
+# The CI environment (GitHub environment, GitLab environment) each identity is used from. The
+# GitHub OIDC subject names it, so only a job in that environment can become the identity; the
+# `production` environment carries the approval gate.
+CI_ENVIRONMENTS: dict[IdentityRole, str] = {
+    IdentityRole.DEPLOY_DEV: "dev",
+    IdentityRole.DEPLOY_STAGING: "staging",
+    IdentityRole.DEPLOY_PROD: "production",
+    IdentityRole.PREVIEW: "preview",
+    IdentityRole.PREVIEW_PROD: "production-preview",
+    IdentityRole.PUBLISH: "release",
+}
+
+# OIDC token issuers of the hosted CI services (self-managed GitLab: its own URL).
+OIDC_ISSUERS: dict[CiSystem, str] = {
+    CiSystem.GITHUB: "https://token.actions.githubusercontent.com",
+    CiSystem.GITLAB: "https://gitlab.com",
+}
+# The protected branch deployments run from.
+DEFAULT_BRANCH = "main"
+
+# OWNER/NAME on GitHub; group[/subgroup...]/project on GitLab. Plain characters only: the value
+# reaches trust policies and workflow files.
+REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(?:/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){1,4}$")
+# Cloud identities of an environment, by cloud: AWS account id, Azure subscription id (a GUID),
+# GCP project id.
+ACCOUNT_RES: dict[Cloud, re.Pattern[str]] = {
+    Cloud.AWS: re.compile(r"^[0-9]{12}$"),
+    Cloud.AZURE: re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
+    Cloud.GCP: re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
+}
+ACCOUNT_WORDS: dict[Cloud, str] = {
+    Cloud.AWS: "AWS account id (12 digits)",
+    Cloud.AZURE: "Azure subscription id (a GUID)",
+    Cloud.GCP: "GCP project id (6-30 lowercase letters, digits and dashes)",
+}
+TENANT_RE = ACCOUNT_RES[Cloud.AZURE]
+# The provider config key that pins a stack to its environment's account, so a `pulumi up` with
+# the wrong credentials fails instead of deploying into whatever account the shell points at.
+ACCOUNT_CONFIG_KEYS: dict[Cloud, str] = {
+    Cloud.AWS: "aws:allowedAccountIds",
+    Cloud.AZURE: "azure-native:subscriptionId",
+    Cloud.GCP: "gcp:project",
+}
+REGION_CONFIG_KEYS: dict[Cloud, str] = {
+    Cloud.AWS: "aws:region",
+    Cloud.AZURE: "azure-native:location",
+    Cloud.GCP: "gcp:region",
+}
+TENANT_CONFIG_KEY = "azure-native:tenantId"
+
+
+def account_problem(cloud: Cloud, account: str) -> str | None:
+    """Why ``account`` is not a valid environment identity on ``cloud``, or None."""
+    if ACCOUNT_RES[cloud].fullmatch(account):
+        return None
+    return f"{account!r} is not an {ACCOUNT_WORDS[cloud]}"
+
+
+def group_name(environments: tuple[Environment, ...]) -> str:
+    """The bootstrap stack name of an account: ``shared`` when it holds every environment,
+    else its environments joined (``dev``, ``dev-staging``, ``prod``)."""
+    if set(environments) == set(Environment):
+        return "shared"
+    return "-".join(e.value for e in environments)
+
+
+def account_groups(
+    accounts: Mapping[Environment, str],
+) -> dict[str, tuple[str, tuple[Environment, ...]]]:
+    """Environments grouped by account: ``{bootstrap stack: (account, environments)}``, in
+    environment order. One bootstrap stack runs per distinct account."""
+    by_account: dict[str, list[Environment]] = {}
+    for env in Environment:
+        by_account.setdefault(accounts[env], []).append(env)
+    return {group_name(tuple(envs)): (acct, tuple(envs)) for acct, envs in by_account.items()}
+
+
+def identities_for(environments: tuple[Environment, ...]) -> tuple[IdentityRole, ...]:
+    """The CI identities an account holding ``environments`` gets (the registry lives with
+    prod, so the publisher does too)."""
+    roles = [DEPLOYERS[e] for e in environments]
+    if {Environment.DEV, Environment.STAGING} & set(environments):
+        roles.append(IdentityRole.PREVIEW)
+    if Environment.PROD in environments:
+        roles.extend((IdentityRole.PREVIEW_PROD, IdentityRole.PUBLISH))
+    return tuple(roles)
+
+
+def oidc_subjects(ci: CiSystem, repo: str, role: IdentityRole) -> tuple[str, ...]:
+    """The OIDC ``sub`` claims an identity accepts (exact values; ``*`` only where stated).
+
+    GitHub names the job's environment in the subject, so each identity trusts exactly one
+    environment of one repository. GitLab's subject names the project and ref only: deployers
+    trust the protected default branch (the environments' protection and their scoped CI/CD
+    variables keep one environment's job from another's identity), and the pull-request previewer
+    trusts merge-request refs.
+    """
+    if ci is CiSystem.GITHUB:
+        return (f"repo:{repo}:environment:{CI_ENVIRONMENTS[role]}",)
+    if role is IdentityRole.PREVIEW:
+        return (f"project_path:{repo}:ref_type:branch:ref:*",)
+    return (f"project_path:{repo}:ref_type:branch:ref:{DEFAULT_BRANCH}",)
+
+
+# -- names -----------------------------------------------------------------------------------
+# Per-cloud shapes of what bootstrap creates and the stacks, the README and CI refer to. Values in
+# braces are filled from a BootstrapSpec; each is a name a test derives from both sides.
+BACKEND_URLS: dict[Cloud, str] = {
+    Cloud.AWS: "s3://{state}?region={region}",
+    Cloud.AZURE: "azblob://{container}?storage_account={state}",
+    Cloud.GCP: "gs://{state}",
+}
+SECRETS_PROVIDER_URLS: dict[Cloud, str] = {
+    Cloud.AWS: "awskms://alias/{key}?region={region}",
+    Cloud.AZURE: "azurekeyvault://{vault}.vault.azure.net/keys/{key}",
+    Cloud.GCP: ("gcpkms://projects/{account}/locations/{region}/keyRings/{vault}/cryptoKeys/{key}"),
+}
+IMAGE_REPOSITORIES: dict[Cloud, str] = {
+    Cloud.AWS: "{account}.dkr.ecr.{region}.amazonaws.com/{registry}/{model}",
+    Cloud.AZURE: "{registry}.azurecr.io/{model}",
+    Cloud.GCP: "{region}-docker.pkg.dev/{account}/{registry}/{model}",
+}
+STATE_CONTAINER = "pulumi-state"
+
+# The outputs every cloud's bootstrap component registers (and the bootstrap program exports),
+# identical on every cloud; the journey tests feed them into the stacks' config and docs:
+#   backend_url        what `pulumi login` takes for this account's stacks
+#   secrets_providers  {environment: what `pulumi stack init --secrets-provider` takes}
+#   identities         {identity role: the CI identity (role ARN, client id, SA email)}
+#   ci_variables       {CI environment: {variable: value}} to set in the CI system
+#   image_repository   where model images are pushed ("" when this account has no registry)
+#   stack_prerequisites {environment: {what: value}}: names the stacks rely on bootstrap for
+#                      (e.g. the permissions boundary a stack's roles must carry)
+BOOTSTRAP_OUTPUTS: tuple[str, ...] = (
+    "backend_url",
+    "secrets_providers",
+    "identities",
+    "ci_variables",
+    "image_repository",
+    "stack_prerequisites",
+)
+
+
+class BootstrapSpec(BaseModel):
+    """Everything one bootstrap stack (one cloud account) creates, as validated data.
+
+    ``environments`` are the project's environments whose stacks live in this account;
+    ``registry`` is true for the account that holds the model registry (the one with prod: the
+    release of record lives with production), and ``pull_accounts`` are the other environments'
+    accounts that pull from it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: Annotated[str, StringConstraints(pattern=PROJECT_NAME_RE.pattern)]
+    cloud: Cloud
+    pattern: Pattern
+    region: str
+    owner: Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)]
+    account: str
+    tenant: Annotated[str, StringConstraints(pattern=TENANT_RE.pattern)] | None = None
+    environments: tuple[Environment, ...] = Field(min_length=1, max_length=3)
+    registry: bool
+    pull_accounts: tuple[str, ...] = ()
+    ci: CiSystem
+    repo: Annotated[str, StringConstraints(pattern=REPO_RE.pattern)]
+    oidc_issuer: Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]{1,253}$")]
+    model_name: Annotated[str, StringConstraints(pattern=MODEL_NAME_RE.pattern)]
+    suffix: Annotated[str, StringConstraints(pattern=SUFFIX_RE.pattern)]
+
+    @model_validator(mode="after")
+    def _consistent(self) -> BootstrapSpec:
+        if self.region not in REGIONS[self.cloud]:
+            raise ValueError(f"region {self.region!r} is not a known {self.cloud.value} region")
+        for account in (self.account, *self.pull_accounts):
+            problem = account_problem(self.cloud, account)
+            if problem:
+                raise ValueError(problem)
+        if (self.cloud is Cloud.AZURE) != (self.tenant is not None):
+            raise ValueError("tenant: required on azure (the Entra ID tenant id), only there")
+        if len(set(self.environments)) != len(self.environments):
+            raise ValueError("environments: each environment once")
+        if self.registry != (Environment.PROD in self.environments):
+            raise ValueError("registry: the account holding prod holds the registry")
+        if self.account in self.pull_accounts:
+            raise ValueError("pull_accounts: list the other accounts only")
+        return self
+
+    # -- derived names, the same on every side --------------------------------------------
+    @property
+    def stack(self) -> str:
+        """This bootstrap stack's name."""
+        return group_name(self.environments)
+
+    @property
+    def identities(self) -> tuple[IdentityRole, ...]:
+        """The CI identities this account gets."""
+        return identities_for(self.environments)
+
+    @property
+    def state_name(self) -> str:
+        """The state bucket (AWS, GCP) or storage account (Azure): unique worldwide."""
+        kind = {Cloud.AWS: "s3-bucket", Cloud.AZURE: "storage-account", Cloud.GCP: "bucket"}
+        return resource_name(self.cloud.value, kind[self.cloud], self.project, "state", self.suffix)
+
+    @property
+    def vault_name(self) -> str:
+        """Where the secrets keys live: Key Vault (Azure), key ring (GCP); "" on AWS."""
+        if self.cloud is Cloud.AZURE:
+            return resource_name("azure", "key-vault", self.project[:13].rstrip("-"), self.suffix)
+        if self.cloud is Cloud.GCP:
+            return resource_name("gcp", "kms-key-ring", self.project, "pulumi", self.suffix)
+        return ""
+
+    def secrets_key_name(self, environment: Environment) -> str:
+        """The secrets-provider key of one environment (an AWS alias name without `alias/`)."""
+        return f"{self.project}-{environment.value}-pulumi-secrets"
+
+    @property
+    def backend_url(self) -> str:
+        """What `pulumi login` takes for this account's stacks."""
+        return BACKEND_URLS[self.cloud].format(
+            state=self.state_name, region=self.region, container=STATE_CONTAINER
+        )
+
+    def secrets_provider(self, environment: Environment) -> str:
+        """What `pulumi stack init --secrets-provider` takes for one environment's stack."""
+        return SECRETS_PROVIDER_URLS[self.cloud].format(
+            key=self.secrets_key_name(environment),
+            vault=self.vault_name,
+            region=self.region,
+            account=self.account,
+        )
+
+    @property
+    def registry_name(self) -> str:
+        """The registry: ECR repository prefix, ACR name, Artifact Registry repository id."""
+        if self.cloud is Cloud.AZURE:
+            return resource_name("azure", "container-registry", self.project, self.suffix)
+        return self.project
+
+    @property
+    def image_repository(self) -> str:
+        """Where the model's images are pushed (without a tag)."""
+        return IMAGE_REPOSITORIES[self.cloud].format(
+            account=self.account,
+            region=self.region,
+            registry=self.registry_name,
+            model=self.model_name,
+        )
+
+    def identity_name(self, role: IdentityRole) -> str:
+        """The deployer or previewer identity's name (IAM role, managed identity, SA id)."""
+        kind = {Cloud.AWS: "iam-role", Cloud.AZURE: "default", Cloud.GCP: "service-account"}
+        project = self.project if self.cloud is not Cloud.GCP else self.project[:16]
+        return resource_name(self.cloud.value, kind[self.cloud], project, role.value)
+
+
+def bootstrap_specs(
+    *,
+    project: str,
+    cloud: Cloud,
+    pattern: Pattern,
+    region: str,
+    owner: str,
+    accounts: Mapping[Environment, str],
+    tenant: str | None,
+    ci: CiSystem,
+    repo: str,
+    model_name: str,
+    suffixes: Mapping[str, str],
+    oidc_issuer: str | None = None,
+) -> dict[str, BootstrapSpec]:
+    """One bootstrap spec per distinct account, by bootstrap stack name.
+
+    ``suffixes`` maps each bootstrap stack name to its random suffix.
+    """
+    groups = account_groups(accounts)
+    registry_account = accounts[Environment.PROD]
+    specs = {}
+    for stack, (account, envs) in groups.items():
+        holds_registry = account == registry_account
+        specs[stack] = BootstrapSpec(
+            project=project,
+            cloud=cloud,
+            pattern=pattern,
+            region=region,
+            owner=owner,
+            account=account,
+            tenant=tenant,
+            environments=envs,
+            registry=holds_registry,
+            pull_accounts=(
+                tuple(a for a, _ in groups.values() if a != account) if holds_registry else ()
+            ),
+            ci=ci,
+            repo=repo,
+            oidc_issuer=oidc_issuer or OIDC_ISSUERS[ci],
+            model_name=model_name,
+            suffix=suffixes[stack],
+        )
+    return specs
+
+
+def account_of(specs: Mapping[str, BootstrapSpec], environment: Environment) -> BootstrapSpec:
+    """The bootstrap spec of the account that holds ``environment``."""
+    for spec in specs.values():
+        if environment in spec.environments:
+            return spec
+    raise KeyError(environment)
+
+
+def registry_of(specs: Mapping[str, BootstrapSpec]) -> BootstrapSpec:
+    """The bootstrap spec of the account that holds the model registry."""
+    return next(s for s in specs.values() if s.registry)

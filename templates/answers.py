@@ -1,0 +1,321 @@
+"""What ``aideploy new`` asks, validated once into a typed object before anything is written.
+
+Every answer a real deployment needs is asked for (or, with ``--no-input``, required): the region,
+the model image (or the sample model), the JWT issuer and audience when the API takes JWTs, the
+cloud identity of each environment, the CI repository and, on Azure, the tenant. Nothing falls
+back to a made-up default that would only fail at the first ``pulumi up``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from components.bootstrap import REPO_RE as REPO_PATTERN
+from components.bootstrap import TENANT_RE, CiSystem, account_problem
+from components.spec import (
+    EMAIL_RE,
+    GATEWAY_PATTERNS,
+    JWT_AUDIENCE_RE,
+    MODEL_NAME_RE,
+    PROJECT_NAME_RE,
+    REGIONS,
+    URL_RE,
+    VERSION_RE,
+    WILDCARD_DNS_DOMAINS,
+    AuthMode,
+    Cloud,
+    Environment,
+    HostName,
+    ImageRef,
+    Pattern,
+    RolloutStrategy,
+    registry_problem,
+)
+
+_NAME_INPUT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,59}$")
+_DESCRIPTION_MAX = 200
+# The environments whose API needs a domain the client owns on each cloud: GCP's load balancer
+# has no host name of its own, so a managed certificate needs one (dev may take a wildcard-DNS
+# name explicitly); AWS and Azure fall back to their own host names.
+DOMAIN_REQUIRED: dict[Cloud, frozenset[Environment]] = {
+    Cloud.AWS: frozenset(),
+    Cloud.AZURE: frozenset(),
+    Cloud.GCP: frozenset(Environment),
+}
+
+
+def project_slug(name: str) -> str:
+    """Turn a display name into a valid Pulumi project / cloud resource prefix.
+
+    ``"Acme Support"`` -> ``"acme-support"``. Anything beyond letters, digits, spaces, dashes,
+    underscores and dots is refused rather than silently dropped, so a hostile name never
+    becomes a different, surprising one.
+    """
+    if not _NAME_INPUT_RE.fullmatch(name.strip()):
+        raise ValueError(
+            "project name must start with a letter and contain only letters, digits, spaces, "
+            "dashes, underscores and dots (at most 60 characters)"
+        )
+    slug = re.sub(r"[ _.]+", "-", name.strip().lower())
+    slug = re.sub(r"-{2,}", "-", slug).strip("-")
+    if not PROJECT_NAME_RE.fullmatch(slug):
+        raise ValueError(
+            f"project name {name!r} gives {slug!r}, which is not a valid project name "
+            "(3-40 characters, lowercase letters, digits and dashes, starting with a letter)"
+        )
+    return slug
+
+
+def per_environment(values: Iterable[str], what: str) -> dict[Environment, str]:
+    """``["ID"]`` (all three) or ``["dev=ID", "prod=ID2", ...]`` as ``{environment: value}``.
+
+    A bare value applies to every environment not named explicitly; naming an environment twice
+    or an unknown environment is an error.
+    """
+    out: dict[Environment, str] = {}
+    bare: list[str] = []
+    for raw in values:
+        env_name, sep, value = raw.partition("=")
+        if not sep:
+            bare.append(raw.strip())
+            continue
+        try:
+            env = Environment(env_name.strip())
+        except ValueError:
+            raise ValueError(
+                f"{what}: {env_name.strip()!r} is not an environment (dev, staging, prod)"
+            ) from None
+        if env in out:
+            raise ValueError(f"{what}: {env.value} is given twice")
+        out[env] = value.strip()
+    if len(bare) > 1:
+        raise ValueError(f"{what}: give one value for all environments, or ENV=VALUE for each")
+    if bare:
+        for env in Environment:
+            out.setdefault(env, bare[0])
+    return out
+
+
+Account = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+class Answers(BaseModel):
+    """What ``aideploy new`` asks. Validated before anything is written."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    cloud: Cloud
+    pattern: Pattern
+    region: str
+    owner: Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)]
+    accounts: dict[Environment, Account]
+    repo: Annotated[str, StringConstraints(pattern=REPO_PATTERN.pattern)]
+    model_image: ImageRef | None = None
+    sample_model: bool = False
+    jwt_issuer: Annotated[str, StringConstraints(pattern=URL_RE.pattern)] | None = None
+    jwt_audience: Annotated[str, StringConstraints(pattern=JWT_AUDIENCE_RE.pattern)] | None = None
+    domains: dict[Environment, HostName] = Field(default_factory=dict)
+    tenant: Annotated[str, StringConstraints(pattern=TENANT_RE.pattern)] | None = None
+    description: str = Field("", max_length=_DESCRIPTION_MAX)
+    model_name: Annotated[str, StringConstraints(pattern=MODEL_NAME_RE.pattern)] = "model"
+    model_version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)] = "1.0.0"
+    alert_emails: tuple[Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)], ...] = ()
+    auth: AuthMode = AuthMode.JWT_AND_API_KEY
+    rollout: RolloutStrategy = RolloutStrategy.CANARY
+    ci: CiSystem = CiSystem.GITHUB
+    # AWS api-first only: an AWS Private CA issues the internal load balancer's certificate
+    # (about USD 400 a month per CA); without it the hop inside the VPC uses the client's domain
+    # certificate, or plain HTTP inside the VPC with a documented waiver.
+    private_ca: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str) -> str:
+        project_slug(value)
+        return value.strip()
+
+    @field_validator("description")
+    @classmethod
+    def _plain_description(cls, value: str) -> str:
+        # One line of prose: control characters (newlines included) could break out of YAML or
+        # Markdown structure; everything else is escaped where it is written.
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("description must be a single line without control characters")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _complete(self) -> Answers:
+        cloud, pattern = self.cloud, self.pattern
+        if self.region not in REGIONS[cloud]:
+            raise ValueError(_region_message(cloud, self.region))
+        missing = [e.value for e in Environment if e not in self.accounts]
+        if missing:
+            raise ValueError(f"account: no account for {', '.join(missing)}")
+        for env, account in self.accounts.items():
+            problem = account_problem(cloud, account)
+            if problem:
+                raise ValueError(f"account for {env.value}: {problem}")
+        if (cloud is Cloud.AZURE) != (self.tenant is not None):
+            raise ValueError(
+                "tenant: the Entra ID tenant id is required on azure"
+                if cloud is Cloud.AZURE
+                else "tenant: only azure takes a tenant"
+            )
+        if (self.model_image is None) == (not self.sample_model):
+            raise ValueError(
+                "model image: give either --model-image (a registry reference) or "
+                "--sample-model (build the sample model server into the project's registry)"
+            )
+        if self.model_image is not None:
+            problem = registry_problem(cloud, pattern, self.model_image)
+            if problem:
+                raise ValueError(f"model image: {problem}")
+        self._check_gateway()
+        if self.private_ca and (cloud, pattern) != (Cloud.AWS, Pattern.API_FIRST):
+            raise ValueError("private CA: only the aws api-first pattern uses one")
+        return self
+
+    def _check_gateway(self) -> None:
+        gateway = self.pattern in GATEWAY_PATTERNS
+        uses_jwt = self.auth in (AuthMode.JWT, AuthMode.JWT_AND_API_KEY)
+        if gateway and uses_jwt and (self.jwt_issuer is None or self.jwt_audience is None):
+            raise ValueError(
+                f"auth {self.auth.value}: --jwt-issuer and --jwt-audience are required (your "
+                "identity provider's issuer URL and the audience your tokens carry)"
+            )
+        if not gateway and (self.domains or self.jwt_issuer or self.jwt_audience):
+            raise ValueError(
+                f"the {self.pattern.value} pattern has no API gateway: no domain or JWT"
+            )
+        for env, domain in self.domains.items():
+            wildcard = any(domain == d or domain.endswith("." + d) for d in WILDCARD_DNS_DOMAINS)
+            if wildcard and env is not Environment.DEV:
+                raise ValueError(
+                    f"domain for {env.value}: {domain} is a public wildcard-DNS service; "
+                    "its operator controls the name; only dev may use one"
+                )
+        if gateway:
+            needed = [e.value for e in DOMAIN_REQUIRED[self.cloud] if e not in self.domains]
+            if needed:
+                raise ValueError(
+                    f"domain: {self.cloud.value} {self.pattern.value} needs a domain you own for "
+                    f"{', '.join(needed)} (--domain ENV=HOST; dev may use --domain dev=sslip.io)"
+                )
+        if len(set(self.domains.values())) != len(self.domains):
+            raise ValueError("domain: each environment needs its own host name")
+
+    @property
+    def project_slug(self) -> str:
+        """The Pulumi project name."""
+        return project_slug(self.name)
+
+    @property
+    def shared_account(self) -> bool:
+        """True when every environment lives in the same account (allowed, and said)."""
+        return len(set(self.accounts.values())) == 1
+
+
+def _region_message(cloud: Cloud, region: str) -> str:
+    """Unknown region: name the cloud it belongs to if it is another's, else close matches."""
+    for other, regions in REGIONS.items():
+        if other is not cloud and region in regions:
+            return f"region {region!r} is a {other.value} region, not a {cloud.value} one"
+    import difflib
+
+    close = difflib.get_close_matches(region, sorted(REGIONS[cloud]), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    return f"region {region!r} is not a known {cloud.value} region{hint}"
+
+
+# Example answers (the demo, benchmarks and tests): what a client would type, with placeholder
+# identities of the right shape.
+EXAMPLE_REGIONS: dict[Cloud, str] = {
+    Cloud.AWS: "eu-west-1",
+    Cloud.AZURE: "westeurope",
+    Cloud.GCP: "europe-west1",
+}
+EXAMPLE_ACCOUNTS: dict[Cloud, str] = {
+    Cloud.AWS: "123456789012",
+    Cloud.AZURE: "00000000-0000-0000-0000-000000000000",
+    Cloud.GCP: "acme-ai-demo",
+}
+EXAMPLE_TENANT = "44444444-4444-4444-4444-444444444444"
+EXAMPLE_DOMAINS: dict[Environment, str] = {
+    Environment.DEV: "dev.api.acme.example",
+    Environment.STAGING: "staging.api.acme.example",
+    Environment.PROD: "api.acme.example",
+}
+
+
+def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answers:
+    """Complete answers for ``cloud`` and ``pattern`` as a client would give them: the sample
+    model (unless ``model_image`` is given), one account for every environment, a JWT issuer
+    and audience for api-first, and on GCP a domain per environment. ``overrides`` replace any
+    field."""
+    values: dict[str, object] = {
+        "name": "acme-support",
+        "cloud": cloud,
+        "pattern": pattern,
+        "region": EXAMPLE_REGIONS[cloud],
+        "owner": "ops@acme.example",
+        "accounts": {env: EXAMPLE_ACCOUNTS[cloud] for env in Environment},
+        "repo": "acme/support",
+        "tenant": EXAMPLE_TENANT if cloud is Cloud.AZURE else None,
+        "sample_model": "model_image" not in overrides,
+    }
+    if pattern in GATEWAY_PATTERNS:
+        values["jwt_issuer"] = "https://login.acme.example"
+        values["jwt_audience"] = "api://acme-support"
+        if DOMAIN_REQUIRED[cloud]:
+            values["domains"] = dict(EXAMPLE_DOMAINS)
+    values.update(overrides)
+    return Answers.model_validate(values)
+
+
+def cli_flags(answers: Answers) -> list[str]:
+    """The ``aideploy new`` arguments that give ``answers`` (name first, then flags): scripts,
+    the demo and the benchmarks type exactly what a user would."""
+    a = answers
+    flags = [
+        a.name,
+        "--cloud", a.cloud.value, "--pattern", a.pattern.value, "--region", a.region,
+        "--owner", a.owner, "--repo", a.repo,
+        "--model-name", a.model_name, "--model-version", a.model_version,
+        "--auth", a.auth.value, "--rollout", a.rollout.value, "--ci", a.ci.value,
+    ]  # fmt: skip
+    if len(set(a.accounts.values())) == 1:
+        flags += ["--account", next(iter(a.accounts.values()))]
+    else:
+        for env, account in a.accounts.items():
+            flags += ["--account", f"{env.value}={account}"]
+    for env, host in a.domains.items():
+        flags += ["--domain", f"{env.value}={host}"]
+    optional = {
+        "--tenant": a.tenant,
+        "--model-image": a.model_image,
+        "--jwt-issuer": a.jwt_issuer,
+        "--jwt-audience": a.jwt_audience,
+        "--description": a.description or None,
+    }
+    for flag, value in optional.items():
+        if value is not None:
+            flags += [flag, value]
+    for email in a.alert_emails:
+        flags += ["--alert-email", email]
+    if a.sample_model:
+        flags.append("--sample-model")
+    if a.private_ca:
+        flags.append("--private-ca")
+    return flags
