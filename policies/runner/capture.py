@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +22,40 @@ from pulumi.runtime.sync_await import _sync_await
 
 ACCOUNT_ID = "123456789012"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000000"
+TENANT_ID = "44444444-4444-4444-4444-444444444444"
 GCP_PROJECT = "mock-project"
+
+
+@dataclass(frozen=True)
+class MockIdentity:
+    """Who the mocks say is deploying: the account, subscription or project a stack pins in
+    its config (``aws:allowedAccountIds``, ``azure-native:subscriptionId``, ``gcp:project``),
+    so a program's own lookups agree with its stack file, as they would in the real cloud."""
+
+    aws_account: str = ACCOUNT_ID
+    azure_subscription: str = SUBSCRIPTION_ID
+    azure_tenant: str = TENANT_ID
+    gcp_project: str = GCP_PROJECT
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, str] | None) -> MockIdentity:
+        """The identity a stack's config pins; the defaults where it pins none."""
+        config = config or {}
+        aws_account = ACCOUNT_ID
+        allowed = config.get("aws:allowedAccountIds")
+        if allowed:
+            try:
+                parsed = json.loads(allowed)
+            except ValueError:
+                parsed = [allowed]
+            if isinstance(parsed, list) and parsed:
+                aws_account = str(parsed[0])
+        return cls(
+            aws_account=aws_account,
+            azure_subscription=config.get("azure-native:subscriptionId", SUBSCRIPTION_ID),
+            azure_tenant=config.get("azure-native:tenantId", TENANT_ID),
+            gcp_project=config.get("gcp:project", GCP_PROJECT),
+        )
 
 
 @dataclass
@@ -60,7 +94,9 @@ def _fake_id(type_: str, name: str) -> str:
     return hashlib.sha256(f"{type_}/{name}".encode()).hexdigest()[:12]
 
 
-def _synthesized_outputs(type_: str, name: str, resource_id: str, region: str) -> dict[str, Any]:
+def _synthesized_outputs(
+    type_: str, name: str, resource_id: str, region: str, who: MockIdentity = MockIdentity()
+) -> dict[str, Any]:
     """Outputs a real provider would compute and that programs feed into other resources.
 
     Outputs a mock does not return resolve to None and silently drop dependent inputs, so every
@@ -70,57 +106,58 @@ def _synthesized_outputs(type_: str, name: str, resource_id: str, region: str) -
     out: dict[str, Any] = {"id": resource_id}
     if package == "aws":
         service = type_.split(":")[1].split("/")[0].lower()
-        out["arn"] = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{name}"
+        out["arn"] = f"arn:aws:{service}:{region}:{who.aws_account}:{name}"
         out["keyId"] = resource_id
         out["url"] = f"https://{name}.mock.amazonaws.com"
         out["invokeUrl"] = f"https://{resource_id}.execute-api.{region}.amazonaws.com/{name}"
-        out["executionArn"] = f"arn:aws:execute-api:{region}:{ACCOUNT_ID}:{resource_id}"
+        out["executionArn"] = f"arn:aws:execute-api:{region}:{who.aws_account}:{resource_id}"
         out["dnsName"] = f"{name}.{region}.elb.amazonaws.com"
         out["rootResourceId"] = f"{resource_id}root"
     elif package == "azure-native":
         out["id"] = (
-            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/mock-rg/providers/"
+            f"/subscriptions/{who.azure_subscription}/resourceGroups/mock-rg/providers/"
             f"{type_.split(':')[1]}/{name}"
         )
         out["principalId"] = "11111111-1111-1111-1111-111111111111"
     elif package == "gcp":
-        out["selfLink"] = f"https://www.googleapis.com/mock/{GCP_PROJECT}/{name}"
-        out["email"] = f"{name[:30]}@{GCP_PROJECT}.iam.gserviceaccount.com"
+        out["selfLink"] = f"https://www.googleapis.com/mock/{who.gcp_project}/{name}"
+        out["email"] = f"{name[:30]}@{who.gcp_project}.iam.gserviceaccount.com"
         out["uri"] = f"https://{name}.run.app"
     return out
 
 
 # Provider functions (invokes) a program may call; each returns what the real function would.
-_INVOKE_RESULTS: dict[str, dict[str, Any]] = {
-    "aws:index/getCallerIdentity:getCallerIdentity": {
-        "accountId": ACCOUNT_ID,
-        "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/mock",
-        "userId": "MOCK",
-        "id": ACCOUNT_ID,
-    },
-    "aws:index/getPartition:getPartition": {
-        "partition": "aws",
-        "dnsSuffix": "amazonaws.com",
-        "id": "aws",
-    },
-    "azure-native:authorization:getClientConfig": {
-        "clientId": "22222222-2222-2222-2222-222222222222",
-        "objectId": "33333333-3333-3333-3333-333333333333",
-        "subscriptionId": SUBSCRIPTION_ID,
-        "tenantId": "44444444-4444-4444-4444-444444444444",
-    },
-    "gcp:organizations/getProject:getProject": {
-        "projectId": GCP_PROJECT,
-        "number": "123456789",
-        "name": GCP_PROJECT,
-        "id": f"projects/{GCP_PROJECT}",
-    },
-    "gcp:organizations/getClientConfig:getClientConfig": {
-        "project": GCP_PROJECT,
-        "region": "europe-west1",
-        "id": GCP_PROJECT,
-    },
-}
+def _invoke_results(who: MockIdentity) -> dict[str, dict[str, Any]]:
+    return {
+        "aws:index/getCallerIdentity:getCallerIdentity": {
+            "accountId": who.aws_account,
+            "arn": f"arn:aws:iam::{who.aws_account}:user/mock",
+            "userId": "MOCK",
+            "id": who.aws_account,
+        },
+        "aws:index/getPartition:getPartition": {
+            "partition": "aws",
+            "dnsSuffix": "amazonaws.com",
+            "id": "aws",
+        },
+        "azure-native:authorization:getClientConfig": {
+            "clientId": "22222222-2222-2222-2222-222222222222",
+            "objectId": "33333333-3333-3333-3333-333333333333",
+            "subscriptionId": who.azure_subscription,
+            "tenantId": who.azure_tenant,
+        },
+        "gcp:organizations/getProject:getProject": {
+            "projectId": who.gcp_project,
+            "number": "123456789",
+            "name": who.gcp_project,
+            "id": f"projects/{who.gcp_project}",
+        },
+        "gcp:organizations/getClientConfig:getClientConfig": {
+            "project": who.gcp_project,
+            "region": "europe-west1",
+            "id": who.gcp_project,
+        },
+    }
 
 
 def _azure_identity_as_output(state: dict[str, Any]) -> None:
@@ -135,12 +172,16 @@ def _azure_identity_as_output(state: dict[str, Any]) -> None:
 class CloudMocks(pulumi.runtime.Mocks):
     """Mocks that echo inputs and synthesize the outputs real providers compute."""
 
-    def __init__(self, region: str = "eu-west-1") -> None:
+    def __init__(self, region: str = "eu-west-1", identity: MockIdentity | None = None) -> None:
         self.region = region
+        self.identity = identity or MockIdentity()
+        self.invokes = _invoke_results(self.identity)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         resource_id = args.resource_id or _fake_id(args.typ, args.name)
-        state = dict(_synthesized_outputs(args.typ, args.name, resource_id, self.region))
+        state = dict(
+            _synthesized_outputs(args.typ, args.name, resource_id, self.region, self.identity)
+        )
         state.setdefault("name", args.name)
         state.update(args.inputs)
         if args.typ.startswith("azure-native:"):
@@ -154,7 +195,7 @@ class CloudMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":  # noqa: S105
             zones = [f"{self.region}{suffix}" for suffix in "abc"]
             return {"names": zones, "zoneIds": ["az1", "az2", "az3"], "id": self.region}
-        result = _INVOKE_RESULTS.get(args.token)
+        result = self.invokes.get(args.token)
         # A mock call must return a dict; unknown functions echo their arguments.
         return dict(result) if result is not None else dict(args.args)
 
@@ -232,7 +273,8 @@ def capture(
         asyncio.set_event_loop(loop)
         try:
             pulumi.runtime.set_all_config(dict(config or {}), list(secret_keys or []))
-            monitor = CapturingMonitor(CloudMocks(region), on_resource)
+            identity = MockIdentity.from_config(config)
+            monitor = CapturingMonitor(CloudMocks(region, identity), on_resource)
             pulumi.runtime.set_mocks(
                 monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
             )
