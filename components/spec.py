@@ -331,6 +331,10 @@ class ApiSettings(_Model):
     jwt_issuer: Annotated[str, StringConstraints(pattern=URL_RE.pattern)] | None = None
     jwt_audience: Annotated[str, StringConstraints(pattern=JWT_AUDIENCE_RE.pattern)] | None = None
     domain: HostName | None = None
+    # AWS api-first: an AWS Private CA of the stack issues the internal load balancer's
+    # certificate (about USD 400 a month). Off by default: the hop inside the VPC uses a
+    # certificate for the client's domain, or stays inside the VPC under a documented waiver.
+    private_ca: bool = False
     rate_limit_rps: int = Field(50, ge=1, le=100_000)
     burst: int = Field(100, ge=1, le=200_000)
     quota_per_day: int = Field(100_000, ge=1, le=1_000_000_000)

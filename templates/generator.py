@@ -142,6 +142,8 @@ def stack_sections(
         api["jwt_audience"] = answers.jwt_audience
     if environment in answers.domains:
         api["domain"] = answers.domains[environment]
+    if answers.private_ca:
+        api["private_ca"] = True
     model_image = image or answers.model_image
     if model_image is None:
         raise ValueError("the model image is not known yet (the sample model needs a plan)")
