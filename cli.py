@@ -460,21 +460,43 @@ def parity(
 @handle_errors
 def promote(
     directory: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
-    source: Annotated[str, typer.Option("--from", help="Stack to promote from.")] = "staging",
-    target: Annotated[str, typer.Option("--to", help="Stack to promote into.")] = "prod",
+    source: Annotated[
+        str | None, typer.Option("--from", help="Stack to promote from (default: staging).")
+    ] = None,
+    target: Annotated[str, typer.Option("--to", help="Stack to write into.")] = "prod",
+    image: Annotated[
+        str | None,
+        typer.Option(
+            help="Record a new release instead: its image by digest (REPO@sha256:...), as CI "
+            "pushed it; usually --to dev.",
+            metavar="REPO@DIGEST",
+        ),
+    ] = None,
+    version: Annotated[
+        str | None, typer.Option(help="The new release's model version (with --image).")
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Write without asking (CI).")] = False,
 ) -> None:
-    """Copy the promotable settings (model, candidate) into the target stack file."""
+    """Copy the promotable settings (model, candidate) into the target stack file, or record a
+    new release (--image) in it."""
     from rich.syntax import Syntax
 
-    from stacks.promote import PromotionError, apply_promotion, plan_promotion
+    from stacks.promote import PromotionError, apply_promotion, plan_promotion, plan_release
 
+    if image is not None and source is not None:
+        fail("give either --from STACK or --image REPO@sha256:..., not both")
+    if version is not None and image is None:
+        fail("--version goes with --image")
     try:
-        plan = plan_promotion(directory, source, target)
+        if image is not None:
+            plan = plan_release(directory, target, image, version)
+        else:
+            plan = plan_promotion(directory, source or "staging", target)
     except PromotionError as exc:
         fail(str(exc), EXIT_FAILED)
+    what = "the release" if image is not None else f"the promotable settings of {plan.source}"
     if not plan.changed:
-        console.print(f"{target} already holds the promotable settings of {source}.")
+        console.print(f"{target} already holds {what}.", highlight=False)
         return
     console.print(Syntax(plan.diff(), "diff", theme="ansi_dark"))
     if not yes and not sys.stdin.isatty():
@@ -482,7 +504,10 @@ def promote(
     if not yes and not typer.confirm(f"Write {plan.path}?", default=False):
         fail("not confirmed; nothing written", EXIT_FAILED)
     apply_promotion(plan)
-    console.print(f"[green]Promoted[/] {source} -> {target}: {plan.path}", highlight=False)
+    console.print(
+        f"[green]Wrote[/] {escape(what)} into {target}: {escape(str(plan.path))}",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -512,6 +537,31 @@ def check(
         interactive=interactive,
     )
     raise typer.Exit(code)
+
+
+@app.command()
+@handle_errors
+def cost(
+    directory: Annotated[Path, typer.Argument(help="The Pulumi project folder.")] = Path("."),
+    stack: Annotated[str | None, typer.Option(help="The stack to estimate, e.g. dev.")] = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="text or json.")] = (
+        OutputFormat.TEXT
+    ),
+) -> None:
+    """Estimate a stack's monthly list price per resource, from the dated price table.
+
+    Runs the stack under mocks (no cloud, no credentials). Usage-priced items (requests,
+    data transfer, log ingestion) are listed with their unit prices, never in the total.
+    """
+    from stacks.cost import estimate, render_text
+
+    if stack is None:
+        fail("missing option: --stack (e.g. --stack dev)")
+    report = estimate(directory, stack)
+    if fmt is OutputFormat.JSON:
+        print(json.dumps(report.to_json()))
+        return
+    console.print(render_text(report))
 
 
 def main() -> None:

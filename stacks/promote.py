@@ -16,10 +16,13 @@ it still holds what was planned, so an error at any point leaves it untouched.
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import io
 import os
+import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -181,6 +184,72 @@ def plan_promotion(project_dir: Path, source: str, target: str) -> PromotionPlan
     return plan
 
 
+# A release is recorded by digest: a tag can be moved (or, with immutable tags, at least names
+# nothing a reviewer can check), a digest names exactly the bytes CI built, tested and scanned.
+DIGEST_REF_RE = re.compile(r"^[^@\s]+@sha256:[a-f0-9]{64}$")
+
+
+def plan_release(
+    project_dir: Path, target: str, image: str, version: str | None = None
+) -> PromotionPlan:
+    """The new text of ``target``'s stack file holding a new release: ``model.image`` (a digest
+    reference CI recorded when it pushed the image) and, when given, ``model.version``.
+
+    This is how a release enters the first environment (dev); ``plan_promotion`` then carries it
+    to staging and prod. The new file must still make a valid spec (the registry rules of the
+    cloud and pattern included); nothing else in it changes.
+    """
+    project_dir = project_dir.resolve()
+    project = load_project(project_dir)["name"]
+    if not DIGEST_REF_RE.fullmatch(image):
+        raise ProjectError(
+            f"--image {image!r}: give the pushed image by digest (REPOSITORY@sha256:...), as "
+            "`docker inspect --format '{{index .RepoDigests 0}}' IMAGE` prints it"
+        )
+    rules = parity_rules(project_dir)
+    old = stack_sections(project_dir, target)
+    path = stack_file(project_dir, target)
+    before = path.read_text(encoding="utf-8")
+    rt = _round_trip()
+    try:
+        doc = rt.load(before)
+    except RuamelYAMLError as exc:
+        raise ProjectError(f"{path}: malformed YAML") from exc
+    if not isinstance(doc, CommentedMap) or not isinstance(doc.get("config"), CommentedMap):
+        raise ProjectError(f"{path}: expected a mapping with a 'config' mapping")
+    wanted = {"model.image": image}
+    if version is not None:
+        wanted["model.version"] = version
+    changes: list[tuple[str, Any, Any]] = []
+    for key, value in wanted.items():
+        current = _get(old, key)
+        if current != value:
+            _set(doc["config"], project, key, value)
+            changes.append((key, _plain(current), value))
+    out = io.StringIO()
+    rt.dump(doc, out)
+    after = out.getvalue() if changes else before
+    _assert_only_promotable_changed(before, after, path, rules.promotes)
+    _assert_valid_spec(project, after, path)
+    return PromotionPlan(path, "release", target, before, after, tuple(changes))
+
+
+def _assert_valid_spec(project: str, text: str, path: Path) -> None:
+    """The stack file still makes a valid spec (image registry, version format, ...)."""
+    from components.spec import CONFIG_SECTIONS, describe_validation_error, spec_from_config
+
+    config = (yaml.safe_load(text) or {}).get("config") or {}
+    sections = {
+        key.split(":", 1)[1]: value
+        for key, value in config.items()
+        if key.startswith(f"{project}:") and key.split(":", 1)[1] in CONFIG_SECTIONS
+    }
+    try:
+        spec_from_config(project, sections)
+    except ValueError as exc:
+        raise ProjectError(f"{path}: {describe_validation_error(exc)}; nothing written") from exc
+
+
 def _assert_only_promotable_changed(
     before: str, after: str, path: Path, promotes: Callable[[str], bool]
 ) -> None:
@@ -227,3 +296,51 @@ def apply_promotion(plan: PromotionPlan) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m stacks.promote``: the same as ``aideploy promote``, inside a project.
+
+        python -m stacks.promote --image REPO@sha256:... [--version V] --to dev --yes
+        python -m stacks.promote --from staging --to prod --yes
+
+    Prints the diff; writes only with --yes. Exit 0 written (or nothing to do), 1 refused
+    (parity would not hold), 2 bad input.
+    """
+    parser = argparse.ArgumentParser(prog="python -m stacks.promote", description=main.__doc__)
+    parser.add_argument("--project", type=Path, default=Path("."), help="project folder")
+    parser.add_argument("--from", dest="source", help="the stack to promote from")
+    parser.add_argument("--to", dest="target", required=True, help="the stack to write")
+    parser.add_argument("--image", help="a new release's image by digest (REPO@sha256:...)")
+    parser.add_argument("--version", help="the new release's model version (with --image)")
+    parser.add_argument("--yes", action="store_true", help="write the file")
+    args = parser.parse_args(argv)
+    try:
+        if (args.image is None) == (args.source is None):
+            raise ProjectError("give either --from STACK or --image REPO@sha256:...")
+        if args.version is not None and args.image is None:
+            raise ProjectError("--version goes with --image")
+        if args.image is not None:
+            plan = plan_release(args.project, args.target, args.image, args.version)
+        else:
+            plan = plan_promotion(args.project, args.source, args.target)
+        if not plan.changed:
+            print(f"{args.target} already holds it; nothing to write")
+            return 0
+        print(plan.diff(), end="")
+        if not args.yes:
+            print("not written: pass --yes to write", file=sys.stderr)
+            return 0
+        apply_promotion(plan)
+    except PromotionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ProjectError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {plan.path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

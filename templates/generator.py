@@ -65,10 +65,13 @@ COMMON_PINS: dict[str, str] = {
     "pydantic": "2.14.3",
     "PyYAML": "6.0.3",
     "pytest": "9.2.0",
+    # `python -m stacks.promote` edits stack files keeping their comments.
+    "ruamel.yaml": "0.19.1",
 }
 CLOUD_PINS: dict[Cloud, dict[str, str]] = {
     Cloud.AWS: {"pulumi-aws": "7.51.1"},
-    Cloud.AZURE: {"pulumi-azure-native": "3.29.0"},
+    # pulumiverse-time: waits for Azure RBAC propagation before a key or role is used.
+    Cloud.AZURE: {"pulumi-azure-native": "3.29.0", "pulumiverse-time": "0.1.1"},
     Cloud.GCP: {"pulumi-gcp": "10.2.0"},
 }
 
@@ -294,6 +297,8 @@ def template_context(plan: ProjectPlan) -> dict[str, Any]:
             ).model.model_dump(mode="json", include={"port", "health_path", "predict_path"}),
             "sample_model": answers.sample_model,
             "repo": answers.repo,
+            "pulumi_version": COMMON_PINS["pulumi"],
+            "domains": {e.value: answers.domains[e] for e in Environment if e in answers.domains},
             # What bootstrap creates, per account (components/bootstrap.py names them).
             "bootstrap": bootstrap_context(plan),
             # CI workflows, cloud login and the rollback runbook (templates/pipeline_context.py).
@@ -384,6 +389,10 @@ def _vendor(project_dir: Path, cloud: Cloud) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(src / cloud.value, dst / cloud.value, ignore=ignore)
     shutil.copytree(REPO_ROOT / "policies", project_dir / "policies", ignore=ignore)
+    # The pattern docs the vendored components cite ("see docs/patterns/<cloud>.md").
+    docs = project_dir / "docs" / "patterns"
+    docs.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(REPO_ROOT / "docs" / "patterns" / f"{cloud.value}.md", docs / f"{cloud.value}.md")
 
 
 # Tool caches a developer may have left inside the template folder; never part of a project.

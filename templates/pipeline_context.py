@@ -66,6 +66,12 @@ class CloudPipeline:
     manual_rollback: str  # console / CLI steps (Markdown list)
     data_rollback: str  # restoring data (Markdown list)
     alarm_console: str  # where on-call sees the alarms
+    # Docker login to the model registry for $IMAGE, after the cloud login (shell lines).
+    registry_login: str
+    # GitLab's release job: the image it runs in (docker CLI + the cloud's CLI) and the shell
+    # lines that turn the job's OIDC token into a registry login for $IMAGE.
+    gitlab_release_image: str
+    gitlab_registry_login: str
 
 
 CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
@@ -118,6 +124,19 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "recovered with `aws kms cancel-key-deletion`."
         ),
         alarm_console="CloudWatch > Alarms (filter by the project name)",
+        registry_login=(
+            'aws ecr get-login-password --region "$AWS_REGION" \\\n'
+            '  | docker login --username AWS --password-stdin "${IMAGE%%/*}"\n'
+        ),
+        gitlab_release_image="docker:27",
+        gitlab_registry_login=(
+            "apk add --no-cache aws-cli\n"
+            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
+            'export AWS_WEB_IDENTITY_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"\n'
+            'export AWS_ROLE_SESSION_NAME="gitlab-$CI_JOB_ID"\n'
+            'aws ecr get-login-password --region "$AWS_REGION" '
+            '| docker login --username AWS --password-stdin "${IMAGE%%/*}"\n'
+        ),
     ),
     Cloud.AZURE: CloudPipeline(
         github_login=(
@@ -171,6 +190,15 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "- Key Vault: soft delete and purge protection are on; `az keyvault key recover`."
         ),
         alarm_console="Azure Monitor > Alerts (filter by the resource group)",
+        registry_login='az acr login --name "${IMAGE%%.*}"\n',
+        gitlab_release_image="docker:27",
+        gitlab_registry_login=(
+            "apk add --no-cache py3-pip\n"
+            "pip install --quiet --break-system-packages azure-cli\n"
+            'az login --service-principal --username "$AZURE_CLIENT_ID" '
+            '--tenant "$AZURE_TENANT_ID" --federated-token "$CLOUD_OIDC_TOKEN" --output none\n'
+            'az acr login --name "${IMAGE%%.*}"\n'
+        ),
     ),
     Cloud.GCP: CloudPipeline(
         github_login=(
@@ -222,6 +250,15 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "`gcloud kms keys versions restore` before then."
         ),
         alarm_console="Cloud Monitoring > Alerting (filter by the project label)",
+        registry_login='gcloud auth configure-docker "${IMAGE%%/*}" --quiet\n',
+        gitlab_release_image="gcr.io/google.com/cloudsdktool/google-cloud-cli:alpine",
+        gitlab_registry_login=(
+            "apk add --no-cache docker-cli\n"
+            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
+            'python3 -m ci.gcp_credentials > "$CI_PROJECT_DIR/.gcp-credentials.json"\n'
+            'gcloud auth login --cred-file="$CI_PROJECT_DIR/.gcp-credentials.json" --quiet\n'
+            'gcloud auth configure-docker "${IMAGE%%/*}" --quiet\n'
+        ),
     ),
 }
 
@@ -281,6 +318,11 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
         "ci_job_env": textwrap.indent(cloud.github_env.rstrip("\n"), " " * 6),
         "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
         "ci_gitlab_audience": cloud.gitlab_audience,
+        "ci_registry_login": textwrap.indent(cloud.registry_login.rstrip("\n"), " " * 10),
+        "ci_gitlab_release_image": cloud.gitlab_release_image,
+        "ci_gitlab_registry_login": textwrap.indent(
+            cloud.gitlab_registry_login.rstrip("\n"), " " * 6
+        ),
         "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in cloud.variables),
         "ci_backend": cloud.backend,
         "ci_secrets_provider": cloud.secrets_provider,
@@ -319,7 +361,14 @@ EVALUATION: dict[str, Any] = {
 }
 
 # What a generated project gets of stacks/: the parity check and the rules it applies.
-PARITY_FILES = ("__init__.py", "profiles.py", "parity.yaml", "parity_check.py")
+PARITY_FILES = (
+    "__init__.py",
+    "profiles.py",
+    "parity.yaml",
+    "parity_check.py",
+    "promote.py",
+    "suffix.py",
+)
 
 
 def remove_other_ci(project_dir: Path, ci: str) -> None:

@@ -172,3 +172,60 @@ def test_cli_parity_exit_codes(project: Path) -> None:
     assert '"model.version"' in drift.output
     bad = runner.invoke(app, ["parity", str(project), "--between", "dev", "qa"])
     assert bad.exit_code == 2 and "unknown stack 'qa'" in bad.output
+
+
+# -- recording a new release (the image CI pushed, by digest) ----------------------------------
+
+
+def _generated(tmp_path: Path) -> Path:
+    import random
+
+    from components.spec import Cloud, Pattern
+    from templates.generator import generate
+    from tests.conftest import sample_answers
+
+    answers = sample_answers(Cloud.AWS, Pattern.API_FIRST)
+    return generate(answers, tmp_path / "p", rng=random.Random(1)).path
+
+
+def test_a_release_is_recorded_by_digest_in_one_stack_only(tmp_path: Path) -> None:
+    from stacks.promote import apply_promotion, plan_release
+
+    project = _generated(tmp_path)
+    dev = project / "stacks" / "Pulumi.dev.yaml"
+    repo = yaml.safe_load(dev.read_text())["config"]["acme-support:model"]["image"].split(":1")[0]
+    digest = f"{repo}@sha256:{'ab' * 32}"
+    staging_before = (project / "stacks" / "Pulumi.staging.yaml").read_text()
+    plan = plan_release(project, "dev", digest, "1.1.0")
+    assert {c[0] for c in plan.changes} == {"model.image", "model.version"}
+    apply_promotion(plan)
+    model = yaml.safe_load(dev.read_text())["config"]["acme-support:model"]
+    assert model["image"] == digest and model["version"] == "1.1.0"
+    assert (project / "stacks" / "Pulumi.staging.yaml").read_text() == staging_before
+
+
+def test_a_release_by_tag_is_refused(tmp_path: Path) -> None:
+    from policies.runner.program import ProjectError
+    from stacks.promote import plan_release
+
+    project = _generated(tmp_path)
+    tag = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme-support/model:1.1.0"
+    with pytest.raises(ProjectError, match="by digest"):
+        plan_release(project, "dev", tag)
+
+
+def test_a_release_the_platform_cannot_pull_is_refused(tmp_path: Path) -> None:
+    import random
+
+    from components.spec import Cloud, Pattern
+    from policies.runner.program import ProjectError
+    from stacks.promote import plan_release
+    from templates.generator import generate
+    from tests.conftest import sample_answers
+
+    answers = sample_answers(Cloud.AWS, Pattern.MANAGED_PLATFORM)
+    project = generate(answers, tmp_path / "mp", rng=random.Random(1)).path
+    before = (project / "stacks" / "Pulumi.dev.yaml").read_text()
+    with pytest.raises(ProjectError, match="only from Amazon ECR"):
+        plan_release(project, "dev", "ghcr.io/acme/model@sha256:" + "ab" * 32)
+    assert (project / "stacks" / "Pulumi.dev.yaml").read_text() == before
