@@ -170,3 +170,52 @@ def test_the_flags_a_script_types_give_the_same_answers(
     assert code == 0, err
     recorded = json.loads((tmp_path / "p" / ".aideploy.json").read_text())["answers"]
     assert recorded == answers.model_dump(mode="json")
+
+
+def test_a_person_at_a_terminal_is_asked_for_every_answer_a_deploy_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cli
+
+    monkeypatch.setattr(cli, "_interactive", lambda no_input: True)
+    answers = [
+        "gcp",  # cloud
+        "embedded",  # refused at the prompt: not offered
+        "api-first",  # pattern
+        "",  # region: the suggestion shown, taken knowingly
+        "ops@acme.example",  # owner
+        "acme-dev-01",  # project for dev
+        "acme-stg-01",  # staging
+        "acme-prd-01",  # prod
+        "acme/support",  # repo
+        "sample",  # the sample model
+        "https://accounts.google.com",  # issuer
+        "acme-support",  # audience
+        "api.acme.example",  # domain: prod's; dev and staging get sub-domains
+    ]
+    result = runner.invoke(
+        app,
+        ["new", "acme", "-o", str(tmp_path / "p"), "--format", "json"],
+        input="\n".join(answers) + "\n",
+        env={"NO_COLOR": "1", "COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "choose one of: api-first" in result.output  # embedded was refused
+    recorded = json.loads((tmp_path / "p" / ".aideploy.json").read_text())["answers"]
+    assert recorded["region"] == "europe-west1"
+    assert recorded["accounts"] == {
+        "dev": "acme-dev-01",
+        "staging": "acme-stg-01",
+        "prod": "acme-prd-01",
+    }
+    assert recorded["sample_model"] is True and recorded["model_image"] is None
+    assert recorded["domains"] == {
+        "dev": "dev.api.acme.example",
+        "staging": "staging.api.acme.example",
+        "prod": "api.acme.example",
+    }
+    assert json.loads(result.stdout.splitlines()[-1])["bootstrap_stacks"] == [
+        "dev",
+        "staging",
+        "prod",
+    ]

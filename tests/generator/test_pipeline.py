@@ -29,7 +29,16 @@ BIN = Path(sys.executable).parent
 PATTERN = Pattern.API_FIRST
 CLOUDS = [c for c in Cloud if is_available(c, PATTERN)]
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
-STAGES = ("code-checks", "policy-check", "preview", "model-validation", "integration", "production")
+STAGES = (
+    "code-checks",
+    "policy-check",
+    "preview",
+    "model-validation",
+    "deploy-dev",
+    "integration",
+    "preview-prod",
+    "production",
+)
 # The login action each cloud's jobs must use, and the OIDC inputs it must get.
 LOGIN: dict[Cloud, tuple[str, set[str]]] = {
     Cloud.AWS: ("aws-actions/configure-aws-credentials", {"role-to-assume"}),
@@ -80,6 +89,7 @@ def test_only_the_chosen_ci_files_are_generated(
     github, gitlab = projects[(cloud, "github")], projects[(cloud, "gitlab")]
     assert sorted(p.name for p in (github / ".github" / "workflows").iterdir()) == [
         "pipeline.yml",
+        "release-model.yml",
         "rollback-drill.yml",
     ]
     assert not (github / ".gitlab-ci.yml").exists()
@@ -157,14 +167,20 @@ def test_pipeline_has_the_five_stages_in_order_and_the_gate(
     assert tuple(jobs) == STAGES
     needs = {name: set(job.get("needs", [])) for name, job in jobs.items()}
     assert needs["model-validation"] == {"code-checks"}
-    assert needs["integration"] == {"code-checks", "policy-check", "model-validation"}
-    assert needs["production"] == {"integration"}
+    assert needs["deploy-dev"] == {"code-checks", "policy-check", "model-validation"}
+    assert needs["integration"] == {"deploy-dev"}
+    assert needs["preview-prod"] == {"integration"}
+    assert needs["production"] == {"preview-prod"}
+    assert jobs["deploy-dev"]["environment"]["name"] == "dev"
     assert jobs["integration"]["environment"]["name"] == "staging"
+    # prod is previewed by the read-only prod identity before anyone approves
+    assert jobs["preview-prod"]["environment"] == "production-preview"
+    assert "pulumi preview --stack prod" in _script(jobs["preview-prod"])
     # the approval gate: production waits for the environment's required reviewers
     assert jobs["production"]["environment"]["name"] == "production"
     assert "Required reviewers" in (projects[(cloud, "github")] / "docs" / "ci.md").read_text()
     # deployments never run for pull requests, only for main
-    for job in ("integration",):
+    for job in ("deploy-dev", "integration"):
         assert "github.event_name != 'pull_request'" in jobs[job]["if"]
         assert "refs/heads/main" in jobs[job]["if"]
 
@@ -194,7 +210,9 @@ def test_each_stage_runs_what_it_promises(
     assert any("codeql-action/upload-sarif@" in s.get("uses", "") for s in _steps(policy))
     assert "python -m stacks.parity_check" in _script(policy)
     preview = jobs["preview"]
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "prod"]
+    # pull requests preview dev and staging only: they never hold prod's secrets
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging"]
+    assert preview["environment"] == "preview"
     assert '--policy-pack-config "policies/config/$STACK.json"' in _script(preview)
     assert "python -m eval.run --stack prod" in _script(jobs["model-validation"])
     integration = _script(jobs["integration"])
@@ -219,14 +237,26 @@ def test_workflows_follow_the_hardening_rules(
 ) -> None:
     github = projects[(cloud, "github")] / ".github"
     action_name, inputs = LOGIN[cloud]
-    oidc_jobs = {"preview", "integration", "production", "drill"}
+    oidc_jobs = {
+        "preview",
+        "deploy-dev",
+        "integration",
+        "preview-prod",
+        "production",
+        "drill",
+        "release",
+    }
     for path in (github / "workflows").glob("*.yml"):
         workflow = _yaml(path)
         assert workflow["permissions"] == {}
         assert "concurrency" in workflow
         for name, job in workflow["jobs"].items():
             perms = job["permissions"]
-            assert perms.get("contents") == "read"
+            # only the release job writes: its own branch and pull request, never main
+            writes = {"contents": "write", "pull-requests": "write"}
+            assert perms.get("contents") == ("write" if name == "release" else "read")
+            if name == "release":
+                assert {k: perms[k] for k in writes} == writes
             assert (perms.get("id-token") == "write") == (name in oidc_jobs), (path.name, name)
             for step in _steps(job):
                 assert "${{" not in str(step.get("run", "")), (path.name, name, step)
@@ -268,6 +298,50 @@ def test_rollback_drill_is_scheduled_against_staging(
     assert "HEAD~1" in script and "--stack staging" in script and "tests/smoke" in script
 
 
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_model_release_pushes_by_digest_and_proposes_it_in_a_pull_request(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    project = projects[(cloud, "github")]
+    workflow = _yaml(project / ".github" / "workflows" / "release-model.yml")
+    triggers = workflow[True]
+    assert triggers["push"] == {"branches": ["main"], "paths": ["model/**"]}
+    (job,) = workflow["jobs"].values()
+    assert job["environment"] == "release"  # the publish identity is trusted from here only
+    script = _script(job)
+    order = [
+        "pytest -q tests/test_model_contract.py",
+        "docker build --platform linux/amd64",
+        "--read-only --tmpfs /tmp",
+        "docker push",
+        "python -m stacks.promote --image",
+        "gh pr create --base main",
+    ]
+    positions = [script.index(command) for command in order]
+    assert positions == sorted(positions)
+    # the release branch is pushed, never main
+    assert 'git push origin "$branch"' in script and "git push origin main" not in script
+    # the commands it runs exist in the project
+    assert (project / "ci" / "model_image.py").is_file()
+    assert (project / "stacks" / "promote.py").is_file()
+    assert (project / "model" / "Dockerfile").is_file()
+
+
+def test_the_release_names_the_image_the_stacks_pull(
+    projects: dict[tuple[Cloud, str], Path],
+) -> None:
+    for (cloud, _ci), project in projects.items():
+        python = sys.executable
+        result = _run(python, "-m", "ci.model_image", "repository", cwd=project)
+        assert result.returncode == 0, result.stderr
+        for stack in ("dev", "staging", "prod"):
+            config = _yaml(project / "stacks" / f"Pulumi.{stack}.yaml")["config"]
+            image = next(v for k, v in config.items() if k.endswith(":model"))["image"]
+            assert image.startswith(result.stdout.strip() + ":"), (cloud, stack)
+        version = _run(python, "-m", "ci.model_image", "version", "--commit", "a" * 40, cwd=project)
+        assert version.stdout.strip() == "1.0.0-aaaaaaaaaaaa"
+
+
 # ------------------------------------------------------------------------- gitlab
 
 
@@ -299,6 +373,19 @@ def test_gitlab_pipeline_passes_the_schema_and_has_every_stage_and_gate(
     assert ci["deploy-staging"]["environment"]["name"] == "staging"
     assert ci["rollback-drill"]["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"'}]
     assert "CLOUD_OIDC_TOKEN" in ci[".cloud"]["id_tokens"]
+    # merge requests preview dev and staging; prod is previewed after merge, before the gate
+    assert ci["preview"]["parallel"]["matrix"] == [{"STACK": ["dev", "staging"]}]
+    assert ci["preview"]["environment"]["name"] == "preview"
+    assert ci["preview-prod"]["environment"]["name"] == "production-preview"
+    assert ci["approve-production"]["needs"] == ["preview-prod"]
+    assert ci["deploy-staging"]["needs"] == ["deploy-dev"]
+    release = ci["release-model"]
+    assert release["environment"]["name"] == "release"
+    assert {"changes": ["model/**/*"]} == {
+        k: v for r in release["rules"] for k, v in r.items() if k == "changes"
+    }
+    # jobs that outlive GitLab's default 60-minute timeout say so
+    assert ci["deploy-dev"]["timeout"] == ci["deploy-staging"]["timeout"] == "90m"
     text = path.read_text()
     for command in (
         "python -m policies.check --all --format sarif",
