@@ -339,10 +339,30 @@ class ResourcePrint:
     settings: Mapping[str, Any]
 
 
-def fingerprint(run: StackRun) -> dict[tuple[str, str], ResourcePrint]:
-    """Every custom resource of a run, keyed by (type, logical name with the stack name masked)."""
+def declared_values(sections: Mapping[str, Any], rules: ParityRules) -> tuple[str, ...]:
+    """The text values of a stack's declared differences (its account, network range, domain,
+    name suffix, ...): resources derived from them may differ, like the stack's name."""
+    values: list[str] = []
+    for path, value in flatten(sections).items():
+        if not rules.allows(path):
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            # Short words ("dev", "true") would mask unrelated text; declared values are longer.
+            if isinstance(item, str) and len(item) >= 6:
+                values.append(item)
+    return tuple(values)
+
+
+def fingerprint(
+    run: StackRun, declared: Sequence[str] = ()
+) -> dict[tuple[str, str], ResourcePrint]:
+    """Every custom resource of a run, keyed by (type, logical name with the stack name masked).
+
+    ``declared`` values (see :func:`declared_values`) are masked like the stack's name.
+    """
     env = str(run.config.get(f"{run.project}:environment", run.stack))
-    pattern = _normaliser([run.stack, env])
+    # Short-limit names (a GCP service account id) carry the environment cut to 4 letters.
+    pattern = _normaliser([run.stack, env, env[:4], *declared])
     prints: dict[tuple[str, str], ResourcePrint] = {}
     for resource in run.resources:
         if not resource.custom:
@@ -448,7 +468,7 @@ def check_parity(project_dir: Path, between: tuple[str, str] | None = None) -> P
     report = ParityReport(pairs)
     for stack in stacks:
         run = run_stack(project_dir, stack)
-        prints[stack] = fingerprint(run)
+        prints[stack] = fingerprint(run, declared_values(sections[stack], rules))
         report.resources[stack] = len(prints[stack])
     for left, right in pairs:
         report.drift += config_drift(sections[left], sections[right], (left, right), rules)
@@ -508,7 +528,8 @@ def _explained_by_declared_differences(
     with tempfile.TemporaryDirectory(prefix="aideploy-parity-") as scratch:
         copy = scratch_copy(project_dir, Path(scratch))
         stack_file(copy, left).write_text(yaml.safe_dump({"config": config}, sort_keys=False))
-        counterfactual = set(fingerprint(run_stack(copy, left)))
+        declared = declared_values(_unflatten(merged), rules)
+        counterfactual = set(fingerprint(run_stack(copy, left), declared))
     original = set(left_prints)
     gained = (counterfactual - original) & set(right_prints)
     lost = original - counterfactual - set(right_prints)

@@ -171,7 +171,9 @@ def run_stack(
         except ProgramError:
             raise
         except Exception as exc:  # the program's own error, reported as such
-            raise ProgramError(f"{type(exc).__name__}: {exc}") from exc
+            # One line for a terminal or a CI log: pydantic and friends span several.
+            message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise ProgramError(f"{type(exc).__name__}: {message}") from exc
     notes = tuple(f"secret {k} replaced by a placeholder (cannot decrypt offline)" for k in secrets)
     return StackRun(
         project["name"],

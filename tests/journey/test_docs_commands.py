@@ -34,6 +34,7 @@ INLINE = re.compile(r"`([^`\n]+)`")
 # A relative path in prose: folders and a file, no spaces, no placeholders.
 PATH_LIKE = re.compile(r"^(?:\./)?[\w.-]+(?:/[\w.{},-]+)+/?$")
 # Paths a doc may name that a project creates later, or that belong to the CI host.
+FILE_SUFFIX = re.compile(r"\.(md|py|ya?ml|json|txt|toml|cfg)$")
 CREATED_LATER = (".state", "bootstrap-", ".venv", "policy-results", "outputs.json")
 EXTERNAL_ROOTS = ("s3:", "gs:", "azblob:", "https:", "http:", "arn:", ".github/actions")
 
@@ -93,6 +94,7 @@ def _stack_names(folder: Path) -> set[str]:
 def _problems(project: Path) -> list[str]:
     problems: list[str] = []
     repo = json.loads((project / ".aideploy.json").read_text())["answers"]["repo"]
+    top_level = {p.name for p in project.iterdir()} | {"bootstrap", "model", "docs"}
     for doc in _docs(project):
         for command in _commands(project, doc):
             where = project / command.folder
@@ -129,6 +131,11 @@ def _problems(project: Path) -> list[str]:
                 continue
             # the CI repository (OWNER/NAME) and image references (a registry host first)
             if token == repo or "." in token.split("/")[0].lstrip("."):
+                continue
+            # Only the project's own namespace: a top-level entry of the project, or a file
+            # name; `linux/amd64` or a metric namespace is not a path.
+            first = token.removeprefix("./").split("/")[0]
+            if first not in top_level and not FILE_SUFFIX.search(token):
                 continue
             if any(part in token for part in CREATED_LATER) or "<" in token:
                 continue

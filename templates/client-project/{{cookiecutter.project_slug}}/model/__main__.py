@@ -1,0 +1,1 @@
+{% include ["model-contract/main/" ~ cookiecutter.cloud ~ "-" ~ cookiecutter.pattern ~ ".py", "model-contract/main/server.py"] %}

@@ -1,0 +1,97 @@
+"""The sample model: a deterministic, rule-based support-ticket classifier.
+
+It stands in for the client's model with the same shape a real one has: it is *loaded* once
+(here: a keyword table, after an optional delay that imitates reading weights), then answers
+``predict(text)`` with a label and a score. It labels the evaluation set in eval/data/ (account,
+billing, technical). Replace this module (keep ``load`` and ``Predictor.predict``) to serve
+your own model; docs/model-contract.md says what the rest of the container must keep doing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Keyword stems per label; the label with most hits wins, ties go to the earlier label.
+KEYWORDS: Mapping[str, tuple[str, ...]] = {
+    "billing": ("charge", "refund", "invoice", "vat", "payment", "bill", "price", "paid"),
+    "account": (
+        "password",
+        "account",
+        "login",
+        "log in",
+        "sign in",
+        "two-factor",
+        "2fa",
+        "address",
+        "email",
+        "profile",
+    ),
+    "technical": (
+        "crash",
+        "error",
+        "bug",
+        "broken",
+        "empty",
+        "slow",
+        "timeout",
+        "export",
+        "upload",
+        "dashboard",
+    ),
+}
+FALLBACK_LABEL = "other"
+# Longest input the sample accepts (characters); the gateways cap the body size before this.
+MAX_INPUT_CHARS = 10_000
+
+
+class InputError(ValueError):
+    """The request's input is not something the model can score (a 4xx, not a 5xx)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One answer: the label and how sure the model is of it (0..1)."""
+
+    label: str
+    score: float
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON shape of one prediction."""
+        return {"prediction": self.label, "score": self.score}
+
+
+class Predictor:
+    """A loaded model. Thread-safe: it holds only immutable state."""
+
+    def __init__(self, keywords: Mapping[str, tuple[str, ...]]) -> None:
+        self._patterns = {
+            label: tuple(re.compile(rf"\b{re.escape(word)}", re.IGNORECASE) for word in words)
+            for label, words in keywords.items()
+        }
+
+    def predict(self, text: object) -> Prediction:
+        """Classify one text. Same input, same output (no randomness, no state)."""
+        if not isinstance(text, str) or not text.strip():
+            raise InputError("input must be a non-empty string")
+        if len(text) > MAX_INPUT_CHARS:
+            raise InputError(f"input is longer than {MAX_INPUT_CHARS} characters")
+        hits = {
+            label: sum(1 for pattern in patterns if pattern.search(text))
+            for label, patterns in self._patterns.items()
+        }
+        best = max(hits, key=lambda label: hits[label])
+        total = sum(hits.values())
+        if total == 0:
+            return Prediction(FALLBACK_LABEL, 0.0)
+        return Prediction(best, round(hits[best] / total, 4))
+
+
+def load(load_seconds: float = 0.0) -> Predictor:
+    """Load the model. A real model reads its weights here (from the image, or a download into
+    /tmp, the only writable path); the sample only waits ``load_seconds`` to show readiness."""
+    if load_seconds > 0:
+        time.sleep(load_seconds)
+    return Predictor(KEYWORDS)

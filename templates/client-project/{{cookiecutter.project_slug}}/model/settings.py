@@ -1,0 +1,107 @@
+"""What the model container reads from its environment (docs/model-contract.md).
+
+The stack never passes the port or the paths to every platform (ECS, Container Apps and Azure
+Machine Learning only probe them), so the image declares them itself (model/Dockerfile sets
+``MODEL_PORT``, ``MODEL_HEALTH_PATH`` and ``MODEL_PREDICT_PATH`` to the stack's values) and a
+platform that does tell the container overrides them: Vertex AI sets ``AIP_*``, Cloud Run sets
+``PORT`` (or the stack sets ``MODEL_PORT`` where Cloud Run reserves ``PORT`` for a sidecar).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_PORT = 8080
+DEFAULT_HEALTH_PATH = "/health"
+DEFAULT_PREDICT_PATH = "/predict"
+# SageMaker's fixed hosting contract (GET /ping, POST /invocations, port 8080). Served on every
+# cloud, so one image satisfies SageMaker and the stack's own paths alike.
+SAGEMAKER_HEALTH_PATH = "/ping"
+SAGEMAKER_PREDICT_PATH = "/invocations"
+# Every interface of the container: platforms reach it from outside its network namespace,
+# and a container's port is reachable only where the platform publishes it.
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104  # nosec B104
+
+# First match wins: the platform's own variable, then the stack's, then the image's default.
+PORT_VARIABLES = ("AIP_HTTP_PORT", "MODEL_PORT", "PORT")
+HEALTH_VARIABLES = ("AIP_HEALTH_ROUTE", "MODEL_HEALTH_PATH")
+PREDICT_VARIABLES = ("AIP_PREDICT_ROUTE", "MODEL_PREDICT_PATH")
+# Identity of what is served; the stack sets them where the platform lets it (AWS: all three,
+# Azure and GCP: MODEL_VERSION), the image's build arguments are the fallback.
+DEFAULT_MODEL_NAME = "{{ cookiecutter.model_name }}"
+DEFAULT_MODEL_VERSION = "{{ cookiecutter.model_version }}"
+
+
+class SettingsError(ValueError):
+    """A variable holds a value the contract does not allow."""
+
+
+def _first(env: Mapping[str, str], names: tuple[str, ...], default: str) -> str:
+    for name in names:
+        value = env.get(name, "").strip()
+        if value:
+            return value
+    return default
+
+
+def _path(value: str, variable: str) -> str:
+    if not value.startswith("/") or any(c.isspace() for c in value):
+        raise SettingsError(f"{variable}: {value!r} is not an absolute URL path")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The container's configuration, resolved once at start."""
+
+    model_name: str
+    model_version: str
+    variant: str
+    port: int
+    health_path: str
+    predict_path: str
+    host: str = ALL_INTERFACES
+    # Seconds the sample pretends to load its weights: readiness stays 503 meanwhile.
+    load_seconds: float = 0.0
+
+    @property
+    def health_paths(self) -> frozenset[str]:
+        """Every GET path that answers readiness."""
+        return frozenset({self.health_path, SAGEMAKER_HEALTH_PATH})
+
+    @property
+    def predict_paths(self) -> frozenset[str]:
+        """Every POST path that answers a prediction."""
+        return frozenset({self.predict_path, SAGEMAKER_PREDICT_PATH})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Resolve the settings from ``env`` (default: the process environment)."""
+        env = os.environ if env is None else env
+        port_text = _first(env, PORT_VARIABLES, str(DEFAULT_PORT))
+        try:
+            port = int(port_text)
+        except ValueError as exc:
+            raise SettingsError(f"port: {port_text!r} is not a number") from exc
+        # 0 asks the operating system for a free port (tests, local runs).
+        if not 0 <= port <= 65535:
+            raise SettingsError(f"port: {port} is out of range")
+        load_text = env.get("MODEL_LOAD_SECONDS", "0") or "0"
+        try:
+            load_seconds = float(load_text)
+        except ValueError as exc:
+            raise SettingsError(f"MODEL_LOAD_SECONDS: {load_text!r} is not a number") from exc
+        return cls(
+            model_name=env.get("MODEL_NAME") or DEFAULT_MODEL_NAME,
+            model_version=env.get("MODEL_VERSION") or DEFAULT_MODEL_VERSION,
+            variant=env.get("VARIANT") or "stable",
+            port=port,
+            health_path=_path(_first(env, HEALTH_VARIABLES, DEFAULT_HEALTH_PATH), "health path"),
+            predict_path=_path(
+                _first(env, PREDICT_VARIABLES, DEFAULT_PREDICT_PATH), "predict path"
+            ),
+            host=env.get("MODEL_HOST") or ALL_INTERFACES,
+            load_seconds=max(0.0, load_seconds),
+        )
