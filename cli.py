@@ -342,8 +342,10 @@ def new(
         private_ca=private_ca,
     )
     target = output or Path(project_slug(name))
-    with console.status(f"Scaffolding {answers.project_slug} ...", spinner="dots"):
-        result = generate(answers, target, force=force)
+    with console.status(
+        f"Scaffolding {answers.project_slug} and estimating its monthly cost ...", spinner="dots"
+    ):
+        result = generate(answers, target, force=force, costs=True)
     if fmt is OutputFormat.JSON:
         print(
             json.dumps(
@@ -355,6 +357,10 @@ def new(
                     "cloud": answers.cloud.value,
                     "pattern": answers.pattern.value,
                     "bootstrap_stacks": list(result.plan.bootstrap),
+                    "monthly_cost": {
+                        env.value: {"currency": r.currency, "monthly_total": r.monthly_total}
+                        for env, r in result.costs.items()
+                    },
                 }
             )
         )
@@ -364,6 +370,12 @@ def new(
         f"{', '.join(result.stacks)}; bootstrap: {', '.join(result.plan.bootstrap)})",
         highlight=False,
     )
+    if result.costs:
+        console.print(
+            "Monthly list price (usage-priced charges on top; `aideploy cost` itemises): "
+            + "; ".join(escape(r.summary()) for r in result.costs.values()),
+            highlight=False,
+        )
     if answers.shared_account:
         console.print(
             f"Note: dev, staging and prod share {ACCOUNT_PROMPT[answers.cloud]} "

@@ -17,9 +17,9 @@ import re
 import secrets
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -49,6 +49,9 @@ from templates.pipeline_context import (
     remove_other_ci,
     vendor_parity_check,
 )
+
+if TYPE_CHECKING:
+    from stacks.cost import CostReport
 
 __all__ = ["Answers", "GenerationError", "ProjectPlan", "generate", "plan_project", "project_slug"]
 
@@ -255,7 +258,71 @@ def requirements_text(cloud: Cloud) -> str:
     )
 
 
-def template_context(plan: ProjectPlan) -> dict[str, Any]:
+def estimate_costs(plan: ProjectPlan) -> dict[Environment, CostReport]:
+    """Each stack's monthly list price (stacks/cost.py), from the component run under mocks
+    with the stack's own spec and account: what `aideploy cost` reports on the project."""
+    from components.registry import component_for
+    from policies.runner.capture import capture
+    from policies.runner.program import StackRun
+    from stacks.cost import estimate_run
+
+    answers = plan.answers
+    component = component_for(answers.cloud, answers.pattern)
+    reports = {}
+    for env, spec in plan.specs.items():
+        config = {
+            key: value if isinstance(value, str) else json.dumps(value)
+            for key, value in provider_config(answers, env).items()
+        }
+
+        def program(spec: DeploymentSpec = spec) -> None:
+            component(spec.project, spec)
+
+        captured = capture(
+            program,
+            project=spec.project,
+            stack=env.value,
+            config=config,
+            region=spec.region,
+        )
+        run = StackRun(spec.project, env.value, captured.resources, {}, config)
+        reports[env] = estimate_run(run, spec)
+    return reports
+
+
+def cost_context(costs: dict[Environment, CostReport] | None) -> dict[str, Any]:
+    """The README's cost table: per stack, the monthly total and the biggest fixed items."""
+    if not costs:
+        return {"stacks": [], "notes": []}
+    stacks = []
+    for env, report in costs.items():
+        fixed = [i for i in report.items if i.kind.value == "fixed" and i.monthly > 0]
+        top = sorted(fixed, key=lambda i: -i.monthly)[:3]
+        stacks.append(
+            {
+                "stack": env.value,
+                "total": f"{report.monthly_total:,.2f}",
+                "currency": report.currency,
+                "usage": bool(report.usage_priced),
+                "top": ", ".join(
+                    f"{_markdown_text(i.resource_type.split(':')[-1])} {i.monthly:,.2f}"
+                    for i in top
+                ),
+            }
+        )
+    first = next(iter(costs.values()))
+    return {
+        "stacks": stacks,
+        "notes": [
+            f"{first.cloud} list prices for {first.price_region} as of "
+            f"{first.price_table_date}, {first.currency}"
+        ],
+    }
+
+
+def template_context(
+    plan: ProjectPlan, costs: dict[Environment, CostReport] | None = None
+) -> dict[str, Any]:
     """The cookiecutter context. Every free-text value is pre-serialised or escaped here."""
     answers = plan.answers
     slug = answers.project_slug
@@ -301,6 +368,7 @@ def template_context(plan: ProjectPlan) -> dict[str, Any]:
             "domains": {e.value: answers.domains[e] for e in Environment if e in answers.domains},
             # What bootstrap creates, per account (components/bootstrap.py names them).
             "bootstrap": bootstrap_context(plan),
+            "costs": cost_context(costs),
             # CI workflows, cloud login and the rollback runbook (templates/pipeline_context.py).
             **pipeline_context(answers, plan.specs),
             "_copy_without_render": [],
@@ -445,6 +513,7 @@ class GenerationResult:
     files: int
     stacks: tuple[str, ...]
     plan: ProjectPlan
+    costs: dict[Environment, CostReport] = field(default_factory=dict)
 
 
 def generate(
@@ -453,10 +522,13 @@ def generate(
     *,
     force: bool = False,
     rng: random.Random | None = None,
+    costs: bool = False,
 ) -> GenerationResult:
     """Scaffold the client project for ``answers`` at ``target``, atomically.
 
     ``rng`` makes the random name suffixes reproducible (tests); by default they are random.
+    ``costs`` estimates each stack's monthly list price for the README and the result (runs
+    the component under mocks once per stack: a few seconds; `aideploy new` asks for it).
     """
     from cookiecutter.exceptions import CookiecutterException
     from cookiecutter.generate import generate_files
@@ -476,6 +548,7 @@ def generate(
     if _is_nonempty_dir(target) and not force:
         raise GenerationError(f"{target} exists and is not empty; use --force to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
+    reports = estimate_costs(plan) if costs else {}
 
     # Render beside the target so the final move is a rename on one filesystem.
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
@@ -484,7 +557,7 @@ def generate(
             rendered = Path(
                 generate_files(
                     repo_dir=str(TEMPLATE_DIR),
-                    context=template_context(plan),
+                    context=template_context(plan, reports),
                     output_dir=str(staging),
                     accept_hooks=False,
                 )
@@ -524,7 +597,7 @@ def generate(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return GenerationResult(
-        target, answers.project_slug, files, tuple(e.value for e in Environment), plan
+        target, answers.project_slug, files, tuple(e.value for e in Environment), plan, reports
     )
 
 

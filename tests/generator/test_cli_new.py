@@ -53,6 +53,12 @@ def test_new_scaffolds_and_reports_json(tmp_path: Path) -> None:
     assert payload["project"] == "acme-support"
     assert payload["stacks"] == ["dev", "staging", "prod"]
     assert payload["bootstrap_stacks"] == ["shared"]
+    # the three stacks' monthly list prices, printed and in the README (stacks/cost.py)
+    totals = {env: c["monthly_total"] for env, c in payload["monthly_cost"].items()}
+    assert set(totals) == {"dev", "staging", "prod"} and totals["prod"] > totals["dev"] > 0
+    readme = (tmp_path / "p" / "README.md").read_text()
+    for env, total in totals.items():
+        assert f"| {env} | USD {total:,.2f} + usage |" in readme
     assert (tmp_path / "p" / "stacks" / "Pulumi.prod.yaml").is_file()
     assert (tmp_path / "p" / "bootstrap" / "stacks" / "Pulumi.shared.yaml").is_file()
 
