@@ -340,6 +340,16 @@ def test_the_release_names_the_image_the_stacks_pull(
             assert image.startswith(result.stdout.strip() + ":"), (cloud, stack)
         version = _run(python, "-m", "ci.model_image", "version", "--commit", "a" * 40, cwd=project)
         assert version.stdout.strip() == "1.0.0-aaaaaaaaaaaa"
+        # the release probes the port and path the stacks' platforms probe, and the sample
+        # image serves (the Dockerfile is built from the same stack file)
+        model = next(v for k, v in config.items() if k.endswith(":model"))
+        url = _run(python, "-m", "ci.model_image", "health-url", cwd=project).stdout.strip()
+        assert (
+            url
+            == f"http://127.0.0.1:{model.get('port', 8080)}{model.get('health_path', '/health')}"
+        )
+        dockerfile = (project / "model" / "Dockerfile").read_text()
+        assert f"EXPOSE {model.get('port', 8080)}" in dockerfile
 
 
 # ------------------------------------------------------------------------- gitlab
@@ -381,8 +391,8 @@ def test_gitlab_pipeline_passes_the_schema_and_has_every_stage_and_gate(
     assert ci["deploy-staging"]["needs"] == ["deploy-dev"]
     release = ci["release-model"]
     assert release["environment"]["name"] == "release"
-    assert {"changes": ["model/**/*"]} == {
-        k: v for r in release["rules"] for k, v in r.items() if k == "changes"
+    assert {k: v for r in release["rules"] for k, v in r.items() if k == "changes"} == {
+        "changes": ["model/**/*"]
     }
     # jobs that outlive GitLab's default 60-minute timeout say so
     assert ci["deploy-dev"]["timeout"] == ci["deploy-staging"]["timeout"] == "90m"

@@ -2,6 +2,8 @@
 
     python -m ci.model_image repository        # e.g. 123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/model
     python -m ci.model_image version --commit SHA   # e.g. 1.0.0-1a2b3c4d5e6f
+    python -m ci.model_image port              # the stack's model.port (what the image serves)
+    python -m ci.model_image health-url [--host H]  # http://H:<port><health_path>
 
 The repository is the one every stack file names (bootstrap created it; all stacks pull the same
 image, promoted by digest). A release's version is the model version in `model/VERSION` (bump
@@ -45,6 +47,16 @@ def version(commit: str) -> str:
     return f"{base}-{commit[:12]}"
 
 
+def port() -> int:
+    """The port every stack's platform sends requests and probes to."""
+    return int(_model().get("port", 8080))
+
+
+def health_url(host: str = "127.0.0.1") -> str:
+    """Where the running image answers its readiness probe."""
+    return f"http://{host}:{port()}{_model().get('health_path', '/health')}"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="python -m ci.model_image")
@@ -52,9 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("repository")
     p_version = sub.add_parser("version")
     p_version.add_argument("--commit", required=True)
+    sub.add_parser("port")
+    p_health = sub.add_parser("health-url")
+    p_health.add_argument("--host", default="127.0.0.1")
     args = parser.parse_args(argv)
     try:
-        print(repository() if args.command == "repository" else version(args.commit))
+        if args.command == "repository":
+            print(repository())
+        elif args.command == "version":
+            print(version(args.commit))
+        elif args.command == "port":
+            print(port())
+        else:
+            print(health_url(args.host))
     except (OSError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
