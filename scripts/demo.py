@@ -1,13 +1,16 @@
 """`make demo`: scaffold sample client projects with the real CLI and exercise each one.
 
-For every sample: `aideploy new` (as a user would type it), the generated project's own offline
-tests, and `aideploy check --all` on it (when the policy check is available). Prints a table and
-exits non-zero if any step failed. Nothing is deployed: there is no cloud here.
+For every sample: `aideploy new` (as a user would type it, with every answer a real deploy
+needs), the generated project's own offline tests, `aideploy check --all` on its stacks and on
+its bootstrap program (what runs once per account before the first deploy), and `aideploy
+cost` of its dev and prod stacks. Prints a table and exits non-zero if any step failed. Nothing
+is deployed: there is no cloud here.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -75,6 +78,23 @@ def _run(cmd: list[str], cwd: Path) -> tuple[bool, float, str]:
     return proc.returncode == 0, elapsed, (tail[-1] if tail else "")
 
 
+def _cost(project: Path, stack: str) -> tuple[bool, float, str]:
+    """`aideploy cost --format json`: the total and the number of usage-priced lines."""
+    cmd = [str(BIN / "aideploy"), "cost", str(project), "--stack", stack, "--format", "json"]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        return False, elapsed, (proc.stderr.strip().splitlines() or [""])[-1]
+    report = json.loads(proc.stdout)
+    usage = len(report.get("usage_priced", []))
+    return (
+        True,
+        elapsed,
+        (f"{report['currency']} {report['monthly_total']:,.2f}/month + {usage} usage-priced items"),
+    )
+
+
 def _aideploy_has(command: str) -> bool:
     proc = subprocess.run(
         [str(BIN / "aideploy"), command, "--help"], capture_output=True, text=True
@@ -116,6 +136,15 @@ def main() -> int:
                     [str(BIN / "aideploy"), "check", str(project), "--all"], out
                 )
                 steps.append(Step(name, "aideploy check --all", ok, secs, detail))
+                status.update(f"{name}: the bootstrap program, checked offline")
+                ok, secs, detail = _run(
+                    [str(BIN / "aideploy"), "check", str(project / "bootstrap"), "--all"], out
+                )
+                steps.append(Step(name, "aideploy check bootstrap --all", ok, secs, detail))
+            for stack in ("dev", "prod"):
+                status.update(f"{name}: aideploy cost --stack {stack}")
+                ok, secs, detail = _cost(project, stack)
+                steps.append(Step(name, f"aideploy cost --stack {stack}", ok, secs, detail))
     table = Table(title=f"aideploy demo ({out})")
     for column in ("project", "step", "result", "seconds", "last line"):
         table.add_column(column)
