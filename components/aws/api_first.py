@@ -1,18 +1,28 @@
 """API-first on AWS: API Gateway (REST) + WAFv2 in front of a model served on ECS Fargate.
 
-Request path: client -> WAFv2 web ACL -> API Gateway REST stage (JWT authorizer and/or API key,
-usage-plan throttle and quota, body validation) -> VPC link (v2) -> internal ALB, HTTPS only
-(TLS 1.3/1.2 policy) -> Fargate tasks in private subnets. The stage's canary setting carries the
-candidate's share: canary requests get the stage variable ``variant=canary``, which the
-integration puts in a header the ALB routes on to the canary service. See docs/patterns/aws.md.
+Request path: client -> (the client's domain, when given: a regional custom domain with an ACM
+certificate) -> WAFv2 web ACL -> API Gateway REST stage (JWT authorizer and/or API key, usage-plan
+throttle and quota, body validation) -> VPC link (v2) -> internal ALB -> Fargate tasks in private
+subnets. The stage's canary setting carries the candidate's share: canary requests get the stage
+variable ``variant=canary``, which the integration puts in a header the ALB routes on to the
+canary service.
+
+The hop from the VPC link to the internal ALB never leaves the VPC. How it is protected is the
+client's choice (:data:`INTERNAL_HOPS`): with ``api.domain``, HTTPS with a public ACM certificate
+for a name under that domain, which API Gateway verifies; with ``api.private_ca``, HTTPS with a
+certificate from a private CA of the stack (about USD 400 a month, which API Gateway cannot
+verify); otherwise plain HTTP inside the VPC under a declared waiver. See docs/patterns/aws.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -31,7 +41,14 @@ VARIANT_HEADER = "x-aideploy-variant"
 ALB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # The REST API's own endpoint policy of the same family (TLS 1.3 + 1.2).
 API_TLS_POLICY = "SecurityPolicy_TLS13_1_2_2021_06"
+# The custom domain's own policy: TLS 1.2 minimum. API Gateway negotiates requests to a custom
+# domain with the API's policy (SecurityPolicy_TLS13_1_2_2021_06 above), so callers see the same.
+DOMAIN_TLS_POLICY = "TLS_1_2"
 HTTPS_PORT = 443
+HTTP_PORT = 80
+# `pulumi up` waits this long for ACM to see the DNS validation record, then fails with a
+# timeout (re-run it once the record exists); the record is printed as soon as it is known.
+CERT_VALIDATION_MINUTES = 30
 # API Gateway rejects anything else before invoking the authorizer (saves a Lambda call).
 BEARER_JWT_RE = r"^Bearer [-0-9A-Za-z_]+\.[-0-9A-Za-z_]+\.[-0-9A-Za-z_]+$"
 
@@ -45,15 +62,93 @@ POLICY_WAIVERS: Mapping[str, tuple[str, str]] = {
         "requires SSE-KMS; every request reaching this internal ALB comes through the API "
         "Gateway stage, whose KMS-encrypted access log records it.",
     ),
+    "aws-lb-listener-require-https": (
+        "http",
+        "Only without api.domain and api.private_ca: the listener of the internal ALB that only "
+        "the API Gateway VPC link reaches, inside the stack's VPC (security groups allow the "
+        "link's group alone); the public side is TLS 1.2+ at API Gateway. A certificate for "
+        "this hop needs a domain the client owns (set api.domain: then the hop is HTTPS and "
+        "verified) or a private CA (api.private_ca, about USD 400 a month per stack).",
+    ),
 }
 
 
 def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``."""
+    """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``.
+
+    All of them: one pack config serves every environment, and a waiver naming a resource a
+    stack does not have (the HTTP listener of a stack with a domain) waives nothing there.
+    """
     return {
         rule: {"waivers": [{"resource": f"{name}-{role}", "reason": reason}]}
         for rule, (role, reason) in POLICY_WAIVERS.items()
     }
+
+
+class InternalTls(str, Enum):
+    """How the hop from API Gateway's VPC link to the internal ALB is protected."""
+
+    PLAIN = "plain"
+    PRIVATE_CA = "private-ca"
+    DOMAIN = "domain"
+
+
+@dataclass(frozen=True)
+class Hop:
+    """The internal ALB's listener and what API Gateway does with its certificate."""
+
+    protocol: str
+    port: int
+    scheme: str
+    # The listener's logical name is f"{name}-{role}" (the waiver names the plain one).
+    role: str
+    # True: API Gateway cannot verify the certificate (a private CA it does not trust).
+    skip_verification: bool
+
+
+INTERNAL_HOPS: Mapping[InternalTls, Hop] = {
+    InternalTls.PLAIN: Hop("HTTP", HTTP_PORT, "http", "http", False),
+    InternalTls.PRIVATE_CA: Hop("HTTPS", HTTPS_PORT, "https", "https", True),
+    InternalTls.DOMAIN: Hop("HTTPS", HTTPS_PORT, "https", "https", False),
+}
+
+
+def internal_tls(spec: DeploymentSpec) -> InternalTls:
+    """The client's choice: a private CA when asked for, else its domain, else plain HTTP."""
+    if spec.api.private_ca:
+        return InternalTls.PRIVATE_CA
+    if spec.api.domain is not None:
+        return InternalTls.DOMAIN
+    return InternalTls.PLAIN
+
+
+def waivers_for(spec: DeploymentSpec) -> frozenset[str]:
+    """The declared waivers ``spec``'s stack needs (the rest name resources it lacks)."""
+    needed = {"aws-lb-require-access-logs"}
+    if internal_tls(spec) is InternalTls.PLAIN:
+        needed.add("aws-lb-listener-require-https")
+    return frozenset(needed)
+
+
+def internal_host(spec: DeploymentSpec) -> str:
+    """The name API Gateway calls the internal ALB by (Host header, SNI, certificate name)."""
+    if internal_tls(spec) is InternalTls.DOMAIN:
+        return f"serving.{spec.api.domain}"
+    return f"serving.{spec.project}.internal"
+
+
+def _check_domain(spec: DeploymentSpec) -> None:
+    domain = spec.api.domain
+    if domain is None:
+        return
+    if spec.api.wildcard_dns:
+        raise ValueError(
+            f"api.domain {domain!r} is a public wildcard-DNS name: ACM cannot validate a "
+            "certificate for it and API Gateway has a host name of its own on AWS; remove "
+            "api.domain for this stack"
+        )
+    if len(internal_host(spec)) > 253:
+        raise ValueError(f"api.domain {domain!r} is too long for serving.<domain> (253)")
 
 
 # Which checks each auth mode puts on the method: (JWT authorizer, API key required).
@@ -63,17 +158,6 @@ AUTH_CHECKS: Mapping[AuthMode, tuple[bool, bool]] = {
     AuthMode.JWT_AND_API_KEY: (True, True),
 }
 
-# CloudWatch Logs actions the account-level API Gateway logging role needs (for access and
-# execution logs of every REST API in the region: API Gateway has one such role per account).
-APIGW_LOG_ACTIONS = (
-    "logs:CreateLogGroup",
-    "logs:CreateLogStream",
-    "logs:DescribeLogGroups",
-    "logs:DescribeLogStreams",
-    "logs:FilterLogEvents",
-    "logs:GetLogEvents",
-    "logs:PutLogEvents",
-)
 # X-Ray has no resource-level permissions: these two actions only, on "*".
 XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
@@ -121,15 +205,51 @@ def _fargate_cpu(vcpu: float) -> str:
     return "16384"
 
 
+def _announce_validation(
+    cert: aws.acm.Certificate,
+    domain: str,
+    options: Sequence[aws.acm.outputs.CertificateDomainValidationOption] | None,
+) -> None:
+    """Print the DNS record ACM needs, as soon as it is known: `pulumi up` waits for it.
+
+    The name and its wildcard share one record, so it is printed once.
+    """
+    records = {
+        (o.resource_record_name, o.resource_record_type, o.resource_record_value)
+        for o in options or []
+    }
+    for record_name, record_type, value in sorted(records):
+        pulumi.log.warn(
+            f"create this DNS record for {domain} at your DNS provider: {record_name} "
+            f"{record_type} {value} -- ACM validates the certificate once it "
+            f"resolves; `pulumi up` waits {CERT_VALIDATION_MINUTES} minutes, then stops with a "
+            "timeout (re-run it after creating the record)",
+            resource=cert,
+        )
+
+
+def _announce_target(
+    domain_name: aws.apigateway.DomainName, domain: str, target: str | None
+) -> None:
+    """Print where the client's domain must point (API Gateway's regional host name)."""
+    if target:
+        pulumi.log.warn(
+            f"point {domain} at {target} (a CNAME, or a Route 53 alias record)",
+            resource=domain_name,
+        )
+
+
 class AwsApiFirst(PatternComponent):
     """The API-first pattern on AWS; outputs per components.spec.PATTERN_OUTPUTS."""
 
     def __init__(
         self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        _check_domain(spec)
         super().__init__(name, spec, opts)
         o = self.child_opts()
         self._o = o
+        self.hop = INTERNAL_HOPS[internal_tls(spec)]
         self.key = security.create_kms_key(
             name,
             spec,
@@ -143,7 +263,7 @@ class AwsApiFirst(PatternComponent):
         self._create_monitoring()
         self._create_serving()
 
-        self.endpoint_url = pulumi.Output.concat(self.stage.invoke_url, spec.model.predict_path)
+        self.endpoint_url = self._endpoint_url()
         self.api_id = self.rest_api.id
         self.serving_service = self.services["stable"].name
         self.canary_service = self.services["canary"].name
@@ -155,17 +275,17 @@ class AwsApiFirst(PatternComponent):
 
     # --- load balancer --------------------------------------------------------------------
     def _create_load_balancer(self) -> None:
-        name, spec, o = self.name, self.spec, self._o
-        vpc, cidr = self.network.vpc, self.network.cidr
+        name, spec, o, hop = self.name, self.spec, self._o, self.hop
+        vpc_id, cidr = self.network.vpc_id, self.network.cidr
         tags = spec.standard_tags()
-        self.host = f"serving.{spec.project}.internal"
+        self.host = internal_host(spec)
         self.link_sg = aws.ec2.SecurityGroup(
             f"{name}-vpclink-sg",
-            description="API Gateway VPC link: HTTPS to the internal ALB only",
-            vpc_id=vpc.id,
+            description=f"API Gateway VPC link: {hop.protocol} to the internal ALB only",
+            vpc_id=vpc_id,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT, cidr_blocks=[cidr]
+                    protocol="tcp", from_port=hop.port, to_port=hop.port, cidr_blocks=[cidr]
                 )
             ],
             tags=tags,
@@ -173,13 +293,15 @@ class AwsApiFirst(PatternComponent):
         )
         self.alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb-sg",
-            description="Internal ALB: HTTPS from the VPC link, to the model port of tasks",
-            vpc_id=vpc.id,
+            description=(
+                f"Internal ALB: {hop.protocol} from the VPC link, to the model port of tasks"
+            ),
+            vpc_id=vpc_id,
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
                     protocol="tcp",
-                    from_port=HTTPS_PORT,
-                    to_port=HTTPS_PORT,
+                    from_port=hop.port,
+                    to_port=hop.port,
                     security_groups=[self.link_sg.id],
                 )
             ],
@@ -194,7 +316,7 @@ class AwsApiFirst(PatternComponent):
             tags=tags,
             opts=o,
         )
-        self.certificate = self._create_certificate()
+        self.certificate_arn = self._create_certificate()
         self.alb = aws.lb.LoadBalancer(
             f"{name}-alb",
             name=resource_name("aws", "alb", spec.project, spec.environment.value),
@@ -216,7 +338,7 @@ class AwsApiFirst(PatternComponent):
                 port=spec.model.port,
                 protocol="HTTP",
                 target_type="ip",
-                vpc_id=vpc.id,
+                vpc_id=vpc_id,
                 deregistration_delay=30,
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
                     path=spec.model.health_path,
@@ -230,13 +352,14 @@ class AwsApiFirst(PatternComponent):
             )
             for role in ("stable", "canary")
         }
+        tls: dict[str, Any] = {}
+        if self.certificate_arn is not None:
+            tls = {"ssl_policy": ALB_TLS_POLICY, "certificate_arn": self.certificate_arn}
         self.listener = aws.lb.Listener(
-            f"{name}-https",
+            f"{name}-{hop.role}",
             load_balancer_arn=self.alb.arn,
-            port=HTTPS_PORT,
-            protocol="HTTPS",
-            ssl_policy=ALB_TLS_POLICY,
-            certificate_arn=self.certificate.arn,
+            port=hop.port,
+            protocol=hop.protocol,
             default_actions=[
                 aws.lb.ListenerDefaultActionArgs(
                     type="forward", target_group_arn=self.target_groups["stable"].arn
@@ -244,6 +367,7 @@ class AwsApiFirst(PatternComponent):
             ],
             tags=tags,
             opts=o,
+            **tls,
         )
         self.canary_rule = aws.lb.ListenerRule(
             f"{name}-canary-rule",
@@ -265,11 +389,57 @@ class AwsApiFirst(PatternComponent):
             opts=o,
         )
 
-    def _create_certificate(self) -> aws.acm.Certificate:
-        """A private certificate for the ALB's internal name, from a private CA of the stack.
+    def _create_certificate(self) -> pulumi.Output[str] | None:
+        """The internal listener's certificate ARN, by :func:`internal_tls`; None for HTTP."""
+        mode = internal_tls(self.spec)
+        if mode is InternalTls.PRIVATE_CA:
+            return self._create_private_certificate().arn
+        if mode is InternalTls.DOMAIN:
+            self.domain_certificate = self._create_domain_certificate()
+            return self.domain_certificate.certificate_arn
+        return None
 
-        The ALB is internal and has no public DNS name, so a public ACM certificate cannot be
-        validated; an AWS Private CA issues it instead and ACM renews it.
+    def _create_domain_certificate(self) -> aws.acm.CertificateValidation:
+        """A public ACM certificate for ``api.domain`` and ``*.api.domain``, DNS-validated.
+
+        One certificate serves the API's custom domain and the internal ALB's name under it
+        (``serving.<domain>``); ACM validates a name and its wildcard with the same record, so
+        the client creates one CNAME. We cannot create it: the zone is the client's (any DNS
+        provider), so `pulumi up` prints the record and waits CERT_VALIDATION_MINUTES for ACM.
+        """
+        name, spec, o = self.name, self.spec, self._o
+        domain = str(spec.api.domain)
+        cert = aws.acm.Certificate(
+            f"{name}-cert",
+            domain_name=domain,
+            subject_alternative_names=[f"*.{domain}"],
+            validation_method="DNS",
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        cert.domain_validation_options.apply(
+            lambda options: _announce_validation(cert, domain, options)
+        )
+        return aws.acm.CertificateValidation(
+            f"{name}-cert-validation",
+            certificate_arn=cert.arn,
+            opts=pulumi.ResourceOptions.merge(
+                o,
+                pulumi.ResourceOptions(
+                    custom_timeouts=pulumi.CustomTimeouts(create=f"{CERT_VALIDATION_MINUTES}m")
+                ),
+            ),
+        )
+
+    def _create_private_certificate(self) -> aws.acm.Certificate:
+        """A private certificate for the ALB's internal name, from a private CA of the stack
+        (only with ``api.private_ca``: about USD 400 a month).
+
+        ACM renews a private certificate only when the CA lets acm.amazonaws.com issue from it
+        (review A8): without the permission the certificate expires after 13 months and API
+        Gateway, which checks expiry even without verifying the chain, fails every request. A
+        short-lived-mode CA is cheaper but ACM cannot issue from one, and an ALB needs an ACM
+        certificate.
         """
         name, spec, o = self.name, self.spec, self._o
         ca = aws.acmpca.CertificateAuthority(
@@ -304,12 +474,22 @@ class AwsApiFirst(PatternComponent):
             certificate_chain=ca_cert.certificate_chain,
             opts=o,
         )
+        renewal = aws.acmpca.Permission(
+            f"{name}-ca-acm-renewal",
+            certificate_authority_arn=ca.arn,
+            principal="acm.amazonaws.com",
+            actions=["IssueCertificate", "GetCertificate", "ListPermissions"],
+            source_account=security.account_id(),
+            opts=o,
+        )
         return aws.acm.Certificate(
             f"{name}-cert",
             domain_name=self.host,
             certificate_authority_arn=ca.arn,
             tags=spec.standard_tags(),
-            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(depends_on=[installed])),
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[installed, renewal])
+            ),
         )
 
     # --- API Gateway ----------------------------------------------------------------------
@@ -318,7 +498,6 @@ class AwsApiFirst(PatternComponent):
         tags = spec.standard_tags()
         use_jwt, use_key = AUTH_CHECKS[spec.api.auth]
         stage_name = spec.environment.value
-        self._create_apigw_account_logging()
         self.rest_api = aws.apigateway.RestApi(
             f"{name}-api",
             name=resource_name("aws", "default", spec.project, spec.environment.value, "api"),
@@ -389,14 +568,19 @@ class AwsApiFirst(PatternComponent):
             connection_type="VPC_LINK",
             connection_id=self.vpc_link.id,
             integration_target=self.alb.arn,
-            uri=f"https://{self.host}{spec.model.predict_path}",
+            uri=f"{self.hop.scheme}://{self.host}{spec.model.predict_path}",
             request_parameters={
                 f"integration.request.header.{VARIANT_HEADER}": "stageVariables.variant"
             },
             timeout_milliseconds=29000,
-            # Encrypted to the ALB, but API Gateway trusts only public CAs and the ALB's
-            # certificate comes from the stack's private CA: the hop stays inside the VPC link.
-            tls_config=aws.apigateway.IntegrationTlsConfigArgs(insecure_skip_verification=True),
+            # API Gateway trusts only public CAs: a private CA's certificate encrypts the hop
+            # but cannot be verified (it stays inside the VPC link). A domain's ACM
+            # certificate is verified (chain and host name), the default.
+            tls_config=(
+                aws.apigateway.IntegrationTlsConfigArgs(insecure_skip_verification=True)
+                if self.hop.skip_verification
+                else None
+            ),
             opts=o,
         )
         # Redeploy whenever the API's shape changes (the hash covers everything declared here).
@@ -448,8 +632,11 @@ class AwsApiFirst(PatternComponent):
             xray_tracing_enabled=True,
             cache_cluster_enabled=False,
             tags=tags,
+            # Access and execution logging need the account's API Gateway CloudWatch role, an
+            # account-wide setting the bootstrap makes once (its stack_prerequisites name the
+            # role); the stage cannot depend on it by Output across projects.
             opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(depends_on=[self.apigw_account, execution_logs])
+                o, pulumi.ResourceOptions(depends_on=[execution_logs])
             ),
         )
         aws.apigateway.MethodSettings(
@@ -470,6 +657,8 @@ class AwsApiFirst(PatternComponent):
             opts=o,
         )
         self._create_usage_plan(use_key)
+        if spec.api.domain is not None:
+            self._create_custom_domain()
         self.web_acl = create_web_acl(name, spec, self.key, o)
         aws.wafv2.WebAclAssociation(
             f"{name}-waf-association",
@@ -478,21 +667,41 @@ class AwsApiFirst(PatternComponent):
             opts=o,
         )
 
-    def _create_apigw_account_logging(self) -> None:
+    def _create_custom_domain(self) -> None:
+        """The client's domain in front of the stage: regional, TLS 1.2+, the domain's ACM
+        certificate, the whole domain mapped to the stage. The client points the domain at
+        the printed target (CNAME, or a Route 53 alias)."""
         name, spec, o = self.name, self.spec, self._o
-        account = security.account_id()
-        logs_arn = account.apply(lambda a: f"arn:aws:logs:{spec.region}:{a}:log-group:*")
-        role = security.create_role(
-            f"{name}-apigw-logs-role",
-            spec,
-            "apigateway.amazonaws.com",
-            [security.statement(APIGW_LOG_ACTIONS, [logs_arn])],
-            o,
-            description="API Gateway's account-level role for writing access/execution logs",
+        self.custom_domain = aws.apigateway.DomainName(
+            f"{name}-domain",
+            domain_name=str(spec.api.domain),
+            regional_certificate_arn=self.domain_certificate.certificate_arn,
+            endpoint_configuration=aws.apigateway.DomainNameEndpointConfigurationArgs(
+                types="REGIONAL"
+            ),
+            security_policy=DOMAIN_TLS_POLICY,
+            tags=spec.standard_tags(),
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[self.domain_certificate])
+            ),
         )
-        self.apigw_account = aws.apigateway.Account(
-            f"{name}-apigw-account", cloudwatch_role_arn=role.arn, opts=o
+        self.custom_domain.regional_domain_name.apply(
+            lambda target: _announce_target(self.custom_domain, str(spec.api.domain), target)
         )
+        self.base_path = aws.apigateway.BasePathMapping(
+            f"{name}-base-path",
+            domain_name=self.custom_domain.domain_name,
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            opts=o,
+        )
+
+    def _endpoint_url(self) -> pulumi.Output[str]:
+        """Where clients send predictions: the custom domain when there is one."""
+        predict = self.spec.model.predict_path
+        if self.spec.api.domain is None:
+            return pulumi.Output.concat(self.stage.invoke_url, predict)
+        return pulumi.Output.concat("https://", self.base_path.domain_name, predict)
 
     def _create_usage_plan(self, use_key: bool) -> None:
         name, spec, o = self.name, self.spec, self._o
@@ -655,7 +864,7 @@ class AwsApiFirst(PatternComponent):
         self.task_sg = aws.ec2.SecurityGroup(
             f"{name}-task-sg",
             description="Model tasks: the model port from the ALB only; HTTPS out for pulls",
-            vpc_id=self.network.vpc.id,
+            vpc_id=self.network.vpc_id,
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
                     protocol="tcp",

@@ -277,7 +277,7 @@ class AwsEventDriven(PatternComponent):
         self.endpoints = {
             service: aws.ec2.VpcEndpoint(
                 f"{name}-{service}-endpoint",
-                vpc_id=self.network.vpc.id,
+                vpc_id=self.network.vpc_id,
                 service_name=f"com.amazonaws.{spec.region}.{service}",
                 vpc_endpoint_type="Gateway",
                 route_table_ids=self.network.private_route_table_ids,
@@ -524,7 +524,7 @@ class AwsEventDriven(PatternComponent):
         self.worker_sg = aws.ec2.SecurityGroup(
             f"{name}-worker-sg",
             description="Workers take no inbound traffic; HTTPS out to AWS APIs and registries",
-            vpc_id=self.network.vpc.id,
+            vpc_id=self.network.vpc_id,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
                     protocol="tcp",

@@ -145,7 +145,7 @@ class AwsManagedPlatform(PatternComponent):
         self.model_sg = aws.ec2.SecurityGroup(
             f"{name}-model-sg",
             description="SageMaker model ENIs: HTTPS out only (image pull, S3), nothing in",
-            vpc_id=self.network.vpc.id,
+            vpc_id=self.network.vpc_id,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
                     protocol="tcp",
@@ -197,8 +197,11 @@ class AwsManagedPlatform(PatternComponent):
         )
         self.models: dict[str, aws.sagemaker.Model] = {}
         for variant in (self.stable, self.canary):
-            # ECR images are pulled by the platform; any other registry through our VPC (NAT).
-            access = "Platform" if security.is_ecr_image(variant.image) else "Vpc"
+            # SageMaker pulls the image from ECR itself (the spec accepts only ECR images for
+            # this pattern, review A22), with the execution role's pull rights on the
+            # repository; the bootstrap's repository policy admits this account when the
+            # registry lives in another one.
+            access = "Platform"
             self.models[variant.role] = aws.sagemaker.Model(
                 f"{name}-{variant.role}-model",
                 execution_role_arn=self.role.arn,

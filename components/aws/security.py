@@ -19,7 +19,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.naming import resource_name
-from components.spec import DeploymentSpec
+from components.spec import DeploymentSpec, Environment
 
 # Key administration, spelled out: a key policy with `kms:*` would pass KMS's own checks but not
 # our "no wildcard actions" rule, and listing them documents what the account root can do.
@@ -240,15 +240,31 @@ def create_log_group(
 # strict match on an absent key would deny the service: IfExists still refuses other accounts.
 TRUST_CONDITION_OPERATORS: Mapping[str, str] = {
     "ecs-tasks.amazonaws.com": "StringEquals",
-    "sagemaker.amazonaws.com": "StringEquals",
     "vpc-flow-logs.amazonaws.com": "StringEquals",
 }
 DEFAULT_TRUST_CONDITION_OPERATOR = "StringEqualsIfExists"
+# Services whose source resource we can name in the trust as well (confused-deputy guard on
+# the calling resource, review A22): IfExists, because SageMaker hosting does not document
+# that it sends the keys when it assumes an execution role, and a strict match on an absent
+# key would make endpoint creation fail 20 minutes in; when present, they must match.
+TRUST_SOURCE_ARNS: Mapping[str, str] = {
+    "sagemaker.amazonaws.com": "arn:aws:sagemaker:{region}:{account}:*",
+}
 
 
-def assume_role_policy(service: str, account: pulumi.Input[str]) -> pulumi.Output[str]:
+def assume_role_policy(
+    service: str, account: pulumi.Input[str], region: str = ""
+) -> pulumi.Output[str]:
     """Trust ``service`` only when it acts for this account (confused-deputy guard)."""
     operator = TRUST_CONDITION_OPERATORS.get(service, DEFAULT_TRUST_CONDITION_OPERATOR)
+    condition: dict[str, Any] = {operator: {"aws:SourceAccount": account}}
+    source = TRUST_SOURCE_ARNS.get(service)
+    if source is not None:
+        condition["ArnLikeIfExists"] = {
+            "aws:SourceArn": pulumi.Output.from_input(account).apply(
+                lambda a: source.format(region=region, account=a)
+            )
+        }
     return to_json(
         document(
             [
@@ -256,11 +272,30 @@ def assume_role_policy(service: str, account: pulumi.Input[str]) -> pulumi.Outpu
                     "Effect": "Allow",
                     "Principal": {"Service": service},
                     "Action": ["sts:AssumeRole"],
-                    "Condition": {operator: {"aws:SourceAccount": account}},
+                    "Condition": condition,
                 }
             ]
         )
     )
+
+
+# -- the permissions boundary ----------------------------------------------------------------
+# Every role a stack creates carries its environment's permissions boundary, a managed policy
+# the bootstrap creates; the deployer may create roles only with it attached. Both sides take
+# its name from this one function.
+def boundary_policy_name(project: str, environment: Environment) -> str:
+    """The permissions boundary policy of one environment's stack roles."""
+    return resource_name("aws", "default", project, environment.value, "boundary")
+
+
+def boundary_arn(account: str, project: str, environment: Environment) -> str:
+    """The ARN of :func:`boundary_policy_name` in ``account``."""
+    return f"arn:aws:iam::{account}:policy/{boundary_policy_name(project, environment)}"
+
+
+def stack_boundary(spec: DeploymentSpec) -> pulumi.Output[str]:
+    """The permissions boundary every role of ``spec``'s stack carries."""
+    return account_id().apply(lambda a: boundary_arn(a, spec.project, spec.environment))
 
 
 def create_role(
@@ -280,8 +315,9 @@ def create_role(
     role = aws.iam.Role(
         name,
         description=description,
-        assume_role_policy=assume_role_policy(service, account_id()),
+        assume_role_policy=assume_role_policy(service, account_id(), spec.region),
         max_session_duration=3600,
+        permissions_boundary=stack_boundary(spec),
         tags=spec.standard_tags(),
         opts=opts,
     )
@@ -315,6 +351,7 @@ def create_account_role(
         description=description,
         assume_role_policy=trust,
         max_session_duration=3600,
+        permissions_boundary=stack_boundary(spec),
         tags=spec.standard_tags(),
         opts=opts,
     )

@@ -29,10 +29,17 @@ from components.base import PatternComponent
 from components.gcp import monitoring, rollout, security
 from components.gcp.rollout import Release
 from components.naming import resource_name
-from components.spec import AuthMode, DeploymentSpec
+from components.spec import WILDCARD_DNS_DOMAINS, AuthMode, DeploymentSpec, Pattern
 
 ESP_IMAGE = "gcr.io/endpoints-release/endpoints-runtime:2"
 ESP_PORTS = (8000, 8001)  # the first one the model does not use
+ESP_MEMORY_MIB = 512
+ESP_MIN_CPU = 0.5
+# The CPU counts Cloud Run allows for one instance (all its containers together).
+INSTANCE_CPUS: tuple[int, ...] = (1, 2, 4, 6, 8)
+# CPU only while requests are served (request-based billing): the behaviour Cloud Run has
+# without `resources`; with `resources` set it must be said explicitly (review A11).
+CPU_IDLE = True
 KEY_USERS = ("run", "logging", *rollout.ROLLBACK_KEY_USERS)
 
 # OpenAPI security requirements per auth mode: one object means all of its schemes at once.
@@ -72,9 +79,7 @@ class GcpApiFirst(PatternComponent):
         child = self.child_opts()
         self.project = security.current_project(self)
         self.key = security.create_key(name, spec, self.project, KEY_USERS, child)
-        self.serving_account = security.service_account(
-            name, "serving", spec, "Runs the model and ESPv2 on Cloud Run", child
-        )
+        self.serving_account = security.service_account("serving", spec, self.project, self)
         self._create_api(name, spec, child)
         stable, candidate = rollout.releases(spec)
         self.stable_service = self._create_service(name, "stable", stable, spec, child)
@@ -95,17 +100,23 @@ class GcpApiFirst(PatternComponent):
 
     # -- API contract: Cloud Endpoints service config enforced by ESPv2 -----------------------
     def _create_api(self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions) -> None:
-        self.api_host = self.project.project_id.apply(
-            lambda p: (
-                f"{resource_name('gcp', 'default', spec.project, spec.environment.value)}"
-                f".endpoints.{p}.cloud.goog"
-            )
-        )
+        self.api_host = self.project.project_id.apply(lambda p: endpoints_service_name(spec, p))
         self.api = gcp.endpoints.Service(
             f"{name}-api",
             gcp.endpoints.ServiceArgs(
                 service_name=self.api_host,
                 openapi_config=self.api_host.apply(lambda host: openapi_document(spec, host)),
+            ),
+            opts=opts,
+        )
+        # A managed service answers only in projects that enabled it: ESPv2 refuses every call
+        # with "API ... is not enabled for the project" until then (review A2).
+        self.api_enabled = gcp.projects.Service(
+            f"{name}-api-enabled",
+            gcp.projects.ServiceArgs(
+                project=self.project.project_id,
+                service=self.api.service_name,
+                disable_on_destroy=False,
             ),
             opts=opts,
         )
@@ -138,6 +149,7 @@ class GcpApiFirst(PatternComponent):
         )
         esp_port = next(p for p in ESP_PORTS if p != spec.model.port)
         model = spec.model
+        model_cpu, esp_cpu = container_cpus(cap.cpu)
         return gcp.cloudrunv2.Service(
             f"{name}-run-{role}",
             gcp.cloudrunv2.ServiceArgs(
@@ -179,7 +191,8 @@ class GcpApiFirst(PatternComponent):
                             ],
                             depends_ons=["model"],
                             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                                limits={"cpu": "1", "memory": "512Mi"}
+                                limits={"cpu": esp_cpu, "memory": f"{ESP_MEMORY_MIB}Mi"},
+                                cpu_idle=CPU_IDLE,
                             ),
                         ),
                         gcp.cloudrunv2.ServiceTemplateContainerArgs(
@@ -196,10 +209,8 @@ class GcpApiFirst(PatternComponent):
                                 ),
                             ],
                             resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                                limits={
-                                    "cpu": _cpu(cap.cpu),
-                                    "memory": f"{cap.memory_mb}Mi",
-                                },
+                                limits={"cpu": model_cpu, "memory": f"{cap.memory_mb}Mi"},
+                                cpu_idle=CPU_IDLE,
                             ),
                             startup_probe=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
                                 http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(
@@ -219,7 +230,7 @@ class GcpApiFirst(PatternComponent):
                 ),
             ),
             opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
+                opts, pulumi.ResourceOptions(depends_on=[*self.key.grants, self.api_enabled])
             ),
         )
 
@@ -284,9 +295,10 @@ class GcpApiFirst(PatternComponent):
             gcp.compute.GlobalAddressArgs(labels=security.labels(spec)),
             opts=opts,
         )
-        # No domain is part of the spec yet: the certificate covers an sslip.io name of the
-        # reserved address, which resolves without DNS setup; a client replaces it with theirs.
-        self.domain = self.address.address.apply(lambda ip: f"{ip.replace('.', '-')}.sslip.io")
+        # A Google-managed certificate for the client's host name: Google issues it once the
+        # name's DNS A record points at this address (15-60 minutes; docs/patterns/gcp.md). A
+        # bare wildcard-DNS domain (dev only, the spec refuses it elsewhere) names the address.
+        self.domain = host_of(spec, self.address.address)
         certificate = gcp.compute.ManagedSslCertificate(
             f"{name}-cert",
             gcp.compute.ManagedSslCertificateArgs(
@@ -421,14 +433,7 @@ class GcpApiFirst(PatternComponent):
         member: pulumi.Output[str],
         opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
-        """Compute has no per-URL-map IAM: a custom role limited by an IAM condition instead."""
-        role = rollout.rollback_role(
-            name,
-            spec,
-            "Reset the weighted split of one URL map",
-            ("compute.urlMaps.get", "compute.urlMaps.update", "compute.backendServices.use"),
-            opts,
-        )
+        """Compute has no per-URL-map IAM: the bootstrap's custom role, limited by a condition."""
         expression = pulumi.Output.all(self.project.project_id, self.url_map.name).apply(
             lambda v: (
                 f'resource.name == "projects/{v[0]}/global/urlMaps/{v[1]}" || '
@@ -440,7 +445,7 @@ class GcpApiFirst(PatternComponent):
             f"{name}-rollback-role-grant",
             gcp.projects.IAMMemberArgs(
                 project=self.project.project_id,
-                role=role.name,
+                role=rollout.rollback_role(spec, self.project),
                 member=member,
                 condition=gcp.projects.IAMMemberConditionArgs(
                     title="only-this-url-map",
@@ -450,7 +455,7 @@ class GcpApiFirst(PatternComponent):
             ),
             opts=opts,
         )
-        return [role, grant]
+        return [grant]
 
 
 def backend_name(spec: DeploymentSpec, role: str) -> str:
@@ -466,6 +471,57 @@ def request_concurrency(cpu: float) -> int:
 def _cpu(cpu: float) -> str:
     # Cloud Run takes whole CPUs as "1", "2" and fractions as millicores.
     return str(int(cpu)) if float(cpu).is_integer() else f"{int(cpu * 1000)}m"
+
+
+def container_cpus(model_cpu: float) -> tuple[str, str]:
+    """(model, ESPv2) CPU limits whose sum is a CPU count Cloud Run accepts for an instance.
+
+    An instance's containers share its CPUs, and Cloud Run takes 1, 2, 4, 6 or 8 of them (review
+    A11: 0.5 + 1 = 1.5 and 2 + 1 = 3 were rejected). The proxy takes what is left of the
+    smallest valid total that leaves it at least ESP_MIN_CPU.
+    """
+    total = next((t for t in INSTANCE_CPUS if t >= model_cpu + ESP_MIN_CPU), None)
+    if total is None:
+        most = max(INSTANCE_CPUS) - ESP_MIN_CPU
+        raise ValueError(
+            f"capacity.cpu {model_cpu:g}: a Cloud Run instance has at most {max(INSTANCE_CPUS)} "
+            f"vCPU and ESPv2 needs {ESP_MIN_CPU:g}; use at most {most:g} for the model"
+        )
+    return _cpu(model_cpu), _cpu(total - model_cpu)
+
+
+def endpoints_service_name(spec: DeploymentSpec, project_id: str) -> str:
+    """The Cloud Endpoints service name. A deleted service's name stays reserved for 30 days,
+    so it carries the stack's suffix (review #9); stacks created before suffixes keep theirs."""
+    parts = [spec.project, spec.environment.value]
+    if spec.suffix is not None:
+        parts.append(spec.suffix)
+    return f"{resource_name('gcp', 'default', *parts)}.endpoints.{project_id}.cloud.goog"
+
+
+def host_of(spec: DeploymentSpec, address: pulumi.Output[str]) -> pulumi.Output[str]:
+    """The host name clients call, as an Output: known at preview for the client's own domain,
+    from the reserved address for a bare wildcard-DNS domain (see :func:`public_host`)."""
+    if spec.api.domain is None or spec.api.domain in WILDCARD_DNS_DOMAINS:
+        public_host(spec, "0.0.0.0")  # noqa: S104 - validates only; raises without a domain
+        return address.apply(functools.partial(public_host, spec))
+    return pulumi.Output.from_input(spec.api.domain)
+
+
+def public_host(spec: DeploymentSpec, address: str) -> str:
+    """The host name clients call (review #15, C1): the client's own domain, for which Google
+    issues the certificate. A bare public wildcard-DNS domain (``sslip.io``, dev only: the spec
+    refuses it in staging and prod) means the load balancer's address under that service."""
+    domain = spec.api.domain
+    if domain is None:
+        raise ValueError(
+            f"api.domain: api-first on GCP needs a host name for {spec.environment.value}: the "
+            "load balancer has none of its own (a domain you own; in dev `sslip.io` names the "
+            "load balancer's address)"
+        )
+    if domain in WILDCARD_DNS_DOMAINS:
+        return f"{address.replace('.', '-')}.{domain}"
+    return domain
 
 
 def esp_args(spec: DeploymentSpec, service: str, *, port: int) -> str:
@@ -636,3 +692,8 @@ def log_filter_for(services: list[str], url_map: str) -> str:
         f'(resource.type="http_load_balancer" AND resource.labels.url_map_name="{url_map}") OR '
         + security.audit_log_filter()
     )
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: its audit logs are its project's bootstrap's (A21)."""
+    return security.bootstrap_audit_waivers(name, Pattern.API_FIRST)

@@ -42,14 +42,12 @@ from components.alarms import (
     worker_bounds,
 )
 from components.base import PatternComponent
-from components.gcp import monitoring, security
+from components.gcp import monitoring, prerequisites, security
 from components.naming import resource_name
-from components.spec import DeploymentSpec
+from components.spec import DeploymentSpec, Pattern
 
 # Service agents that use the stack key: worker revisions, topics, buckets, log bucket, Firestore.
 KEY_USERS: tuple[str, ...] = ("run", "pubsub", "storage", "logging", "firestore")
-# Data-access audit logs beyond security.AUDITED_SERVICES (which the log store turns on).
-EXTRA_AUDITED_SERVICES: tuple[str, ...] = ("pubsub.googleapis.com", "datastore.googleapis.com")
 
 # One job per instance: a model saturates its instance, and max_instances is then exactly the
 # concurrency ceiling (jobs processed at once).
@@ -73,13 +71,8 @@ DEAD_LETTER_PATH = "/dead-letter"
 STATUS_COLLECTION = "jobs"
 STATUS_TTL_FIELD = "expireAt"
 
-# The identities of the pattern, one service account per role.
-IDENTITIES: dict[str, str] = {
-    "producer": "Submits jobs: uploads input objects and publishes to the jobs topic",
-    "worker": "Processes jobs: reads input, writes results and status, reports failures",
-    "reader": "Reads results and status, subscribes to notifications",
-    "pusher": "Identity Pub/Sub presents (OIDC) when it pushes jobs to the worker",
-}
+# The identities of the pattern, one service account per role (created by the bootstrap).
+IDENTITIES: dict[str, str] = prerequisites.PATTERN_IDENTITIES[Pattern.EVENT_DRIVEN]
 
 # Every grant of the pattern: (member, target, role). Each is made on one resource, never the
 # project, except Firestore, whose IAM is project-level and is narrowed by a condition to the
@@ -132,8 +125,7 @@ class GcpEventDriven(PatternComponent):
             child, pulumi.ResourceOptions(depends_on=list(self.key.grants))
         )
         self.accounts = {
-            role: security.service_account(name, role, spec, description, child)
-            for role, description in IDENTITIES.items()
+            role: security.service_account(role, spec, self.project, self) for role in IDENTITIES
         }
         self._create_storage(name, spec, child)
         self._create_topics(name, spec)
@@ -506,7 +498,6 @@ class GcpEventDriven(PatternComponent):
             self.worker.name, self.jobs_subscription.name, self.jobs_topic.name
         ).apply(lambda v: log_filter_for(v[0], v[1], v[2]))
         self.logs = security.create_log_store(name, spec, self.project, self.key, log_filter, opts)
-        self.extra_audit = security.audit_configs(name, self.project, EXTRA_AUDITED_SERVICES, opts)
 
     # -- Alarms and dashboard -----------------------------------------------------------------
     def _create_monitoring(
@@ -553,3 +544,8 @@ def log_filter_for(worker: str, subscription: str, topic: str) -> str:
         '"run.googleapis.com" OR "storage.googleapis.com" OR "pubsub.googleapis.com" OR '
         '"datastore.googleapis.com"))'
     )
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: its audit logs are its project's bootstrap's (A21)."""
+    return security.bootstrap_audit_waivers(name, Pattern.EVENT_DRIVEN)

@@ -1,6 +1,6 @@
 """The managed-platform pattern on GCP: Vertex AI online prediction with a self-undoing rollout.
 
-    Vertex AI endpoint (CMEK, request-response logging to a CMEK BigQuery dataset)
+    Vertex AI endpoint (CMEK; the monitoring job logs requests to BigQuery under the same key)
       stable slot:    model (custom container, CMEK) deployed with min/max replicas, CPU target
       candidate slot: the candidate model at the profile's canary share (absent when none)
     Cloud Monitoring alert policies per serving alarm, routed by tier
@@ -20,7 +20,7 @@ import pulumi_gcp as gcp
 
 from components.alarms import Tier, serving_alarms
 from components.base import PatternComponent
-from components.gcp import monitoring, rollout, security
+from components.gcp import monitoring, prerequisites, rollout, security
 from components.gcp.monitoring import Scope
 from components.gcp.rollout import Release
 from components.gcp.vertex_deployment import (
@@ -30,7 +30,7 @@ from components.gcp.vertex_deployment import (
     VertexModelMonitoring,
 )
 from components.naming import resource_name
-from components.spec import DeploymentSpec
+from components.spec import DeploymentSpec, Pattern
 
 KEY_USERS = ("aiplatform", "bigquery", "logging", *rollout.ROLLBACK_KEY_USERS)
 
@@ -55,8 +55,9 @@ RESOURCE_METRICS: dict[str, str] = {
 DRIFT_THRESHOLD = 0.3
 MONITOR_INTERVAL_HOURS = 1
 MONITOR_SAMPLE_RATE = 1.0
-# Permissions the rollback needs on the one endpoint it guards (read and patch the split).
-ROLLBACK_PERMISSIONS = ("aiplatform.endpoints.get", "aiplatform.endpoints.update")
+# Permissions the rollback needs on the one endpoint it guards (read and patch the split): the
+# bootstrap's custom role holds exactly these.
+ROLLBACK_PERMISSIONS = prerequisites.ROLLBACK_ROLES[Pattern.MANAGED_PLATFORM].permissions
 
 
 def machine_type(cpu: float, memory_mb: int) -> str:
@@ -117,9 +118,7 @@ class GcpManagedPlatform(PatternComponent):
         self.vertex_api = vertex_api
         self.project = security.current_project(self)
         self.key = security.create_key(name, spec, self.project, KEY_USERS, child)
-        self.serving_account = security.service_account(
-            name, "vertex", spec, "Identity of the deployed models", child
-        )
+        self.serving_account = security.service_account("vertex", spec, self.project, self)
         self._create_endpoint(name, spec, child)
         stable, candidate = rollout.releases(spec)
         self.models = {"stable": self._create_model(name, "stable", stable, spec, child)}
@@ -145,34 +144,6 @@ class GcpManagedPlatform(PatternComponent):
         after_key = pulumi.ResourceOptions.merge(
             opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
         )
-        # Request-response logging is the model-side data capture: drift and confidence analysis
-        # run on it in BigQuery, kept for the profile's data retention under the stack key.
-        self.capture = gcp.bigquery.Dataset(
-            f"{name}-capture",
-            gcp.bigquery.DatasetArgs(
-                dataset_id=resource_name(
-                    "gcp", "default", spec.project, spec.environment.value, "capture"
-                ).replace("-", "_"),
-                location=spec.region,
-                description="Vertex AI request-response logs (data capture)",
-                default_encryption_configuration=gcp.bigquery.DatasetDefaultEncryptionConfigurationArgs(
-                    kms_key_name=self.key.id
-                ),
-                default_table_expiration_ms=spec.retention.data_days * 86_400_000,
-                delete_contents_on_destroy=not spec.retention.deletion_protection,
-                labels=security.labels(spec, role="capture"),
-            ),
-            opts=after_key,
-        )
-        capture_writer = gcp.bigquery.DatasetIamMember(
-            f"{name}-capture-writer",
-            gcp.bigquery.DatasetIamMemberArgs(
-                dataset_id=self.capture.dataset_id,
-                role="roles/bigquery.dataEditor",
-                member=self.project.agent("aiplatform"),
-            ),
-            opts=opts,
-        )
         self.endpoint = gcp.vertex.AiEndpoint(
             f"{name}-endpoint",
             gcp.vertex.AiEndpointArgs(
@@ -182,22 +153,13 @@ class GcpManagedPlatform(PatternComponent):
                 location=spec.region,
                 region=spec.region,
                 encryption_spec=gcp.vertex.AiEndpointEncryptionSpecArgs(kms_key_name=self.key.id),
-                predict_request_response_logging_config=gcp.vertex.AiEndpointPredictRequestResponseLoggingConfigArgs(
-                    enabled=True,
-                    sampling_rate=1.0,
-                    bigquery_destination=gcp.vertex.AiEndpointPredictRequestResponseLoggingConfigBigqueryDestinationArgs(
-                        output_uri=pulumi.Output.concat(
-                            "bq://", self.project.project_id, ".", self.capture.dataset_id
-                        )
-                    ),
-                ),
+                # No request-response logging of our own: the model monitoring job turns on the
+                # endpoint's logging into its own BigQuery tables (under the stack key, kept
+                # for the data retention), and a second configuration would conflict (A16).
                 labels=security.labels(spec),
             ),
             opts=pulumi.ResourceOptions.merge(
-                after_key,
-                pulumi.ResourceOptions(
-                    depends_on=[capture_writer], protect=spec.retention.deletion_protection
-                ),
+                after_key, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
             ),
         )
         self.endpoint_path = pulumi.Output.concat(
@@ -374,23 +336,21 @@ class GcpManagedPlatform(PatternComponent):
         member: pulumi.Output[str],
         opts: pulumi.ResourceOptions,
     ) -> list[pulumi.Resource]:
-        """A custom role with the two permissions, granted on this endpoint only."""
-        role = rollout.rollback_role(
-            name,
-            spec,
-            "Read and patch the traffic split of one Vertex AI endpoint",
-            ROLLBACK_PERMISSIONS,
-            opts,
-        )
+        """The bootstrap's custom role with the two permissions, granted on this endpoint only."""
         grant = gcp.vertex.AiEndpointIamMember(
             f"{name}-rollback-endpoint",
             gcp.vertex.AiEndpointIamMemberArgs(
                 endpoint=self.endpoint.name,
                 location=spec.region,
                 project=self.project.project_id,
-                role=role.name,
+                role=rollout.rollback_role(spec, self.project),
                 member=member,
             ),
             opts=opts,
         )
-        return [role, grant]
+        return [grant]
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: its audit logs are its project's bootstrap's (A21)."""
+    return security.bootstrap_audit_waivers(name, Pattern.MANAGED_PLATFORM)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
+from pulumi import Output
 
 from components.alarms import Signal, traffic_split
-from components.gcp import monitoring, security
+from components.gcp import monitoring, prerequisites, security
 from components.gcp.monitoring import QueryKind, Scope, ServingMetrics, SignalQuery
 from components.gcp.security import Project, StackKey
 from components.naming import resource_name
@@ -89,32 +90,22 @@ def rollback_check(metrics: ServingMetrics) -> RollbackCheck:
     )
 
 
-def custom_role_id(spec: DeploymentSpec, role: str) -> str:
-    """Custom role ids allow letters, digits, dots and underscores only (3-64)."""
-    raw = f"aideploy_{spec.project}_{spec.environment.value}_{role}".replace("-", "_")
-    return raw[:64]
-
-
-def rollback_role(
-    name: str,
-    spec: DeploymentSpec,
-    description: str,
-    permissions: Sequence[str],
-    opts: pulumi.ResourceOptions,
-) -> gcp.projects.IAMCustomRole:
-    """The rollback function's custom role: only ``permissions``; each pattern grants it on
-    its one traffic target (an endpoint, or a URL map under an IAM condition)."""
-    return gcp.projects.IAMCustomRole(
-        f"{name}-rollback-role",
-        gcp.projects.IAMCustomRoleArgs(
-            role_id=custom_role_id(spec, "rollback"),
-            title=f"{spec.project} {spec.environment.value} rollback",
-            description=description,
-            permissions=list(permissions),
-            stage="GA",
-        ),
-        opts=opts,
+def rollback_role(spec: DeploymentSpec, project: Project) -> Output[str]:
+    """The rollback function's custom role (only the permissions of ``ROLLBACK_ROLES``), as IAM
+    grants take it. The project's bootstrap creates it: a deployer that could edit a role it may
+    grant could widen that role and grant it to itself."""
+    return project.project_id.apply(
+        lambda p: prerequisites.rollback_role_name(p, spec.project, spec.environment)
     )
+
+
+def rollback_repository_id(spec: DeploymentSpec) -> str:
+    """The function's image repository: one per stack. Stacks created before suffixes existed
+    keep their (environment-less) name; new ones carry the environment, since the three
+    environments may share one project."""
+    if spec.suffix is None:
+        return resource_name("gcp", "default", spec.project, "rollback-fn")
+    return resource_name("gcp", "default", spec.project, spec.environment.value, "rollback-fn")
 
 
 @dataclass(frozen=True)
@@ -124,7 +115,7 @@ class Rollback:
     topic: gcp.pubsub.Topic
     channel: gcp.monitoring.NotificationChannel
     function: gcp.cloudfunctionsv2.Function
-    account: gcp.serviceaccount.Account
+    account: security.Identity
 
 
 # Grants the rollback identity needs on the guarded target: (member) -> resources.
@@ -179,12 +170,9 @@ def create_rollback(
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[publisher])),
     )
 
-    runtime = security.service_account(
-        name, "rollback", spec, "Rollback function: reads metrics, resets one split", opts
-    )
-    builder = security.service_account(
-        name, "rollback-build", spec, "Builds the rollback function's image", opts
-    )
+    parent = project.parent
+    runtime = security.service_account("rollback", spec, project, parent)
+    builder = security.service_account("rollback-build", spec, project, parent)
     runtime_member = security.member(runtime)
     builder_member = security.member(builder)
 
@@ -202,7 +190,7 @@ def create_rollback(
         f"{name}-rollback-images",
         gcp.artifactregistry.RepositoryArgs(
             location=spec.region,
-            repository_id=resource_name("gcp", "default", spec.project, "rollback-fn"),
+            repository_id=rollback_repository_id(spec),
             format="DOCKER",
             kms_key_name=key.id,
             docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=False),
@@ -258,7 +246,7 @@ def create_rollback(
                 runtime=ROLLBACK_RUNTIME,
                 entry_point=ROLLBACK_ENTRY_POINT,
                 docker_repository=repository.id,
-                service_account=builder.id,
+                service_account=builder.name,
                 source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
                     storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
                         bucket=source_bucket.name, object=source.name

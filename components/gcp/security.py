@@ -8,61 +8,85 @@ Every pattern on GCP uses these, so the controls mean the same thing everywhere:
 - one dedicated service account per role, granted roles on single resources wherever the service
   supports resource-level IAM, never owner/editor/service-account-user/token-creator on the project
   and never a key (policy rule 29);
-- a CMEK log bucket with the profile's retention and a sink routing the stack's logs into it, and
-  data-access audit logs for the services the stack uses (policy rule 32).
+- a CMEK log bucket with the profile's retention and a sink routing the stack's logs into it
+  (policy rule 32; the data-access audit configs are the project's, owned by its bootstrap:
+  they are authoritative per project and service, review A21).
+
+Google service agents are never assumed to exist (review A3): the ones a data source can read
+(Cloud Storage, BigQuery, the Cloud Logging CMEK account) are looked up, which also creates
+them; the lazily created ones are created by the project's bootstrap
+(``gcp.projects.ServiceIdentity``, components/gcp/prerequisites.py). The runtime service
+accounts are the bootstrap's too, looked up by id, so a deployer acts as exactly those.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_gcp as gcp
+from pulumi import Output
 
+from components.gcp import prerequisites
 from components.naming import resource_name
-from components.spec import DeploymentSpec
+from components.spec import DeploymentSpec, Pattern
 
 # 90 days, the longest rotation policy rule 30 allows; the API wants seconds with an "s".
 KEY_ROTATION_PERIOD = f"{90 * 24 * 3600}s"
 ENCRYPTER_DECRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
-# Google-managed service agents by the service that needs them: each encrypts or decrypts with
-# our key on our behalf (or publishes alerts), and gets exactly that, nothing else.
-SERVICE_AGENTS: dict[str, str] = {
-    "run": "service-{number}@serverless-robot-prod.iam.gserviceaccount.com",
-    "aiplatform": "service-{number}@gcp-sa-aiplatform.iam.gserviceaccount.com",
-    "pubsub": "service-{number}@gcp-sa-pubsub.iam.gserviceaccount.com",
-    "logging": "service-{number}@gcp-sa-logging.iam.gserviceaccount.com",
-    "storage": "service-{number}@gs-project-accounts.iam.gserviceaccount.com",
-    "artifactregistry": "service-{number}@gcp-sa-artifactregistry.iam.gserviceaccount.com",
-    "cloudfunctions": "service-{number}@gcf-admin-robot.iam.gserviceaccount.com",
-    "bigquery": "bq-{number}@bigquery-encryption.iam.gserviceaccount.com",
-    "firestore": "service-{number}@gcp-sa-firestore.iam.gserviceaccount.com",
-    "monitoring-notification": (
-        "service-{number}@gcp-sa-monitoring-notification.iam.gserviceaccount.com"
-    ),
-}
+# Services whose audit logs each stack routes into its own log bucket (the audit configs that
+# turn them on are the bootstrap's).
+AUDITED_SERVICES: tuple[str, ...] = prerequisites.BASE_AUDITED_SERVICES
 
-# Services whose data-access audit logs every stack turns on (policy rule 32).
-AUDITED_SERVICES: tuple[str, ...] = (
-    "aiplatform.googleapis.com",
-    "run.googleapis.com",
-    "storage.googleapis.com",
-)
-AUDIT_LOG_TYPES: tuple[str, ...] = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
+
+def _storage_agent(project_id: pulumi.Input[str], opts: pulumi.InvokeOutputOptions) -> Output[str]:
+    found = gcp.storage.get_project_service_account_output(project=project_id, opts=opts)
+    return found.email_address
+
+
+def _bigquery_agent(project_id: pulumi.Input[str], opts: pulumi.InvokeOutputOptions) -> Output[str]:
+    return gcp.bigquery.get_default_service_account_output(project=project_id, opts=opts).email
+
+
+def _logging_agent(project_id: pulumi.Input[str], opts: pulumi.InvokeOutputOptions) -> Output[str]:
+    # The account that encrypts log buckets: `service-N@gcp-sa-logging` on new projects,
+    # `cmek-pN@gcp-sa-logging` on older ones; only the project's settings say which.
+    settings = gcp.logging.get_project_settings_output(project=project_id, opts=opts)
+    return settings.kms_service_account_id
+
+
+AgentLookup = Callable[[pulumi.Input[str], pulumi.InvokeOutputOptions], Output[str]]
+# The agents a stack reads with a data source (the read also creates them).
+AGENT_LOOKUPS: dict[str, AgentLookup] = {
+    "storage": _storage_agent,
+    "bigquery": _bigquery_agent,
+    "logging": _logging_agent,
+}
 
 
 @dataclass(frozen=True)
 class Project:
     """The project a stack deploys into: id from the `gcp:project` config, number for agents."""
 
-    project_id: pulumi.Output[str]
-    number: pulumi.Output[str]
+    project_id: Output[str]
+    number: Output[str]
+    parent: pulumi.Resource
+    _found: dict[str, Output[str]] = field(default_factory=dict, compare=False, repr=False)
 
-    def agent(self, service: str) -> pulumi.Output[str]:
-        """The service agent's IAM member (``serviceAccount:...``) for ``service``."""
-        template = SERVICE_AGENTS[service]
+    def agent(self, service: str) -> Output[str]:
+        """The service agent's IAM member (``serviceAccount:...``) for ``service``.
+
+        Read with a data source where one exists (once per stack); otherwise the agent the
+        bootstrap generated (or the API's enablement created), by its documented address.
+        """
+        if service in AGENT_LOOKUPS:
+            if service not in self._found:
+                opts = pulumi.InvokeOutputOptions(parent=self.parent)
+                self._found[service] = AGENT_LOOKUPS[service](self.project_id, opts)
+            return self._found[service].apply(lambda email: f"serviceAccount:{email}")
+        template = prerequisites.AGENT_EMAILS[service]
         return self.number.apply(lambda n: "serviceAccount:" + template.format(number=n))
 
 
@@ -72,6 +96,7 @@ def current_project(parent: pulumi.Resource) -> Project:
     return Project(
         project_id=result.project_id.apply(lambda p: p or ""),
         number=result.number.apply(lambda n: n or ""),
+        parent=parent,
     )
 
 
@@ -103,15 +128,12 @@ def create_key(
 ) -> StackKey:
     """A regional key ring and a rotated key usable only by the given services' agents.
 
-    Key rings cannot be deleted in GCP, so the name includes the stack; the key is protected by
-    Pulumi when the profile asks for deletion protection (destroying it would shred the data).
+    The key is protected by Pulumi when the profile asks for deletion protection (destroying it
+    would shred the data).
     """
     ring = gcp.kms.KeyRing(
         f"{name}-keyring",
-        gcp.kms.KeyRingArgs(
-            name=resource_name("gcp", "kms-key-ring", spec.project, spec.environment.value),
-            location=spec.region,
-        ),
+        gcp.kms.KeyRingArgs(name=key_ring_name(spec), location=spec.region),
         opts=opts,
     )
     key = gcp.kms.CryptoKey(
@@ -140,24 +162,40 @@ def create_key(
     return StackKey(ring, key, grants)
 
 
+def key_ring_name(spec: DeploymentSpec) -> str:
+    """The stack's key ring. Key rings and keys can never be deleted in GCP, so a stack that is
+    destroyed and created again needs a new ring: the name carries the stack's suffix (review
+    A15). A stack created before suffixes existed keeps its ring's name."""
+    parts = [spec.project, spec.environment.value]
+    if spec.suffix is not None:
+        parts.append(spec.suffix)
+    return resource_name("gcp", "kms-key-ring", *parts)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A runtime service account of the stack (created by the project's bootstrap)."""
+
+    account_id: str
+    email: Output[str]
+    name: Output[str]  # projects/<project>/serviceAccounts/<email>, as build configs take it
+
+
 def service_account(
-    name: str, role: str, spec: DeploymentSpec, description: str, opts: pulumi.ResourceOptions
-) -> gcp.serviceaccount.Account:
-    """A dedicated identity for one role of one stack (no keys are ever created for it)."""
-    return gcp.serviceaccount.Account(
-        f"{name}-sa-{role}",
-        gcp.serviceaccount.AccountArgs(
-            account_id=resource_name(
-                "gcp", "service-account", spec.project[:14], spec.environment.value[:4], role
-            ),
-            display_name=f"{spec.project} {spec.environment.value} {role}",
-            description=description,
-        ),
-        opts=opts,
+    role: str, spec: DeploymentSpec, project: Project, parent: pulumi.Resource
+) -> Identity:
+    """The stack's identity for ``role``, looked up: bootstrap created it (no keys, ever), so the
+    stack's deployer may act as it and as nothing else; a missing one fails the preview."""
+    account_id = prerequisites.runtime_account_id(spec.project, spec.environment, role)
+    found = gcp.serviceaccount.get_account_output(
+        account_id=account_id,
+        project=project.project_id,
+        opts=pulumi.InvokeOutputOptions(parent=parent),
     )
+    return Identity(account_id, found.email, found.name)
 
 
-def member(account: gcp.serviceaccount.Account) -> pulumi.Output[str]:
+def member(account: Identity) -> Output[str]:
     """``serviceAccount:<email>`` for an account."""
     return account.email.apply(lambda e: f"serviceAccount:{e}")
 
@@ -202,7 +240,6 @@ class LogStore:
 
     bucket: gcp.logging.ProjectBucketConfig
     sink: gcp.logging.ProjectSink
-    audit: tuple[gcp.projects.IAMAuditConfig, ...]
 
 
 def create_log_store(
@@ -213,7 +250,7 @@ def create_log_store(
     log_filter: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> LogStore:
-    """A log bucket (retention = profile, CMEK), a sink for ``log_filter`` and audit configs.
+    """A log bucket (retention = profile, CMEK) and a sink for ``log_filter``.
 
     The bucket must be in the key's region for CMEK, which is why both use ``spec.region``.
     """
@@ -241,31 +278,7 @@ def create_log_store(
         ),
         opts=opts,
     )
-    return LogStore(bucket, sink, audit_configs(name, project, AUDITED_SERVICES, opts))
-
-
-def audit_configs(
-    name: str, project: Project, services: Iterable[str], opts: pulumi.ResourceOptions
-) -> tuple[gcp.projects.IAMAuditConfig, ...]:
-    """Admin and data-access audit logs for ``services`` (``pubsub.googleapis.com``, ...).
-
-    An audit config is authoritative per (project, service): list each service once per stack.
-    """
-    return tuple(
-        gcp.projects.IAMAuditConfig(
-            f"{name}-audit-{service.split('.')[0]}",
-            gcp.projects.IAMAuditConfigArgs(
-                project=project.project_id,
-                service=service,
-                audit_log_configs=[
-                    gcp.projects.IAMAuditConfigAuditLogConfigArgs(log_type=log_type)
-                    for log_type in AUDIT_LOG_TYPES
-                ],
-            ),
-            opts=opts,
-        )
-        for service in services
-    )
+    return LogStore(bucket, sink)
 
 
 def private_bucket(
@@ -299,3 +312,33 @@ def private_bucket(
             opts, pulumi.ResourceOptions(depends_on=list(key.grants))
         ),
     )
+
+
+AUDIT_RULE = "gcp-audit-logs-require-ai-and-storage"
+
+
+def bootstrap_audit_waivers(
+    name: str, pattern: Pattern
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack-config waivers saying that the stack's data-access audit logs are the bootstrap's.
+
+    An IAMAuditConfig is authoritative per (project, service): the project's bootstrap owns one
+    per service for every stack of the project (review A21). The pack's audit rule sees one
+    stack at a time, so the stack's config names each of its resources the rule asks about,
+    with the reason; the bootstrap itself passes the rule with its own audit configs.
+    """
+    return {
+        AUDIT_RULE: {
+            "waivers": [
+                {
+                    "resource": f"{name}-{suffix}",
+                    "reason": (
+                        f"{service} data access audit logs are turned on once per project by "
+                        "the bootstrap's IAMAuditConfig (authoritative per project and service, "
+                        "so no stack may own it): see bootstrap/README.md"
+                    ),
+                }
+                for suffix, service in prerequisites.AUDITED_RESOURCES[pattern].items()
+            ]
+        }
+    }

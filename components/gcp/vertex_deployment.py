@@ -88,12 +88,22 @@ class VertexApi(Protocol):
         """Create a model deployment monitoring job; returns its resource name."""
         ...
 
-    def update_monitoring_job(self, region: str, name: str, job: dict[str, Any]) -> None:
-        """Update a monitoring job's objectives, schedule and alerting."""
+    def update_monitoring_job(
+        self,
+        region: str,
+        name: str,
+        job: dict[str, Any],
+        mask: tuple[str, ...] = MONITORING_UPDATE_MASK,
+    ) -> None:
+        """Update the ``mask`` fields of a monitoring job (objectives, schedule, alerting)."""
         ...
 
     def delete_monitoring_job(self, region: str, name: str) -> None:
         """Delete a monitoring job."""
+        ...
+
+    def list_monitoring_jobs(self, region: str, parent: str) -> list[dict[str, Any]]:
+        """Every model deployment monitoring job under ``parent`` (a project location)."""
         ...
 
 
@@ -236,11 +246,28 @@ class RestVertexApi:
         url = f"{self._base(region)}/{parent}/modelDeploymentMonitoringJobs"
         return str(self.send("POST", url, job)["name"])
 
-    def update_monitoring_job(self, region: str, name: str, job: dict[str, Any]) -> None:
-        """``modelDeploymentMonitoringJobs.patch`` of the fields we manage."""
-        mask = ",".join(MONITORING_UPDATE_MASK)
-        op = self.send("PATCH", f"{self._base(region)}/{name}?updateMask={mask}", job)
-        self._wait(region, op, "modelDeploymentMonitoringJobs.patch")
+    def update_monitoring_job(
+        self,
+        region: str,
+        name: str,
+        job: dict[str, Any],
+        mask: tuple[str, ...] = MONITORING_UPDATE_MASK,
+    ) -> None:
+        """``modelDeploymentMonitoringJobs.patch`` of the ``mask`` fields."""
+        url = f"{self._base(region)}/{name}?updateMask={','.join(mask)}"
+        self._wait(region, self.send("PATCH", url, job), "modelDeploymentMonitoringJobs.patch")
+
+    def list_monitoring_jobs(self, region: str, parent: str) -> list[dict[str, Any]]:
+        """``modelDeploymentMonitoringJobs.list``, every page."""
+        jobs: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            url = f"{self._base(region)}/{parent}/modelDeploymentMonitoringJobs"
+            page = self.send("GET", url + (f"?pageToken={token}" if token else ""), None)
+            jobs.extend(page.get("modelDeploymentMonitoringJobs") or [])
+            token = str(page.get("nextPageToken") or "")
+            if not token:
+                return jobs
 
     def delete_monitoring_job(self, region: str, name: str) -> None:
         """``modelDeploymentMonitoringJobs.delete``."""
@@ -416,6 +443,11 @@ class VertexDeploymentProvider(_VertexProvider):
             retired.append(ids.pop(role))
         split = split_by_id(news["traffic"], ids)
         self.api.set_traffic_split(region, endpoint, split)
+        if retired:
+            # Vertex refuses to undeploy a model a monitoring job still watches, and the job
+            # (which depends on this deployment) is updated only after it: move its objectives
+            # to the models deployed now first (review A16).
+            follow_deployed_models(self.api, news, list(ids.values()))
         for deployed_id in retired:
             self.api.undeploy_model(region, endpoint, deployed_id, split)
         outs = {**_inputs(news, DEPLOYMENT_KEYS), "deployed_ids": ids, "traffic_split": split}
@@ -482,6 +514,34 @@ def monitoring_job_body(props: Mapping[str, Any]) -> dict[str, Any]:
         "enableMonitoringPipelineLogs": True,
         "labels": dict(props.get("labels") or {}),
     }
+
+
+OBJECTIVES = "modelDeploymentMonitoringObjectiveConfigs"
+
+
+def follow_deployed_models(api: VertexApi, props: Mapping[str, Any], deployed: list[str]) -> None:
+    """Point every monitoring job of the endpoint at exactly the ``deployed`` model ids.
+
+    Each new id takes the objective the job already has (our jobs use one objective for every
+    model); only the objectives are patched, the rest of the job stays as its resource set it.
+    """
+    region, endpoint = str(props["region"]), str(props["endpoint"])
+    parent = f"projects/{props['project']}/locations/{region}"
+    for job in api.list_monitoring_jobs(region, parent):
+        if job.get("endpoint") != endpoint:
+            continue
+        current = list(job.get(OBJECTIVES) or [])
+        watched = {str(o.get("deployedModelId")) for o in current}
+        if not current or watched == set(deployed):
+            continue
+        objective = current[0].get("objectiveConfig", {})
+        body = {
+            OBJECTIVES: [
+                {"deployedModelId": deployed_id, "objectiveConfig": objective}
+                for deployed_id in sorted(set(deployed))
+            ]
+        }
+        api.update_monitoring_job(region, str(job["name"]), body, (OBJECTIVES,))
 
 
 class VertexModelMonitoringProvider(_VertexProvider):

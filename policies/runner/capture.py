@@ -140,10 +140,27 @@ def _invoke_results(who: MockIdentity) -> dict[str, dict[str, Any]]:
             "dnsSuffix": "amazonaws.com",
             "id": "aws",
         },
+        # A client's existing VPC (spec.network.existing_id): its range and a subnet's routes.
+        "aws:ec2/getVpc:getVpc": {
+            "id": "vpc-mock",
+            "cidrBlock": "10.90.0.0/16",
+            "arn": f"arn:aws:ec2:eu-west-1:{who.aws_account}:vpc/vpc-mock",
+        },
+        "aws:ec2/getRouteTable:getRouteTable": {
+            "id": "rtb-mock",
+            "routeTableId": "rtb-mock",
+            "vpcId": "vpc-mock",
+        },
         "azure-native:authorization:getClientConfig": {
             "clientId": "22222222-2222-2222-2222-222222222222",
             "objectId": "33333333-3333-3333-3333-333333333333",
             "subscriptionId": who.azure_subscription,
+            "tenantId": who.azure_tenant,
+        },
+        # A managed identity read by name (a bootstrap reading another account's identity).
+        "azure-native:managedidentity:getUserAssignedIdentity": {
+            "principalId": "55555555-5555-5555-5555-555555555555",
+            "clientId": "66666666-6666-6666-6666-666666666666",
             "tenantId": who.azure_tenant,
         },
         "gcp:organizations/getProject:getProject": {
@@ -157,6 +174,55 @@ def _invoke_results(who: MockIdentity) -> dict[str, dict[str, Any]]:
             "region": "europe-west1",
             "id": who.gcp_project,
         },
+        # Google service agents a GCP program reads instead of spelling them out (they exist
+        # only once the lookup has run). The logging CMEK account has the older projects' shape
+        # (cmek-p<number>), so a program that guessed the template would be caught.
+        "gcp:storage/getProjectServiceAccount:getProjectServiceAccount": {
+            "emailAddress": f"service-{_GCP_NUMBER}@gs-project-accounts.iam.gserviceaccount.com",
+            "member": (
+                f"serviceAccount:service-{_GCP_NUMBER}@gs-project-accounts.iam.gserviceaccount.com"
+            ),
+            "project": who.gcp_project,
+            "id": who.gcp_project,
+        },
+        "gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount": {
+            "email": f"bq-{_GCP_NUMBER}@bigquery-encryption.iam.gserviceaccount.com",
+            "member": (
+                f"serviceAccount:bq-{_GCP_NUMBER}@bigquery-encryption.iam.gserviceaccount.com"
+            ),
+            "project": who.gcp_project,
+            "id": who.gcp_project,
+        },
+        "gcp:logging/getProjectSettings:getProjectSettings": {
+            "kmsServiceAccountId": f"cmek-p{_GCP_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com",
+            "loggingServiceAccountId": (
+                f"service-{_GCP_NUMBER}@gcp-sa-logging.iam.gserviceaccount.com"
+            ),
+            "name": f"projects/{who.gcp_project}/settings",
+            "project": who.gcp_project,
+            "id": f"projects/{who.gcp_project}/settings",
+        },
+    }
+
+
+_GCP_NUMBER = "123456789"  # the project number getProject answers with
+
+
+def _gcp_service_account(args: Mapping[str, Any], who: MockIdentity) -> dict[str, Any]:
+    """gcp.serviceaccount.getAccount: the account an id (or email) names in the project."""
+    account = str(args.get("accountId") or "")
+    project = str(args.get("project") or who.gcp_project)
+    email = account if "@" in account else f"{account}@{project}.iam.gserviceaccount.com"
+    return {
+        "accountId": account.split("@", 1)[0],
+        "email": email,
+        "member": f"serviceAccount:{email}",
+        "name": f"projects/{project}/serviceAccounts/{email}",
+        "id": f"projects/{project}/serviceAccounts/{email}",
+        "uniqueId": _fake_id("gcp:serviceaccount/account:Account", email),
+        "project": project,
+        "displayName": account,
+        "disabled": False,
     }
 
 
@@ -167,6 +233,21 @@ def _azure_identity_as_output(state: dict[str, Any]) -> None:
     if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
         ids = identity["userAssignedIdentities"]
         state["identity"] = {**identity, "userAssignedIdentities": {i: {} for i in ids}}
+
+
+def _azure_computed_outputs(type_: str, state: dict[str, Any]) -> None:
+    """Outputs ARM computes that programs read (added after the echoed inputs, which replace
+    ``properties`` whole): a vault's URI, an identity's client id, a registry's login server."""
+    module, kind = type_.split(":")[1].split("/")[0], type_.split(":")[-1]
+    if (module, kind) == ("keyvault", "Vault"):
+        props = state.get("properties")
+        if isinstance(props, dict) and "vaultUri" not in props:
+            vault = state.get("vaultName") or state.get("name")
+            state["properties"] = {**props, "vaultUri": f"https://{vault}.vault.azure.net/"}
+    elif (module, kind) == ("managedidentity", "UserAssignedIdentity"):
+        state.setdefault("clientId", "77777777-7777-7777-7777-777777777777")
+    elif (module, kind) == ("containerregistry", "Registry"):
+        state.setdefault("loginServer", f"{state.get('registryName')}.azurecr.io")
 
 
 class CloudMocks(pulumi.runtime.Mocks):
@@ -186,6 +267,11 @@ class CloudMocks(pulumi.runtime.Mocks):
         state.update(args.inputs)
         if args.typ.startswith("azure-native:"):
             _azure_identity_as_output(state)
+            _azure_computed_outputs(args.typ, state)
+        if args.typ == "gcp:serviceaccount/account:Account" and args.inputs.get("accountId"):
+            # GCP derives the email from the account id, as getAccount finds it.
+            found = _gcp_service_account(args.inputs, self.identity)
+            state.update(email=found["email"], member=found["member"], name=found["name"])
         return resource_id, state
 
     # A plain dict is what the mock monitor accepts; a (dict, None) tuple crashes it.
@@ -195,6 +281,8 @@ class CloudMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":  # noqa: S105
             zones = [f"{self.region}{suffix}" for suffix in "abc"]
             return {"names": zones, "zoneIds": ["az1", "az2", "az3"], "id": self.region}
+        if args.token == "gcp:serviceaccount/getAccount:getAccount":  # noqa: S105
+            return _gcp_service_account(args.args, self.identity)
         result = self.invokes.get(args.token)
         # A mock call must return a dict; unknown functions echo their arguments.
         return dict(result) if result is not None else dict(args.args)

@@ -18,6 +18,7 @@ from components.aws.api_first import (
     POLICY_WAIVERS,
     VARIANT_HEADER,
     policy_waivers,
+    waivers_for,
 )
 from components.aws.security import TRUST_CONDITION_OPERATORS
 from components.aws.waf import MANAGED_RULE_GROUPS, greater_than_regex
@@ -129,23 +130,33 @@ def test_every_log_group_is_encrypted_and_kept_for_the_profile(env: Environment)
         assert g.inputs["kmsKeyId"] == mock_arn(key)
 
 
-def test_load_balancer_is_internal_https_only_with_tls12_policy() -> None:
-    run = _run(Environment.PROD)
+@pytest.mark.parametrize(
+    ("api", "protocol", "scheme"),
+    [
+        ({}, "HTTP", "http"),  # no domain, no private CA: plain inside the VPC (waived)
+        ({"domain": "api.acme.example"}, "HTTPS", "https"),
+        ({"private_ca": True}, "HTTPS", "https"),
+    ],
+)
+def test_load_balancer_is_internal_and_the_hop_follows_the_clients_choice(
+    api: dict[str, Any], protocol: str, scheme: str
+) -> None:
+    run = run_component(make_spec(Cloud.AWS, Pattern.API_FIRST, Environment.PROD, {"api": api}))
     alb = one(run.resources, "aws:lb/loadBalancer:LoadBalancer")
     assert alb.inputs["internal"] is True
     assert alb.inputs["dropInvalidHeaderFields"] is True
-    listeners = of_type(run.resources, "aws:lb/listener:Listener")
-    assert [(li.inputs["protocol"], li.inputs["sslPolicy"]) for li in listeners] == [
-        ("HTTPS", ALB_TLS_POLICY)
-    ]
-    assert listeners[0].inputs["certificateArn"]
+    [listener] = of_type(run.resources, "aws:lb/listener:Listener")
+    assert listener.inputs["protocol"] == protocol
+    if protocol == "HTTPS":
+        assert listener.inputs["sslPolicy"] == ALB_TLS_POLICY
+        assert listener.inputs["certificateArn"]
     integration = one(run.resources, "aws:apigateway/integration:Integration")
-    assert integration.inputs["uri"].startswith("https://")
+    assert integration.inputs["uri"].startswith(f"{scheme}://")
     assert integration.inputs["connectionType"] == "VPC_LINK"
     assert integration.inputs["integrationTarget"] == mock_arn(alb)
-    api = one(run.resources, "aws:apigateway/restApi:RestApi")
-    assert api.inputs["securityPolicy"].startswith("SecurityPolicy_TLS13_1_2")
-    assert api.inputs["endpointConfiguration"]["types"] == "REGIONAL"
+    api_resource = one(run.resources, "aws:apigateway/restApi:RestApi")
+    assert api_resource.inputs["securityPolicy"].startswith("SecurityPolicy_TLS13_1_2")
+    assert api_resource.inputs["endpointConfiguration"]["types"] == "REGIONAL"
 
 
 def test_serving_is_private() -> None:
@@ -375,16 +386,27 @@ def test_greater_than_regex_rejects_non_numbers() -> None:
     assert len(pattern.pattern) < 200  # WAF's regex string limit
 
 
-@pytest.mark.parametrize("candidate", [False, True])
-def test_the_policy_pack_finds_nothing_beyond_the_declared_waivers(candidate: bool) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        dict(CANDIDATE),
+        {"api": {"domain": "api.acme.example"}},
+        {"api": {"private_ca": True}},
+    ],
+)
+def test_the_policy_pack_finds_nothing_beyond_the_declared_waivers(
+    overrides: dict[str, Any],
+) -> None:
     from policies.rules import all_policies
     from tests.policies.harness import evaluate
 
-    resources = _run(Environment.PROD, candidate=candidate).resources
+    spec = make_spec(Cloud.AWS, Pattern.API_FIRST, Environment.PROD, overrides)
+    resources = run_component(spec).resources
     unwaived = evaluate(all_policies(), resources)
-    # Every declared waiver is still needed (the list does not rot) ...
+    # Every waiver this stack's shape needs is still needed (the list does not rot) ...
     assert {(f.policy, f.resource_name) for f in unwaived} == {
-        (rule, f"{PROJECT}-{role}") for rule, (role, _) in POLICY_WAIVERS.items()
+        (rule, f"{PROJECT}-{POLICY_WAIVERS[rule][0]}") for rule in waivers_for(spec)
     }
-    # ... and with them recorded the pack has nothing to say.
+    # ... and with them recorded (the project's pack config holds all) nothing is left.
     assert evaluate(all_policies(), resources, policy_waivers(PROJECT)) == []

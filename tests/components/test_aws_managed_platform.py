@@ -16,7 +16,7 @@ from components.aws.managed_platform import (
     invocations_target,
 )
 from components.aws.monitoring import sagemaker_capacity_alarms
-from components.aws.security import TRUST_CONDITION_OPERATORS
+from components.aws.security import TRUST_CONDITION_OPERATORS, TRUST_SOURCE_ARNS
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
@@ -321,7 +321,15 @@ def test_iam_has_no_wildcard_actions_and_trusts_one_service_of_this_account() ->
         [trust] = statements(role.inputs["assumeRolePolicy"])
         service = trust["Principal"]["Service"]
         operator = TRUST_CONDITION_OPERATORS.get(service, "StringEqualsIfExists")
-        assert trust["Condition"] == {operator: {"aws:SourceAccount": "123456789012"}}
+        assert trust["Condition"][operator] == {"aws:SourceAccount": "123456789012"}
+        # SageMaker's own calling resource must be of this account too when it names one.
+        source = TRUST_SOURCE_ARNS.get(service)
+        expected = (
+            {"aws:SourceArn": source.format(region="eu-west-1", account="123456789012")}
+            if source
+            else None
+        )
+        assert trust["Condition"].get("ArnLikeIfExists") == expected
 
 
 @pytest.mark.parametrize("candidate", [False, True])

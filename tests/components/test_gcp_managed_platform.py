@@ -11,10 +11,12 @@ import dill
 import pytest
 
 from components.alarms import serving_alarms, traffic_split
-from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type
+from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type, policy_waivers
+from components.gcp.prerequisites import rollback_role_name
+from components.gcp.security import AUDIT_RULE
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
-from policies.runner.capture import Capture, CapturedResource
+from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 
@@ -54,7 +56,6 @@ def test_registers_every_part_of_the_pattern(env: Environment) -> None:
     for token in (
         "gcp:kms/cryptoKey:CryptoKey",
         "gcp:vertex/aiEndpoint:AiEndpoint",
-        "gcp:bigquery/dataset:Dataset",
         DEPLOYMENT,
         "gcp:monitoring/dashboard:Dashboard",
         "gcp:cloudfunctionsv2/function:Function",
@@ -70,12 +71,15 @@ def test_endpoint_models_and_data_capture_use_the_stack_key(env: Environment) ->
     key = outputs(cap)["kms_key_id"]
     endpoint = one(cap.resources, "gcp:vertex/aiEndpoint:AiEndpoint")
     assert endpoint.inputs["encryptionSpec"]["kmsKeyName"] == key
-    logging = endpoint.inputs["predictRequestResponseLoggingConfig"]
-    assert logging["enabled"] is True
-    dataset = one(cap.resources, "gcp:bigquery/dataset:Dataset")
-    assert logging["bigqueryDestination"]["outputUri"].endswith(dataset.inputs["datasetId"])
-    assert dataset.inputs["defaultEncryptionConfiguration"]["kmsKeyName"] == key
-    assert dataset.inputs["defaultTableExpirationMs"] == spec.retention.data_days * 86_400_000
+    # Data capture is the monitoring job's request logging (its BigQuery tables under the stack
+    # key, kept for the data retention); the endpoint configures none of its own, which would
+    # conflict with the job's (review A16).
+    assert not endpoint.inputs.get("predictRequestResponseLoggingConfig")
+    assert of_type(cap.resources, "gcp:bigquery/dataset:Dataset") == []
+    job = one(cap.resources, MONITORING)
+    assert job.inputs["kms_key_name"] == key
+    assert job.inputs["log_ttl_days"] == spec.retention.data_days
+    assert job.inputs["sample_rate"] == 1.0
     models = of_type(cap.resources, MODEL)
     assert len(models) == 2
     assert {m.inputs["kms_key_name"] for m in models} == {key}
@@ -156,11 +160,15 @@ def test_rollback_function_may_only_patch_this_endpoint(env: Environment) -> Non
     assert config["target"]["kind"] == "vertex-endpoint"
     assert config["target"]["endpoint"].endswith(f"/endpoints/{endpoint.inputs['name']}")
     assert config["thresholds"]["latency_multiplier"] == spec.rollout.rollback_latency_multiplier
-    role = one(cap.resources, "gcp:projects/iAMCustomRole:IAMCustomRole")
-    assert sorted(role.inputs["permissions"]) == sorted(ROLLBACK_PERMISSIONS)
+    # The custom role is the bootstrap's: a deployer never edits a role it may grant.
+    assert of_type(cap.resources, "gcp:projects/iAMCustomRole:IAMCustomRole") == []
+    assert sorted(ROLLBACK_PERMISSIONS) == [
+        "aiplatform.endpoints.get",
+        "aiplatform.endpoints.update",
+    ]
     grant = one(cap.resources, "gcp:vertex/aiEndpointIamMember:AiEndpointIamMember")
     assert grant.inputs["endpoint"] == endpoint.inputs["name"]
-    assert role.urn in grant.property_dependencies["role"]
+    assert grant.inputs["role"] == rollback_role_name(GCP_PROJECT, spec.project, spec.environment)
     project_roles = {
         r.inputs["role"] for r in of_type(cap.resources, "gcp:projects/iAMMember:IAMMember")
     }
@@ -175,6 +183,8 @@ def test_no_public_members_and_keys_only_for_service_agents(env: Environment) ->
     grants = of_type(cap.resources, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
     agents = {g.inputs["member"] for g in grants}
     assert "serviceAccount:service-123456789@gcp-sa-aiplatform.iam.gserviceaccount.com" in agents
+    # BigQuery's encryption agent is read from BigQuery, not spelled out (review A3).
+    assert "serviceAccount:bq-123456789@bigquery-encryption.iam.gserviceaccount.com" in agents
     assert all("@" in m and "123456789" in m for m in agents)
 
 
@@ -221,15 +231,17 @@ def test_logs_keep_the_profile_retention_with_cmek_and_audit(env: Environment) -
     assert bucket.inputs["cmekSettings"]["kmsKeyName"] == outputs(cap)["kms_key_id"]
     sink = one(cap.resources, "gcp:logging/projectSink:ProjectSink")
     assert 'resource.type="aiplatform.googleapis.com/Endpoint"' in sink.inputs["filter"]
-    audits = of_type(cap.resources, "gcp:projects/iAMAuditConfig:IAMAuditConfig")
-    assert "aiplatform.googleapis.com" in {a.inputs["service"] for a in audits}
+    # Vertex AI's data access audit logs are the bootstrap's (A21); the pack config says so.
+    assert of_type(cap.resources, "gcp:projects/iAMAuditConfig:IAMAuditConfig") == []
+    waived = {w["resource"] for w in policy_waivers(spec.project)[AUDIT_RULE]["waivers"]}
+    assert waived == {f"{spec.project}-endpoint", f"{spec.project}-fn-source"}
 
 
 @pytest.mark.parametrize("env", ENVS)
 @pytest.mark.parametrize("candidate", [False, True])
 def test_the_policy_pack_finds_nothing(env: Environment, candidate: bool) -> None:
-    _, cap = _run(env, candidate)
-    assert evaluate(all_policies(), cap.resources) == []
+    spec, cap = _run(env, candidate)
+    assert evaluate(all_policies(), cap.resources, policy_waivers(spec.project)) == []
 
 
 @pytest.mark.parametrize("env", ENVS)

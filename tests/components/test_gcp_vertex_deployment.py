@@ -9,6 +9,7 @@ import pytest
 
 from components.gcp.vertex_deployment import (
     MONITORING_UPDATE_MASK,
+    OBJECTIVES,
     RestVertexApi,
     VertexApiError,
     VertexDeploymentProvider,
@@ -30,6 +31,7 @@ class FakeVertex:
         self.deployed: dict[str, str] = {}  # id -> model
         self.split: dict[str, int] = {}
         self.ids = (str(n) for n in itertools.count(101))
+        self.jobs: dict[str, dict[str, Any]] = {}  # name -> monitoring job
 
     def upload_model(self, region: str, parent: str, model: dict[str, Any]) -> str:
         self.calls.append(("upload", model))
@@ -53,8 +55,12 @@ class FakeVertex:
     def undeploy_model(
         self, region: str, endpoint: str, deployed_id: str, split: dict[str, int]
     ) -> None:
-        # Vertex undeploys a model only if the split given with the call leaves it no traffic.
+        # Vertex undeploys a model only if the split given with the call leaves it no traffic,
+        # and never one that a model deployment monitoring job still watches.
         assert split.get(deployed_id, 0) == 0, "undeploying a model that keeps traffic"
+        for job in (j for j in self.jobs.values() if j["endpoint"] == endpoint):
+            watched = {o["deployedModelId"] for o in job[OBJECTIVES]}
+            assert deployed_id not in watched, "undeploying a model a monitoring job watches"
         self.calls.append(("undeploy", deployed_id))
         del self.deployed[deployed_id]
         self.split = dict(split)
@@ -67,10 +73,24 @@ class FakeVertex:
 
     def create_monitoring_job(self, region: str, parent: str, job: dict[str, Any]) -> str:
         self.calls.append(("create-job", job))
-        return f"{parent}/modelDeploymentMonitoringJobs/9"
+        name = f"{parent}/modelDeploymentMonitoringJobs/9"
+        self.jobs[name] = {**job, "name": name}
+        return name
 
-    def update_monitoring_job(self, region: str, name: str, job: dict[str, Any]) -> None:
+    def update_monitoring_job(
+        self,
+        region: str,
+        name: str,
+        job: dict[str, Any],
+        mask: tuple[str, ...] = MONITORING_UPDATE_MASK,
+    ) -> None:
+        assert set(job) == set(mask), "a patch sends exactly the fields of its update mask"
         self.calls.append(("update-job", job))
+        if name in self.jobs:
+            self.jobs[name].update(job)
+
+    def list_monitoring_jobs(self, region: str, parent: str) -> list[dict[str, Any]]:
+        return [dict(job) for name, job in self.jobs.items() if name.startswith(parent)]
 
     def delete_monitoring_job(self, region: str, name: str) -> None:
         self.calls.append(("delete-job", name))
@@ -404,3 +424,79 @@ def test_rest_client_patches_monitoring_jobs_with_an_update_mask() -> None:
     method, url, _ = transport.requests[0]
     assert method == "PATCH"
     assert url.endswith("?updateMask=" + ",".join(MONITORING_UPDATE_MASK))
+
+
+def _monitored(api: FakeVertex, deployed_ids: list[str]) -> None:
+    """A monitoring job on ENDPOINT watching ``deployed_ids``, as the component creates it."""
+    VertexModelMonitoringProvider(api).create({**MONITORING, "deployed_ids": deployed_ids})
+
+
+def test_promotion_moves_the_monitoring_job_before_undeploying_what_it_watched() -> None:
+    # Review A16: Vertex refuses to undeploy a model a monitoring job watches, and the job's own
+    # update runs only after the deployment's. The fake refuses exactly that.
+    api = FakeVertex()
+    provider = VertexDeploymentProvider(api)
+    old = provider.create(
+        props(
+            {"stable": slot("m/1"), "candidate": slot("m/2", "candidate")},
+            {"stable": 90, "candidate": 10},
+        )
+    ).outs
+    _monitored(api, list(old["deployed_ids"].values()))
+    api.calls.clear()
+    provider.update("id", old, props({"stable": slot("m/2")}, {"stable": 100, "candidate": 0}))
+    assert api.kinds() == ["deploy", "split", "update-job", "undeploy", "undeploy"]
+    (job,) = api.jobs.values()
+    assert [o["deployedModelId"] for o in job[OBJECTIVES]] == ["1213"]
+    # The new model keeps the objective the job had; nothing else of the job is sent.
+    _, patch = api.calls[2]
+    assert set(patch) == {OBJECTIVES}
+    drift = patch[OBJECTIVES][0]["objectiveConfig"]["predictionDriftDetectionConfig"]
+    assert drift == {"defaultDriftThreshold": {"value": MONITORING["drift_threshold"]}}
+
+
+def test_a_traffic_change_leaves_the_monitoring_job_alone() -> None:
+    api = FakeVertex()
+    provider = VertexDeploymentProvider(api)
+    both = {"stable": slot("m/1"), "candidate": slot("m/2", "candidate")}
+    old = provider.create(props(both, {"stable": 90, "candidate": 10})).outs
+    _monitored(api, list(old["deployed_ids"].values()))
+    api.calls.clear()
+    provider.update("id", old, props(both, {"stable": 50, "candidate": 50}))
+    assert api.kinds() == ["split"]
+
+
+def test_jobs_of_other_endpoints_are_not_touched() -> None:
+    api = FakeVertex()
+    provider = VertexDeploymentProvider(api)
+    old = provider.create(props({"stable": slot("m/1")}, {"stable": 100})).outs
+    other = ENDPOINT.replace("1234567890", "1234567891")
+    VertexModelMonitoringProvider(api).create({**MONITORING, "endpoint": other})
+    api.calls.clear()
+    provider.update("id", old, props({"stable": slot("m/1", replicas=(2, 4))}, {"stable": 100}))
+    assert "update-job" not in api.kinds()
+
+
+def test_rest_client_lists_monitoring_jobs_across_pages() -> None:
+    pages = [
+        {"modelDeploymentMonitoringJobs": [{"name": "j1"}], "nextPageToken": "t2"},
+        {"modelDeploymentMonitoringJobs": [{"name": "j2"}]},
+    ]
+    requests: list[str] = []
+
+    def send(method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        requests.append(url)
+        return pages[len(requests) - 1]
+
+    jobs = RestVertexApi(send, sleep=lambda _: None).list_monitoring_jobs(REGION, "projects/p1/x")
+    assert [j["name"] for j in jobs] == ["j1", "j2"]
+    assert requests[1].endswith("/modelDeploymentMonitoringJobs?pageToken=t2")
+
+
+def test_rest_client_patches_only_the_fields_it_is_given() -> None:
+    transport = FakeTransport({"done": True})
+    api = RestVertexApi(transport, sleep=lambda _: None)
+    api.update_monitoring_job(
+        REGION, "projects/p1/x/modelDeploymentMonitoringJobs/9", {}, (OBJECTIVES,)
+    )
+    assert transport.requests[0][1].endswith(f"?updateMask={OBJECTIVES}")

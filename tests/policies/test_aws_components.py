@@ -18,9 +18,11 @@ def test_aws_api_first_passes_every_aws_rule_with_its_declared_waivers(
     spec = make_spec(Cloud.AWS, Pattern.API_FIRST, environment)
     resources = run_component(spec).resources
     unwaived = evaluate(aws.POLICIES, resources)
-    # The only finding is the one the component declares and explains (ALB access logs need an
-    # SSE-S3 bucket, which aws-s3-bucket-require-kms-encryption forbids).
+    # The only findings are the ones the component declares and explains: ALB access logs need
+    # an SSE-S3 bucket, which aws-s3-bucket-require-kms-encryption forbids; without a domain or
+    # a private CA the internal hop from the VPC link is plain HTTP inside the VPC.
     assert {(f.policy, f.resource_name) for f in unwaived} == {
-        ("aws-lb-require-access-logs", f"{spec.project}-alb")
+        ("aws-lb-require-access-logs", f"{spec.project}-alb"),
+        ("aws-lb-listener-require-https", f"{spec.project}-http"),
     }
     assert evaluate(aws.POLICIES, resources, policy_waivers(spec.project)) == []
