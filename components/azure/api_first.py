@@ -22,6 +22,7 @@ import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
 from components.alarms import rollback_alarms, serving_alarms
+from components.azure import bootstrap as bootstrap_program
 from components.azure import hosting, monitoring, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -37,6 +38,9 @@ APIM_SKU: dict[GatewayTier, str] = {
 }
 
 _APIM_SECURITY = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security"
+# HTTP/2 between clients and the gateway. The key is the one the SDK documents (no
+# ".Security" segment; review A14): a misspelt key is rejected or silently ignored.
+APIM_HTTP2_PROPERTY = "Microsoft.WindowsAzure.ApiManagement.Gateway.Protocols.Server.Http2"
 # Every legacy protocol and weak cipher off, client side and backend side (policy rule 24).
 APIM_TLS_PROPERTIES: dict[str, str] = {
     f"{_APIM_SECURITY}.Protocols.Tls10": "False",
@@ -46,7 +50,7 @@ APIM_TLS_PROPERTIES: dict[str, str] = {
     f"{_APIM_SECURITY}.Backend.Protocols.Tls11": "False",
     f"{_APIM_SECURITY}.Backend.Protocols.Ssl30": "False",
     f"{_APIM_SECURITY}.Ciphers.TripleDes168": "False",
-    f"{_APIM_SECURITY}.Protocols.Server.Http2": "True",
+    APIM_HTTP2_PROPERTY: "True",
 }
 
 
@@ -83,6 +87,51 @@ WAF_MANAGED_RULES: tuple[tuple[str, str], ...] = (
 # The request body schema API Management validates: JSON object. The model's exact input
 # contract belongs to the client; tighten it here when it is known.
 REQUEST_SCHEMA = '{"type": "object"}'
+
+# validate-content checks at most this many bytes (the documented maximum of its max-size,
+# 100 KB; a larger value is rejected when the policy is saved; review #14). The size limit
+# itself, api.max_request_bytes, is enforced on the Content-Length header, which any size
+# can use; bodies above this cap are still size-limited but not schema-validated.
+VALIDATE_CONTENT_MAX_BYTES = 102_400
+
+
+def size_limit_policy(max_request_bytes: int) -> list[str]:
+    """Inbound policy lines that hold ``api.max_request_bytes`` for a body of any size.
+
+    A POST without Content-Length (a chunked upload) is refused with 411, one above the limit
+    with 413, before the gateway reads the body; other methods carry no body and pass.
+    """
+    missing = '@(context.Request.Method == "POST" && !context.Request.Headers.ContainsKey("Content-Length"))'  # noqa: E501
+    too_big = (
+        '@(context.Request.Method == "POST" && long.Parse(context.Request.Headers'
+        f'.GetValueOrDefault("Content-Length", "0")) > {max_request_bytes})'
+    )
+    return [
+        "    <choose>",
+        f"      <when condition={quoteattr(missing)}>",
+        '        <return-response><set-status code="411" reason="Length Required" />'
+        "</return-response>",
+        "      </when>",
+        f"      <when condition={quoteattr(too_big)}>",
+        '        <return-response><set-status code="413" reason="Payload Too Large" />'
+        "</return-response>",
+        "      </when>",
+        "    </choose>",
+    ]
+
+
+def validate_content_policy(max_request_bytes: int) -> list[str]:
+    """JSON validation of the body, within validate-content's 100 KB ceiling: a larger allowed
+    body (Content-Length already checked) passes unvalidated instead of being refused."""
+    size = min(max_request_bytes, VALIDATE_CONTENT_MAX_BYTES)
+    action = "prevent" if max_request_bytes <= VALIDATE_CONTENT_MAX_BYTES else "ignore"
+    return [
+        '    <validate-content unspecified-content-type-action="prevent"'
+        f' max-size="{size}" size-exceeded-action="{action}"'
+        ' errors-variable-name="requestBodyValidation">',
+        '      <content type="application/json" validate-as="json" action="prevent" />',
+        "    </validate-content>",
+    ]
 
 
 def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) -> str:
@@ -122,11 +171,8 @@ def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) ->
         f" counter-key={key} />",
         f'    <quota-by-key calls="{api.quota_per_day}" renewal-period="86400"'
         f" counter-key={key} />",
-        '    <validate-content unspecified-content-type-action="prevent"'
-        f' max-size="{api.max_request_bytes}" size-exceeded-action="prevent"'
-        ' errors-variable-name="requestBodyValidation">',
-        '      <content type="application/json" validate-as="json" action="prevent" />',
-        "    </validate-content>",
+        *size_limit_policy(api.max_request_bytes),
+        *validate_content_policy(api.max_request_bytes),
         f"    <set-backend-service backend-id={quoteattr(backend_id)} />",
         "  </inbound>",
         "  <backend><base /></backend>",
@@ -151,8 +197,9 @@ class AzureApiFirst(PatternComponent):
         o = self.child_opts()
         base = security.foundation(spec, name, o)
         self.rg, self.keys, self.workspace = base.rg, base.keys, base.workspace
+        self.rg_name = security.resource_group_name(spec)
         self.encryption_id, self.insights = base.encryption, base.insights
-        self.kms_key_id = pulumi.Output.from_input(self.keys.key_uri)
+        self.kms_key_id = self.keys.key_uri
         self.log_group = self.workspace.id
         self._create_identities(name, spec, o)
         self._create_gateway_service(name, spec, o)
@@ -182,9 +229,8 @@ class AzureApiFirst(PatternComponent):
     def _create_gateway_service(
         self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
     ) -> None:
-        self.apim_name = resource_name(
-            "azure", "apim", spec.project, spec.environment.value, "gateway"
-        )
+        # *.azure-api.net is global and APIM keeps a deleted service's name (soft delete).
+        self.apim_name = security.physical_name(spec, "apim", "gateway")
         self.apim = apim.ApiManagementService(
             f"{name}-apim",
             service_name=self.apim_name,
@@ -219,18 +265,25 @@ class AzureApiFirst(PatternComponent):
     # -- model serving -------------------------------------------------------------------
     def _create_serving(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
         self.environment = hosting.container_environment(
-            spec, name, "env", self.rg, self.keys, self.encryption_id, self.workspace, o
+            spec, name, "env", self.rg, self.workspace, o
         )
         self.app_name = resource_name(
             "azure", "container-app", spec.project, spec.environment.value, "model"
         )
+        # The revision that serves as stable is read from the live app (review A9).
+        self.plan = rollout.container_app_plan(
+            spec, self.app_name, rollout.live_app(spec, self.rg_name, self.app_name)
+        )
+        if self.plan.note:
+            pulumi.log.warn(self.plan.note, resource=self)
+        self.stable_revision = self.plan.stable_revision
+        self.candidate_revision = self.plan.candidate_revision
         release = rollout.release(spec)
-        self.stable_revision = rollout.revision_name(
-            spec, self.app_name, release.stable_version, release.stable_image
-        )
-        self.candidate_revision = rollout.revision_name(
-            spec, self.app_name, release.candidate_version, release.candidate_image
-        )
+        # Images in an Azure Container Registry are pulled as bootstrap's pull identity.
+        pull = hosting.registry_pull(spec, release.stable_image, release.candidate_image)
+        identities: list[pulumi.Input[str]] = [self.serving_id.id]
+        if pull is not None:
+            identities.append(pull.identity_id)
         cap = spec.capacity
         # Only API Management may call the model: ingress allows its public addresses alone.
         restrictions = self.apim.public_ip_addresses.apply(
@@ -252,17 +305,18 @@ class AzureApiFirst(PatternComponent):
             managed_environment_id=self.environment.id,
             identity=app.ManagedServiceIdentityArgs(
                 type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[self.serving_id.id],
+                user_assigned_identities=identities,
             ),
             configuration=app.ConfigurationArgs(
                 active_revisions_mode=app.ActiveRevisionsMode.MULTIPLE,
+                registries=pull.registries() if pull is not None else None,
                 ingress=app.IngressArgs(
                     external=True,
                     allow_insecure=False,
                     target_port=spec.model.port,
                     transport=app.IngressTransportMethod.HTTP,
                     ip_security_restrictions=restrictions,
-                    traffic=rollout.container_app_traffic(spec, self.app_name),
+                    traffic=list(self.plan.traffic),
                 ),
             ),
             template=app.TemplateArgs(
@@ -270,7 +324,7 @@ class AzureApiFirst(PatternComponent):
                 containers=[
                     app.ContainerArgs(
                         name="model",
-                        image=release.candidate_image,
+                        image=self.plan.template_image,
                         resources=app.ContainerResourcesArgs(
                             cpu=cap.cpu, memory=f"{cap.memory_mb / 1024:g}Gi"
                         ),
@@ -279,16 +333,26 @@ class AzureApiFirst(PatternComponent):
                                 name="APPLICATIONINSIGHTS_CONNECTION_STRING",
                                 value=self.insights.connection_string,
                             ),
+                            # Application Insights takes Entra-authenticated telemetry only (local
+                            # auth off): the exporter signs in as the serving identity.
+                            app.EnvironmentVarArgs(
+                                name="APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+                                value=pulumi.Output.concat(
+                                    "Authorization=AAD;ClientId=", self.serving_id.client_id
+                                ),
+                            ),
                             app.EnvironmentVarArgs(
                                 name="AZURE_CLIENT_ID", value=self.serving_id.client_id
                             ),
-                            # Telemetry carries the version, so alarms tell candidate from stable.
+                            # Telemetry carries the app and the version, so alarms tell
+                            # candidate from stable (AppRoleName, AppVersion).
+                            app.EnvironmentVarArgs(name="OTEL_SERVICE_NAME", value=self.app_name),
                             app.EnvironmentVarArgs(
                                 name="OTEL_RESOURCE_ATTRIBUTES",
-                                value=f"service.version={release.candidate_version}",
+                                value=f"service.version={self.plan.template_version}",
                             ),
                             app.EnvironmentVarArgs(
-                                name="MODEL_VERSION", value=release.candidate_version
+                                name="MODEL_VERSION", value=self.plan.template_version
                             ),
                         ],
                         probes=[
@@ -523,6 +587,13 @@ class AzureApiFirst(PatternComponent):
         profile = self.front_door.name
         endpoint = cdn.AFDEndpoint(
             f"{name}-edge",
+            # Endpoint names are unique worldwide: suffixed stacks name theirs (the container-app
+            # rule's 32 characters fit Front Door's limit); older stacks keep their auto-name.
+            endpoint_name=(
+                security.physical_name(spec, "container-app", "edge")
+                if spec.suffix is not None
+                else None
+            ),
             resource_group_name=rg,
             profile_name=profile,
             location="Global",
@@ -546,6 +617,8 @@ class AzureApiFirst(PatternComponent):
             ),
             opts=o,
         )
+        self.custom_domain = custom_domain(spec, name, rg, profile, o)
+        domains = [endpoint.id] + ([self.custom_domain.id] if self.custom_domain else [])
         gateway_host = f"{self.apim_name}.azure-api.net"
         origin = cdn.AFDOrigin(
             f"{name}-edge-apim",
@@ -567,6 +640,11 @@ class AzureApiFirst(PatternComponent):
             endpoint_name=endpoint.name,
             origin_group=cdn.ResourceReferenceArgs(id=origin_group.id),
             supported_protocols=[cdn.AFDEndpointProtocols.HTTPS],
+            custom_domains=(
+                [cdn.ActivatedResourceReferenceArgs(id=self.custom_domain.id)]
+                if self.custom_domain
+                else None
+            ),
             forwarding_protocol=cdn.ForwardingProtocol.HTTPS_ONLY,
             https_redirect=cdn.HttpsRedirect.DISABLED,
             link_to_default_domain=cdn.LinkToDefaultDomain.ENABLED,
@@ -583,7 +661,7 @@ class AzureApiFirst(PatternComponent):
                 waf_policy=cdn.ResourceReferenceArgs(id=waf.id),
                 associations=[
                     cdn.SecurityPolicyWebApplicationFirewallAssociationArgs(
-                        domains=[cdn.ActivatedResourceReferenceArgs(id=endpoint.id)],
+                        domains=[cdn.ActivatedResourceReferenceArgs(id=d) for d in domains],
                         patterns_to_match=["/*"],
                     )
                 ],
@@ -592,8 +670,13 @@ class AzureApiFirst(PatternComponent):
         )
         security.diagnostics(f"{name}-frontdoor-diagnostics", self.front_door.id, self.workspace, o)
         self.waf = waf
+        host = (
+            pulumi.Output.from_input(spec.api.domain)
+            if self.custom_domain is not None and spec.api.domain
+            else endpoint.host_name
+        )
         self.endpoint_url = pulumi.Output.concat(
-            "https://", endpoint.host_name, "/", spec.model.name, spec.model.predict_path
+            "https://", host, "/", spec.model.name, spec.model.predict_path
         )
 
     # -- alarms, rollback, dashboard ---------------------------------------------------------
@@ -605,8 +688,6 @@ class AzureApiFirst(PatternComponent):
             spec,
             name,
             self.rg,
-            self.keys,
-            self.encryption_id,
             self.workspace,
             [monitoring.alarm_rule_name(spec, r) for r in rollback_alarms(spec)],
             rollout.RollbackTarget(
@@ -632,6 +713,40 @@ class AzureApiFirst(PatternComponent):
         self.dashboard_name = self.monitoring.dashboard.display_name
 
 
+def custom_domain(
+    spec: DeploymentSpec,
+    name: str,
+    rg: pulumi.Input[str],
+    profile: pulumi.Input[str],
+    o: pulumi.ResourceOptions,
+) -> cdn.AFDCustomDomain | None:
+    """The client's own host name (``api.domain``) on Front Door, with a certificate Front Door
+    issues and renews, TLS 1.2 or newer.
+
+    The client creates two DNS records (docs/patterns/azure.md): the ``_dnsauth.<domain>`` TXT
+    record holding the domain's validation token, and a CNAME from the domain to the endpoint's
+    host name. A public wildcard-DNS name (dev only) gives no place for the TXT record, so it
+    is not attached: dev then uses the endpoint's own ``*.azurefd.net`` name, which already
+    has a certificate.
+    """
+    domain = spec.api.domain
+    if domain is None or spec.api.wildcard_dns:
+        return None
+    return cdn.AFDCustomDomain(
+        f"{name}-edge-domain",
+        custom_domain_name=resource_name("azure", "default", domain.replace(".", "-")),
+        host_name=domain,
+        resource_group_name=rg,
+        profile_name=profile,
+        tls_settings=cdn.AFDDomainHttpsParametersArgs(
+            certificate_type=cdn.AfdCertificateType.MANAGED_CERTIFICATE,
+            cipher_suite_set_type=cdn.AfdCipherSuiteSetType.TLS12_2023,
+            minimum_tls_version=cdn.AfdMinimumTlsVersion.TLS12,
+        ),
+        opts=o,
+    )
+
+
 def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:
     """Where API-first requests are logged.
 
@@ -655,3 +770,14 @@ def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:
             where=f'AppRoleName == "{app_name}" and AppVersion == "{candidate}"',
         ),
     )
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack-config waivers for this project (written into policies/config by the generator).
+
+    The pattern's own resources need none. The project's pack config is shared with the
+    bootstrap program, whose state account and secrets vault must be reachable from wherever
+    Pulumi runs: those two waivers, with their reasons, live in components/azure/bootstrap.py
+    and name only bootstrap resources (``<name>-state``, ``<name>-vault``).
+    """
+    return bootstrap_program.policy_waivers(name)

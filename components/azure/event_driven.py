@@ -30,6 +30,7 @@ duplicate detection, lock renewal and CMK. See docs/patterns/azure.md ("Event-dr
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,7 +54,8 @@ from components.alarms import (
     max_processing_seconds,
     visibility_timeout_seconds,
 )
-from components.azure import monitoring, security
+from components.azure import bootstrap as bootstrap_program
+from components.azure import hosting, monitoring, security
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -122,10 +124,32 @@ EVENT_TTL_MINUTES = 1440
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
 
 # -- Network ---------------------------------------------------------------------------------
-# Change before peering with a client network that uses the same range.
-VNET_CIDR = "10.42.0.0/16"
-WORKER_SUBNET_CIDR = "10.42.0.0/23"  # Container Apps (workload profiles) infrastructure
-ENDPOINT_SUBNET_CIDR = "10.42.2.0/24"  # private endpoints
+# The VNet takes the stack's `network.cidr` (each environment its own range, so environments
+# can be peered); the subnets are carved from its start. A stack generated before suffixes
+# existed (suffix None) keeps the range it was deployed with, which was fixed in code.
+LEGACY_VNET_CIDR = "10.42.0.0/16"
+WORKER_SUBNET_PREFIX = 23  # Container Apps (workload profiles) infrastructure: /23 at least
+ENDPOINT_SUBNET_PREFIX = 24  # private endpoints
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """The VNet range and its two subnets."""
+
+    vnet: str
+    workers: str
+    endpoints: str
+
+
+def network_plan(spec: DeploymentSpec) -> NetworkPlan:
+    """Workers' /23 at the start of the range, the private endpoints' /24 right after it."""
+    cidr = LEGACY_VNET_CIDR if spec.suffix is None else spec.network.cidr
+    vnet = ipaddress.IPv4Network(cidr, strict=False)
+    workers = next(vnet.subnets(new_prefix=WORKER_SUBNET_PREFIX))
+    after = ipaddress.IPv4Network(
+        (int(workers.network_address) + workers.num_addresses, ENDPOINT_SUBNET_PREFIX)
+    )
+    return NetworkPlan(str(vnet), str(workers), str(after))
 
 
 @dataclass(frozen=True)
@@ -310,11 +334,20 @@ class AzureEventDriven(PatternComponent):
 
     # -- Network: the workers' subnet and the private endpoints' subnet --------------------------
     def _create_network(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        existing = spec.network.existing_id
+        if existing is not None:
+            # The client's VNet: its first subnet hosts the workers (delegated to
+            # Microsoft.App/environments, /23 or larger), its second the private endpoints.
+            self.vnet_id: pulumi.Input[str] = existing
+            self.worker_subnet_id: pulumi.Input[str] = spec.network.existing_subnet_ids[0]
+            self.endpoint_subnet_id: pulumi.Input[str] = spec.network.existing_subnet_ids[1]
+            return
+        plan = network_plan(spec)
         self.vnet = network.VirtualNetwork(
             f"{name}-vnet",
             resource_group_name=self.rg.name,
             location=spec.region,
-            address_space=network.AddressSpaceArgs(address_prefixes=[VNET_CIDR]),
+            address_space=network.AddressSpaceArgs(address_prefixes=[plan.vnet]),
             tags=spec.standard_tags(),
             opts=o,
         )
@@ -323,7 +356,7 @@ class AzureEventDriven(PatternComponent):
             subnet_name="workers",
             resource_group_name=self.rg.name,
             virtual_network_name=self.vnet.name,
-            address_prefix=WORKER_SUBNET_CIDR,
+            address_prefix=plan.workers,
             delegations=[
                 network.DelegationArgs(
                     name="container-apps", service_name="Microsoft.App/environments"
@@ -338,7 +371,7 @@ class AzureEventDriven(PatternComponent):
             subnet_name="private-endpoints",
             resource_group_name=self.rg.name,
             virtual_network_name=self.vnet.name,
-            address_prefix=ENDPOINT_SUBNET_CIDR,
+            address_prefix=plan.endpoints,
             # Private endpoints only receive: this subnet needs no way out.
             default_outbound_access=False,
             # Subnets of one VNet are created one at a time (ARM rejects concurrent updates).
@@ -346,10 +379,13 @@ class AzureEventDriven(PatternComponent):
                 o, pulumi.ResourceOptions(depends_on=[self.worker_subnet])
             ),
         )
+        self.vnet_id = self.vnet.id
+        self.worker_subnet_id = self.worker_subnet.id
+        self.endpoint_subnet_id = self.endpoint_subnet.id
 
     # -- Storage: input, results, undelivered events -------------------------------------------
     def _create_storage(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
-        self.account_name = self._physical("storage-account", "jobs")
+        self.account_name = security.physical_name(spec, "storage-account", "jobs")
         self.blob_endpoint = f"https://{self.account_name}.blob.core.windows.net/"
         self.account = security.cmk_storage_account(
             spec, name, "jobs", self.rg, self.keys, self.encryption_id, o
@@ -409,7 +445,7 @@ class AzureEventDriven(PatternComponent):
 
     # -- The queue -----------------------------------------------------------------------------
     def _create_queue(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
-        self.namespace_name = self._physical("servicebus-namespace", "bus")
+        self.namespace_name = security.physical_name(spec, "servicebus-namespace", "bus")
         self.namespace = servicebus.Namespace(
             f"{name}-bus",
             namespace_name=self.namespace_name,
@@ -431,8 +467,8 @@ class AzureEventDriven(PatternComponent):
                 key_source=servicebus.KeySource.MICROSOFT_KEY_VAULT,
                 key_vault_properties=[
                     servicebus.KeyVaultPropertiesArgs(
-                        key_name=self.keys.key_name,
-                        key_vault_uri=f"https://{self.keys.vault_name}.vault.azure.net",
+                        key_name=self.keys.key.name.apply(lambda _: self.keys.key_name),
+                        key_vault_uri=self.keys.vault_uri,
                         identity=servicebus.UserAssignedIdentityPropertiesArgs(
                             user_assigned_identity=self.encryption_id.id
                         ),
@@ -442,7 +478,8 @@ class AzureEventDriven(PatternComponent):
             ),
             tags=spec.standard_tags(),
             opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
+                security.after_key(self.keys, o),
+                pulumi.ResourceOptions(protect=spec.retention.deletion_protection),
             ),
         )
         # The firewall denies every public network; trusted services (Event Grid delivering as
@@ -478,7 +515,7 @@ class AzureEventDriven(PatternComponent):
 
     # -- Job status ----------------------------------------------------------------------------
     def _create_status(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
-        self.cosmos_name = self._physical("cosmos-account", "status")
+        self.cosmos_name = security.physical_name(spec, "cosmos-account", "status")
         self.cosmos = cosmosdb.DatabaseAccount(
             f"{name}-cosmos",
             account_name=self.cosmos_name,
@@ -512,7 +549,8 @@ class AzureEventDriven(PatternComponent):
             ),
             tags=spec.standard_tags(),
             opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
+                security.after_key(self.keys, o),
+                pulumi.ResourceOptions(protect=spec.retention.deletion_protection),
             ),
         )
         database = cosmosdb.SqlResourceSqlDatabase(
@@ -645,7 +683,7 @@ class AzureEventDriven(PatternComponent):
                 resource_group_name=self.rg.name,
                 location="global",
                 registration_enabled=False,
-                virtual_network=privatedns.SubResourceArgs(id=self.vnet.id),
+                virtual_network=privatedns.SubResourceArgs(id=self.vnet_id),
                 tags=spec.standard_tags(),
                 opts=o,
             )
@@ -653,7 +691,7 @@ class AzureEventDriven(PatternComponent):
                 f"{name}-pe-{key}",
                 resource_group_name=self.rg.name,
                 location=spec.region,
-                subnet=network.SubnetArgs(id=self.endpoint_subnet.id),
+                subnet=network.SubnetArgs(id=self.endpoint_subnet_id),
                 private_link_service_connections=[
                     network.PrivateLinkServiceConnectionArgs(
                         name=key,
@@ -752,7 +790,7 @@ class AzureEventDriven(PatternComponent):
             location=spec.region,
             app_logs_configuration=app.AppLogsConfigurationArgs(destination="azure-monitor"),
             vnet_configuration=app.VnetConfigurationArgs(
-                infrastructure_subnet_id=self.worker_subnet.id, internal=True
+                infrastructure_subnet_id=self.worker_subnet_id, internal=True
             ),
             workload_profiles=[
                 app.WorkloadProfileArgs(
@@ -760,16 +798,8 @@ class AzureEventDriven(PatternComponent):
                 )
             ],
             public_network_access=app.PublicNetworkAccess.DISABLED,
-            identity=app.ManagedServiceIdentityArgs(
-                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[self.encryption_id.id],
-            ),
-            disk_encryption_configuration=app.DiskEncryptionConfigurationArgs(
-                key_vault_configuration=app.DiskEncryptionConfigurationKeyVaultConfigurationArgs(
-                    key_url=self.keys.key_uri,
-                    auth=app.DiskEncryptionConfigurationAuthArgs(identity=self.encryption_id.id),
-                )
-            ),
+            # No disk CMK on Container Apps (preview, and not a Key Vault trusted service): see
+            # components/azure/hosting.py and docs/patterns/azure.md (review A6).
             tags=spec.standard_tags(),
             opts=o,
         )
@@ -804,6 +834,11 @@ class AzureEventDriven(PatternComponent):
         }
         # The job needs its grants and its private paths before the first execution starts.
         ready = [*self.grants.values(), *self.private_endpoints.values()]
+        # An image in an Azure Container Registry is pulled as bootstrap's pull identity.
+        pull = hosting.registry_pull(spec, spec.model.image)
+        job_identities: list[pulumi.Input[str]] = [worker.id, scaler.id]
+        if pull is not None:
+            job_identities.append(pull.identity_id)
         self.worker = app.Job(
             f"{name}-worker",
             job_name=self.worker_name,
@@ -813,10 +848,11 @@ class AzureEventDriven(PatternComponent):
             workload_profile_name=WORKLOAD_PROFILE,
             identity=app.ManagedServiceIdentityArgs(
                 type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=[worker.id, scaler.id],
+                user_assigned_identities=job_identities,
             ),
             configuration=app.JobConfigurationArgs(
                 trigger_type=app.TriggerType.EVENT,
+                registries=pull.registries() if pull is not None else None,
                 # The worker stops itself at max_processing_seconds; the platform's timeout is
                 # the backstop, and the message then returns to the queue when its lock ends.
                 replica_timeout=max_processing_seconds(spec),
@@ -973,3 +1009,14 @@ class AzureEventDriven(PatternComponent):
             self.channels,
             o,
         )
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack-config waivers for this project (written into policies/config by the generator).
+
+    The pattern's own resources need none. The project's pack config is shared with the
+    bootstrap program, whose state account and secrets vault must be reachable from wherever
+    Pulumi runs: those two waivers, with their reasons, live in components/azure/bootstrap.py
+    and name only bootstrap resources (``<name>-state``, ``<name>-vault``).
+    """
+    return bootstrap_program.policy_waivers(name)

@@ -13,17 +13,22 @@ that puts all traffic back on blue when a rollback alarm fires.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_azure_native.containerregistry as containerregistry
 import pulumi_azure_native.machinelearningservices as ml
 import pulumi_azure_native.monitor as monitor
+import pulumi_azure_native.network as network
+import pulumi_azure_native.privatedns as privatedns
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
+from components.azure import bootstrap as bootstrap_program
 from components.azure import monitoring, rollout, security
+from components.azure.endpoint_traffic import EndpointTraffic
 from components.base import PatternComponent
-from components.naming import resource_name
 from components.spec import AuthMode, DeploymentSpec
 
 # Endpoint auth per API auth mode. Both are Entra-backed, expiring tokens: static keys ("Key")
@@ -74,6 +79,28 @@ UTILISATION_ALERTS: tuple[tuple[str, str, float], ...] = (
 # Azure ML deployments cannot scale to zero: at least one instance always runs.
 MIN_ML_INSTANCES = 1
 
+# What the workspace's user-assigned identity needs on its own single resources (review A7;
+# Microsoft's "workspace with a user-assigned identity" role list): read/write model assets in
+# storage, push environment images to its registry, store connection secrets in the vault, and
+# manage its Application Insights component. Never Contributor on the group.
+WORKSPACE_GRANTS: tuple[tuple[str, str], ...] = (
+    ("st", "storage-blob-data-owner"),
+    ("acr", "acr-push"),
+    ("key", "key-vault-crypto-user"),
+    ("kv", "key-vault-secrets-officer"),
+    ("insights", "app-insights-component-contributor"),
+)
+
+# Inference reaches the private workspace through a private endpoint ("amlworkspace") whose
+# names resolve in these private DNS zones (review A10); scoring calls to
+# <endpoint>.<region>.inference.ml.azure.com go through the same endpoint.
+WORKSPACE_PRIVATE_LINK = "amlworkspace"
+WORKSPACE_DNS_ZONES: tuple[str, ...] = (
+    "privatelink.api.azureml.ms",
+    "privatelink.notebooks.azure.net",
+)
+ENDPOINT_SUBNET_PREFIX = 24
+
 
 class AzureManagedPlatform(PatternComponent):
     """Azure ML managed online endpoint with blue/green, autoscale, alerts and rollback."""
@@ -85,8 +112,9 @@ class AzureManagedPlatform(PatternComponent):
         o = self.child_opts()
         base = security.foundation(spec, name, o)
         self.base = base
-        self.kms_key_id = pulumi.Output.from_input(base.keys.key_uri)
+        self.kms_key_id = base.keys.key_uri
         self._create_workspace(name, spec, o)
+        self._create_inbound(name, spec, o)
         self._create_endpoint(name, spec, o)
         self._create_monitoring(name, spec, o)
         self._finish()
@@ -108,12 +136,15 @@ class AzureManagedPlatform(PatternComponent):
         security.blob_service_diagnostics(
             f"{name}-st-blob-diagnostics", self.storage, base.workspace, o
         )
-        # Premium: the tier that takes a customer-managed key and closes the public endpoint.
+        # Premium: the tier with private endpoints, which the workspace's managed network uses.
+        # No customer-managed key here (review A6): ACR reads its key as a user-assigned
+        # identity, which Key Vault's trusted-services bypass does not admit, so a registry
+        # cannot use the stack's firewalled vault; a system-assigned identity could, but ACR
+        # encryption is set only at creation, before that identity could be granted. The
+        # release of record is the bootstrap registry's image, which is CMK-encrypted.
         self.registry = containerregistry.Registry(
             f"{name}-acr",
-            registry_name=resource_name(
-                "azure", "container-registry", spec.project, spec.environment.value, "acr"
-            ),
+            registry_name=security.physical_name(spec, "container-registry", "acr"),
             resource_group_name=rg.name,
             location=spec.region,
             sku=containerregistry.SkuArgs(name=containerregistry.SkuName.PREMIUM),
@@ -121,35 +152,28 @@ class AzureManagedPlatform(PatternComponent):
             anonymous_pull_enabled=False,
             public_network_access=containerregistry.PublicNetworkAccess.DISABLED,
             network_rule_bypass_options=containerregistry.NetworkRuleBypassOptions.AZURE_SERVICES,
-            identity=base.encryption.id.apply(
-                lambda i: containerregistry.IdentityPropertiesArgs(
-                    type=containerregistry.ResourceIdentityType.USER_ASSIGNED,
-                    user_assigned_identities={i: containerregistry.UserIdentityPropertiesArgs()},
-                )
-            ),
-            encryption=containerregistry.EncryptionPropertyArgs(
-                status=containerregistry.EncryptionStatus.ENABLED,
-                key_vault_properties=containerregistry.KeyVaultPropertiesArgs(
-                    key_identifier=base.keys.key_uri, identity=base.encryption.client_id
-                ),
-            ),
             tags=spec.standard_tags(),
             opts=o,
         )
         security.diagnostics(f"{name}-acr-diagnostics", self.registry.id, base.workspace, o)
         # The workspace identity manages its dependent resources; it gets narrow data roles on
         # each single resource (never Contributor on the group).
-        for role, scope, key in (
-            ("storage-blob-data-owner", self.storage.id, "st"),
-            ("acr-pull", self.registry.id, "acr"),
-            ("key-vault-crypto-user", base.keys.key.id, "key"),
-        ):
-            security.grant(f"{name}-workspace-{key}-grant", self.workspace_id, role, scope, o)
+        scopes = {
+            "st": self.storage.id,
+            "acr": self.registry.id,
+            "key": base.keys.key.id,
+            "kv": base.keys.vault.id,
+            "insights": base.insights.id,
+        }
+        workspace_grants = [
+            security.grant(f"{name}-workspace-{key}-grant", self.workspace_id, role, scopes[key], o)
+            for key, role in WORKSPACE_GRANTS
+        ]
+        granted = security.rbac_wait(f"{name}-workspace-grants-wait", workspace_grants, o)
         self.ml_workspace = ml.Workspace(
             f"{name}-mlw",
-            workspace_name=resource_name(
-                "azure", "ml-workspace", spec.project, spec.environment.value
-            ),
+            # Azure keeps a deleted workspace's name (soft delete): suffixed like the vault.
+            workspace_name=security.physical_name(spec, "ml-workspace"),
             resource_group_name=rg.name,
             location=spec.region,
             kind="Default",
@@ -180,9 +204,94 @@ class AzureManagedPlatform(PatternComponent):
                 identity=ml.IdentityForCmkArgs(user_assigned_identity=base.encryption.id),
             ),
             tags=spec.standard_tags(),
-            opts=guarded,
+            opts=pulumi.ResourceOptions.merge(
+                security.after_key(base.keys, guarded),
+                pulumi.ResourceOptions(depends_on=[*workspace_grants, granted]),
+            ),
         )
         security.diagnostics(f"{name}-mlw-diagnostics", self.ml_workspace.id, base.workspace, o)
+
+    # -- inbound: a private endpoint for the workspace and its inference endpoints ----------
+    def _create_inbound(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
+        """The only way in (review A10): a private endpoint in the client's network
+        (``network.existing_id`` and its first subnet) or, without one, in a small VNet of
+        this stack on ``network.cidr`` that the client peers with; private DNS zones linked to
+        that network resolve the workspace and the scoring host to the endpoint."""
+        rg = self.base.rg
+        if spec.network.existing_id is not None:
+            vnet_id: pulumi.Input[str] = spec.network.existing_id
+            subnet_id: pulumi.Input[str] = spec.network.existing_subnet_ids[0]
+        else:
+            vnet = network.VirtualNetwork(
+                f"{name}-vnet",
+                resource_group_name=rg.name,
+                location=spec.region,
+                address_space=network.AddressSpaceArgs(address_prefixes=[spec.network.cidr]),
+                tags=spec.standard_tags(),
+                opts=o,
+            )
+            subnet = network.Subnet(
+                f"{name}-subnet-endpoints",
+                subnet_name="private-endpoints",
+                resource_group_name=rg.name,
+                virtual_network_name=vnet.name,
+                address_prefix=str(
+                    next(
+                        ipaddress.IPv4Network(spec.network.cidr, strict=False).subnets(
+                            new_prefix=ENDPOINT_SUBNET_PREFIX
+                        )
+                    )
+                ),
+                default_outbound_access=False,
+                opts=o,
+            )
+            vnet_id, subnet_id = vnet.id, subnet.id
+        self.inbound = network.PrivateEndpoint(
+            f"{name}-pe-mlw",
+            resource_group_name=rg.name,
+            location=spec.region,
+            subnet=network.SubnetArgs(id=subnet_id),
+            private_link_service_connections=[
+                network.PrivateLinkServiceConnectionArgs(
+                    name="workspace",
+                    private_link_service_id=self.ml_workspace.id,
+                    group_ids=[WORKSPACE_PRIVATE_LINK],
+                )
+            ],
+            tags=spec.standard_tags(),
+            opts=o,
+        )
+        configs = []
+        for i, zone_name in enumerate(WORKSPACE_DNS_ZONES):
+            zone = privatedns.PrivateZone(
+                f"{name}-dns-mlw-{i}",
+                private_zone_name=zone_name,
+                resource_group_name=rg.name,
+                location="global",
+                tags=spec.standard_tags(),
+                opts=o,
+            )
+            privatedns.VirtualNetworkLink(
+                f"{name}-dns-mlw-{i}-link",
+                private_zone_name=zone.name,
+                resource_group_name=rg.name,
+                location="global",
+                registration_enabled=False,
+                virtual_network=privatedns.SubResourceArgs(id=vnet_id),
+                tags=spec.standard_tags(),
+                opts=o,
+            )
+            configs.append(
+                network.PrivateDnsZoneConfigArgs(name=f"zone{i}", private_dns_zone_id=zone.id)
+            )
+        network.PrivateDnsZoneGroup(
+            f"{name}-pe-mlw-dns",
+            private_endpoint_name=self.inbound.name,
+            resource_group_name=rg.name,
+            private_dns_zone_group_name="default",
+            private_dns_zone_configs=configs,
+            opts=o,
+        )
 
     # -- endpoint, deployments, autoscale --------------------------------------------------
     def _create_endpoint(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
@@ -193,15 +302,21 @@ class AzureManagedPlatform(PatternComponent):
             f"{name}-endpoint-acr-grant", self.endpoint_id, "acr-pull", self.registry.id, o
         )
         security.grant(
+            f"{name}-endpoint-telemetry-grant",
+            self.endpoint_id,
+            "monitoring-metrics-publisher",
+            base.insights.id,
+            o,
+        )
+        security.grant(
             f"{name}-endpoint-st-grant",
             self.endpoint_id,
             "storage-blob-data-reader",
             self.storage.id,
             o,
         )
-        self.endpoint_name = resource_name(
-            "azure", "ml-endpoint", spec.project, spec.environment.value
-        )
+        # Endpoint names are unique per region (<name>.<region>.inference.ml.azure.com).
+        self.endpoint_name = security.physical_name(spec, "ml-endpoint")
         traffic = rollout.online_endpoint_traffic(spec)
         self.endpoint = ml.OnlineEndpoint(
             f"{name}-endpoint",
@@ -217,11 +332,16 @@ class AzureManagedPlatform(PatternComponent):
                 auth_mode=ENDPOINT_AUTH[spec.api.auth],
                 public_network_access=ml.PublicNetworkAccessType.DISABLED,
                 description=f"{spec.model.name} ({spec.environment.value})",
-                traffic=traffic.live,
-                mirror_traffic=traffic.mirror,
             ),
             tags=spec.standard_tags(),
-            opts=o,
+            # Created with no traffic: a split naming deployments that do not exist yet is
+            # rejected (review A4). EndpointTraffic (below) owns the split after creation.
+            opts=pulumi.ResourceOptions.merge(
+                o,
+                pulumi.ResourceOptions(
+                    ignore_changes=["properties.traffic", "properties.mirrorTraffic"]
+                ),
+            ),
         )
         security.diagnostics(f"{name}-endpoint-diagnostics", self.endpoint.id, base.workspace, o)
         release = rollout.release(spec)
@@ -235,6 +355,28 @@ class AzureManagedPlatform(PatternComponent):
             release.candidate_version,
             release.candidate_image,
             o,
+        )
+        # The split, applied after both deployments exist; re-applied when the endpoint itself
+        # is updated (its PUT restates the endpoint), which endpoint_revision tracks.
+        endpoint_revision = hashlib.sha256(
+            json.dumps(
+                [ENDPOINT_AUTH[spec.api.auth], spec.model.name, spec.standard_tags()],
+                sort_keys=True,
+            ).encode()
+        ).hexdigest()[:12]
+        self.traffic = EndpointTraffic(
+            f"{name}-endpoint-traffic",
+            endpoint_id=self.endpoint.id,
+            traffic=traffic.live,
+            mirror_traffic=traffic.mirror,
+            deployments=[
+                self.blue.id.apply(lambda _: rollout.STABLE_DEPLOYMENT),
+                self.green.id.apply(lambda _: rollout.CANDIDATE_DEPLOYMENT),
+            ],
+            endpoint_revision=endpoint_revision,
+            opts=pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=[self.endpoint, self.blue, self.green])
+            ),
         )
         self.model_name = pulumi.Output.from_input(f"{spec.model.name}:{release.stable_version}")
         self.candidate_model_name = pulumi.Output.from_input(
@@ -290,7 +432,21 @@ class AzureManagedPlatform(PatternComponent):
                 instance_type=instance_type(spec),
                 environment_id=environment.id,
                 description=f"{slot}: {spec.model.name} {version}",
-                app_insights_enabled=True,
+                # AML's own App Insights logging sends key-based telemetry, which the
+                # component refuses (local auth off; review A25). The platform signals the
+                # alarms read (the endpoint traffic log, deployment metrics) need no key; the
+                # model sends its own telemetry signed in as the endpoint identity.
+                app_insights_enabled=False,
+                environment_variables={
+                    "APPLICATIONINSIGHTS_CONNECTION_STRING": self.base.insights.connection_string,
+                    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": pulumi.Output.concat(
+                        "Authorization=AAD;ClientId=", self.endpoint_id.client_id
+                    ),
+                    "AZURE_CLIENT_ID": self.endpoint_id.client_id,
+                    "OTEL_SERVICE_NAME": self.endpoint_name,
+                    "OTEL_RESOURCE_ATTRIBUTES": f"service.version={version}",
+                    "MODEL_VERSION": version,
+                },
                 egress_public_network_access=ml.EgressPublicNetworkAccessType.DISABLED,
                 # Autoscale (below) owns the instance count between min and max.
                 scale_settings=ml.DefaultScaleSettingsArgs(scale_type="Default"),
@@ -385,8 +541,6 @@ class AzureManagedPlatform(PatternComponent):
             spec,
             name,
             base.rg,
-            base.keys,
-            base.encryption,
             base.workspace,
             [monitoring.alarm_rule_name(spec, r) for r in rollback_alarms(spec)],
             rollout.RollbackTarget(
@@ -452,3 +606,14 @@ def request_log(endpoint_name: str) -> monitoring.RequestLog:
         where=f'{endpoint} and DeploymentName == "{rollout.CANDIDATE_DEPLOYMENT}"',
     )
     return monitoring.RequestLog(serving=view, candidate=candidate)
+
+
+def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack-config waivers for this project (written into policies/config by the generator).
+
+    The pattern's own resources need none. The project's pack config is shared with the
+    bootstrap program, whose state account and secrets vault must be reachable from wherever
+    Pulumi runs: those two waivers, with their reasons, live in components/azure/bootstrap.py
+    and name only bootstrap resources (``<name>-state``, ``<name>-vault``).
+    """
+    return bootstrap_program.policy_waivers(name)

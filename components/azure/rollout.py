@@ -17,12 +17,18 @@ volume into a stock Python image.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_azure_native.app as app
+import pulumi_azure_native.authorization as authorization
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
@@ -53,18 +59,23 @@ def revision_suffix(version: str) -> str:
     return ("v" + cleaned)[:24].rstrip("-")
 
 
+# Bumped whenever the model app's template changes shape in code (a new environment variable,
+# probe or volume): any template change makes a new revision and a revision suffix can be used
+# only once, so the suffix must change with it (review A9 (c)).
+TEMPLATE_REVISION = "2"
+
+
 def revision_name(spec: DeploymentSpec, app_name: str, version: str, image: str) -> str:
     """The Container Apps revision that serves ``version`` from ``image`` with this spec.
 
     Any template change makes a new revision, and a suffix can be used only once, so the
-    suffix names the version *and* hashes everything in the template that the spec decides
-    (image, size, scaling, port, probes): a profile change with the same model is a new
-    revision, and the stable revision's name can be recomputed on the next release.
+    suffix names the version *and* hashes everything in the template that the spec or the
+    code decides (image, size, scaling, port, probes, :data:`TEMPLATE_REVISION`).
     """
     cap, model = spec.capacity, spec.model
     template = (
         f"{image}|{cap.cpu}|{cap.memory_mb}|{cap.min_instances}|{cap.max_instances}|"
-        f"{cap.target_cpu_percent}|{model.port}|{model.health_path}"
+        f"{cap.target_cpu_percent}|{model.port}|{model.health_path}|{TEMPLATE_REVISION}"
     )
     digest = hashlib.sha256(template.encode()).hexdigest()[:6]
     return f"{app_name}--{revision_suffix(version)[:16].rstrip('-')}-{digest}"
@@ -96,24 +107,157 @@ def release(spec: DeploymentSpec) -> Release:
     )
 
 
-def container_app_traffic(spec: DeploymentSpec, app_name: str) -> list[app.TrafficWeightArgs]:
-    """Revision weights of a Container App in ``Multiple`` revisions mode.
+# -- the live app: which revision really serves as stable (review A9) -------------------------
+CONTAINER_APPS_API = "2024-03-01"
+ARM_URL = "https://management.azure.com"
+STABLE_LABEL = "stable"
 
-    The app's template is the newest revision: the candidate's image when there is one. The
-    stable revision (created by the previous release) keeps its weight by name. Without a
-    candidate, the template is the stable revision and holds all traffic (Microsoft's
-    documented blue/green layout lists a revision once, so no 0% entry repeats it).
+
+@dataclass(frozen=True)
+class LiveApp:
+    """What the deployed Container App looks like before this `pulumi up`.
+
+    ``exists`` is None when it could not be read (offline, under mocks): the plan then falls
+    back to recomputing the stable revision's name from the spec.
+    """
+
+    exists: bool | None
+    stable_revision: str | None = None
+
+
+UNKNOWN_APP = LiveApp(exists=None)
+ABSENT_APP = LiveApp(exists=False)
+
+# (url, bearer token) -> (HTTP status, parsed JSON body)
+ArmGet = Callable[[str, str], tuple[int, Any]]
+
+
+def urllib_get(url: str, token: str) -> tuple[int, Any]:
+    """One authenticated ARM GET; HTTP errors are returned, not raised."""
+    if not url.startswith(ARM_URL + "/"):
+        raise ValueError(f"refusing a non-ARM URL {url!r}")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 # nosec B310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else {}
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        try:
+            return exc.code, json.loads(raw) if raw else {}
+        except ValueError:
+            return exc.code, {}
+
+
+def stable_revision_of(body: Mapping[str, Any]) -> str | None:
+    """The revision a live app's traffic labels ``stable`` (or the latest ready revision when
+    no label names one), from ARM's GET body."""
+    props = body.get("properties") or {}
+    ingress = (props.get("configuration") or {}).get("ingress") or {}
+    for weight in ingress.get("traffic") or []:
+        if weight.get("label") == STABLE_LABEL:
+            if weight.get("revisionName"):
+                return str(weight["revisionName"])
+            if weight.get("latestRevision"):
+                return props.get("latestRevisionName") or None
+    ready = props.get("latestReadyRevisionName")
+    return str(ready) if ready else None
+
+
+def read_live_app(url: str, token: str | None, get: ArmGet = urllib_get) -> LiveApp:
+    """The live app at ``url``: absent on 404, its stable revision on 200, unknown without a
+    token; any other answer is an error (a preview must not guess)."""
+    if not token:
+        return UNKNOWN_APP
+    status, body = get(url, token)
+    if status == 404:
+        return ABSENT_APP
+    if status != 200 or not isinstance(body, Mapping):
+        error = (body or {}).get("error", {}) if isinstance(body, Mapping) else {}
+        raise RuntimeError(
+            f"reading the live Container App failed with HTTP {status}: "
+            f"{error.get('code', '')} {error.get('message', '')}".strip()
+        )
+    return LiveApp(exists=True, stable_revision=stable_revision_of(body))
+
+
+def live_app(
+    spec: DeploymentSpec, rg_name: str, app_name: str, get: ArmGet = urllib_get
+) -> LiveApp:
+    """Read the deployed model app with the provider's own credentials (ARM), at program time,
+    so preview and up both see which revision serves as stable right now."""
+    config = authorization.get_client_config()
+    token = authorization.get_client_token().token
+    url = (
+        f"{ARM_URL}/subscriptions/{config.subscription_id}/resourceGroups/{rg_name}"
+        f"/providers/Microsoft.App/containerApps/{app_name}?api-version={CONTAINER_APPS_API}"
+    )
+    return read_live_app(url, token, get)
+
+
+@dataclass(frozen=True)
+class AppPlan:
+    """What one `pulumi up` does to the model app: its template and its traffic."""
+
+    template_version: str
+    template_image: str
+    stable_revision: str
+    candidate_revision: str
+    traffic: tuple[app.TrafficWeightArgs, ...]
+    note: str | None = None
+
+
+def container_app_plan(spec: DeploymentSpec, app_name: str, live: LiveApp) -> AppPlan:
+    """The model app's template and revision weights (``Multiple`` revisions mode).
+
+    The template is the newest revision: the candidate's image when there is one. The stable
+    revision is the one the live app labels ``stable`` (read, not recomputed: a profile change
+    since it was deployed would rename it). On the first deploy of a stack whose config already
+    names a candidate, no stable revision exists to split against: the stable version is
+    deployed alone, and the candidate starts on the next `pulumi up`. Without a candidate the
+    template is the stable revision and holds all traffic (Microsoft's blue/green layout lists
+    a revision once). Offline (live state unknown) the stable name is recomputed from the spec.
     """
     r = release(spec)
-    stable_revision = revision_name(spec, app_name, r.stable_version, r.stable_image)
+    stable_rev = revision_name(spec, app_name, r.stable_version, r.stable_image)
+    only_stable = AppPlan(
+        r.stable_version,
+        r.stable_image,
+        stable_rev,
+        stable_rev,
+        (app.TrafficWeightArgs(revision_name=stable_rev, weight=100, label=STABLE_LABEL),),
+    )
     if not spec.has_candidate:
-        return [app.TrafficWeightArgs(revision_name=stable_revision, weight=100, label="stable")]
-    return [
-        app.TrafficWeightArgs(
-            revision_name=stable_revision, weight=r.stable_percent, label="stable"
+        return only_stable
+    if live.exists is False:
+        note = (
+            f"{app_name} does not exist yet: deploying the stable version {r.stable_version} "
+            f"alone; the candidate {r.candidate_version} starts on the next `pulumi up`"
+        )
+        return AppPlan(**{**only_stable.__dict__, "note": note})
+    live_stable = live.stable_revision if live.exists else None
+    candidate_rev = revision_name(spec, app_name, r.candidate_version, r.candidate_image)
+    return AppPlan(
+        r.candidate_version,
+        r.candidate_image,
+        live_stable or stable_rev,
+        candidate_rev,
+        (
+            app.TrafficWeightArgs(
+                revision_name=live_stable or stable_rev,
+                weight=r.stable_percent,
+                label=STABLE_LABEL,
+            ),
+            app.TrafficWeightArgs(
+                latest_revision=True, weight=r.candidate_percent, label="candidate"
+            ),
         ),
-        app.TrafficWeightArgs(latest_revision=True, weight=r.candidate_percent, label="candidate"),
-    ]
+    )
+
+
+def container_app_traffic(spec: DeploymentSpec, app_name: str) -> list[app.TrafficWeightArgs]:
+    """Revision weights when the live app is unknown (recomputed stable name)."""
+    return list(container_app_plan(spec, app_name, UNKNOWN_APP).traffic)
 
 
 # Deployment names on a managed online endpoint: blue serves the stable model, green the
@@ -218,8 +362,6 @@ def rollback_path(
     spec: DeploymentSpec,
     name: str,
     rg: resources.ResourceGroup,
-    keys: security.KeyBundle,
-    encryption: security.Identity,
     workspace: operationalinsights.Workspace,
     alert_rules: list[str],
     target: RollbackTarget,
@@ -252,9 +394,7 @@ def rollback_path(
 
     # Its own small environment: the tool that moves traffic does not share a blast radius with
     # the workloads it controls, and the managed-platform pattern has no other environment.
-    environment = hosting.container_environment(
-        spec, name, "rollback-env", rg, keys, encryption, workspace, opts
-    )
+    environment = hosting.container_environment(spec, name, "rollback-env", rg, workspace, opts)
     app_name = resource_name(
         "azure", "container-app", spec.project, spec.environment.value, "rollback"
     )

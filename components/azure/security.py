@@ -11,7 +11,7 @@ data-plane resource's logs and metrics to it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pulumi
 import pulumi_azure_native.applicationinsights as applicationinsights
@@ -22,6 +22,7 @@ import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 import pulumi_azure_native.storage as storage
+import pulumiverse_time
 
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -36,7 +37,23 @@ BUILTIN_ROLES: dict[str, str] = {
     "monitoring-reader": "43d0d8ad-25c7-4714-9337-8ba259a9fe05",
     "storage-blob-data-reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "acr-pull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    "acr-push": "8311e382-0749-4cb8-b61a-304f252e45ec",
+    # Data-plane key management (create, rotate, delete keys) on one vault: what the principal
+    # running `pulumi up` needs to create a key in an RBAC vault (review A5).
+    "key-vault-crypto-officer": "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
+    # Encrypt/decrypt with one key: what Pulumi's azurekeyvault secrets provider does.
+    "key-vault-crypto-data-user": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "key-vault-secrets-officer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+    "app-insights-component-contributor": "ae349356-3a1b-4a5e-921d-050484c6347e",
+    "storage-blob-data-contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
+    "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
 }
+
+# Azure RBAC is eventually consistent: a new role assignment (or custom role definition) takes
+# up to several minutes to reach every service, and a resource that uses it sooner fails at
+# create time ("access denied", RoleDefinitionDoesNotExist). Consumers wait this long after the
+# grant (pulumiverse_time.Sleep, on create only: a later `pulumi up` does not wait again).
+RBAC_PROPAGATION = "120s"
 
 # Key rotation: a new key version every 90 days, each version valid for a year, so a missed
 # rotation is noticed (expiry notification) long before anything stops decrypting.
@@ -50,17 +67,80 @@ SOFT_DELETE_DAYS = 90
 
 @dataclass(frozen=True)
 class KeyBundle:
-    """A vault and the customer-managed key patterns encrypt with."""
+    """A vault and the customer-managed key patterns encrypt with.
+
+    ``key_uri`` and ``vault_uri`` are Outputs of the vault and the key, so whoever reads them
+    depends on both. ``ready`` is what a consumer must wait for before it can use the key: the
+    key, the encryption identity's grant on it and the RBAC propagation wait (review A1); pass
+    it as ``depends_on`` (:func:`after_key`).
+    """
 
     vault: keyvault.Vault
     key: keyvault.Key
     vault_name: str
     key_name: str
+    vault_uri: pulumi.Output[str]
+    key_uri: pulumi.Output[str]
+    ready: tuple[pulumi.Resource, ...] = ()
 
-    @property
-    def key_uri(self) -> str:
-        """The versionless key URI: consumers given it follow every rotation automatically."""
-        return f"https://{self.vault_name}.vault.azure.net/keys/{self.key_name}"
+
+def key_uri_of(vault: keyvault.Vault, key: keyvault.Key, key_name: str) -> pulumi.Output[str]:
+    """The versionless key URI (``<vault uri>keys/<name>``), built from the vault's own
+    ``properties.vault_uri`` and carrying the key as a dependency: consumers given it follow
+    every rotation automatically, and Pulumi orders them after the key."""
+    return pulumi.Output.all(vault.properties.vault_uri, key.id).apply(
+        lambda a: f"{str(a[0]).rstrip('/')}/keys/{key_name}"
+    )
+
+
+def after_key(keys: KeyBundle, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+    """``opts`` plus a dependency on everything the key's consumers must wait for."""
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(keys.ready)))
+
+
+def physical_name(spec: DeploymentSpec, kind: str, *parts: str) -> str:
+    """A stack resource's physical name, with the stack's suffix when it has one.
+
+    Names that are unique worldwide (storage accounts, registries, API Management, Service Bus,
+    Cosmos DB, Front Door endpoints) or that Azure keeps after deletion (Key Vault, ML
+    workspaces) carry ``spec.suffix``, so destroy-then-up works and two clients never collide
+    (review #9). A stack without a suffix (generated before suffixes existed) keeps exactly
+    the name it was deployed with.
+    """
+    suffix = (spec.suffix,) if spec.suffix is not None else ()
+    return resource_name("azure", kind, spec.project, spec.environment.value, *parts, *suffix)
+
+
+def rbac_wait(
+    name: str, grants: Sequence[pulumi.Resource], opts: pulumi.ResourceOptions
+) -> pulumiverse_time.Sleep:
+    """Wait :data:`RBAC_PROPAGATION` after ``grants`` are created (never on later updates)."""
+    return pulumiverse_time.Sleep(
+        name,
+        create_duration=RBAC_PROPAGATION,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=list(grants))),
+    )
+
+
+# Public client applications a person signs in through (Azure CLI, Azure PowerShell): when the
+# provider's client id is one of these, whoever runs `pulumi up` is a user, else a service
+# principal (a CI managed identity). ARM rejects an assignment whose principalType is wrong.
+INTERACTIVE_CLIENT_IDS: frozenset[str] = frozenset(
+    {"04b07795-8ddb-461a-bbee-02f9e1bf7b46", "1950a258-227b-4e31-a9cf-717495945fc2"}
+)
+
+
+def deployer_object_id() -> pulumi.Output[str]:
+    """The object id of whoever runs `pulumi up` (the CI deployer identity, or a person)."""
+    return authorization.get_client_config_output().object_id
+
+
+def deployer_principal_type() -> pulumi.Output[str]:
+    """``User`` for a person signed in with the Azure CLI or PowerShell, else
+    ``ServicePrincipal`` (the CI deployer identity)."""
+    return authorization.get_client_config_output().client_id.apply(
+        lambda c: "User" if c in INTERACTIVE_CLIENT_IDS else "ServicePrincipal"
+    )
 
 
 @dataclass(frozen=True)
@@ -85,15 +165,18 @@ class Identity:
         return self.resource.client_id
 
 
+def resource_group_name(spec: DeploymentSpec) -> str:
+    """The stack's resource group name (subscription-scoped and re-creatable: no suffix)."""
+    return resource_name("azure", "resource-group", spec.project, spec.environment.value, "rg")
+
+
 def resource_group(
     spec: DeploymentSpec, name: str, opts: pulumi.ResourceOptions
 ) -> resources.ResourceGroup:
     """The stack's resource group: every resource of one stack lives and dies together."""
     return resources.ResourceGroup(
         f"{name}-rg",
-        resource_group_name=resource_name(
-            "azure", "resource-group", spec.project, spec.environment.value, "rg"
-        ),
+        resource_group_name=resource_group_name(spec),
         location=spec.region,
         tags=spec.standard_tags(),
         opts=opts,
@@ -123,7 +206,7 @@ def key_vault(
     (storage, Container Apps, Machine Learning) still reach the key through the bypass, which is
     how server-side encryption with a customer-managed key works without private endpoints.
     """
-    vault_name = resource_name("azure", "key-vault", spec.project, spec.environment.value, role)
+    vault_name = physical_name(spec, "key-vault", role)
     vault = keyvault.Vault(
         f"{name}-{role}",
         vault_name=vault_name,
@@ -150,6 +233,18 @@ def key_vault(
             opts, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
         ),
     )
+    # Creating a key in an RBAC vault is a data-plane action, authorised against the caller's
+    # Key Vault roles: subscription-level rights do not carry it (review A5). The deployer
+    # grants itself Crypto Officer on this vault alone, and the key waits for it to propagate.
+    officer = grant_principal(
+        f"{name}-{role}-deployer-grant",
+        deployer_object_id(),
+        "key-vault-crypto-officer",
+        vault.id,
+        opts,
+        deployer_principal_type(),
+    )
+    officer_ready = rbac_wait(f"{name}-{role}-deployer-wait", [officer], opts)
     key_name = "cmk"
     key = keyvault.Key(
         f"{name}-{role}-cmk",
@@ -180,9 +275,19 @@ def key_vault(
             ),
         ),
         tags=spec.standard_tags(),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[vault])),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=[vault, officer, officer_ready])
+        ),
     )
-    return KeyBundle(vault=vault, key=key, vault_name=vault_name, key_name=key_name)
+    return KeyBundle(
+        vault=vault,
+        key=key,
+        vault_name=vault_name,
+        key_name=key_name,
+        vault_uri=vault.properties.vault_uri,
+        key_uri=key_uri_of(vault, key, key_name),
+        ready=(key,),
+    )
 
 
 def identity(
@@ -283,7 +388,12 @@ def grant_custom(
     scope: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> authorization.RoleAssignment:
-    """Assign a custom role from :func:`custom_role` to ``who`` on ``scope``."""
+    """Assign a custom role from :func:`custom_role` to ``who`` on ``scope``.
+
+    A new role definition replicates slowly; an assignment made at once often fails with
+    RoleDefinitionDoesNotExist (review A13), so the assignment waits for it.
+    """
+    replicated = rbac_wait(f"{name}-wait", [definition], opts)
     return authorization.RoleAssignment(
         name,
         principal_id=who.principal_id,
@@ -291,7 +401,7 @@ def grant_custom(
         role_definition_id=definition.id,
         scope=scope,
         description="aideploy: custom least-privilege role on one resource",
-        opts=opts,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[replicated])),
     )
 
 
@@ -397,9 +507,7 @@ def cmk_storage_account(
     """
     account = storage.StorageAccount(
         f"{name}-st-{role}",
-        account_name=resource_name(
-            "azure", "storage-account", spec.project, spec.environment.value, role
-        ),
+        account_name=physical_name(spec, "storage-account", role),
         resource_group_name=rg.name,
         location=spec.region,
         kind=storage.Kind.STORAGE_V2,
@@ -423,8 +531,8 @@ def cmk_storage_account(
         encryption=storage.EncryptionArgs(
             key_source=storage.KeySource.MICROSOFT_KEYVAULT,
             key_vault_properties=storage.KeyVaultPropertiesArgs(
-                key_vault_uri=f"https://{keys.vault_name}.vault.azure.net",
-                key_name=keys.key_name,
+                key_vault_uri=keys.vault_uri,
+                key_name=keys.key.name.apply(lambda _: keys.key_name),
             ),
             encryption_identity=storage.EncryptionIdentityArgs(
                 encryption_user_assigned_identity=owner.id
@@ -438,7 +546,7 @@ def cmk_storage_account(
             ),
         ),
         tags={**spec.standard_tags(), **(extra_tags or {})},
-        opts=opts,
+        opts=after_key(keys, opts),
     )
     return account
 
@@ -496,7 +604,12 @@ def foundation(spec: DeploymentSpec, name: str, opts: pulumi.ResourceOptions) ->
     keys = key_vault(spec, name, rg, opts)
     encryption = identity(spec, name, "encryption", rg, opts)
     # Scoped to the key itself, not the vault: the identity can wrap/unwrap with this key only.
-    grant(f"{name}-encryption-key-grant", encryption, "key-vault-crypto-user", keys.key.id, opts)
+    key_grant = grant(
+        f"{name}-encryption-key-grant", encryption, "key-vault-crypto-user", keys.key.id, opts
+    )
+    # Every CMK consumer waits for the key, this grant and its propagation (review A1).
+    propagated = rbac_wait(f"{name}-encryption-key-wait", [key_grant], opts)
+    keys = replace(keys, ready=(keys.key, key_grant, propagated))
     workspace = log_workspace(spec, name, rg, opts)
     insights = app_insights(spec, name, rg, workspace, opts)
     diagnostics(f"{name}-kv-diagnostics", keys.vault.id, workspace, opts)

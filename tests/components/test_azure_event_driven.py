@@ -20,7 +20,6 @@ from components.alarms import (
 )
 from components.azure import event_driven as ed
 from components.azure import security
-from components.naming import resource_name
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
 from policies.rules.azure.authorization import PRIVILEGED_ROLES
@@ -196,8 +195,8 @@ def test_workers_scale_on_queue_depth_from_zero_to_the_profiles_maximum(env: Env
     (rule,) = scale["rules"]
     assert rule["type"] == "azure-servicebus"
     assert rule["metadata"]["queueName"] == ed.QUEUE_NAME
-    assert rule["metadata"]["namespace"] == resource_name(
-        "azure", "servicebus-namespace", spec.project, env.value, "bus"
+    assert rule["metadata"]["namespace"] == security.physical_name(
+        spec, "servicebus-namespace", "bus"
     )
     # KEDA authenticates as the scaler identity, which the job carries; no connection string.
     assert "auth" not in rule
@@ -224,8 +223,9 @@ def test_workers_run_privately_in_a_vnet_with_encrypted_disks(env: Environment) 
     subnet = named(cap.resources, "acme-support-subnet-workers")
     assert deps(environment, "vnetConfiguration") == {subnet.urn}
     assert subnet.inputs["delegations"][0]["serviceName"] == "Microsoft.App/environments"
-    key_url = environment.inputs["diskEncryptionConfiguration"]["keyVaultConfiguration"]["keyUrl"]
-    assert key_url == outputs(cap)["kms_key_id"]
+    # No Container Apps disk CMK (a preview API; Container Apps is no Key Vault trusted
+    # service): platform-managed disk keys, documented (review A6).
+    assert "diskEncryptionConfiguration" not in environment.inputs
     assert deps(named(cap.resources, "acme-support-worker"), "environmentId") == {environment.urn}
 
 
@@ -293,7 +293,7 @@ def test_schedule_enqueues_a_deduplicated_batch_message_as_its_own_identity(
     assert config["scheduleTriggerConfig"]["cronExpression"] == ed.BATCH_SCHEDULE
     assert deps(job, "identity") == {identity_urn(cap, "scheduler")}
     variables = env_vars(job)
-    namespace = resource_name("azure", "servicebus-namespace", spec.project, env.value, "bus")
+    namespace = security.physical_name(spec, "servicebus-namespace", "bus")
     assert variables["QUEUE_URL"] == f"https://{namespace}.servicebus.windows.net/jobs"
     script = job.inputs["template"]["containers"][0]["command"][-1]
     assert '--url "$QUEUE_URL/messages"' in script
@@ -350,12 +350,16 @@ def test_every_grant_is_a_narrow_role_on_exactly_one_resource(env: Environment) 
         )
     )
     found = set()
+    # ...and the deployer's own data-plane grant on the vault, to create the key (A5).
+    vault = one(cap.resources, f"{NS}:keyvault:Vault").urn
+    expected.add(("deployer", vault, security.BUILTIN_ROLES["key-vault-crypto-officer"]))
     for grant in of_type(cap.resources, ROLE_ASSIGNMENT):
         role = grant.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
         assert role not in PRIVILEGED_ROLES
         (scope,) = deps(grant, "scope")
         assert urns[scope].type not in {f"{NS}:resources:ResourceGroup", NAMESPACE, ACCOUNT}
-        (principal,) = deps(grant, "principalId")
+        principals = deps(grant, "principalId")
+        (principal,) = principals or {"deployer"}
         found.add((principal, scope, role))
     assert found == expected
     # Written out, not derived from the component's table: a widened grant fails here.

@@ -50,6 +50,11 @@ def component(cap: Capture) -> CapturedResource:
     return found
 
 
+def traffic_resource(cap: Capture) -> CapturedResource:
+    (found,) = [r for r in cap.resources if r.name.endswith("-endpoint-traffic")]
+    return found
+
+
 def deployments(cap: Capture) -> dict[str, CapturedResource]:
     return {
         d.inputs["deploymentName"]: d
@@ -86,12 +91,14 @@ def test_customer_managed_key_encrypts_workspace_storage_and_registry(env: Envir
     assert ws["encryption"]["status"] == "Enabled"
     assert ws["encryption"]["keyVaultProperties"]["keyIdentifier"] == key_uri
     acr = one(cap.resources, "azure-native:containerregistry:Registry").inputs
-    assert acr["encryption"]["keyVaultProperties"]["keyIdentifier"] == key_uri
+    # No CMK on the workspace registry: ACR's user-assigned identity cannot pass the stack
+    # vault's firewall (review A6); the bootstrap registry holds the CMK-encrypted release.
+    assert "encryption" not in acr
     assert acr["sku"]["name"] == "Premium"
     for account in of_type(cap.resources, "azure-native:storage:StorageAccount"):
         enc = account.inputs["encryption"]
         assert enc["keySource"] == "Microsoft.Keyvault"
-        assert key_uri == f"{enc['keyVaultProperties']['keyVaultUri']}/keys/cmk"
+        assert key_uri == f"{enc['keyVaultProperties']['keyVaultUri'].rstrip('/')}/keys/cmk"
         assert account.inputs["minimumTlsVersion"] == "TLS1_2"
         assert account.inputs["enableHttpsTrafficOnly"] is True
         assert account.inputs["allowBlobPublicAccess"] is False
@@ -139,8 +146,11 @@ def test_endpoint_auth_is_a_token_never_a_static_key(auth: AuthMode, mode: str) 
 def test_blue_and_green_without_candidate(env: Environment) -> None:
     cap = run(env)
     endpoint = one(cap.resources, "azure-native:machinelearningservices:OnlineEndpoint")
-    assert endpoint.inputs["properties"]["traffic"] == {"blue": 100, "green": 0}
-    assert endpoint.inputs["properties"].get("mirrorTraffic", {}) == {}
+    # Created without traffic (A4): the split is applied after the deployments exist.
+    assert "traffic" not in endpoint.inputs["properties"]
+    split = traffic_resource(cap).inputs
+    assert split["traffic"] == {"blue": 100, "green": 0}
+    assert split["mirror_traffic"] == {}
     slots = deployments(cap)
     assert set(slots) == {"blue", "green"}
     spec = spec_for(env)
@@ -157,13 +167,11 @@ def test_blue_and_green_without_candidate(env: Environment) -> None:
 def test_candidate_takes_the_canary_share_live(env: Environment) -> None:
     cap = run(env, "canary")
     spec = spec_for(env, CANDIDATE)
-    props = one(cap.resources, "azure-native:machinelearningservices:OnlineEndpoint").inputs[
-        "properties"
-    ]
+    props = traffic_resource(cap).inputs
     share = spec.rollout.canary_percent
     assert props["traffic"] == {"blue": 100 - share, "green": share}
     assert sum(props["traffic"].values()) == 100
-    assert props.get("mirrorTraffic", {}) == {}
+    assert props["mirror_traffic"] == {}
     images = {
         e.name.rsplit("-", 1)[-1]: e.inputs["properties"]["image"]
         for e in of_type(cap.resources, "azure-native:machinelearningservices:EnvironmentVersion")
@@ -178,11 +186,9 @@ def test_candidate_takes_the_canary_share_live(env: Environment) -> None:
 def test_candidate_with_zero_canary_is_shadow_tested_with_mirrored_traffic(
     env: Environment,
 ) -> None:
-    props = one(
-        run(env, "shadow").resources, "azure-native:machinelearningservices:OnlineEndpoint"
-    ).inputs["properties"]
+    props = traffic_resource(run(env, "shadow")).inputs
     assert props["traffic"] == {"blue": 100, "green": 0}
-    assert props["mirrorTraffic"] == {"green": rollout.SHADOW_MIRROR_PERCENT}
+    assert props["mirror_traffic"] == {"green": rollout.SHADOW_MIRROR_PERCENT}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -193,7 +199,13 @@ def test_deployments_are_private_instrumented_and_collect_model_data(env: Enviro
         assert props["endpointComputeType"] == "Managed", slot
         assert props["instanceType"] == instance_type(spec)
         assert props["egressPublicNetworkAccess"] == "Disabled"
-        assert props["appInsightsEnabled"] is True
+        # AML's key-based App Insights logging is off (local auth off, A25); the model sends
+        # Entra-authenticated telemetry as the endpoint identity.
+        assert props["appInsightsEnabled"] is False
+        variables = props["environmentVariables"]
+        assert variables["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"].startswith(
+            "Authorization=AAD;ClientId="
+        )
         collections = props["dataCollector"]["collections"]
         assert collections["model_inputs"]["dataCollectionMode"] == "Enabled"
         assert collections["model_outputs"]["dataCollectionMode"] == "Enabled"
