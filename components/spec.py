@@ -104,6 +104,13 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
 
 # Patterns whose API goes through our gateway (JWT / API-key auth, a domain, a health route).
 GATEWAY_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST})
+# Clouds whose gateway has no host name of its own, so every environment needs a domain (GCP's
+# load balancer has only an IP: a managed certificate needs a name).
+DOMAIN_REQUIRED: frozenset[Cloud] = frozenset({Cloud.GCP})
+# Clouds where a bare wildcard-DNS domain (`sslip.io`) can stand for the gateway's address in
+# dev: the load balancer's IP under that service. AWS and Azure have host names of their own and
+# their certificate services refuse such names.
+WILDCARD_DNS_CLOUDS: frozenset[Cloud] = frozenset({Cloud.GCP})
 
 # Where a pattern's serving platform can pull the model image from (review A12, A22): a table of
 # (registry pattern, name) per cloud and pattern; a pattern not listed pulls from any registry
@@ -504,6 +511,18 @@ class DeploymentSpec(_Model):
             )
         if self.api.domain is not None and self.pattern not in GATEWAY_PATTERNS:
             raise ValueError(f"api.domain: the {self.pattern.value} pattern serves no API")
+        needs_domain = self.pattern in GATEWAY_PATTERNS and self.cloud in DOMAIN_REQUIRED
+        if needs_domain and self.api.domain is None:
+            raise ValueError(
+                f"api.domain: {self.cloud.value} {self.pattern.value} needs a domain you own "
+                "(its load balancer has no host name for a certificate)"
+            )
+        if self.api.wildcard_dns and self.cloud not in WILDCARD_DNS_CLOUDS:
+            raise ValueError(
+                f"api.domain {self.api.domain!r}: a wildcard-DNS name works only on "
+                f"{', '.join(sorted(c.value for c in WILDCARD_DNS_CLOUDS))}; {self.cloud.value} "
+                "has a host name of its own (leave api.domain out) or takes a domain you own"
+            )
         return self
 
     @model_validator(mode="after")

@@ -24,6 +24,7 @@ from pydantic import (
 from components.bootstrap import REPO_RE as REPO_PATTERN
 from components.bootstrap import TENANT_RE, CiSystem, account_problem
 from components.spec import (
+    DOMAIN_REQUIRED,
     EMAIL_RE,
     GATEWAY_PATTERNS,
     JWT_AUDIENCE_RE,
@@ -32,6 +33,7 @@ from components.spec import (
     REGIONS,
     URL_RE,
     VERSION_RE,
+    WILDCARD_DNS_CLOUDS,
     WILDCARD_DNS_DOMAINS,
     AuthMode,
     Cloud,
@@ -45,14 +47,6 @@ from components.spec import (
 
 _NAME_INPUT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,59}$")
 _DESCRIPTION_MAX = 200
-# The environments whose API needs a domain the client owns on each cloud: GCP's load balancer
-# has no host name of its own, so a managed certificate needs one (dev may take a wildcard-DNS
-# name explicitly); AWS and Azure fall back to their own host names.
-DOMAIN_REQUIRED: dict[Cloud, frozenset[Environment]] = {
-    Cloud.AWS: frozenset(),
-    Cloud.AZURE: frozenset(),
-    Cloud.GCP: frozenset(Environment),
-}
 
 
 def project_slug(name: str) -> str:
@@ -201,13 +195,18 @@ class Answers(BaseModel):
             )
         for env, domain in self.domains.items():
             wildcard = any(domain == d or domain.endswith("." + d) for d in WILDCARD_DNS_DOMAINS)
+            if wildcard and self.cloud not in WILDCARD_DNS_CLOUDS:
+                raise ValueError(
+                    f"domain for {env.value}: {domain} is a wildcard-DNS name, which works only "
+                    f"on gcp; {self.cloud.value} has a host name of its own (give no --domain)"
+                )
             if wildcard and env is not Environment.DEV:
                 raise ValueError(
                     f"domain for {env.value}: {domain} is a public wildcard-DNS service; "
                     "its operator controls the name; only dev may use one"
                 )
-        if gateway:
-            needed = [e.value for e in DOMAIN_REQUIRED[self.cloud] if e not in self.domains]
+        if gateway and self.cloud in DOMAIN_REQUIRED:
+            needed = [e.value for e in Environment if e not in self.domains]
             if needed:
                 raise ValueError(
                     f"domain: {self.cloud.value} {self.pattern.value} needs a domain you own for "
@@ -278,7 +277,7 @@ def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answ
     if pattern in GATEWAY_PATTERNS:
         values["jwt_issuer"] = "https://login.acme.example"
         values["jwt_audience"] = "api://acme-support"
-        if DOMAIN_REQUIRED[cloud]:
+        if cloud in DOMAIN_REQUIRED:
             values["domains"] = dict(EXAMPLE_DOMAINS)
     values.update(overrides)
     return Answers.model_validate(values)
