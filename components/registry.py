@@ -185,6 +185,17 @@ def offered_patterns() -> tuple[Pattern, ...]:
     return tuple(p for p in Pattern if any(not REGISTRY[(c, p)].planned for c in Cloud))
 
 
+def bootstrap_waivers(cloud: Cloud, name: str) -> dict[str, list[dict[str, str]]]:
+    """Waivers the cloud's bootstrap component declares for itself (``policy_waivers(name)`` in
+    its module, like the pattern components'): written into the project's
+    policies/config/bootstrap.json, never into the stacks' configs."""
+    module = importlib.import_module(BOOTSTRAP[cloud].module)
+    declared = getattr(module, "policy_waivers", None)
+    if declared is None:
+        return {}
+    return {rule: list(entry.get("waivers", [])) for rule, entry in declared(name).items()}
+
+
 def bootstrap_component_for(cloud: Cloud) -> Any:
     """The bootstrap component class of ``cloud``, imported on first use."""
     entry = BOOTSTRAP[cloud]

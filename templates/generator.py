@@ -33,7 +33,7 @@ from components.bootstrap import (
     bootstrap_specs,
     registry_of,
 )
-from components.registry import REGISTRY, is_available, policy_waivers
+from components.registry import REGISTRY, bootstrap_waivers, is_available, policy_waivers
 from components.spec import (
     Cloud,
     DeploymentSpec,
@@ -77,6 +77,9 @@ CLOUD_PINS: dict[Cloud, dict[str, str]] = {
     Cloud.AZURE: {"pulumi-azure-native": "3.29.0", "pulumiverse-time": "0.1.1"},
     Cloud.GCP: {"pulumi-gcp": "10.2.0"},
 }
+
+# The bootstrap program's pack config (policies/config/): prod's levels, its own waivers.
+BOOTSTRAP_CONFIG = "bootstrap.json"
 
 # The components every project vendors besides its cloud's package.
 SHARED_COMPONENT_FILES = (
@@ -481,12 +484,17 @@ def _record_waivers(project_dir: Path, answers: Answers) -> None:
     Both runners read policies/config/<env>.json, so a control the cloud cannot provide is
     waived visibly and with a reason, never silently.
     """
+    config_dir = project_dir / "policies" / "config"
+    # The bootstrap program is held to prod's levels, with its own declared waivers only.
+    bootstrap = merge_waivers(
+        json.loads((config_dir / "prod.json").read_text()),
+        bootstrap_waivers(answers.cloud, answers.project_slug),
+    )
     declared = policy_waivers(answers.cloud, answers.pattern, answers.project_slug)
-    if not declared:
-        return
-    for config_file in sorted((project_dir / "policies" / "config").glob("*.json")):
+    for config_file in sorted(config_dir.glob("*.json")):
         config = merge_waivers(json.loads(config_file.read_text()), declared)
         config_file.write_text(json.dumps(config, indent=2) + "\n")
+    (config_dir / BOOTSTRAP_CONFIG).write_text(json.dumps(bootstrap, indent=2) + "\n")
 
 
 def merge_waivers(

@@ -22,7 +22,6 @@ import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
 from components.alarms import rollback_alarms, serving_alarms
-from components.azure import bootstrap as bootstrap_program
 from components.azure import hosting, monitoring, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -770,14 +769,3 @@ def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:
             where=f'AppRoleName == "{app_name}" and AppVersion == "{candidate}"',
         ),
     )
-
-
-def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack-config waivers for this project (written into policies/config by the generator).
-
-    The pattern's own resources need none. The project's pack config is shared with the
-    bootstrap program, whose state account and secrets vault must be reachable from wherever
-    Pulumi runs: those two waivers, with their reasons, live in components/azure/bootstrap.py
-    and name only bootstrap resources (``<name>-state``, ``<name>-vault``).
-    """
-    return bootstrap_program.policy_waivers(name)

@@ -54,7 +54,6 @@ from components.alarms import (
     max_processing_seconds,
     visibility_timeout_seconds,
 )
-from components.azure import bootstrap as bootstrap_program
 from components.azure import hosting, monitoring, security
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -1009,14 +1008,3 @@ class AzureEventDriven(PatternComponent):
             self.channels,
             o,
         )
-
-
-def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack-config waivers for this project (written into policies/config by the generator).
-
-    The pattern's own resources need none. The project's pack config is shared with the
-    bootstrap program, whose state account and secrets vault must be reachable from wherever
-    Pulumi runs: those two waivers, with their reasons, live in components/azure/bootstrap.py
-    and name only bootstrap resources (``<name>-state``, ``<name>-vault``).
-    """
-    return bootstrap_program.policy_waivers(name)

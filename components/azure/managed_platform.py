@@ -25,7 +25,6 @@ import pulumi_azure_native.network as network
 import pulumi_azure_native.privatedns as privatedns
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
-from components.azure import bootstrap as bootstrap_program
 from components.azure import monitoring, rollout, security
 from components.azure.endpoint_traffic import EndpointTraffic
 from components.base import PatternComponent
@@ -606,14 +605,3 @@ def request_log(endpoint_name: str) -> monitoring.RequestLog:
         where=f'{endpoint} and DeploymentName == "{rollout.CANDIDATE_DEPLOYMENT}"',
     )
     return monitoring.RequestLog(serving=view, candidate=candidate)
-
-
-def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack-config waivers for this project (written into policies/config by the generator).
-
-    The pattern's own resources need none. The project's pack config is shared with the
-    bootstrap program, whose state account and secrets vault must be reachable from wherever
-    Pulumi runs: those two waivers, with their reasons, live in components/azure/bootstrap.py
-    and name only bootstrap resources (``<name>-state``, ``<name>-vault``).
-    """
-    return bootstrap_program.policy_waivers(name)

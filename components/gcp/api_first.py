@@ -503,7 +503,8 @@ def host_of(spec: DeploymentSpec, address: pulumi.Output[str]) -> pulumi.Output[
     """The host name clients call, as an Output: known at preview for the client's own domain,
     from the reserved address for a bare wildcard-DNS domain (see :func:`public_host`)."""
     if spec.api.domain is None or spec.api.domain in WILDCARD_DNS_DOMAINS:
-        public_host(spec, "0.0.0.0")  # noqa: S104 - validates only; raises without a domain
+        # Validates only (raises without a domain); the address is a placeholder, never bound.
+        public_host(spec, "192.0.2.1")  # TEST-NET-1 (RFC 5737)
         return address.apply(functools.partial(public_host, spec))
     return pulumi.Output.from_input(spec.api.domain)
 

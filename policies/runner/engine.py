@@ -109,11 +109,25 @@ class StackReport:
 
 
 def default_pack_dir(project_dir: Path) -> Path:
-    """A generated project's vendored pack when it carries one, else this package's pack."""
-    vendored = project_dir / "policies"
-    if (project_dir / ".aideploy.json").is_file() and (vendored / "PulumiPolicy.yaml").is_file():
-        return vendored.resolve()
+    """A generated project's vendored pack when it carries one (its bootstrap program uses the
+    project's), else this package's pack."""
+    for root in (project_dir, project_dir.parent):
+        vendored = root / "policies"
+        if (root / ".aideploy.json").is_file() and (vendored / "PulumiPolicy.yaml").is_file():
+            return vendored.resolve()
     return OWN_PACK_DIR
+
+
+# A generated project's bootstrap program (Pulumi project `<name>-bootstrap`) is judged with the
+# pack's bootstrap config: prod's levels and the bootstrap's own declared waivers.
+BOOTSTRAP_CONFIG = "bootstrap.json"
+
+
+def bootstrap_config_file(project_dir: Path, pack_dir: Path) -> Path | None:
+    """The pack's bootstrap config when ``project_dir`` is a generated bootstrap program."""
+    name = str(load_project(project_dir).get("name", ""))
+    path = pack_dir / "config" / BOOTSTRAP_CONFIG
+    return path if name.endswith("-bootstrap") and path.is_file() else None
 
 
 def config_file_for(pack_dir: Path, stack: str) -> tuple[Path, str | None]:
@@ -459,13 +473,15 @@ def check_project(
     a thread here feeds it, stack after stack, in order.
     """
     project_dir = project_dir.resolve()
+    pack_dir = pack_dir or default_pack_dir(project_dir)
+    config_file = config_file or bootstrap_config_file(project_dir, pack_dir)
     if config_file is not None:
         load_config_file(config_file)  # a missing or malformed file fails before any work
     say = progress or (lambda _msg: None)
     say("starting the policy pack")
     with (
         _without_cyclic_gc(),
-        PackProcess(pack_dir or default_pack_dir(project_dir)) as pack,
+        PackProcess(pack_dir) as pack,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze") as analyzer,
     ):
         pending: list[tuple[StackRun, Future[_Verdict]]] = []

@@ -34,3 +34,21 @@ def test_components_without_declarations_waive_nothing() -> None:
         module = __import__(component_for(cloud, pattern).__module__, fromlist=["x"])
         if not hasattr(module, "policy_waivers"):
             assert policy_waivers(cloud, pattern, "acme-support") == {}, (cloud, pattern)
+
+
+def test_bootstrap_waivers_live_in_the_bootstrap_config_only(tmp_path: Path) -> None:
+    from components.registry import bootstrap_waivers
+
+    declared = bootstrap_waivers(Cloud.AZURE, "acme-support")
+    assert declared, "the Azure bootstrap declares its state account and vault waivers"
+    project = tmp_path / "p"
+    generate(sample_answers(Cloud.AZURE, Pattern.API_FIRST), project)
+    config_dir = project / "policies" / "config"
+    bootstrap = json.loads((config_dir / "bootstrap.json").read_text())
+    prod = json.loads((config_dir / "prod.json").read_text())
+    for rule, waivers in declared.items():
+        assert bootstrap[rule]["waivers"] == waivers
+        assert bootstrap[rule]["enforcementLevel"] == prod[rule]["enforcementLevel"]
+        for env in ("dev", "staging", "prod"):
+            config = json.loads((config_dir / f"{env}.json").read_text())
+            assert not any(w in waivers for w in config.get(rule, {}).get("waivers", []))
