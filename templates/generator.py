@@ -261,36 +261,62 @@ def requirements_text(cloud: Cloud) -> str:
     )
 
 
-def estimate_costs(plan: ProjectPlan) -> dict[Environment, CostReport]:
-    """Each stack's monthly list price (stacks/cost.py), from the component run under mocks
-    with the stack's own spec and account: what `aideploy cost` reports on the project."""
+def _estimate_one(plan: ProjectPlan, env: Environment) -> CostReport:
+    """One stack's estimate: its component captured under mocks with its spec and account."""
     from components.registry import component_for
     from policies.runner.capture import capture
     from policies.runner.program import StackRun
     from stacks.cost import estimate_run
 
-    answers = plan.answers
+    answers, spec = plan.answers, plan.specs[env]
     component = component_for(answers.cloud, answers.pattern)
-    reports = {}
-    for env, spec in plan.specs.items():
-        config = {
-            key: value if isinstance(value, str) else json.dumps(value)
-            for key, value in provider_config(answers, env).items()
-        }
+    config = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in provider_config(answers, env).items()
+    }
 
-        def program(spec: DeploymentSpec = spec) -> None:
-            component(spec.project, spec)
+    def program() -> None:
+        component(spec.project, spec)
 
-        captured = capture(
-            program,
-            project=spec.project,
-            stack=env.value,
-            config=config,
-            region=spec.region,
-        )
-        run = StackRun(spec.project, env.value, captured.resources, {}, config)
-        reports[env] = estimate_run(run, spec)
-    return reports
+    captured = capture(
+        program, project=spec.project, stack=env.value, config=config, region=spec.region
+    )
+    return estimate_run(StackRun(spec.project, env.value, captured.resources, {}, config), spec)
+
+
+_FORKED_PLAN: ProjectPlan | None = None
+
+
+def _estimate_forked(env: Environment) -> CostReport:
+    if _FORKED_PLAN is None:  # set by estimate_costs before the fork
+        raise RuntimeError("no plan to estimate")
+    return _estimate_one(_FORKED_PLAN, env)
+
+
+def estimate_costs(plan: ProjectPlan) -> dict[Environment, CostReport]:
+    """Each stack's monthly list price (stacks/cost.py), from the component run under mocks
+    with the stack's own spec and account: what `aideploy cost` reports on the project.
+
+    The three runs are independent, so where the platform can fork, two processes share them
+    (the cloud SDK, imported once here, is inherited): scaffolding is a wait people feel.
+    """
+    import multiprocessing
+    import os
+
+    from components.registry import component_for
+
+    component_for(plan.answers.cloud, plan.answers.pattern)  # import the SDK before forking
+    envs = list(plan.specs)
+    if "fork" not in multiprocessing.get_all_start_methods() or (os.cpu_count() or 1) < 2:
+        return {env: _estimate_one(plan, env) for env in envs}
+    global _FORKED_PLAN
+    _FORKED_PLAN = plan
+    try:
+        with multiprocessing.get_context("fork").Pool(min(2, len(envs))) as pool:
+            reports = pool.map(_estimate_forked, envs)
+    finally:
+        _FORKED_PLAN = None
+    return dict(zip(envs, reports, strict=True))
 
 
 def cost_context(costs: dict[Environment, CostReport] | None) -> dict[str, Any]:
