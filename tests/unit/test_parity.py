@@ -184,3 +184,38 @@ def test_a_value_that_merely_contains_a_stack_name_is_compared_raw(project: Path
         )
     )
     assert check_parity(project).ok, "a constant containing 'prod' must match itself"
+
+
+@pytest.mark.parametrize(
+    ("path", "left", "right"),
+    [
+        ("aws:allowedAccountIds", ["111111111111"], ["222222222222"]),
+        ("azure-native:subscriptionId", "0000-dev-subscription", "0000-prod-subscription"),
+        ("gcp:project", "acme-dev-01", "acme-prd-01"),
+        ("alerts.emails", ["dev-team@acme.example"], ["oncall@acme.example"]),
+        ("api.domain", "dev.api.acme.example", "api.acme.example"),
+        ("network.cidr", "10.40.0.0/16", "10.42.0.0/16"),
+        ("suffix", "a1b2c3", "d4e5f6"),
+    ],
+)  # fmt: skip
+def test_each_environment_may_have_its_own_account_domain_network_and_routing(
+    path: str, left: object, right: object
+) -> None:
+    # Review #4: one account, subscription or project per environment, and per-environment
+    # alert routing, are declared differences, not drift.
+    from stacks.profiles import parity_violations
+
+    def config(value: object) -> dict[str, object]:
+        out: dict[str, object] = {"model": {"version": "1.0.0"}}
+        node = out
+        *parents, leaf = path.split(".") if ":" not in path else (path,)
+        for part in parents:
+            node = node.setdefault(part, {})  # type: ignore[assignment]
+        node[leaf] = value
+        return out
+
+    assert parity_violations(config(left), config(right)) == []
+    # ... while the model, which is not declared, still is drift
+    drifted = config(right)
+    drifted["model"] = {"version": "2.0.0"}
+    assert parity_violations(config(left), drifted) == [("model.version", "1.0.0", "2.0.0")]
