@@ -81,7 +81,9 @@ READ_ONLY_ROLES: frozenset[IdentityRole] = frozenset(
 
 # The CI environment (GitHub environment, GitLab environment) each identity is used from. The
 # GitHub OIDC subject names it, so only a job in that environment can become the identity; the
-# `production` environment carries the approval gate.
+# `production` environment carries the approval gate. The pull-request previewer is used from one
+# CI environment per stack it previews (`preview-dev`, `preview-staging`): with one account per
+# environment, each has its own identity and backend, so each needs its own variables.
 CI_ENVIRONMENTS: dict[IdentityRole, str] = {
     IdentityRole.DEPLOY_DEV: "dev",
     IdentityRole.DEPLOY_STAGING: "staging",
@@ -167,7 +169,28 @@ def identities_for(environments: tuple[Environment, ...]) -> tuple[IdentityRole,
     return tuple(roles)
 
 
-def oidc_subjects(ci: CiSystem, repo: str, role: IdentityRole) -> tuple[str, ...]:
+def ci_environments(
+    role: IdentityRole, environments: tuple[Environment, ...] = tuple(Environment)
+) -> tuple[str, ...]:
+    """The CI environments an identity of an account holding ``environments`` is used from."""
+    if role is IdentityRole.PREVIEW:
+        return tuple(
+            f"{CI_ENVIRONMENTS[role]}-{e.value}" for e in IDENTITY_STACKS[role] if e in environments
+        )
+    return (CI_ENVIRONMENTS[role],)
+
+
+def all_ci_environments() -> tuple[str, ...]:
+    """Every CI environment a project's pipeline uses."""
+    return tuple(env for role in IdentityRole for env in ci_environments(role))
+
+
+def oidc_subjects(
+    ci: CiSystem,
+    repo: str,
+    role: IdentityRole,
+    environments: tuple[Environment, ...] = tuple(Environment),
+) -> tuple[str, ...]:
     """The OIDC ``sub`` claims an identity accepts (exact values; ``*`` only where stated).
 
     GitHub names the job's environment in the subject, so each identity trusts exactly one
@@ -177,7 +200,7 @@ def oidc_subjects(ci: CiSystem, repo: str, role: IdentityRole) -> tuple[str, ...
     trusts merge-request refs.
     """
     if ci is CiSystem.GITHUB:
-        return (f"repo:{repo}:environment:{CI_ENVIRONMENTS[role]}",)
+        return tuple(f"repo:{repo}:environment:{e}" for e in ci_environments(role, environments))
     if role is IdentityRole.PREVIEW:
         return (f"project_path:{repo}:ref_type:branch:ref:*",)
     return (f"project_path:{repo}:ref_type:branch:ref:{DEFAULT_BRANCH}",)
@@ -277,6 +300,14 @@ class BootstrapSpec(BaseModel):
     def identities(self) -> tuple[IdentityRole, ...]:
         """The CI identities this account gets."""
         return identities_for(self.environments)
+
+    def ci_environments(self, role: IdentityRole) -> tuple[str, ...]:
+        """The CI environments this account's identity ``role`` is used from."""
+        return ci_environments(role, self.environments)
+
+    def oidc_subjects(self, role: IdentityRole) -> tuple[str, ...]:
+        """The OIDC subjects this account's identity ``role`` trusts (exact values)."""
+        return oidc_subjects(self.ci, self.repo, role, self.environments)
 
     @property
     def state_name(self) -> str:

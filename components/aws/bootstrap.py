@@ -47,13 +47,11 @@ from components.aws.identity_policies import (
 from components.aws.permissions import BOOTSTRAP_MANAGED_BY
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
-    CI_ENVIRONMENTS,
     DEPLOYERS,
     IDENTITY_STACKS,
     READ_ONLY_ROLES,
     BootstrapSpec,
     IdentityRole,
-    oidc_subjects,
 )
 from components.naming import resource_name
 from components.spec import Environment, Pattern
@@ -326,7 +324,7 @@ def trust_policy(
     """Web-identity trust for exactly ``role``'s OIDC subjects and our audience: StringEquals,
     StringLike only where a subject is a wildcard (GitLab merge-request previews)."""
     host = spec.oidc_issuer.removeprefix("https://")
-    subjects = list(oidc_subjects(spec.ci, spec.repo, role))
+    subjects = list(spec.oidc_subjects(role))
     wildcard = any("*" in s for s in subjects)
     condition: dict[str, dict[str, Any]] = {"StringEquals": {f"{host}:aud": OIDC_AUDIENCE}}
     if wildcard:
@@ -731,7 +729,8 @@ class AwsBootstrap(pulumi.ComponentResource):
                 variables["IMAGE_REPOSITORY"] = self._image_repository()
             else:
                 variables["PULUMI_BACKEND_URL"] = self._backend_url()
-            out[CI_ENVIRONMENTS[role]] = variables
+            for ci_environment in self.spec.ci_environments(role):
+                out[ci_environment] = variables
         return out
 
     def _stack_prerequisites(self) -> dict[str, dict[str, pulumi.Input[str]]]:

@@ -44,7 +44,6 @@ import pulumi_azure_native.storage as storage
 from components.azure import hosting, security
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
-    CI_ENVIRONMENTS,
     DEPLOYERS,
     IDENTITY_STACKS,
     READ_ONLY_ROLES,
@@ -52,7 +51,6 @@ from components.bootstrap import (
     BootstrapSpec,
     CiSystem,
     IdentityRole,
-    oidc_subjects,
 )
 from components.naming import resource_name
 from components.spec import Environment, Pattern
@@ -375,7 +373,7 @@ def federated_subjects(spec: BootstrapSpec, role: IdentityRole) -> tuple[str, ..
     from the default branch (see the bootstrap README).
     """
     subjects = []
-    for subject in oidc_subjects(spec.ci, spec.repo, role):
+    for subject in spec.oidc_subjects(role):
         if subject.endswith(":*") and spec.ci is CiSystem.GITLAB:
             subject = subject[:-1] + "main"
         subjects.append(subject)
@@ -458,7 +456,7 @@ class AzureBootstrap(pulumi.ComponentResource):
         }
         identities = {role.value: ident.client_id for role, ident in self.identities.items()}
         variables = {
-            CI_ENVIRONMENTS[role]: pulumi.Output.all(ident.client_id, backend).apply(
+            ci_environment: pulumi.Output.all(ident.client_id, backend).apply(
                 lambda a: {
                     "AZURE_CLIENT_ID": a[0],
                     "AZURE_TENANT_ID": spec.tenant or "",
@@ -467,6 +465,7 @@ class AzureBootstrap(pulumi.ComponentResource):
                 }
             )
             for role, ident in self.identities.items()
+            for ci_environment in spec.ci_environments(role)
         }
         image = (
             self.registry.login_server.apply(lambda _: spec.image_repository)

@@ -37,14 +37,12 @@ from pulumi import Output
 
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
-    CI_ENVIRONMENTS,
     DEPLOYERS,
     IDENTITY_STACKS,
     READ_ONLY_ROLES,
     BootstrapSpec,
     CiSystem,
     IdentityRole,
-    oidc_subjects,
 )
 from components.gcp.prerequisites import (
     AGENT_EMAILS,
@@ -482,11 +480,14 @@ def create_ci_identities(
                 project=spec.account,
                 account_id=spec.identity_name(role),
                 display_name=f"{spec.project} CI {role.value}",
-                description=f"CI identity {role.value} of {spec.repo} ({CI_ENVIRONMENTS[role]})",
+                description=(
+                    f"CI identity {role.value} of {spec.repo} "
+                    f"({', '.join(spec.ci_environments(role))})"
+                ),
             ),
             opts=ctx.after("gcp:serviceaccount/account:Account"),
         )
-        for index, subject in enumerate(oidc_subjects(spec.ci, spec.repo, role)):
+        for index, subject in enumerate(spec.oidc_subjects(role)):
             principal = Output.all(ctx.number, federation.pool.workload_identity_pool_id).apply(
                 functools.partial(_principal, spec.repo, subject)
             )
@@ -769,12 +770,13 @@ class GcpBootstrap(pulumi.ComponentResource):
             for env, key in self.keys.environments.items()
         }
         ci_variables = {
-            CI_ENVIRONMENTS[role]: {
+            ci_environment: {
                 "GCP_WORKLOAD_IDENTITY_PROVIDER": self.federation.provider_name,
                 "GCP_SERVICE_ACCOUNT": account.email,
                 "PULUMI_BACKEND_URL": backend,
             }
             for role, account in self.ci.items()
+            for ci_environment in spec.ci_environments(role)
         }
         image = (
             Output.concat(

@@ -17,7 +17,6 @@ from components.azure import bootstrap as boot
 from components.azure import hosting, security
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
-    CI_ENVIRONMENTS,
     DEPLOYERS,
     IDENTITY_STACKS,
     STATE_CONTAINER,
@@ -94,7 +93,9 @@ def test_outputs_are_exactly_the_shared_contract_and_name_what_the_stacks_use() 
     assert outputs["secrets_providers"] == {e.value: spec.secrets_provider(e) for e in Environment}
     assert outputs["image_repository"] == spec.image_repository
     assert set(outputs["identities"]) == {r.value for r in spec.identities}
-    assert set(outputs["ci_variables"]) == {CI_ENVIRONMENTS[r] for r in spec.identities}
+    assert set(outputs["ci_variables"]) == {
+        e for r in spec.identities for e in spec.ci_environments(r)
+    }
     for variables in outputs["ci_variables"].values():
         assert variables["AZURE_TENANT_ID"] == spec.tenant
         assert variables["AZURE_SUBSCRIPTION_ID"] == spec.account

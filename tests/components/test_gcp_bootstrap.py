@@ -16,7 +16,6 @@ import pytest
 
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
-    CI_ENVIRONMENTS,
     DEPLOYERS,
     IDENTITY_STACKS,
     READ_ONLY_ROLES,
@@ -143,7 +142,7 @@ def test_ci_variables_name_the_provider_the_account_and_the_backend(
 ) -> None:
     for spec, cap in zip(bootstrap_specs(pattern, split), _bootstrap(pattern, split), strict=True):
         variables = outputs(cap)["ci_variables"]
-        assert set(variables) == {CI_ENVIRONMENTS[r] for r in spec.identities}
+        assert set(variables) == {e for r in spec.identities for e in spec.ci_environments(r)}
         provider = one(
             cap.resources, "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider"
         )
@@ -152,11 +151,12 @@ def test_ci_variables_name_the_provider_the_account_and_the_backend(
             f"/providers/{provider.inputs['workloadIdentityPoolProviderId']}"
         )
         for role in spec.identities:
-            values = variables[CI_ENVIRONMENTS[role]]
-            assert values["GCP_WORKLOAD_IDENTITY_PROVIDER"] == expected
-            assert values["GCP_SERVICE_ACCOUNT"] == outputs(cap)["identities"][role.value]
-            assert values["GCP_SERVICE_ACCOUNT"].startswith(spec.identity_name(role) + "@")
-            assert values["PULUMI_BACKEND_URL"] == spec.backend_url
+            for ci_environment in spec.ci_environments(role):
+                values = variables[ci_environment]
+                assert values["GCP_WORKLOAD_IDENTITY_PROVIDER"] == expected
+                assert values["GCP_SERVICE_ACCOUNT"] == outputs(cap)["identities"][role.value]
+                assert values["GCP_SERVICE_ACCOUNT"].startswith(spec.identity_name(role) + "@")
+                assert values["PULUMI_BACKEND_URL"] == spec.backend_url
 
 
 # -- state and keys ----------------------------------------------------------------------------

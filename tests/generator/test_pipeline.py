@@ -212,7 +212,7 @@ def test_each_stage_runs_what_it_promises(
     preview = jobs["preview"]
     # pull requests preview dev and staging only: they never hold prod's secrets
     assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging"]
-    assert preview["environment"] == "preview"
+    assert preview["environment"] == "preview-${{ matrix.stack }}"
     assert '--policy-pack-config "policies/config/$STACK.json"' in _script(preview)
     assert "python -m eval.run --stack prod" in _script(jobs["model-validation"])
     integration = _script(jobs["integration"])
@@ -385,7 +385,7 @@ def test_gitlab_pipeline_passes_the_schema_and_has_every_stage_and_gate(
     assert "CLOUD_OIDC_TOKEN" in ci[".cloud"]["id_tokens"]
     # merge requests preview dev and staging; prod is previewed after merge, before the gate
     assert ci["preview"]["parallel"]["matrix"] == [{"STACK": ["dev", "staging"]}]
-    assert ci["preview"]["environment"]["name"] == "preview"
+    assert ci["preview"]["environment"]["name"] == "preview-$STACK"
     assert ci["preview-prod"]["environment"]["name"] == "production-preview"
     assert ci["approve-production"]["needs"] == ["preview-prod"]
     assert ci["deploy-staging"]["needs"] == ["deploy-dev"]

@@ -327,14 +327,9 @@ def test_stage_logging_relies_on_the_bootstraps_api_gateway_account_role(
 # --- 7. CI: every environment a workflow job runs in gets the variables it reads ----------------
 def _jobs(path: Path) -> list[tuple[str, str]]:
     """(job's environment, the job's YAML) of every job that runs in an environment."""
-    out = []
-    for workflow in sorted((path / ".github/workflows").glob("*.yml")):
-        for job in (yaml.safe_load(workflow.read_text()).get("jobs") or {}).values():
-            env = job.get("environment")
-            name = env.get("name") if isinstance(env, dict) else env
-            if name:
-                out.append((str(name), yaml.safe_dump(job)))
-    return out
+    from tests.journey.ci_jobs import job_environments
+
+    return job_environments(path)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -354,11 +349,11 @@ def test_ci_variables_cover_every_job_environment_and_what_it_reads(
         assert ci_env in variables, ci_env
         assert read <= set(variables[ci_env]), (ci_env, read - set(variables[ci_env]))
     # Each identity's variables log in as that identity.
-    for run in j.bootstraps.values():
+    for stack, run in j.bootstraps.items():
+        spec = j.result.plan.bootstrap[stack]
         for identity, arn in run.outputs["identities"].items():
-            from components.bootstrap import CI_ENVIRONMENTS
-
-            assert variables[CI_ENVIRONMENTS[IdentityRole(identity)]]["AWS_ROLE_ARN"] == arn
+            for ci_env in spec.ci_environments(IdentityRole(identity)):
+                assert variables[ci_env]["AWS_ROLE_ARN"] == arn
 
 
 # --- 8. every prerequisite of the dev stack is bootstrap's, or the docs say who makes it ---------

@@ -18,7 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-from components.bootstrap import BOOTSTRAP_OUTPUTS, CI_ENVIRONMENTS, IdentityRole
+from components.bootstrap import (
+    BOOTSTRAP_OUTPUTS,
+    CI_ENVIRONMENTS,
+    IdentityRole,
+    all_ci_environments,
+)
 from components.spec import Cloud, Environment, Pattern
 from policies.runner.engine import check_project
 from policies.runner.program import StackRun, run_stack, stack_names
@@ -93,7 +98,7 @@ def test_bootstrap_outputs_are_what_the_project_uses(
         for env in outputs["secrets_providers"]:
             assert f"deploy-{env}" in identities
         for ci_env, variables in outputs["ci_variables"].items():
-            assert ci_env in CI_ENVIRONMENTS.values()
+            assert ci_env in all_ci_environments()
             # every job that runs pulumi logs in to this account's backend (the release job
             # only pushes an image)
             if ci_env != CI_ENVIRONMENTS[IdentityRole.PUBLISH]:
@@ -148,3 +153,22 @@ def test_bootstrap_passes_the_policy_pack_at_prod_levels(
         ]
         assert mandatory == [], (report.stack, mandatory)
         assert report.resources > 0
+
+
+@pytest.mark.parametrize("cloud", list(Cloud))
+def test_each_ci_environment_gets_one_set_of_variables_even_across_accounts(
+    journeys: dict[tuple[Cloud, str], tuple[Path, dict[str, StackRun]]], cloud: Cloud
+) -> None:
+    # With one account per environment, dev's and staging's previews have different identities
+    # and backends: two accounts must never write variables for the same CI environment.
+    project, runs = journeys[(cloud, "split")]
+    seen: dict[str, str] = {}
+    for stack, run in runs.items():
+        for ci_env in run.outputs["ci_variables"]:
+            assert ci_env not in seen, f"{ci_env} set by both {seen.get(ci_env)} and {stack}"
+            seen[ci_env] = stack
+    # ... and every CI environment the workflows run a job in is set by exactly one account
+    from tests.journey.ci_jobs import job_environments
+
+    named = {ci_env for ci_env, _ in job_environments(project)}
+    assert named and named <= set(seen), named - set(seen)
