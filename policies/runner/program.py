@@ -127,11 +127,16 @@ def _project_on_path(project_dir: Path) -> Iterator[None]:
     finally:
         os.chdir(before_cwd)
         sys.path[:] = before_path
-        # Forget modules imported from the project so another project's copies load next time.
+        # Forget modules imported from the project so another project's copies load next time;
+        # never installed packages, even when the project's virtualenv lives inside it (the
+        # README's `.venv`): a cloud SDK cannot register its package twice in one process.
         root = str(project_dir)
         for mod_name in set(sys.modules) - before_modules:
-            mod_file = getattr(sys.modules.get(mod_name), "__file__", None)
-            if mod_file and str(mod_file).startswith(root):
+            mod_file = str(getattr(sys.modules.get(mod_name), "__file__", None) or "")
+            installed = "site-packages" in Path(mod_file).parts or mod_file.startswith(
+                (sys.prefix, sys.base_prefix)
+            )
+            if mod_file.startswith(root) and not installed:
                 del sys.modules[mod_name]
 
 

@@ -1,0 +1,40 @@
+"""The offline runner forgets a project's own modules between runs, never installed packages.
+
+A client's README creates the virtualenv inside the project (`.venv/`); its packages then live
+under the project folder too, and a cloud SDK imported twice in one process fails ("Cannot
+re-register package"). The runner must tell the two apart.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from policies.runner.program import run_stack
+
+
+def _project(root: Path) -> Path:
+    (root / "stacks").mkdir(parents=True)
+    (root / "Pulumi.yaml").write_text("name: venvinside\nruntime: python\nstackConfigDir: stacks\n")
+    (root / "stacks" / "Pulumi.dev.yaml").write_text("config: {}\n")
+    site = root / ".venv" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    (site / "fakesdk_in_venv.py").write_text("REGISTERED = True\n")
+    (root / "own_helper.py").write_text("VALUE = 1\n")
+    (root / "__main__.py").write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(site)!r})\n"
+        "import fakesdk_in_venv, own_helper\n"
+    )
+    return root
+
+
+def test_installed_packages_inside_the_project_survive_a_run(tmp_path: Path) -> None:
+    project = _project(tmp_path / "p")
+    try:
+        run_stack(project, "dev")
+        assert "fakesdk_in_venv" in sys.modules  # an installed package: kept
+        assert "own_helper" not in sys.modules  # the project's own module: forgotten
+        run_stack(project, "dev")  # and a second run imports cleanly
+    finally:
+        sys.modules.pop("fakesdk_in_venv", None)
