@@ -553,14 +553,18 @@ class DeploymentSpec(_Model):
         return self.rollout.candidate_version is not None
 
     def standard_tags(self) -> dict[str, str]:
-        """Tags (labels on GCP) on every resource; lowercase so all three clouds accept them."""
+        """Tags (labels on GCP) on every resource; lowercase so all three clouds accept them.
+
+        No model version here: a release would then touch every resource's tags, drowning the
+        one change a reviewer must see (the serving image) in a hundred tag updates; the serving
+        resources carry the version where it is served.
+        """
         return {
             **self.tags,
             "project": self.project,
             "environment": self.environment.value,
             "owner": self.owner.lower().replace("@", "_at_").replace(".", "_")[:63],
             "managed-by": "aideploy",
-            "model-version": self.model.version.lower().replace(".", "_")[:63],
         }
 
 

@@ -1,5 +1,11 @@
 """Environment parity: do two stacks differ only where stacks/parity.yaml allows?
 
+A release moves dev -> staging -> prod one promotion at a time, so the promotable settings (the
+model version and image, the candidate) differ between neighbours while a release is in flight:
+those differences are reported as releases in flight, never as drift (the release pull request
+that records a new image in dev must pass this check), and their values are masked in the
+resource fingerprints like the stack's name.
+
 Two views, because either alone misses drift:
 
 * **config**: the stack files, compared key by key; a difference outside the declared ones
@@ -200,6 +206,8 @@ class ParityReport:
     pairs: list[tuple[str, str]]
     resources: dict[str, int] = field(default_factory=dict)
     drift: list[Drift] = field(default_factory=list)
+    # promotable settings that differ: a release on its way (never drift)
+    in_flight: list[Drift] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -264,10 +272,22 @@ def stack_sections(project_dir: Path, stack: str) -> dict[str, Any]:
 def config_drift(
     left: Mapping[str, Any], right: Mapping[str, Any], pair: tuple[str, str], rules: ParityRules
 ) -> list[Drift]:
-    """Config paths that differ outside the declared differences."""
+    """Config paths that differ outside the declared differences and the promotable settings."""
     return [
         Drift("config", pair, path, "value differs", a, b)
         for path, a, b in parity_violations(left, right, rules)
+        if not rules.promotes(path)
+    ]
+
+
+def releases_in_flight(
+    left: Mapping[str, Any], right: Mapping[str, Any], pair: tuple[str, str], rules: ParityRules
+) -> list[Drift]:
+    """Promotable settings that differ: a release recorded in one stack, not yet promoted."""
+    return [
+        Drift("release", pair, path, "in flight", a, b)
+        for path, a, b in parity_violations(left, right, rules)
+        if rules.promotes(path)
     ]
 
 
@@ -341,14 +361,17 @@ class ResourcePrint:
 
 def declared_values(sections: Mapping[str, Any], rules: ParityRules) -> tuple[str, ...]:
     """The text values of a stack's declared differences (its account, network range, domain,
-    name suffix, ...): resources derived from them may differ, like the stack's name."""
+    name suffix, ...) and of its promotable settings (a release in flight): resources derived
+    from them may differ, like the stack's name."""
     values: list[str] = []
     for path, value in flatten(sections).items():
-        if not rules.allows(path):
+        if not (rules.allows(path) or rules.promotes(path)):
             continue
+        # Short words ("dev", "true") would mask unrelated text; declared values are longer,
+        # and a model version ("1.0.0") is dotted, never a word.
+        shortest = 3 if rules.promotes(path) else 6
         for item in value if isinstance(value, list) else [value]:
-            # Short words ("dev", "true") would mask unrelated text; declared values are longer.
-            if isinstance(item, str) and len(item) >= 6:
+            if isinstance(item, str) and len(item) >= shortest:
                 values.append(item)
     return tuple(values)
 
@@ -472,6 +495,9 @@ def check_parity(project_dir: Path, between: tuple[str, str] | None = None) -> P
         report.resources[stack] = len(prints[stack])
     for left, right in pairs:
         report.drift += config_drift(sections[left], sections[right], (left, right), rules)
+        report.in_flight += releases_in_flight(
+            sections[left], sections[right], (left, right), rules
+        )
         explained: frozenset[tuple[str, str]] = frozenset()
         if set(prints[left]) != set(prints[right]):
             explained = _explained_by_declared_differences(
@@ -556,6 +582,7 @@ def render(report: ParityReport, fmt: str = "text") -> str:
                 "pairs": [list(p) for p in report.pairs],
                 "resources": report.resources,
                 "drift": [{**asdict(d), "pair": list(d.pair)} for d in report.drift],
+                "in_flight": [{**asdict(d), "pair": list(d.pair)} for d in report.in_flight],
                 "ok": report.ok,
             },
             default=str,
@@ -581,8 +608,20 @@ def render(report: ParityReport, fmt: str = "text") -> str:
                 f"| {_md(_show(d.left))} | {_md(_show(d.right))} |"
                 for d in report.drift
             ]
+        if report.in_flight:
+            lines += ["", "Releases in flight (promote them in order; not drift):", ""]
+            lines += [
+                f"- {d.pair[0]} -> {d.pair[1]}: `{_md(d.subject)}` {_md(_show(d.left))} / "
+                f"{_md(_show(d.right))}"
+                for d in report.in_flight
+            ]
         return "\n".join(lines)
     lines = [f"parity: compared {pairs} ({counts} resources)"]
+    lines += [
+        f"RELEASE IN FLIGHT {d.pair[0]} -> {d.pair[1]} {d.subject}: {_show(d.left)} / "
+        f"{_show(d.right)} (python -m stacks.promote --from {d.pair[0]} --to {d.pair[1]})"
+        for d in report.in_flight
+    ]
     lines += [
         f"DRIFT {d.pair[0]} vs {d.pair[1]} [{d.kind}] {d.subject}: {d.detail}: "
         f"{_show(d.left)} != {_show(d.right)}"

@@ -34,7 +34,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
-from policies.runner.program import ProjectError, load_project, stack_file
+from policies.runner.program import ProjectError, load_project, stack_file, stack_names
 from stacks.parity_check import (
     check_parity,
     parity_rules,
@@ -45,6 +45,8 @@ from stacks.parity_check import (
 from stacks.profiles import flatten
 
 _MISSING: Any = object()
+# Releases move through the environments in this order, one promotion at a time.
+PROMOTION_ORDER = ("dev", "staging", "prod")
 
 
 class PromotionError(Exception):
@@ -149,6 +151,12 @@ def plan_promotion(project_dir: Path, source: str, target: str) -> PromotionPlan
     project = load_project(project_dir)["name"]
     if source == target:
         raise ProjectError(f"--from and --to name the same stack ({source!r})")
+    order = [name for name in PROMOTION_ORDER if name in stack_names(project_dir)]
+    if source in order and target in order and order.index(target) != order.index(source) + 1:
+        raise ProjectError(
+            f"promote one environment at a time ({' -> '.join(order)}): --from {source} "
+            f"--to {target} would skip or reverse that order; nothing written"
+        )
     rules = parity_rules(project_dir)
     src = stack_sections(project_dir, source)  # raises on a missing stack or malformed YAML
     old = stack_sections(project_dir, target)

@@ -84,7 +84,10 @@ def test_promotion_removes_a_candidate_the_source_no_longer_has(project: Path) -
 
 
 def test_nothing_to_promote_is_a_no_op(project: Path) -> None:
-    plan = plan_promotion(project, "dev", "prod")
+    write_stack(project, "prod", stack_config("prod", version="2.0.0"))
+    config = stack_config("staging", version="2.0.0")
+    write_stack(project, "staging", config)
+    plan = plan_promotion(project, "staging", "prod")
     assert not plan.changed and plan.changes == ()
 
 
@@ -167,9 +170,16 @@ def test_a_file_changed_after_planning_is_not_overwritten(project: Path) -> None
 
 
 def test_cli_parity_exit_codes(project: Path) -> None:
+    # a release in flight (staging ahead of prod) is reported, and is not drift
+    in_flight = runner.invoke(app, ["parity", str(project), "--format", "json"])
+    assert in_flight.exit_code == 0
+    assert '"model.version"' in in_flight.output
+    # drift is exit 1
+    config = stack_config("prod")
+    config["fake:model"]["port"] = 9090
+    write_stack(project, "prod", config)
     drift = runner.invoke(app, ["parity", str(project), "--format", "json"])
-    assert drift.exit_code == 1
-    assert '"model.version"' in drift.output
+    assert drift.exit_code == 1 and '"model.port"' in drift.output
     bad = runner.invoke(app, ["parity", str(project), "--between", "dev", "qa"])
     assert bad.exit_code == 2 and "unknown stack 'qa'" in bad.output
 
@@ -229,3 +239,13 @@ def test_a_release_the_platform_cannot_pull_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ProjectError, match="only from Amazon ECR"):
         plan_release(project, "dev", "ghcr.io/acme/model@sha256:" + "ab" * 32)
     assert (project / "stacks" / "Pulumi.dev.yaml").read_text() == before
+
+
+@pytest.mark.parametrize(("source", "target"), [("dev", "prod"), ("prod", "staging")])
+def test_promotion_goes_one_environment_at_a_time(project: Path, source: str, target: str) -> None:
+    from policies.runner.program import ProjectError
+
+    before = (project / "stacks" / f"Pulumi.{target}.yaml").read_text()
+    with pytest.raises(ProjectError, match="one environment at a time"):
+        plan_promotion(project, source, target)
+    assert (project / "stacks" / f"Pulumi.{target}.yaml").read_text() == before
