@@ -7,6 +7,7 @@ that vendors a single cloud's package works, and importing the registry costs no
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +216,9 @@ def is_available(cloud: Cloud, pattern: Pattern) -> bool:
     return True
 
 
-def policy_waivers(cloud: Cloud, pattern: Pattern, name: str) -> dict[str, list[dict[str, str]]]:
+def policy_waivers(
+    cloud: Cloud, pattern: Pattern, name: str, spec: Any = None
+) -> dict[str, list[dict[str, str]]]:
     """Waivers a component declares for itself, by rule: ``[{"resource", "reason"}]``.
 
     A component module may define ``policy_waivers(name)`` returning pack-config entries
@@ -228,7 +231,10 @@ def policy_waivers(cloud: Cloud, pattern: Pattern, name: str) -> dict[str, list[
     declared = getattr(module, "policy_waivers", None)
     if declared is None:
         return {}
-    return {rule: list(entry.get("waivers", [])) for rule, entry in declared(name).items()}
+    # A module whose waivers depend on the stack (a domain, a private CA) takes its spec.
+    takes_spec = len(inspect.signature(declared).parameters) > 1
+    entries = declared(name, spec) if takes_spec and spec is not None else declared(name)
+    return {rule: list(entry.get("waivers", [])) for rule, entry in entries.items()}
 
 
 def component_for(cloud: Cloud, pattern: Pattern) -> Any:

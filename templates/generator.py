@@ -504,20 +504,24 @@ def _drop_caches(project_dir: Path) -> None:
             shutil.rmtree(path, ignore_errors=True)
 
 
-def _record_waivers(project_dir: Path, answers: Answers) -> None:
-    """Write the component's declared waivers (each with its reason) into every pack config.
+def _record_waivers(project_dir: Path, plan: ProjectPlan) -> None:
+    """Write the component's declared waivers (each with its reason) into each environment's
+    pack config, and the bootstrap's into policies/config/bootstrap.json.
 
     Both runners read policies/config/<env>.json, so a control the cloud cannot provide is
-    waived visibly and with a reason, never silently.
+    waived visibly and with a reason, never silently; each environment's file names only what
+    that environment's stack needs waived (its spec decides: a domain, a private CA).
     """
+    answers = plan.answers
     config_dir = project_dir / "policies" / "config"
     # The bootstrap program is held to prod's levels, with its own declared waivers only.
     bootstrap = merge_waivers(
         json.loads((config_dir / "prod.json").read_text()),
         bootstrap_waivers(answers.cloud, answers.project_slug),
     )
-    declared = policy_waivers(answers.cloud, answers.pattern, answers.project_slug)
-    for config_file in sorted(config_dir.glob("*.json")):
+    for env, spec in plan.specs.items():
+        config_file = config_dir / f"{env.value}.json"
+        declared = policy_waivers(answers.cloud, answers.pattern, answers.project_slug, spec)
         config = merge_waivers(json.loads(config_file.read_text()), declared)
         config_file.write_text(json.dumps(config, indent=2) + "\n")
     (config_dir / BOOTSTRAP_CONFIG).write_text(json.dumps(bootstrap, indent=2) + "\n")
@@ -600,7 +604,7 @@ def generate(
             raise GenerationError(f"template error: {exc}") from exc
         _drop_caches(rendered)
         _vendor(rendered, answers.cloud)
-        _record_waivers(rendered, answers)
+        _record_waivers(rendered, plan)
         # Only the chosen CI system's files stay; the parity check runs in the client's pipeline.
         remove_other_ci(rendered, answers.ci.value)
         vendor_parity_check(rendered)

@@ -73,15 +73,20 @@ POLICY_WAIVERS: Mapping[str, tuple[str, str]] = {
 }
 
 
-def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
+def policy_waivers(
+    name: str, spec: DeploymentSpec | None = None
+) -> dict[str, dict[str, list[dict[str, str]]]]:
     """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``.
 
-    All of them: one pack config serves every environment, and a waiver naming a resource a
-    stack does not have (the HTTP listener of a stack with a domain) waives nothing there.
+    With ``spec``, only the waivers that stack needs (:func:`waivers_for`): each environment's
+    pack config then names only resources its stack has (a stack with a domain has no plain
+    HTTP listener to waive).
     """
+    needed = waivers_for(spec) if spec is not None else frozenset(POLICY_WAIVERS)
     return {
         rule: {"waivers": [{"resource": f"{name}-{role}", "reason": reason}]}
         for rule, (role, reason) in POLICY_WAIVERS.items()
+        if rule in needed
     }
 
 

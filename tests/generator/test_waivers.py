@@ -25,6 +25,22 @@ def test_declared_waivers_are_written_into_every_environment(tmp_path: Path) -> 
                 assert len(waiver["reason"]) >= 10
 
 
+def test_each_environment_waives_only_what_its_stack_has(tmp_path: Path) -> None:
+    # A domain only in prod: dev and staging keep the plain listener inside the VPC (waived),
+    # prod serves HTTPS with the domain's certificate and has no plain listener to waive.
+    from policies.runner.program import run_stack
+
+    answers = sample_answers(Cloud.AWS, Pattern.API_FIRST, domains={"prod": "api.acme.example"})
+    project = generate(answers, tmp_path / "p").path
+    rule = "aws-lb-listener-require-https"
+    for env in ("dev", "staging", "prod"):
+        config = json.loads((project / "policies" / "config" / f"{env}.json").read_text())
+        names = {w["resource"] for w in config.get(rule, {}).get("waivers", [])}
+        resources = {r.name for r in run_stack(project, env).resources}
+        assert names <= resources, (env, names - resources)
+        assert bool(names) == (env != "prod"), env
+
+
 def test_components_without_declarations_waive_nothing() -> None:
     from components.registry import REGISTRY, component_for
 
