@@ -807,9 +807,13 @@ def estimate(project_dir: Path, stack: str) -> CostReport:
     """
     tables = load_price_tables()  # a broken table fails before the program runs
     # The spec is read first: a bad stack file is reported field by field, in one line,
-    # instead of as the program's own multi-line validation error.
+    # instead of as the program's own multi-line validation error. A program that is not an
+    # aideploy stack (a project's bootstrap, any Pulumi program) has none: its resources'
+    # inputs alone give the quantities.
     config, _ = stack_config(project_dir, stack)
-    spec = _spec_from_config(str(load_project(project_dir)["name"]), stack, config)
+    project = str(load_project(project_dir)["name"])
+    is_stack = f"{project}:cloud" in config
+    spec = _spec_from_config(project, stack, config) if is_stack else None
     try:
         run = run_stack(project_dir, stack)
     except ProgramError as exc:

@@ -436,6 +436,7 @@ def bootstrap_context(plan: ProjectPlan) -> dict[str, Any]:
         "shared_account": answers.shared_account,
         "image_repository": registry_of(plan.bootstrap).image_repository,
         "registry_stack": registry_of(plan.bootstrap).stack,
+        "registry_account": registry_of(plan.bootstrap).account,
     }
 
 

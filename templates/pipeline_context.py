@@ -56,6 +56,9 @@ class CloudPipeline:
     """What differs per cloud in the pipeline and the rollback runbook."""
 
     github_login: str  # one workflow step (YAML, indented for a steps list)
+    # Extra `with:` lines of the login step in deploy jobs: a session that lasts through
+    # `pulumi up`, the watch period and a rollback (the deployer identities allow it).
+    github_deploy_session: str
     github_env: str  # job-level env lines the cloud's Pulumi provider needs (YAML, may be empty)
     gitlab_login: str  # shell lines that turn the job's OIDC token into cloud credentials
     gitlab_audience: str  # the `aud` of the GitLab ID token the cloud's federation expects
@@ -83,6 +86,8 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "    role-to-assume: ${{ vars.AWS_ROLE_ARN }}\n"
             "    aws-region: ${{ vars.AWS_REGION }}\n"
         ),
+        # 4 hours: the deployer roles' maximum session (bootstrap); the default is one hour.
+        github_deploy_session="    role-duration-seconds: 14400\n",
         github_env="",
         gitlab_login=(
             'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
@@ -147,6 +152,8 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "    tenant-id: ${{ vars.AZURE_TENANT_ID }}\n"
             "    subscription-id: ${{ vars.AZURE_SUBSCRIPTION_ID }}\n"
         ),
+        # azure/login's token is re-requested by the provider (ARM_USE_OIDC), not extended here.
+        github_deploy_session="",
         github_env=(
             'ARM_USE_OIDC: "true"\n'
             "ARM_CLIENT_ID: ${{ vars.AZURE_CLIENT_ID }}\n"
@@ -208,6 +215,8 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "    workload_identity_provider: ${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}\n"
             "    service_account: ${{ vars.GCP_SERVICE_ACCOUNT }}\n"
         ),
+        # Access tokens minted by the auth action are refreshed from the credentials file.
+        github_deploy_session="",
         github_env="",
         gitlab_login=(
             'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
@@ -315,6 +324,9 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
     return {
         # pre-indented for the place they take in the workflow files (a steps list, a job env)
         "ci_login_step": textwrap.indent(cloud.github_login.rstrip("\n"), " " * 6),
+        "ci_deploy_login_step": textwrap.indent(
+            (cloud.github_login + cloud.github_deploy_session).rstrip("\n"), " " * 6
+        ),
         "ci_job_env": textwrap.indent(cloud.github_env.rstrip("\n"), " " * 6),
         "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
         "ci_gitlab_audience": cloud.gitlab_audience,

@@ -219,3 +219,23 @@ def test_a_private_ca_is_priced_exactly_when_the_stack_creates_one(
     ):
         mode = ca.inputs.get("usageMode", "GENERAL_PURPOSE")
         assert line["monthly"] == entry["cases"][mode]["monthly"] > 0
+
+
+@pytest.mark.parametrize("cloud", list(Cloud))
+def test_the_bootstrap_is_priced_too(tmp_path: Path, cloud: Cloud) -> None:
+    """Every resource the bootstrap creates is priced, free or usage-priced (no silent gaps),
+    and a program that is not an aideploy stack is priced from its inputs alone."""
+    import random
+
+    from policies.runner.program import stack_names
+    from stacks.cost import Kind, estimate
+
+    project = generate(
+        sample_answers(cloud, Pattern.API_FIRST), tmp_path / "p", rng=random.Random(2)
+    ).path
+    for stack in stack_names(project / "bootstrap"):
+        report = estimate(project / "bootstrap", stack)
+        assert report.of_kind(Kind.UNPRICED) == (), [
+            i.resource_type for i in report.of_kind(Kind.UNPRICED)
+        ]
+        assert report.items

@@ -511,3 +511,29 @@ def test_rollout_helper_rolls_a_candidate_back_and_watches_alarms(
     assert result.returncode == 1 and "rollback alarm(s) firing" in result.stdout, result.stdout
     result = _run(sys.executable, "-c", script, other, cwd=project)
     assert result.returncode == 0 and "watch period of 0 min passed" in result.stdout, result.stdout
+
+
+def test_release_versions_never_grow_with_each_release(
+    projects: dict[tuple[Cloud, str], Path], tmp_path: Path
+) -> None:
+    # Review: each release wrote "<version>-<commit>" into dev and the next one appended again,
+    # until the version broke the spec's 64-character limit on the fifth release.
+    project = shutil.copytree(projects[(Cloud.AWS, "github")], tmp_path / "p")
+    python = sys.executable
+    versions = []
+    for commit in ("a" * 40, "b" * 40, "c" * 40, "d" * 40, "e" * 40, "f" * 40):
+        version = _run(python, "-m", "ci.model_image", "version", "--commit", commit, cwd=project)
+        assert version.returncode == 0, version.stderr
+        versions.append(version.stdout.strip())
+        image = _run(python, "-m", "ci.model_image", "repository", cwd=project).stdout.strip()
+        digest = f"{image}@sha256:{commit[:2] * 32}"
+        promoted = _run(
+            python, "-m", "stacks.promote", "--image", digest,
+            "--version", versions[-1], "--to", "dev", "--yes", cwd=project,
+        )  # fmt: skip
+        assert promoted.returncode == 0, promoted.stderr
+    assert versions[-1] == "1.0.0-" + "f" * 12
+    assert (project / "model" / "VERSION").read_text().strip() == "1.0.0"
+    (project / "model" / "VERSION").unlink()  # without the file: the stack's base, not regrown
+    again = _run(python, "-m", "ci.model_image", "version", "--commit", "0" * 40, cwd=project)
+    assert again.stdout.strip() == "1.0.0-" + "0" * 12

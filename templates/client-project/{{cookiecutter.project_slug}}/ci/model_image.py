@@ -38,10 +38,17 @@ def repository() -> str:
     return _TAG_OR_DIGEST.sub("", _TAG_OR_DIGEST.sub("", image))
 
 
+# A release version is "<model version>-<12 hex of the commit>"; the base never grows.
+_COMMIT_SUFFIX = re.compile(r"(-[0-9a-f]{12})+$")
+
+
 def version(commit: str) -> str:
-    """The release version of a build: the model version and the first 12 hex of the commit."""
+    """The release version of a build: the model version in `model/VERSION` (bumped by hand to
+    name a release) and the first 12 hex of the commit, so each build has its own immutable tag.
+    Without the file, the dev stack's version without any earlier build's commit suffix."""
     file = ROOT / "model" / "VERSION"
     base = file.read_text().strip() if file.is_file() else str(_model()["version"])
+    base = _COMMIT_SUFFIX.sub("", base)
     if not re.fullmatch(r"[0-9a-f]{12,40}", commit):
         raise ValueError(f"--commit {commit!r} is not a git commit id")
     return f"{base}-{commit[:12]}"
