@@ -27,6 +27,7 @@ from components.spec import (
     DOMAIN_REQUIRED,
     EMAIL_RE,
     GATEWAY_PATTERNS,
+    IMAGE_RE,
     JWT_AUDIENCE_RE,
     MODEL_NAME_RE,
     PROJECT_NAME_RE,
@@ -134,6 +135,18 @@ class Answers(BaseModel):
     # certificate, or plain HTTP inside the VPC with a documented waiver.
     private_ca: bool = False
 
+    @field_validator("model_image", mode="before")
+    @classmethod
+    def _full_image_reference(cls, value: object) -> object:
+        # Say what a valid reference looks like instead of printing the regex.
+        if isinstance(value, str) and not IMAGE_RE.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not a full image reference: give REGISTRY/REPOSITORY:TAG or "
+                "REGISTRY/REPOSITORY@sha256:DIGEST (lowercase repository), e.g. "
+                "123456789012.dkr.ecr.eu-west-1.amazonaws.com/acme/model:1.0.0"
+            )
+        return value
+
     @field_validator("name")
     @classmethod
     def _valid_name(cls, value: str) -> str:
@@ -230,7 +243,7 @@ def _region_message(cloud: Cloud, region: str) -> str:
     """Unknown region: name the cloud it belongs to if it is another's, else close matches."""
     for other, regions in REGIONS.items():
         if other is not cloud and region in regions:
-            return f"region {region!r} is a {other.value} region, not a {cloud.value} one"
+            return f"region {region!r} belongs to {other.value}, not to {cloud.value}"
     import difflib
 
     close = difflib.get_close_matches(region, sorted(REGIONS[cloud]), n=3, cutoff=0.5)

@@ -35,6 +35,7 @@ from components.bootstrap import (
 )
 from components.registry import REGISTRY, bootstrap_waivers, is_available, policy_waivers
 from components.spec import (
+    WILDCARD_DNS_DOMAINS,
     Cloud,
     DeploymentSpec,
     Environment,
@@ -394,7 +395,16 @@ def template_context(
             "sample_model": answers.sample_model,
             "repo": answers.repo,
             "pulumi_version": COMMON_PINS["pulumi"],
-            "domains": {e.value: answers.domains[e] for e in Environment if e in answers.domains},
+            "domains": {
+                e.value: (
+                    # a bare wildcard-DNS domain stands for the gateway's address under it
+                    f"<the load balancer's IP, dashed>.{answers.domains[e]}"
+                    if answers.domains[e] in WILDCARD_DNS_DOMAINS
+                    else answers.domains[e]
+                )
+                for e in Environment
+                if e in answers.domains
+            },
             # What bootstrap creates, per account (components/bootstrap.py names them).
             "bootstrap": bootstrap_context(plan),
             "costs": cost_context(costs),

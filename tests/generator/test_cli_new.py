@@ -92,7 +92,7 @@ def test_a_shared_account_is_said(tmp_path: Path) -> None:
         (["acme", *_without("--sample-model", False)], "--model-image or --sample-model"),
         (["acme", *_without("--jwt-issuer")], "missing answer: --jwt-issuer"),
         (["acme", *BASE, "--region", "mars-1"], "not a known aws region"),
-        (["acme", *BASE, "--region", "westeurope"], "is a azure region"),
+        (["acme", *BASE, "--region", "westeurope"], "belongs to azure, not to aws"),
         (["acme", *BASE, "--alert-email", "nope"], "alert_emails"),
         (["acme", *BASE, "--account", "prod=12"], "account"),
         (["acme", *BASE, "--domain", "prod=api.sslip.io"], "wildcard-DNS"),
