@@ -226,6 +226,54 @@ IMAGE_REPOSITORIES: dict[Cloud, str] = {
 }
 STATE_CONTAINER = "pulumi-state"
 
+# -- Pulumi's DIY state layout -----------------------------------------------------------------
+# Where `pulumi` keeps one stack's objects in a DIY backend (S3, GCS, Azure Blob), in project mode
+# (`.pulumi/meta.yaml` version 1: what a new, empty backend gets), from pulumi/pulumi
+# pkg/backend/diy (read at 1b5949891b3c, Aug 2026):
+#   store.go    projectReferenceStore.StackBasePath = .pulumi/stacks/<project>/<stack>; the
+#               checkpoint is that + ".json" (".json.gz"/".json.zst" when compressed), and
+#               state.go backupTarget copies it to "<file>.bak" before each save;
+#               HistoryDir = .pulumi/history/<project>/<stack>/ (addToHistory:
+#               <stack>-<ns>.history.json and .checkpoint.json);
+#               BackupDir = .pulumi/backups/<project>/<stack>/ (backupStack: <stack>.<ns>.json)
+#   lock.go     lockPath = stackLockDir(FullyQualifiedName()) + "/<lock id>.json", and
+#               backend.go FullyQualifiedName() = "organization/<project>/<stack>" (the DIY
+#               backend's fixed organization), so locks are .pulumi/locks/organization/<p>/<s>/
+#   meta.go     every backend open reads .pulumi/meta.yaml (ensurePulumiMeta); it is written only
+#               when missing, i.e. by the first login to the empty bucket (the bootstrap's own
+#               state move), so every identity reads it and none needs to write it.
+#   backend.go  diyBackend.Preview calls backend.Preview(..., b.apply) without b.Lock, and apply
+#               writes history and backups only when !DryRun: a preview reads the checkpoint
+#               and writes nothing. Update, Refresh, Destroy, Import and stack import lock.
+# Every cloud's bootstrap derives its state grants from these, so all three agree on one layout.
+STATE_READ_ONLY_PATHS: tuple[str, ...] = (".pulumi/meta.yaml",)
+# The kinds of :func:`state_object_prefixes` a read-only previewer reads (never writes): the
+# checkpoint a preview diffs against, and the history `pulumi stack history` shows. No locks: a
+# preview takes none, and a previewer that could write one could block a deployment.
+PREVIEW_STATE_KINDS: tuple[str, ...] = ("stack", "history")
+# A Pulumi project or stack name: one path segment (a `/` would reach another stack's objects).
+PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+
+
+def state_object_prefixes(project: str, stack: str) -> dict[str, str]:
+    """Object-name prefixes of one stack's state in a DIY backend, by kind (see the layout above).
+
+    ``{"stack": checkpoint and its .bak/.gz/.zst, "history": ..., "backups": ..., "locks": ...}``;
+    every value is a literal prefix (S3 ARNs append ``*``, GCS conditions use ``startsWith``).
+    A deployer reads and writes all four for its own stack; a previewer reads
+    :data:`PREVIEW_STATE_KINDS`; everyone reads :data:`STATE_READ_ONLY_PATHS`.
+    """
+    for what, name in (("project", project), ("stack", stack)):
+        if not PULUMI_NAME_RE.fullmatch(name):
+            raise ValueError(f"{what} {name!r} is not a one-segment Pulumi name")
+    return {
+        "stack": f".pulumi/stacks/{project}/{stack}.json",
+        "history": f".pulumi/history/{project}/{stack}/",
+        "backups": f".pulumi/backups/{project}/{stack}/",
+        "locks": f".pulumi/locks/organization/{project}/{stack}/",
+    }
+
+
 # The outputs every cloud's bootstrap component registers (and the bootstrap program exports),
 # identical on every cloud; the journey tests feed them into the stacks' config and docs:
 #   backend_url        what `pulumi login` takes for this account's stacks

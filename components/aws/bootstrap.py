@@ -82,8 +82,6 @@ SECRETS_KEY_USE: Mapping[bool, tuple[str, ...]] = {
     False: ("kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"),
     True: ("kms:Decrypt", "kms:DescribeKey"),  # read-only identities
 }
-# What the state bucket's key lets an identity do, and only through S3.
-STATE_KEY_USE = ("kms:Decrypt", "kms:GenerateDataKey")
 # API Gateway's account-wide role writes access and execution logs of every REST API in the
 # region (it is one role per account), so its log-group scope is the region's.
 APIGW_LOG_ACTIONS = (
@@ -684,8 +682,10 @@ class AwsBootstrap(pulumi.ComponentResource):
                         ),
                     ],
                     o,
+                    # A new description replaces the (named) policy: the provider deletes it
+                    # before creating the new one, so the previewer goes without it only then.
                     f"{spec.project} {role.value}: read the state of "
-                    f"{', '.join(e.value for e in envs)} and lock it",
+                    f"{', '.join(e.value for e in envs)}",
                 )
             ]
         if self.registry is not None and IdentityRole.PUBLISH in self.roles:

@@ -2,7 +2,7 @@
 
 The deployer's policy for one environment (its stack's state, the pattern's grants from
 components/aws/permissions.py, the fences), the permissions boundary of the roles its stack
-creates, and the previewers' read-and-lock access. Nothing here creates a resource: the
+creates, and the previewers' read-only access. Nothing here creates a resource: the
 bootstrap component attaches what these return, and tests read the same documents back from
 the captured resources.
 """
@@ -17,13 +17,17 @@ import pulumi
 
 from components.aws import permissions, security
 from components.aws.permissions import BOOTSTRAP_MANAGED_BY, CREATED, OWNED, STACK_MANAGED_BY
-from components.bootstrap import BootstrapSpec
+from components.bootstrap import STATE_READ_ONLY_PATHS, BootstrapSpec
 from components.spec import Environment
 
 # IAM counts a managed policy's size without whitespace and refuses more than 6,144
 # characters; the deployer's service grants are split into parts below this (with room for
 # the real ARNs, which are longer than the templates).
 POLICY_PART_CHARACTERS = 4500
+# What an identity may do with the state bucket's key, through S3 only: a reader decrypts what
+# it reads; a writer also has S3 generate data keys for what it writes.
+STATE_KEY_READ: tuple[str, ...] = ("kms:Decrypt",)
+STATE_KEY_WRITE: tuple[str, ...] = ("kms:Decrypt", "kms:GenerateDataKey")
 
 
 def _tag_condition(kind: str, spec: BootstrapSpec, env: Environment) -> dict[str, Any]:
@@ -117,17 +121,19 @@ def state_statements(
     read_write: Sequence[str],
     read: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """Access to exactly these state-bucket keys, and to the bucket's key through S3 only."""
+    """Access to exactly these state-bucket keys (plus what every identity reads), and to the
+    bucket's key through S3 only: encrypting too where something is written, decrypting only
+    for a read-only identity."""
     statements = [
         # Key names, never contents: the CLI lists `.pulumi/stacks/` to find stacks.
         security.statement(["s3:ListBucket"], [state_arn], sid="ListStateKeys"),
         security.statement(
             ["s3:GetObject"],
-            _state_arns(state_arn, [permissions.STATE_META_PATH, *read]),
+            _state_arns(state_arn, [*STATE_READ_ONLY_PATHS, *read]),
             sid="ReadState",
         ),
         security.statement(
-            ["kms:Decrypt", "kms:GenerateDataKey"],
+            STATE_KEY_WRITE if read_write else STATE_KEY_READ,
             [key_arn],
             sid="StateKeyThroughS3",
             condition={"StringEquals": {"kms:ViaService": f"s3.{spec.region}.amazonaws.com"}},
@@ -222,18 +228,13 @@ def previewer_statements(
     state_arn: pulumi.Output[str],
     key_arn: pulumi.Output[str],
 ) -> list[dict[str, Any]]:
-    """Read the stacks' state and lock it (a preview takes the stack's lock), make the
-    lookups the programs make; nothing else."""
-    checkpoints = [
-        permissions.fill(permissions.STATE_CHECKPOINT_PATH, project=spec.project, stack=e.value)
-        for e in environments
-    ]
-    locks = [
-        permissions.fill(permissions.STATE_LOCK_PATH, project=spec.project, stack=e.value)
-        for e in environments
-    ]
+    """Read the stacks' state (checkpoint and history, :data:`PREVIEW_STATE_KINDS`) and make the
+    lookups the programs make; nothing else. Pulumi's DIY preview takes no lock and writes
+    nothing (components/bootstrap.py), so a previewer writes no state object at all: a pull
+    request's branch cannot plant or delete a lock that would block a deployment."""
+    reads = [p for e in environments for p in permissions.preview_paths(spec.project, e)]
     return [
-        *state_statements(spec, state_arn, key_arn, read_write=locks, read=checkpoints),
+        *state_statements(spec, state_arn, key_arn, read_write=(), read=reads),
         security.statement(permissions.PREVIEW_LOOKUP_ACTIONS, ["*"], sid="ProgramLookups"),
     ]
 

@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from components.bootstrap import PREVIEW_STATE_KINDS, state_object_prefixes
 from components.spec import Environment, Pattern
 
 API_FIRST = Pattern.API_FIRST
@@ -370,11 +371,17 @@ GRANTS: Mapping[str, Grant] = {
         )
     ),
     "autoscaling": Grant(AUTOSCALING_ACTIONS),
-    # Target tracking policies create and delete their own alarms with the caller's rights.
+    # A target tracking policy's alarms (`TargetTracking-<resource id>-AlarmHigh|Low-<uuid>`) are
+    # created and deleted by Application Auto Scaling with its service-linked role, but
+    # PutScalingPolicy first validates that the *caller* may manage CloudWatch alarms (Application
+    # Auto Scaling user guide: "Permissions validation for API calls on target resources"; the
+    # ECS guide lists cloudwatch:PutMetricAlarm/DescribeAlarms/DeleteAlarms for the caller). The
+    # deployer's own request carries no aws:CalledVia (IAM sets it only for the few services that
+    # document it: Athena, CloudFormation, DynamoDB, KMS), so no CalledVia condition here: the
+    # name prefix is the scope.
     "autoscaling-alarms": Grant(
         ("cloudwatch:DeleteAlarms", "cloudwatch:DescribeAlarms", "cloudwatch:PutMetricAlarm"),
         (_arn("cloudwatch", "alarm:TargetTracking-*"),),
-        condition={"StringEquals": {"aws:CalledViaLast": "application-autoscaling.amazonaws.com"}},
     ),
     "cloudwatch": Grant(
         CLOUDWATCH_ACTIONS,
@@ -552,8 +559,10 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
             "application-autoscaling:PutScalingPolicy",
             "application-autoscaling:DeleteScalingPolicy",
             "cloudwatch:PutMetricAlarm",
+            "cloudwatch:DescribeAlarms",
+            "cloudwatch:DeleteAlarms",
         ),
-        ("autoscaling", "autoscaling-alarms"),
+        ("autoscaling", "autoscaling-alarms", "cloudwatch-read"),
     ),
     # the API
     "aws:lb/loadBalancer:LoadBalancer": _t(
@@ -813,19 +822,9 @@ ECR_PULL_ACTIONS: tuple[str, ...] = (
     "ecr:GetDownloadUrlForLayer",
 )
 
-# Pulumi's DIY backend layout (pulumi/pulumi pkg/backend/diy: store.go, lock.go, meta.go):
-# one stack's checkpoint (and its .bak, .gz), history, backups, incremental journal and locks.
-STATE_STACK_PATHS: tuple[str, ...] = (
-    ".pulumi/stacks/{project}/{stack}.json*",
-    ".pulumi/history/{project}/{stack}/*",
-    ".pulumi/backups/{project}/{stack}/*",
-    ".pulumi/journal/{project}/{stack}/*",
-    ".pulumi/locks/organization/{project}/{stack}/*",
-)
-STATE_LOCK_PATH = ".pulumi/locks/organization/{project}/{stack}/*"
-STATE_CHECKPOINT_PATH = ".pulumi/stacks/{project}/{stack}.json*"
-# Written once by the first `pulumi login` (the bootstrap's own state move), read by everyone.
-STATE_META_PATH = ".pulumi/meta.yaml"
+# Pulumi's DIY state layout is the neutral one in components/bootstrap.py (read from pulumi/pulumi
+# pkg/backend/diy): a deployer reads and writes every kind of its own stack's objects, a
+# previewer reads PREVIEW_STATE_KINDS of its stacks, everyone reads STATE_READ_ONLY_PATHS.
 STATE_OBJECT_ACTIONS = ("s3:DeleteObject", "s3:GetObject", "s3:PutObject")
 
 
@@ -843,6 +842,18 @@ def fill(template: str, **values: str) -> str:
     return template.format(**values)
 
 
+def _key_patterns(prefixes: Sequence[str]) -> tuple[str, ...]:
+    # S3 object ARNs match with `*`: a literal prefix plus `*` is exactly "starts with".
+    return tuple(f"{p}*" for p in prefixes)
+
+
 def stack_paths(project: str, environment: Environment) -> tuple[str, ...]:
-    """The state-bucket keys of one environment's stack (deployer: read and write)."""
-    return tuple(fill(p, project=project, stack=environment.value) for p in STATE_STACK_PATHS)
+    """The state-bucket key patterns of one environment's stack (its deployer reads and writes
+    them): every kind of :func:`components.bootstrap.state_object_prefixes`."""
+    return _key_patterns(tuple(state_object_prefixes(project, environment.value).values()))
+
+
+def preview_paths(project: str, environment: Environment) -> tuple[str, ...]:
+    """The state-bucket key patterns a previewer of ``environment`` reads (never writes)."""
+    prefixes = state_object_prefixes(project, environment.value)
+    return _key_patterns(tuple(prefixes[kind] for kind in PREVIEW_STATE_KINDS))

@@ -16,7 +16,8 @@ allowed to administer the project. It creates, in order of need:
 - each environment's runtime service accounts and rollback custom role, so its deployer may act
   as exactly those accounts and never edits a role it may grant;
 - each deployer's predefined, service-scoped roles (conditioned Project IAM Admin: only the
-  roles its stack grants), its state objects and its own secrets key; read-only previewers;
+  roles its stack grants), its state objects and its own secrets key; previewers that read
+  their stacks' state (never write it: no lock) and use their environments' keys;
 - where ``spec.registry``: the Artifact Registry repository of model images (CMEK, immutable
   tags; vulnerability scanning is project-wide), the publisher's push right on it alone, and
   read for the image-pulling agents of the other projects.
@@ -39,10 +40,13 @@ from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
     DEPLOYERS,
     IDENTITY_STACKS,
+    PREVIEW_STATE_KINDS,
     READ_ONLY_ROLES,
+    STATE_READ_ONLY_PATHS,
     BootstrapSpec,
     CiSystem,
     IdentityRole,
+    state_object_prefixes,
 )
 from components.gcp.prerequisites import (
     AGENT_EMAILS,
@@ -167,26 +171,30 @@ def provider_name(number: str, pool: str, provider: str) -> str:
 
 
 def state_prefixes(spec: BootstrapSpec, environment: Environment) -> tuple[str, ...]:
-    """The objects of one environment's stack in the state bucket (Pulumi's project-scoped DIY
-    layout: stack file, history, backups, lock)."""
-    project = spec.project
-    env = environment.value
-    return (
-        f".pulumi/stacks/{project}/{env}.json",
-        f".pulumi/history/{project}/{env}/",
-        f".pulumi/backups/{project}/{env}/",
-        f".pulumi/locks/{project}/{env}/",
-    )
+    """The object-name prefixes of one environment's stack in the state bucket (its deployer
+    reads and writes them): every kind of Pulumi's DIY layout,
+    :func:`components.bootstrap.state_object_prefixes` (stack file, history, backups, locks)."""
+    return tuple(state_object_prefixes(spec.project, environment.value).values())
+
+
+def preview_prefixes(spec: BootstrapSpec, environment: Environment) -> tuple[str, ...]:
+    """The object-name prefixes a previewer of ``environment`` reads (never writes):
+    :data:`components.bootstrap.PREVIEW_STATE_KINDS` of its stack."""
+    prefixes = state_object_prefixes(spec.project, environment.value)
+    return tuple(prefixes[kind] for kind in PREVIEW_STATE_KINDS)
 
 
 def state_condition(spec: BootstrapSpec, prefixes: Iterable[str]) -> str:
-    """An IAM condition limiting an object role on the state bucket to ``prefixes`` (plus the
-    bucket itself, where listing is checked, and the backend's meta file)."""
+    """A CEL expression limiting an object role on the state bucket to ``prefixes`` (plus the
+    bucket itself, which is the resource `storage.objects.list` is checked on, and what every
+    identity reads: :data:`components.bootstrap.STATE_READ_ONLY_PATHS`).
+
+    Cloud Storage names an object ``projects/_/buckets/<bucket>/objects/<object name>`` in IAM
+    conditions, and ``resource.name.startsWith(...)`` on that is how its docs scope a grant to a
+    prefix."""
     bucket = f"projects/_/buckets/{spec.state_name}"
-    clauses = [
-        f'resource.name == "{bucket}"',
-        f'resource.name == "{bucket}/objects/.pulumi/meta.yaml"',
-    ]
+    clauses = [f'resource.name == "{bucket}"']
+    clauses += [f'resource.name == "{bucket}/objects/{p}"' for p in STATE_READ_ONLY_PATHS]
     clauses += [f'resource.name.startsWith("{bucket}/objects/{p}")' for p in prefixes]
     return " || ".join(clauses)
 
@@ -645,17 +653,13 @@ def grant_deployers(
             grants.append(
                 _key_grant(ctx, f"{role.value}-{env.value}-secrets", keys.environments[env], reader)
             )
-        reads = [p for env in envs for p in state_prefixes(spec, env)]
-        locks = [p for p in reads if p.startswith(".pulumi/locks/")]
+        # Read only: Pulumi's DIY preview takes no lock and writes nothing
+        # (components/bootstrap.py), so a pull request's branch can neither plant nor delete a
+        # lock that would block a deployment.
+        reads = [p for env in envs for p in preview_prefixes(spec, env)]
         grants.append(
             _state_access(
                 ctx, f"{role.value}-read", state, "roles/storage.objectViewer", reader, reads
-            )
-        )
-        # A preview takes the stack's lock like an update does.
-        grants.append(
-            _state_access(
-                ctx, f"{role.value}-lock", state, "roles/storage.objectUser", reader, locks
             )
         )
     return grants

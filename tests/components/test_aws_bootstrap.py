@@ -25,16 +25,26 @@ from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
     DEPLOYERS,
     IDENTITY_STACKS,
+    PREVIEW_STATE_KINDS,
     READ_ONLY_ROLES,
+    STATE_READ_ONLY_PATHS,
     BootstrapSpec,
     CiSystem,
     IdentityRole,
     oidc_subjects,
+    state_object_prefixes,
 )
 from components.spec import Cloud, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
 from tests.conftest import of_type, sample_plan
-from tests.journey.aws_iam import allowed_resources, allows, as_list, attached_documents, statements
+from tests.journey.aws_iam import (
+    allowed_resources,
+    allows,
+    as_list,
+    attached_documents,
+    resource_matches,
+    statements,
+)
 from tests.journey.aws_runs import role, run_bootstrap
 
 PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)
@@ -232,19 +242,97 @@ def test_a_deployer_writes_only_its_own_stacks_state(env: Environment) -> None:
     assert any(arn.endswith(f".pulumi/stacks/{spec.project}/{env.value}.json*") for arn in writable)
 
 
-def test_previewers_read_and_lock_their_stacks_only() -> None:
-    spec, resources = spec_of(Pattern.API_FIRST), _run(Pattern.API_FIRST).resources
-    for identity in (IdentityRole.PREVIEW, IdentityRole.PREVIEW_PROD):
+# Every S3 action that changes an object or the bucket: none may reach a previewer.
+STATE_WRITES = (
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:PutObjectAcl",
+    "s3:PutBucketPolicy",
+    "s3:RestoreObject",
+)
+CASES = [("shared", False), ("dev-staging", True), ("prod", True)]
+
+
+def _state_arn(spec: BootstrapSpec) -> str:
+    """The state bucket's ARN as the mocks synthesize it (from the bucket's logical name)."""
+    return f"arn:aws:s3:eu-west-1:{spec.account}:{spec.project}-state"
+
+
+def _state_keys(docs: list[list[dict[str, Any]]], action: str, state: str) -> set[str]:
+    """The state-bucket key patterns ``action`` is allowed on, without the ARN."""
+    return {
+        r.removeprefix(f"{state}/")
+        for r in allowed_resources(docs, action)
+        if r.startswith(f"{state}/")
+    }
+
+
+def _layout(project: str, envs: Any, kinds: Any) -> set[str]:
+    """The neutral layout's prefixes of ``kinds`` for ``envs``, as S3 key patterns."""
+    return {f"{state_object_prefixes(project, e.value)[k]}*" for e in envs for k in kinds}
+
+
+@pytest.mark.parametrize(("stack", "split"), CASES)
+def test_state_grants_are_the_neutral_layout_of_exactly_each_identitys_stacks(
+    stack: str, split: bool
+) -> None:
+    spec = spec_of(Pattern.API_FIRST, stack, split)
+    resources = _run(Pattern.API_FIRST, stack, split).resources
+    state = _state_arn(spec)
+    everyone = {*STATE_READ_ONLY_PATHS}
+    all_kinds = tuple(state_object_prefixes(spec.project, "dev"))
+    granted: dict[IdentityRole, set[str]] = {}
+    for identity in spec.identities:
         docs = attached_documents(resources, role(resources, spec, identity))
-        envs = IDENTITY_STACKS[identity]
-        writable = allowed_resources(docs, "s3:PutObject")
-        assert writable and all("/.pulumi/locks/organization/" in w for w in writable)
-        assert {w.rsplit("/", 2)[-2] for w in writable} == {e.value for e in envs}
+        envs = [e for e in IDENTITY_STACKS[identity] if e in spec.environments]
+        writes = _state_keys(docs, "s3:PutObject", state)
+        reads = _state_keys(docs, "s3:GetObject", state)
+        if identity is IdentityRole.PUBLISH:
+            assert writes == reads == set()
+            continue
+        if identity in READ_ONLY_ROLES:
+            assert writes == set()
+            assert reads == everyone | _layout(spec.project, envs, PREVIEW_STATE_KINDS)
+        else:
+            assert writes == _layout(spec.project, envs, all_kinds)
+            assert reads == everyone | writes
+            assert _state_keys(docs, "s3:DeleteObject", state) == writes
+        granted[identity] = reads
+    # No identity reaches a stack it does not work on: no other stack's prefix is among its keys.
+    for identity, keys in granted.items():
+        others = [e for e in Environment if e not in IDENTITY_STACKS[identity]]
+        foreign = _layout(spec.project, others, all_kinds)
+        assert keys.isdisjoint(foreign), identity
+
+
+@pytest.mark.parametrize(("stack", "split"), CASES)
+def test_previewers_are_read_only_on_the_state(stack: str, split: bool) -> None:
+    spec = spec_of(Pattern.API_FIRST, stack, split)
+    resources = _run(Pattern.API_FIRST, stack, split).resources
+    state = _state_arn(spec)
+    previewers = [r for r in spec.identities if r in READ_ONLY_ROLES]
+    assert previewers
+    for identity in previewers:
+        docs = attached_documents(resources, role(resources, spec, identity))
+        for action in STATE_WRITES:
+            reach = [
+                r
+                for r in allowed_resources(docs, action)
+                if resource_matches(r, state) or resource_matches(r, f"{state}/.pulumi/x")
+            ]
+            assert reach == [], (identity, action)
+        # Its stacks' checkpoints are readable, and nothing under the locks.
         readable = allowed_resources(docs, "s3:GetObject")
-        assert (
-            not any(f"/stacks/{spec.project}/prod" in r for r in readable)
-            or identity is IdentityRole.PREVIEW_PROD
-        )
+        for env in (e for e in IDENTITY_STACKS[identity] if e in spec.environments):
+            layout = state_object_prefixes(spec.project, env.value)
+            assert any(resource_matches(r, f"{state}/{layout['stack']}") for r in readable)
+            assert not any(
+                resource_matches(r, f"{state}/{layout['locks']}x.json") for r in readable
+            )
+        # The state key decrypts what it reads; it never asks S3 for a key to write with.
+        assert allows(docs, "kms:Decrypt")
+        assert not allows(docs, "kms:GenerateDataKey") and not allows(docs, "kms:Encrypt")
         for action in ("iam:CreateRole", "ec2:CreateVpc", "s3:DeleteBucket", "kms:CreateKey"):
             assert not allows(docs, action), (identity, action)
 

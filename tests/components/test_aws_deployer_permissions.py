@@ -24,6 +24,7 @@ from tests.conftest import candidate_image, make_spec, of_type, run_component, s
 from tests.journey.aws_iam import (
     allowed_resources,
     allows,
+    allows_directly,
     as_list,
     attached_documents,
     resource_matches,
@@ -244,6 +245,52 @@ def test_every_named_resource_lies_inside_its_deployers_arn_patterns(pattern: Pa
             if not _permitted(docs, action, arn)
         ]
         assert outside == [], env
+
+
+# Application Auto Scaling names a target tracking policy's alarms after the scalable target.
+TARGET_TRACKING_ALARMS = (
+    "TargetTracking-{id}-AlarmHigh-{uuid}",
+    "TargetTracking-{id}-AlarmLow-{uuid}",
+)
+ALARM_UUID = "0b0e4b1c-8f7a-4d2e-9c61-3a5f2e9d7b10"
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_every_action_a_stack_needs_is_allowed_to_the_deployers_own_calls(
+    pattern: Pattern,
+) -> None:
+    # The deployer calls every API itself: an Allow that only a service-forwarded request could
+    # match (aws:CalledVia*) grants it nothing.
+    types: set[str] = set()
+    for _, resources in stacks(pattern):
+        types |= created_types(resources)
+    for env in Environment:
+        docs = deployer_documents(pattern, env)
+        refused = sorted(
+            (t, a) for t in types for a in RESOURCE_TYPES[t].actions if not allows_directly(docs, a)
+        )
+        assert refused == [], env
+
+
+@pytest.mark.parametrize("pattern", [Pattern.API_FIRST, Pattern.MANAGED_PLATFORM])
+def test_the_deployer_may_manage_its_target_tracking_alarms_itself(pattern: Pattern) -> None:
+    for env, resources in stacks(pattern):
+        docs = deployer_documents(pattern, env)
+        policies = of_type(resources, "aws:appautoscaling/policy:Policy")
+        assert policies, env
+        for policy in policies:
+            assert policy.inputs["policyType"] == "TargetTrackingScaling"
+            target = policy.inputs["resourceId"]
+            for name in TARGET_TRACKING_ALARMS:
+                arn = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:" + name.format(
+                    id=target, uuid=ALARM_UUID
+                )
+                for action in RESOURCE_TYPES[policy.type].actions:
+                    if action.startswith("cloudwatch:"):
+                        assert allows_directly(docs, action, arn), (env, action, arn)
+        # The name prefix still scopes it: someone else's alarm is out of reach.
+        other = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:billing-alarm"
+        assert not allows_directly(docs, "cloudwatch:DeleteAlarms", other)
 
 
 def test_names_that_carry_the_environment_are_out_of_other_deployers_reach() -> None:

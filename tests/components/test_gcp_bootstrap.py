@@ -360,17 +360,14 @@ def test_previewers_read_and_use_only_their_environments_keys_and_state(
             member = member_of(cap, f"-ci-{role.value}")
             assert set(project_grants(cap, member)) == {"roles/viewer"}
             mine = [g for g in state_grants if g.inputs["member"] == member]
-            assert {g.inputs["role"] for g in mine} == {
-                "roles/storage.objectViewer",
-                "roles/storage.objectUser",
-            }
+            # Read only: a preview takes no lock (tests/components/test_gcp_state_access.py).
+            assert [g.inputs["role"] for g in mine] == ["roles/storage.objectViewer"]
             for grant in mine:
                 expression = grant.inputs["condition"]["expression"]
                 for env in Environment:
                     named = f"/{spec.project}/{env.value}" in expression
                     assert named is (env in IDENTITY_STACKS[role] and env in spec.environments)
-                if grant.inputs["role"] == "roles/storage.objectUser":
-                    assert "/stacks/" not in expression  # writes only the lock
+                assert "/locks/" not in expression
 
 
 # -- registry ------------------------------------------------------------------------------------

@@ -83,3 +83,33 @@ def attached_documents(
         elif r.type == "aws:iam/rolePolicy:RolePolicy":
             docs.append(statements(r.inputs["policy"]))
     return docs
+
+
+# Condition keys IAM puts in a request context only when a service calls on the principal's
+# behalf with its credentials, and then only for the services documented for aws:CalledVia
+# (Athena, CloudFormation, DynamoDB, KMS). A CI deployer's own calls never carry them, so an
+# Allow conditioned on one of them never grants the deployer anything.
+NOT_IN_A_DIRECT_CALL = frozenset({"aws:calledvia", "aws:calledviafirst", "aws:calledvialast"})
+
+
+def condition_keys(statement: Mapping[str, Any]) -> set[str]:
+    """The context keys a statement's condition tests (lowercase: IAM's keys are not
+    case-sensitive)."""
+    condition = statement.get("Condition") or {}
+    return {key.lower() for entries in condition.values() for key in entries}
+
+
+def allows_directly(
+    documents: Iterable[list[dict[str, Any]]], action: str, arn: str | None = None
+) -> bool:
+    """True when some Allow grants ``action`` (on ``arn``, when given) with a condition a direct
+    call (the principal's own request, no service in between) can meet."""
+    for document in documents:
+        for s in document:
+            if s["Effect"] != "Allow" or condition_keys(s) & NOT_IN_A_DIRECT_CALL:
+                continue
+            if not any(_matches(a, action) for a in as_list(s.get("Action"))):
+                continue
+            if arn is None or any(resource_matches(r, arn) for r in as_list(s.get("Resource"))):
+                return True
+    return False

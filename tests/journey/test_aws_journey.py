@@ -258,6 +258,40 @@ def test_the_dev_deployer_writes_the_keys_the_cli_writes_for_this_project_and_no
         assert not may_write(key), key
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_dev_previewer_reads_what_a_preview_reads_and_writes_nothing(
+    kind: str, workdir: Path
+) -> None:
+    j = journey(kind, workdir)
+    boot = j.bootstrap_of(Environment.DEV)
+    state = one([r for r in boot.resources if r.name.endswith("-state")], "aws:s3/bucket:Bucket")
+    account = j.result.plan.bootstrap[j.account_of(Environment.DEV)].account
+    state_arn = f"arn:aws:s3:eu-west-1:{account}:{state.name}"
+    previewer = role_named(boot.resources, boot.outputs["identities"]["preview"].rsplit(":", 1)[-1])
+    docs = attached_documents(boot.resources, previewer)
+    project = j.project
+
+    def may(action: str, key: str) -> bool:
+        return any(
+            resource_matches(p, f"{state_arn}/{key}") for p in allowed_resources(docs, action)
+        )
+
+    # What `pulumi preview` reads (meta.go, the checkpoint), and the history it may show.
+    for key in (
+        ".pulumi/meta.yaml",
+        f".pulumi/stacks/{project}/dev.json",
+        f".pulumi/history/{project}/dev/dev-1733270400000000000.history.json",
+    ):
+        assert may("s3:GetObject", key), key
+    # A preview takes no lock (diyBackend.Preview): nothing to write, no lock to plant or lift.
+    for key in (
+        f".pulumi/locks/organization/{project}/dev/4f0a7b1c.json",
+        f".pulumi/stacks/{project}/dev.json",
+    ):
+        assert not may("s3:PutObject", key) and not may("s3:DeleteObject", key), key
+    assert not may("s3:GetObject", f".pulumi/stacks/{project}/prod.json")
+
+
 # --- 5. the image: where CI pushes it, what the stack pulls, who may pull --------------------
 @pytest.mark.parametrize("kind", KINDS)
 def test_the_dev_stack_pulls_the_image_bootstrap_made_a_home_for(kind: str, workdir: Path) -> None:
@@ -354,6 +388,60 @@ def test_ci_variables_cover_every_job_environment_and_what_it_reads(
         for identity, arn in run.outputs["identities"].items():
             for ci_env in spec.ci_environments(IdentityRole(identity)):
                 assert variables[ci_env]["AWS_ROLE_ARN"] == arn
+
+
+# A GitHub job's AWS session: configure-aws-credentials asks STS for role-duration-seconds, one
+# hour when the step does not say (its default for OIDC).
+AWS_LOGIN_ACTION = "aws-actions/configure-aws-credentials@"
+DEFAULT_SESSION_SECONDS = 3600
+
+
+def _requested_sessions(job: str) -> list[int]:
+    steps = yaml.safe_load(job).get("steps") or []
+    return [
+        int((step.get("with") or {}).get("role-duration-seconds", DEFAULT_SESSION_SECONDS))
+        for step in steps
+        if str(step.get("uses", "")).startswith(AWS_LOGIN_ACTION)
+    ]
+
+
+@pytest.mark.parametrize("kind", ["one-account-api-first", "split-managed-platform"])
+def test_every_ci_job_asks_for_a_session_its_identity_allows(kind: str, workdir: Path) -> None:
+    # STS refuses an AssumeRoleWithWebIdentity longer than the role's MaxSessionDuration, so a
+    # job asking for more than its identity allows fails before it starts.
+    j = journey(kind, workdir)
+    longest: dict[str, int] = {}
+    for run in j.bootstraps.values():
+        for ci_env, values in run.outputs["ci_variables"].items():
+            name = values["AWS_ROLE_ARN"].rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+            longest[ci_env] = int(role_named(run.resources, name).inputs["maxSessionDuration"])
+    asked = [(ci_env, s) for ci_env, job in _jobs(j.path) for s in _requested_sessions(job)]
+    assert asked
+    too_long = [(ci_env, s, longest[ci_env]) for ci_env, s in asked if s > longest[ci_env]]
+    assert too_long == []
+
+
+_SESSION_ROW = re.compile(r"^\|\s*(?P<who>`[^|]+)\|\s*(?P<hours>\d+) hours?\s*\|", re.MULTILINE)
+
+
+def test_the_partial_says_how_long_each_identitys_session_may_last(workdir: Path) -> None:
+    j = journey("one-account-api-first", workdir)
+    boot = j.bootstrap_of(Environment.DEV)
+    rendered = (j.path / "bootstrap/README.md").read_text()
+    said: dict[str, int] = {}
+    for row in _SESSION_ROW.finditer(rendered):
+        for who in re.findall(r"`([a-z-]+)`", row.group("who")):
+            said[who] = int(row.group("hours"))
+    captured = {
+        identity: int(
+            role_named(boot.resources, arn.rsplit("/", 1)[-1].rsplit(":", 1)[-1]).inputs[
+                "maxSessionDuration"
+            ]
+        )
+        // 3600
+        for identity, arn in boot.outputs["identities"].items()
+    }
+    assert said == captured
 
 
 # --- 8. every prerequisite of the dev stack is bootstrap's, or the docs say who makes it ---------
