@@ -250,7 +250,7 @@ STATE_READ_ONLY_PATHS: tuple[str, ...] = (".pulumi/meta.yaml",)
 # The kinds of :func:`state_object_prefixes` a read-only previewer reads (never writes): the
 # checkpoint a preview diffs against, and the history `pulumi stack history` shows. No locks: a
 # preview takes none, and a previewer that could write one could block a deployment.
-PREVIEW_STATE_KINDS: tuple[str, ...] = ("stack", "history")
+PREVIEW_STATE_KINDS: tuple[str, ...] = ("stack", "tags", "history", "journal")
 # A Pulumi project or stack name: one path segment (a `/` would reach another stack's objects).
 PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 
@@ -258,7 +258,9 @@ PULUMI_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 def state_object_prefixes(project: str, stack: str) -> dict[str, str]:
     """Object-name prefixes of one stack's state in a DIY backend, by kind (see the layout above).
 
-    ``{"stack": checkpoint and its .bak/.gz/.zst, "history": ..., "backups": ..., "locks": ...}``;
+    ``{"stack": checkpoint and its .bak/.gz/.zst, "tags": the stack's tag file (DIY backends
+    keep `<stack>.pulumi-tags` beside the checkpoint since Pulumi 3.237), "history": ...,
+    "journal": ..., "backups": ..., "locks": ...}``;
     every value is a literal prefix (S3 ARNs append ``*``, GCS conditions use ``startsWith``).
     A deployer reads and writes all four for its own stack; a previewer reads
     :data:`PREVIEW_STATE_KINDS`; everyone reads :data:`STATE_READ_ONLY_PATHS`.
@@ -268,7 +270,11 @@ def state_object_prefixes(project: str, stack: str) -> dict[str, str]:
             raise ValueError(f"{what} {name!r} is not a one-segment Pulumi name")
     return {
         "stack": f".pulumi/stacks/{project}/{stack}.json",
+        "tags": f".pulumi/stacks/{project}/{stack}.pulumi-tags",
         "history": f".pulumi/history/{project}/{stack}/",
+        # Where newer CLIs may journal an update's steps (granted within the stack's own
+        # prefixes only, so a CLI that does not write it loses nothing).
+        "journal": f".pulumi/journal/{project}/{stack}/",
         "backups": f".pulumi/backups/{project}/{stack}/",
         "locks": f".pulumi/locks/organization/{project}/{stack}/",
     }

@@ -75,7 +75,13 @@ class CloudPipeline:
     # lines that turn the job's OIDC token into a registry login for $IMAGE.
     gitlab_release_image: str
     gitlab_registry_login: str
+    # The GitLab `preview` job's rules (a YAML list, comments allowed): when the pull-request
+    # previews of dev and staging run, which the cloud's preview identity must be able to trust.
+    gitlab_preview_rules: str
 
+
+# Merge-request previews: the preview identity trusts the merge request's refs (AWS, GCP).
+MERGE_REQUEST_PREVIEWS = '- if: $CI_PIPELINE_SOURCE == "merge_request_event"\n'
 
 CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
     Cloud.AWS: CloudPipeline(
@@ -142,6 +148,7 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             'aws ecr get-login-password --region "$AWS_REGION" '
             '| docker login --username AWS --password-stdin "${IMAGE%%/*}"\n'
         ),
+        gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
     ),
     Cloud.AZURE: CloudPipeline(
         github_login=(
@@ -160,7 +167,14 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "ARM_TENANT_ID: ${{ vars.AZURE_TENANT_ID }}\n"
             "ARM_SUBSCRIPTION_ID: ${{ vars.AZURE_SUBSCRIPTION_ID }}\n"
         ),
+        # `pulumi login azblob://` and the azurekeyvault:// secrets provider sign in with the
+        # Azure SDK's default credential chain, whose workload identity credential reads the
+        # token from AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID and AZURE_TENANT_ID; the
+        # azure-native provider reads the ARM_* variables.
         gitlab_login=(
+            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
+            'export AZURE_FEDERATED_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"\n'
+            "export AZURE_CLIENT_ID AZURE_TENANT_ID AZURE_SUBSCRIPTION_ID\n"
             'export ARM_USE_OIDC=true ARM_OIDC_TOKEN="$CLOUD_OIDC_TOKEN"\n'
             'export ARM_CLIENT_ID="$AZURE_CLIENT_ID" ARM_TENANT_ID="$AZURE_TENANT_ID"\n'
             'export ARM_SUBSCRIPTION_ID="$AZURE_SUBSCRIPTION_ID"\n'
@@ -205,6 +219,15 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             'az login --service-principal --username "$AZURE_CLIENT_ID" '
             '--tenant "$AZURE_TENANT_ID" --federated-token "$CLOUD_OIDC_TOKEN" --output none\n'
             'az acr login --name "${IMAGE%%.*}"\n'
+        ),
+        gitlab_preview_rules=(
+            "# A managed identity's federated credential matches the OIDC subject exactly (no\n"
+            "# wildcard for merge-request branches), so Azure's preview identity trusts the\n"
+            "# default branch only: dev and staging are previewed there, before deploy-dev, and\n"
+            "# merge requests run the offline policy check (bootstrap/README.md).\n"
+            '- if: $CI_PIPELINE_SOURCE == "schedule"\n'
+            "  when: never\n"
+            "- if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH\n"
         ),
     ),
     Cloud.GCP: CloudPipeline(
@@ -268,6 +291,7 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             'gcloud auth login --cred-file="$CI_PROJECT_DIR/.gcp-credentials.json" --quiet\n'
             'gcloud auth configure-docker "${IMAGE%%/*}" --quiet\n'
         ),
+        gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
     ),
 }
 
@@ -330,6 +354,9 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
         "ci_job_env": textwrap.indent(cloud.github_env.rstrip("\n"), " " * 6),
         "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
         "ci_gitlab_audience": cloud.gitlab_audience,
+        "ci_gitlab_preview_rules": textwrap.indent(
+            cloud.gitlab_preview_rules.rstrip("\n"), " " * 4
+        ),
         "ci_registry_login": textwrap.indent(cloud.registry_login.rstrip("\n"), " " * 10),
         "ci_gitlab_release_image": cloud.gitlab_release_image,
         "ci_gitlab_registry_login": textwrap.indent(

@@ -22,7 +22,7 @@ import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
 from components.alarms import rollback_alarms, serving_alarms
-from components.azure import hosting, monitoring, rollout, security
+from components.azure import hosting, monitoring, roles, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import AuthMode, DeploymentSpec, GatewayTier
@@ -694,7 +694,7 @@ class AzureApiFirst(PatternComponent):
                 resource_id=self.container_app.id,
                 stable=self.stable_revision,
                 candidate=self.candidate_revision,
-                actions=rollout.CONTAINER_APP_ACTIONS,
+                role=roles.ROLLBACK_CONTAINER_APP,
             ),
             o,
         )

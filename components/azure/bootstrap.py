@@ -6,14 +6,19 @@ Once per subscription that holds some of the project's environments, in one reso
   public blobs, shared-key access off so Pulumi signs in with Entra ID, versioning and soft
   delete, encrypted with a customer-managed key) and its ``pulumi-state`` container;
 - the **secrets vault** ``spec.vault_name`` (RBAC, purge protection, soft delete) with one RSA key
-  per environment, ``spec.secrets_key_name(env)``: the deployer and the previewer of env X hold
-  Key Vault Crypto User on X's key alone, so a pull request's preview never decrypts prod;
+  per environment, ``spec.secrets_key_name(env)`` (encrypt/decrypt only): the deployer and the
+  previewer of env X hold Key Vault Crypto User on X's key alone, so a pull request's preview
+  never decrypts prod;
+- the **custom roles** the stacks assign (components/azure/roles.py: the rollback service's, the
+  deployer's key-creator role), assignable in the subscription, by deterministic ids;
 - the **CI identities**: a user-assigned managed identity per role (``spec.identity_name``) with a
   federated credential per OIDC subject; deployers hold a custom role with exactly the
   resource-provider actions the pattern's resource types need (:data:`TYPE_OPERATIONS`) at
-  subscription scope (the stack creates its own resource group), plus Role Based Access Control
-  Administrator constrained by :data:`DEPLOYER_ASSIGNMENT_CONDITION` (never Owner/Contributor);
-  previewers hold Reader, state read and their environments' keys;
+  subscription scope (the stack creates its own resource group; no role definitions), plus Role
+  Based Access Control Administrator under the allow-list :func:`assignment_condition` (exactly
+  the roles the stacks assign, to service principals other than the CI identities), and state
+  access conditioned on their own stacks' blobs (:func:`state_condition`); previewers hold
+  Reader, read of their stacks' state and their environments' keys;
 - the **pull identity** every stack of the subscription pulls model images as, and, in the
   subscription holding prod, the **model registry** ``spec.registry_name`` (Premium, CMK, admin
   user and anonymous pull off), the publish identity (AcrPush there only) and AcrPull for every
@@ -27,7 +32,7 @@ publishing providers, not registering a subscription): :data:`RESOURCE_PROVIDERS
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -41,16 +46,19 @@ import pulumi_azure_native.resources as resources
 import pulumi_azure_native.security as defender
 import pulumi_azure_native.storage as storage
 
-from components.azure import hosting, security
+from components.azure import event_driven, hosting, roles, security
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
     DEPLOYERS,
     IDENTITY_STACKS,
+    PREVIEW_STATE_KINDS,
     READ_ONLY_ROLES,
     STATE_CONTAINER,
+    STATE_READ_ONLY_PATHS,
     BootstrapSpec,
     CiSystem,
     IdentityRole,
+    state_object_prefixes,
 )
 from components.naming import resource_name
 from components.spec import Environment, Pattern
@@ -63,21 +71,8 @@ RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"  # Role Based Access
 OWNER = "8e3af657-a8ff-443c-a75c-2fe8c4bcb635"
 USER_ACCESS_ADMINISTRATOR = "18d7d88d-d35e-4fb5-a5c3-7773c20a72d9"
 
-# The "constrained delegation" condition Microsoft documents for Role Based Access Control
-# Administrator ("allow assigning all roles except the privileged administrator roles"): a
-# deployer may create and delete role assignments (the stacks grant their identities narrow roles
-# on single resources) but may never assign, or remove, Owner, User Access Administrator or
-# Role Based Access Control Administrator, so it cannot make anything, itself included, an admin.
-DEPLOYER_ASSIGNMENT_CONDITION = (
-    "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
-    "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
-    f"ForAnyOfAllValues:GuidNotEquals {{{OWNER}, {USER_ACCESS_ADMINISTRATOR}, "
-    f"{RBAC_ADMINISTRATOR}}})) AND "
-    "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
-    "(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] "
-    f"ForAnyOfAllValues:GuidNotEquals {{{OWNER}, {USER_ACCESS_ADMINISTRATOR}, "
-    f"{RBAC_ADMINISTRATOR}}}))"
-)
+CONTRIBUTOR = "b24988ac-6180-42a0-ab88-20f7382dd24c"
+ASSIGNMENT = "Microsoft.Authorization/roleAssignments"
 ASSIGNMENT_CONDITION_VERSION = "2.0"
 # What the built-in Role Based Access Control Administrator role allows (its definition).
 RBAC_ADMINISTRATOR_ACTIONS: tuple[str, ...] = (
@@ -100,7 +95,9 @@ _COSMOS = "Microsoft.DocumentDB/databaseAccounts"
 # Pulumi resource type (unversioned azure-native token) -> the ARM actions creating, updating
 # and deleting it take. The deployer's custom role is the union over the pattern's types; role
 # assignments come from the constrained RBAC Administrator role instead (a custom role granting
-# roleAssignments/write at subscription scope would be an unconstrained admin).
+# roleAssignments/write at subscription scope would be an unconstrained admin). There is no
+# RoleDefinition entry: a deployer that can define a role and assign it can give anything any
+# power, so the custom roles the stacks assign are bootstrap's (components/azure/roles.py).
 TYPE_OPERATIONS: dict[str, tuple[str, ...]] = {
     "azure-native:resources:ResourceGroup": _crud(
         "Microsoft.Resources/subscriptions/resourceGroups"
@@ -121,7 +118,6 @@ TYPE_OPERATIONS: dict[str, tuple[str, ...]] = {
         "Microsoft.Authorization/roleAssignments/write",
         "Microsoft.Authorization/roleAssignments/delete",
     ),
-    "azure-native:authorization:RoleDefinition": _crud("Microsoft.Authorization/roleDefinitions"),
     "azure-native:operationalinsights:Workspace": _crud(
         "Microsoft.OperationalInsights/workspaces",
         "Microsoft.OperationalInsights/workspaces/query/read",
@@ -233,7 +229,6 @@ _COMMON_TYPES = (
     "azure-native:keyvault:Key",
     "azure-native:managedidentity:UserAssignedIdentity",
     "azure-native:authorization:RoleAssignment",
-    "azure-native:authorization:RoleDefinition",
     "azure-native:operationalinsights:Workspace",
     "azure-native:applicationinsights:Component",
     "azure-native:applicationinsights:Workbook",
@@ -357,6 +352,191 @@ def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
     }
 
 
+# -- what a deployer may assign ---------------------------------------------------------------
+# The built-in roles each pattern's stacks assign (GUIDs from security.BUILTIN_ROLES; the
+# event-driven pattern's own GRANTS table is read from the component). The seam tests hold this,
+# with the custom roles, to the role ids of every captured stack's role assignments.
+ASSIGNED_BUILTIN_ROLES: dict[Pattern, tuple[str, ...]] = {
+    Pattern.API_FIRST: (
+        "key-vault-crypto-user",
+        "monitoring-metrics-publisher",
+        "monitoring-reader",
+    ),
+    Pattern.EVENT_DRIVEN: ("key-vault-crypto-user",),
+    Pattern.MANAGED_PLATFORM: (
+        "key-vault-crypto-user",
+        "monitoring-metrics-publisher",
+        "monitoring-reader",
+        "storage-blob-data-reader",
+        "storage-blob-data-owner",
+        "acr-pull",
+        "acr-push",
+        "app-insights-component-contributor",
+        "key-vault-secrets-officer",
+    ),
+}
+# Role ids a deployer may assign although no captured stack does, with the reason (none today).
+ALLOW_LIST_EXTRAS: dict[str, str] = {}
+
+
+def assignable_roles(pattern: Pattern, subscription: str, project: str) -> tuple[str, ...]:
+    """The role definition GUIDs a deployer may assign to the stack's own service principals:
+    the built-in roles of :data:`ASSIGNED_BUILTIN_ROLES`, the event-driven GRANTS' roles and the
+    pattern's bootstrap-created custom roles other than the self-assigned ones."""
+    builtin = {security.BUILTIN_ROLES[k] for k in ASSIGNED_BUILTIN_ROLES[pattern]}
+    if pattern is Pattern.EVENT_DRIVEN:
+        builtin |= {event_driven.ROLES[role] for _, _, role in event_driven.GRANTS}
+    custom = {
+        roles.custom_role_guid(subscription, project, key)
+        for key in roles.PATTERN_CUSTOM_ROLES[pattern]
+        if key not in roles.SELF_ASSIGNED_ROLES
+    }
+    return tuple(sorted(g.lower() for g in builtin | custom | set(ALLOW_LIST_EXTRAS)))
+
+
+def self_assignable_roles(pattern: Pattern, subscription: str, project: str) -> tuple[str, ...]:
+    """The custom roles a deployer assigns to itself only (its key-creator role, A5)."""
+    return tuple(
+        sorted(
+            roles.custom_role_guid(subscription, project, key)
+            for key in roles.PATTERN_CUSTOM_ROLES[pattern]
+            if key in roles.SELF_ASSIGNED_ROLES
+        )
+    )
+
+
+def _guids(values: Iterable[str]) -> str:
+    return "{" + ", ".join(sorted({v.lower() for v in values})) + "}"
+
+
+def assignment_condition(
+    assignable: Iterable[str],
+    self_assignable: Iterable[str],
+    self_principal: str,
+    protected: Iterable[str],
+) -> str:
+    """The ABAC condition on a deployer's Role Based Access Control Administrator assignment.
+
+    An ALLOW-list (Microsoft's "constrain roles" and "constrain roles and principal types"
+    examples, delegate-role-assignments-examples): creating (``@Request``) or deleting
+    (``@Resource``) a role assignment is allowed only when
+
+    - the role is one of ``assignable`` (exactly the role ids the stacks assign), the principal is
+      a service principal (no user, no group) and it is none of ``protected`` (the bootstrap's
+      own identities: the deployers, previewers, publish and pull identities), so a deployer
+      can widen neither its own rights nor another CI identity's; or
+    - the role is one of ``self_assignable`` (the key-creator role) and the principal is the
+      deployer itself (``self_principal``).
+
+    Every other role (Owner, Contributor, User Access Administrator, any custom role) is refused.
+    What no condition expresses: the assignment's scope (Azure exposes only the role definition,
+    principal id and principal type), so an allowed role can be assigned anywhere in the
+    subscription; no allowed role can decrypt a Pulumi secrets key (:data:`KEY_ROLE_OPERATIONS`,
+    :data:`SECRETS_KEY_OPS`), and docs/patterns/azure.md says what else that leaves.
+    """
+
+    def clause(action: str, source: str) -> str:
+        attribute = f"@{source}[{ASSIGNMENT}:"
+        return (
+            f"((!(ActionMatches{{'{ASSIGNMENT}/{action}'}})) OR "
+            f"({attribute}RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {_guids(assignable)} AND "
+            f"{attribute}PrincipalType] StringEqualsIgnoreCase 'ServicePrincipal' AND "
+            f"{attribute}PrincipalId] ForAnyOfAllValues:GuidNotEquals {_guids(protected)}) OR "
+            f"({attribute}RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+            f"{_guids(self_assignable)} AND "
+            f"{attribute}PrincipalType] StringEqualsIgnoreCase 'ServicePrincipal' AND "
+            f"{attribute}PrincipalId] ForAnyOfAnyValues:GuidEquals {_guids([self_principal])}))"
+        )
+
+    return f"{clause('write', 'Request')} AND {clause('delete', 'Resource')}"
+
+
+# The key operations each built-in Key Vault key role allows (its data actions, from Microsoft's
+# built-in role definitions): what the role, held on a key, can do with it.
+KEY_ROLE_OPERATIONS: dict[str, frozenset[str]] = {
+    # Key Vault Crypto Service Encryption User: keys/read, keys/wrap, keys/unwrap.
+    security.BUILTIN_ROLES["key-vault-crypto-user"]: frozenset({"wrapKey", "unwrapKey"}),
+    # Key Vault Crypto User: keys/read, update, backup, encrypt, decrypt, wrap, unwrap, sign,
+    # verify.
+    security.BUILTIN_ROLES["key-vault-crypto-data-user"]: frozenset(
+        {"encrypt", "decrypt", "wrapKey", "unwrapKey", "sign", "verify", "update"}
+    ),
+    # Key Vault Crypto Officer: keys/* (and the rotation policies).
+    security.BUILTIN_ROLES["key-vault-crypto-officer"]: frozenset(
+        {"encrypt", "decrypt", "wrapKey", "unwrapKey", "sign", "verify", "update", "import"}
+    ),
+}
+# What the Pulumi secrets keys permit: Pulumi's azurekeyvault provider (gocloud.dev's keeper)
+# calls Encrypt and Decrypt. Key Vault refuses any other operation on them (KeyOperationForbidden)
+# whatever role the caller holds, so the wrap/unwrap role the stacks assign on their own CMKs
+# cannot read a secrets key, on whichever key a deployer assigns it.
+SECRETS_KEY_OPS: tuple[str, ...] = ("encrypt", "decrypt")
+
+
+# -- which state each CI identity may touch ----------------------------------------------------
+BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+
+
+def state_paths(project: str, env: Environment, writer: bool) -> tuple[str, ...]:
+    """Blob path prefixes of ``env``'s stack a deployer (``writer``) or a previewer may touch."""
+    neutral = state_object_prefixes(project, env.value)
+    if writer:
+        return tuple(neutral.values())
+    return tuple(neutral[k] for k in PREVIEW_STATE_KINDS)
+
+
+def state_list_prefixes(project: str, env: Environment, writer: bool) -> tuple[str, ...]:
+    """What List Blobs may ask for: the stack's own directories (Pulumi lists a directory with
+    the prefix ``<dir>/``) and the project's stack directory, whose names (not contents) tell
+    `pulumi stack select` which stacks exist."""
+    dirs = [p for p in state_paths(project, env, writer) if p.endswith("/")]
+    return (*dirs, f".pulumi/stacks/{project}/")
+
+
+def state_condition(paths: Iterable[str], list_prefixes: Iterable[str], write: bool) -> str:
+    """The ABAC condition on a CI identity's state-container grant (Microsoft's "read or list
+    blobs in named containers with a path" and "write blobs ... with a path" examples).
+
+    Reading a blob (not listing) is allowed under ``paths`` and for the backend's version file
+    (:data:`components.bootstrap.STATE_READ_ONLY_PATHS`, never written by CI); List Blobs only
+    with a prefix under ``list_prefixes``; with ``write``, writing, creating and deleting blobs
+    only under ``paths``, and never a move (a rename would carry a blob out of its path). The
+    role the condition is put on decides the rest (Storage Blob Data Contributor's data actions
+    are read, write, delete, add and move; Reader's is read).
+    """
+    path = f"@Resource[{BLOBS}:path]"
+    mine = "(" + " OR ".join(f"{path} StringStartsWith '{p}'" for p in paths) + ")"
+    meta = " OR ".join(f"{path} StringEquals '{p}'" for p in STATE_READ_ONLY_PATHS)
+    prefix = f"@Request[{BLOBS}:prefix]"
+    read = (
+        f"((!(ActionMatches{{'{BLOBS}/read'}} AND NOT SubOperationMatches{{'Blob.List'}})) OR "
+        f"{mine} OR {meta})"
+    )
+    listing = (
+        f"((!(ActionMatches{{'{BLOBS}/read'}} AND SubOperationMatches{{'Blob.List'}})) OR "
+        "(" + " OR ".join(f"{prefix} StringStartsWith '{p}'" for p in list_prefixes) + "))"
+    )
+    if not write:
+        return f"{read} AND {listing}"
+    changes = (
+        f"((!(ActionMatches{{'{BLOBS}/write'}}) AND !(ActionMatches{{'{BLOBS}/add/action'}}) "
+        f"AND !(ActionMatches{{'{BLOBS}/delete'}})) OR {mine})"
+    )
+    move = f"(!(ActionMatches{{'{BLOBS}/move/action'}}))"
+    return f"{read} AND {listing} AND {changes} AND {move}"
+
+
+def identity_state_condition(spec: BootstrapSpec, role: IdentityRole) -> str:
+    """:func:`state_condition` for ``role``: its own environments' stacks in this subscription."""
+    writer = role not in READ_ONLY_ROLES
+    envs = [e for e in IDENTITY_STACKS[role] if e in spec.environments]
+    return state_condition(
+        [p for e in envs for p in state_paths(spec.project, e, writer)],
+        [p for e in envs for p in state_list_prefixes(spec.project, e, writer)],
+        write=writer,
+    )
+
+
 # -- names -------------------------------------------------------------------------------------
 def bootstrap_group_name(spec: BootstrapSpec) -> str:
     """The bootstrap resource group (the same name in every subscription of the project)."""
@@ -420,7 +600,6 @@ class AzureBootstrap(pulumi.ComponentResource):
             spec, name, self.rg, self.secrets.cmk, self.secrets.encryption, self.audit, o
         )
         self.identities = ci_identities(spec, name, self.rg, o)
-        self.grants = grant_identities(spec, name, self.identities, self.secrets, self.state, o)
         self.pull = managedidentity.UserAssignedIdentity(
             f"{name}-id-pull",
             resource_name_=hosting.pull_identity_name(spec.project),
@@ -428,6 +607,11 @@ class AzureBootstrap(pulumi.ComponentResource):
             location=spec.region,
             tags=tags(spec),
             opts=o,
+        )
+        self.custom_roles = custom_roles(spec, name, o)
+        protected = [*self.identities.values(), self.pull, self.secrets.encryption]
+        self.grants = grant_identities(
+            spec, name, self.identities, protected, self.secrets, self.state, o
         )
         self.registry = (
             model_registry(
@@ -472,8 +656,11 @@ class AzureBootstrap(pulumi.ComponentResource):
             if self.registry is not None
             else pulumi.Output.from_input("")
         )
+        made = [role.id for role in self.custom_roles.values()]
         prerequisites = {
-            env.value: pulumi.Output.all(self.pull.id, backend).apply(_prerequisites(spec, env))
+            env.value: pulumi.Output.all(self.pull.id, backend, *made).apply(
+                _prerequisites(spec, env)
+            )
             for env in spec.environments
         }
         values: dict[str, object] = {
@@ -509,6 +696,13 @@ def _prerequisites(
             "backend_url": values[1],
             "secrets_provider": spec.secrets_provider(env),
             "deployer": spec.identity_name(DEPLOYERS[env]),
+            # The custom roles the stacks assign, by the id they compute (roles.py).
+            "custom_roles": {
+                key: security.role_definition_path(
+                    spec.account, roles.custom_role_guid(spec.account, spec.project, key)
+                )
+                for key in roles.PATTERN_CUSTOM_ROLES[spec.pattern]
+            },
         }
 
     return build
@@ -607,7 +801,8 @@ def secrets_vault(
             properties=keyvault.KeyPropertiesArgs(
                 kty=keyvault.JsonWebKeyType.RSA,
                 key_size=SECRETS_KEY_SIZE,
-                key_ops=["encrypt", "decrypt", "wrapKey", "unwrapKey"],
+                # Exactly what Pulumi's secrets provider calls (SECRETS_KEY_OPS, issue 9 (c)).
+                key_ops=list(SECRETS_KEY_OPS),
                 attributes=keyvault.KeyAttributesArgs(enabled=True),
             ),
             tags=tags(spec),
@@ -803,25 +998,57 @@ def ci_identities(
     return identities
 
 
+def custom_roles(
+    spec: BootstrapSpec, name: str, o: pulumi.ResourceOptions
+) -> dict[str, authorization.RoleDefinition]:
+    """The custom roles the pattern's stacks assign (components/azure/roles.py), assignable
+    anywhere in the subscription, each with the GUID the stacks compute for it."""
+    subscription = f"/subscriptions/{spec.account}"
+    made = {}
+    for key in roles.PATTERN_CUSTOM_ROLES[spec.pattern]:
+        role = roles.CUSTOM_ROLES[key]
+        made[key] = authorization.RoleDefinition(
+            f"{name}-role-{key}",
+            role_definition_id=roles.custom_role_guid(spec.account, spec.project, key),
+            role_name=roles.custom_role_name(spec.project, key, spec.stack),
+            description=f"aideploy: {role.description}",
+            role_type="CustomRole",
+            scope=subscription,
+            assignable_scopes=[subscription],
+            permissions=[
+                authorization.PermissionArgs(
+                    actions=list(role.actions),
+                    data_actions=list(role.data_actions),
+                    not_actions=[],
+                )
+            ],
+            opts=o,
+        )
+    return made
+
+
 def grant_identities(
     spec: BootstrapSpec,
     name: str,
     identities: Mapping[IdentityRole, managedidentity.UserAssignedIdentity],
+    protected: Sequence[managedidentity.UserAssignedIdentity],
     secrets: SecretsVault,
     state: StateBackend,
     o: pulumi.ResourceOptions,
 ) -> list[authorization.RoleAssignment]:
-    """Deployers: the pattern's custom role and constrained RBAC Administrator on the
-    subscription, state read/write, their environment's key. Previewers: Reader, state read,
-    their environments' keys. Publish: nothing here (AcrPush on the registry only)."""
+    """Deployers: the pattern's custom role and RBAC Administrator under the allow-list
+    condition on the subscription, their own stacks' state, their environment's key.
+    Previewers: Reader, read of their stacks' state, their environments' keys. Publish: nothing
+    here (AcrPush on the registry only). ``protected`` are every identity of this bootstrap, none
+    of which a deployer may grant anything to."""
     subscription = f"/subscriptions/{spec.account}"
     role = authorization.RoleDefinition(
         f"{name}-deployer-role",
         role_name=f"aideploy {spec.project} deployer ({spec.stack})",
         description=(
             f"aideploy: exactly the resource-provider actions the {spec.pattern.value} "
-            "pattern's resource types need; role assignments come from a constrained "
-            "RBAC Administrator assignment"
+            "pattern's resource types need; no role definitions; role assignments come from an "
+            "RBAC Administrator assignment allowing only the stacks' roles"
         ),
         role_type="CustomRole",
         scope=subscription,
@@ -838,6 +1065,9 @@ def grant_identities(
     container_scope = pulumi.Output.concat(
         state.account.id, "/blobServices/default/containers/", STATE_CONTAINER
     )
+    assignable = assignable_roles(spec.pattern, spec.account, spec.project)
+    self_assignable = self_assignable_roles(spec.pattern, spec.account, spec.project)
+    protected_ids = pulumi.Output.all(*(p.principal_id for p in protected))
     grants: list[authorization.RoleAssignment] = []
 
     def assign(
@@ -846,7 +1076,7 @@ def grant_identities(
         definition: pulumi.Input[str],
         scope: pulumi.Input[str],
         opts: pulumi.ResourceOptions = o,
-        condition: str | None = None,
+        condition: pulumi.Input[str] | None = None,
     ) -> None:
         grants.append(
             authorization.RoleAssignment(
@@ -868,18 +1098,22 @@ def grant_identities(
         r = who_role.value
         if who_role in DEPLOYERS.values():
             assign(f"{r}-deploy", who, role.id, subscription, after_role)
+            condition = pulumi.Output.all(who.principal_id, protected_ids).apply(
+                lambda a: assignment_condition(assignable, self_assignable, a[0], a[1])
+            )
             assign(
                 f"{r}-rbac",
                 who,
                 builtin(RBAC_ADMINISTRATOR),
                 subscription,
-                condition=DEPLOYER_ASSIGNMENT_CONDITION,
+                condition=condition,
             )
             assign(
                 f"{r}-state",
                 who,
                 builtin(security.BUILTIN_ROLES["storage-blob-data-contributor"]),
                 container_scope,
+                condition=identity_state_condition(spec, who_role),
             )
         elif who_role in READ_ONLY_ROLES:
             assign(f"{r}-reader", who, builtin(security.BUILTIN_ROLES["reader"]), subscription)
@@ -888,6 +1122,7 @@ def grant_identities(
                 who,
                 builtin(security.BUILTIN_ROLES["storage-blob-data-reader"]),
                 container_scope,
+                condition=identity_state_condition(spec, who_role),
             )
         # The secrets key of each environment this identity works on, in this subscription.
         for env in envs:

@@ -25,7 +25,7 @@ import pulumi_azure_native.network as network
 import pulumi_azure_native.privatedns as privatedns
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
-from components.azure import monitoring, rollout, security
+from components.azure import monitoring, roles, rollout, security
 from components.azure.endpoint_traffic import EndpointTraffic
 from components.base import PatternComponent
 from components.spec import AuthMode, DeploymentSpec
@@ -547,9 +547,9 @@ class AzureManagedPlatform(PatternComponent):
                 resource_id=self.endpoint.id,
                 stable=rollout.STABLE_DEPLOYMENT,
                 candidate=rollout.CANDIDATE_DEPLOYMENT,
-                actions=rollout.ONLINE_ENDPOINT_ACTIONS,
+                role=roles.ROLLBACK_ML_ENDPOINT,
                 linked=(
-                    ("endpoint-identity", self.endpoint_id.id, rollout.ASSIGN_IDENTITY_ACTIONS),
+                    ("endpoint-identity", self.endpoint_id.id, roles.ROLLBACK_ASSIGN_IDENTITY),
                 ),
             ),
             o,

@@ -34,7 +34,7 @@ import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
 from components.alarms import traffic_split
-from components.azure import hosting, security
+from components.azure import hosting, roles, security
 from components.naming import resource_name
 from components.spec import DeploymentSpec
 
@@ -327,26 +327,22 @@ def code_digest() -> str:
 
 @dataclass(frozen=True)
 class RollbackTarget:
-    """What the rollback function resets, and the actions its custom role allows there."""
+    """What the rollback function resets, and the custom role (roles.py) it holds there."""
 
     kind: str  # a decision.TARGET_KINDS entry
     resource_id: pulumi.Input[str]
     stable: pulumi.Input[str]
     candidate: pulumi.Input[str]
-    actions: tuple[str, ...]
+    role: str  # a roles.CUSTOM_ROLES key, created by bootstrap
     # A write that carries a reference to another resource is checked by ARM against that
-    # resource too ("linked access"): (key, scope, actions) grants exactly that, there only.
-    linked: tuple[tuple[str, pulumi.Input[str], tuple[str, ...]], ...] = ()
+    # resource too ("linked access"): (key, scope, role) grants exactly that, there only.
+    linked: tuple[tuple[str, pulumi.Input[str], str], ...] = ()
 
 
-CONTAINER_APP_ACTIONS = ("Microsoft.App/containerApps/read", "Microsoft.App/containerApps/write")
-# An online endpoint's traffic only changes through a full PUT, which restates the endpoint's
-# user-assigned identity; ARM then requires "assign" on that identity from the caller.
-ASSIGN_IDENTITY_ACTIONS = ("Microsoft.ManagedIdentity/userAssignedIdentities/assign/action",)
-ONLINE_ENDPOINT_ACTIONS = (
-    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/read",
-    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
-)
+# The rollback roles' actions live with the roles bootstrap creates (components/azure/roles.py).
+CONTAINER_APP_ACTIONS = roles.CONTAINER_APP_ACTIONS
+ASSIGN_IDENTITY_ACTIONS = roles.ASSIGN_IDENTITY_ACTIONS
+ONLINE_ENDPOINT_ACTIONS = roles.ONLINE_ENDPOINT_ACTIONS
 
 
 @dataclass(frozen=True)
@@ -373,20 +369,12 @@ def rollback_path(
     alert of one of them, read back from Azure Monitor.
     """
     svc_identity = security.identity(spec, name, "rollback", rg, opts)
-    role = security.custom_role(
-        f"{name}-rollback-role",
-        spec,
-        f"{target.kind} traffic rollback",
-        target.actions,
-        target.resource_id,
-        opts,
+    # Bootstrap's custom roles, assigned on exactly the target (and the linked resource).
+    security.grant_custom(
+        f"{name}-rollback-grant", spec, svc_identity, target.role, target.resource_id, opts
     )
-    security.grant_custom(f"{name}-rollback-grant", svc_identity, role, target.resource_id, opts)
-    for key, scope, actions in target.linked:
-        linked = security.custom_role(
-            f"{name}-rollback-{key}-role", spec, f"rollback {key}", actions, scope, opts
-        )
-        security.grant_custom(f"{name}-rollback-{key}-grant", svc_identity, linked, scope, opts)
+    for key, scope, role in target.linked:
+        security.grant_custom(f"{name}-rollback-{key}-grant", spec, svc_identity, role, scope, opts)
     # Reading an alert back needs read access to what it fired on: the log workspace.
     security.grant(
         f"{name}-rollback-alerts-grant", svc_identity, "monitoring-reader", workspace.id, opts

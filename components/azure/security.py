@@ -24,6 +24,7 @@ import pulumi_azure_native.resources as resources
 import pulumi_azure_native.storage as storage
 import pulumiverse_time
 
+from components.azure import roles
 from components.naming import resource_name
 from components.spec import DeploymentSpec
 
@@ -38,8 +39,9 @@ BUILTIN_ROLES: dict[str, str] = {
     "storage-blob-data-reader": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
     "acr-pull": "7f951dda-4ed3-4680-a7ca-43fe172d538d",
     "acr-push": "8311e382-0749-4cb8-b61a-304f252e45ec",
-    # Data-plane key management (create, rotate, delete keys) on one vault: what the principal
-    # running `pulumi up` needs to create a key in an RBAC vault (review A5).
+    # Data-plane key management (create, rotate, delete keys, and every cryptographic operation)
+    # on one vault: what the admin running bootstrap holds on the bootstrap vault (review A5).
+    # The stacks' deployers use bootstrap's narrower key-creator role instead (roles.py).
     "key-vault-crypto-officer": "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
     # Encrypt/decrypt with one key: what Pulumi's azurekeyvault secrets provider does.
     "key-vault-crypto-data-user": "12338af0-0e69-4776-bea7-57ae8d297424",
@@ -235,14 +237,17 @@ def key_vault(
     )
     # Creating a key in an RBAC vault is a data-plane action, authorised against the caller's
     # Key Vault roles: subscription-level rights do not carry it (review A5). The deployer
-    # grants itself Crypto Officer on this vault alone, and the key waits for it to propagate.
-    officer = grant_principal(
+    # assigns itself bootstrap's key-creator role on this vault alone (create a key and set its
+    # rotation policy, no cryptographic operation: never Crypto Officer, which its role-assignment
+    # allow-list therefore need not hold), and the key waits for it to propagate.
+    officer = authorization.RoleAssignment(
         f"{name}-{role}-deployer-grant",
-        deployer_object_id(),
-        "key-vault-crypto-officer",
-        vault.id,
-        opts,
-        deployer_principal_type(),
+        principal_id=deployer_object_id(),
+        principal_type=deployer_principal_type(),
+        role_definition_id=custom_role_id(spec, roles.KEY_CREATOR),
+        scope=vault.id,
+        description="aideploy: the deployer creates this vault's key (key-creator role)",
+        opts=opts,
     )
     officer_ready = rbac_wait(f"{name}-{role}-deployer-wait", [officer], opts)
     key_name = "cmk"
@@ -312,10 +317,24 @@ def identity(
     )
 
 
+def role_definition_path(subscription: str, role_guid: str) -> str:
+    """``/subscriptions/<id>/providers/Microsoft.Authorization/roleDefinitions/<guid>``."""
+    provider = "providers/Microsoft.Authorization/roleDefinitions"
+    return f"/subscriptions/{subscription}/{provider}/{role_guid}"
+
+
 def role_definition_id(role_guid: pulumi.Input[str]) -> pulumi.Output[str]:
     """The subscription-qualified id of a role definition."""
     return pulumi.Output.all(subscription_id(), role_guid).apply(
-        lambda a: f"/subscriptions/{a[0]}/providers/Microsoft.Authorization/roleDefinitions/{a[1]}"
+        lambda a: role_definition_path(a[0], a[1])
+    )
+
+
+def custom_role_id(spec: DeploymentSpec, key: str) -> pulumi.Output[str]:
+    """The id of bootstrap's custom role ``key`` in the deploying subscription (roles.py): the
+    stack computes the GUID the bootstrap created the role with; it never defines one."""
+    return subscription_id().apply(
+        lambda sub: role_definition_path(sub, roles.custom_role_guid(sub, spec.project, key))
     )
 
 
@@ -356,52 +375,28 @@ def grant_principal(
     )
 
 
-def custom_role(
-    name: str,
-    spec: DeploymentSpec,
-    purpose: str,
-    actions: Sequence[str],
-    scope: pulumi.Input[str],
-    opts: pulumi.ResourceOptions,
-) -> authorization.RoleDefinition:
-    """A custom role holding exactly ``actions``, assignable only on ``scope``.
-
-    Used where no built-in role is narrow enough (the rollback function may read and update
-    one endpoint's traffic, nothing else).
-    """
-    return authorization.RoleDefinition(
-        name,
-        role_name=f"aideploy {spec.project} {spec.environment.value} {purpose}",
-        description=f"aideploy: {purpose}; exactly these actions on one resource",
-        role_type="CustomRole",
-        scope=scope,
-        assignable_scopes=[scope],
-        permissions=[authorization.PermissionArgs(actions=list(actions), not_actions=[])],
-        opts=opts,
-    )
-
-
 def grant_custom(
     name: str,
+    spec: DeploymentSpec,
     who: Identity,
-    definition: authorization.RoleDefinition,
+    key: str,
     scope: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> authorization.RoleAssignment:
-    """Assign a custom role from :func:`custom_role` to ``who`` on ``scope``.
+    """Assign bootstrap's custom role ``key`` (roles.py) to ``who`` on exactly ``scope``.
 
-    A new role definition replicates slowly; an assignment made at once often fails with
-    RoleDefinitionDoesNotExist (review A13), so the assignment waits for it.
+    Used where no built-in role is narrow enough (the rollback function may read and update one
+    endpoint's traffic, nothing else). The role exists before the stack's first run (bootstrap
+    creates it), so there is no replication race to wait for (review A13).
     """
-    replicated = rbac_wait(f"{name}-wait", [definition], opts)
     return authorization.RoleAssignment(
         name,
         principal_id=who.principal_id,
         principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
-        role_definition_id=definition.id,
+        role_definition_id=custom_role_id(spec, key),
         scope=scope,
-        description="aideploy: custom least-privilege role on one resource",
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[replicated])),
+        description=f"aideploy: {roles.CUSTOM_ROLES[key].title} on one resource",
+        opts=opts,
     )
 
 

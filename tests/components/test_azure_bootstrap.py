@@ -12,14 +12,18 @@ from typing import Any
 
 import pulumi
 import pytest
+import yaml
 
 from components.azure import bootstrap as boot
-from components.azure import hosting, security
+from components.azure import event_driven as ed
+from components.azure import hosting, roles, security
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
     DEPLOYERS,
     IDENTITY_STACKS,
+    READ_ONLY_ROLES,
     STATE_CONTAINER,
+    STATE_READ_ONLY_PATHS,
     BootstrapSpec,
     IdentityRole,
     oidc_subjects,
@@ -28,6 +32,7 @@ from components.registry import bootstrap_component_for
 from components.spec import Cloud, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
+from templates.pipeline_context import CLOUD_PIPELINE
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 from tests.policies.harness import evaluate
 
@@ -197,16 +202,297 @@ def test_deployers_get_the_pattern_role_and_constrained_rbac_admin_never_owner()
         rbac = named(cap, f"{spec.project}-{r}-rbac").inputs
         assert rbac["roleDefinitionId"].endswith(boot.RBAC_ADMINISTRATOR)
         assert rbac["scope"] == subscription
-        assert rbac["condition"] == boot.DEPLOYER_ASSIGNMENT_CONDITION
         assert rbac["conditionVersion"] == "2.0"
-        for forbidden in (boot.OWNER, boot.USER_ACCESS_ADMINISTRATOR, boot.RBAC_ADMINISTRATOR):
-            assert boot.DEPLOYER_ASSIGNMENT_CONDITION.count(forbidden) == 2
         deploy = named(cap, f"{spec.project}-{r}-deploy")
         assert deps(deploy, "roleDefinitionId") == {role.urn}
     for grant in of_type(cap.resources, f"{NS}:authorization:RoleAssignment"):
         assert not grant.inputs["roleDefinitionId"].endswith(
             ("8e3af657-a8ff-443c-a75c-2fe8c4bcb635", "b24988ac-6180-42a0-ab88-20f7382dd24c")
         )
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_the_deployer_cannot_write_or_delete_role_definitions(pattern: Pattern) -> None:
+    """A principal that defines roles and assigns them can make itself anything (issue 9)."""
+    spec, cap = shared(pattern)
+    actions = named(cap, f"{spec.project}-deployer-role").inputs["permissions"][0]["actions"]
+    assert not [a for a in actions if a.lower().startswith("microsoft.authorization/")]
+    assert not [a for a in actions if "*" in a]
+    # ... and no stack needs it: no stack of the pattern defines a role.
+    for env in Environment:
+        for over in variants(pattern):
+            stack = run_component(make_spec(Cloud.AZURE, pattern, env, over))
+            assert of_type(stack.resources, f"{NS}:authorization:RoleDefinition") == []
+
+
+# -- the custom roles the stacks assign: created here, found there by a deterministic id -------
+def bootstrap_custom_roles(spec: BootstrapSpec, cap: Capture) -> dict[str, CapturedResource]:
+    deployer_role = named(cap, f"{spec.project}-deployer-role").urn
+    return {
+        r.inputs["roleDefinitionId"]: r
+        for r in of_type(cap.resources, f"{NS}:authorization:RoleDefinition")
+        if r.urn != deployer_role
+    }
+
+
+@cache
+def stack_role_ids(pattern: Pattern) -> frozenset[str]:
+    """The role definition GUIDs every stack of ``pattern`` (all environments and variants)
+    assigns, from captures."""
+    ids: set[str] = set()
+    for env in Environment:
+        for over in variants(pattern):
+            stack = run_component(make_spec(Cloud.AZURE, pattern, env, over))
+            for grant in of_type(stack.resources, f"{NS}:authorization:RoleAssignment"):
+                ids.add(grant.inputs["roleDefinitionId"].rsplit("/", 1)[-1].lower())
+    return frozenset(ids)
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_bootstrap_creates_every_custom_role_the_stacks_assign_by_its_deterministic_id(
+    pattern: Pattern,
+) -> None:
+    spec, cap = shared(pattern)
+    subscription = f"/subscriptions/{spec.account}"
+    made = bootstrap_custom_roles(spec, cap)
+    expected = {
+        roles.custom_role_guid(spec.account, spec.project, key): key
+        for key in roles.PATTERN_CUSTOM_ROLES[pattern]
+    }
+    assert set(made) == set(expected)
+    for guid, key in expected.items():
+        role = made[guid].inputs
+        assert role["scope"] == subscription
+        assert role["assignableScopes"] == [subscription]
+        assert role["roleName"] == roles.custom_role_name(spec.project, key, spec.stack)
+        (permission,) = role["permissions"]
+        assert permission.get("actions", []) == list(roles.CUSTOM_ROLES[key].actions)
+        assert permission.get("dataActions", []) == list(roles.CUSTOM_ROLES[key].data_actions)
+    # The stacks' custom (non built-in) role ids are exactly the ones bootstrap made.
+    builtin = {g.lower() for g in (*security.BUILTIN_ROLES.values(), *ed.ROLES.values())}
+    assert stack_role_ids(pattern) - builtin == set(expected)
+
+
+GUIDS = r"\{([0-9a-f, -]+)\}"
+
+
+def condition_sets(condition: str, source: str, attribute: str, operator: str) -> list[set[str]]:
+    """Every value set ``@<source>[...:<attribute>] <operator> {...}`` names, in order."""
+    found = re.findall(
+        rf"@{source}\[Microsoft\.Authorization/roleAssignments:{attribute}\] {operator} {GUIDS}",
+        condition,
+    )
+    return [{g.strip() for g in group.split(",")} for group in found]
+
+
+def principal_ids(spec: BootstrapSpec, cap: Capture) -> set[str]:
+    """The principal ids of every identity this bootstrap creates (from captures)."""
+    idents = of_type(cap.resources, f"{NS}:managedidentity:UserAssignedIdentity")
+    assert idents
+    return {"11111111-1111-1111-1111-111111111111"}  # the mocks' principalId, for every one
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_the_deployers_may_assign_exactly_the_roles_the_stacks_assign(pattern: Pattern) -> None:
+    """An allow-list derived from both sides' captures: the role ids the stacks' role
+    assignments use are in it, and it holds nothing else (issue 9: the deny-list let a
+    deployer assign itself Contributor)."""
+    spec, cap = shared(pattern)
+    captured = stack_role_ids(pattern)
+    self_only = {
+        roles.custom_role_guid(spec.account, spec.project, k)
+        for k in roles.PATTERN_CUSTOM_ROLES[pattern]
+        if k in roles.SELF_ASSIGNED_ROLES
+    }
+    for deployer in (r for r in DEPLOYERS.values() if r in spec.identities):
+        condition = named(cap, f"{spec.project}-{deployer.value}-rbac").inputs["condition"]
+        # An allow-list, not the deny-list that named three admin roles.
+        for source in ("Request", "Resource"):
+            assert not condition_sets(
+                condition, source, "RoleDefinitionId", "ForAnyOfAllValues:GuidNotEquals"
+            )
+        write = condition_sets(
+            condition, "Request", "RoleDefinitionId", "ForAnyOfAnyValues:GuidEquals"
+        )
+        delete = condition_sets(
+            condition, "Resource", "RoleDefinitionId", "ForAnyOfAnyValues:GuidEquals"
+        )
+        assert len(write) == len(delete) == 2  # to others, and to itself
+        assert write == delete
+        to_others, to_self = write
+        allowed = to_others | to_self
+        assert captured <= allowed, captured - allowed
+        assert allowed <= captured | set(boot.ALLOW_LIST_EXTRAS), allowed - captured
+        assert to_self == self_only
+        assert not to_others & self_only
+        for forbidden in (boot.OWNER, boot.USER_ACCESS_ADMINISTRATOR, boot.RBAC_ADMINISTRATOR):
+            assert forbidden not in allowed
+        assert "b24988ac-6180-42a0-ab88-20f7382dd24c" not in allowed  # Contributor
+        # Only to service principals, never to the bootstrap's own identities (itself, the
+        # previewers, the other deployers): a deployer cannot widen a CI identity's rights.
+        for source in ("Request", "Resource"):
+            assert (
+                condition.count(
+                    f"@{source}[Microsoft.Authorization/roleAssignments:PrincipalType] "
+                    "StringEqualsIgnoreCase 'ServicePrincipal'"
+                )
+                == 2
+            )
+            excluded = condition_sets(
+                condition, source, "PrincipalId", "ForAnyOfAllValues:GuidNotEquals"
+            )
+            assert excluded == [principal_ids(spec, cap)]
+            (itself,) = condition_sets(
+                condition, source, "PrincipalId", "ForAnyOfAnyValues:GuidEquals"
+            )
+            assert itself == principal_ids(spec, cap)
+
+
+def test_the_assignment_condition_is_microsofts_documented_allow_list_shape() -> None:
+    """The produced text for known inputs, held whole (conditions-format and the "constrain
+    roles" and "constrain roles and principal types" examples of delegate-role-assignments)."""
+    a, b, c = (f"{i}{i}{i}{i}{i}{i}{i}{i}-0000-0000-0000-000000000000" for i in "abc")
+    me, other = "11111111-0000-0000-0000-000000000000", "22222222-0000-0000-0000-000000000000"
+    text = boot.assignment_condition(
+        assignable=[b, a], self_assignable=[c], self_principal=me, protected=[other, me]
+    )
+
+    def clause(action: str, source: str) -> str:
+        attr = f"@{source}[Microsoft.Authorization/roleAssignments:"
+        return (
+            f"((!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})) OR "
+            f"({attr}RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{a}, {b}}} AND "
+            f"{attr}PrincipalType] StringEqualsIgnoreCase 'ServicePrincipal' AND "
+            f"{attr}PrincipalId] ForAnyOfAllValues:GuidNotEquals {{{me}, {other}}}) OR "
+            f"({attr}RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{c}}} AND "
+            f"{attr}PrincipalType] StringEqualsIgnoreCase 'ServicePrincipal' AND "
+            f"{attr}PrincipalId] ForAnyOfAnyValues:GuidEquals {{{me}}}))"
+        )
+
+    assert text == f"{clause('write', 'Request')} AND {clause('delete', 'Resource')}"
+
+
+# -- (c): no role a deployer may assign decrypts a Pulumi secrets key -------------------------
+KEY_CRYPTO_DATA_ACTIONS = {
+    f"Microsoft.KeyVault/vaults/keys/{op}/action": op
+    for op in ("encrypt", "decrypt", "wrap", "unwrap", "sign", "release", "update", "import")
+}
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_no_role_a_deployer_may_assign_decrypts_another_environments_secrets(
+    pattern: Pattern,
+) -> None:
+    """Azure role assignment conditions cannot restrict the assignment's scope, so a deployer
+    could assign an allowed role on any key, another environment's included: no allowed role
+    may be able to decrypt with a Pulumi secrets key."""
+    spec, cap = shared(pattern)
+    condition = named(cap, f"{spec.project}-deploy-dev-rbac").inputs["condition"]
+    allowed = set().union(
+        *condition_sets(condition, "Request", "RoleDefinitionId", "ForAnyOfAnyValues:GuidEquals")
+    )
+    # Pulumi's azurekeyvault provider encrypts and decrypts (gocloud's keeper): the secrets
+    # keys permit exactly that, so a wrap/unwrap role on them is refused (KeyOperationForbidden).
+    for env in spec.environments:
+        key = named(cap, f"{spec.project}-key-{env.value}").inputs["properties"]
+        assert key["keyOps"] == list(boot.SECRETS_KEY_OPS) == ["encrypt", "decrypt"]
+    builtin_names = {v.lower(): k for k, v in security.BUILTIN_ROLES.items()}
+    custom = {
+        roles.custom_role_guid(spec.account, spec.project, k): roles.CUSTOM_ROLES[k]
+        for k in roles.CUSTOM_ROLES
+    }
+    for guid in allowed:
+        if guid in custom:
+            ops = {KEY_CRYPTO_DATA_ACTIONS.get(a) for a in custom[guid].data_actions} - {None}
+            assert not ops, (guid, ops)
+        elif guid in boot.KEY_ROLE_OPERATIONS:
+            assert not boot.KEY_ROLE_OPERATIONS[guid] & set(boot.SECRETS_KEY_OPS), guid
+        else:
+            # Any other allowed role is no Key Vault key role at all.
+            assert not builtin_names.get(guid, "").startswith("key-vault-crypto"), guid
+    for forbidden in ("key-vault-crypto-data-user", "key-vault-crypto-officer"):
+        assert security.BUILTIN_ROLES[forbidden] not in allowed
+    # Secrets Officer (the ML workspace's, on its own vault) reads secrets: the bootstrap vault
+    # holds keys only.
+    assert of_type(cap.resources, f"{NS}:keyvault:Secret") == []
+
+
+# -- (d): each CI identity reaches only its own stacks' state ----------------------------------
+def quoted(condition: str, attribute: str, operator: str) -> set[str]:
+    return set(
+        re.findall(
+            rf"@(?:Resource|Request)\[Microsoft\.Storage/storageAccounts/blobServices/"
+            rf"containers/blobs:{attribute}\] {operator} '([^']+)'",
+            condition,
+        )
+    )
+
+
+@pytest.mark.parametrize("layout", ["shared", "split"])
+def test_each_ci_identity_reaches_only_its_own_stacks_state(layout: str) -> None:
+    """In a shared subscription every deployer held Storage Blob Data Contributor on the whole
+    container: dev's CI could overwrite prod's state. Each grant is now conditioned on the
+    Pulumi DIY layout's paths of the identity's own stacks."""
+    runs = [shared()] if layout == "shared" else list(split().values())
+    for spec, cap in runs:
+        for role in spec.identities:
+            if role not in set(DEPLOYERS.values()) | READ_ONLY_ROLES:
+                continue
+            grant = named(cap, f"{spec.project}-{role.value}-state").inputs
+            assert grant["conditionVersion"] == "2.0"
+            condition = grant["condition"]
+            envs = [e for e in IDENTITY_STACKS[role] if e in spec.environments]
+            writer = role not in READ_ONLY_ROLES
+            paths = {p for e in envs for p in boot.state_paths(spec.project, e, writer)}
+            listed = {p for e in envs for p in boot.state_list_prefixes(spec.project, e, writer)}
+            assert quoted(condition, "path", "StringStartsWith") == paths
+            assert quoted(condition, "prefix", "StringStartsWith") == listed
+            # The backend's version file is read, never written, by CI.
+            assert quoted(condition, "path", "StringEquals") == set(STATE_READ_ONLY_PATHS)
+            others = {
+                p
+                for e in Environment
+                if e not in envs
+                for p in boot.state_paths(spec.project, e, True)
+            }
+            assert not any(o in condition for o in others), role
+            writes = [
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
+                "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete",
+            ]
+            if role in READ_ONLY_ROLES:
+                assert grant["roleDefinitionId"].endswith(
+                    security.BUILTIN_ROLES["storage-blob-data-reader"]
+                )
+                assert not any(w in condition for w in writes)
+            else:
+                assert all(w in condition for w in writes)
+
+
+def test_the_state_condition_is_the_documented_path_and_prefix_shape() -> None:
+    """The produced text for known inputs (storage-auth-abac-examples: "read or list blobs in
+    named containers with a path", "write blobs in named containers with a path")."""
+    text = boot.state_condition(paths=["a/", "b."], list_prefixes=["a/"], write=True)
+    blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+    path = f"@Resource[{blobs}:path]"
+    mine = f"({path} StringStartsWith 'a/' OR {path} StringStartsWith 'b.')"
+    read = (
+        f"((!(ActionMatches{{'{blobs}/read'}} AND NOT SubOperationMatches{{'Blob.List'}})) OR "
+        f"{mine} OR {path} StringEquals '.pulumi/meta.yaml')"
+    )
+    listing = (
+        f"((!(ActionMatches{{'{blobs}/read'}} AND SubOperationMatches{{'Blob.List'}})) OR "
+        f"(@Request[{blobs}:prefix] StringStartsWith 'a/'))"
+    )
+    write = (
+        f"((!(ActionMatches{{'{blobs}/write'}}) AND !(ActionMatches{{'{blobs}/add/action'}}) "
+        f"AND !(ActionMatches{{'{blobs}/delete'}})) OR {mine})"
+    )
+    move = f"(!(ActionMatches{{'{blobs}/move/action'}}))"
+    assert text == f"{read} AND {listing} AND {write} AND {move}"
+    reader = boot.state_condition(paths=["a/", "b."], list_prefixes=["a/"], write=False)
+    assert reader == f"{read} AND {listing}"
 
 
 def test_previewers_read_only() -> None:
@@ -340,3 +626,37 @@ def test_gitlab_previews_cannot_be_wildcards_on_azure_and_the_readme_says_why() 
     assert oidc_subjects(spec.ci, spec.repo, IdentityRole.PREVIEW)[0].endswith(":*")
     assert boot.federated_subjects(spec, IdentityRole.PREVIEW)[0].endswith(":ref:main")
     assert "flexible federated identity credential" in PARTIAL.read_text().lower()
+
+
+def test_the_readme_says_what_a_deployer_can_and_cannot_do() -> None:
+    """(e): the partial said "never Owner or Contributor" while a deployer could assign itself
+    Contributor, and "can read each other's state" while it could overwrite it."""
+    text = " ".join(PARTIAL.read_text().split())
+    assert "Never Owner or Contributor" not in text
+    assert "read each other's state" not in text
+    for said in (
+        "allow-list",
+        "only to a **service principal**",
+        "never to one of this bootstrap's own identities",
+        "cannot define a role",
+        "conditioned on the blob path",
+        "cannot decrypt another environment's Pulumi secrets",
+        "The boundary between environments is the subscription",
+        "--ops encrypt decrypt",
+    ):
+        assert said in text, said
+    for key in roles.CUSTOM_ROLES:
+        assert roles.CUSTOM_ROLES[key].title in text, key
+
+
+def test_the_readme_says_where_gitlab_previews_run_as_the_pipeline_does() -> None:
+    """The Azure previewer trusts the default branch only: the generated GitLab pipeline runs
+    its previews there, and the partial says so; the sign-in exports what the Azure SDK reads."""
+    cloud = CLOUD_PIPELINE[Cloud.AZURE]
+    rules = yaml.safe_load(cloud.gitlab_preview_rules)
+    assert {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"} in rules
+    assert not any("merge_request_event" in r.get("if", "") for r in rules)
+    text = " ".join(PARTIAL.read_text().split())
+    assert "runs the cloud `preview` job of dev and staging on the **default branch**" in text
+    for variable in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
+        assert variable in text and variable in cloud.gitlab_login

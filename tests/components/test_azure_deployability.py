@@ -12,7 +12,7 @@ from typing import Any
 import pulumi_azure_native
 import pytest
 
-from components.azure import api_first, endpoint_traffic, hosting, rollout, security
+from components.azure import api_first, endpoint_traffic, hosting, roles, rollout, security
 from components.azure import event_driven as ed
 from components.azure import managed_platform as mp
 from components.naming import resource_name
@@ -115,20 +115,35 @@ def test_every_cmk_consumer_depends_on_the_key_its_grant_and_the_propagation_wai
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_the_key_waits_for_the_deployers_own_crypto_officer_grant(pattern: Pattern) -> None:
+def test_the_key_waits_for_the_deployers_own_key_creator_grant(pattern: Pattern) -> None:
+    """A5, without Crypto Officer: the deployer assigns itself bootstrap's key-creator role on
+    its own vault (create a key, set its rotation policy; no cryptographic operation), so the
+    role-assignment allow-list holds no role that could decrypt another environment's secrets."""
     cap = capture_of(pattern)
+    spec = spec_of(pattern)
     key = one_of(cap, f"{NS}:keyvault:Key")
     vault = one_of(cap, f"{NS}:keyvault:Vault")
-    officer = named(cap, "-kv-deployer-grant")
-    assert officer.inputs["principalId"] == CLIENT_OBJECT_ID
-    assert officer.inputs["principalType"] == "ServicePrincipal"
-    assert officer.inputs["roleDefinitionId"].endswith(
+    grant = named(cap, "-kv-deployer-grant")
+    assert grant.inputs["principalId"] == CLIENT_OBJECT_ID
+    assert grant.inputs["principalType"] == "ServicePrincipal"
+    assert grant.inputs["roleDefinitionId"] == (
+        f"/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/"
+        + roles.custom_role_guid(SUBSCRIPTION_ID, spec.project, roles.KEY_CREATOR)
+    )
+    assert not grant.inputs["roleDefinitionId"].endswith(
         security.BUILTIN_ROLES["key-vault-crypto-officer"]
     )
-    assert set(officer.property_dependencies["scope"]) == {vault.urn}
+    assert set(grant.property_dependencies["scope"]) == {vault.urn}
     wait = named(cap, "-kv-deployer-wait")
-    assert {officer.urn, wait.urn} <= set(key.dependencies)
-    assert officer.urn in wait.dependencies
+    assert {grant.urn, wait.urn} <= set(key.dependencies)
+    assert grant.urn in wait.dependencies
+    creator = roles.CUSTOM_ROLES[roles.KEY_CREATOR]
+    assert creator.actions == ()
+    assert not [
+        a
+        for a in creator.data_actions
+        if a.rsplit("/", 2)[-2] in {"encrypt", "decrypt", "wrap", "unwrap", "update", "release"}
+    ]
 
 
 def test_a_person_running_pulumi_up_is_granted_as_a_user() -> None:
@@ -136,20 +151,23 @@ def test_a_person_running_pulumi_up_is_granted_as_a_user() -> None:
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_custom_role_assignments_wait_for_the_definition_to_replicate(pattern: Pattern) -> None:
+def test_custom_roles_come_from_bootstrap_by_id_and_no_stack_defines_one(pattern: Pattern) -> None:
+    """A13 is now bootstrap's: it creates the custom roles long before a stack assigns them (no
+    replication race), and the deployer holds no roleDefinitions/write."""
     cap = capture_of(pattern)
-    urns = by_urn(cap)
-    definitions = {r.urn for r in of_type(cap.resources, f"{NS}:authorization:RoleDefinition")}
-    assigned = [
-        r
-        for r in of_type(cap.resources, f"{NS}:authorization:RoleAssignment")
-        if set(r.property_dependencies.get("roleDefinitionId", ())) & definitions
-    ]
-    assert assigned or pattern is Pattern.EVENT_DRIVEN
-    for assignment in assigned:
-        (definition,) = set(assignment.property_dependencies["roleDefinitionId"]) & definitions
-        waits = [urns[d] for d in assignment.dependencies if urns[d].type == SLEEP]
-        assert any(definition in w.dependencies for w in waits), assignment.name
+    spec = spec_of(pattern)
+    assert of_type(cap.resources, f"{NS}:authorization:RoleDefinition") == []
+    custom = {
+        roles.custom_role_guid(SUBSCRIPTION_ID, spec.project, k): k
+        for k in roles.PATTERN_CUSTOM_ROLES[pattern]
+    }
+    builtin = {*security.BUILTIN_ROLES.values(), *ed.ROLES.values()}
+    used = {
+        g.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
+        for g in of_type(cap.resources, f"{NS}:authorization:RoleAssignment")
+    }
+    assert used - builtin <= set(custom)
+    assert roles.KEY_CREATOR in {custom[g] for g in used - builtin}
 
 
 # -- A6: no Container Apps disk CMK, no CMK on the workspace registry ----------------------------

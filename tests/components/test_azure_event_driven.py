@@ -19,11 +19,11 @@ from components.alarms import (
     visibility_timeout_seconds,
 )
 from components.azure import event_driven as ed
-from components.azure import security
+from components.azure import roles, security
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
 from policies.rules.azure.authorization import PRIVILEGED_ROLES
-from policies.runner.capture import Capture, CapturedResource
+from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from stacks.profiles import load_profile
 from tests.conftest import ROOT, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
@@ -350,9 +350,11 @@ def test_every_grant_is_a_narrow_role_on_exactly_one_resource(env: Environment) 
         )
     )
     found = set()
-    # ...and the deployer's own data-plane grant on the vault, to create the key (A5).
+    # ...and the deployer's own data-plane grant on the vault, to create the key (A5): the
+    # bootstrap's key-creator role, never Crypto Officer.
     vault = one(cap.resources, f"{NS}:keyvault:Vault").urn
-    expected.add(("deployer", vault, security.BUILTIN_ROLES["key-vault-crypto-officer"]))
+    creator = roles.custom_role_guid(SUBSCRIPTION_ID, "acme-support", roles.KEY_CREATOR)
+    expected.add(("deployer", vault, creator))
     for grant in of_type(cap.resources, ROLE_ASSIGNMENT):
         role = grant.inputs["roleDefinitionId"].rsplit("/", 1)[-1]
         assert role not in PRIVILEGED_ROLES

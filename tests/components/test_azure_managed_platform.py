@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from components.alarms import rollback_alarms, serving_alarms
-from components.azure import rollout, security
+from components.azure import roles, rollout, security
 from components.azure.managed_platform import ENDPOINT_AUTH, instance_type
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
-from policies.runner.capture import Capture, CapturedResource
+from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from stacks.profiles import load_profile
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
@@ -299,30 +299,37 @@ def test_utilisation_metric_alerts_per_deployment(env: Environment) -> None:
 def test_rollback_function_may_only_touch_the_endpoint(env: Environment) -> None:
     cap = run(env, "canary")
     endpoint = one(cap.resources, "azure-native:machinelearningservices:OnlineEndpoint").urn
-    roles = {
-        r.name.rsplit("-rollback-", 1)[-1]: r
-        for r in of_type(cap.resources, "azure-native:authorization:RoleDefinition")
+    # The stack defines no role (its deployer cannot): bootstrap's roles, by their ids.
+    assert of_type(cap.resources, "azure-native:authorization:RoleDefinition") == []
+    project = spec_for(env).project
+
+    def role_id(key: str) -> str:
+        guid = roles.custom_role_guid(SUBSCRIPTION_ID, project, key)
+        return security.role_definition_path(SUBSCRIPTION_ID, guid)
+
+    grants = {
+        g.name.rsplit("-rollback-", 1)[-1]: g
+        for g in of_type(cap.resources, "azure-native:authorization:RoleAssignment")
+        if "-rollback-" in g.name and not g.name.endswith("-alerts-grant")
     }
-    assert set(roles) == {"role", "endpoint-identity-role"}
-    role = roles["role"]
+    assert set(grants) == {"grant", "endpoint-identity-grant"}
     # The PUT restates the endpoint's identity: "assign" on that one identity, nothing more.
     (identity,) = [
         i for i in of_type(cap.resources, "azure-native:managedidentity:UserAssignedIdentity")
         if i.name.endswith("-id-endpoint")
     ]  # fmt: skip
-    linked = roles["endpoint-identity-role"]
-    assert linked.inputs["permissions"][0]["actions"] == list(rollout.ASSIGN_IDENTITY_ACTIONS)
-    assert deps(linked, "assignableScopes") == {identity.urn}
-    assert sorted(role.inputs["permissions"][0]["actions"]) == sorted(
+    linked = grants["endpoint-identity-grant"]
+    assert linked.inputs["roleDefinitionId"] == role_id(roles.ROLLBACK_ASSIGN_IDENTITY)
+    assert roles.CUSTOM_ROLES[roles.ROLLBACK_ASSIGN_IDENTITY].actions == (
+        rollout.ASSIGN_IDENTITY_ACTIONS
+    )
+    assert deps(linked, "scope") == {identity.urn}
+    grant = grants["grant"]
+    assert grant.inputs["roleDefinitionId"] == role_id(roles.ROLLBACK_ML_ENDPOINT)
+    assert sorted(roles.CUSTOM_ROLES[roles.ROLLBACK_ML_ENDPOINT].actions) == sorted(
         rollout.ONLINE_ENDPOINT_ACTIONS
     )
-    assert deps(role, "assignableScopes") == {endpoint}
-    (grant,) = [
-        g for g in of_type(cap.resources, "azure-native:authorization:RoleAssignment")
-        if g.name.endswith("-rollback-grant")
-    ]  # fmt: skip
     assert deps(grant, "scope") == {endpoint}
-    assert deps(grant, "roleDefinitionId") == {role.urn}
     (service,) = of_type(cap.resources, "azure-native:app:ContainerApp")
     env_vars = service.inputs["template"]["containers"][0]["env"]
     settings = {e["name"]: e.get("value") for e in env_vars}
@@ -343,9 +350,14 @@ def test_no_broad_role_and_every_grant_scoped_to_one_resource(env: Environment) 
     cap = run(env)
     urns = {r.urn: r for r in cap.resources}
     narrow = tuple(f"roleDefinitions/{g}" for g in security.BUILTIN_ROLES.values())
+    # ... or one of bootstrap's custom roles (roles.py), by the id the stack computes for it.
+    custom = tuple(
+        f"roleDefinitions/{roles.custom_role_guid(SUBSCRIPTION_ID, spec_for(env).project, k)}"
+        for k in roles.PATTERN_CUSTOM_ROLES[Pattern.MANAGED_PLATFORM]
+    )
     for grant in of_type(cap.resources, "azure-native:authorization:RoleAssignment"):
         role = grant.inputs["roleDefinitionId"]
-        assert role.endswith(narrow) or deps(grant, "roleDefinitionId"), grant.name
+        assert role.endswith(narrow + custom), grant.name
         (scope,) = deps(grant, "scope")
         assert urns[scope].type != "azure-native:resources:ResourceGroup"
 

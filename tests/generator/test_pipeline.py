@@ -23,6 +23,7 @@ import yaml
 from components.registry import is_available
 from components.spec import Cloud, Pattern
 from templates.generator import generate
+from templates.pipeline_context import CLOUD_PIPELINE
 from tests.conftest import sample_answers
 
 BIN = Path(sys.executable).parent
@@ -67,6 +68,17 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[Cloud, str]
 
 def _yaml(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
+
+
+def text_of(path: Path, job: str) -> str:
+    """The lines of one top-level job of a GitLab file, comments included."""
+    lines = path.read_text().splitlines()
+    start = lines.index(job)
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i] and not lines[i][0].isspace()),
+        len(lines),
+    )
+    return "\n".join(lines[start:end])
 
 
 def _run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -388,6 +400,22 @@ def test_gitlab_pipeline_passes_the_schema_and_has_every_stage_and_gate(
     assert ci["preview"]["environment"]["name"] == "preview-$STACK"
     assert ci["preview-prod"]["environment"]["name"] == "production-preview"
     assert ci["approve-production"]["needs"] == ["preview-prod"]
+    # the previews run where the cloud's preview identity can trust the job: merge requests,
+    # except on Azure, whose managed-identity credentials cannot trust any branch (default branch)
+    preview_rules = ci["preview"]["rules"]
+    assert preview_rules == yaml.safe_load(CLOUD_PIPELINE[cloud].gitlab_preview_rules)
+    on_merge_requests = any("merge_request_event" in r.get("if", "") for r in preview_rules)
+    assert on_merge_requests is (cloud is not Cloud.AZURE)
+    if cloud is Cloud.AZURE:
+        assert {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"} in preview_rules
+        assert "wildcard" in text_of(path, "preview:")
+        # `pulumi login azblob://` and azurekeyvault:// use the Azure SDK's workload identity
+        # credential (a token file, client and tenant ids); the provider reads ARM_*.
+        login = "\n".join(ci[".cloud"]["before_script"])
+        assert '> "$CI_PROJECT_DIR/.oidc-token"' in login
+        assert 'AZURE_FEDERATED_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"' in login
+        for variable in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "ARM_USE_OIDC", "ARM_OIDC_TOKEN"):
+            assert variable in login
     assert ci["deploy-staging"]["needs"] == ["deploy-dev"]
     release = ci["release-model"]
     assert release["environment"]["name"] == "release"

@@ -23,8 +23,9 @@ import pytest
 import yaml
 
 from components.azure import bootstrap as boot
-from components.azure import hosting
-from components.bootstrap import CI_ENVIRONMENTS, DEPLOYERS, account_of
+from components.azure import event_driven as ed
+from components.azure import hosting, security
+from components.bootstrap import CI_ENVIRONMENTS, DEPLOYERS, IDENTITY_STACKS, account_of
 from components.spec import Cloud, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner.capture import CapturedResource
@@ -39,6 +40,7 @@ NONPROD = "aaaaaaaa-0000-4000-8000-000000000001"
 PROD = "bbbbbbbb-0000-4000-8000-000000000002"
 SPLIT = {Environment.DEV: NONPROD, Environment.STAGING: NONPROD, Environment.PROD: PROD}
 LAYOUTS: dict[str, dict[str, Any]] = {"one-subscription": {}, "split": {"accounts": SPLIT}}
+CLIENT_OBJECT_ID = "33333333-3333-3333-3333-333333333333"  # the mocks' getClientConfig
 
 # Azure's rules for the names we set: (input key, pattern). A name outside them is rejected by
 # ARM at `pulumi up`, whatever the mocks accept.
@@ -272,3 +274,98 @@ def test_the_generated_readme_registers_the_providers_the_stack_needs(
             for action in boot.TYPE_OPERATIONS[canonical(r.type)]:
                 namespace = boot.provider_namespace(action)
                 assert namespace in registered | boot.ALWAYS_REGISTERED, (r.type, namespace)
+
+
+# -- issue 9 review: the deployer's role assignments and state access, held to the stacks -----
+ROLE_SETS = r"@Request\[Microsoft\.Authorization/roleAssignments:RoleDefinitionId\] ForAnyOfAnyValues:GuidEquals \{([0-9a-f, -]+)\}"  # noqa: E501
+
+
+def guid_of(role_definition_id: str) -> str:
+    return role_definition_id.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+@pytest.mark.parametrize(("pattern", "layout"), CASES, ids=IDS)
+def test_every_role_the_dev_stack_assigns_is_one_its_deployer_may_assign_and_exists(
+    pattern: Pattern, layout: str, tmp: Path
+) -> None:
+    j = journey(pattern, layout, tmp)
+    spec = account_of(j.plan.bootstrap, Environment.DEV)
+    boot_run = j.bootstrap_of(Environment.DEV)
+    deployer = DEPLOYERS[Environment.DEV].value
+    (rbac,) = [r for r in boot_run.resources if r.name == f"{spec.project}-{deployer}-rbac"]
+    to_others, to_self = (
+        {g.strip() for g in group.split(",")}
+        for group in re.findall(ROLE_SETS, rbac.inputs["condition"])
+    )
+    grants = of(j.dev.resources, f"{NS}:authorization:RoleAssignment")
+    assert grants
+    created = {
+        r.inputs["roleDefinitionId"]
+        for r in of(boot_run.resources, f"{NS}:authorization:RoleDefinition")
+        if "roleDefinitionId" in r.inputs
+    }
+    prerequisites = boot_run.outputs["stack_prerequisites"][Environment.DEV.value]
+    assert set(prerequisites["custom_roles"].values()) == {
+        f"/subscriptions/{spec.account}/providers/Microsoft.Authorization/roleDefinitions/{g}"
+        for g in created
+    }
+    builtin = {g.lower() for g in (*security.BUILTIN_ROLES.values(), *ed.ROLES.values())}
+    for grant in grants:
+        role = guid_of(grant.inputs["roleDefinitionId"])
+        # The stack's own principals are service principals it created; the deployer's grant to
+        # itself (its key-creator role on its own vault) is the one self-assignment.
+        itself = grant.inputs["principalId"] == CLIENT_OBJECT_ID
+        assert role in (to_self if itself else to_others), (grant.name, role)
+        # The condition tests the request's principal type: every assignment must state it.
+        assert grant.inputs["principalType"] == "ServicePrincipal", grant.name
+        if role not in builtin:
+            assert role in created, grant.name
+            assert grant.inputs["roleDefinitionId"] in prerequisites["custom_roles"].values()
+
+
+# The Pulumi DIY backend's layout (pulumi/pulumi pkg/backend/diy: store.go, lock.go, meta.go,
+# stack_tags.go, journal.go) for project P and stack S, written out from Pulumi's source: what a
+# deployer writes, and what a previewer reads (a preview takes no lock and writes nothing).
+DIY_WRITER = (
+    ".pulumi/stacks/{p}/{s}.json",
+    ".pulumi/stacks/{p}/{s}.pulumi-tags",
+    ".pulumi/history/{p}/{s}/",
+    ".pulumi/backups/{p}/{s}/",
+    ".pulumi/journal/{p}/{s}/",
+    ".pulumi/locks/organization/{p}/{s}/",
+)
+DIY_READER = (
+    ".pulumi/stacks/{p}/{s}.json",
+    ".pulumi/stacks/{p}/{s}.pulumi-tags",
+    ".pulumi/history/{p}/{s}/",
+    ".pulumi/journal/{p}/{s}/",
+)
+
+
+@pytest.mark.parametrize(("pattern", "layout"), CASES, ids=IDS)
+def test_each_ci_identity_may_write_only_the_state_of_its_own_stacks(
+    pattern: Pattern, layout: str, tmp: Path
+) -> None:
+    j = journey(pattern, layout, tmp)
+    # Both names as Pulumi sees them: the project's Pulumi.yaml and the stack files.
+    project = yaml.safe_load((j.root / "Pulumi.yaml").read_text())["name"]
+    stacks = {p.name.split(".")[1] for p in (j.root / "stacks").glob("Pulumi.*.yaml")}
+    assert stacks == {e.value for e in Environment}
+    checked = 0
+    for stack, run in j.bootstraps.items():
+        spec = j.plan.bootstrap[stack]
+        for role in spec.identities:
+            grants = [r for r in run.resources if r.name == f"{spec.project}-{role.value}-state"]
+            if not grants:
+                continue
+            condition = grants[0].inputs["condition"]
+            paths = set(re.findall(r"blobs:path\] StringStartsWith '([^']+)'", condition))
+            mine = {e.value for e in IDENTITY_STACKS[role] if e in spec.environments}
+            layout_of = DIY_READER if role.value.startswith("preview") else DIY_WRITER
+            assert paths == {p.format(p=project, s=s) for s in mine for p in layout_of}, role
+            for other in stacks - mine:
+                assert f"/{project}/{other}" not in condition, (role, other)
+            checked += 1
+    assert checked == sum(
+        1 for s in j.plan.bootstrap.values() for r in s.identities if r.value != "publish"
+    )

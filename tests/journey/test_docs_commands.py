@@ -35,7 +35,7 @@ INLINE = re.compile(r"`([^`\n]+)`")
 PATH_LIKE = re.compile(r"^(?:\./)?[\w.-]+(?:/[\w.{},-]+)+/?$")
 # Paths a doc may name that a project creates later, or that belong to the CI host.
 FILE_SUFFIX = re.compile(r"\.(md|py|ya?ml|json|txt|toml|cfg)$")
-CREATED_LATER = (".state", "bootstrap-", ".venv", "policy-results", "outputs.json")
+CREATED_LATER = (".state", "bootstrap-", ".venv", "policy-results", "outputs.json", ".pulumi/")
 EXTERNAL_ROOTS = ("s3:", "gs:", "azblob:", "https:", "http:", "arn:", ".github/actions")
 
 
