@@ -22,9 +22,7 @@ def _project(root: Path) -> Path:
     (site / "fakesdk_in_venv.py").write_text("REGISTERED = True\n")
     (root / "own_helper.py").write_text("VALUE = 1\n")
     (root / "__main__.py").write_text(
-        "import sys\n"
-        f"sys.path.insert(0, {str(site)!r})\n"
-        "import fakesdk_in_venv, own_helper\n"
+        f"import sys\nsys.path.insert(0, {str(site)!r})\nimport fakesdk_in_venv, own_helper\n"
     )
     return root
 
