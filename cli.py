@@ -267,6 +267,13 @@ def new(
             help="aws api-first: an AWS Private CA for the internal hop (about USD 400/month).",
         ),
     ] = False,
+    no_cost: Annotated[
+        bool,
+        typer.Option(
+            "--no-cost",
+            help="Skip the monthly cost estimate (about 3 s: each stack runs under mocks).",
+        ),
+    ] = False,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Target folder; default ./NAME.")
     ] = None,
@@ -342,10 +349,9 @@ def new(
         private_ca=private_ca,
     )
     target = output or Path(project_slug(name))
-    with console.status(
-        f"Scaffolding {answers.project_slug} and estimating its monthly cost ...", spinner="dots"
-    ):
-        result = generate(answers, target, force=force, costs=True)
+    doing = "" if no_cost else " and estimating its monthly cost"
+    with console.status(f"Scaffolding {answers.project_slug}{doing} ...", spinner="dots"):
+        result = generate(answers, target, force=force, costs=not no_cost)
     if fmt is OutputFormat.JSON:
         print(
             json.dumps(

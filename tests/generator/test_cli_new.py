@@ -73,6 +73,15 @@ def test_one_account_per_environment_gives_one_bootstrap_stack_each(tmp_path: Pa
     assert dev["config"]["aws:allowedAccountIds"] == ["111111111111"]
 
 
+def test_no_cost_skips_the_estimate_and_says_how_to_get_it(tmp_path: Path) -> None:
+    code, out, err = _new(
+        tmp_path, "acme", *BASE, "--no-cost", "-o", str(tmp_path / "p"), "--format", "json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["monthly_cost"] == {}
+    assert "`aideploy cost . --stack <env>` itemises" in (tmp_path / "p" / "README.md").read_text()
+
+
 def test_a_shared_account_is_said(tmp_path: Path) -> None:
     code, out, _ = _new(tmp_path, "acme", *BASE, "-o", str(tmp_path / "p"))
     assert code == 0
