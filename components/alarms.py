@@ -7,10 +7,25 @@ decided once, here, so an alarm means the same thing on every cloud.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from dataclasses import dataclass
 from enum import Enum
 
+from components.rollout import traffic_split
 from components.spec import DeploymentSpec
+
+__all__ = [
+    "AlarmRule",
+    "Comparison",
+    "Signal",
+    "Tier",
+    "alarm_name",
+    "event_alarms",
+    "rollback_alarms",
+    "serving_alarms",
+    "traffic_split",
+]
 
 
 class Signal(str, Enum):
@@ -23,7 +38,13 @@ class Signal(str, Enum):
     ERROR_RATE_5XX = "error-rate-5xx"
     AVAILABILITY = "availability"
     CANARY_ERROR_RATE = "canary-error-rate"
+    # The absolute ceiling: candidate p99 above multiplier x the configured p99 alarm.
     CANARY_LATENCY_P99 = "canary-latency-p99"
+    # The regression rule (review E4): candidate p99 / the stable version's measured p99.
+    CANARY_LATENCY_RATIO = "canary-latency-ratio"
+    # The candidate gets under half its configured share while stable serves traffic: a crash
+    # loop or an ejected target produces no error data, only silence (review E.10 step 1).
+    CANARY_STARVED = "canary-starved"
     QUEUE_DEPTH = "queue-depth"
     QUEUE_OLDEST_AGE = "queue-oldest-age"
     DEAD_LETTERS = "dead-letters"
@@ -56,6 +77,9 @@ class AlarmRule:
     period_seconds: int = 60
     evaluation_periods: int = 5
     triggers_rollback: bool = False
+    # The volume guard: a period with fewer candidate requests than this does not breach
+    # (0: no guard). Units as ``rollout.min_requests``: requests per period.
+    min_requests: int = 0
 
     @property
     def key(self) -> str:
@@ -81,34 +105,57 @@ def serving_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
 
 
 def rollback_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
-    """Alarms on the candidate version that roll it back (policy S2)."""
+    """Alarms on the candidate version that roll it back (policy S2, review E.10).
+
+    Every one carries the volume guard (``rollout.min_requests`` per period), so a quiet night
+    does not roll a healthy candidate back, and the starved rule catches the candidate that
+    produces no data at all. They are reported at the ticket tier: the rollback acts at once and
+    a person looks the next working day; the rollback path itself pages when it cannot act.
+    """
     r = spec.rollout
+    guard = r.min_requests
     return [
         AlarmRule(
-            Signal.CANARY_ERROR_RATE,
-            r.rollback_error_rate,
-            Comparison.ABOVE,
-            Tier.PAGE if spec.alerts.page_on_critical else Tier.TICKET,
-            60,
-            2,
-            triggers_rollback=True,
+            Signal.CANARY_ERROR_RATE, r.rollback_error_rate, Comparison.ABOVE, Tier.TICKET,
+            60, 2, triggers_rollback=True, min_requests=guard,
         ),
         AlarmRule(
-            Signal.CANARY_LATENCY_P99,
-            spec.alerts.latency_p99_ms * r.rollback_latency_multiplier,
-            Comparison.ABOVE,
-            Tier.PAGE if spec.alerts.page_on_critical else Tier.TICKET,
-            60,
-            2,
-            triggers_rollback=True,
+            Signal.CANARY_LATENCY_RATIO, r.rollback_latency_multiplier, Comparison.ABOVE,
+            Tier.TICKET, 60, 2, triggers_rollback=True, min_requests=guard,
         ),
-    ]
+        AlarmRule(
+            Signal.CANARY_LATENCY_P99, spec.alerts.latency_p99_ms * r.rollback_latency_multiplier,
+            Comparison.ABOVE, Tier.TICKET, 60, 2, triggers_rollback=True, min_requests=guard,
+        ),
+        # Share of requests (0-1) the candidate receives; below half its configured share.
+        AlarmRule(
+            Signal.CANARY_STARVED, r.canary_percent / 200, Comparison.BELOW, Tier.TICKET,
+            60, 5, triggers_rollback=True, min_requests=guard,
+        ),
+    ]  # fmt: skip
 
 
-def traffic_split(spec: DeploymentSpec) -> tuple[int, int]:
-    """(stable %, candidate %): always sums to 100; no candidate means no candidate traffic."""
-    candidate = spec.rollout.canary_percent if spec.has_candidate else 0
-    return 100 - candidate, candidate
+# CloudWatch allows 255 characters, Azure alert rules 260, GCP display names 512: 120 keeps every
+# alarm name readable in a console and well inside every limit.
+ALARM_NAME_MAX = 120
+
+
+def alarm_name(spec: DeploymentSpec, key: str, max_len: int = ALARM_NAME_MAX) -> str:
+    """The exact name of a stack's alarm: ``<project>-<environment>-<key>``.
+
+    The key (``canary-error-rate``) and the environment are never cut (review #10: a watch finds
+    its alarms by exact name from the stack's outputs, and a staging alarm never matches a prod
+    watch); only an over-long project part is shortened, with a hash so it stays unique.
+    """
+    project = re.sub(r"[^a-z0-9-]", "", spec.project.lower())
+    tail = f"-{spec.environment.value}-{key}"
+    room = max_len - len(tail)
+    if room < 8:
+        raise ValueError(f"alarm key {key!r} is too long for a {max_len}-character alarm name")
+    if len(project) > room:
+        digest = hashlib.sha256(project.encode()).hexdigest()[:6]
+        project = f"{project[: room - 7]}-{digest}"
+    return f"{project}{tail}"
 
 
 # -- Event-driven pattern ----------------------------------------------------------------------

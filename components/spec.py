@@ -67,6 +67,10 @@ class RolloutStrategy(str, Enum):
 PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
     Pattern.API_FIRST: (
         "endpoint_url",
+        # GET, no credentials, through the same gateway and WAF as predict; 200 when ready.
+        "health_url",
+        # The exact names of the alarms that roll the candidate back (the pipeline's watch).
+        "rollback_alarms",
         "api_id",
         "serving_service",
         "canary_service",
@@ -93,6 +97,7 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
         "kms_key_id",
         "alert_topic",
         "rollback_trigger",
+        "rollback_alarms",
     ),
     Pattern.EMBEDDED: (
         "artifact_bucket",
@@ -377,10 +382,60 @@ class ApiSettings(_Model):
         return self.uses_jwt and (self.jwt_issuer is None or self.jwt_audience is None)
 
 
+class DestinationKind(str, Enum):
+    """Where an alert tier can be delivered."""
+
+    EMAIL = "email"
+    # An incident tool's HTTPS events endpoint (PagerDuty, Opsgenie, incident.io, ...): the URL
+    # carries the integration key, so it is a secret.
+    EVENTS = "events"
+    SLACK = "slack"  # an incoming-webhook URL (a secret)
+    TEAMS = "teams"  # a Teams workflow/incoming-webhook URL (a secret)
+
+
+# A Pulumi config key in the project's namespace that holds a secret (`pulumi config set --secret`).
+SECRET_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{2,62}$")
+
+
+class Destination(_Model):
+    """One place a tier's alerts go: an e-mail address, or a webhook URL kept as a Pulumi secret.
+
+    ``secret`` names the stack config key holding the URL (``pulumi config set --secret KEY URL``);
+    the component reads it with ``config.require_secret``, so the URL never appears in plain text
+    in a stack file, a state file or a preview.
+    """
+
+    kind: DestinationKind
+    address: Email | None = None
+    secret: Annotated[str, StringConstraints(pattern=SECRET_KEY_RE.pattern)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Destination:
+        if self.kind is DestinationKind.EMAIL:
+            if self.address is None or self.secret is not None:
+                raise ValueError("alerts.routes: an email destination takes address, not secret")
+        elif self.secret is None or self.address is not None:
+            raise ValueError(
+                f"alerts.routes: a {self.kind.value} destination takes secret (the config key "
+                "holding its URL), not address"
+            )
+        return self
+
+
+class AlertRoutes(_Model):
+    """Destinations per tier. A tier without destinations of its own gets ``alerts.emails``."""
+
+    page: tuple[Destination, ...] = ()
+    ticket: tuple[Destination, ...] = ()
+    info: tuple[Destination, ...] = ()
+
+
 class AlertSettings(_Model):
     """Alarm thresholds and where alerts go."""
 
     emails: tuple[Email, ...] = Field(min_length=1, max_length=10)
+    # Typed destinations per tier (a declared difference: each environment routes its own).
+    routes: AlertRoutes = AlertRoutes()
     latency_p50_ms: int = Field(300, ge=1, le=600_000)
     latency_p95_ms: int = Field(800, ge=1, le=600_000)
     latency_p99_ms: int = Field(1500, ge=1, le=600_000)
@@ -398,6 +453,13 @@ class AlertSettings(_Model):
             raise ValueError("alerts: latency thresholds must satisfy p50 <= p95 <= p99")
         return self
 
+    def destinations(self, tier: str) -> tuple[Destination, ...]:
+        """Where ``tier`` ("page", "ticket", "info") is delivered: its routes, else the emails."""
+        routed: tuple[Destination, ...] = getattr(self.routes, tier)
+        if routed:
+            return routed
+        return tuple(Destination(kind=DestinationKind.EMAIL, address=e) for e in self.emails)
+
 
 class RolloutSettings(_Model):
     """How a candidate model version takes traffic and when it is rolled back."""
@@ -407,6 +469,12 @@ class RolloutSettings(_Model):
     bake_minutes: int = Field(30, ge=0, le=1440)
     rollback_error_rate: float = Field(0.05, gt=0, le=1)
     rollback_latency_multiplier: float = Field(2.0, ge=1.1, le=10)
+    # The volume guard: a rollback rule judges only windows with at least this many candidate
+    # requests, and fresh data proves a candidate healthy only with at least this many.
+    min_requests: int = Field(20, ge=1, le=100_000)
+    # The drill's recovery-time objective: a failing candidate in staging must be rolled back
+    # (traffic on the stable version) within this many minutes of its first request.
+    recovery_minutes: int = Field(15, ge=1, le=240)
     candidate_version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)] | None = None
     candidate_image: ImageRef | None = None
 

@@ -92,6 +92,7 @@ SHARED_COMPONENT_FILES = (
     "base.py",
     "config.py",
     "bootstrap.py",
+    "rollout.py",
 )
 
 # Exact pins written into every generated requirements.txt (see above) and the suffix alphabet.

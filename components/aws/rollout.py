@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import traffic_split
 from components.aws.monitoring import AlarmDef
+from components.rollout import traffic_split
 from components.spec import DeploymentSpec, RolloutStrategy
 
 

@@ -33,9 +33,9 @@ import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
-from components.alarms import traffic_split
 from components.azure import hosting, roles, security
 from components.naming import resource_name
+from components.rollout import traffic_split
 from components.spec import DeploymentSpec
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"

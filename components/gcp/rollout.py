@@ -18,11 +18,12 @@ import pulumi
 import pulumi_gcp as gcp
 from pulumi import Output
 
-from components.alarms import Signal, traffic_split
+from components.alarms import Signal
 from components.gcp import monitoring, prerequisites, security
 from components.gcp.monitoring import QueryKind, Scope, ServingMetrics, SignalQuery
 from components.gcp.security import Project, StackKey
 from components.naming import resource_name
+from components.rollout import traffic_split
 from components.spec import DeploymentSpec
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
