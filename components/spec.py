@@ -477,12 +477,20 @@ class RolloutSettings(_Model):
     recovery_minutes: int = Field(15, ge=1, le=240)
     candidate_version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)] | None = None
     candidate_image: ImageRef | None = None
+    # A candidate that an automatic rollback removed from traffic is not re-applied by the next
+    # deploy (review E8) unless the stack file names it here: a deliberate, reviewed retry.
+    retry_version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)] | None = None
 
     @model_validator(mode="after")
     def _candidate_pair(self) -> RolloutSettings:
         if (self.candidate_version is None) != (self.candidate_image is None):
             raise ValueError(
                 "rollout: candidate_version and candidate_image must be given together"
+            )
+        if self.retry_version is not None and self.retry_version != self.candidate_version:
+            raise ValueError(
+                "rollout: retry_version must equal candidate_version (it re-admits exactly the "
+                "candidate that was rolled back)"
             )
         return self
 
