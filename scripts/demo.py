@@ -2,9 +2,10 @@
 
 For every sample: `aideploy new` (as a user would type it, with every answer a real deploy
 needs), the generated project's own offline tests, `aideploy check --all` on its stacks and on
-its bootstrap program (what runs once per account before the first deploy), and `aideploy
-cost` of its dev and prod stacks. Prints a table and exits non-zero if any step failed. Nothing
-is deployed: there is no cloud here.
+its bootstrap program (what runs once per account before the first deploy), `aideploy
+cost` of its dev and prod stacks, and the release rule: `python -m ci.rollout decide` on a
+verified rollback alarm whose candidate fails. Prints a table and exits non-zero if any step
+failed. Nothing is deployed: there is no cloud here.
 """
 
 from __future__ import annotations
@@ -95,6 +96,31 @@ def _cost(project: Path, stack: str) -> tuple[bool, float, str]:
     )
 
 
+# A verified, firing rollback alarm and a candidate failing 30% of 200 requests: the rule the
+# rollback functions and the pipeline's watch share answers "rollback".
+SAMPLE_OBSERVATION = {
+    "trigger": {"verified": True, "firing": True, "rule": "canary-error-rate"},
+    "candidate": {"requests": 200, "errors_5xx": 60, "p99_ms": 420.0},
+    "stable": {"requests": 1800, "errors_5xx": 4, "p99_ms": 180.0},
+    "settings": {"error_rate": 0.05, "latency_multiplier": 2.0, "min_requests": 20},
+}
+
+
+def _decide(project: Path) -> tuple[bool, float, str]:
+    """`python -m ci.rollout decide` in the project on SAMPLE_OBSERVATION."""
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [str(BIN / "python"), "-m", "ci.rollout", "decide"],
+        cwd=project, input=json.dumps(SAMPLE_OBSERVATION), capture_output=True, text=True,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        return False, elapsed, (proc.stderr.strip().splitlines() or [""])[-1]
+    decision = json.loads(proc.stdout)
+    ok = decision.get("action") == "rollback"
+    return ok, elapsed, f"{decision.get('action')}: {decision.get('reason', '')}"
+
+
 def _aideploy_has(command: str) -> bool:
     proc = subprocess.run(
         [str(BIN / "aideploy"), command, "--help"], capture_output=True, text=True
@@ -130,6 +156,9 @@ def main() -> int:
             status.update(f"{name}: the project's own offline tests")
             ok, secs, detail = _run([str(BIN / "python"), "-m", "pytest", "-q"], project)
             steps.append(Step(name, "pytest (generated tests)", ok, secs, detail))
+            status.update(f"{name}: python -m ci.rollout decide")
+            ok, secs, detail = _decide(project)
+            steps.append(Step(name, "ci.rollout decide (failing canary)", ok, secs, detail))
             if has_check:
                 status.update(f"{name}: aideploy check --all")
                 ok, secs, detail = _run(
