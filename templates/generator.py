@@ -50,6 +50,7 @@ from templates.pipeline_context import (
     remove_other_ci,
     vendor_parity_check,
 )
+from templates.runbooks import runbook_context
 
 if TYPE_CHECKING:
     from stacks.cost import CostReport
@@ -94,6 +95,10 @@ SHARED_COMPONENT_FILES = (
     "bootstrap.py",
     "rollout.py",
 )
+
+# The shared decision vectors (tests/vectors/): the project's own tests hold
+# `python -m ci.rollout decide` to the same vectors every rollback path is tested with.
+SHARED_TEST_VECTORS = ("rollout_decisions.json",)
 
 # Exact pins written into every generated requirements.txt (see above) and the suffix alphabet.
 _SUFFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -411,6 +416,8 @@ def template_context(
             "costs": cost_context(costs),
             # CI workflows, cloud login and the rollback runbook (templates/pipeline_context.py).
             **pipeline_context(answers, plan.specs),
+            # The rollback runbook's real names, alarms and routes (templates/runbooks.py).
+            "runbook": runbook_context(plan.specs),
             "_copy_without_render": [],
         }
     }
@@ -498,6 +505,10 @@ def _vendor(project_dir: Path, cloud: Cloud) -> None:
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(src / cloud.value, dst / cloud.value, ignore=ignore)
     shutil.copytree(REPO_ROOT / "policies", project_dir / "policies", ignore=ignore)
+    vectors = project_dir / "tests" / "vectors"
+    vectors.mkdir(parents=True, exist_ok=True)
+    for name in SHARED_TEST_VECTORS:
+        shutil.copy2(REPO_ROOT / "tests" / "vectors" / name, vectors / name)
     # The pattern docs the vendored components cite ("see docs/patterns/<cloud>.md").
     docs = project_dir / "docs" / "patterns"
     docs.mkdir(parents=True, exist_ok=True)

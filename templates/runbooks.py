@@ -1,0 +1,216 @@
+"""The rollback runbook's values: the real names of what fires, what acts and what to move.
+
+``docs/runbooks/rollback.md`` of a generated project is rendered from
+``templates/client-project/templates/runbooks/<cloud>-<pattern>.md`` with these values. Every
+name here comes from the component's own naming (its functions and constants, or
+``components.naming.resource_name`` with the parts the component passes), never typed into a
+template, and tests/generator/test_runbooks.py holds each one against the resources the
+generated project's program registers: a component that renames a thing fails that test.
+
+Names a cloud assigns at deploy time (IDs, auto-named services) are never guessed: the runbook
+reads them with ``pulumi stack output`` or the cloud CLI's lookup by a name we do set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from components.alarms import AlarmRule, Signal, alarm_name, event_alarms, rollback_alarms
+from components.naming import resource_name
+from components.spec import Cloud, DeploymentSpec, Destination, Environment, Pattern
+
+# The environments a runbook covers: where rollback alarms exist and the drill runs.
+RUNBOOK_ENVIRONMENTS = (Environment.STAGING, Environment.PROD)
+TIERS = ("page", "ticket", "info")
+# Without a candidate (event-driven) the alarms that say a release broke the worker: its errors,
+# its latency and work left waiting (every cloud's event-driven component creates these).
+RELEASE_SIGNALS = frozenset({Signal.WORKER_ERROR_RATE, Signal.LATENCY_P99, Signal.QUEUE_OLDEST_AGE})
+
+
+def _aws_rollback(spec: DeploymentSpec) -> dict[str, Any]:
+    # The post-window rollback Lambda (components/aws/release.py).
+    return {
+        "rollback_function": resource_name(
+            "aws", "default", spec.project, spec.environment.value, "rollback"
+        )
+    }
+
+
+def _aws_api_first(spec: DeploymentSpec) -> dict[str, Any]:
+    p, e = spec.project, spec.environment.value
+    return {
+        **_aws_rollback(spec),
+        # API Gateway: the stage's canary setting carries the candidate's share.
+        "rest_api": resource_name("aws", "default", p, e, "api"),
+        "stage": e,
+        "target_groups": {
+            role: resource_name("aws", "target-group", p, e, role) for role in ("stable", "canary")
+        },
+        "task_families": {
+            role: resource_name("aws", "default", p, e, role) for role in ("stable", "canary")
+        },
+    }
+
+
+def _aws_managed_platform(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.aws.managed_platform import VARIANT_NAMES
+
+    return {
+        **_aws_rollback(spec),
+        "endpoint": resource_name("aws", "sagemaker", spec.project, spec.environment.value),
+        "variants": dict(VARIANT_NAMES),
+    }
+
+
+def _aws_event_driven(spec: DeploymentSpec) -> dict[str, Any]:
+    return {}
+
+
+def _azure_common(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.azure import security
+
+    p, e = spec.project, spec.environment.value
+    return {
+        "resource_group": security.resource_group_name(spec),
+        "rollback_app": resource_name("azure", "container-app", p, e, "rollback"),
+    }
+
+
+def _azure_api_first(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.azure import rollout
+
+    p, e = spec.project, spec.environment.value
+    return {
+        **_azure_common(spec),
+        "app": resource_name("azure", "container-app", p, e, "model"),
+        "labels": {"stable": rollout.STABLE_LABEL, "candidate": "candidate"},
+    }
+
+
+def _azure_managed_platform(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.azure import rollout, security
+
+    return {
+        **_azure_common(spec),
+        "workspace": security.physical_name(spec, "ml-workspace"),
+        "endpoint": security.physical_name(spec, "ml-endpoint"),
+        "deployments": {
+            "stable": rollout.STABLE_DEPLOYMENT,
+            "candidate": rollout.CANDIDATE_DEPLOYMENT,
+        },
+    }
+
+
+def _azure_event_driven(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.azure import security
+
+    return {"resource_group": security.resource_group_name(spec)}
+
+
+def _gcp_rollback(spec: DeploymentSpec) -> dict[str, Any]:
+    return {
+        "rollback_function": resource_name(
+            "gcp", "default", spec.project, spec.environment.value, "rollback"
+        )
+    }
+
+
+def _gcp_api_first(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.gcp.api_first import backend_name
+
+    p, e = spec.project, spec.environment.value
+    return {
+        **_gcp_rollback(spec),
+        "url_map": resource_name("gcp", "default", p, e, "api"),
+        "backends": {role: backend_name(spec, role) for role in ("stable", "canary")},
+        "services": {
+            role: resource_name("gcp", "cloud-run", p, e, role) for role in ("stable", "canary")
+        },
+    }
+
+
+def _gcp_managed_platform(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.gcp.managed_platform import endpoint_number
+
+    return {
+        **_gcp_rollback(spec),
+        "endpoint": endpoint_number(spec),
+        "endpoint_display_name": resource_name(
+            "gcp", "default", spec.project, spec.environment.value
+        ),
+    }
+
+
+def _gcp_event_driven(spec: DeploymentSpec) -> dict[str, Any]:
+    return {}
+
+
+# What each cloud x pattern's runbook names, from the component's own naming.
+NAMES: dict[tuple[Cloud, Pattern], Callable[[DeploymentSpec], dict[str, Any]]] = {
+    (Cloud.AWS, Pattern.API_FIRST): _aws_api_first,
+    (Cloud.AWS, Pattern.MANAGED_PLATFORM): _aws_managed_platform,
+    (Cloud.AWS, Pattern.EVENT_DRIVEN): _aws_event_driven,
+    (Cloud.AZURE, Pattern.API_FIRST): _azure_api_first,
+    (Cloud.AZURE, Pattern.MANAGED_PLATFORM): _azure_managed_platform,
+    (Cloud.AZURE, Pattern.EVENT_DRIVEN): _azure_event_driven,
+    (Cloud.GCP, Pattern.API_FIRST): _gcp_api_first,
+    (Cloud.GCP, Pattern.MANAGED_PLATFORM): _gcp_managed_platform,
+    (Cloud.GCP, Pattern.EVENT_DRIVEN): _gcp_event_driven,
+}
+
+
+def has_candidate_path(pattern: Pattern) -> bool:
+    """True when the pattern serves a candidate next to the stable version (not event-driven)."""
+    return pattern is not Pattern.EVENT_DRIVEN
+
+
+def destination_text(destination: Destination) -> str:
+    """One destination as the runbook shows it: never a webhook URL (those are secrets)."""
+    if destination.address is not None:
+        return f"{destination.kind.value} to {destination.address}"
+    return f"{destination.kind.value} webhook (URL in the secret `{destination.secret}`)"
+
+
+def _alarm(spec: DeploymentSpec, rule: AlarmRule) -> dict[str, Any]:
+    return {
+        "name": alarm_name(spec, rule.key),
+        "key": rule.key,
+        "tier": rule.tier.value,
+        "minutes": rule.period_seconds * rule.evaluation_periods // 60,
+    }
+
+
+def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
+    """One environment's part of the runbook: its alarms, names, routes and timings."""
+    release_rules = (
+        rollback_alarms(spec)
+        if has_candidate_path(spec.pattern)
+        else [rule for rule in event_alarms(spec) if rule.signal in RELEASE_SIGNALS]
+    )
+    r = spec.rollout
+    return {
+        "env": spec.environment.value,
+        "region": spec.region,
+        "alarms": [_alarm(spec, rule) for rule in release_rules],
+        "names": NAMES[(spec.cloud, spec.pattern)](spec),
+        "tiers": [
+            {
+                "tier": tier,
+                "destinations": [destination_text(d) for d in spec.alerts.destinations(tier)],
+            }
+            for tier in TIERS
+        ],
+        "canary_percent": r.canary_percent,
+        "bake_minutes": r.bake_minutes,
+        "recovery_minutes": r.recovery_minutes,
+        "min_requests": r.min_requests,
+        "error_rate": f"{r.rollback_error_rate:.1%}",
+        "latency_multiplier": f"{r.rollback_latency_multiplier:g}",
+    }
+
+
+def runbook_context(specs: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
+    """The ``runbook`` key of the cookiecutter context (empty before specs are built)."""
+    envs = [environment_context(specs[env]) for env in RUNBOOK_ENVIRONMENTS if env in specs]
+    return {"envs": envs, "prod": envs[-1] if envs else {}}
