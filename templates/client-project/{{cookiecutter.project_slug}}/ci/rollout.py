@@ -1,15 +1,22 @@
-"""Rollout helpers for the pipeline, reading everything from the stack config.
+"""Rollout helpers for the pipeline: one decision rule, read from the stack file and outputs.
 
     python -m ci.rollout plan --stack prod [--github-output FILE]
-    python -m ci.rollout endpoint --outputs prod-outputs.json
+    python -m ci.rollout endpoint --outputs prod-outputs.json       # endpoint_url, or ""
+    python -m ci.rollout health-url --outputs prod-outputs.json     # health_url, or ""
+    python -m ci.rollout decide < observation.json                  # the decide contract
+    python -m ci.rollout guard --stack prod --outputs live.json     # before every `pulumi up`
     python -m ci.rollout watch --stack prod --outputs prod-outputs.json --minutes 60
-    python -m ci.rollout rollback --stack prod
+    python -m ci.rollout rollback --stack prod --outputs prod-outputs.json
+    python -m ci.rollout cli-tools --stack prod                     # CLIs the watch calls
 
-``watch`` holds the pipeline for the watch period (``rollout.bake_minutes``) and fails as soon as
-one of the candidate's rollback alarms fires, or when the endpoint's probe error rate exceeds
-``rollout.rollback_error_rate``. The cloud's own rollback path (see docs/runbooks/rollback.md)
-acts on the same alarms; the pipeline then also rolls the stack back so state and code agree.
-Standard library and PyYAML only.
+Exit codes: 0 fine; 1 the watch decided to roll back / the guard refused an `up`; 2 input that
+does not fit; 3 a person must act now (the pipeline fails visibly and pages).
+
+Every decision is ``components.rollout.decide`` (the function the clouds' own rollback paths
+call, vendored in components/rollout.py), fed by ``components/<cloud>/release_watch.py``:
+the rollback alarms are matched there by the exact names in the ``rollback_alarms`` output.
+The pipeline probes ``health_url`` (GET, no credentials, through the gateway), never
+``endpoint_url`` plus a path, and counts only 5xx answers and timeouts as failures.
 """
 
 from __future__ import annotations
@@ -18,171 +25,358 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
-import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ci import api_client, rollback_plan
+from ci.stack import (
+    ROOT,
+    https_output,
+    load_outputs,
+    stack_config,
+    stack_release,
+    stack_spec,
+    watch_settings,
+)
+from ci.watchers import ReleaseWatch, release_watch
+from components import rollout as rules
 
-ROOT = Path(__file__).resolve().parents[1]
-# The alarms that roll a candidate back (components/alarms.py: rollback_alarms).
-ROLLBACK_ALARM_KEYS = ("canary-error-rate", "canary-latency-p99")
-# How each cloud lists alarms that are firing now, as a JSON list of names (None: the cloud has
-# no query for it; the probe and the cloud's own rollback function cover the watch period).
-FIRING_ALARMS_COMMAND: dict[str, list[str] | None] = {
-    "aws": [
-        "aws", "cloudwatch", "describe-alarms", "--state-value", "ALARM",
-        "--query", "MetricAlarms[].AlarmName", "--output", "json",
-    ],
-    "azure": [
-        "az", "rest", "--method", "get", "--url",
-        "https://management.azure.com/subscriptions/{subscriptionId}/providers/"
-        "Microsoft.AlertsManagement/alerts?api-version=2019-05-05-preview&monitorCondition=Fired",
-        "--query", "value[].name", "--output", "json",
-    ],
-    "gcp": None,
-}  # fmt: skip
-# Outputs that carry the public HTTP endpoint of a pattern, in order of preference.
-HTTP_OUTPUTS = ("endpoint_url",)
+# Exit codes of the commands (the workflows branch on them).
+OK, ROLL_BACK, BAD_INPUT, PAGE = 0, 1, 2, 3
+REFUSED = ROLL_BACK
+# The stack tag the pipeline sets after each verified deploy; the rollback returns there.
+LAST_DEPLOYED_TAG = "aideploy:last-deployed-commit"
+# Minutes of data each observation covers (the rollback alarms' own window is 2 x 60 s; a
+# longer window gives the volume guard enough requests on a quiet API).
+WINDOW_MINUTES = 5.0
+# Probes of health_url needed before their failure ratio means anything.
+MIN_PROBES = 5
+
+Runner = Callable[[Sequence[str], Path | None], "subprocess.CompletedProcess[str]"]
 
 
-def stack_config(stack: str) -> dict[str, Any]:
-    """The stack's project-namespaced config, without the namespace."""
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
-    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
-    config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
-    return {k.split(":", 1)[1]: v for k, v in config.items() if k.startswith(f"{project}:")}
+def run(args: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command, capturing its output (never raising on its exit code)."""
+    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, check=False)
+
+
+# -- plan, outputs ------------------------------------------------------------------------------
 
 
 def plan(stack: str) -> dict[str, str]:
-    """The rollout settings the production job uses."""
-    config = stack_config(stack)
-    rollout = config.get("rollout") or {}
+    """The rollout settings the deploy jobs use, as `key=value` lines for the CI."""
+    spec = stack_spec(stack)
+    r = spec.rollout
     return {
-        "strategy": str(rollout.get("strategy", "canary")),
-        "bake_minutes": str(rollout.get("bake_minutes", 30)),
-        "canary_percent": str(rollout.get("canary_percent", 10)),
-        "has_candidate": str(bool(rollout.get("candidate_version"))).lower(),
-        "rollback_error_rate": str(rollout.get("rollback_error_rate", 0.05)),
+        "strategy": r.strategy.value,
+        "bake_minutes": str(r.bake_minutes),
+        "canary_percent": str(r.canary_percent),
+        "has_candidate": str(spec.has_candidate).lower(),
+        "candidate_version": r.candidate_version or "",
+        "rollback_error_rate": str(r.rollback_error_rate),
+        "recovery_minutes": str(r.recovery_minutes),
     }
 
 
-def endpoint(outputs_file: Path) -> str:
-    """The stack's public HTTPS endpoint from `pulumi stack output --json`, or ""."""
-    outputs = json.loads(outputs_file.read_text())
-    for name in HTTP_OUTPUTS:
-        value = outputs.get(name)
-        if isinstance(value, str) and value.startswith("https://"):
-            return value.rstrip("/")
-    return ""
+# -- the decision -------------------------------------------------------------------------------
 
 
-def firing_rollback_alarms(cloud: str, project: str) -> list[str]:
-    """Names of this project's rollback alarms that fire now (empty if the cloud has no query)."""
-    command = FIRING_ALARMS_COMMAND.get(cloud)
-    if command is None:
-        return []
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
-    names = json.loads(result.stdout or "[]") or []
-    return [n for n in names if project in n and any(key in n for key in ROLLBACK_ALARM_KEYS)]
+def decide_observation(data: Any) -> rules.Decision:
+    """``components.rollout.decide`` on parsed JSON (ObservationError when it does not fit)."""
+    return rules.decide(rules.parse_observation(data))
 
 
-def probe(url: str, timeout: float = 10.0) -> bool:
-    """True when the endpoint's health path answers 2xx."""
-    if not url.startswith("https://"):
-        return False  # the endpoint is TLS-only; anything else is a misconfiguration
+def unverifiable(rule: str, settings: dict[str, Any]) -> rules.Decision:
+    """The decision for something the watch could not verify: the rule says hold and page."""
+    zero = {"requests": 0, "errors_5xx": 0, "p99_ms": None}
+    return decide_observation(
+        {
+            "trigger": {"verified": False, "firing": True, "rule": rule},
+            "candidate": zero,
+            "stable": zero,
+            "settings": settings,
+        }
+    )
+
+
+def observe_once(
+    watch: ReleaseWatch, outputs: dict[str, Any], settings: dict[str, Any], minutes: float
+) -> rules.Decision:
+    """One observation through the cloud's release watch, decided by the one rule."""
     try:
-        # the scheme is checked above, so no file:// or custom scheme can be opened
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310  # nosec B310
-            return 200 <= response.status < 300
-    except (urllib.error.URLError, TimeoutError):
+        data = watch.observe(outputs, settings, minutes)
+    except Exception as error:  # any failure to read the monitor is an unverifiable state
+        return unverifiable(f"observe failed: {type(error).__name__}: {error}", settings)
+    try:
+        return decide_observation(data)
+    except rules.ObservationError as error:
+        return unverifiable(f"malformed observation: {error}", settings)
+
+
+def probe(url: str, timeout: float = 10.0) -> bool | None:
+    """GET health_url: True on 2xx, False on a 5xx or a timeout, None otherwise (a 4xx or an
+    unreachable host says something is misrouted, not that the release fails: reported apart)."""
+    try:
+        reply = api_client.call(url, timeout=timeout)
+    except TimeoutError:
         return False
+    except (urllib.error.URLError, OSError):
+        return None
+    if 200 <= reply.status < 300:
+        return True
+    return False if reply.status >= 500 else None
 
 
-def watch(stack: str, outputs_file: Path, minutes: float, interval: float = 30.0) -> int:
-    """Hold for the watch period; 1 as soon as a rollback alarm fires or probes fail too often."""
-    config = stack_config(stack)
-    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
-    max_error_rate = float((config.get("rollout") or {}).get("rollback_error_rate", 0.05))
-    health = (config.get("model") or {}).get("health_path", "/health")
-    url = endpoint(outputs_file)
-    deadline = time.monotonic() + minutes * 60
-    probes = failures = 0
-    while True:
-        firing = firing_rollback_alarms(str(config.get("cloud")), project)
-        if firing:
-            print(f"rollback alarm(s) firing: {', '.join(firing)}")
-            return 1
-        if url:
-            probes += 1
-            failures += 0 if probe(url + health) else 1
-            if probes >= 5 and failures / probes > max_error_rate:
-                print(f"probe error rate {failures}/{probes} exceeds {max_error_rate:.1%}")
-                return 1
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(interval)
-    print(f"watch period of {minutes:g} min passed: no rollback alarm, {failures}/{probes} failed")
-    return 0
+@dataclass
+class Probes:
+    """health_url probes so far; only 5xx answers and timeouts are failures."""
+
+    sent: int = 0
+    failed: int = 0
+    other: int = 0
+
+    def add(self, result: bool | None) -> None:
+        """Count one probe."""
+        self.sent += 1
+        self.failed += result is False
+        self.other += result is None
+
+    def breach(self, error_rate: float) -> str | None:
+        """Why the probes say the endpoint fails, or None."""
+        if self.sent >= MIN_PROBES and self.failed / self.sent > error_rate:
+            return f"health_url probes: {self.failed}/{self.sent} answered 5xx or timed out"
+        return None
 
 
-def rollback(stack: str) -> str:
-    """Rewrite the stack file in the workspace to the last good release; say what was done.
+def watch(
+    stack: str,
+    outputs_file: Path,
+    minutes: float,
+    interval: float = 30.0,
+    *,
+    watcher: ReleaseWatch | None = None,
+    prober: Callable[[str], bool | None] = probe,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
+    """Hold for the watch period, deciding every ``interval`` seconds.
 
-    With a candidate, the candidate goes (the stable version keeps serving); without one, the
-    previous commit's stack file comes back. The repository is not changed: fix main by a PR.
+    rollback -> 1 (the pipeline rolls back); hold with a page -> 3 (a person must act);
+    hold or ignore -> go on until ``minutes`` have passed -> 0.
     """
-    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
-    data = yaml.safe_load(path.read_text())
-    rollout_keys = [k for k in data["config"] if k.endswith(":rollout")]
-    rollout = data["config"][rollout_keys[0]] if rollout_keys else {}
-    if rollout.get("candidate_version"):
-        rollout.pop("candidate_version", None)
-        rollout.pop("candidate_image", None)
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return "removed the candidate; the stable version takes all traffic"
-    previous = subprocess.run(
-        ["git", "show", f"HEAD~1:stacks/{path.name}"],
-        capture_output=True, text=True, check=True, cwd=ROOT,
-    ).stdout  # fmt: skip
-    path.write_text(previous)
-    return "restored the previous commit's stack file"
+    spec = stack_spec(stack)
+    outputs = load_outputs(outputs_file)
+    settings = watch_settings(spec)
+    watch_module = watcher or release_watch(spec.cloud.value)
+    health_url = https_output(outputs, "health_url")
+    probes = Probes()
+    deadline = clock() + minutes * 60
+    checks = 0
+    while True:
+        checks += 1
+        decision = observe_once(watch_module, outputs, settings, WINDOW_MINUTES)
+        if health_url:
+            probes.add(prober(health_url))
+            why = probes.breach(settings["error_rate"])
+            if why and decision.action is not rules.Action.ROLLBACK:
+                # Probes see both versions behind the gateway: they cannot say the candidate
+                # fails, so they are an unverifiable trigger (the rule: hold and page).
+                decision = unverifiable(why, settings)
+        if decision.action is rules.Action.ROLLBACK:
+            print(f"roll back: {decision.reason}")
+            return ROLL_BACK
+        if decision.page:
+            print(f"a person must act now (nothing was rolled back): {decision.reason}")
+            return PAGE
+        if clock() >= deadline:
+            break
+        sleep(interval)
+    misrouted = f", {probes.other} answered neither 2xx nor 5xx" if probes.other else ""
+    print(
+        f"watch period of {minutes:g} min passed after {checks} checks: no rollback "
+        f"({decision.action.value}: {decision.reason}); health_url "
+        f"{probes.failed}/{probes.sent} failed{misrouted}"
+    )
+    return OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+# -- the guard before `pulumi up` (E8) ----------------------------------------------------------
+
+
+def guard(stack: str, outputs_file: Path, *, watcher: ReleaseWatch | None = None) -> int:
+    """Refuse (1) to re-apply a candidate an automatic rollback removed, unless the stack file
+    names it in ``rollout.retry_version``; one line either way."""
+    spec = stack_spec(stack)
+    current = stack_release(stack)
+    file = f"stacks/Pulumi.{stack}.yaml"
+    if current.candidate_version is None:
+        print(f"guard: {file} has no candidate; nothing to check")
+        return OK
+    outputs = load_outputs(outputs_file)
+    if not outputs:
+        print(f"guard: stack {stack} has no outputs yet (never deployed); nothing rolled back")
+        return OK
+    version = current.candidate_version
+    try:
+        removed = (watcher or release_watch(spec.cloud.value)).rolled_back(outputs, version)
+    except Exception as error:  # unknown state: never re-apply blindly
+        print(
+            f"guard: refusing `pulumi up` of {stack}: could not read whether candidate "
+            f"{version} was rolled back ({type(error).__name__}: {error})"
+        )
+        return REFUSED
+    if not removed:
+        print(f"guard: candidate {version} was not rolled back on {stack}; up may proceed")
+        return OK
+    if spec.rollout.retry_version == version:
+        print(f"guard: candidate {version} was rolled back; rollout.retry_version retries it")
+        return OK
+    print(
+        f"guard: refusing `pulumi up` of {stack}: candidate {version} was rolled back "
+        f"automatically; remove rollout.candidate_* from {file}, or set "
+        f"rollout.retry_version: {version} to retry it (docs/runbooks/rollback.md)"
+    )
+    return REFUSED
+
+
+# -- rollback ------------------------------------------------------------------------------------
+
+
+def _pulumi_args(stack: str, tree: Path, *command: str) -> list[str]:
+    """A pulumi command on ``stack`` run in ``tree``, with the stack's policy pack and levels."""
+    return [
+        "pulumi", *command, "--stack", stack, "--cwd", str(tree),
+        "--policy-pack", str(tree / "policies"),
+        "--policy-pack-config", str(tree / "policies" / "config" / f"{stack}.json"),
+    ]  # fmt: skip
+
+
+def last_deployed_commit(stack: str, runner: Runner = run) -> str | None:
+    """The commit the stack tag records (None when it was never recorded or cannot be read)."""
+    result = runner(["pulumi", "stack", "tag", "get", LAST_DEPLOYED_TAG, "--stack", stack], ROOT)
+    sha = result.stdout.strip()
+    return sha if result.returncode == 0 and sha else None
+
+
+def return_to_commit(
+    stack: str, cloud: str, sha: str, tree: Path, runner: Runner = run
+) -> tuple[int, str]:
+    """Check out ``sha``'s whole tree at ``tree``, preview, and `up` only when the preview
+    deletes or replaces no stateful resource. (exit code, one line)."""
+    added = runner(["git", "worktree", "add", "--force", "--detach", str(tree), sha], ROOT)
+    if added.returncode != 0:
+        return PAGE, f"could not check out {sha}: {added.stderr.strip() or added.stdout.strip()}"
+    try:
+        preview = runner(_pulumi_args(stack, tree, "preview", "--json"), tree)
+        if preview.returncode != 0:
+            return PAGE, f"`pulumi preview` of {sha} failed: {preview.stderr.strip()[-300:]}"
+        try:
+            destructive = rollback_plan.stateful_destructions(json.loads(preview.stdout), cloud)
+        except (ValueError, rollback_plan.PreviewError) as error:
+            return PAGE, f"could not read the preview of {sha}: {error}"
+        if destructive:
+            return PAGE, (
+                f"returning {stack} to {sha} would delete or replace stateful resources "
+                f"({rollback_plan.summary(destructive)}); stopped before `pulumi up`"
+            )
+        up = runner(_pulumi_args(stack, tree, "up", "--yes"), tree)
+        if up.returncode != 0:
+            return PAGE, f"`pulumi up` of {sha} failed: {up.stderr.strip()[-300:]}"
+        return OK, f"returned {stack} to {sha} (whole tree: code, policies, requirements)"
+    finally:
+        runner(["git", "worktree", "remove", "--force", str(tree)], ROOT)
+
+
+def rollback(
+    stack: str,
+    outputs_file: Path,
+    *,
+    watcher: ReleaseWatch | None = None,
+    runner: Runner = run,
+) -> int:
+    """Traffic to stable now, then the stack back to its last successfully deployed commit.
+
+    0 done; 3 a person must act (no recorded commit, a destructive preview, a failed step).
+    Traffic stays on the stable version in every case once the first step succeeded.
+    """
+    spec = stack_spec(stack)
+    cloud = spec.cloud.value
+    outputs = load_outputs(outputs_file)
+    drained = True
+    if outputs:
+        try:
+            print((watcher or release_watch(cloud)).drain_candidate(outputs))
+        except Exception as error:  # still return the stack: its stable split drains too
+            drained = False
+            print(f"could not move traffic to stable: {type(error).__name__}: {error}")
+    sha = last_deployed_commit(stack, runner)
+    if sha is None:
+        print(
+            f"a person must act now: stack {stack} has no {LAST_DEPLOYED_TAG} tag, so there is "
+            "no known-good commit to return to (docs/runbooks/rollback.md)"
+        )
+        return PAGE
+    with tempfile.TemporaryDirectory(prefix="rollback-") as scratch:
+        code, line = return_to_commit(stack, cloud, sha, Path(scratch) / "tree", runner)
+    print(line if code == OK else f"a person must act now: {line}")
+    return code if drained else PAGE
+
+
+# -- command line ---------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ci.rollout")
     sub = parser.add_subparsers(dest="command", required=True)
     p_plan = sub.add_parser("plan")
     p_plan.add_argument("--stack", required=True)
     p_plan.add_argument("--github-output", type=Path)
-    p_end = sub.add_parser("endpoint")
-    p_end.add_argument("--outputs", type=Path, required=True)
+    for name in ("endpoint", "health-url"):
+        sub.add_parser(name).add_argument("--outputs", type=Path, required=True)
+    sub.add_parser("decide", help="one JSON observation on stdin, one JSON decision on stdout")
+    for name in ("guard", "rollback"):
+        p = sub.add_parser(name)
+        p.add_argument("--stack", required=True)
+        p.add_argument("--outputs", type=Path, required=True)
     p_watch = sub.add_parser("watch")
     p_watch.add_argument("--stack", required=True)
     p_watch.add_argument("--outputs", type=Path, required=True)
     p_watch.add_argument("--minutes", type=float, required=True)
     p_watch.add_argument("--interval", type=float, default=30.0)
-    p_back = sub.add_parser("rollback")
-    p_back.add_argument("--stack", required=True)
-    args = parser.parse_args(argv)
+    sub.add_parser("cli-tools").add_argument("--stack", required=True)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    args = _parser().parse_args(argv)
+    if args.command == "decide":
+        return rules.main()
     if args.command == "plan":
         lines = "".join(f"{k}={v}\n" for k, v in plan(args.stack).items())
         print(lines, end="")
         if args.github_output:
             with args.github_output.open("a") as handle:
                 handle.write(lines)
-        return 0
-    if args.command == "endpoint":
-        print(endpoint(args.outputs))
-        return 0
+        return OK
+    if args.command in ("endpoint", "health-url"):
+        name = "endpoint_url" if args.command == "endpoint" else "health_url"
+        print(https_output(load_outputs(args.outputs), name))
+        return OK
+    if args.command == "cli-tools":
+        cloud = str(stack_config(args.stack)["cloud"])
+        print(" ".join(release_watch(cloud).CLI_TOOLS))
+        return OK
+    if args.command == "guard":
+        return guard(args.stack, args.outputs)
     if args.command == "watch":
         return watch(args.stack, args.outputs, args.minutes, args.interval)
-    print(rollback(args.stack))
-    return 0
+    return rollback(args.stack, args.outputs)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,8 @@ class ModelService:
         """Score ``{"input": text}`` or ``{"instances": [text | {"input": text}, ...]}``."""
         if not self.ready:
             return Response(503, {"error": "the model is not ready"})
+        if self.settings.fail_predictions:
+            return Response(500, {"error": "failing on purpose: MODEL_FAIL_PREDICTIONS (drill)"})
         try:
             request = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):

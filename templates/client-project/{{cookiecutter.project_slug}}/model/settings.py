@@ -28,6 +28,8 @@ ALL_INTERFACES = "0.0.0.0"  # noqa: S104  # nosec B104
 PORT_VARIABLES = ("AIP_HTTP_PORT", "MODEL_PORT", "PORT")
 HEALTH_VARIABLES = ("AIP_HEALTH_ROUTE", "MODEL_HEALTH_PATH")
 PREDICT_VARIABLES = ("AIP_PREDICT_ROUTE", "MODEL_PREDICT_PATH")
+# The rollback drill's failing candidate (see Settings.fail_predictions).
+FAIL_VARIABLE = "MODEL_FAIL_PREDICTIONS"
 # Identity of what is served; the stack sets them where the platform lets it (AWS: all three,
 # Azure and GCP: MODEL_VERSION), the image's build arguments are the fallback.
 DEFAULT_MODEL_NAME = "{{ cookiecutter.model_name }}"
@@ -44,6 +46,15 @@ def _first(env: Mapping[str, str], names: tuple[str, ...], default: str) -> str:
         if value:
             return value
     return default
+
+
+def _flag(value: str, variable: str) -> bool:
+    text = value.strip().lower()
+    if text in ("", "0", "false", "no"):
+        return False
+    if text in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{variable}: {value!r} is not 1/0, true/false or yes/no")
 
 
 def _path(value: str, variable: str) -> str:
@@ -65,6 +76,10 @@ class Settings:
     host: str = ALL_INTERFACES
     # Seconds the sample pretends to load its weights: readiness stays 503 meanwhile.
     load_seconds: float = 0.0
+    # The rollback drill's failing candidate (MODEL_FAIL_PREDICTIONS=1, a build argument of
+    # model/Dockerfile): every prediction answers 500 while readiness stays 200, so only the
+    # canary's error alarms, not the platform's health checks, can catch it.
+    fail_predictions: bool = False
 
     @property
     def health_paths(self) -> frozenset[str]:
@@ -104,4 +119,5 @@ class Settings:
             ),
             host=env.get("MODEL_HOST") or ALL_INTERFACES,
             load_seconds=max(0.0, load_seconds),
+            fail_predictions=_flag(env.get(FAIL_VARIABLE, ""), FAIL_VARIABLE),
         )

@@ -1,30 +1,29 @@
 """End-to-end smoke tests against a deployed stack (pipeline stage 3 and the rollback drill).
 
 They need the stack's outputs (`pulumi stack output --json > outputs.json`) named by the
-SMOKE_OUTPUTS environment variable; without it (offline `pytest`) they are skipped.
+SMOKE_OUTPUTS environment variable; without it (offline `pytest`) they are skipped. The health
+check probes the stack's own ``health_url`` (GET, no credentials, through the same gateway as
+predict); predict is called with the test client's credentials (docs/ci.md, "Test
+credentials") and must refuse a call without them.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from components.spec import PATTERN_OUTPUTS, Pattern
+from ci import api_client
+from ci.stack import https_output, predict_url, stack_spec
+from components.spec import PATTERN_OUTPUTS
 
 OUTPUTS = os.environ.get("SMOKE_OUTPUTS", "")
 pytestmark = pytest.mark.skipif(not OUTPUTS, reason="runs against a deployed stack: SMOKE_OUTPUTS")
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
-STAGING = yaml.safe_load((ROOT / "stacks" / "Pulumi.staging.yaml").read_text())["config"]
-MODEL = STAGING[f"{PROJECT}:model"]
+SPEC = stack_spec("staging")
 
 
 @pytest.fixture(scope="module")
@@ -35,29 +34,29 @@ def outputs() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def endpoint(outputs: dict[str, Any]) -> str:
-    url = str(outputs.get("endpoint_url", "")).rstrip("/")
-    if not url.startswith("https://"):
+    url = predict_url(outputs, SPEC.model.predict_path)
+    if not url:
         pytest.skip("this pattern has no HTTPS endpoint")
     return url
 
 
 def test_the_stack_exports_every_output_of_its_pattern(outputs: dict[str, Any]) -> None:
-    pattern = Pattern(STAGING[f"{PROJECT}:pattern"])
-    assert set(PATTERN_OUTPUTS[pattern]) <= set(outputs)
+    assert set(PATTERN_OUTPUTS[SPEC.pattern]) <= set(outputs)
 
 
-def test_the_endpoint_is_healthy_over_https(endpoint: str) -> None:
-    url = endpoint + MODEL.get("health_path", "/health")
-    with urllib.request.urlopen(url, timeout=15) as response:
-        assert response.status == 200
+def test_health_url_answers_200_without_credentials(outputs: dict[str, Any], endpoint: str) -> None:
+    url = https_output(outputs, "health_url")
+    assert url, "the stack exports no https health_url"
+    assert api_client.call(url, timeout=15).status == 200
 
 
 def test_the_endpoint_refuses_anonymous_predictions(endpoint: str) -> None:
-    request = urllib.request.Request(
-        endpoint + MODEL.get("predict_path", "/predict"),
-        data=b'{"input": "ping"}',
-        headers={"Content-Type": "application/json"},
-    )
-    with pytest.raises(urllib.error.HTTPError) as error:
-        urllib.request.urlopen(request, timeout=15)
-    assert error.value.code in (401, 403)
+    reply = api_client.call(endpoint, {"input": "ping"}, timeout=15)
+    assert reply.status in (401, 403)
+
+
+def test_the_endpoint_predicts_with_the_test_clients_credentials(endpoint: str) -> None:
+    headers = api_client.auth_headers(SPEC.cloud.value, SPEC.api.auth.value)
+    reply = api_client.call(endpoint, {"input": "I was charged twice"}, headers, timeout=30)
+    assert reply.status == 200, reply.body
+    assert "prediction" in reply.body or "predictions" in reply.body

@@ -1,0 +1,223 @@
+"""The release path of the generated pipelines, held against the scripts it calls.
+
+Every `pulumi up` is preceded by the guard and followed by the last-deployed-commit record; the
+prod job renews its cloud session before the watch and before a rollback; the drill builds a
+failing candidate, asserts the automatic rollback and restores staging whatever happened; every
+variable and secret the workflows read is named in docs/ci.md.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.registry import is_available
+from components.spec import Cloud, Pattern
+from templates.generator import generate
+from tests.conftest import sample_answers
+
+CLOUDS = [c for c in Cloud if is_available(c, Pattern.API_FIRST)]
+LOGIN = {
+    Cloud.AWS: "aws-actions/configure-aws-credentials",
+    Cloud.AZURE: "azure/login",
+    Cloud.GCP: "google-github-actions/auth",
+}
+TAG = "pulumi stack tag set aideploy:last-deployed-commit"
+
+
+@pytest.fixture(scope="module")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[Cloud, str], Path]:
+    root = tmp_path_factory.mktemp("release-pipeline")
+    out = {}
+    for cloud in CLOUDS:
+        for ci in ("github", "gitlab"):
+            answers = sample_answers(cloud, Pattern.API_FIRST, name=f"acme {cloud.value}", ci=ci)
+            out[(cloud, ci)] = generate(answers, root / f"{cloud.value}-{ci}",
+                                        rng=random.Random(0)).path  # fmt: skip
+    return out
+
+
+def _steps(job: dict[str, Any]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = job["steps"]
+    return steps
+
+
+def _lines(steps: list[dict[str, Any]]) -> list[tuple[int, str]]:
+    """(step index, command line) of every run line, in order."""
+    return [
+        (i, line.strip())
+        for i, step in enumerate(steps)
+        for line in str(step.get("run", "")).splitlines()
+        if line.strip()
+    ]
+
+
+def _flat(script: list[Any]) -> list[str]:
+    return [line for item in script for line in (item if isinstance(item, list) else [item])]
+
+
+def _bake(project: Path) -> int:
+    """The prod stack's watch period (the spec's default when the file does not set it)."""
+    config = yaml.safe_load((project / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
+    rollout = next(v for k, v in config.items() if k.endswith(":rollout"))
+    return int(rollout.get("bake_minutes", 30))
+
+
+def _workflow(project: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((project / ".github" / "workflows" / name).read_text())
+    return data
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_github_guards_every_up_and_records_the_commit_after_it(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    project = projects[(cloud, "github")]
+    for wf in ("pipeline.yml", "rollback-drill.yml"):
+        for name, job in _workflow(project, wf)["jobs"].items():
+            lines = [line for _, line in _lines(_steps(job))]
+            for n, line in enumerate(lines):
+                if not line.startswith("pulumi up"):
+                    continue
+                stack = re.search(r"--stack (\S+)", line)
+                assert stack, line
+                before = "\n".join(lines[:n])
+                # the drill's candidate deploy is deliberately unguarded: its version is new
+                if name != "drill":
+                    assert f"ci.rollout guard --stack {stack.group(1)}" in before, (wf, name)
+                    assert f'{TAG} "$GITHUB_SHA" --stack {stack.group(1)}' in "\n".join(
+                        lines[n:]
+                    ), (wf, name)
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_prod_renews_credentials_before_the_watch_and_before_the_rollback(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    job = _workflow(projects[(cloud, "github")], "pipeline.yml")["jobs"]["production"]
+    steps = _steps(job)
+    names = [s.get("name", "") for s in steps]
+    logins = [i for i, s in enumerate(steps) if s.get("uses", "").startswith(LOGIN[cloud])]
+    up = names.index("Deploy prod (the candidate takes its share per the strategy)")
+    watch = next(i for i, n in enumerate(names) if n.startswith("Watch period"))
+    back = next(i for i, n in enumerate(names) if n.startswith("Automatic rollback"))
+    record = next(i for i, n in enumerate(names) if n.startswith("Record the last deployed"))
+    assert logins[0] < up < logins[1] < watch < record < logins[2] < back
+    assert steps[logins[2]]["if"] == steps[back]["if"]
+    if cloud is Cloud.AWS:
+        assert all("role-duration-seconds" in steps[i]["with"] for i in logins)
+    assert "--show-secrets" in steps[up]["run"]  # release_watch reads the outputs' contract
+    assert "ci.rollout watch" in steps[watch]["run"] and "ci.rollout rollback" in steps[back]["run"]
+    # the rollback needs the last deployed commit's whole tree
+    assert steps[0]["with"]["fetch-depth"] == 0
+    assert job["timeout-minutes"] > _bake(projects[(cloud, "github")]) + 60 + 60
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_gitlab_guards_records_renews_and_outlives_its_watch(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    ci = yaml.safe_load((projects[(cloud, "gitlab")] / ".gitlab-ci.yml").read_text())
+    for name in ("deploy-dev", "deploy-staging", "deploy-production"):
+        script = [line for item in ci[name]["script"] for line in
+                  (item if isinstance(item, list) else [item])]  # fmt: skip
+        text = "\n".join(script)
+        stack = ci[name]["variables"]["STACK"]
+        assert text.index(f"ci.rollout guard --stack {stack}") < text.index("pulumi up")
+        assert text.index("pulumi up") < text.index(f'{TAG} "$CI_COMMIT_SHA" --stack {stack}')
+    prod = "\n".join(
+        line for item in ci["deploy-production"]["script"]
+        for line in (item if isinstance(item, list) else [item])
+    )  # fmt: skip
+    login = ci[".cloud"]["before_script"][3]  # the cloud login block, run again
+    assert prod.count(login.strip()) == 2
+    assert prod.index("pulumi up") < prod.index(login.strip()) < prod.index("ci.rollout watch")
+    assert prod.rindex(login.strip()) < prod.index("ci.rollout rollback")
+    hours = int(ci["deploy-production"]["timeout"].rstrip("h"))
+    assert hours * 60 > _bake(projects[(cloud, "gitlab")]) + 60 + 60  # bake + up + rollback
+    assert ci["deploy-production"]["variables"]["GIT_DEPTH"] == "0"
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_drill_fails_a_candidate_asserts_the_rollback_and_always_restores(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    wf = _workflow(projects[(cloud, "github")], "rollback-drill.yml")
+    build = "\n".join(str(s.get("run", "")) for s in _steps(wf["jobs"]["build-candidate"]))
+    assert "--build-arg MODEL_FAIL_PREDICTIONS=1" in build
+    steps = _steps(wf["jobs"]["drill"])
+    runs = [str(s.get("run", "")) for s in steps]
+    order = [
+        "pulumi stack tag get aideploy:last-deployed-commit --stack staging",
+        "python -m ci.drill candidate --stack staging",
+        "pulumi up --yes --stack staging",
+        "python -m ci.drill run --stack staging",
+        "python -m ci.rollout rollback --stack staging",
+        "pytest -q tests/smoke",
+    ]
+    where = [next(i for i, r in enumerate(runs) if command in r) for command in order]
+    assert where == sorted(where)
+    for i in where[-2:]:  # restore and verify run whatever failed before them
+        assert steps[i]["if"] == "always()"
+    assert "git commit" not in "\n".join(runs) and "git push" not in "\n".join(runs)
+    ci = yaml.safe_load((projects[(cloud, "gitlab")] / ".gitlab-ci.yml").read_text())
+    assert "MODEL_FAIL_PREDICTIONS=1" in "\n".join(ci["rollback-drill-candidate"]["script"])
+    drill = "\n".join(_flat(ci["rollback-drill"]["script"]))
+    assert (
+        drill.index("ci.drill candidate") < drill.index("pulumi up") < drill.index("ci.drill run")
+    )
+    restore = ci["rollback-drill-restore"]
+    assert restore["needs"] == ["rollback-drill"]
+    assert restore["rules"] == [{"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "always"}]
+    assert "ci.rollout rollback --stack staging" in "\n".join(_flat(restore["script"]))
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_every_variable_and_secret_the_pipeline_reads_is_named_in_ci_md(
+    projects: dict[tuple[Cloud, str], Path], ci: str
+) -> None:
+    for cloud in CLOUDS:
+        project = projects[(cloud, ci)]
+        docs = (project / "docs" / "ci.md").read_text()
+        if ci == "github":
+            text = "\n".join(p.read_text() for p in (project / ".github").rglob("*.yml"))
+            names = set(re.findall(r"\$\{\{\s*(?:vars|secrets)\.([A-Z0-9_]+)", text))
+        else:
+            text = (project / ".gitlab-ci.yml").read_text()
+            # variables the project must set (GitLab's own CI_* and the job's are excluded)
+            names = set(re.findall(r"\$\{?((?:API_TEST|AWS|AZURE|GCP|PULUMI|RELEASE)_[A-Z_]+)",
+                                   text))  # fmt: skip
+            names -= {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_SESSION_NAME",
+                      "AZURE_FEDERATED_TOKEN_FILE"}  # fmt: skip
+        assert names
+        missing = sorted(n for n in names if f"`{n}`" not in docs)
+        assert missing == [], (cloud, ci, missing)
+
+
+def test_the_sample_model_fails_predictions_but_stays_ready_in_drill_mode(
+    projects: dict[tuple[Cloud, str], Path],
+) -> None:
+    import subprocess
+    import sys
+
+    project = projects[(CLOUDS[0], "github")]
+    script = (
+        "from model.server import ModelService\n"
+        "from model.settings import Settings\n"
+        "for flag in ('', '1'):\n"
+        "    s = ModelService(Settings.from_env({'MODEL_FAIL_PREDICTIONS': flag}))\n"
+        "    s.load()\n"
+        '    print(s.health().status, s.predict(b\'{"input": "refund"}\').status)\n'
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=project, capture_output=True,
+                            text=True, timeout=60, check=False)  # fmt: skip
+    statuses = [line for line in result.stdout.splitlines() if not line.startswith("{")]
+    assert statuses == ["200 200", "200 500"], result.stdout + result.stderr
+    dockerfile = (project / "model" / "Dockerfile").read_text()
+    assert 'ARG MODEL_FAIL_PREDICTIONS=""' in dockerfile
+    assert "ENV MODEL_FAIL_PREDICTIONS=${MODEL_FAIL_PREDICTIONS}" in dockerfile
