@@ -24,9 +24,10 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import serving_alarms
+from components.alarms import alarm_name, rollback_alarms, serving_alarms
 from components.base import PatternComponent
 from components.gcp import monitoring, rollout, security
+from components.gcp.release_watch import Target
 from components.gcp.rollout import Release
 from components.naming import resource_name
 from components.spec import WILDCARD_DNS_DOMAINS, AuthMode, DeploymentSpec, Pattern
@@ -67,6 +68,11 @@ WAF_RULE_SETS: tuple[str, ...] = (
     "sessionfixation-v33-stable",
 )
 DEFAULT_RULE_PRIORITY = 2147483647
+# The health route's own rate limit per client IP, at Cloud Armor (ESPv2 quotas need an API key
+# to name a consumer, which an unauthenticated route has not): generous for uptime checkers and
+# the pipeline's probes, far below what would load the model.
+HEALTH_RATE_PER_MINUTE = 60
+HEALTH_RULE_PRIORITY = 1900  # after the size and OWASP rules, before the per-consumer throttle
 
 
 class GcpApiFirst(PatternComponent):
@@ -89,6 +95,10 @@ class GcpApiFirst(PatternComponent):
         self._create_monitoring(name, spec, child)
 
         self.endpoint_url = pulumi.Output.concat("https://", self.domain)
+        # GET, no credentials, through the same load balancer, Cloud Armor policy and ESPv2 as
+        # predict, forwarded to the model's readiness path (contract 1, review E1).
+        self.health_url = pulumi.Output.concat("https://", self.domain, spec.model.health_path)
+        self.rollback_alarms = [alarm_name(spec, r.key) for r in rollback_alarms(spec)]
         self.api_id = self.api.service_name
         self.serving_service = self.stable_service.name
         self.canary_service = self.canary_service_resource.name
@@ -379,23 +389,13 @@ class GcpApiFirst(PatternComponent):
             self.url_map.name, self.backends["stable"].name, self.backends["canary"].name
         )
         self.routing = monitoring.create_routing(name, spec, rules, opts)
-        check = rollout.rollback_check(metrics)
-        self.rollback = rollout.create_rollback(
-            name,
-            spec,
-            self.project,
-            self.key,
-            target={
-                "kind": "url-map",
-                "project": self.project.project_id,
-                "url_map": self.url_map.name,
-                "stable": self.backends["stable"].name,
-                "candidate": self.backends["canary"].name,
-            },
-            check=check,
-            grant_target=lambda member: self._grant_url_map(name, spec, member, opts),
-            opts=opts,
-        )
+        trigger = rollout.create_trigger(name, spec, self.project, self.key, opts)
+        target = pulumi.Output.all(
+            self.project.project_id,
+            self.url_map.name,
+            self.backends["stable"].name,
+            self.backends["canary"].name,
+        ).apply(lambda v: Target("url-map", v[0], v[1], v[2], v[3]))
         self.alarms = monitoring.create_alert_policies(
             name,
             spec,
@@ -403,7 +403,29 @@ class GcpApiFirst(PatternComponent):
             metrics,
             self.routing,
             opts,
-            rollback_channels=[self.rollback.channel.name],
+            rollback_channels=[trigger.channel.name],
+            target=target,
+        )
+        self.rollback = rollout.create_rollback(
+            name,
+            spec,
+            self.project,
+            self.key,
+            trigger,
+            target,
+            {alarm_name(spec, r.key): self.alarms[r.signal] for r in rollback_alarms(spec)},
+            self.routing,
+            grant_target=lambda member: self._grant_url_map(name, spec, member, opts),
+            opts=opts,
+        )
+        self.uptime, self.uptime_alarm = monitoring.create_uptime_check(
+            name,
+            spec,
+            self.project.project_id,
+            self.domain,
+            spec.model.health_path,
+            self.routing,
+            opts,
         )
         self.dashboard = monitoring.create_dashboard(
             name,
@@ -540,9 +562,11 @@ def esp_args(spec: DeploymentSpec, service: str, *, port: int) -> str:
 
 
 def openapi_document(spec: DeploymentSpec, host: str) -> str:
-    """The Endpoints service config: auth per spec.api, per-consumer quota, one predict path.
+    """The Endpoints service config: auth per spec.api, per-consumer quota, two paths.
 
-    Only the predict path is declared, so ESPv2 rejects every other path before the model.
+    Only the predict path (authenticated) and the health path (GET, ``security: []``: no JWT,
+    no API key) are declared, so ESPv2 rejects every other path before the model. There is no
+    top-level ``security``: each operation says its own, so nothing inherits a requirement.
     """
     api = spec.api
     predict: dict[str, Any] = {
@@ -559,6 +583,15 @@ def openapi_document(spec: DeploymentSpec, host: str) -> str:
     if "api_key" in AUTH_SECURITY[api.auth][0]:
         # Quotas are per consumer project, which only an API key identifies.
         predict["x-google-quota"] = {"metricCosts": {"predict-requests": 1}}
+    # Readiness, never inference: ESPv2 forwards GET <health_path> to the model unchanged.
+    # Unauthenticated, so its rate limit is Cloud Armor's per-IP rule (armor_rules).
+    health: dict[str, Any] = {
+        "operationId": "health",
+        "summary": f"Readiness of {spec.model.name}: 200 once the model is loaded",
+        "produces": ["application/json"],
+        "security": [],
+        "responses": {"200": {"description": "ready"}, "503": {"description": "not ready"}},
+    }
     document = {
         "swagger": "2.0",
         "info": {"title": f"{spec.project}-{spec.environment.value}", "version": "1.0.0"},
@@ -604,7 +637,10 @@ def openapi_document(spec: DeploymentSpec, host: str) -> str:
             ),
             "api_key": {"type": "apiKey", "name": "x-api-key", "in": "header"},
         },
-        "paths": {spec.model.predict_path: {"post": predict}},
+        "paths": {
+            spec.model.predict_path: {"post": predict},
+            spec.model.health_path: {"get": health},
+        },
     }
     return json.dumps(document, indent=2, sort_keys=True)
 
@@ -636,6 +672,22 @@ def armor_rules(spec: DeploymentSpec) -> list[gcp.compute.SecurityPolicyRuleArgs
                 match=expr(f"evaluatePreconfiguredWaf('{rule_set}', {{'sensitivity': 1}})"),
             )
             for index, rule_set in enumerate(WAF_RULE_SETS)
+        ),
+        # The unauthenticated health route: its own per-IP limit. A conforming request is
+        # allowed here, so it never reaches the per-consumer throttle keyed on credentials.
+        gcp.compute.SecurityPolicyRuleArgs(
+            priority=HEALTH_RULE_PRIORITY,
+            action="throttle",
+            description="health route rate limit per client IP",
+            match=expr(f"request.method == 'GET' && request.path == '{spec.model.health_path}'"),
+            rate_limit_options=gcp.compute.SecurityPolicyRuleRateLimitOptionsArgs(
+                conform_action="allow",
+                exceed_action="deny(429)",
+                enforce_on_key="IP",
+                rate_limit_threshold=gcp.compute.SecurityPolicyRuleRateLimitOptionsRateLimitThresholdArgs(
+                    count=HEALTH_RATE_PER_MINUTE, interval_sec=60
+                ),
+            ),
         ),
         gcp.compute.SecurityPolicyRuleArgs(
             priority=2000,

@@ -18,10 +18,11 @@ import hashlib
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import Tier, serving_alarms
+from components.alarms import Tier, alarm_name, rollback_alarms, serving_alarms
 from components.base import PatternComponent
 from components.gcp import monitoring, prerequisites, rollout, security
 from components.gcp.monitoring import Scope
+from components.gcp.release_watch import Target
 from components.gcp.rollout import Release
 from components.gcp.vertex_deployment import (
     VertexApi,
@@ -136,6 +137,7 @@ class GcpManagedPlatform(PatternComponent):
         self.kms_key_id = self.key.id
         self.alert_topic = self.routing.page_channel
         self.rollback_trigger = self.rollback.topic.id
+        self.rollback_alarms = [alarm_name(spec, r.key) for r in rollback_alarms(spec)]
         self._finish()
 
     def _create_endpoint(
@@ -276,22 +278,11 @@ class GcpManagedPlatform(PatternComponent):
             ),
             api=self.vertex_api,
         )
-        check = rollout.rollback_check(metrics)
-        self.rollback = rollout.create_rollback(
-            name,
-            spec,
-            self.project,
-            self.key,
-            target={
-                "kind": "vertex-endpoint",
-                "region": spec.region,
-                "endpoint": self.endpoint_path,
-                "stable": self.stable_id,
-                "candidate": self.candidate_id,
-            },
-            check=check,
-            grant_target=lambda member: self._grant_endpoint(name, spec, member, opts),
-            opts=opts,
+        trigger = rollout.create_trigger(name, spec, self.project, self.key, opts)
+        target = pulumi.Output.all(self.project.project_id, self.endpoint.name).apply(
+            lambda v: Target(
+                "vertex-endpoint", v[0], v[1], self.stable_id, self.candidate_id, spec.region
+            )
         )
         self.alarms = monitoring.create_alert_policies(
             name,
@@ -300,7 +291,20 @@ class GcpManagedPlatform(PatternComponent):
             metrics,
             self.routing,
             opts,
-            rollback_channels=[self.rollback.channel.name],
+            rollback_channels=[trigger.channel.name],
+            target=target,
+        )
+        self.rollback = rollout.create_rollback(
+            name,
+            spec,
+            self.project,
+            self.key,
+            trigger,
+            target,
+            {alarm_name(spec, r.key): self.alarms[r.signal] for r in rollback_alarms(spec)},
+            self.routing,
+            grant_target=lambda member: self._grant_endpoint(name, spec, member, opts),
+            opts=opts,
         )
         scope = metrics.scopes[Scope.ALL]
         self.dashboard = monitoring.create_dashboard(

@@ -10,17 +10,20 @@ endpoint, ...) publishes its request counts and latencies. Adding a platform is 
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import AlarmRule, Comparison, Signal, Tier
+from components.alarms import AlarmRule, Comparison, Signal, Tier, alarm_name
+from components.gcp.release_watch import Target, rule_query
 from components.gcp.security import labels
-from components.spec import DeploymentSpec
+from components.rollout import traffic_split
+from components.spec import DeploymentSpec, Destination, DestinationKind
 
 
 class QueryKind(str, Enum):
@@ -90,6 +93,8 @@ class ServingMetrics:
     outcomes: Mapping[str, str]
     scopes: Mapping[Scope, pulumi.Input[str]]
     gauges: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Narrows the latency distribution to one kind of point (Vertex: latency_type, E9).
+    latency_filter: str = ""
 
 
 # Response-code fragments per platform: the load balancer labels a response class (an int),
@@ -151,6 +156,7 @@ def vertex_metrics(
         requests="aiplatform.googleapis.com/prediction/online/response_count",
         latency="aiplatform.googleapis.com/prediction/online/prediction_latencies",
         outcomes=VERTEX_OUTCOMES,
+        latency_filter='metric.label.latency_type = "total"',
         scopes={
             Scope.ALL: rule(None),
             Scope.STABLE: rule(stable),
@@ -217,8 +223,9 @@ def filters_for(query: SignalQuery, metrics: ServingMetrics) -> MetricFilters:
         return MetricFilters(pulumi.Output.from_input(metrics.gauges[query.gauge]), None)
     scope = metrics.scopes[query.scope]
     if query.kind is QueryKind.LATENCY:
+        narrow = f" AND {metrics.latency_filter}" if metrics.latency_filter else ""
         return MetricFilters(
-            pulumi.Output.concat('metric.type = "', metrics.latency, '" AND ', scope), None
+            pulumi.Output.concat('metric.type = "', metrics.latency, '" AND ', scope, narrow), None
         )
     total = pulumi.Output.concat('metric.type = "', metrics.requests, '" AND ', scope)
     return MetricFilters(
@@ -251,7 +258,7 @@ def _aggregation(query: SignalQuery) -> dict[str, str]:
 
 @dataclass
 class AlertRouting:
-    """Notification channels by tier; every email address of the spec is on every tier."""
+    """Notification channels by tier: one per destination of ``spec.alerts.destinations(tier)``."""
 
     channels: dict[Tier, list[gcp.monitoring.NotificationChannel]] = field(default_factory=dict)
 
@@ -265,31 +272,155 @@ class AlertRouting:
         return self.channels[Tier.PAGE][0].name
 
 
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A notification channel for one destination: type, labels, sensitive labels."""
+
+    type: str
+    labels: Mapping[str, pulumi.Input[str]]
+    sensitive: gcp.monitoring.NotificationChannelSensitiveLabelsArgs | None = None
+
+
+def _email(d: Destination, config: pulumi.Config) -> ChannelSpec:
+    return ChannelSpec("email", {"email_address": str(d.address)})
+
+
+def _webhook(d: Destination, config: pulumi.Config) -> ChannelSpec:
+    # An incident tool's events endpoint or a Teams workflow URL carries its key in the URL.
+    # webhook_tokenauth has no sensitive label for the URL, so the Output stays a Pulumi secret
+    # (encrypted in state, masked in previews); GCP keeps it as a channel label.
+    assert d.secret is not None  # the spec requires it for webhooks  # nosec B101
+    return ChannelSpec("webhook_tokenauth", {"url": config.require_secret(d.secret)})
+
+
+def _slack(d: Destination, config: pulumi.Config) -> ChannelSpec:
+    # Cloud Monitoring's Slack channel posts with the Slack app's OAuth token (a sensitive label,
+    # write-only in the API) to a named channel: the secret holds the token, ``<secret>_channel``
+    # the channel (docs/patterns/gcp.md).
+    assert d.secret is not None  # nosec B101
+    return ChannelSpec(
+        "slack",
+        {"channel_name": config.require(f"{d.secret}_channel")},
+        gcp.monitoring.NotificationChannelSensitiveLabelsArgs(
+            auth_token=config.require_secret(d.secret)
+        ),
+    )
+
+
+# How each kind of destination becomes a channel: a table, not branches.
+CHANNEL_KINDS: dict[DestinationKind, Callable[[Destination, pulumi.Config], ChannelSpec]] = {
+    DestinationKind.EMAIL: _email,
+    DestinationKind.EVENTS: _webhook,
+    DestinationKind.TEAMS: _webhook,
+    DestinationKind.SLACK: _slack,
+}
+
+
+def _target_of(d: Destination) -> str:
+    return str(d.address) if d.kind is DestinationKind.EMAIL else f"{d.kind.value}:{d.secret}"
+
+
 def create_routing(
     name: str, spec: DeploymentSpec, rules: Sequence[AlarmRule], opts: pulumi.ResourceOptions
 ) -> AlertRouting:
-    """One email channel per (tier, address) for every tier in use.
+    """One channel per destination of each tier in use (``spec.alerts.destinations(tier)``).
 
-    The PAGE tier always exists, even when no rule pages (dev), so every environment has the
-    same escalation target and the ``alert_topic`` output.
+    The PAGE and TICKET tiers always exist, even when no rule uses them (dev): every environment
+    has the same escalation target, the ``alert_topic`` output, and a tier for the rollback
+    reports. Logical names keep ``<name>-alerts-<tier>-<index>``, so the e-mail channels of
+    stacks created before routes existed are kept.
     """
-    tiers = [t for t in Tier if t is Tier.PAGE or any(r.tier is t for r in rules)]
+    always = (Tier.PAGE, Tier.TICKET)
+    tiers = [t for t in Tier if t in always or any(r.tier is t for r in rules)]
+    config = pulumi.Config()
     routing = AlertRouting()
     for tier in tiers:
-        routing.channels[tier] = [
-            gcp.monitoring.NotificationChannel(
-                f"{name}-alerts-{tier.value}-{index}",
-                gcp.monitoring.NotificationChannelArgs(
-                    type="email",
-                    display_name=f"{spec.project} {spec.environment.value} {tier.value} {email}",
-                    labels={"email_address": email},
-                    user_labels=labels(spec, tier=tier.value),
-                ),
-                opts=opts,
+        channels = []
+        for index, destination in enumerate(spec.alerts.destinations(tier.value)):
+            channel = CHANNEL_KINDS[destination.kind](destination, config)
+            channels.append(
+                gcp.monitoring.NotificationChannel(
+                    f"{name}-alerts-{tier.value}-{index}",
+                    gcp.monitoring.NotificationChannelArgs(
+                        type=channel.type,
+                        display_name=(
+                            f"{spec.project} {spec.environment.value} {tier.value} "
+                            f"{_target_of(destination)}"
+                        ),
+                        labels=channel.labels,
+                        sensitive_labels=channel.sensitive,
+                        user_labels=labels(spec, tier=tier.value),
+                    ),
+                    opts=opts,
+                )
             )
-            for index, email in enumerate(spec.alerts.emails)
-        ]
+        routing.channels[tier] = channels
     return routing
+
+
+# An open alert closes itself after this long without data; an incident older than this is a
+# stale retry to the rollback function (E6).
+AUTO_CLOSE_SECONDS = 1800
+
+
+def _threshold_condition(
+    rule: AlarmRule, metrics: ServingMetrics
+) -> gcp.monitoring.AlertPolicyConditionArgs:
+    query = SIGNAL_QUERIES[rule.signal]
+    filters = filters_for(query, metrics)
+    aggregation = _aggregation(query)
+    return gcp.monitoring.AlertPolicyConditionArgs(
+        display_name=f"{rule.key} {rule.comparison.value} {rule.threshold:g}",
+        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+            filter=filters.filter,
+            denominator_filter=filters.denominator,
+            aggregations=[
+                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(**aggregation)
+            ],
+            denominator_aggregations=(
+                [
+                    gcp.monitoring.AlertPolicyConditionConditionThresholdDenominatorAggregationArgs(
+                        **aggregation
+                    )
+                ]
+                if filters.denominator is not None
+                else None
+            ),
+            comparison=COMPARISONS[rule.comparison],
+            threshold_value=rule.threshold,
+            duration=f"{rule.period_seconds * rule.evaluation_periods}s",
+            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
+        ),
+    )
+
+
+def rollback_threshold(spec: DeploymentSpec, rule: AlarmRule) -> float:
+    """The rule's threshold on GCP. The starved rule compares with the live split's share: a
+    stack without a candidate routes 0% to the candidate slot and must not starve-alarm."""
+    if rule.signal is Signal.CANARY_STARVED:
+        return min(rule.threshold, traffic_split(spec)[1] / 200)
+    return rule.threshold
+
+
+def rollback_condition(
+    spec: DeploymentSpec, rule: AlarmRule, target: pulumi.Output[Target]
+) -> gcp.monitoring.AlertPolicyConditionArgs:
+    """A rollback rule as a PromQL condition (ratios of two versions and the volume guard need
+    more than a filter with one denominator): the query of release_watch.rule_query, evaluated
+    over the rule's window, firing after one more period."""
+    window = rule.period_seconds * rule.evaluation_periods
+    guard = rule.min_requests * rule.evaluation_periods
+    threshold = rollback_threshold(spec, rule)
+    return gcp.monitoring.AlertPolicyConditionArgs(
+        display_name=f"{rule.key} {rule.comparison.value} {threshold:g}",
+        condition_prometheus_query_language=gcp.monitoring.AlertPolicyConditionConditionPrometheusQueryLanguageArgs(
+            query=target.apply(lambda t: rule_query(rule.key, t, threshold, window, guard)),
+            duration=f"{rule.period_seconds}s",
+            evaluation_interval="60s",
+            # The candidate's metrics do not exist until it serves: validation would refuse.
+            disable_metric_validation=True,
+        ),
+    )
 
 
 def create_alert_policies(
@@ -300,67 +431,205 @@ def create_alert_policies(
     routing: AlertRouting,
     opts: pulumi.ResourceOptions,
     rollback_channels: Sequence[pulumi.Input[str]] = (),
+    target: pulumi.Output[Target] | None = None,
 ) -> dict[Signal, gcp.monitoring.AlertPolicy]:
-    """One alert policy per rule, routed to its tier; rollback rules also to the rollback path."""
+    """One alert policy per rule, named ``alarm_name(spec, rule.key)``, routed to its tier.
+
+    Rollback rules are PromQL conditions on ``target`` (whose user labels they carry, so the
+    release watch finds what they guard from their names alone) and also notify the rollback
+    channel.
+    """
     policies: dict[Signal, gcp.monitoring.AlertPolicy] = {}
     for rule in rules:
-        query = SIGNAL_QUERIES[rule.signal]
-        filters = filters_for(query, metrics)
-        aggregation = _aggregation(query)
         channels: list[pulumi.Input[str]] = list(routing.ids(rule.tier))
+        base_labels = {
+            "signal": rule.key,
+            "tier": rule.tier.value,
+            "rollback": str(rule.triggers_rollback).lower(),
+            "environment": spec.environment.value,
+        }
+        user_labels: pulumi.Input[Mapping[str, str]] = base_labels
         if rule.triggers_rollback:
+            if target is None:
+                raise ValueError(f"rollback rule {rule.key} needs the target it guards")
             channels.extend(rollback_channels)
+            condition = rollback_condition(spec, rule, target)
+            user_labels = target.apply(functools.partial(_with_target, base_labels))
+        else:
+            condition = _threshold_condition(rule, metrics)
         policies[rule.signal] = gcp.monitoring.AlertPolicy(
             f"{name}-alarm-{rule.key}",
             gcp.monitoring.AlertPolicyArgs(
-                display_name=f"{spec.project} {spec.environment.value} {rule.key}",
+                display_name=alarm_name(spec, rule.key),
                 combiner="OR",
                 severity=SEVERITIES[rule.tier],
-                conditions=[
-                    gcp.monitoring.AlertPolicyConditionArgs(
-                        display_name=f"{rule.key} {rule.comparison.value} {rule.threshold:g}",
-                        condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
-                            filter=filters.filter,
-                            denominator_filter=filters.denominator,
-                            aggregations=[
-                                gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
-                                    **aggregation
-                                )
-                            ],
-                            denominator_aggregations=(
-                                [
-                                    gcp.monitoring.AlertPolicyConditionConditionThresholdDenominatorAggregationArgs(
-                                        **aggregation
-                                    )
-                                ]
-                                if filters.denominator is not None
-                                else None
-                            ),
-                            comparison=COMPARISONS[rule.comparison],
-                            threshold_value=rule.threshold,
-                            duration=f"{rule.period_seconds * rule.evaluation_periods}s",
-                            trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
-                                count=1
-                            ),
-                        ),
-                    )
-                ],
+                conditions=[condition],
                 notification_channels=channels,
-                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(auto_close="1800s"),
+                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
+                    auto_close=f"{AUTO_CLOSE_SECONDS}s"
+                ),
                 documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
                     mime_type="text/markdown",
                     content=_runbook(rule),
                 ),
-                user_labels={
-                    "signal": rule.key,
-                    "tier": rule.tier.value,
-                    "rollback": str(rule.triggers_rollback).lower(),
-                    "environment": spec.environment.value,
-                },
+                user_labels=user_labels,
             ),
             opts=opts,
         )
     return policies
+
+
+def _with_target(base: Mapping[str, str], target: Target) -> dict[str, str]:
+    return {**base, **target.labels()}
+
+
+# The rollback function's reports, by the tier field of its JSON log line: an unverifiable
+# trigger (or a rollback that failed) pages; a rollback or a healthy hold is a ticket.
+REPORT_KEYS: dict[Tier, str] = {Tier.PAGE: "rollback-page", Tier.TICKET: "rollback-report"}
+
+
+def create_report_policies(
+    name: str,
+    spec: DeploymentSpec,
+    routing: AlertRouting,
+    function_name: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> dict[Tier, gcp.monitoring.AlertPolicy]:
+    """Log-match alert policies that deliver the rollback function's reports to their tier."""
+    policies = {}
+    for tier, key in REPORT_KEYS.items():
+        log_filter = pulumi.Output.concat(
+            'resource.type="cloud_run_revision" AND resource.labels.service_name="',
+            function_name,
+            f'" AND jsonPayload.tier="{tier.value}"',
+        )
+        policies[tier] = gcp.monitoring.AlertPolicy(
+            f"{name}-alarm-{key}",
+            gcp.monitoring.AlertPolicyArgs(
+                display_name=alarm_name(spec, key),
+                combiner="OR",
+                severity=SEVERITIES[tier],
+                conditions=[
+                    gcp.monitoring.AlertPolicyConditionArgs(
+                        display_name=f"rollback function reports at the {tier.value} tier",
+                        condition_matched_log=gcp.monitoring.AlertPolicyConditionConditionMatchedLogArgs(
+                            filter=log_filter,
+                            label_extractors={
+                                "action": "EXTRACT(jsonPayload.action)",
+                                "rule": "EXTRACT(jsonPayload.rule)",
+                            },
+                        ),
+                    )
+                ],
+                notification_channels=routing.ids(tier),
+                # Log-match policies must rate-limit their notifications.
+                alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
+                    auto_close=f"{AUTO_CLOSE_SECONDS}s",
+                    notification_rate_limit=gcp.monitoring.AlertPolicyAlertStrategyNotificationRateLimitArgs(
+                        period="300s"
+                    ),
+                ),
+                documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+                    mime_type="text/markdown",
+                    content=(
+                        "The automatic rollback reported: read its log line (action, rule, "
+                        "reason). A page means it could not verify the alert or could not move "
+                        "traffic: decide now (docs/runbooks)."
+                    ),
+                ),
+                user_labels={"tier": tier.value, "environment": spec.environment.value},
+            ),
+            opts=opts,
+        )
+    return policies
+
+
+# The uptime check: every minute from Google's checkers, a failure when the endpoint does not
+# answer 2xx within the timeout; the alert pages after two minutes of failed checks.
+UPTIME_PERIOD = "60s"
+UPTIME_TIMEOUT = "10s"
+UPTIME_KEY = "health-uptime"
+
+
+def create_uptime_check(
+    name: str,
+    spec: DeploymentSpec,
+    project_id: pulumi.Input[str],
+    host: pulumi.Input[str],
+    path: str,
+    routing: AlertRouting,
+    opts: pulumi.ResourceOptions,
+) -> tuple[gcp.monitoring.UptimeCheckConfig, gcp.monitoring.AlertPolicy]:
+    """An uptime check on ``https://<host><path>`` (the health_url) and its PAGE-tier policy."""
+    check = gcp.monitoring.UptimeCheckConfig(
+        f"{name}-uptime",
+        gcp.monitoring.UptimeCheckConfigArgs(
+            display_name=alarm_name(spec, UPTIME_KEY),
+            timeout=UPTIME_TIMEOUT,
+            period=UPTIME_PERIOD,
+            checker_type="STATIC_IP_CHECKERS",
+            http_check=gcp.monitoring.UptimeCheckConfigHttpCheckArgs(
+                path=path,
+                port=443,
+                use_ssl=True,
+                validate_ssl=True,
+                request_method="GET",
+            ),
+            monitored_resource=gcp.monitoring.UptimeCheckConfigMonitoredResourceArgs(
+                type="uptime_url",
+                labels={"host": host, "project_id": project_id},
+            ),
+            user_labels=labels(spec, role="uptime"),
+        ),
+        opts=opts,
+    )
+    uptime_filter = pulumi.Output.concat(
+        'metric.type = "monitoring.googleapis.com/uptime_check/check_passed" AND '
+        'resource.type = "uptime_url" AND metric.label.check_id = "',
+        check.uptime_check_id,
+        '"',
+    )
+    policy = gcp.monitoring.AlertPolicy(
+        f"{name}-alarm-{UPTIME_KEY}",
+        gcp.monitoring.AlertPolicyArgs(
+            display_name=alarm_name(spec, UPTIME_KEY),
+            combiner="OR",
+            severity=SEVERITIES[Tier.PAGE],
+            conditions=[
+                gcp.monitoring.AlertPolicyConditionArgs(
+                    display_name=f"{path} fails its uptime check",
+                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                        filter=uptime_filter,
+                        aggregations=[
+                            gcp.monitoring.AlertPolicyConditionConditionThresholdAggregationArgs(
+                                alignment_period="120s",
+                                per_series_aligner="ALIGN_NEXT_OLDER",
+                                cross_series_reducer="REDUCE_COUNT_FALSE",
+                                group_by_fields=["resource.label.host"],
+                            )
+                        ],
+                        comparison="COMPARISON_GT",
+                        threshold_value=1,
+                        duration="120s",
+                        trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(
+                            count=1
+                        ),
+                    ),
+                )
+            ],
+            notification_channels=routing.ids(Tier.PAGE),
+            alert_strategy=gcp.monitoring.AlertPolicyAlertStrategyArgs(
+                auto_close=f"{AUTO_CLOSE_SECONDS}s"
+            ),
+            documentation=gcp.monitoring.AlertPolicyDocumentationArgs(
+                mime_type="text/markdown",
+                content=f"GET https://<host>{path} fails from more than one checker region.",
+            ),
+            user_labels={"tier": Tier.PAGE.value, "environment": spec.environment.value},
+        ),
+        opts=opts,
+    )
+    return check, policy
 
 
 def _runbook(rule: AlarmRule) -> str:
@@ -384,6 +653,8 @@ def create_dashboard(
     """A dashboard with one chart per signal plus ``extra_metrics`` (title -> filter)."""
     charts: dict[str, pulumi.Output[str]] = {}
     for signal in signals:
+        if signal not in SIGNAL_QUERIES:  # ratio and starved rules are PromQL: no filter chart
+            continue
         charts[signal.value] = filters_for(SIGNAL_QUERIES[signal], metrics).filter
     for title, metric_filter in extra_metrics.items():
         charts[title] = pulumi.Output.from_input(metric_filter)

@@ -108,6 +108,10 @@ TYPE_REQUIREMENTS: dict[str, Requirement] = {
     "gcp:monitoring/notificationChannel:NotificationChannel": Requirement(
         ("monitoring.googleapis.com",), ("roles/monitoring.notificationChannelEditor",)
     ),
+    # The health route's uptime check (api-first, contract 4).
+    "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig": Requirement(
+        ("monitoring.googleapis.com",), ("roles/monitoring.uptimeCheckConfigEditor",)
+    ),
     "gcp:monitoring/dashboard:Dashboard": Requirement(
         ("monitoring.googleapis.com",), ("roles/monitoring.dashboardEditor",)
     ),
@@ -185,6 +189,7 @@ PATTERN_RESOURCE_TYPES: dict[Pattern, frozenset[str]] = {
         "gcp:compute/uRLMap:URLMap",
         "gcp:compute/sSLPolicy:SSLPolicy",
         "gcp:compute/securityPolicy:SecurityPolicy",
+        "gcp:monitoring/uptimeCheckConfig:UptimeCheckConfig",
         "gcp:endpoints/service:Service",
         "gcp:endpoints/serviceIamMember:ServiceIamMember",
         "gcp:projects/service:Service",

@@ -9,28 +9,35 @@ change only the one traffic target it guards (a caller-provided, resource-scoped
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pulumi
 import pulumi_gcp as gcp
 from pulumi import Output
 
-from components.alarms import Signal
+from components.alarms import Tier
 from components.gcp import monitoring, prerequisites, security
-from components.gcp.monitoring import QueryKind, Scope, ServingMetrics, SignalQuery
+from components.gcp.release_watch import Target
 from components.gcp.security import Project, StackKey
 from components.naming import resource_name
-from components.rollout import traffic_split
+from components.rollout import release, settings_for, traffic_split
 from components.spec import DeploymentSpec
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
+# Shipped beside the function's own files: the one decision (components/rollout.py) and the
+# queries and drain the pipeline's watch uses (release_watch.py), imported there by these names.
+SHIPPED_MODULES: dict[str, Path] = {
+    "rollout_decision.py": Path(__file__).resolve().parents[1] / "rollout.py",
+    "release_watch.py": Path(__file__).resolve().parent / "release_watch.py",
+}
+# Fresh data the function decides on: the last five minutes of both versions.
+WINDOW_SECONDS = 300
 ROLLBACK_RUNTIME = "python312"
 ROLLBACK_ENTRY_POINT = "on_alert"
-# The minimum candidate requests in the window for the function to judge the candidate by them.
-MIN_REQUESTS_TO_JUDGE = 20
 # Services whose agents use the stack key for the rollback path (topic, bucket, image, function).
 ROLLBACK_KEY_USERS: tuple[str, ...] = (
     "pubsub",
@@ -68,27 +75,28 @@ def version_label(version: str) -> str:
     return resource_name("gcp", "default", "v", version.replace(".", "-").replace("_", "-"))
 
 
-@dataclass(frozen=True)
-class RollbackCheck:
-    """The metric filters the function re-reads before acting (from monitoring.filters_for)."""
+def function_archive() -> pulumi.AssetArchive:
+    """The function's source: the rollback_fn files plus the shipped modules at its root."""
+    assets: dict[str, pulumi.Asset | pulumi.Archive] = {
+        path.relative_to(ROLLBACK_FN_DIR).as_posix(): pulumi.FileAsset(str(path))
+        for path in sorted(ROLLBACK_FN_DIR.rglob("*"))
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix != ".pyc"
+        and path.relative_to(ROLLBACK_FN_DIR).as_posix() != "__init__.py"
+    }
+    for name, path in SHIPPED_MODULES.items():
+        assets[name] = pulumi.FileAsset(str(path))
+    return pulumi.AssetArchive(assets)
 
-    candidate_requests: pulumi.Input[str]
-    candidate_errors: pulumi.Input[str]
-    candidate_latency: pulumi.Input[str]
-    stable_latency: pulumi.Input[str]
 
-
-def rollback_check(metrics: ServingMetrics) -> RollbackCheck:
-    """The function's re-check filters, from the same queries as the rollback alarms."""
-    errors = monitoring.filters_for(monitoring.SIGNAL_QUERIES[Signal.CANARY_ERROR_RATE], metrics)
-    latency = monitoring.SIGNAL_QUERIES[Signal.CANARY_LATENCY_P99]
-    stable_latency = SignalQuery(QueryKind.LATENCY, Scope.STABLE, percentile=latency.percentile)
-    return RollbackCheck(
-        candidate_requests=errors.denominator or errors.filter,
-        candidate_errors=errors.filter,
-        candidate_latency=monitoring.filters_for(latency, metrics).filter,
-        stable_latency=monitoring.filters_for(stable_latency, metrics).filter,
-    )
+def archive_digest() -> str:
+    """A short digest of every file the function's archive ships."""
+    digest = hashlib.sha256()
+    for path in sorted(ROLLBACK_FN_DIR.rglob("*.py")) + sorted(SHIPPED_MODULES.values()):
+        if "__pycache__" not in path.parts:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def rollback_role(spec: DeploymentSpec, project: Project) -> Output[str]:
@@ -110,6 +118,14 @@ def rollback_repository_id(spec: DeploymentSpec) -> str:
 
 
 @dataclass(frozen=True)
+class RollbackTrigger:
+    """Where the rollback alert policies notify: a Pub/Sub channel and its topic."""
+
+    topic: gcp.pubsub.Topic
+    channel: gcp.monitoring.NotificationChannel
+
+
+@dataclass(frozen=True)
 class Rollback:
     """The rollback path: alerts -> channel -> topic -> function -> traffic target."""
 
@@ -117,27 +133,23 @@ class Rollback:
     channel: gcp.monitoring.NotificationChannel
     function: gcp.cloudfunctionsv2.Function
     account: security.Identity
+    reports: Mapping[Tier, gcp.monitoring.AlertPolicy]
 
 
 # Grants the rollback identity needs on the guarded target: (member) -> resources.
 TargetGrant = Callable[[pulumi.Output[str]], Sequence[pulumi.Resource]]
 
 
-def create_rollback(
-    name: str,
-    spec: DeploymentSpec,
-    project: Project,
-    key: StackKey,
-    target: Mapping[str, pulumi.Input[str]],
-    check: RollbackCheck,
-    grant_target: TargetGrant,
-    opts: pulumi.ResourceOptions,
-) -> Rollback:
-    """Build the automatic rollback for one traffic target.
+def create_trigger(
+    name: str, spec: DeploymentSpec, project: Project, key: StackKey, opts: pulumi.ResourceOptions
+) -> RollbackTrigger:
+    """The topic the rollback policies publish to, and their notification channel.
 
-    ``target`` describes what to reset (``kind`` is a key of the function's RESETTERS table:
-    ``vertex-endpoint`` or ``url-map``, plus the names it needs); ``grant_target`` gives the
-    function's identity exactly the permission to change that one target.
+    Only Cloud Monitoring's notification agent is granted publish on the topic (B5). Principals
+    with project-wide publish (Editor, a project-level Pub/Sub Publisher) still can: IAM cannot
+    take an inherited grant away from one topic; an org deny policy or a VPC-SC perimeter can
+    (docs/patterns/gcp.md). The function therefore trusts no message: it acts only on one of its
+    stack's policies that the Alerts API shows open (E6).
     """
     after_key = pulumi.ResourceOptions.merge(
         opts, pulumi.ResourceOptions(depends_on=list(key.grants))
@@ -170,7 +182,32 @@ def create_rollback(
         ),
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[publisher])),
     )
+    return RollbackTrigger(topic, channel)
 
+
+def create_rollback(
+    name: str,
+    spec: DeploymentSpec,
+    project: Project,
+    key: StackKey,
+    trigger: RollbackTrigger,
+    target: pulumi.Output[Target],
+    policies: Mapping[str, gcp.monitoring.AlertPolicy],
+    routing: monitoring.AlertRouting,
+    grant_target: TargetGrant,
+    opts: pulumi.ResourceOptions,
+) -> Rollback:
+    """Build the automatic rollback for one traffic target.
+
+    ``policies`` are the stack's rollback alert policies by exact display name: the function
+    accepts only incidents of these (their ids go into its config). ``grant_target`` gives the
+    function's identity exactly the permission to change that one target. Its reports reach
+    ``routing``'s page and ticket tiers through log-match alert policies.
+    """
+    topic, channel = trigger.topic, trigger.channel
+    after_key = pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(depends_on=list(key.grants))
+    )
     parent = project.parent
     runtime = security.service_account("rollback", spec, project, parent)
     builder = security.service_account("rollback-build", spec, project, parent)
@@ -182,8 +219,9 @@ def create_rollback(
         f"{name}-rollback-source",
         gcp.storage.BucketObjectArgs(
             bucket=source_bucket.name,
-            name="rollback-fn.zip",
-            source=pulumi.FileArchive(str(ROLLBACK_FN_DIR)),
+            # Named by its content: a changed function is a new object, so the build re-runs.
+            name=f"rollback-fn-{archive_digest()}.zip",
+            source=function_archive(),
         ),
         opts=opts,
     )
@@ -228,12 +266,10 @@ def create_rollback(
     target_grants = list(grant_target(runtime_member))
 
     config = pulumi.Output.all(
-        project=project.project_id,
-        target=pulumi.Output.from_input(dict(target)),
-        candidate_requests=check.candidate_requests,
-        candidate_errors=check.candidate_errors,
-        candidate_latency=check.candidate_latency,
-        stable_latency=check.stable_latency,
+        target=target.apply(asdict),
+        policies=pulumi.Output.all(
+            **{display: policy.name for display, policy in policies.items()}
+        ),
     ).apply(lambda v: _function_config(spec, v))
 
     function = gcp.cloudfunctionsv2.Function(
@@ -290,30 +326,23 @@ def create_rollback(
         ),
         opts=opts,
     )
-    return Rollback(topic, channel, function, runtime)
+    reports = monitoring.create_report_policies(name, spec, routing, function.name, opts)
+    return Rollback(topic, channel, function, runtime, reports)
 
 
 def _function_config(spec: DeploymentSpec, values: Mapping[str, object]) -> str:
-    """The function's ROLLBACK_CONFIG: what to check, the thresholds, and what to reset."""
+    """The function's ROLLBACK_CONFIG: which policies it trusts, what it guards, the rule."""
+    r = release(spec)
     return json.dumps(
         {
-            "project": values["project"],
-            "window_seconds": 300,
+            "auto_close_seconds": monitoring.AUTO_CLOSE_SECONDS,
+            "policies": values["policies"],
             "target": values["target"],
-            "filters": {
-                key: values[key]
-                for key in (
-                    "candidate_requests",
-                    "candidate_errors",
-                    "candidate_latency",
-                    "stable_latency",
-                )
-            },
-            "thresholds": {
-                "error_rate": spec.rollout.rollback_error_rate,
-                "latency_multiplier": spec.rollout.rollback_latency_multiplier,
-                "baseline_p99_ms": spec.alerts.latency_p99_ms,
-                "min_requests": MIN_REQUESTS_TO_JUDGE,
+            "window_seconds": WINDOW_SECONDS,
+            "settings": asdict(settings_for(spec)),
+            "release": {
+                "stable_version": r.stable_version,
+                "candidate_version": r.candidate_version,
             },
         },
         sort_keys=True,

@@ -147,7 +147,7 @@ def test_cloud_armor_is_attached_with_waf_and_rate_rules(env: Environment) -> No
     (ban,) = [r for r in rules if r["action"] == "rate_based_ban"]
     threshold = ban["rateLimitOptions"]["rateLimitThreshold"]
     assert threshold == {"count": spec.api.waf_rate_limit_per_5min, "intervalSec": 300}
-    (throttle,) = [r for r in rules if r["action"] == "throttle"]
+    (throttle,) = [r for r in rules if r["action"] == "throttle" and r["priority"] == 2000]
     assert throttle["rateLimitOptions"]["enforceOnKey"] == "HTTP_HEADER"
     assert throttle["rateLimitOptions"]["enforceOnKeyName"] == "x-api-key"
     assert max(r["priority"] for r in rules) == 2147483647
@@ -176,12 +176,14 @@ def test_api_contract_enforces_the_auth_mode_and_quota(
         assert "x-google-jwks_uri" not in jwt
     operation = document["paths"][spec.model.predict_path]["post"]
     assert operation["security"] == [{s: [] for s in schemes}]
-    assert list(document["paths"]) == [spec.model.predict_path]
+    assert set(document["paths"]) == {spec.model.predict_path, spec.model.health_path}
     (limit,) = document["x-google-management"]["quota"]["limits"]
     assert limit["values"]["STANDARD"] == spec.api.rate_limit_rps * 60
     assert ("x-google-quota" in operation) == ("api_key" in schemes)
     armor = one(cap.resources, "gcp:compute/securityPolicy:SecurityPolicy")
-    (throttle,) = [r for r in armor.inputs["rules"] if r["action"] == "throttle"]
+    (throttle,) = [
+        r for r in armor.inputs["rules"] if r["action"] == "throttle" and r["priority"] == 2000
+    ]
     assert throttle["rateLimitOptions"]["enforceOnKeyName"] == header
 
 
@@ -214,7 +216,11 @@ def test_logs_keep_the_profile_retention_with_cmek_and_audit(env: Environment) -
 def test_one_alarm_per_rule_routed_to_its_tier(env: Environment) -> None:
     spec, cap = _run(env)
     rules = serving_alarms(spec)
-    policies = of_type(cap.resources, "gcp:monitoring/alertPolicy:AlertPolicy")
+    policies = [
+        p
+        for p in of_type(cap.resources, "gcp:monitoring/alertPolicy:AlertPolicy")
+        if "signal" in p.inputs["userLabels"]
+    ]
     assert len(policies) == len(rules)
     channels = of_type(cap.resources, "gcp:monitoring/notificationChannel:NotificationChannel")
     emails = [c for c in channels if c.inputs["type"] == "email"]
@@ -225,9 +231,10 @@ def test_one_alarm_per_rule_routed_to_its_tier(env: Environment) -> None:
     (rollback_channel,) = [c for c in channels if c.inputs["type"] == "pubsub"]
     for rule in rules:
         (policy,) = [p for p in policies if p.inputs["userLabels"]["signal"] == rule.key]
-        condition = policy.inputs["conditions"][0]["conditionThreshold"]
-        assert condition["thresholdValue"] == pytest.approx(rule.threshold)
-        assert condition["duration"] == f"{rule.period_seconds * rule.evaluation_periods}s"
+        if not rule.triggers_rollback:  # rollback rules are PromQL (test_gcp_release.py)
+            condition = policy.inputs["conditions"][0]["conditionThreshold"]
+            assert condition["thresholdValue"] == pytest.approx(rule.threshold)
+            assert condition["duration"] == f"{rule.period_seconds * rule.evaluation_periods}s"
         routed = set(policy.inputs["notificationChannels"])
         assert tier_of[rule.tier.value] <= routed
         assert (rollback_channel.name in routed) is rule.triggers_rollback
@@ -240,9 +247,9 @@ def test_rollback_alarms_watch_the_candidate_backend() -> None:
     policies = of_type(cap.resources, "gcp:monitoring/alertPolicy:AlertPolicy")
     canary_backend = by_name(cap.resources, "gcp:compute/backendService:BackendService", "canary")
     for rule in rollback_alarms(spec):
-        (policy,) = [p for p in policies if p.inputs["userLabels"]["signal"] == rule.key]
-        condition = policy.inputs["conditions"][0]["conditionThreshold"]
-        assert canary_backend.inputs["name"] in condition["filter"]
+        (policy,) = [p for p in policies if p.inputs["userLabels"].get("signal") == rule.key]
+        condition = policy.inputs["conditions"][0]["conditionPrometheusQueryLanguage"]
+        assert f'backend_target_name="{canary_backend.inputs["name"]}"' in condition["query"]
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -269,8 +276,8 @@ def test_rollback_function_guards_only_this_url_map() -> None:
     config = json.loads(function.inputs["serviceConfig"]["environmentVariables"]["ROLLBACK_CONFIG"])
     url_map = one(cap.resources, "gcp:compute/uRLMap:URLMap")
     assert config["target"]["kind"] == "url-map"
-    assert config["target"]["url_map"] == url_map.inputs["name"]
-    assert config["thresholds"]["error_rate"] == spec.rollout.rollback_error_rate
+    assert config["target"]["scope"] == url_map.inputs["name"]
+    assert config["settings"]["error_rate"] == spec.rollout.rollback_error_rate
     assert function.inputs["serviceConfig"]["ingressSettings"] == "ALLOW_INTERNAL_ONLY"
     assert function.inputs["kmsKeyName"] == component_outputs(cap)["kms_key_id"]
     (grant,) = [

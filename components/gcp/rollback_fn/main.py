@@ -1,7 +1,8 @@
 """Entry point of the rollback Cloud Function (gen2, Pub/Sub CloudEvent from an alert policy).
 
-Only this file uses a top-level import, because the function's folder is its import root when
-deployed; everything else lives in the ``logic`` package so tests import it from the repository.
+The archive's root is the import root when deployed: this file, the ``logic`` package, and the
+shipped ``rollout_decision.py`` (components/rollout.py) and ``release_watch.py``
+(components/gcp/release_watch.py), which logic.handler imports by those names.
 """
 
 from __future__ import annotations

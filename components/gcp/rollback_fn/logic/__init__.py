@@ -1,1 +1,1 @@
-"""The rollback function's logic: pure decisions (decision.py) and the GCP calls (gcp_api.py)."""
+"""The rollback function's logic: the handler (handler.py) and its credential (gcp_api.py)."""
