@@ -127,9 +127,10 @@ def rollback_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
             Signal.CANARY_LATENCY_P99, spec.alerts.latency_p99_ms * r.rollback_latency_multiplier,
             Comparison.ABOVE, Tier.TICKET, 60, 2, triggers_rollback=True, min_requests=guard,
         ),
-        # Share of requests (0-1) the candidate receives; below half its configured share.
+        # Share of requests (0-1) the candidate receives; below half the share it is given
+        # (0 without a candidate: a share cannot be below 0, so the rule cannot fire).
         AlarmRule(
-            Signal.CANARY_STARVED, r.canary_percent / 200, Comparison.BELOW, Tier.TICKET,
+            Signal.CANARY_STARVED, traffic_split(spec)[1] / 200, Comparison.BELOW, Tier.TICKET,
             60, 5, triggers_rollback=True, min_requests=guard,
         ),
     ]  # fmt: skip
