@@ -21,7 +21,7 @@ import pulumi_azure_native.app as app
 import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
-from components.alarms import rollback_alarms, serving_alarms
+from components.alarms import Tier, rollback_alarms, serving_alarms
 from components.azure import hosting, monitoring, roles, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -131,6 +131,54 @@ def validate_content_policy(max_request_bytes: int) -> list[str]:
         '      <content type="application/json" validate-as="json" action="prevent" />',
         "    </validate-content>",
     ]
+
+
+# The health API: GET <health_api_path>/<model.health_path>, no subscription key and no JWT,
+# through the same Front Door route and WAF as predict (review E1, contract 1). Its own API, so
+# that neither the subscription requirement nor the JWT policy of the model's API applies; its
+# own rate limit per caller IP (Front Door's X-Azure-ClientIP: the gateway sees Front Door's
+# address, and the Front Door id check guarantees the header was set by our Front Door).
+HEALTH_API_ID = "health"
+HEALTH_RATE_CALLS = 30
+HEALTH_RATE_PERIOD_SECONDS = 60
+_CLIENT_IP = (
+    '@(context.Request.Headers.GetValueOrDefault("X-Azure-ClientIP", context.Request.IpAddress))'
+)
+
+
+def health_api_path(spec: DeploymentSpec) -> str:
+    """The health API's path on the gateway: beside the model's API, never under it."""
+    return f"status/{spec.model.name}"
+
+
+def health_route(spec: DeploymentSpec) -> str:
+    """The public path of ``health_url`` (after the host)."""
+    return f"/{health_api_path(spec)}{spec.model.health_path}"
+
+
+def health_policy(front_door_id: str, backend_id: str) -> str:
+    """The health API's inbound policy: Front Door only, a per-IP rate limit, the model."""
+    lines = [
+        "<policies>",
+        "  <inbound>",
+        "    <base />",
+        '    <check-header name="X-Azure-FDID" failed-check-httpcode="403"'
+        ' failed-check-error-message="Forbidden" ignore-case="true">',
+        f"      <value>{escape(front_door_id)}</value>",
+        "    </check-header>",
+        f'    <rate-limit-by-key calls="{HEALTH_RATE_CALLS}"'
+        f' renewal-period="{HEALTH_RATE_PERIOD_SECONDS}" counter-key={quoteattr(_CLIENT_IP)} />',
+        f"    <set-backend-service backend-id={quoteattr(backend_id)} />",
+        "  </inbound>",
+        "  <backend><base /></backend>",
+        "  <outbound>",
+        "    <base />",
+        '    <set-header name="X-Powered-By" exists-action="delete" />',
+        "  </outbound>",
+        "  <on-error><base /></on-error>",
+        "</policies>",
+    ]
+    return "\n".join(lines)
 
 
 def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) -> str:
@@ -522,8 +570,55 @@ class AzureApiFirst(PatternComponent):
             api_id=api.name,
             opts=o,
         )
+        self._create_health_api(name, spec, backend_url, [backend, front_door_id], o)
         self.api = api
         self.api_id = api.id
+
+    def _create_health_api(
+        self,
+        name: str,
+        spec: DeploymentSpec,
+        backend_url: pulumi.Input[str],
+        policy_deps: list[pulumi.Resource],
+        o: pulumi.ResourceOptions,
+    ) -> None:
+        """GET health, anonymous, rate-limited per caller IP, forwarded to the model's
+        ``health_path`` (readiness: 200 only when the model is loaded)."""
+        rg, service = self.rg.name, self.apim.name
+        health = apim.Api(
+            f"{name}-health-api",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=HEALTH_API_ID,
+            display_name=f"{spec.model.name} health",
+            path=health_api_path(spec),
+            protocols=[apim.Protocol.HTTPS],
+            subscription_required=False,
+            service_url=backend_url,
+            opts=o,
+        )
+        apim.ApiOperation(
+            f"{name}-health-get",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=health.name,
+            operation_id="health",
+            display_name="Health",
+            method="GET",
+            url_template=spec.model.health_path,
+            opts=o,
+        )
+        apim.ApiPolicy(
+            f"{name}-health-policy",
+            resource_group_name=rg,
+            service_name=service,
+            api_id=health.name,
+            policy_id="policy",
+            format=apim.PolicyContentFormat.RAWXML,
+            value=health_policy("{{" + FRONT_DOOR_ID_VALUE + "}}", "model"),
+            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(depends_on=policy_deps)),
+        )
+        self.health_api = health
 
     # -- the edge ------------------------------------------------------------------------
     def _create_edge(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
@@ -677,17 +772,21 @@ class AzureApiFirst(PatternComponent):
         self.endpoint_url = pulumi.Output.concat(
             "https://", host, "/", spec.model.name, spec.model.predict_path
         )
+        # Same host, same route ("/*"), same WAF association as predict.
+        self.health_url = pulumi.Output.concat("https://", host, health_route(spec))
 
     # -- alarms, rollback, dashboard ---------------------------------------------------------
     def _create_monitoring(
         self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions
     ) -> None:
         rules = serving_alarms(spec)
+        log = request_log(spec, self.app_name)
         self.rollback = rollout.rollback_path(
             spec,
             name,
             self.rg,
             self.workspace,
+            self.insights,
             [monitoring.alarm_rule_name(spec, r) for r in rollback_alarms(spec)],
             rollout.RollbackTarget(
                 kind="container-app",
@@ -696,18 +795,20 @@ class AzureApiFirst(PatternComponent):
                 candidate=self.candidate_revision,
                 role=roles.ROLLBACK_CONTAINER_APP,
             ),
+            log,
             o,
         )
         self.monitoring = monitoring.serving_monitoring(
-            spec,
-            name,
-            rules,
-            self.rg,
-            self.workspace,
-            request_log(spec, self.app_name),
-            self.rollback.action_group,
-            o,
+            spec, name, rules, self.rg, self.workspace, log, self.rollback.action_group, o
         )
+        channels = self.monitoring.channels
+        monitoring.rollback_reports(
+            spec, name, self.rg, self.workspace, self.rollback.app_name, channels, o
+        )
+        monitoring.uptime_check(
+            spec, name, self.rg, self.insights, self.health_url, channels[Tier.PAGE], o
+        )
+        self.rollback_alarms = pulumi.Output.from_input(list(self.monitoring.rollback_alarm_names))
         self.alert_topic = self.monitoring.alert_topic
         self.dashboard_name = self.monitoring.dashboard.display_name
 
@@ -746,26 +847,57 @@ def custom_domain(
     )
 
 
+# Failures API Management generated or passed on without the model answering them itself: no
+# backend answer (a timeout, a reset: BackendResponseCode 0 or absent) or the Container Apps
+# proxy's 502/503/504 (a crashed or unready revision). The gateway cannot tell which revision
+# failed, so while a candidate is live they count against it (review E3 and E.10: returning
+# traffic to the version that served alone before is cheap); a model that itself answers
+# 503 is counted twice, which errs the same way.
+GATEWAY_FAILURE = (
+    "ResponseCode >= 500 and (isnull(BackendResponseCode)"
+    " or BackendResponseCode in (0, 502, 503, 504))"
+)
+
+
 def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:
     """Where API-first requests are logged.
 
     Customer-facing signals come from API Management's gateway log (what consumers actually
-    got, including gateway rejections); the candidate's signals come from the model's own
-    request telemetry in Application Insights, tagged with its version (the split happens
-    inside Container Apps, behind the gateway).
+    got, including gateway rejections). The versions' signals come from the model's own
+    request telemetry in Application Insights: rows of the predict route (not probes or the
+    health route) of this app (AppRoleName = OTEL_SERVICE_NAME) and one version (AppVersion
+    = service.version); the split happens inside Container Apps, behind the gateway. The
+    gateway's own failures are added to the candidate's.
     """
-    candidate = spec.rollout.candidate_version or spec.model.version
+    release = rollout.release(spec)
+    route = f'Name == "POST {spec.model.predict_path}"'
+
+    def version(v: str) -> monitoring.LogView:
+        return monitoring.LogView(
+            table="AppRequests",
+            latency_ms="DurationMs",
+            status="toint(ResultCode)",
+            where=f'AppRoleName == "{app_name}" and AppVersion == "{v}" and {route}',
+        )
+
+    gateway = 'ApiId == "model"'
     return monitoring.RequestLog(
         serving=monitoring.LogView(
             table="ApiManagementGatewayLogs",
             latency_ms="TotalTime",
             status="ResponseCode",
-            where='ApiId == "model"',
+            where=gateway,
         ),
-        candidate=monitoring.LogView(
-            table="AppRequests",
-            latency_ms="DurationMs",
-            status="toint(ResultCode)",
-            where=f'AppRoleName == "{app_name}" and AppVersion == "{candidate}"',
+        candidate=version(release.candidate_version),
+        stable=version(release.stable_version),
+        gateway_failures=(
+            monitoring.LogView(
+                table="ApiManagementGatewayLogs",
+                latency_ms="TotalTime",
+                status="ResponseCode",
+                where=f"{gateway} and {GATEWAY_FAILURE}",
+            )
+            if spec.has_candidate
+            else None
         ),
     )

@@ -124,6 +124,8 @@ TYPE_OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
     "azure-native:applicationinsights:Component": _crud("Microsoft.Insights/components"),
     "azure-native:applicationinsights:Workbook": _crud("Microsoft.Insights/workbooks"),
+    # The api-first uptime (standard) test of health_url.
+    "azure-native:applicationinsights:WebTest": _crud("Microsoft.Insights/webtests"),
     "azure-native:monitor:DiagnosticSetting": _crud("Microsoft.Insights/diagnosticSettings"),
     "azure-native:monitor:ScheduledQueryRule": _crud("Microsoft.Insights/scheduledQueryRules"),
     "azure-native:monitor:MetricAlert": _crud("Microsoft.Insights/metricAlerts"),
@@ -256,6 +258,7 @@ PATTERN_TYPES: dict[Pattern, frozenset[str]] = {
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:apimanagement:")),
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:cdn:")),
             "azure-native:frontdoor:Policy",
+            "azure-native:applicationinsights:WebTest",
         )
     ),
     Pattern.EVENT_DRIVEN: frozenset(
@@ -360,13 +363,11 @@ ASSIGNED_BUILTIN_ROLES: dict[Pattern, tuple[str, ...]] = {
     Pattern.API_FIRST: (
         "key-vault-crypto-user",
         "monitoring-metrics-publisher",
-        "monitoring-reader",
     ),
     Pattern.EVENT_DRIVEN: ("key-vault-crypto-user",),
     Pattern.MANAGED_PLATFORM: (
         "key-vault-crypto-user",
         "monitoring-metrics-publisher",
-        "monitoring-reader",
         "storage-blob-data-reader",
         "storage-blob-data-owner",
         "acr-pull",

@@ -40,6 +40,8 @@ POLL_LIMIT_SECONDS = 1800.0
 TERMINAL_OK = "Succeeded"
 TERMINAL_FAILED = frozenset({"Failed", "Canceled", "Cancelled"})
 TOKEN_QUERY = ("--query", "accessToken", "--output", "tsv")
+# The tag an automatic rollback leaves on the endpoint (rollback_fn/decision.py ROLLED_BACK_TAG).
+ROLLED_BACK_TAG = "aideploy-rolled-back"
 
 
 class ArmError(RuntimeError):
@@ -181,9 +183,14 @@ def split_body(
     properties["traffic"] = dict(traffic)
     properties["mirrorTraffic"] = dict(mirror)
     body: dict[str, Any] = {"location": endpoint.get("location"), "properties": properties}
-    for key in ("identity", "kind", "sku", "tags"):
+    for key in ("identity", "kind", "sku"):
         if endpoint.get(key) is not None:
             body[key] = endpoint[key]
+    # A split that `pulumi up` applies is the stack file's decision: it clears the marker an
+    # automatic rollback left (release_watch.rolled_back), which the pipeline checked first.
+    tags = {k: v for k, v in dict(endpoint.get("tags") or {}).items() if k != ROLLED_BACK_TAG}
+    if tags or endpoint.get("tags") is not None:
+        body["tags"] = tags
     return body
 
 

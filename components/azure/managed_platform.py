@@ -536,11 +536,13 @@ class AzureManagedPlatform(PatternComponent):
     ) -> None:
         base = self.base
         rules = serving_alarms(spec)
+        log = request_log(self.endpoint_name)
         self.rollback = rollout.rollback_path(
             spec,
             name,
             base.rg,
             base.workspace,
+            base.insights,
             [monitoring.alarm_rule_name(spec, r) for r in rollback_alarms(spec)],
             rollout.RollbackTarget(
                 kind="ml-online-endpoint",
@@ -552,6 +554,7 @@ class AzureManagedPlatform(PatternComponent):
                     ("endpoint-identity", self.endpoint_id.id, roles.ROLLBACK_ASSIGN_IDENTITY),
                 ),
             ),
+            log,
             o,
         )
         self.monitoring = monitoring.serving_monitoring(
@@ -560,11 +563,15 @@ class AzureManagedPlatform(PatternComponent):
             rules,
             base.rg,
             base.workspace,
-            request_log(self.endpoint_name),
+            log,
             self.rollback.action_group,
             o,
         )
         channels = self.monitoring.channels
+        monitoring.rollback_reports(
+            spec, name, base.rg, base.workspace, self.rollback.app_name, channels, o
+        )
+        self.rollback_alarms = pulumi.Output.from_input(list(self.monitoring.rollback_alarm_names))
         tier = Tier.TICKET if Tier.TICKET in channels else next(iter(channels))
         for slot, deployment in (("blue", self.blue), ("green", self.green)):
             for key, metric, threshold in UTILISATION_ALERTS:
@@ -588,20 +595,28 @@ class AzureManagedPlatform(PatternComponent):
         self.rollback_trigger = self.rollback.action_group.id
 
 
+# The endpoint traffic log's ResponseCode is what the client got, so the platform's own
+# failures (502/503 from an unready deployment, 504 on a scoring timeout) are already in it;
+# Azure ML answers a request that outlived request_timeout with 408, a timeout too.
+FAILED_REQUEST = "{status} >= 500 or {status} == 408"
+
+
 def request_log(endpoint_name: str) -> monitoring.RequestLog:
     """The endpoint's traffic log (diagnostic category AmlOnlineEndpointTrafficLog): every
     request with its deployment, status and total duration, for both tracks."""
     endpoint = f'EndpointName == "{endpoint_name}"'
-    view = monitoring.LogView(
-        table="AmlOnlineEndpointTrafficLog",
-        latency_ms="TotalDurationMs",
-        status="toint(ResponseCode)",
-        where=endpoint,
+
+    def view(where: str) -> monitoring.LogView:
+        return monitoring.LogView(
+            table="AmlOnlineEndpointTrafficLog",
+            latency_ms="TotalDurationMs",
+            status="toint(ResponseCode)",
+            where=where,
+            failed=FAILED_REQUEST,
+        )
+
+    return monitoring.RequestLog(
+        serving=view(endpoint),
+        candidate=view(f'{endpoint} and DeploymentName == "{rollout.CANDIDATE_DEPLOYMENT}"'),
+        stable=view(f'{endpoint} and DeploymentName == "{rollout.STABLE_DEPLOYMENT}"'),
     )
-    candidate = monitoring.LogView(
-        table=view.table,
-        latency_ms=view.latency_ms,
-        status=view.status,
-        where=f'{endpoint} and DeploymentName == "{rollout.CANDIDATE_DEPLOYMENT}"',
-    )
-    return monitoring.RequestLog(serving=view, candidate=candidate)

@@ -51,10 +51,37 @@ KEY_CREATOR_DATA_ACTIONS = (
     "Microsoft.KeyVault/vaults/keyrotationpolicies/write",
 )
 
+# The rollback service reads the alert that called it at the scope it was raised on (the log
+# workspace; review E2): alerts read, nothing else of Azure Monitor.
+ALERT_READ_ACTIONS = ("Microsoft.AlertsManagement/alerts/read",)
+# ...and re-reads the candidate's and the stable version's requests from exactly the tables the
+# rollback alerts query (table-level access; review B7: not Monitoring Reader on every log).
+LOG_QUERY_ACTIONS = (
+    "Microsoft.OperationalInsights/workspaces/read",
+    "Microsoft.OperationalInsights/workspaces/query/read",
+)
+ROLLBACK_LOG_TABLES: dict[Pattern, tuple[str, ...]] = {
+    Pattern.API_FIRST: ("AppRequests", "ApiManagementGatewayLogs"),
+    Pattern.MANAGED_PLATFORM: ("AmlOnlineEndpointTrafficLog",),
+}
+
+
+def log_table_actions(tables: tuple[str, ...]) -> tuple[str, ...]:
+    """Query rights on a workspace limited to ``tables``."""
+    return LOG_QUERY_ACTIONS + tuple(
+        f"Microsoft.OperationalInsights/workspaces/query/{table}/read" for table in tables
+    )
+
+
 KEY_CREATOR = "key-creator"
 ROLLBACK_CONTAINER_APP = "rollback-container-app"
 ROLLBACK_ML_ENDPOINT = "rollback-ml-endpoint"
 ROLLBACK_ASSIGN_IDENTITY = "rollback-assign-identity"
+ROLLBACK_ALERT_READER = "rollback-alert-reader"
+ROLLBACK_LOGS: dict[Pattern, str] = {
+    Pattern.API_FIRST: "rollback-logs-api-first",
+    Pattern.MANAGED_PLATFORM: "rollback-logs-managed-platform",
+}
 
 CUSTOM_ROLES: dict[str, CustomRole] = {
     # The deployer assigns this to itself on its own stack's vault, to create the stack's CMK.
@@ -81,14 +108,39 @@ CUSTOM_ROLES: dict[str, CustomRole] = {
         "restate one user-assigned identity on the resource it already serves",
         actions=ASSIGN_IDENTITY_ACTIONS,
     ),
+    # The rollback service's identity, on the log workspace its rollback alerts are raised on.
+    ROLLBACK_ALERT_READER: CustomRole(
+        "rollback alert reader",
+        "read the alerts raised on one log workspace",
+        actions=ALERT_READ_ACTIONS,
+    ),
+    **{
+        key: CustomRole(
+            f"rollback log reader ({pattern.value})",
+            f"query {', '.join(ROLLBACK_LOG_TABLES[pattern])} in one log workspace",
+            actions=log_table_actions(ROLLBACK_LOG_TABLES[pattern]),
+        )
+        for pattern, key in ROLLBACK_LOGS.items()
+    },
 }
 
 # The custom roles each pattern's stacks assign (the journey and bootstrap tests hold this to the
 # captured stacks' role assignments).
 PATTERN_CUSTOM_ROLES: dict[Pattern, tuple[str, ...]] = {
-    Pattern.API_FIRST: (KEY_CREATOR, ROLLBACK_CONTAINER_APP),
+    Pattern.API_FIRST: (
+        KEY_CREATOR,
+        ROLLBACK_CONTAINER_APP,
+        ROLLBACK_ALERT_READER,
+        ROLLBACK_LOGS[Pattern.API_FIRST],
+    ),
     Pattern.EVENT_DRIVEN: (KEY_CREATOR,),
-    Pattern.MANAGED_PLATFORM: (KEY_CREATOR, ROLLBACK_ML_ENDPOINT, ROLLBACK_ASSIGN_IDENTITY),
+    Pattern.MANAGED_PLATFORM: (
+        KEY_CREATOR,
+        ROLLBACK_ML_ENDPOINT,
+        ROLLBACK_ASSIGN_IDENTITY,
+        ROLLBACK_ALERT_READER,
+        ROLLBACK_LOGS[Pattern.MANAGED_PLATFORM],
+    ),
 }
 # Custom roles a deployer may assign to itself only (never to another principal).
 SELF_ASSIGNED_ROLES: frozenset[str] = frozenset({KEY_CREATOR})

@@ -28,25 +28,33 @@ from typing import Any
 
 import pulumi
 import pulumi_azure_native.app as app
+import pulumi_azure_native.applicationinsights as applicationinsights
 import pulumi_azure_native.authorization as authorization
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
-from components.azure import hosting, roles, security
+from components.azure import hosting, monitoring, roles, security
 from components.naming import resource_name
-from components.rollout import traffic_split
+from components.rollout import settings_for, traffic_split
 from components.spec import DeploymentSpec
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
-# The files deployed, relative to ROLLBACK_FN_DIR (explicit: no caches, no tests, no stray files).
-ROLLBACK_FN_FILES: tuple[str, ...] = (
-    "__init__.py",
-    "arm.py",
-    "decision.py",
-    "handler.py",
-    "server.py",
-)
+# The one rollback rule (components/rollout.py), shipped beside the service's own files under
+# the name its decision module imports (the same function the pipeline's watch calls).
+ROLLOUT_MODULE = Path(__file__).resolve().parents[1] / "rollout.py"
+# The files deployed: name in the package -> source (explicit: no caches, no tests, no strays).
+ROLLBACK_FN_SOURCES: dict[str, Path] = {
+    **{
+        rel: ROLLBACK_FN_DIR / rel
+        for rel in ("__init__.py", "arm.py", "decision.py", "handler.py", "server.py")
+    },
+    "rollout_decision.py": ROLLOUT_MODULE,
+}
+ROLLBACK_FN_FILES: tuple[str, ...] = tuple(ROLLBACK_FN_SOURCES)
+# The window the service re-reads samples over: the rollback alerts' own window (their periods
+# behind the ingestion allowance), so it judges the same minutes the alert did.
+SAMPLE_TIMESPAN = "PT10M"
 # A stock Python image from Microsoft's registry (Azure Linux); the code is mounted into it.
 ROLLBACK_IMAGE = "mcr.microsoft.com/azurelinux/base/python:3.12"
 ROLLBACK_PORT = 8080
@@ -302,7 +310,7 @@ def code_secrets() -> dict[str, str]:
     Secret names allow lowercase letters, digits and dashes, so ``decision.py`` is
     ``code-decision-py``; :func:`code_volume_items` maps each back to its path.
     """
-    return {_secret_name(rel): (ROLLBACK_FN_DIR / rel).read_text() for rel in ROLLBACK_FN_FILES}
+    return {_secret_name(rel): src.read_text() for rel, src in ROLLBACK_FN_SOURCES.items()}
 
 
 def _secret_name(rel: str) -> str:
@@ -352,6 +360,8 @@ class RollbackPath:
     service: app.ContainerApp
     action_group: monitor.ActionGroup
     identity: security.Identity
+    app_name: str
+    grants: tuple[authorization.RoleAssignment, ...]
 
 
 def rollback_path(
@@ -359,33 +369,71 @@ def rollback_path(
     name: str,
     rg: resources.ResourceGroup,
     workspace: operationalinsights.Workspace,
+    insights: applicationinsights.Component,
     alert_rules: list[str],
     target: RollbackTarget,
+    log: monitoring.RequestLog,
     opts: pulumi.ResourceOptions,
 ) -> RollbackPath:
     """Rollback service + least-privilege identity + the action group that calls it.
 
-    ``alert_rules`` are the names of the rollback alert rules: the service acts only on a fired
-    alert of one of them, read back from Azure Monitor.
+    ``alert_rules`` are the exact names of the rollback alert rules: the service acts only on an
+    alert of one of them, read back from Azure Monitor at the workspace it was raised on. Its
+    identity holds exactly what its calls need (rollback_fn/arm.py CALLS): read alerts and query
+    the alerts' tables on the workspace, read and write the target, send its decision events to
+    Application Insights.
     """
     svc_identity = security.identity(spec, name, "rollback", rg, opts)
     # Bootstrap's custom roles, assigned on exactly the target (and the linked resource).
-    security.grant_custom(
-        f"{name}-rollback-grant", spec, svc_identity, target.role, target.resource_id, opts
-    )
+    grants = [
+        security.grant_custom(
+            f"{name}-rollback-grant", spec, svc_identity, target.role, target.resource_id, opts
+        )
+    ]
     for key, scope, role in target.linked:
-        security.grant_custom(f"{name}-rollback-{key}-grant", spec, svc_identity, role, scope, opts)
-    # Reading an alert back needs read access to what it fired on: the log workspace.
-    security.grant(
-        f"{name}-rollback-alerts-grant", svc_identity, "monitoring-reader", workspace.id, opts
+        grants.append(
+            security.grant_custom(
+                f"{name}-rollback-{key}-grant", spec, svc_identity, role, scope, opts
+            )
+        )
+    # Read the alert at the scope it was raised on (review E2) and the alerts' own tables, on
+    # the workspace only (review B7: no Monitoring Reader over every log).
+    grants.append(
+        security.grant_custom(
+            f"{name}-rollback-alerts-grant",
+            spec,
+            svc_identity,
+            roles.ROLLBACK_ALERT_READER,
+            workspace.id,
+            opts,
+        )
+    )
+    grants.append(
+        security.grant_custom(
+            f"{name}-rollback-logs-grant",
+            spec,
+            svc_identity,
+            roles.ROLLBACK_LOGS[spec.pattern],
+            workspace.id,
+            opts,
+        )
+    )
+    # Its decision events (the report and the page) go to Application Insights, Entra-signed.
+    grants.append(
+        security.grant(
+            f"{name}-rollback-report-grant",
+            svc_identity,
+            "monitoring-metrics-publisher",
+            insights.id,
+            opts,
+        )
     )
 
     # Its own small environment: the tool that moves traffic does not share a blast radius with
     # the workloads it controls, and the managed-platform pattern has no other environment.
     environment = hosting.container_environment(spec, name, "rollback-env", rg, workspace, opts)
-    app_name = resource_name(
-        "azure", "container-app", spec.project, spec.environment.value, "rollback"
-    )
+    app_name = rollback_app_name(spec)
+    decision = settings_for(spec)
     settings: dict[str, pulumi.Input[str]] = {
         "PYTHONPATH": "/app",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -396,6 +444,16 @@ def rollback_path(
         "ROLLBACK_STABLE": target.stable,
         "ROLLBACK_CANDIDATE": target.candidate,
         "ROLLBACK_ALERT_RULES": ",".join(alert_rules),
+        "ROLLBACK_CANDIDATE_VERSION": release(spec).candidate_version,
+        "ROLLBACK_WORKSPACE_ID": workspace.id,
+        "ROLLBACK_WORKSPACE_CUSTOMER_ID": workspace.customer_id,
+        "ROLLBACK_SAMPLE_QUERY": monitoring.sample_query(log),
+        "ROLLBACK_SAMPLE_TIMESPAN": SAMPLE_TIMESPAN,
+        "ROLLBACK_ERROR_RATE": f"{decision.error_rate:g}",
+        "ROLLBACK_LATENCY_MULTIPLIER": f"{decision.latency_multiplier:g}",
+        "ROLLBACK_MIN_REQUESTS": str(decision.min_requests),
+        "ROLLBACK_SERVICE_NAME": app_name,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": insights.connection_string,
     }
     service = app.ContainerApp(
         f"{name}-rollback",
@@ -482,4 +540,9 @@ def rollback_path(
         tags=spec.standard_tags(),
         opts=opts,
     )
-    return RollbackPath(service, action_group, svc_identity)
+    return RollbackPath(service, action_group, svc_identity, app_name, tuple(grants))
+
+
+def rollback_app_name(spec: DeploymentSpec) -> str:
+    """The rollback service's Container App name (also its role name in its decision events)."""
+    return resource_name("azure", "container-app", spec.project, spec.environment.value, "rollback")

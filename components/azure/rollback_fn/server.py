@@ -11,8 +11,8 @@ import json
 import os
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from .arm import ArmClient
-from .handler import handle
+from .arm import ArmClient, AzureError
+from .handler import handle, summary_json
 
 MAX_BODY = 256 * 1024  # common-alert-schema payloads are a few kilobytes
 
@@ -54,10 +54,10 @@ class RollbackRequestHandler(BaseHTTPRequestHandler):
         )
         try:
             result = handle(payload if isinstance(payload, dict) else {}, env, client)
-        except RuntimeError as exc:  # ARM refused: 500 makes the action group retry
+        except AzureError as exc:  # a write or report failed: 500 makes the action group retry
             self._reply(500, json.dumps({"error": str(exc)}))
             return
-        self._reply(200, result)
+        self._reply(200, summary_json(result))
 
 
 def main() -> None:
