@@ -28,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Signal, Tier, serving_alarms
-from components.aws import monitoring, network, rollout, security
+from components.aws import monitoring, network, release, rollout, security
 from components.aws.waf import create_web_acl
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -156,6 +156,29 @@ def _check_domain(spec: DeploymentSpec) -> None:
         raise ValueError(f"api.domain {domain!r} is too long for serving.<domain> (253)")
 
 
+# The unauthenticated health route's throttle: probes (the pipeline's watch, smoke tests, the
+# uptime canary) need a few requests a second; anonymous callers get no more than this.
+HEALTH_RATE_RPS = 10
+HEALTH_BURST = 20
+# The gateway gives up on a readiness answer after this long (the predict route has 29 s).
+HEALTH_TIMEOUT_MS = 5000
+
+
+def health_rate_limit(spec: DeploymentSpec) -> int:
+    """Requests per second the health route admits (never above the stage's own limit)."""
+    return min(HEALTH_RATE_RPS, spec.api.rate_limit_rps)
+
+
+def health_burst_limit(spec: DeploymentSpec) -> int:
+    """The health route's burst (never above the stage's own burst)."""
+    return min(HEALTH_BURST, spec.api.burst)
+
+
+def health_method_path(spec: DeploymentSpec) -> str:
+    """The stage's method path of ``GET <health_path>`` (API Gateway's ``resource/METHOD``)."""
+    return f"{spec.model.health_path.strip('/')}/GET"
+
+
 # Which checks each auth mode puts on the method: (JWT authorizer, API key required).
 AUTH_CHECKS: Mapping[AuthMode, tuple[bool, bool]] = {
     AuthMode.JWT: (True, False),
@@ -269,6 +292,10 @@ class AwsApiFirst(PatternComponent):
         self._create_serving()
 
         self.endpoint_url = self._endpoint_url()
+        self.health_url = self._endpoint_url(spec.model.health_path)
+        self.rollback_alarms = pulumi.Output.all(
+            *rollout.rollback_alarm_names(self.alarm_defs, self.alarms)
+        )
         self.api_id = self.rest_api.id
         self.serving_service = self.services["stable"].name
         self.canary_service = self.services["canary"].name
@@ -532,16 +559,7 @@ class AwsApiFirst(PatternComponent):
             schema=json.dumps(REQUEST_SCHEMA, sort_keys=True),
             opts=o,
         )
-        parent_id: pulumi.Output[str] = self.rest_api.root_resource_id
-        for i, segment in enumerate(s for s in spec.model.predict_path.split("/") if s):
-            resource = aws.apigateway.Resource(
-                f"{name}-path-{i}",
-                rest_api=self.rest_api.id,
-                parent_id=parent_id,
-                path_part=segment,
-                opts=o,
-            )
-            parent_id = resource.id
+        parent_id = self._create_path(spec.model.predict_path, "path", [])[-1]
         self.authorizer = self._create_authorizer() if use_jwt else None
         self.method = aws.apigateway.Method(
             f"{name}-predict",
@@ -588,9 +606,16 @@ class AwsApiFirst(PatternComponent):
             ),
             opts=o,
         )
+        self._create_health_route()
         # Redeploy whenever the API's shape changes (the hash covers everything declared here).
         shape = json.dumps(
-            [spec.model.predict_path, spec.api.auth.value, REQUEST_SCHEMA, VARIANT_HEADER],
+            [
+                spec.model.predict_path,
+                spec.api.auth.value,
+                REQUEST_SCHEMA,
+                VARIANT_HEADER,
+                spec.model.health_path,
+            ],
             sort_keys=True,
         )
         self.deployment = aws.apigateway.Deployment(
@@ -598,7 +623,15 @@ class AwsApiFirst(PatternComponent):
             rest_api=self.rest_api.id,
             triggers={"shape": hashlib.sha256(shape.encode()).hexdigest()},
             opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(depends_on=[self.method, self.integration])
+                o,
+                pulumi.ResourceOptions(
+                    depends_on=[
+                        self.method,
+                        self.integration,
+                        self.health_method,
+                        self.health_integration,
+                    ]
+                ),
             ),
         )
         self.access_logs = security.create_log_group(
@@ -661,6 +694,24 @@ class AwsApiFirst(PatternComponent):
             ),
             opts=o,
         )
+        # The health route's own ceiling, below the stage's: it needs no credentials, so it is
+        # the one route an anonymous caller can drive; probes need a few requests a second.
+        aws.apigateway.MethodSettings(
+            f"{name}-health-method-settings",
+            rest_api=self.rest_api.id,
+            stage_name=self.stage.stage_name,
+            method_path=health_method_path(spec),
+            settings=aws.apigateway.MethodSettingsSettingsArgs(
+                metrics_enabled=True,
+                logging_level="ERROR",
+                data_trace_enabled=False,
+                throttling_rate_limit=float(health_rate_limit(spec)),
+                throttling_burst_limit=health_burst_limit(spec),
+                caching_enabled=False,
+                cache_data_encrypted=True,
+            ),
+            opts=o,
+        )
         self._create_usage_plan(use_key)
         if spec.api.domain is not None:
             self._create_custom_domain()
@@ -669,6 +720,77 @@ class AwsApiFirst(PatternComponent):
             f"{name}-waf-association",
             resource_arn=self.stage.arn,
             web_acl_arn=self.web_acl.arn,
+            opts=o,
+        )
+
+    def _create_path(
+        self, path: str, role: str, known: list[tuple[str, pulumi.Output[str]]]
+    ) -> list[pulumi.Output[str]]:
+        """The gateway resources of ``path``, one per segment; ids in order (root first).
+
+        ``known`` is (segment, id) of a path already created: shared leading segments reuse
+        its resources (API Gateway rejects two resources with one path). New resources are
+        named ``<name>-<role>-<i>`` (the predict path keeps its original ``<name>-path-<i>``).
+        """
+        name, o = self.name, self._o
+        ids: list[pulumi.Output[str]] = [self.rest_api.root_resource_id]
+        segments = [s for s in path.split("/") if s]
+        shared = True
+        for i, segment in enumerate(segments):
+            if shared and i < len(known) and known[i][0] == segment:
+                ids.append(known[i][1])
+                continue
+            shared = False
+            resource = aws.apigateway.Resource(
+                f"{name}-{role}-{i}",
+                rest_api=self.rest_api.id,
+                parent_id=ids[-1],
+                path_part=segment,
+                opts=o,
+            )
+            ids.append(resource.id)
+        if role == "path":
+            self._predict_segments = list(zip(segments, ids[1:], strict=True))
+        return ids
+
+    def _create_health_route(self) -> None:
+        """``GET <health_path>``: no authorizer, no API key, proxied over the same VPC link and
+        ALB (with the same variant header) to the model's readiness path, never an inference.
+        It is on the same stage, so the same WAF ACL and access log see it (review E1)."""
+        name, spec, o = self.name, self.spec, self._o
+        if spec.model.health_path == spec.model.predict_path:
+            raise ValueError("model.health_path must differ from model.predict_path")
+        ids = self._create_path(spec.model.health_path, "health-path", self._predict_segments)
+        self.health_method = aws.apigateway.Method(
+            f"{name}-health",
+            rest_api=self.rest_api.id,
+            resource_id=ids[-1],
+            http_method="GET",
+            authorization="NONE",
+            api_key_required=False,
+            opts=o,
+        )
+        self.health_integration = aws.apigateway.Integration(
+            f"{name}-health-integration",
+            rest_api=self.rest_api.id,
+            resource_id=ids[-1],
+            http_method=self.health_method.http_method,
+            type="HTTP_PROXY",
+            integration_http_method="GET",
+            connection_type="VPC_LINK",
+            connection_id=self.vpc_link.id,
+            integration_target=self.alb.arn,
+            uri=f"{self.hop.scheme}://{self.host}{spec.model.health_path}",
+            request_parameters={
+                f"integration.request.header.{VARIANT_HEADER}": "stageVariables.variant"
+            },
+            # A readiness answer is quick; a probe must not hang for the 29 s maximum.
+            timeout_milliseconds=HEALTH_TIMEOUT_MS,
+            tls_config=(
+                aws.apigateway.IntegrationTlsConfigArgs(insecure_skip_verification=True)
+                if self.hop.skip_verification
+                else None
+            ),
             opts=o,
         )
 
@@ -701,12 +823,12 @@ class AwsApiFirst(PatternComponent):
             opts=o,
         )
 
-    def _endpoint_url(self) -> pulumi.Output[str]:
-        """Where clients send predictions: the custom domain when there is one."""
-        predict = self.spec.model.predict_path
+    def _endpoint_url(self, path: str | None = None) -> pulumi.Output[str]:
+        """Where clients send predictions (or ``path``): the custom domain when there is one."""
+        path = path or self.spec.model.predict_path
         if self.spec.api.domain is None:
-            return pulumi.Output.concat(self.stage.invoke_url, predict)
-        return pulumi.Output.concat("https://", self.base_path.domain_name, predict)
+            return pulumi.Output.concat(self.stage.invoke_url, path)
+        return pulumi.Output.concat("https://", self.base_path.domain_name, path)
 
     def _create_usage_plan(self, use_key: bool) -> None:
         name, spec, o = self.name, self.spec, self._o
@@ -830,16 +952,19 @@ class AwsApiFirst(PatternComponent):
     def _create_monitoring(self) -> None:
         name, spec, o = self.name, self.spec, self._o
         self.alarm_defs = monitoring.alarm_defs(
-            serving_alarms(spec), monitoring.API_GATEWAY_METRICS
+            serving_alarms(spec), monitoring.API_GATEWAY_METRICS, has_candidate=spec.has_candidate
         )
         self.topics = monitoring.create_alert_topics(
             name, spec, self.key, monitoring.tiers_used(self.alarm_defs), o
         )
         dimensions: dict[str, Mapping[str, pulumi.Input[str]]] = {
             "api": {"ApiName": self.rest_api.name, "Stage": self.stage.stage_name},
-            "canary": {
-                "LoadBalancer": _arn_suffix(self.alb.arn, "loadbalancer/"),
-                "TargetGroup": _arn_suffix(self.target_groups["canary"].arn, ""),
+            **{
+                role: {
+                    "LoadBalancer": _arn_suffix(self.alb.arn, "loadbalancer/"),
+                    "TargetGroup": _arn_suffix(self.target_groups[role].arn, ""),
+                }
+                for role in ("stable", "canary")
             },
         }
         self.alarms = monitoring.create_alarms(
@@ -847,6 +972,15 @@ class AwsApiFirst(PatternComponent):
         )
         self.dashboard = monitoring.create_dashboard(
             name, spec, self.alarms, o, title=f"{spec.project} {spec.environment.value} API"
+        )
+        self.rollback_function = release.create_rollback_function(
+            name,
+            spec,
+            key=self.key,
+            alarms=[self.alarms[d.key] for d in self.alarm_defs if d.triggers_rollback],
+            topics=self.topics,
+            target=release.api_first_target(spec, self.rest_api.id, self.stage.stage_name),
+            opts=o,
         )
 
     # --- serving --------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Signal, Tier, serving_alarms
-from components.aws import monitoring, network, rollout, security
+from components.aws import monitoring, network, release, rollout, security
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -122,6 +122,17 @@ class AwsManagedPlatform(PatternComponent):
         # deployment config, trigger it.
         self.rollback_trigger = pulumi.Output.all(
             *rollout.rollback_alarm_names(self.alarm_defs, self.alarms)
+        )
+        self.rollback_alarms = self.rollback_trigger
+        # After the update window too (review E5): the same alarms wake the rollback function.
+        self.rollback_function = release.create_rollback_function(
+            name,
+            spec,
+            key=self.key,
+            alarms=[self.alarms[d.key] for d in self.alarm_defs if d.triggers_rollback],
+            topics=self.topics,
+            target=release.managed_platform_target(spec, self.endpoint.name),
+            opts=o,
         )
         self._finish()
 
@@ -235,7 +246,9 @@ class AwsManagedPlatform(PatternComponent):
         rules = serving_alarms(spec)
         periods = next(r.evaluation_periods for r in rules if r.signal is Signal.LATENCY_P95)
         self.alarm_defs = [
-            *monitoring.alarm_defs(rules, monitoring.SAGEMAKER_METRICS),
+            *monitoring.alarm_defs(
+                rules, monitoring.SAGEMAKER_METRICS, has_candidate=spec.has_candidate
+            ),
             *monitoring.sagemaker_capacity_alarms(
                 vcpus=self.shape.vcpus,
                 gpus=self.shape.gpus,

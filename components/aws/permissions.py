@@ -419,7 +419,11 @@ _EVENTS = frozenset({EVENT_DRIVEN})
 _SAGEMAKER = frozenset({MANAGED_PLATFORM})
 _ECS = frozenset({API_FIRST, EVENT_DRIVEN})
 _S3 = frozenset({EVENT_DRIVEN, MANAGED_PLATFORM})
-_QUEUES = frozenset({API_FIRST, EVENT_DRIVEN})
+# Every pattern has a queue: dead letters of its Lambda functions, and the event-driven jobs.
+_QUEUES = ALL_PATTERNS
+# The patterns with a candidate, whose post-window rollback function components/aws/release.py
+# creates.
+_RELEASED = frozenset({API_FIRST, MANAGED_PLATFORM})
 
 
 def _t(
@@ -643,13 +647,14 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
         _API,
         ("ops.apigateway.amazonaws.com",),
     ),
+    # The JWT authorizer (api-first) and the post-window rollback function (both candidates).
     "aws:lambda/function:Function": _t(
         ("lambda:CreateFunction", "lambda:UpdateFunctionCode", "iam:PassRole"),
         ("lambda", "iam-pass-role"),
-        _API,
+        _RELEASED,
     ),
     "aws:lambda/permission:Permission": _t(
-        ("lambda:AddPermission", "lambda:RemovePermission"), ("lambda",), _API
+        ("lambda:AddPermission", "lambda:RemovePermission"), ("lambda",), _RELEASED
     ),
     "aws:wafv2/webAcl:WebAcl": _t(("wafv2:CreateWebACL", "wafv2:UpdateWebACL"), ("wafv2",), _API),
     "aws:wafv2/webAclAssociation:WebAclAssociation": _t(
@@ -698,11 +703,11 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
         ("dynamodb", "kms-keys"),
         _EVENTS,
     ),
-    "aws:cloudwatch/eventRule:EventRule": _t(
-        ("events:PutRule", "events:DeleteRule"), ("events",), _EVENTS
-    ),
+    # Every pattern: the event-driven pattern's schedules, and the post-window rollback rule
+    # (components/aws/release.py) of the patterns with a candidate.
+    "aws:cloudwatch/eventRule:EventRule": _t(("events:PutRule", "events:DeleteRule"), ("events",)),
     "aws:cloudwatch/eventTarget:EventTarget": _t(
-        ("events:PutTargets", "events:RemoveTargets"), ("events",), _EVENTS
+        ("events:PutTargets", "events:RemoveTargets"), ("events",)
     ),
     "aws:scheduler/schedule:Schedule": _t(
         ("scheduler:CreateSchedule", "scheduler:DeleteSchedule", "iam:PassRole"),
@@ -754,6 +759,12 @@ def service_linked_roles(pattern: Pattern) -> tuple[str, ...]:
 # do not use). The roles' own policies scope them to resources; the boundary's Deny
 # statements add the environment and bootstrap fences.
 BOUNDARY_ACTIONS: tuple[str, ...] = (
+    # The post-window rollback function (components/aws/release.API_CALLS).
+    "apigateway:PATCH",
+    "cloudwatch:DescribeAlarms",
+    "cloudwatch:GetMetricData",
+    "sagemaker:UpdateEndpointWeightsAndCapacities",
+    "ssm:PutParameter",
     "cloudwatch:PutMetricData",
     "dynamodb:GetItem",
     "dynamodb:PutItem",

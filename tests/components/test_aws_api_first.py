@@ -11,7 +11,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.alarms import Signal, Tier, rollback_alarms, serving_alarms, traffic_split
+from components.alarms import (
+    Signal,
+    Tier,
+    alarm_name,
+    rollback_alarms,
+    serving_alarms,
+    traffic_split,
+)
 from components.aws.api_first import (
     ALB_TLS_POLICY,
     AUTH_CHECKS,
@@ -150,7 +157,9 @@ def test_load_balancer_is_internal_and_the_hop_follows_the_clients_choice(
     if protocol == "HTTPS":
         assert listener.inputs["sslPolicy"] == ALB_TLS_POLICY
         assert listener.inputs["certificateArn"]
-    integration = one(run.resources, "aws:apigateway/integration:Integration")
+    integration = one(
+        run.resources, "aws:apigateway/integration:Integration", f"{PROJECT}-integration"
+    )
     assert integration.inputs["uri"].startswith(f"{scheme}://")
     assert integration.inputs["connectionType"] == "VPC_LINK"
     assert integration.inputs["integrationTarget"] == mock_arn(alb)
@@ -177,7 +186,7 @@ def test_auth_mode_decides_authorizer_and_api_key(auth: str) -> None:
     run = _run(Environment.STAGING, auth=auth)
     spec = _spec(Environment.STAGING, auth=auth)
     use_jwt, use_key = AUTH_CHECKS[AuthMode(auth)]
-    method = one(run.resources, "aws:apigateway/method:Method")
+    method = one(run.resources, "aws:apigateway/method:Method", f"{PROJECT}-predict")
     assert method.inputs["apiKeyRequired"] is use_key
     assert method.inputs["authorization"] == ("CUSTOM" if use_jwt else "NONE")
     assert method.inputs["requestValidatorId"]
@@ -186,14 +195,16 @@ def test_auth_mode_decides_authorizer_and_api_key(auth: str) -> None:
     assert len(authorizers) == int(use_jwt)
     assert len(of_type(run.resources, "aws:apigateway/apiKey:ApiKey")) == int(use_key)
     if use_jwt:
-        fn = one(run.resources, "aws:lambda/function:Function")
+        fn = one(run.resources, "aws:lambda/function:Function", f"{PROJECT}-authorizer")
         env_vars = fn.inputs["environment"]["variables"]
         assert env_vars == {
             "JWT_ISSUER": spec.api.jwt_issuer,
             "JWT_AUDIENCE": spec.api.jwt_audience,
         }
         assert fn.inputs["kmsKeyArn"] and fn.inputs["tracingConfig"] == {"mode": "Active"}
-        permission = one(run.resources, "aws:lambda/permission:Permission")
+        permission = one(
+            run.resources, "aws:lambda/permission:Permission", f"{PROJECT}-authorizer-invoke"
+        )
         assert permission.inputs["principal"] == "apigateway.amazonaws.com"
         assert "/authorizers/" in permission.inputs["sourceArn"]
 
@@ -207,7 +218,9 @@ def test_usage_plan_and_stage_throttle_come_from_the_spec(env: Environment) -> N
         "burstLimit": api.burst,
     }
     assert plan.inputs["quotaSettings"] == {"limit": api.quota_per_day, "period": "DAY"}
-    settings = one(run.resources, "aws:apigateway/methodSettings:MethodSettings").inputs
+    settings = one(
+        run.resources, "aws:apigateway/methodSettings:MethodSettings", f"{PROJECT}-method-settings"
+    ).inputs
     assert settings["settings"]["throttlingRateLimit"] == api.rate_limit_rps
     assert settings["settings"]["cacheDataEncrypted"] is True
 
@@ -258,7 +271,10 @@ def test_one_alarm_per_rule_with_threshold_routed_to_its_tier(env: Environment) 
     for rule in rules:
         alarm = alarms[f"{PROJECT}-alarm-{rule.key}"]
         scale = 0.001 if rule.signal is Signal.CANARY_LATENCY_P99 else 1
-        assert alarm.inputs["threshold"] == pytest.approx(rule.threshold * scale)
+        # Without a candidate the canary path serves 0%: "starved" cannot fire (threshold 0).
+        starved_off = rule.signal is Signal.CANARY_STARVED and not spec.has_candidate
+        threshold = 0 if starved_off else rule.threshold * scale
+        assert alarm.inputs["threshold"] == pytest.approx(threshold)
         assert alarm.inputs["evaluationPeriods"] == rule.evaluation_periods
         topic = topics[f"{PROJECT}-alerts-{rule.tier.value}"]
         assert alarm.inputs["alarmActions"] == [mock_arn(topic)]
@@ -318,13 +334,13 @@ def test_candidate_takes_the_canary_share_and_rolls_back_on_its_alarms(env: Envi
     assert {"name": "MODEL_VERSION", "value": "1.1.0"} in container["environment"]
     canary = one(run.resources, "aws:ecs/service:Service", f"{PROJECT}-canary")
     assert canary.inputs["desiredCount"] == 1
-    expected = [
-        f"{PROJECT}-{spec.environment.value}-{PROJECT}-{r.key}" for r in rollback_alarms(spec)
-    ]
+    expected = [alarm_name(spec, r.key) for r in rollback_alarms(spec)]
     assert canary.inputs["alarms"] == {"alarmNames": expected, "enable": True, "rollback": True}
     assert canary.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     # The gateway routes canary requests by header; the ALB sends that header to the canary.
-    integration = one(run.resources, "aws:apigateway/integration:Integration")
+    integration = one(
+        run.resources, "aws:apigateway/integration:Integration", f"{PROJECT}-integration"
+    )
     assert integration.inputs["requestParameters"] == {
         f"integration.request.header.{VARIANT_HEADER}": "stageVariables.variant"
     }

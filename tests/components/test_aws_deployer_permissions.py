@@ -296,9 +296,10 @@ def test_the_deployer_may_manage_its_target_tracking_alarms_itself(pattern: Patt
 def test_names_that_carry_the_environment_are_out_of_other_deployers_reach() -> None:
     resources = _stack(Pattern.API_FIRST, Environment.DEV, "{}")
     prod = deployer_documents(Pattern.API_FIRST, Environment.PROD)
-    function = one_of(resources, "aws:lambda/function:Function")
-    action, to_arn = ARNS[function.type]
-    assert not _permitted(prod, action, to_arn(function))
+    # every function: the JWT authorizer and the post-window rollback function
+    for function in of_type(resources, "aws:lambda/function:Function"):
+        action, to_arn = ARNS[function.type]
+        assert not _permitted(prod, action, to_arn(function))
     for alarm in of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm"):
         assert not _permitted(prod, "cloudwatch:PutMetricAlarm", ARNS[alarm.type][1](alarm))
 

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from components.alarms import (
     MAX_DELIVERIES,
     Signal,
+    alarm_name,
     event_alarms,
     max_processing_seconds,
     visibility_timeout_seconds,
@@ -392,10 +393,9 @@ def test_one_alarm_per_rule_with_threshold_routed_to_its_tier(env: Environment) 
 def test_a_bad_worker_release_rolls_back_on_its_alarms() -> None:
     run = _run(Environment.PROD)
     service = one(run.resources, "aws:ecs/service:Service")
-    expected = [
-        f"{PROJECT}-prod-{PROJECT}-{s.value}"
-        for s in (Signal.WORKER_ERROR_RATE, Signal.LATENCY_P99)
-    ]
+    spec = make_spec(Cloud.AWS, Pattern.EVENT_DRIVEN, Environment.PROD)
+    # exact names (review #10): components.alarms.alarm_name, as on every alarm
+    expected = [alarm_name(spec, s.value) for s in (Signal.WORKER_ERROR_RATE, Signal.LATENCY_P99)]
     assert service.inputs["alarms"] == {"alarmNames": expected, "enable": True, "rollback": True}
     assert service.inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
 

@@ -175,7 +175,11 @@ def test_no_private_ca_by_default_and_the_plain_hop_is_a_declared_waiver() -> No
     assert not [r for r in resources if r.type.startswith("aws:acmpca/")]
     [listener] = of_type(resources, "aws:lb/listener:Listener")
     assert (listener.inputs["protocol"], listener.inputs["port"]) == ("HTTP", 80)
-    integration = one(resources, "aws:apigateway/integration:Integration")
+    # the predict and the health route take the same hop
+    for integration in of_type(resources, "aws:apigateway/integration:Integration"):
+        assert integration.inputs["uri"].startswith("http://")
+        assert "tlsConfig" not in integration.inputs
+    integration = one(resources, "aws:apigateway/integration:Integration", f"{PROJECT}-integration")
     assert integration.inputs["uri"].startswith("http://")
     assert "tlsConfig" not in integration.inputs
     # The pack's HTTPS rule is waived for exactly this listener, with a written reason.
@@ -230,7 +234,7 @@ def test_a_domain_gives_a_public_certificate_a_verified_hop_and_the_custom_domai
     [listener] = of_type(resources, "aws:lb/listener:Listener")
     assert listener.inputs["protocol"] == "HTTPS" and listener.inputs["port"] == 443
     assert validation.urn in listener.dependencies
-    integration = one(resources, "aws:apigateway/integration:Integration")
+    integration = one(resources, "aws:apigateway/integration:Integration", f"{PROJECT}-integration")
     assert integration.inputs["uri"] == f"https://serving.{DOMAIN}/predict"
     # A publicly trusted certificate: API Gateway verifies the chain and the host name.
     assert integration.inputs.get("tlsConfig", {}).get("insecureSkipVerification") is not True
@@ -298,4 +302,4 @@ def test_a_stack_without_a_suffix_keeps_todays_names(pattern: Pattern) -> None:
     assert spec(pattern, suffix=None).suffix is None and spec(pattern).suffix is not None
     assert _physical_names(without.resources) == _physical_names(with_suffix.resources)
     names = {r.inputs.get("name") for r in without.resources if r.custom}
-    assert f"{PROJECT}-prod-{PROJECT}-latency-p99" in names  # an alarm the pipeline finds by name
+    assert f"{PROJECT}-prod-latency-p99" in names  # alarm_name(): the pipeline finds it by name

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.alarms import Signal, rollback_alarms, serving_alarms, traffic_split
+from components.alarms import Signal, alarm_name, rollback_alarms, serving_alarms, traffic_split
 from components.aws.managed_platform import (
     CAPTURE_SAMPLING_PERCENT,
     INSTANCE_SHAPES,
@@ -60,10 +60,6 @@ def mock_arn(resource: CapturedResource) -> str:
 def statements(text: str) -> list[dict[str, Any]]:
     found = json.loads(text)["Statement"]
     return found if isinstance(found, list) else [found]
-
-
-def alarm_name(spec: DeploymentSpec, key: str) -> str:
-    return f"{PROJECT}-{spec.environment.value}-{PROJECT}-{key}"
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -264,12 +260,16 @@ def test_alarms_cover_every_rule_and_capacity_routed_to_tiers(env: Environment) 
         latency = rule.signal in {Signal.LATENCY_P50, Signal.LATENCY_P95, Signal.LATENCY_P99,
                                   Signal.CANARY_LATENCY_P99}  # fmt: skip
         # ModelLatency is in microseconds; the neutral threshold is in milliseconds.
-        assert alarm.inputs["threshold"] == pytest.approx(rule.threshold * (1000 if latency else 1))
+        # Without a candidate the candidate variant serves 0%: "starved" cannot fire.
+        starved_off = rule.signal is Signal.CANARY_STARVED and not spec.has_candidate
+        expected = 0 if starved_off else rule.threshold * (1000 if latency else 1)
+        assert alarm.inputs["threshold"] == pytest.approx(expected)
         assert alarm.inputs["alarmActions"] == [
             mock_arn(topics[f"{PROJECT}-alerts-{rule.tier.value}"])
         ]
-        variant = "candidate" if rule.triggers_rollback else "stable"
         for query in alarm.inputs["metricQueries"]:
+            # Rollback rules compare the candidate variant with the stable one (query ids).
+            variant = "candidate" if query["id"].startswith("candidate_") else "stable"
             if "metric" in query:
                 assert query["metric"]["dimensions"] == {
                     "EndpointName": f"{PROJECT}-{env.value}",

@@ -605,8 +605,9 @@ def test_the_long_project_name_still_scopes_the_deployer_by_name(workdir: Path) 
         boot.resources, boot.outputs["identities"]["deploy-dev"].rsplit(":", 1)[-1]
     )
     docs = attached_documents(boot.resources, deployer)
-    function = one(j.dev.resources, "aws:lambda/function:Function")
-    arn = f"arn:aws:lambda:eu-west-1:111111111111:function:{function.inputs['name']}"
-    assert any(
-        fnmatch.fnmatchcase(arn, p) for p in allowed_resources(docs, "lambda:CreateFunction")
-    )
+    # every function of the stack (the JWT authorizer and the post-window rollback function)
+    for function in of_type(j.dev.resources, "aws:lambda/function:Function"):
+        arn = f"arn:aws:lambda:eu-west-1:111111111111:function:{function.inputs['name']}"
+        assert any(
+            fnmatch.fnmatchcase(arn, p) for p in allowed_resources(docs, "lambda:CreateFunction")
+        )
