@@ -1,20 +1,18 @@
-"""The delivery pipeline's part of the template context: CI files, cloud login, rollback runbook.
+"""The delivery pipeline's part of the template context: CI files, cloud login, cloud CLIs.
 
 Everything cloud-specific in the generated workflows and runbooks comes from the lookup tables
 here (``CLOUD_PIPELINE``), never from ``{% if cloud == ... %}`` chains in the templates; values
-that reach a workflow or Markdown are fixed text or pre-validated answers (escaped for Markdown).
+that reach a workflow or Markdown are fixed text or pre-validated answers.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from components.alarms import Comparison, Signal, rollback_alarms, serving_alarms
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 
 if TYPE_CHECKING:
@@ -63,10 +61,6 @@ class CloudPipeline:
     gitlab_login: str  # shell lines that turn the job's OIDC token into cloud credentials
     gitlab_audience: str  # the `aud` of the GitLab ID token the cloud's federation expects
     variables: tuple[tuple[str, str], ...]  # per-environment CI variables: (name, what)
-    backend: str  # an example state backend URL
-    secrets_provider: str  # an example --secrets-provider
-    automatic_rollback: str  # how the cloud rolls a candidate back on its own (Markdown)
-    manual_rollback: str  # console / CLI steps (Markdown list)
     data_rollback: str  # restoring data (Markdown list)
     alarm_console: str  # where on-call sees the alarms
     # Docker login to the model registry for $IMAGE, after the cloud login (shell lines).
@@ -105,24 +99,6 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             ("AWS_ROLE_ARN", "IAM role whose trust policy accepts this repository's OIDC token"),
             ("AWS_REGION", "the stacks' region"),
             ("PULUMI_BACKEND_URL", "state backend, e.g. s3://acme-pulumi-state"),
-        ),
-        backend="s3://<state-bucket>",
-        secrets_provider="awskms://alias/<project>-pulumi-secrets",
-        automatic_rollback=(
-            "The candidate's rollback alarms are wired into AWS's own rollback: the ECS "
-            "deployment alarms of the serving service (API-first) and SageMaker deployment "
-            "guardrails with auto-rollback (managed platform) return traffic to the stable "
-            "version when an alarm fires."
-        ),
-        manual_rollback=(
-            "1. CloudWatch > Alarms: confirm which alarm fired and when.\n"
-            "2. Shift traffic now: ECS - `aws ecs update-service --cluster <cluster> "
-            "--service <service> --task-definition <previous-revision>`; SageMaker - "
-            "`aws sagemaker update-endpoint --endpoint-name <name> "
-            "--endpoint-config-name <previous-config> --retain-all-variant-properties`.\n"
-            "3. Make the code agree: remove `rollout.candidate_version` and "
-            "`rollout.candidate_image` (or restore `model.version`/`model.image`) in "
-            "`stacks/Pulumi.<env>.yaml`, then `pulumi up --stack <env> --policy-pack policies`."
         ),
         data_rollback=(
             "- Objects: S3 versioning is on; restore with `aws s3api list-object-versions` and "
@@ -186,23 +162,6 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             ("AZURE_SUBSCRIPTION_ID", "the environment's subscription"),
             ("PULUMI_BACKEND_URL", "state backend, e.g. azblob://state?storage_account=acme"),
         ),
-        backend="azblob://<container>?storage_account=<account>",
-        secrets_provider="azurekeyvault://<vault>.vault.azure.net/keys/<key>",
-        automatic_rollback=(
-            "Neither Container Apps nor Azure Machine Learning rolls back on an alert, so the "
-            "component deploys the path: the candidate's rollback alerts notify an action group "
-            "whose Azure Function resets the traffic to 100% stable (its identity may change "
-            "only that one resource)."
-        ),
-        manual_rollback=(
-            "1. Azure Monitor > Alerts: confirm which alert fired and when.\n"
-            "2. Shift traffic now: Container Apps - `az containerapp ingress traffic set -n <app> "
-            "-g <rg> --revision-weight <stable-revision>=100`; Azure ML - `az ml online-endpoint "
-            'update -n <endpoint> -g <rg> -w <workspace> --traffic "stable=100"`.\n'
-            "3. Make the code agree: remove `rollout.candidate_version` and "
-            "`rollout.candidate_image` (or restore `model.version`/`model.image`) in "
-            "`stacks/Pulumi.<env>.yaml`, then `pulumi up --stack <env> --policy-pack policies`."
-        ),
         data_rollback=(
             "- Blobs: soft delete and versioning are on; restore a version with `az storage blob "
             "copy start` from the version URL, or undelete with `az storage blob undelete`.\n"
@@ -255,24 +214,6 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             ("GCP_SERVICE_ACCOUNT", "the environment's deployer service account"),
             ("PULUMI_BACKEND_URL", "state backend, e.g. gs://acme-pulumi-state"),
         ),
-        backend="gs://<state-bucket>",
-        secrets_provider="gcpkms://projects/<p>/locations/<r>/keyRings/<ring>/cryptoKeys/<key>",
-        automatic_rollback=(
-            "Neither Vertex AI nor a load balancer's weighted split rolls back on its own, so the "
-            "component deploys the path: the candidate's rollback alert policies notify a "
-            "Pub/Sub channel whose Cloud Function re-checks the candidate's metrics and resets "
-            "the traffic split to the stable version."
-        ),
-        manual_rollback=(
-            "1. Cloud Monitoring > Alerting: confirm which policy opened an incident and when.\n"
-            "2. Shift traffic now: Cloud Run - `gcloud run services update-traffic <service> "
-            "--region <region> --to-revisions <stable-revision>=100`; Vertex AI - `gcloud ai "
-            "endpoints update <endpoint> --region <region> "
-            "--traffic-split=<stable-deployed-model-id>=100`.\n"
-            "3. Make the code agree: remove `rollout.candidate_version` and "
-            "`rollout.candidate_image` (or restore `model.version`/`model.image`) in "
-            "`stacks/Pulumi.<env>.yaml`, then `pulumi up --stack <env> --policy-pack policies`."
-        ),
         data_rollback=(
             "- Objects: object versioning is on; restore with `gcloud storage cp "
             "gs://<bucket>/<object>#<generation> gs://<bucket>/<object>`.\n"
@@ -296,55 +237,87 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
 }
 
 
-def _md(value: str) -> str:
-    """Escape text for Markdown prose."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+!|~&])", r"\\\1", value)
+# The image of every GitLab job but the image releases: Python 3.11 (the project's interpreter,
+# `python`), on Debian 12 "bookworm", whose codename the Azure CLI's apt repository is chosen by;
+# curl, unzip and gpg are in it (buildpack-deps), so the cloud CLIs install without apt-get
+# except Azure's own package.
+GITLAB_PYTHON_IMAGE = "python:3.11-bookworm"
 
 
-# How each alarm's threshold reads in the runbook: latencies in ms, rates as percentages, other
-# signals (queue depth, message age, dead letters) as plain numbers.
-_LATENCY_SIGNALS = frozenset(
-    {Signal.LATENCY_P50, Signal.LATENCY_P95, Signal.LATENCY_P99, Signal.CANARY_LATENCY_P99}
-)
-_RATE_SIGNALS = frozenset(
-    {
-        Signal.ERROR_RATE_4XX,
-        Signal.ERROR_RATE_5XX,
-        Signal.AVAILABILITY,
-        Signal.CANARY_ERROR_RATE,
-        Signal.WORKER_ERROR_RATE,
-    }
-)
+@dataclass(frozen=True)
+class CloudCli:
+    """The cloud CLI the release watch shells out to, on a GitLab runner (python has none).
+
+    ``tool`` is what components/<cloud>/release_watch.py names in CLI_TOOLS (a test keeps them
+    equal); ``install`` runs as root in :data:`GITLAB_PYTHON_IMAGE` and pins ``version``;
+    ``login`` runs after the cloud login (``CloudPipeline.gitlab_login``) and signs the CLI in
+    as the job's identity, so the watch reads alarms with the pipeline's own rights.
+    """
+
+    tool: str
+    version: str
+    install: str  # shell lines
+    login: str  # shell lines
 
 
-def _threshold(value: float, signal: Signal) -> str:
-    if signal in _LATENCY_SIGNALS:
-        return f"{value:g} ms"
-    return f"{value:.1%}" if signal in _RATE_SIGNALS else f"{value:g}"
-
-
-def alarm_table(spec: DeploymentSpec) -> str:
-    """The serving and rollback alarms of one stack as a Markdown table, from its spec."""
-    rollback = {rule.key for rule in rollback_alarms(spec)}
-    rows = [
-        "| alarm | fires when | for | tier | rolls back the candidate |",
-        "|---|---|---|---|---|",
-    ]
-    for rule in serving_alarms(spec):
-        sign = ">" if rule.comparison is Comparison.ABOVE else "<"
-        window = rule.period_seconds * rule.evaluation_periods // 60
-        rows.append(
-            f"| {rule.key} | {sign} {_threshold(rule.threshold, rule.signal)} | {window} min "
-            f"| {rule.tier.value} | {'yes' if rule.key in rollback else 'no'} |"
-        )
-    return "\n".join(rows)
+CLOUD_CLI: dict[Cloud, CloudCli] = {
+    # AWS CLI v2, the official installer of one version (it carries its own Python). The CLI
+    # reads AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (gitlab_login) itself: the login line
+    # proves the web-identity session works before anything depends on it.
+    Cloud.AWS: CloudCli(
+        tool="aws",
+        version="2.22.35",
+        install=(
+            'curl -fsSL "https://awscli.amazonaws.com/awscli-exe-linux-x86_64-2.22.35.zip" '
+            "-o /tmp/awscliv2.zip\n"
+            "unzip -q /tmp/awscliv2.zip -d /tmp\n"
+            "/tmp/aws/install\n"
+        ),
+        login='aws sts get-caller-identity --region "$AWS_REGION" --query Arn --output text\n',
+    ),
+    # Microsoft's apt repository, one pinned package (it carries its own Python: no clash with
+    # the project's packages); `pip install azure-cli` would take minutes. The managed identity
+    # signs in with the job's OIDC token (workload identity federation), as the release job does.
+    Cloud.AZURE: CloudCli(
+        tool="az",
+        version="2.67.0",
+        install=(
+            "mkdir -p /etc/apt/keyrings\n"
+            "curl -fsSL https://packages.microsoft.com/keys/microsoft.asc "
+            "| gpg --dearmor -o /etc/apt/keyrings/microsoft.gpg\n"
+            'echo "deb [arch=amd64 signed-by=/etc/apt/keyrings/microsoft.gpg] '
+            'https://packages.microsoft.com/repos/azure-cli/ bookworm main" '
+            "> /etc/apt/sources.list.d/azure-cli.list\n"
+            "apt-get update -qq\n"
+            "apt-get install -y -qq --no-install-recommends azure-cli=2.67.0-1~bookworm\n"
+        ),
+        login=(
+            'az login --service-principal --username "$AZURE_CLIENT_ID" '
+            '--tenant "$AZURE_TENANT_ID" --federated-token "$CLOUD_OIDC_TOKEN" --output none\n'
+            'az account set --subscription "$AZURE_SUBSCRIPTION_ID"\n'
+        ),
+    ),
+    # The gcloud CLI's versioned archive (self-contained). gcloud does not read
+    # GOOGLE_APPLICATION_CREDENTIALS for itself: it is signed in with the same
+    # external-account file (the token file it points at is rewritten on every renewal).
+    Cloud.GCP: CloudCli(
+        tool="gcloud",
+        version="502.0.0",
+        install=(
+            "curl -fsSL https://dl.google.com/dl/cloudsdk/channels/rapid/downloads/"
+            "google-cloud-cli-502.0.0-linux-x86_64.tar.gz | tar -xz -C /opt\n"
+            'export PATH="/opt/google-cloud-sdk/bin:$PATH"\n'
+        ),
+        login='gcloud auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS" --quiet\n',
+    ),
+}
 
 
 def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
     """The keys the pipeline's templates use (merged into the cookiecutter context)."""
     cloud = CLOUD_PIPELINE[answers.cloud]
+    cli = CLOUD_CLI[answers.cloud]
     prod = stacks[Environment.PROD]
-    contacts = list(answers.alert_emails or (answers.owner,))
     return {
         # pre-indented for the place they take in the workflow files (a steps list, a job env)
         "ci_login_step": textwrap.indent(cloud.github_login.rstrip("\n"), " " * 6),
@@ -353,6 +326,10 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
         ),
         "ci_job_env": textwrap.indent(cloud.github_env.rstrip("\n"), " " * 6),
         "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
+        "ci_gitlab_image": GITLAB_PYTHON_IMAGE,
+        "ci_gitlab_cli_install": textwrap.indent(cli.install.rstrip("\n"), " " * 6),
+        "ci_gitlab_cli_login": textwrap.indent(cli.login.rstrip("\n"), " " * 6),
+        "ci_cli": {"tool": cli.tool, "version": cli.version},
         "ci_gitlab_audience": cloud.gitlab_audience,
         "ci_gitlab_preview_rules": textwrap.indent(
             cloud.gitlab_preview_rules.rstrip("\n"), " " * 4
@@ -363,31 +340,11 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
             cloud.gitlab_registry_login.rstrip("\n"), " " * 6
         ),
         "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in cloud.variables),
-        "ci_backend": cloud.backend,
-        "ci_secrets_provider": cloud.secrets_provider,
         "ci_actions": ACTIONS,
         "http_endpoint_output": HTTP_ENDPOINT_OUTPUT[answers.pattern],
-        "pattern_outputs": ", ".join(prod.outputs),
         "rollout_strategy": prod.rollout.strategy.value,
-        "rollback_alarms_md": {env.value: alarm_table(spec) for env, spec in stacks.items()},
-        "rollout_md": (
-            f"strategy **{prod.rollout.strategy.value}**, candidate share "
-            f"{prod.rollout.canary_percent}% (`rollout.canary_percent`), watch period "
-            f"{prod.rollout.bake_minutes} min in prod (`rollout.bake_minutes`), rollback when the "
-            f"candidate's error rate exceeds {prod.rollout.rollback_error_rate:.1%} "
-            f"(`rollout.rollback_error_rate`) or its p99 latency exceeds "
-            f"{prod.rollout.rollback_latency_multiplier:g} x {prod.alerts.latency_p99_ms} ms "
-            "(`rollout.rollback_latency_multiplier` x `alerts.latency_p99_ms`)"
-        ),
-        "runbook_automatic_md": cloud.automatic_rollback,
-        "runbook_manual_md": cloud.manual_rollback,
         "runbook_data_md": cloud.data_rollback,
         "alarm_console": cloud.alarm_console,
-        "contacts_md": ", ".join(_md(c) for c in contacts),
-        "pages_in": ", ".join(
-            env.value for env, spec in stacks.items() if spec.alerts.page_on_critical
-        )
-        or "none",
     }
 
 

@@ -8,8 +8,10 @@ variable and secret the workflows read is named in docs/ci.md.
 
 from __future__ import annotations
 
+import importlib
 import random
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ import yaml
 from components.registry import is_available
 from components.spec import Cloud, Pattern
 from templates.generator import generate
+from templates.pipeline_context import CLOUD_CLI, CLOUD_PIPELINE, GITLAB_PYTHON_IMAGE
 from tests.conftest import sample_answers
 
 CLOUDS = [c for c in Cloud if is_available(c, Pattern.API_FIRST)]
@@ -28,6 +31,9 @@ LOGIN = {
     Cloud.GCP: "google-github-actions/auth",
 }
 TAG = "pulumi stack tag set aideploy:last-deployed-commit"
+# Commands that load components/<cloud>/release_watch.py, which shells out to the cloud's CLI:
+# the guard, the watch and the rollback of ci/rollout.py, and the drill (ci/drill.py).
+RELEASE_WATCH = re.compile(r"python -m ci\.(?:rollout (?:watch|rollback|guard)\b|drill )")
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +227,123 @@ def test_the_sample_model_fails_predictions_but_stays_ready_in_drill_mode(
     dockerfile = (project / "model" / "Dockerfile").read_text()
     assert 'ARG MODEL_FAIL_PREDICTIONS=""' in dockerfile
     assert "ENV MODEL_FAIL_PREDICTIONS=${MODEL_FAIL_PREDICTIONS}" in dockerfile
+
+
+# ------------------------------------------------------------------ the cloud CLI on the runner
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def gitlab_shell(ci: dict[str, Any], name: str) -> list[str]:
+    """The shell lines a GitLab job runs: before_script (own or the last extended) + script."""
+    job = ci[name]
+    before = job.get("before_script")
+    if before is None:  # GitLab: of several `extends`, the last that sets it wins
+        for parent in _as_list(job.get("extends", [])):
+            before = ci[parent].get("before_script", before)
+    items = _flat(list(before or [])) + _flat(list(job.get("script", [])))
+    return [line.strip() for item in items for line in str(item).splitlines() if line.strip()]
+
+
+def cli_problems(lines: list[str], cloud: Cloud) -> list[str]:
+    """Where a release-watch command runs before the CLI is installed and signed in as the job.
+
+    A cloud login (the OIDC exchange) renews the identity: the CLI must sign in again after it
+    before the next release-watch command, so the watch never runs on a stale CLI session.
+    """
+    cli, pipeline = CLOUD_CLI[cloud], CLOUD_PIPELINE[cloud]
+    install = [line.strip() for line in cli.install.splitlines() if line.strip()]
+    login = [line.strip() for line in cli.login.splitlines() if line.strip()]
+    cloud_login = pipeline.gitlab_login.splitlines()[0].strip()
+    installed: list[str] = []
+    logged_in = signed_in = False
+    problems = []
+    for n, line in enumerate(lines):
+        if line == cloud_login:
+            logged_in, signed_in = True, False
+        if line in install:
+            installed.append(line)
+        if line == login[-1] and logged_in and installed == install:
+            signed_in = lines[n - len(login) + 1 : n + 1] == login
+        if line.startswith(f"{cli.tool} ") and not (signed_in or line in login):
+            problems.append(f"{line!r} before the CLI signed in")
+        if RELEASE_WATCH.search(line) and not signed_in:
+            problems.append(f"{line!r}: {cli.tool} not installed and signed in first")
+    return problems
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_cli_table_is_the_cli_release_watch_calls(cloud: Cloud) -> None:
+    watch = importlib.import_module(f"components.{cloud.value}.release_watch")
+    cli = CLOUD_CLI[cloud]
+    assert (cli.tool,) == watch.CLI_TOOLS
+    # pinned: the version is in the download or package name, never a moving "latest"
+    assert cli.version in cli.install and "latest" not in cli.install
+    if cloud is Cloud.AZURE:  # workload identity: the job's OIDC token, no client secret
+        assert "az login --service-principal" in cli.login and "--federated-token" in cli.login
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_gitlab_jobs_that_reach_release_watch_install_and_sign_in_its_cli(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    ci = yaml.safe_load((projects[(cloud, "gitlab")] / ".gitlab-ci.yml").read_text())
+    jobs = {
+        name: gitlab_shell(ci, name)
+        for name, job in ci.items()
+        if isinstance(job, dict) and "stage" in job
+    }
+    watching = {name for name, lines in jobs.items() if any(map(RELEASE_WATCH.search, lines))}
+    assert {"deploy-production", "rollback-drill", "rollback-drill-restore"} <= watching
+    for name in sorted(watching):
+        # Python 3.11 as `python` (the project's interpreter) on the Debian the install targets
+        image = ci[name].get("image", ci["default"]["image"])
+        assert image == GITLAB_PYTHON_IMAGE and image.startswith("python:3.11-"), name
+        assert cli_problems(jobs[name], cloud) == [], name
+        # the shell GitLab runs parses (anchors, indentation of the inserted blocks)
+        syntax = subprocess.run(["bash", "-n"], input="\n".join(jobs[name]), text=True,
+                                capture_output=True, check=False, timeout=30)  # fmt: skip
+        assert syntax.returncode == 0, (name, syntax.stderr)
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_the_cli_check_catches_a_job_without_install_or_sign_in(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    ci = yaml.safe_load((projects[(cloud, "gitlab")] / ".gitlab-ci.yml").read_text())
+    lines = gitlab_shell(ci, "deploy-production")
+    cli = CLOUD_CLI[cloud]
+    last_login = cli.login.strip().splitlines()[-1].strip()
+    for dropped in (cli.install.strip().splitlines()[0].strip(), last_login):
+        assert cli_problems([line for line in lines if line != dropped], cloud), dropped
+    # a renewal of the cloud login without the CLI's sign-in after it is caught too
+    first = lines.index(last_login)
+    renewed = [line for n, line in enumerate(lines) if line != last_login or n == first]
+    assert len(renewed) < len(lines) and cli_problems(renewed, cloud)
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_github_jobs_that_reach_release_watch_run_where_the_cli_is_and_log_in_first(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    project = projects[(cloud, "github")]
+    seen = 0
+    for wf in ("pipeline.yml", "rollback-drill.yml"):
+        for name, job in _workflow(project, wf)["jobs"].items():
+            steps = _steps(job)
+            watch = [i for i, s in enumerate(steps) if RELEASE_WATCH.search(str(s.get("run", "")))]
+            if not watch:
+                continue
+            seen += 1
+            # GitHub-hosted Ubuntu images ship aws, az and gcloud (docs/ci.md says so)
+            assert str(job["runs-on"]).startswith("ubuntu-"), (wf, name)
+            logins = [i for i, s in enumerate(steps) if s.get("uses", "").startswith(LOGIN[cloud])]
+            assert logins and logins[0] < watch[0], (wf, name)
+    assert seen >= 4  # deploy-dev, integration, production, drill
+    docs = " ".join((project / "docs" / "ci.md").read_text().split())
+    assert "GitHub-hosted Ubuntu runners have `aws`, `az` and `gcloud`" in docs
+    gitlab_docs = " ".join((projects[(cloud, "gitlab")] / "docs" / "ci.md").read_text().split())
+    cli = CLOUD_CLI[cloud]
+    assert f"`{cli.tool}` {cli.version}" in gitlab_docs

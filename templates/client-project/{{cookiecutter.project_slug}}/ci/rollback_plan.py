@@ -55,7 +55,7 @@ STATEFUL_TYPES: Mapping[str, frozenset[str]] = {
             "azure-native:keyvault:Secret",
             "azure-native:containerregistry:Registry",
             "azure-native:operationalinsights:Workspace",
-            "azure-native:insights:Component",
+            "azure-native:applicationinsights:Component",  # azure-native v2+ (was insights)
             "azure-native:machinelearningservices:Workspace",
             "azure-native:eventgrid:Topic",
         }

@@ -1,0 +1,251 @@
+"""The rollback's table of stateful resource types, held against the SDKs and the components.
+
+``ci/rollback_plan.py`` lets the pipeline's rollback return a stack to its last deployed commit
+only when the preview deletes or replaces no resource of ``STATEFUL_TYPES``. A token that names
+no real resource type never matches a preview step, and a data-holding type the components
+create but the table lacks would let a rollback delete its data silently. So: every token must
+be the type token of a resource class of the installed SDK, and every data-holding type that a
+prod stack of any cloud x pattern registers (captured under mocks) must be in the table. Which
+captured types hold data is derived from a short list of data services per cloud below, not
+from the table itself.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pulumi
+import pytest
+from pulumi.type_token import get_type_token
+
+from components.registry import REGISTRY, offered_patterns
+from components.spec import Cloud, Environment
+from tests.conftest import make_spec, run_component
+
+ROOT = Path(__file__).resolve().parents[2]
+PLAN_FILE = ROOT / "templates/client-project/{{cookiecutter.project_slug}}/ci/rollback_plan.py"
+
+# The SDK package of each type token's provider prefix.
+SDK_PACKAGES: dict[str, str] = {
+    "aws": "pulumi_aws",
+    "azure-native": "pulumi_azure_native",
+    "gcp": "pulumi_gcp",
+}
+
+# Where data lives, per cloud: storage, databases, queues and topics, keys, vaults and secrets,
+# registries, log storage. A prefix ending in "/" or ":" is a whole service (module); a full
+# token is one resource of a service whose other resources hold no data (e.g. CloudWatch alarms).
+DATA_SERVICES: dict[str, tuple[str, ...]] = {
+    "aws": (
+        "aws:s3/",
+        "aws:dynamodb/",
+        "aws:rds/",
+        "aws:efs/",
+        "aws:sqs/",
+        "aws:sns/",
+        "aws:kms/",
+        "aws:secretsmanager/",
+        "aws:ecr/",
+        "aws:cloudwatch/logGroup:",
+    ),
+    "azure": (
+        "azure-native:resources:ResourceGroup",  # deleting it deletes everything in it
+        "azure-native:storage:",
+        "azure-native:cosmosdb:",
+        "azure-native:servicebus:",
+        "azure-native:keyvault:",
+        "azure-native:containerregistry:",
+        "azure-native:operationalinsights:",
+        "azure-native:applicationinsights:Component",
+        "azure-native:machinelearningservices:Workspace",  # models, runs, datastores
+    ),
+    "gcp": (
+        "gcp:storage/",
+        "gcp:firestore/",
+        "gcp:sql/",
+        "gcp:bigquery/",
+        "gcp:pubsub/",
+        "gcp:kms/",
+        "gcp:secretmanager/",
+        "gcp:artifactregistry/",
+        "gcp:logging/projectBucketConfig:",
+    ),
+}
+# Resources of a data service that hold no data themselves: settings and grants attached to
+# the data resource (a policy, an IAM member, versioning, a lifecycle rule, a notification, an
+# alias, a subscription to a topic, an index field) and objects the program writes from code.
+# Replacing one re-creates it from the commit without losing what the data resource holds.
+ATTACHMENT_SUFFIXES = (
+    "Policy",
+    "IamMember",
+    "IAMMember",
+    "RoleAssignment",
+    "Configuration",
+    "Versioning",
+    "Logging",
+    "Controls",
+    "PublicAccessBlock",
+    "Notification",
+    "Properties",
+    "NetworkRuleSet",
+    "Alias",
+    "TopicSubscription",
+    "Field",
+    "BucketObject",
+)
+
+CASES = [(c, p) for c in Cloud for p in offered_patterns() if not REGISTRY[(c, p)].planned]
+
+
+def load_plan() -> ModuleType:
+    """The template's ci/rollback_plan.py (standard library only, no template markup)."""
+    spec = importlib.util.spec_from_file_location("generated_rollback_plan", PLAN_FILE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while defining a class
+    spec.loader.exec_module(module)
+    return module
+
+
+PLAN = load_plan()
+
+
+@cache
+def sdk_types(provider: str, module: str) -> frozenset[str]:
+    """The type tokens of the resource classes of one module of the installed SDK."""
+    try:
+        sdk = importlib.import_module(f"{SDK_PACKAGES[provider]}.{module}")
+    except ModuleNotFoundError:
+        return frozenset()
+    # The SDKs' modules load lazily (pulumi._utils._LazyModule) and list no members until an
+    # attribute is read: reading any one loads the module.
+    getattr(sdk, "load_lazy_module", None)
+    tokens = set()
+    for _, cls in inspect.getmembers(sdk, inspect.isclass):
+        token = get_type_token(cls)
+        if token and issubclass(cls, pulumi.CustomResource):
+            tokens.add(token)
+    return frozenset(tokens)
+
+
+def resolves(token: str) -> bool:
+    """True when ``token`` is the type token of a resource class of the installed SDK."""
+    provider, module_path, _name = token.split(":")
+    module = module_path.split("/")[0]
+    return token in sdk_types(provider, module)
+
+
+def is_data_holding(cloud: str, token: str) -> bool:
+    """A type of one of the cloud's data services that is not an attachment of one."""
+    name = token.rsplit(":", 1)[-1]
+    in_service = any(token.startswith(prefix) for prefix in DATA_SERVICES[cloud])
+    return in_service and not name.endswith(ATTACHMENT_SUFFIXES)
+
+
+def missing_from_table(
+    captured: Mapping[str, Iterable[str]], table: Mapping[str, frozenset[str]]
+) -> dict[str, set[str]]:
+    """Per cloud, the captured data-holding types the table lacks (empty clouds left out)."""
+    missing = {}
+    for cloud, types in captured.items():
+        lacking = {
+            t
+            for t in map(PLAN.normalise_type, types)
+            if is_data_holding(cloud, t) and t not in table[cloud]
+        }
+        if lacking:
+            missing[cloud] = lacking
+    return missing
+
+
+@pytest.fixture(scope="module")
+def captured() -> dict[str, set[str]]:
+    """Every resource type the prod stack of each cloud x pattern registers, per cloud."""
+    types: dict[str, set[str]] = {cloud.value: set() for cloud in Cloud}
+    for cloud, pattern in CASES:
+        capture = run_component(make_spec(cloud, pattern, Environment.PROD))
+        types[cloud.value] |= {r.type for r in capture.resources}
+    return types
+
+
+# -- the table against the SDKs -----------------------------------------------------------------
+
+
+def test_the_table_covers_every_cloud() -> None:
+    assert set(PLAN.STATEFUL_TYPES) == {cloud.value for cloud in Cloud}
+
+
+@pytest.mark.parametrize("cloud", [c.value for c in Cloud])
+def test_every_token_names_a_resource_type_of_the_installed_sdk(cloud: str) -> None:
+    unknown = sorted(t for t in PLAN.STATEFUL_TYPES[cloud] if not resolves(t))
+    assert not unknown, f"{cloud}: no resource class of the installed SDK has type {unknown}"
+
+
+def test_the_sdk_lookup_rejects_what_is_not_a_resource_type() -> None:
+    assert resolves("aws:s3/bucketV2:BucketV2")
+    assert resolves("azure-native:storage:StorageAccount")
+    assert resolves("gcp:kms/cryptoKey:CryptoKey")
+    # the module of Application Insights before azure-native v2 (an alias now, not a type)
+    assert not resolves("azure-native:insights:Component")
+    assert not resolves("aws:s3/bucket:Buckets")
+    assert not resolves("gcp:nosuchservice/thing:Thing")
+
+
+# -- the components against the table -----------------------------------------------------------
+
+
+def test_every_data_holding_type_the_components_create_is_in_the_table(
+    captured: dict[str, set[str]],
+) -> None:
+    held = {
+        cloud: {t for t in types if is_data_holding(cloud, t)} for cloud, types in captured.items()
+    }
+    # the derivation finds the stores every cloud's components are known to create
+    assert {"aws:s3/bucket:Bucket", "aws:kms/key:Key", "aws:sqs/queue:Queue"} <= held["aws"]
+    assert {"azure-native:storage:StorageAccount", "azure-native:keyvault:Vault"} <= held["azure"]
+    assert {"gcp:storage/bucket:Bucket", "gcp:kms/cryptoKey:CryptoKey"} <= held["gcp"]
+    assert missing_from_table(captured, PLAN.STATEFUL_TYPES) == {}
+
+
+def test_removing_a_captured_type_from_the_table_is_caught(captured: dict[str, set[str]]) -> None:
+    """The check above can fail: drop any one data-holding type and it is reported."""
+    table: Mapping[str, frozenset[str]] = PLAN.STATEFUL_TYPES
+    for cloud, types in captured.items():
+        for token in sorted(t for t in types if is_data_holding(cloud, t)):
+            without = {**table, cloud: table[cloud] - {token}}
+            assert missing_from_table(captured, without) == {cloud: {token}}, token
+
+
+def test_attachments_of_a_data_service_are_not_data() -> None:
+    assert is_data_holding("aws", "aws:s3/bucketV2:BucketV2")
+    assert not is_data_holding("aws", "aws:s3/bucketPolicy:BucketPolicy")
+    assert not is_data_holding("aws", "aws:cloudwatch/metricAlarm:MetricAlarm")
+    assert is_data_holding("gcp", "gcp:pubsub/subscription:Subscription")  # retains messages
+    assert not is_data_holding("gcp", "gcp:pubsub/topicIAMMember:TopicIAMMember")
+    assert not is_data_holding("azure", "azure-native:storage:BlobServiceProperties")
+
+
+def test_a_preview_replacing_a_captured_store_stops_the_rollback(
+    captured: dict[str, set[str]],
+) -> None:
+    """The seam the table serves: a replace step of each captured store (azure-native with an
+    API version in its token, as a preview may print it) is reported as a destruction."""
+    for cloud, types in captured.items():
+        for token in sorted(t for t in types if is_data_holding(cloud, t)):
+            shown = _versioned(token) if cloud == "azure" else token
+            preview = {"steps": [{"op": "replace", "urn": f"urn:pulumi:prod::p::{shown}::r"}]}
+            found = PLAN.stateful_destructions(preview, cloud)
+            assert [d.type for d in found] == [token], (cloud, shown)
+
+
+def _versioned(token: str) -> str:
+    """``azure-native:storage:X`` with an API version: ``azure-native:storage/v20240101:X``."""
+    provider, module, name = token.split(":")
+    return f"{provider}:{module}/v20240101:{name}"
