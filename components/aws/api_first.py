@@ -28,7 +28,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Signal, Tier, serving_alarms
-from components.aws import monitoring, network, release, rollout, security
+from components.aws import monitoring, network, release, rollout, security, uptime
 from components.aws.waf import create_web_acl
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -283,6 +283,8 @@ class AwsApiFirst(PatternComponent):
             spec,
             o,
             description=f"{spec.project} {spec.environment.value}: logs, alerts, lambda env",
+            # The uptime canary's artifact bucket logs its access to a bucket under this key.
+            users=(security.LOGS_KEY_USER, security.ALARMS_KEY_USER, security.S3_LOGGING_KEY_USER),
         )
         self.network = network.create_network(name, spec, self.key, o)
         self.stable, self.canary = rollout.variants(spec)
@@ -970,6 +972,16 @@ class AwsApiFirst(PatternComponent):
         self.alarms = monitoring.create_alarms(
             name, spec, self.alarm_defs, dimensions, self.topics, o
         )
+        # The uptime check probes exactly the exported health_url, on the page tier.
+        self.uptime = uptime.create_uptime_check(
+            name,
+            spec,
+            key=self.key,
+            health_url=self._endpoint_url(spec.model.health_path),
+            topics=self.topics,
+            opts=o,
+        )
+        self.alarms[uptime.UPTIME_KEY] = self.uptime.alarm
         self.dashboard = monitoring.create_dashboard(
             name, spec, self.alarms, o, title=f"{spec.project} {spec.environment.value} API"
         )

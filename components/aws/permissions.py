@@ -87,7 +87,8 @@ def _arn(service: str, rest: str) -> str:
 # random suffix): one ARN pattern per role, so the state bucket (`<project>-state-...`) is
 # never among them.
 STACK_BUCKET_ROLES: Mapping[Pattern, tuple[str, ...]] = {
-    API_FIRST: (),
+    # The uptime canary's artifacts and their access logs (components/aws/uptime.py).
+    API_FIRST: ("access-logs", "uptime"),
     EVENT_DRIVEN: ("access-logs", "input", "results", "audit"),
     MANAGED_PLATFORM: ("access-logs", "capture"),
 }
@@ -276,6 +277,19 @@ ACM_ACTIONS = (
     "acm:ListTagsForCertificate",
     "acm:RemoveTagsFromCertificate",
 )
+SYNTHETICS_LAMBDA_ACTIONS = (
+    "lambda:AddPermission",
+    "lambda:CreateFunction",
+    "lambda:DeleteFunction",
+    "lambda:DeleteLayerVersion",
+    "lambda:GetFunctionConfiguration",
+    "lambda:GetLayerVersion",
+    "lambda:GetLayerVersionByArn",
+    "lambda:PublishLayerVersion",
+    "lambda:PublishVersion",
+    "lambda:UpdateFunctionCode",
+    "lambda:UpdateFunctionConfiguration",
+)
 PCA_ACTIONS = (
     "acm-pca:CreatePermission",
     "acm-pca:DeleteCertificateAuthority",
@@ -411,6 +425,25 @@ GRANTS: Mapping[str, Grant] = {
         ("acm-pca:CreateCertificateAuthority", "acm-pca:TagCertificateAuthority"), tags=CREATED
     ),
     "acm-pca": Grant(PCA_ACTIONS, (_arn("acm-pca", "certificate-authority/*"),), tags=OWNED),
+    # The uptime canary (components/aws/uptime.py). Its name may be cut with a hash (21
+    # characters), so tags scope it: created with this stack's tags, managed only when tagged.
+    "synthetics-create": Grant(
+        ("synthetics:CreateCanary", "synthetics:TagResource"),
+        (_arn("synthetics", "canary:*"),),
+        tags=CREATED,
+    ),
+    "synthetics": Grant(("synthetics:*",), (_arn("synthetics", "canary:*"),), tags=OWNED),
+    "synthetics-read": Grant(("synthetics:DescribeCanaries", "synthetics:DescribeRuntimeVersions")),
+    # Synthetics creates, updates and deletes the canary's function and layer with the
+    # caller's rights (CloudWatch user guide, "Required roles and permissions for canaries").
+    "synthetics-lambda": Grant(
+        SYNTHETICS_LAMBDA_ACTIONS,
+        (
+            _arn("lambda", "function:cwsyn-*"),
+            _arn("lambda", "layer:cwsyn-*"),
+            _arn("lambda", "layer:Synthetics*"),
+        ),
+    ),
 }
 
 _NET = ("ec2-network", "ec2-read")
@@ -418,7 +451,7 @@ _API = frozenset({API_FIRST})
 _EVENTS = frozenset({EVENT_DRIVEN})
 _SAGEMAKER = frozenset({MANAGED_PLATFORM})
 _ECS = frozenset({API_FIRST, EVENT_DRIVEN})
-_S3 = frozenset({EVENT_DRIVEN, MANAGED_PLATFORM})
+_S3 = ALL_PATTERNS  # API-first: the uptime canary's artifact bucket
 # Every pattern has a queue: dead letters of its Lambda functions, and the event-driven jobs.
 _QUEUES = ALL_PATTERNS
 # The patterns with a candidate, whose post-window rollback function components/aws/release.py
@@ -695,6 +728,32 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
     ),
     "aws:s3/bucketPolicy:BucketPolicy": _s3_config("PutBucketPolicy"),
     "aws:s3/bucketLogging:BucketLogging": _s3_config("PutBucketLogging"),
+    "aws:s3/bucketObjectv2:BucketObjectv2": _t(
+        ("s3:PutObject", "s3:GetObject", "s3:DeleteObject", "kms:GenerateDataKey"),
+        ("s3-buckets", "kms-keys"),
+        _API,
+    ),
+    "aws:synthetics/canary:Canary": _t(
+        (
+            "synthetics:CreateCanary",
+            "synthetics:TagResource",
+            "synthetics:StartCanary",
+            "synthetics:UpdateCanary",
+            "synthetics:DeleteCanary",
+            "synthetics:DescribeCanaries",
+            "lambda:CreateFunction",
+            "lambda:PublishLayerVersion",
+            "iam:PassRole",
+        ),
+        (
+            "synthetics-create",
+            "synthetics",
+            "synthetics-read",
+            "synthetics-lambda",
+            "iam-pass-role",
+        ),
+        _API,
+    ),
     "aws:s3/bucketNotification:BucketNotification": _t(
         ("s3:PutBucketNotification", "s3:GetBucketNotification"), ("s3-buckets",), _EVENTS
     ),
@@ -794,6 +853,9 @@ BOUNDARY_ACTIONS: tuple[str, ...] = (
     "logs:DescribeLogStreams",
     "logs:PutLogEvents",
     "s3:AbortMultipartUpload",
+    # The uptime canary's role (components/aws/uptime.ROLE_ACTIONS).
+    "s3:GetBucketLocation",
+    "s3:ListAllMyBuckets",
     "s3:GetObject",
     "s3:PutObject",
     "sns:Publish",

@@ -405,11 +405,14 @@ def create_private_bucket(
     access_log_bucket: aws.s3.Bucket | None = None,
     grants: BucketGrants | None = None,
     expire_days: int | None = None,
+    expire_prefix: str = "",
 ) -> PrivateBucket:
     """An S3 bucket per rules 1-4: public access blocked, SSE-KMS with a bucket key, TLS-only
     policy, versioning, and server access logs to ``access_log_bucket`` when given.
 
-    Current and noncurrent objects expire after ``expire_days`` (default: data retention).
+    Current and noncurrent objects expire after ``expire_days`` (default: data retention);
+    with ``expire_prefix``, current objects expire under that prefix only (the rest is kept,
+    e.g. a canary's script next to its artifacts) and old versions everywhere.
     """
     bucket = aws.s3.Bucket(
         name,
@@ -463,14 +466,30 @@ def create_private_bucket(
             aws.s3.BucketLifecycleConfigurationRuleArgs(
                 id="retention",
                 status="Enabled",
-                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=expire_prefix),
                 expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
                 noncurrent_version_expiration=(
                     aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
                         noncurrent_days=days
                     )
                 ),
-            )
+            ),
+            *(
+                [
+                    aws.s3.BucketLifecycleConfigurationRuleArgs(
+                        id="old-versions",
+                        status="Enabled",
+                        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=""),
+                        noncurrent_version_expiration=(
+                            aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                                noncurrent_days=days
+                            )
+                        ),
+                    )
+                ]
+                if expire_prefix
+                else []
+            ),
         ],
         # Lifecycle rules on a versioned bucket need versioning in place first.
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[versioning])),

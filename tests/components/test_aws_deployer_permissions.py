@@ -135,10 +135,14 @@ def test_a_deployer_is_not_an_administrator() -> None:
         "organizations:LeaveOrganization",
         "sts:AssumeRole",
         "secretsmanager:GetSecretValue",
-        "s3:PutBucketPolicy",  # api-first has no buckets: not granted at all
         "sagemaker:CreateEndpoint",  # not this pattern's service
     ):
         assert not allows(docs, action), action
+    # api-first's only buckets are the uptime canary's: no other bucket's policy is in reach.
+    assert not any(
+        resource_matches(p, "arn:aws:s3:::someone-elses-bucket")
+        for p in allowed_resources(docs, "s3:PutBucketPolicy")
+    )
     # The account-wide API Gateway setting is the bootstrap's: its path is not granted.
     paths = allowed_resources(docs, "apigateway:PATCH")
     assert paths and not any(
