@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_azure_native.alertsmanagement as alertsmanagement
 import pulumi_azure_native.applicationinsights as applicationinsights
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
@@ -396,7 +397,65 @@ def alert_channels(
             tags=spec.standard_tags(),
             opts=opts,
         )
+        tier_routing(spec, name, rg, tier, channels[tier], opts)
     return channels
+
+
+def stack_rule_prefix(spec: DeploymentSpec) -> str:
+    """What every alert rule name of this stack starts with: ``alarm_name``'s
+    ``<project>-<env>-`` (the project is cut only past ALARM_NAME_MAX, ~90 characters)."""
+    return alarm_name(spec, "k")[:-1]
+
+
+def tier_routing(
+    spec: DeploymentSpec,
+    name: str,
+    rg: resources.ResourceGroup,
+    tier: Tier,
+    group: monitor.ActionGroup,
+    opts: pulumi.ResourceOptions,
+) -> alertsmanagement.AlertProcessingRuleByName:
+    """An alert processing rule: every alert fired in the stack's resource group at the tier's
+    severity reaches the tier's action group (this environment's destinations), so an alert
+    rule added later in the group (a smart detector, a client's own rule) is routed by its
+    severity without naming a group.
+
+    The stack's own rules keep naming their group (policy S1 holds each alarm to a route, and
+    the rollback must not depend on a rule anyone can disable), so they are left out by name:
+    the platform would otherwise run the group once from the rule and once from here."""
+    return alertsmanagement.AlertProcessingRuleByName(
+        f"{name}-alerts-{tier.value}-routing",
+        alert_processing_rule_name=alarm_name(spec, f"route-{tier.value}"),
+        resource_group_name=rg.name,
+        location="Global",
+        properties=alertsmanagement.AlertProcessingRulePropertiesArgs(
+            scopes=[rg.id],
+            conditions=[
+                alertsmanagement.ConditionArgs(
+                    field=alertsmanagement.Field.SEVERITY,
+                    operator=alertsmanagement.Operator.EQUALS,
+                    values=[f"Sev{TIER_SEVERITY[tier]}"],
+                ),
+                alertsmanagement.ConditionArgs(
+                    field=alertsmanagement.Field.ALERT_RULE_NAME,
+                    operator=alertsmanagement.Operator.DOES_NOT_CONTAIN,
+                    values=[stack_rule_prefix(spec)],
+                ),
+            ],
+            actions=[
+                alertsmanagement.AddActionGroupsArgs(
+                    action_type="AddActionGroups", action_group_ids=[group.id]
+                )
+            ],
+            description=(
+                f"{tier.value} tier of {spec.project} {spec.environment.value}: alerts of "
+                f"severity {TIER_SEVERITY[tier]} in this resource group go to its action group"
+            ),
+            enabled=True,
+        ),
+        tags=spec.standard_tags(),
+        opts=opts,
+    )
 
 
 def primary_channel(channels: Mapping[Tier, monitor.ActionGroup]) -> monitor.ActionGroup:

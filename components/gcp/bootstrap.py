@@ -13,10 +13,12 @@ allowed to administer the project. It creates, in order of need:
 - Workload Identity Federation for the CI (a pool whose id carries the suffix, since deleted
   pools keep their id for 30 days, and one provider restricted to ``spec.repo``), one service
   account per CI identity, each federated to exactly its OIDC subjects;
-- each environment's runtime service accounts and rollback custom role, so its deployer may act
-  as exactly those accounts and never edits a role it may grant;
+- each environment's runtime service accounts and custom roles (the rollback function's target
+  role and Monitoring reader role, the release watch's reader role), so its deployer may act as
+  exactly those accounts and never edits a role it may grant;
 - each deployer's predefined, service-scoped roles (conditioned Project IAM Admin: only the
-  roles its stack grants), its state objects and its own secrets key; previewers that read
+  roles its stack grants), the release watch's reader role, its state objects and its own
+  secrets key; previewers that read
   their stacks' state (never write it: no lock) and use their environments' keys;
 - where ``spec.registry``: the Artifact Registry repository of model images (CMEK, immutable
   tags; vulnerability scanning is project-wide), the publisher's push right on it alone, and
@@ -56,14 +58,20 @@ from components.gcp.prerequisites import (
     PATTERN_AGENTS,
     PATTERN_IDENTITIES,
     PULL_AGENTS,
+    ROLLBACK_READER,
     ROLLBACK_ROLES,
     TYPE_REQUIREMENTS,
+    WATCH_READER,
+    RollbackRole,
     granted_project_roles,
     pattern_apis,
     pattern_roles,
+    rollback_reader_role_id,
+    rollback_reader_role_name,
     rollback_role_id,
     rollback_role_name,
     runtime_account_id,
+    watch_role_id,
 )
 from components.naming import resource_name
 from components.spec import Environment
@@ -266,10 +274,14 @@ class Federation:
 
 @dataclass(frozen=True)
 class Environments:
-    """Per environment here: runtime service accounts by role, and the rollback role."""
+    """Per environment here: runtime service accounts by role, and the custom roles (the
+    rollback function's target and reader roles, the deployer's release watch role) of the
+    patterns with a rollback."""
 
     accounts: Mapping[Environment, Mapping[str, gcp.serviceaccount.Account]]
     rollback_roles: Mapping[Environment, gcp.projects.IAMCustomRole]
+    reader_roles: Mapping[Environment, gcp.projects.IAMCustomRole]
+    watch_roles: Mapping[Environment, gcp.projects.IAMCustomRole]
 
 
 # -- building blocks -------------------------------------------------------------------------
@@ -512,11 +524,32 @@ def create_ci_identities(
     return accounts
 
 
+def _custom_role(
+    ctx: _Context, label: str, role_id: str, title: str, role: RollbackRole
+) -> gcp.projects.IAMCustomRole:
+    return gcp.projects.IAMCustomRole(
+        f"{ctx.name}-{label}",
+        gcp.projects.IAMCustomRoleArgs(
+            project=ctx.spec.account,
+            role_id=role_id,
+            title=title,
+            description=role.description,
+            permissions=list(role.permissions),
+            stage="GA",
+        ),
+        opts=ctx.after("gcp:projects/iAMCustomRole:IAMCustomRole"),
+    )
+
+
 def create_environments(ctx: _Context) -> Environments:
-    """Each environment's runtime service accounts and rollback custom role."""
+    """Each environment's runtime service accounts and, where the pattern rolls back, its
+    custom roles: the rollback function's on its target (``ROLLBACK_ROLES``) and on Cloud
+    Monitoring (``ROLLBACK_READER``), and the deployer's release watch (``WATCH_READER``)."""
     spec = ctx.spec
     accounts: dict[Environment, dict[str, gcp.serviceaccount.Account]] = {}
     roles: dict[Environment, gcp.projects.IAMCustomRole] = {}
+    readers: dict[Environment, gcp.projects.IAMCustomRole] = {}
+    watches: dict[Environment, gcp.projects.IAMCustomRole] = {}
     for env in spec.environments:
         accounts[env] = {
             role: gcp.serviceaccount.Account(
@@ -533,19 +566,29 @@ def create_environments(ctx: _Context) -> Environments:
         }
         rollback = ROLLBACK_ROLES.get(spec.pattern)
         if rollback is not None:
-            roles[env] = gcp.projects.IAMCustomRole(
-                f"{ctx.name}-{env.value}-rollback-role",
-                gcp.projects.IAMCustomRoleArgs(
-                    project=spec.account,
-                    role_id=rollback_role_id(spec.project, env),
-                    title=f"{spec.project} {env.value} rollback",
-                    description=rollback.description,
-                    permissions=list(rollback.permissions),
-                    stage="GA",
-                ),
-                opts=ctx.after("gcp:projects/iAMCustomRole:IAMCustomRole"),
+            roles[env] = _custom_role(
+                ctx,
+                f"{env.value}-rollback-role",
+                rollback_role_id(spec.project, env),
+                f"{spec.project} {env.value} rollback",
+                rollback,
             )
-    return Environments(accounts, roles)
+            env_title = f"{spec.project} {env.value}"
+            readers[env] = _custom_role(
+                ctx,
+                f"{env.value}-rollback-reader-role",
+                rollback_reader_role_id(spec.project, env),
+                f"{env_title} rollback reads",
+                ROLLBACK_READER,
+            )
+            watches[env] = _custom_role(
+                ctx,
+                f"{env.value}-release-watch-role",
+                watch_role_id(spec.project, env),
+                f"{env_title} release watch",
+                WATCH_READER,
+            )
+    return Environments(accounts, roles, readers, watches)
 
 
 def _principal(repo: str, subject: str, values: Sequence[Any]) -> str:
@@ -562,6 +605,14 @@ def _agent_member(template: str, number: str) -> str:
 
 def _role_name(account: str, project: str, environment: Environment, _role_id: str) -> str:
     return rollback_role_name(account, project, environment)
+
+
+def _custom_role_name(account: str, role_id: str) -> str:
+    return f"projects/{account}/roles/{role_id}"
+
+
+def _reader_role_name(account: str, project: str, environment: Environment, _id: str) -> str:
+    return rollback_reader_role_name(account, project, environment)
 
 
 def _member(account: gcp.serviceaccount.Account) -> Output[str]:
@@ -636,6 +687,22 @@ def grant_deployers(
                         member=deployer,
                     ),
                     opts=ctx.after("gcp:serviceaccount/iAMMember:IAMMember"),
+                )
+            )
+        watch = environments.watch_roles.get(env)
+        if watch is not None:
+            # The pipeline's release watch runs as this deployer (components/gcp/release_watch).
+            grants.append(
+                gcp.projects.IAMMember(
+                    f"{ctx.name}-{label}-release-watch",
+                    gcp.projects.IAMMemberArgs(
+                        project=spec.account,
+                        role=watch.role_id.apply(
+                            functools.partial(_custom_role_name, spec.account)
+                        ),
+                        member=deployer,
+                    ),
+                    opts=ctx.after("gcp:projects/iAMMember:IAMMember"),
                 )
             )
         grants.append(_key_grant(ctx, f"{label}-secrets", keys.environments[env], deployer))
@@ -803,6 +870,7 @@ class GcpBootstrap(pulumi.ComponentResource):
         prerequisites_by_env: dict[str, Any] = {}
         for env in spec.environments:
             role = self.environments.rollback_roles.get(env)
+            reader = self.environments.reader_roles.get(env)
             prerequisites_by_env[env.value] = {
                 "project": spec.account,
                 "apis": sorted(self.apis),
@@ -815,6 +883,13 @@ class GcpBootstrap(pulumi.ComponentResource):
                         functools.partial(_role_name, spec.account, spec.project, env)
                     )
                     if role is not None
+                    else ""
+                ),
+                "rollback_reader_role": (
+                    reader.role_id.apply(
+                        functools.partial(_reader_role_name, spec.account, spec.project, env)
+                    )
+                    if reader is not None
                     else ""
                 ),
                 "audited_services": list(AUDITED_SERVICES[spec.pattern]),

@@ -385,7 +385,8 @@ PATTERN_IDENTITIES: dict[Pattern, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class RollbackRole:
-    """The rollback function's custom role: only these permissions, granted on one target."""
+    """A custom role the bootstrap creates per environment: only these permissions (the
+    rollback role is granted on one target; the reader roles at project level)."""
 
     description: str
     permissions: tuple[str, ...]
@@ -402,12 +403,30 @@ ROLLBACK_ROLES: dict[Pattern, RollbackRole] = {
     ),
 }
 
+# The rollback function's reads of Cloud Monitoring, exactly the two REST calls its code makes
+# (release_watch.open_alerts: the Alerts API; release_watch.prometheus_value: PromQL over time
+# series). Cloud Monitoring has no resource-level grant, so this custom role is granted at
+# project level; roles/monitoring.viewer would add every other Monitoring read (dashboards,
+# uptime checks, notification channels with their labels, groups, services).
+ROLLBACK_READER = RollbackRole(
+    "Read the project's open alerts and time series (the rollback function's checks)",
+    ("monitoring.alerts.list", "monitoring.timeSeries.list"),
+)
+# The pipeline's release watch (components/gcp/release_watch.py) runs as the environment's
+# deployer: it finds the stack's policies by name, reads their open alerts and both versions'
+# time series. The bootstrap grants this role to the deployer (no predefined role holds exactly
+# these three; the deployer's editor roles are not relied on for reads they do not name).
+WATCH_READER = RollbackRole(
+    "Read alert policies, open alerts and time series (the pipeline's release watch)",
+    ("monitoring.alertPolicies.list", "monitoring.alerts.list", "monitoring.timeSeries.list"),
+)
+
 # Predefined roles a pattern's stacks grant at project level (roles with no resource-level
-# grant); with the rollback role, the only roles its deployer's Project IAM Admin may grant.
+# grant); with the rollback roles, the only roles its deployer's Project IAM Admin may grant.
 PROJECT_GRANTS: dict[Pattern, tuple[str, ...]] = {
-    Pattern.API_FIRST: ("roles/logging.logWriter", "roles/monitoring.viewer"),
+    Pattern.API_FIRST: ("roles/logging.logWriter",),
     Pattern.EVENT_DRIVEN: ("roles/datastore.user", "roles/datastore.viewer"),
-    Pattern.MANAGED_PLATFORM: ("roles/logging.logWriter", "roles/monitoring.viewer"),
+    Pattern.MANAGED_PLATFORM: ("roles/logging.logWriter",),
 }
 
 
@@ -427,6 +446,29 @@ def rollback_role_name(project_id: str, project: str, environment: Environment) 
     return f"projects/{project_id}/roles/{rollback_role_id(project, environment)}"
 
 
+def _purpose_role_id(project: str, environment: Environment, purpose: str) -> str:
+    """A custom role id ``aideploy_<project>_<env>_<purpose>`` within 64 characters, cutting
+    the project, never the environment or the purpose (two roles must never share an id)."""
+    tail = f"_{environment.value}_{purpose}"
+    head = f"aideploy_{project}".replace("-", "_")[: 64 - len(tail)]
+    return f"{head}{tail}"
+
+
+def rollback_reader_role_id(project: str, environment: Environment) -> str:
+    """The id of the rollback function's Monitoring reader role (:data:`ROLLBACK_READER`)."""
+    return _purpose_role_id(project, environment, "rollback_reads")
+
+
+def rollback_reader_role_name(project_id: str, project: str, environment: Environment) -> str:
+    """The rollback reader role's full name, as IAM grants take it."""
+    return f"projects/{project_id}/roles/{rollback_reader_role_id(project, environment)}"
+
+
+def watch_role_id(project: str, environment: Environment) -> str:
+    """The id of the release watch's reader role (:data:`WATCH_READER`), held by the deployer."""
+    return _purpose_role_id(project, environment, "release_watch")
+
+
 def granted_project_roles(
     pattern: Pattern, project_id: str, project: str, environment: Environment
 ) -> tuple[str, ...]:
@@ -434,4 +476,5 @@ def granted_project_roles(
     roles = list(PROJECT_GRANTS[pattern])
     if pattern in ROLLBACK_ROLES:
         roles.append(rollback_role_name(project_id, project, environment))
+        roles.append(rollback_reader_role_name(project_id, project, environment))
     return tuple(roles)

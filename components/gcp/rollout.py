@@ -3,8 +3,9 @@
 Neither Vertex AI nor a load balancer's weighted split rolls itself back, so both patterns use
 the same machinery: the rollback alert policies notify a Pub/Sub channel, whose topic triggers a
 small Cloud Function (gen2, code in ``rollback_fn/``) that re-checks the candidate's metrics and
-resets the traffic split to the stable version. The function's identity may read metrics and
-change only the one traffic target it guards (a caller-provided, resource-scoped grant).
+resets the traffic split to the stable version. The function's identity may list open alerts
+and time series (the bootstrap's reader role) and change only the one traffic target it guards
+(a caller-provided, resource-scoped grant).
 """
 
 from __future__ import annotations
@@ -105,6 +106,14 @@ def rollback_role(spec: DeploymentSpec, project: Project) -> Output[str]:
     grant could widen that role and grant it to itself."""
     return project.project_id.apply(
         lambda p: prerequisites.rollback_role_name(p, spec.project, spec.environment)
+    )
+
+
+def rollback_reader_role(spec: DeploymentSpec, project: Project) -> Output[str]:
+    """The function's Cloud Monitoring reader role (``prerequisites.ROLLBACK_READER``: the
+    Alerts API and PromQL reads its code makes, nothing else), created by the bootstrap."""
+    return project.project_id.apply(
+        lambda p: prerequisites.rollback_reader_role_name(p, spec.project, spec.environment)
     )
 
 
@@ -258,9 +267,21 @@ def create_rollback(
         *security.project_roles(
             f"{name}-rollback",
             project,
-            {"build": ("roles/logging.logWriter",), "runtime": ("roles/monitoring.viewer",)},
+            {"build": ("roles/logging.logWriter",)},
             opts,
-            {"build": builder_member, "runtime": runtime_member},
+            {"build": builder_member},
+        ),
+        # The function's Cloud Monitoring reads (alerts, PromQL), exactly: the bootstrap's
+        # reader role. It replaced roles/monitoring.viewer under a new logical name (a grant's
+        # role is part of its identity, so the binding is replaced either way).
+        gcp.projects.IAMMember(
+            f"{name}-rollback-iam-runtime-reads",
+            gcp.projects.IAMMemberArgs(
+                project=project.project_id,
+                role=rollback_reader_role(spec, project),
+                member=runtime_member,
+            ),
+            opts=opts,
         ),
     ]
     target_grants = list(grant_target(runtime_member))

@@ -310,8 +310,15 @@ def test_deployers_hold_service_scoped_roles_and_a_conditioned_iam_admin(
     for spec, cap in zip(bootstrap_specs(pattern, split), _bootstrap(pattern, split), strict=True):
         for env in spec.environments:
             grants = project_grants(cap, member_of(cap, f"-ci-{DEPLOYERS[env].value}"))
-            assert set(grants) == set(prerequisites.pattern_roles(pattern))
-            for role in grants:
+            custom = {r for r in grants if r.startswith("projects/")}
+            # Besides the predefined roles: the release watch's reader role, where watched.
+            watched = pattern in prerequisites.ROLLBACK_ROLES
+            watch = (
+                f"projects/{spec.account}/roles/{prerequisites.watch_role_id(spec.project, env)}"
+            )
+            assert custom == ({watch} if watched else set())
+            assert set(grants) - custom == set(prerequisites.pattern_roles(pattern))
+            for role in set(grants) - custom:
                 if role in FORBIDDEN:
                     assert role == "roles/resourcemanager.projectIamAdmin"
             admin = grants["roles/resourcemanager.projectIamAdmin"]
@@ -326,6 +333,39 @@ def test_deployers_hold_service_scoped_roles_and_a_conditioned_iam_admin(
             assert (
                 spec.state_name in grants["roles/storage.admin"].inputs["condition"]["expression"]
             )
+
+
+@pytest.mark.parametrize(("pattern", "split"), CASES)
+def test_custom_roles_hold_exactly_their_tables_permissions_by_deterministic_ids(
+    pattern: Pattern, split: bool
+) -> None:
+    """Per environment: the rollback function's target role and Monitoring reader role, and the
+    release watch's role, with exactly their permissions and the ids the stacks and the
+    deployer grants name (no predefined Monitoring role anywhere)."""
+    for spec, cap in zip(bootstrap_specs(pattern, split), _bootstrap(pattern, split), strict=True):
+        created = {
+            r.inputs["roleId"]: sorted(r.inputs["permissions"])
+            for r in of_type(cap.resources, "gcp:projects/iAMCustomRole:IAMCustomRole")
+        }
+        expected: dict[str, list[str]] = {}
+        if pattern in prerequisites.ROLLBACK_ROLES:
+            for env in spec.environments:
+                expected[prerequisites.rollback_role_id(spec.project, env)] = sorted(
+                    prerequisites.ROLLBACK_ROLES[pattern].permissions
+                )
+                expected[prerequisites.rollback_reader_role_id(spec.project, env)] = [
+                    "monitoring.alerts.list",
+                    "monitoring.timeSeries.list",
+                ]
+                expected[prerequisites.watch_role_id(spec.project, env)] = [
+                    "monitoring.alertPolicies.list",
+                    "monitoring.alerts.list",
+                    "monitoring.timeSeries.list",
+                ]
+        assert created == expected
+        assert all(re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", role_id) for role_id in created)
+        roles = {r.inputs["role"] for r in cap.resources if isinstance(r.inputs.get("role"), str)}
+        assert "roles/monitoring.viewer" not in roles
 
 
 @pytest.mark.parametrize(("pattern", "split"), CASES)

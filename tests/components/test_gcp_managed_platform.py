@@ -12,7 +12,7 @@ import pytest
 
 from components.alarms import serving_alarms, traffic_split
 from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type, policy_waivers
-from components.gcp.prerequisites import rollback_role_name
+from components.gcp.prerequisites import rollback_reader_role_name, rollback_role_name
 from components.gcp.security import AUDIT_RULE
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
@@ -178,7 +178,12 @@ def test_rollback_function_may_only_patch_this_endpoint(env: Environment) -> Non
     project_roles = {
         r.inputs["role"] for r in of_type(cap.resources, "gcp:projects/iAMMember:IAMMember")
     }
-    assert project_roles == {"roles/logging.logWriter", "roles/monitoring.viewer"}
+    # The build's log writes, and the function's Monitoring reads through the bootstrap's
+    # reader role: never roles/monitoring.viewer.
+    assert project_roles == {
+        "roles/logging.logWriter",
+        rollback_reader_role_name(GCP_PROJECT, spec.project, spec.environment),
+    }
 
 
 @pytest.mark.parametrize("env", ENVS)

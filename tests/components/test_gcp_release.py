@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import json
 import subprocess
 import sys
@@ -22,13 +23,15 @@ import pulumi
 import pytest
 
 from components.alarms import Tier, alarm_name, rollback_alarms
+from components.bootstrap import DEPLOYERS
 from components.gcp import release_watch, rollout
-from components.gcp.prerequisites import PROJECT_GRANTS, ROLLBACK_ROLES
+from components.gcp.bootstrap import GcpBootstrap
+from components.gcp.prerequisites import WATCH_READER
 from components.gcp.release_watch import ApiError, Target
 from components.gcp.rollback_fn.logic import handler
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
-from tests.conftest import candidate_image, make_spec, of_type, run_component
+from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource, capture
+from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = json.loads((Path(__file__).parent / "data" / "gcp_release_responses.json").read_text())
@@ -363,25 +366,60 @@ def test_a_failed_drain_pages_and_raises_for_the_retry(capsys: pytest.CaptureFix
 # Each REST call the function and the watch make, and the permission it needs (kept equal to the
 # calls by test_function_identity_holds_exactly_what_its_calls_need, which records them).
 CALL_PERMISSIONS: dict[tuple[str, str], str] = {
+    ("GET", "/alertPolicies"): "monitoring.alertPolicies.list",
     ("GET", "/alerts"): "monitoring.alerts.list",
     ("GET", "/prometheus/api/v1/query"): "monitoring.timeSeries.list",
     ("GET", "/urlMaps/"): "compute.urlMaps.get",
     ("PATCH", "/urlMaps/"): "compute.urlMaps.update",
 }
-# Permissions the predefined project roles of the rollback identity are relied on for.
-PREDEFINED = {"roles/monitoring.viewer": {"monitoring.alerts.list", "monitoring.timeSeries.list"}}
+# Permissions Compute checks on a call beyond the one its method names: the URL map PATCH
+# references the two backend services (compute.backendServices.use on each).
+IMPLIED: dict[str, set[str]] = {"compute.urlMaps.update": {"compute.backendServices.use"}}
 
 
 def _permission(method: str, url: str) -> str:
     path = urllib.parse.urlparse(url).path
-    (perm,) = [p for (m, part), p in CALL_PERMISSIONS.items() if m == method and part in path]
+    (perm,) = [
+        p for (m, part), p in CALL_PERMISSIONS.items() if m == method and path.endswith(part)
+    ] or [p for (m, part), p in CALL_PERMISSIONS.items() if m == method and part in path]
     return perm
 
 
+def _needed(calls: list[tuple[str, str, Any]]) -> set[str]:
+    direct = {_permission(m, u) for m, u, _ in calls}
+    return direct | {p for d in direct for p in IMPLIED.get(d, set())}
+
+
+@functools.cache
+def _bootstrap(pattern: Pattern) -> tuple[Any, Capture]:
+    """The bootstrap `aideploy new` plans for the pattern (one project), captured."""
+    (boot,) = sample_plan(Cloud.GCP, pattern).bootstrap.values()
+    return boot, capture(
+        lambda: GcpBootstrap(boot.project, boot),
+        project=f"{boot.project}-bootstrap",
+        stack=boot.stack,
+        config={"gcp:project": boot.account, "gcp:region": boot.region},
+        region=boot.region,
+    )
+
+
+def _custom_permissions(pattern: Pattern, project: str = GCP_PROJECT) -> dict[str, set[str]]:
+    """The bootstrap's custom roles, by the full name grants use (``projects/<project>/roles/
+    <id>``), with the permissions the bootstrap creates them with."""
+    _, cap = _bootstrap(pattern)
+    return {
+        f"projects/{project}/roles/{r.inputs['roleId']}": set(r.inputs["permissions"])
+        for r in of_type(cap.resources, "gcp:projects/iAMCustomRole:IAMCustomRole")
+    }
+
+
 def test_function_identity_holds_exactly_what_its_calls_need() -> None:
+    """The function's grants (captured) == the permissions of the calls it makes (recorded):
+    nothing missing, nothing broader, no predefined Monitoring role."""
     api = Recorded(BAD)
     handler.handle(_envelope(), config=_config(SETTINGS), send=api, now=NOW)
-    needed = {_permission(m, u) for m, u, _ in api.calls}
+    needed = _needed(api.calls)
+    assert needed >= {"monitoring.alerts.list", "monitoring.timeSeries.list"}
     _, cap = _run(Pattern.API_FIRST)
     runtime = [
         r
@@ -389,15 +427,31 @@ def test_function_identity_holds_exactly_what_its_calls_need() -> None:
         if "rollback" in r.inputs["member"] and "build" not in r.inputs["member"]
     ]
     roles = {r.inputs["role"] for r in runtime}
-    custom = set(ROLLBACK_ROLES[Pattern.API_FIRST].permissions)
-    granted = custom | {p for role in roles for p in PREDEFINED.get(role, set())}
-    assert needed <= granted, needed - granted
-    # The custom role holds nothing the code does not call (backendServices.use: the PATCH
-    # references the two backend services, which Compute checks on update).
-    assert custom - needed == {"compute.backendServices.use"}
-    assert roles - {r for r in roles if r.startswith("projects/")} <= set(
-        PROJECT_GRANTS[Pattern.API_FIRST]
-    )
+    custom = _custom_permissions(Pattern.API_FIRST)
+    assert roles <= set(custom), roles - set(custom)  # only the bootstrap's custom roles
+    granted = {p for role in roles for p in custom[role]}
+    assert granted == needed, (needed - granted, granted - needed)
+
+
+def test_watch_identity_holds_what_the_watch_calls() -> None:
+    """The pipeline's watch and drain run as the environment's deployer: every call they make
+    is covered by the release-watch role the bootstrap grants it, or (drain) the deployer's
+    predefined roles the stack already needs (Compute load balancer admin)."""
+    api = Recorded(BAD)
+    release_watch.observe(OUTPUTS, SETTINGS, 5, client=api, now=NOW)
+    reads = _needed(api.calls)
+    assert reads == set(WATCH_READER.permissions)
+    boot, cap = _bootstrap(Pattern.API_FIRST)
+    custom = _custom_permissions(Pattern.API_FIRST, boot.account)
+    for env in boot.environments:
+        deployer = boot.identity_name(DEPLOYERS[env])
+        held = [
+            custom[r.inputs["role"]]
+            for r in of_type(cap.resources, "gcp:projects/iAMMember:IAMMember")
+            if deployer in r.inputs["member"] and r.inputs["role"] in custom
+        ]
+        # Exactly one custom role: the watch's reads, for the environment it deploys.
+        assert held == [reads], (env, held)
 
 
 def test_the_shipped_archive_imports_the_one_decision(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from components.azure import api_first, monitoring, roles, rollout
 from components.azure.rollback_fn import arm
 from components.registry import component_for
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource, capture
+from policies.runner.capture import Capture, CapturedResource, _fake_id, capture
 from tests.conftest import candidate_image, make_spec, of_type
 
 NS = "azure-native"
@@ -459,3 +459,60 @@ def test_the_uptime_test_alerts_the_page_tier() -> None:
         alert.inputs["criteria"]["odataType"]
         == "Microsoft.Azure.Monitor.WebtestLocationAvailabilityCriteria"
     )
+
+
+# -- contract 4: tiers routed per environment by the platform (alert processing rules) ---------
+
+ALERT_RULE_TYPES = (f"{NS}:monitor:ScheduledQueryRule", f"{NS}:monitor:MetricAlert")
+
+
+def _condition(rule: CapturedResource, field: str) -> dict[str, Any]:
+    (found,) = [c for c in rule.inputs["properties"]["conditions"] if c["field"] == field]
+    return dict(found)
+
+
+@pytest.mark.parametrize("pattern", [*PATTERNS, Pattern.EVENT_DRIVEN])
+def test_each_tier_has_a_processing_rule_adding_its_group_at_its_rules_severity(
+    pattern: Pattern,
+) -> None:
+    _, cap = run(pattern)
+    (rg,) = of_type(cap.resources, f"{NS}:resources:ResourceGroup")
+    groups = {
+        g.urn: g
+        for g in of_type(cap.resources, f"{NS}:monitor:ActionGroup")
+        if "-alerts-" in g.name
+    }
+    routing = of_type(cap.resources, f"{NS}:alertsmanagement:AlertProcessingRuleByName")
+    by_group: dict[str, CapturedResource] = {}
+    for rule in routing:
+        props = rule.inputs["properties"]
+        (action,) = props["actions"]
+        assert action["actionType"] == "AddActionGroups" and props["enabled"] is True
+        # Scoped to the stack's resource group (its id), and kept in it.
+        (scope,) = props["scopes"]
+        assert rg.urn in rule.property_dependencies["properties"]
+        assert scope == _fake_id(rg.type, rg.name)  # the mocks' id of that resource group
+        assert list(rule.property_dependencies["resourceGroupName"]) == [rg.urn]
+        assert rule.inputs["location"] == "Global"
+        (group,) = [u for u in rule.property_dependencies["properties"] if u in groups]
+        by_group[group] = rule
+    # Every tier's group (each has destinations: routes, else the team's e-mails) is added.
+    assert set(by_group) == set(groups)
+    # The severity each processing rule filters on is the one the stack's rules of that tier
+    # use (derived from the captured rules routed to the group), and the stack's own rules,
+    # which name their group already, are left out by name (no alert delivered twice).
+    rules = [r for t in ALERT_RULE_TYPES for r in of_type(cap.resources, t)]
+    assert rules
+    for group_urn, processing in by_group.items():
+        severity = _condition(processing, "Severity")
+        assert severity["operator"] == "Equals"
+        own = [r for r in rules if group_urn in r.property_dependencies.get("actions", [])]
+        assert {f"Sev{int(r.inputs['severity'])}" for r in own} <= set(severity["values"])
+        assert len(severity["values"]) == 1
+        excluded = _condition(processing, "AlertRuleName")
+        assert excluded["operator"] == "DoesNotContain"
+        (prefix,) = excluded["values"]
+        assert all(r.inputs["ruleName"].startswith(prefix) for r in rules)
+    # One severity per tier, never shared: a severity reaches exactly one tier's group.
+    values = [_condition(r, "Severity")["values"][0] for r in by_group.values()]
+    assert len(values) == len(set(values))
