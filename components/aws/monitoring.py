@@ -17,7 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import AlarmRule, Comparison, Signal, Tier, alarm_name
-from components.aws import security
+from components.aws import notify, security
 from components.naming import resource_name
 from components.spec import DeploymentSpec, Destination, DestinationKind
 
@@ -364,9 +364,8 @@ SNS_OWNER_ACTIONS = (
 
 
 # SNS delivers a tier to e-mail addresses and to an incident tool's HTTPS events endpoint
-# (PagerDuty, Opsgenie, incident.io accept SNS's HTTPS notifications and confirm them).
-# Slack and Teams webhooks need a forwarder (or AWS Chatbot) that is not built yet: a stack that
-# routes a tier there fails at preview rather than dropping the tier's alerts silently.
+# (PagerDuty, Opsgenie, incident.io accept SNS's HTTPS notifications and confirm them). Slack and
+# Teams webhooks go through a forwarder function instead (notify.CHAT_KINDS).
 SNS_PROTOCOLS: Mapping[DestinationKind, str] = {
     DestinationKind.EMAIL: "email",
     DestinationKind.EVENTS: "https",
@@ -378,8 +377,8 @@ def _subscription(destination: Destination) -> tuple[str, pulumi.Input[str]]:
     protocol = SNS_PROTOCOLS.get(destination.kind)
     if protocol is None:
         raise ValueError(
-            f"alerts.routes: {destination.kind.value} destinations are not delivered on AWS yet; "
-            "route the tier to an events endpoint or e-mail (docs/patterns/aws.md, Paging)"
+            f"alerts.routes: {destination.kind.value} destinations have no SNS protocol "
+            "(chat destinations go through components/aws/notify.py)"
         )
     if destination.kind is DestinationKind.EMAIL:
         return protocol, str(destination.address)
@@ -436,7 +435,14 @@ def create_alert_topics(
             policy=security.to_json(security.document(statements)),
             opts=opts,
         )
-        for i, destination in enumerate(spec.alerts.destinations(tier.value)):
+        destinations = spec.alerts.destinations(tier.value)
+        # Slack/Teams: a forwarder function per destination (components/aws/notify.py).
+        notify.create_forwarders(
+            name, spec, key=key, tier=tier, topic=topic, destinations=destinations, opts=opts
+        )
+        for i, destination in enumerate(destinations):
+            if notify.is_chat(destination):
+                continue
             protocol, endpoint = _subscription(destination)
             aws.sns.TopicSubscription(
                 # Email subscriptions keep their original names (`...-email-<i>`).

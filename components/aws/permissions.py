@@ -355,6 +355,22 @@ GRANTS: Mapping[str, Grant] = {
         (_arn("dynamodb", "table/{project}-*"), _arn("dynamodb", "table/{project}-*/*")),
     ),
     "lambda": Grant(("lambda:*",), (_arn("lambda", "function:{project}-{env}-*"),)),
+    # The chat forwarders' webhook parameters (components/aws/notify.parameter_name). The
+    # provider reads a parameter back with DescribeParameters, which has no resource-level
+    # permissions.
+    "ssm-parameters": Grant(
+        (
+            "ssm:PutParameter",
+            "ssm:GetParameter",
+            "ssm:GetParameters",
+            "ssm:DeleteParameter",
+            "ssm:AddTagsToResource",
+            "ssm:RemoveTagsFromResource",
+            "ssm:ListTagsForResource",
+        ),
+        ("arn:aws:ssm:{region}:{account}:parameter/{project}/{env}/*",),
+    ),
+    "ssm-describe": Grant(("ssm:DescribeParameters",)),
     "apigateway": Grant((*API_GATEWAY_VERBS, "apigateway:SetWebACL"), API_GATEWAY_PATHS),
     "wafv2": Grant(
         WAF_ACTIONS,
@@ -454,9 +470,6 @@ _ECS = frozenset({API_FIRST, EVENT_DRIVEN})
 _S3 = ALL_PATTERNS  # API-first: the uptime canary's artifact bucket
 # Every pattern has a queue: dead letters of its Lambda functions, and the event-driven jobs.
 _QUEUES = ALL_PATTERNS
-# The patterns with a candidate, whose post-window rollback function components/aws/release.py
-# creates.
-_RELEASED = frozenset({API_FIRST, MANAGED_PLATFORM})
 
 
 def _t(
@@ -680,14 +693,26 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
         _API,
         ("ops.apigateway.amazonaws.com",),
     ),
-    # The JWT authorizer (api-first) and the post-window rollback function (both candidates).
+    # The JWT authorizer (api-first), the post-window rollback function (both candidates) and
+    # the Slack/Teams forwarders (every pattern whose alerts route to a chat).
     "aws:lambda/function:Function": _t(
         ("lambda:CreateFunction", "lambda:UpdateFunctionCode", "iam:PassRole"),
         ("lambda", "iam-pass-role"),
-        _RELEASED,
     ),
     "aws:lambda/permission:Permission": _t(
-        ("lambda:AddPermission", "lambda:RemovePermission"), ("lambda",), _RELEASED
+        ("lambda:AddPermission", "lambda:RemovePermission"), ("lambda",)
+    ),
+    # The chat forwarders' webhook URLs (SecureString with the stack key).
+    "aws:ssm/parameter:Parameter": _t(
+        (
+            "ssm:PutParameter",
+            "ssm:GetParameter",
+            "ssm:DeleteParameter",
+            "ssm:AddTagsToResource",
+            "ssm:DescribeParameters",
+            "kms:Encrypt",
+        ),
+        ("ssm-parameters", "ssm-describe", "kms-keys"),
     ),
     "aws:wafv2/webAcl:WebAcl": _t(("wafv2:CreateWebACL", "wafv2:UpdateWebACL"), ("wafv2",), _API),
     "aws:wafv2/webAclAssociation:WebAclAssociation": _t(
@@ -824,6 +849,8 @@ BOUNDARY_ACTIONS: tuple[str, ...] = (
     "cloudwatch:GetMetricData",
     "sagemaker:UpdateEndpointWeightsAndCapacities",
     "ssm:PutParameter",
+    # The Slack/Teams forwarders (components/aws/notify.ROLE_ACTIONS): their webhook parameter.
+    "ssm:GetParameter",
     "cloudwatch:PutMetricData",
     "dynamodb:GetItem",
     "dynamodb:PutItem",

@@ -20,6 +20,7 @@ from components.aws.permissions import RESOURCE_TYPES, STACK_BUCKET_ROLES
 from components.bootstrap import DEPLOYERS, IdentityRole
 from components.spec import Cloud, Environment, Pattern
 from policies.runner.capture import ACCOUNT_ID, CapturedResource
+from tests.components.test_aws_notify import CHAT_ROUTES, chat_config, run_with_config
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 from tests.journey.aws_iam import (
     allowed_resources,
@@ -52,8 +53,9 @@ def _candidate(pattern: Pattern) -> dict[str, Any]:
 
 
 def variants(pattern: Pattern) -> list[tuple[Environment, dict[str, Any]]]:
-    """Every environment as generated, plus prod with each choice a client can make."""
-    chosen: list[dict[str, Any]] = [_candidate(pattern), EXISTING]
+    """Every environment as generated, plus prod with each choice a client can make (Slack and
+    Teams alert routes included)."""
+    chosen: list[dict[str, Any]] = [_candidate(pattern), EXISTING, CHAT_ROUTES]
     if pattern is Pattern.API_FIRST:
         chosen += [{"api": {"domain": "api.acme.example"}}, {"api": {"private_ca": True}}]
     return [(env, {}) for env in Environment] + [(Environment.PROD, c) for c in chosen]
@@ -61,7 +63,11 @@ def variants(pattern: Pattern) -> list[tuple[Environment, dict[str, Any]]]:
 
 @cache
 def _stack(pattern: Pattern, env: Environment, frozen: str) -> list[CapturedResource]:
-    return run_component(make_spec(Cloud.AWS, pattern, env, json.loads(frozen))).resources
+    spec = make_spec(Cloud.AWS, pattern, env, json.loads(frozen))
+    if spec.alerts.routes != make_spec(Cloud.AWS, pattern, env).alerts.routes:
+        # Slack/Teams routes read their webhook URLs from the stack's secret config.
+        return run_with_config(spec, chat_config(spec)).resources
+    return run_component(spec).resources
 
 
 def stacks(pattern: Pattern) -> list[tuple[Environment, list[CapturedResource]]]:
@@ -161,6 +167,10 @@ def _physical(r: CapturedResource, key: str = "name") -> str:
 # type -> (action the create calls, ARN of the resource from its captured inputs)
 ARNS: dict[str, tuple[str, Any]] = {
     "aws:s3/bucket:Bucket": ("s3:CreateBucket", lambda r: f"arn:aws:s3:::{_physical(r, 'bucket')}"),
+    "aws:ssm/parameter:Parameter": (
+        "ssm:PutParameter",
+        lambda r: f"arn:aws:ssm:{REGION}:{ACCOUNT_ID}:parameter/{_physical(r).lstrip('/')}",
+    ),
     "aws:sqs/queue:Queue": (
         "sqs:CreateQueue",
         lambda r: f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{_physical(r)}",

@@ -1,6 +1,6 @@
 """AWS alert routing per tier (issue 10, item 5): one SNS subscription per destination of each
-tier, webhook URLs read from the stack's secrets, unsupported kinds refused rather than
-dropped."""
+tier, webhook URLs read from the stack's secrets. Slack and Teams destinations go through a
+forwarder function: tests/components/test_aws_notify.py."""
 
 from __future__ import annotations
 
@@ -76,10 +76,3 @@ def test_a_missing_secret_fails_the_preview() -> None:
     spec = _routes([{"kind": "events", "secret": "pager_events_url"}])
     with pytest.raises(ProgramError, match="pager_events_url"):
         _run(spec, {})
-
-
-@pytest.mark.parametrize("kind", ["slack", "teams"])
-def test_chat_destinations_are_refused_not_dropped(kind: str) -> None:
-    spec = _routes([{"kind": kind, "secret": "chat_url"}])
-    with pytest.raises(ValueError, match="not delivered on AWS yet"):
-        _run(spec, {f"{spec.project}:chat_url": "https://hooks.example.com/x"})
