@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from components.alarms import Signal, Tier, rollback_alarms, serving_alarms, traffic_split
+from components.alarms import (
+    Signal,
+    Tier,
+    alarm_name,
+    rollback_alarms,
+    serving_alarms,
+    traffic_split,
+)
 from components.spec import Cloud, Environment, Pattern
 from tests.conftest import make_spec
 
@@ -22,7 +29,9 @@ def test_serving_alarms_cover_latency_errors_and_availability(env: Environment) 
         Signal.ERROR_RATE_5XX,
         Signal.AVAILABILITY,
         Signal.CANARY_ERROR_RATE,
+        Signal.CANARY_LATENCY_RATIO,
         Signal.CANARY_LATENCY_P99,
+        Signal.CANARY_STARVED,
     } == signals
 
 
@@ -51,7 +60,35 @@ def test_rollback_thresholds_follow_the_rollout_settings() -> None:
     by_signal = {r.signal: r for r in rollback_alarms(spec)}
     assert by_signal[Signal.CANARY_ERROR_RATE].threshold == 0.07
     assert by_signal[Signal.CANARY_LATENCY_P99].threshold == spec.alerts.latency_p99_ms * 3
+    # The regression rule is a ratio to the stable version's measured p99 (review E4).
+    assert by_signal[Signal.CANARY_LATENCY_RATIO].threshold == 3
     assert all(r.triggers_rollback for r in by_signal.values())
+    # Every rollback rule carries the volume guard and reports at the ticket tier.
+    assert {r.min_requests for r in by_signal.values()} == {spec.rollout.min_requests}
+    assert {r.tier for r in by_signal.values()} == {Tier.TICKET}
+
+
+def test_the_starved_rule_follows_the_candidates_real_share() -> None:
+    def starved(overrides: dict[str, object]) -> float:
+        spec = make_spec(Cloud.AWS, Pattern.API_FIRST, Environment.PROD, overrides)
+        [rule] = [r for r in rollback_alarms(spec) if r.signal is Signal.CANARY_STARVED]
+        return rule.threshold
+
+    assert starved({}) == 0  # no candidate: no share, so the rule cannot fire
+    with_candidate = {"rollout": {**CANDIDATE["rollout"], "canary_percent": 20}}
+    assert starved(with_candidate) == pytest.approx(0.10)
+
+
+@pytest.mark.parametrize("project", ["a", "acme-support", "x" * 63])
+@pytest.mark.parametrize("env", list(Environment))
+def test_alarm_names_never_lose_the_environment_or_the_key(project: str, env: Environment) -> None:
+    spec = make_spec(Cloud.AWS, Pattern.API_FIRST, env).model_copy(update={"project": project})
+    for rule in rollback_alarms(spec):
+        name = alarm_name(spec, rule.key, max_len=40)
+        assert name.endswith(f"-{env.value}-{rule.key}") and len(name) <= 40
+    names = {alarm_name(spec, r.key) for r in rollback_alarms(spec)}
+    other = {e for e in Environment if e is not env}
+    assert not any(f"-{o.value}-" in n.removeprefix(spec.project) for n in names for o in other)
 
 
 def test_traffic_split_sums_to_100() -> None:
