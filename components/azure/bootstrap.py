@@ -130,6 +130,10 @@ TYPE_OPERATIONS: dict[str, tuple[str, ...]] = {
     "azure-native:monitor:ScheduledQueryRule": _crud("Microsoft.Insights/scheduledQueryRules"),
     "azure-native:monitor:MetricAlert": _crud("Microsoft.Insights/metricAlerts"),
     "azure-native:monitor:ActionGroup": _crud("Microsoft.Insights/actionGroups"),
+    # Alert processing rules are ARM's "actionRules" (Microsoft.AlertsManagement).
+    "azure-native:alertsmanagement:AlertProcessingRuleByName": _crud(
+        "Microsoft.AlertsManagement/actionRules"
+    ),
     "azure-native:monitor:AutoscaleSetting": _crud("Microsoft.Insights/autoscalesettings"),
     "azure-native:storage:StorageAccount": _crud("Microsoft.Storage/storageAccounts"),
     "azure-native:storage:BlobServiceProperties": (
@@ -238,6 +242,7 @@ _COMMON_TYPES = (
     "azure-native:monitor:ScheduledQueryRule",
     "azure-native:monitor:MetricAlert",
     "azure-native:monitor:ActionGroup",
+    "azure-native:alertsmanagement:AlertProcessingRuleByName",
     "azure-native:app:ManagedEnvironment",
     "azure-native:app:ContainerApp",
     "time:index/sleep:Sleep",
