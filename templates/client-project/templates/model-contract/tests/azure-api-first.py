@@ -25,7 +25,11 @@ def test_the_telemetry_matches_what_the_canary_alerts_filter_on(dev_resources: l
     queries = [
         json.dumps(r.inputs.get("criteria"))
         for r in dev_resources
-        if r.type.endswith(":ScheduledQueryRule") and "AppRoleName" in json.dumps(r.inputs)
+        # The model's request telemetry (AppRequests); the rollback service's own events have
+        # alerts of their own, on its role name.
+        if r.type.endswith(":ScheduledQueryRule")
+        and "AppRoleName" in json.dumps(r.inputs)
+        and "AppRequests" in json.dumps(r.inputs)
     ]
     assert queries, "no alert reads the container's request telemetry"
     role_names = {m for q in queries for m in re.findall(r'AppRoleName == \\"([^\\"]+)\\"', q)}
