@@ -142,11 +142,16 @@ def resolves(token: str) -> bool:
     return token in sdk_types(provider, module)
 
 
+# Objects whose whole content is the program's own (e.g. the uptime canary's script, uploaded
+# from components/aws/uptime_fn/): a replacement writes the same bytes again, so nothing is lost.
+PROGRAM_CONTENT = frozenset({"aws:s3/bucketObjectv2:BucketObjectv2"})
+
+
 def is_data_holding(cloud: str, token: str) -> bool:
     """A type of one of the cloud's data services that is not an attachment of one."""
     name = token.rsplit(":", 1)[-1]
     in_service = any(token.startswith(prefix) for prefix in DATA_SERVICES[cloud])
-    return in_service and not name.endswith(ATTACHMENT_SUFFIXES)
+    return in_service and not name.endswith(ATTACHMENT_SUFFIXES) and token not in PROGRAM_CONTENT
 
 
 def missing_from_table(
