@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.rules.base import OPERATIONAL, canonical_type, prop_at, stack_rule
 
@@ -251,13 +252,28 @@ def _strings(value: Any) -> Iterator[str]:
             yield from _strings(item)
 
 
+def _known_items(value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    """The mapping's items whose values are known. During a preview a value computed by the
+    cloud (an uptime check's id in a filter) is unknown and the pack's proxy raises on reading
+    it; one such value must not stop the whole stack rule ("can't run policy during preview")."""
+    for k in value:
+        try:
+            yield k, value[k]
+        except UnknownValueError:
+            continue
+
+
 def _metric_names(value: Any, key: str = "") -> Iterator[str]:
     """Metric names (``metricName`` anywhere) and GCP metric types (in filter strings)."""
     if isinstance(value, Mapping):
-        for k, item in value.items():
+        for k, item in _known_items(value):
             yield from _metric_names(item, k)
     elif isinstance(value, Sequence) and not isinstance(value, str):
-        for item in value:
+        for index in range(len(value)):
+            try:
+                item = value[index]
+            except UnknownValueError:
+                continue
             yield from _metric_names(item, key)
     elif isinstance(value, str):
         if key == "metricName":
