@@ -220,12 +220,20 @@ def _bool(value: Any, where: str) -> bool:
 def _count(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ObservationError(f"{where} must be a whole number >= 0")
+    if value > _LARGEST:
+        raise ObservationError(f"{where} is out of range")
     return value
+
+
+# Counts and milliseconds beyond this are not measurements (and a float cannot hold 10**400).
+_LARGEST = 10**15
 
 
 def _number(value: Any, where: str, *, nullable: bool = False) -> float | None:
     if value is None and nullable:
         return None
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _LARGEST:
+        raise ObservationError(f"{where} is out of range")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ObservationError(
             f"{where} must be a finite number" + (" or null" if nullable else "")
@@ -255,8 +263,9 @@ def parse_observation(data: Any) -> Observation:
     if top.get("trigger") is not None:
         t = _object(top["trigger"], "trigger", {"verified", "firing", "rule"})
         rule = t["rule"]
-        if not isinstance(rule, str):
-            raise ObservationError("trigger.rule must be a string")
+        # The caller names the rule it verified; an empty name is no rule at all.
+        if not isinstance(rule, str) or not rule.strip() or len(rule) > 512:
+            raise ObservationError("trigger.rule must be the rule's name (1-512 characters)")
         trigger = Trigger(
             _bool(t["verified"], "trigger.verified"), _bool(t["firing"], "trigger.firing"), rule
         )
@@ -279,12 +288,20 @@ def parse_observation(data: Any) -> Observation:
     )
 
 
+# One observation is a few hundred characters; anything vastly larger is not one.
+_MAX_INPUT = 65_536
+
+
 def decide_json(text: str) -> dict[str, Any]:
     """The decision for one JSON observation, as the contract's JSON object."""
+    if len(text) > _MAX_INPUT:
+        raise ObservationError(f"input is larger than {_MAX_INPUT} characters")
     try:
         data = json.loads(text)
     except ValueError as error:
         raise ObservationError(f"input is not JSON: {error}") from None
+    except RecursionError:
+        raise ObservationError("input is nested too deeply") from None
     return decide(parse_observation(data)).to_dict()
 
 

@@ -99,3 +99,14 @@ def test_a_verified_firing_trigger_rolls_back_whenever_the_periodic_check_would(
         assert fired.action is Action.ROLLBACK
     if cand.requests < s.min_requests:
         assert periodic.action is Action.HOLD and fired.action is Action.ROLLBACK
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[" * 100_000 + "]" * 100_000, '{"candidate": "' + "x" * 70_000 + '"}'],
+    ids=["nested too deeply", "too large"],
+)
+def test_hostile_input_is_refused_in_one_line_not_a_traceback(text: str) -> None:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    assert rollout.main(io.StringIO(text), stdout, stderr) == 2
+    assert stderr.getvalue().count("\n") == 1 and stderr.getvalue().startswith("error: ")
