@@ -493,26 +493,47 @@ def promote(
     version: Annotated[
         str | None, typer.Option(help="The new release's model version (with --image).")
     ] = None,
+    graduate: Annotated[
+        bool,
+        typer.Option(
+            "--graduate",
+            help="Make the target's candidate its stable version (after it passed the watch).",
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Write without asking (CI).")] = False,
 ) -> None:
-    """Copy the promotable settings (model, candidate) into the target stack file, or record a
-    new release (--image) in it."""
+    """Promote a release into the next stack as its candidate (--from), record a new release
+    in dev (--image), or make a stack's candidate its stable version (--graduate)."""
     from rich.syntax import Syntax
 
-    from stacks.promote import PromotionError, apply_promotion, plan_promotion, plan_release
+    from stacks.promote import (
+        PromotionError,
+        apply_promotion,
+        plan_graduation,
+        plan_promotion,
+        plan_release,
+    )
 
-    if image is not None and source is not None:
-        fail("give either --from STACK or --image REPO@sha256:..., not both")
+    if sum((image is not None, source is not None, graduate)) > 1:
+        fail("give one of --from STACK, --image REPO@sha256:... or --graduate")
     if version is not None and image is None:
         fail("--version goes with --image")
     try:
         if image is not None:
             plan = plan_release(directory, target, image, version)
+        elif graduate:
+            plan = plan_graduation(directory, target)
         else:
             plan = plan_promotion(directory, source or "staging", target)
     except PromotionError as exc:
         fail(str(exc), EXIT_FAILED)
-    what = "the release" if image is not None else f"the promotable settings of {plan.source}"
+    what = (
+        "the release"
+        if image is not None
+        else "its candidate as stable"
+        if graduate
+        else f"the newest release of {plan.source} as its candidate"
+    )
     if not plan.changed:
         console.print(f"{target} already holds {what}.", highlight=False)
         return

@@ -1,4 +1,10 @@
-"""Promotion: copy the promotable settings (the model and its candidate) from one stack to the next.
+"""Promotion: a release moves from one stack to the next as the next stack's candidate.
+
+``plan_promotion`` writes the source's newest release (its candidate, else its stable version)
+into the target as ``rollout.candidate_*``: it takes a canary share under the target's rollback
+alarms while the target's stable version keeps serving. ``plan_graduation`` (``--graduate``)
+then makes the candidate the stable version, once it has passed the target's watch.
+``plan_release`` records a new release (by digest) in the first stack, dev.
 
 ``plan_promotion`` computes the new text of the target stack file and proves it safe before
 anything is written:
@@ -141,8 +147,42 @@ def _plain(value: Any) -> Any:
     return None if value is _MISSING else value
 
 
+# What a promotion writes: the source's newest release becomes the target's candidate, so it
+# takes a canary share under the target's rollback alarms before anyone calls it stable; the
+# target's stable version keeps serving. ``--graduate`` later makes the candidate stable.
+CANDIDATE_KEYS = ("rollout.candidate_version", "rollout.candidate_image")
+RETRY_KEY = "rollout.retry_version"
+STABLE_KEYS = ("model.version", "model.image")
+
+
+def _newest(sections: Mapping[str, Any]) -> tuple[Any, Any]:
+    """(version, image) of the newest release a stack holds: its candidate, else its stable."""
+    version, image = (_get(sections, k) for k in CANDIDATE_KEYS)
+    if version is _MISSING:
+        version, image = (_get(sections, k) for k in STABLE_KEYS)
+    return version, image
+
+
+def _candidate_settings(source: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+    """The candidate (and retry) keys the target must hold after promoting ``source`` into it.
+
+    The target already serves the source's newest release as its stable version: no candidate.
+    Otherwise that release is the target's candidate. A retry permission names exactly one
+    candidate, so it is dropped whenever the candidate changes (a new release is no retry).
+    """
+    version, image = _newest(source)
+    if (version, image) == tuple(_get(target, k) for k in STABLE_KEYS):
+        return {CANDIDATE_KEYS[0]: _MISSING, CANDIDATE_KEYS[1]: _MISSING, RETRY_KEY: _MISSING}
+    retry = _get(target, RETRY_KEY)
+    return {
+        CANDIDATE_KEYS[0]: version,
+        CANDIDATE_KEYS[1]: image,
+        RETRY_KEY: retry if retry == version else _MISSING,
+    }
+
+
 def plan_promotion(project_dir: Path, source: str, target: str) -> PromotionPlan:
-    """The new text of ``target``'s stack file with ``source``'s promotable settings.
+    """The new text of ``target``'s stack file with ``source``'s newest release as its candidate.
 
     Raises ProjectError on bad input (unknown stack, malformed YAML, same stack twice) and
     PromotionError when parity would still fail after the promotion.
@@ -173,15 +213,15 @@ def plan_promotion(project_dir: Path, source: str, target: str) -> PromotionPlan
     config = doc["config"]
 
     changes: list[tuple[str, Any, Any]] = []
-    for promotable in rules.promotable:
-        new_value, old_value = _get(src, promotable), _get(old, promotable)
+    for key, new_value in _candidate_settings(src, old).items():
+        old_value = _get(old, key)
         if new_value == old_value:
             continue
         if new_value is _MISSING:
-            _remove(config, project, promotable)
+            _remove(config, project, key)
         else:
-            _set(config, project, promotable, new_value)
-        changes.append((promotable, _plain(old_value), _plain(new_value)))
+            _set(config, project, key, new_value)
+        changes.append((key, _plain(old_value), _plain(new_value)))
 
     out = io.StringIO()
     rt.dump(doc, out)
@@ -240,6 +280,54 @@ def plan_release(
     _assert_only_promotable_changed(before, after, path, rules.promotes)
     _assert_valid_spec(project, after, path)
     return PromotionPlan(path, "release", target, before, after, tuple(changes))
+
+
+def plan_graduation(project_dir: Path, target: str) -> PromotionPlan:
+    """The new text of ``target``'s stack file with its candidate made its stable version.
+
+    Run after the candidate has passed the target's watch (the pipeline prints the command):
+    ``model.version``/``model.image`` take the candidate's values and the candidate (and any
+    retry permission) goes, so the whole traffic moves to the release at the next deploy.
+    """
+    project_dir = project_dir.resolve()
+    project = load_project(project_dir)["name"]
+    rules = parity_rules(project_dir)
+    old = stack_sections(project_dir, target)
+    path = stack_file(project_dir, target)
+    before = path.read_text(encoding="utf-8")
+    version, image = (_get(old, k) for k in CANDIDATE_KEYS)
+    if version is _MISSING:
+        raise ProjectError(f"{target} has no candidate to graduate; nothing written")
+    rt = _round_trip()
+    try:
+        doc = rt.load(before)
+    except RuamelYAMLError as exc:
+        raise ProjectError(f"{path}: malformed YAML") from exc
+    if not isinstance(doc, CommentedMap) or not isinstance(doc.get("config"), CommentedMap):
+        raise ProjectError(f"{path}: expected a mapping with a 'config' mapping")
+    wanted: dict[str, Any] = {
+        STABLE_KEYS[0]: version,
+        STABLE_KEYS[1]: image,
+        CANDIDATE_KEYS[0]: _MISSING,
+        CANDIDATE_KEYS[1]: _MISSING,
+        RETRY_KEY: _MISSING,
+    }
+    changes: list[tuple[str, Any, Any]] = []
+    for key, value in wanted.items():
+        current = _get(old, key)
+        if current == value:
+            continue
+        if value is _MISSING:
+            _remove(doc["config"], project, key)
+        else:
+            _set(doc["config"], project, key, value)
+        changes.append((key, _plain(current), _plain(value)))
+    out = io.StringIO()
+    rt.dump(doc, out)
+    after = out.getvalue()
+    # The values were the candidate's, which the spec already held to the same rules.
+    _assert_only_promotable_changed(before, after, path, rules.promotes)
+    return PromotionPlan(path, "candidate", target, before, after, tuple(changes))
 
 
 def _assert_valid_spec(project: str, text: str, path: Path) -> None:
@@ -310,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m stacks.promote``: the same as ``aideploy promote``, inside a project.
 
         python -m stacks.promote --image REPO@sha256:... [--version V] --to dev --yes
-        python -m stacks.promote --from staging --to prod --yes
+        python -m stacks.promote --from staging --to prod --yes   # lands as prod's candidate
+        python -m stacks.promote --graduate --to prod --yes       # the candidate becomes stable
 
     Prints the diff; writes only with --yes. Exit 0 written (or nothing to do), 1 refused
     (parity would not hold), 2 bad input.
@@ -321,15 +410,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--to", dest="target", required=True, help="the stack to write")
     parser.add_argument("--image", help="a new release's image by digest (REPO@sha256:...)")
     parser.add_argument("--version", help="the new release's model version (with --image)")
+    parser.add_argument(
+        "--graduate", action="store_true", help="make the target's candidate its stable version"
+    )
     parser.add_argument("--yes", action="store_true", help="write the file")
     args = parser.parse_args(argv)
     try:
-        if (args.image is None) == (args.source is None):
-            raise ProjectError("give either --from STACK or --image REPO@sha256:...")
+        modes = [args.image is not None, args.source is not None, args.graduate]
+        if sum(modes) != 1:
+            raise ProjectError("give one of --from STACK, --image REPO@sha256:... or --graduate")
         if args.version is not None and args.image is None:
             raise ProjectError("--version goes with --image")
         if args.image is not None:
             plan = plan_release(args.project, args.target, args.image, args.version)
+        elif args.graduate:
+            plan = plan_graduation(args.project, args.target)
         else:
             plan = plan_promotion(args.project, args.source, args.target)
         if not plan.changed:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from cli import app
 from policies.runner.program import ProjectError
 from stacks.profiles import flatten, load_parity_rules
-from stacks.promote import PromotionError, apply_promotion, plan_promotion
+from stacks.promote import PromotionError, apply_promotion, plan_graduation, plan_promotion
 from tests.unit.parity_fake_project import inject, make_project, stack_config, write_stack
 
 runner = CliRunner()
@@ -38,7 +38,7 @@ def _config(path: Path) -> dict[str, object]:
     return flatten(yaml.safe_load(path.read_text())["config"])
 
 
-def test_promotion_copies_only_the_promotable_settings(project: Path) -> None:
+def test_promotion_lands_as_the_targets_candidate_and_keeps_its_stable(project: Path) -> None:
     prod = project / "stacks" / "Pulumi.prod.yaml"
     before = _config(prod)
     before_text = prod.read_text()
@@ -47,40 +47,66 @@ def test_promotion_copies_only_the_promotable_settings(project: Path) -> None:
     after = _config(prod)
     rules = load_parity_rules()
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    assert changed == {
-        "fake:model.version",
-        "fake:model.image",
-        "fake:rollout.candidate_version",
-        "fake:rollout.candidate_image",
-    }
+    # staging's newest release (its candidate 2.1.0) becomes prod's candidate; prod's stable
+    # (1.0.0) keeps serving until the candidate passes prod's watch and is graduated.
+    assert changed == {"fake:rollout.candidate_version", "fake:rollout.candidate_image"}
     assert all(rules.promotes(k.split(":", 1)[1]) for k in changed)
-    assert after["fake:model.version"] == "2.0.0"
+    assert after["fake:model.version"] == before["fake:model.version"] == "1.0.0"
+    assert after["fake:rollout.candidate_version"] == "2.1.0"
     assert after["fake:rollout.candidate_image"] == "ghcr.io/acme/model:2.1.0"
     # comments, order and capacity (a declared difference) are kept
     text = prod.read_text()
     assert text.startswith("# Stack prod of fake.\n# Keep in step with the other environments.\n")
     assert after["fake:capacity.min_instances"] == 2
-    kept = [line for line in before_text.splitlines() if "1.0.0" not in line]
-    assert [line for line in text.splitlines() if line in kept] == kept
-    edited = [line for line in plan.diff().splitlines()[2:] if line[:1] in "+-"]
-    leaf = re.compile(r"^[+-] +(version|image|candidate_version|candidate_image): \S+$")
-    assert len(edited) == 6 and all(leaf.match(line) for line in edited), edited
-    assert [c[0] for c in plan.changes] == [
-        "model.version",
-        "model.image",
-        "rollout.candidate_version",
-        "rollout.candidate_image",
+    assert [line for line in text.splitlines() if line in before_text.splitlines()] == [
+        line for line in before_text.splitlines()
     ]
+    edited = [line for line in plan.diff().splitlines()[2:] if line[:1] in "+-"]
+    leaf = re.compile(r"^[+] +(candidate_version|candidate_image): \S+$")
+    assert len(edited) == 2 and all(leaf.match(line) for line in edited), edited
 
 
-def test_promotion_removes_a_candidate_the_source_no_longer_has(project: Path) -> None:
+def test_a_stable_only_source_promotes_its_stable_as_the_candidate(project: Path) -> None:
+    write_stack(project, "staging", stack_config("staging", version="2.0.0"))
     apply_promotion(plan_promotion(project, "staging", "prod"))
-    write_stack(project, "staging", stack_config("staging", version="2.1.0"))
+    after = _config(project / "stacks" / "Pulumi.prod.yaml")
+    assert after["fake:model.version"] == "1.0.0"
+    assert after["fake:rollout.candidate_version"] == "2.0.0"
+
+
+def test_graduation_makes_the_candidate_stable_and_drops_it(project: Path) -> None:
+    apply_promotion(plan_promotion(project, "staging", "prod"))
+    plan = plan_graduation(project, "prod")
+    apply_promotion(plan)
+    rollout = yaml.safe_load((project / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
+    assert rollout["fake:model"]["version"] == "2.1.0"
+    assert rollout["fake:model"]["image"] == "ghcr.io/acme/model:2.1.0"
+    assert "candidate_version" not in rollout["fake:rollout"]
+    assert "candidate_image" not in rollout["fake:rollout"]
+    # promoting the same release again is a no-op: prod already serves it as stable
+    assert not plan_promotion(project, "staging", "prod").changed
+
+
+def test_graduation_without_a_candidate_is_refused(project: Path) -> None:
+    before = _bytes(project)
+    with pytest.raises(ProjectError, match="no candidate to graduate"):
+        plan_graduation(project, "prod")
+    assert _bytes(project) == before
+
+
+def test_a_new_candidate_drops_a_retry_permission_for_another(project: Path) -> None:
+    config = stack_config("prod")
+    config["fake:rollout"].update(
+        candidate_version="1.5.0",
+        candidate_image="ghcr.io/acme/model:1.5.0",
+        retry_version="1.5.0",
+    )
+    write_stack(project, "prod", config)
     apply_promotion(plan_promotion(project, "staging", "prod"))
     rollout = yaml.safe_load((project / "stacks" / "Pulumi.prod.yaml").read_text())["config"][
         "fake:rollout"
     ]
-    assert rollout == {"strategy": "canary", "bake_minutes": 10, "canary_percent": 10}
+    assert rollout["candidate_version"] == "2.1.0" and "retry_version" not in rollout
 
 
 def test_nothing_to_promote_is_a_no_op(project: Path) -> None:
@@ -115,11 +141,18 @@ def test_cli_promotes_with_yes_and_shows_the_diff(project: Path) -> None:
         app, ["promote", str(project), "--from", "staging", "--to", "prod", "--yes"]
     )
     assert result.exit_code == 0, result.output
-    assert "+    version: 2.0.0" in result.output
-    assert _config(project / "stacks" / "Pulumi.prod.yaml")["fake:model.version"] == "2.0.0"
+    assert "+    candidate_version: 2.1.0" in result.output
+    prod = _config(project / "stacks" / "Pulumi.prod.yaml")
+    assert prod["fake:rollout.candidate_version"] == "2.1.0"
+    assert prod["fake:model.version"] == "1.0.0"
     # and parity now holds between them
     parity = runner.invoke(app, ["parity", str(project), "--between", "staging", "prod"])
     assert parity.exit_code == 0, parity.output
+    # after the watch: --graduate makes it prod's stable version
+    graduated = runner.invoke(app, ["promote", str(project), "--graduate", "--to", "prod", "--yes"])
+    assert graduated.exit_code == 0, graduated.output
+    prod = _config(project / "stacks" / "Pulumi.prod.yaml")
+    assert prod["fake:model.version"] == "2.1.0" and "fake:rollout.candidate_version" not in prod
 
 
 def test_cli_without_terminal_or_yes_refuses_with_exit_2(project: Path) -> None:
