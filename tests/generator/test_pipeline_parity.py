@@ -63,7 +63,8 @@ def test_parity_and_promotion_on_a_generated_project(tmp_path: Path, cloud: Clou
     assert code == 0, report["drift"]
     assert {d["subject"] for d in report["in_flight"]} == {"model.version", "model.image"}
 
-    # promotion copies exactly the promotable settings, and parity holds again
+    # promotion lands the release as prod's candidate (prod's stable keeps serving), and
+    # parity holds: a candidate is a release in flight
     dev_before = (stacks / "Pulumi.dev.yaml").read_bytes()
     prod_before = flatten(yaml.safe_load((stacks / "Pulumi.prod.yaml").read_text())["config"])
     result = runner.invoke(
@@ -73,11 +74,20 @@ def test_parity_and_promotion_on_a_generated_project(tmp_path: Path, cloud: Clou
     prod_text = (stacks / "Pulumi.prod.yaml").read_text()
     assert prod_text.startswith(f"# Stack prod of {slug}")  # the header comment survives
     prod_after = flatten(yaml.safe_load(prod_text)["config"])
-    changed = {k for k in prod_before if prod_before[k] != prod_after.get(k)}
-    assert changed == {f"{slug}:model.version", f"{slug}:model.image"}
-    assert set(prod_after) == set(prod_before)
-    assert prod_after[f"{slug}:model.image"] == image
+    assert {k for k in prod_before if prod_before[k] != prod_after.get(k)} == set()
+    assert set(prod_after) - set(prod_before) == {
+        f"{slug}:rollout.candidate_version",
+        f"{slug}:rollout.candidate_image",
+    }
+    assert prod_after[f"{slug}:rollout.candidate_image"] == image
     assert (stacks / "Pulumi.dev.yaml").read_bytes() == dev_before
+    assert _parity(project, "--between", "staging", "prod")[0] == 0
+    # after prod's watch, graduation makes it prod's stable version; parity still holds
+    result = runner.invoke(app, ["promote", str(project), "--graduate", "--to", "prod", "--yes"])
+    assert result.exit_code == 0, result.output
+    prod_after = flatten(yaml.safe_load((stacks / "Pulumi.prod.yaml").read_text())["config"])
+    assert prod_after[f"{slug}:model.image"] == image
+    assert set(prod_after) == set(prod_before)
     assert _parity(project, "--between", "staging", "prod")[0] == 0
 
     # a difference beyond the promotable settings: promotion is refused, nothing is written
