@@ -107,6 +107,11 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
     ),
 }
 
+# Patterns that serve a candidate beside the stable version (a canary or blue/green split under
+# rollback alarms). The others (event-driven workers, embedded packages) have no split: a new
+# release replaces the old one, so a promotion writes it as the stable version directly.
+CANDIDATE_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST, Pattern.MANAGED_PLATFORM})
+
 # Patterns whose API goes through our gateway (JWT / API-key auth, a domain, a health route).
 GATEWAY_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST})
 # Clouds whose gateway has no host name of its own, so every environment needs a domain (GCP's

@@ -163,14 +163,33 @@ def _newest(sections: Mapping[str, Any]) -> tuple[Any, Any]:
     return version, image
 
 
+def _serves_candidates(sections: Mapping[str, Any]) -> bool:
+    """Whether the stack's pattern splits traffic with a candidate (unknown pattern: yes)."""
+    from components.spec import CANDIDATE_PATTERNS
+
+    pattern = _get(sections, "pattern")
+    return pattern is _MISSING or pattern in {p.value for p in CANDIDATE_PATTERNS}
+
+
 def _candidate_settings(source: Mapping[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
-    """The candidate (and retry) keys the target must hold after promoting ``source`` into it.
+    """The release keys the target must hold after promoting ``source`` into it.
+
+    A pattern without a candidate split (event-driven) takes the release as its stable version.
 
     The target already serves the source's newest release as its stable version: no candidate.
     Otherwise that release is the target's candidate. A retry permission names exactly one
     candidate, so it is dropped whenever the candidate changes (a new release is no retry).
     """
     version, image = _newest(source)
+    if not _serves_candidates(target):
+        # No split to judge a candidate in: the release replaces the stable version.
+        return {
+            STABLE_KEYS[0]: version,
+            STABLE_KEYS[1]: image,
+            CANDIDATE_KEYS[0]: _MISSING,
+            CANDIDATE_KEYS[1]: _MISSING,
+            RETRY_KEY: _MISSING,
+        }
     if (version, image) == tuple(_get(target, k) for k in STABLE_KEYS):
         return {CANDIDATE_KEYS[0]: _MISSING, CANDIDATE_KEYS[1]: _MISSING, RETRY_KEY: _MISSING}
     retry = _get(target, RETRY_KEY)

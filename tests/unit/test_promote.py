@@ -282,3 +282,16 @@ def test_promotion_goes_one_environment_at_a_time(project: Path, source: str, ta
     with pytest.raises(ProjectError, match="one environment at a time"):
         plan_promotion(project, source, target)
     assert (project / "stacks" / f"Pulumi.{target}.yaml").read_text() == before
+
+
+def test_a_pattern_without_a_candidate_split_takes_the_release_as_stable(project: Path) -> None:
+    # Event-driven workers have no split to judge a candidate in (components.spec
+    # CANDIDATE_PATTERNS): the release replaces the stable version, and no candidate is written.
+    for env, version in (("staging", "2.0.0"), ("prod", "1.0.0")):
+        config = stack_config(env, version=version)
+        config["fake:pattern"] = "event-driven"
+        write_stack(project, env, config)
+    apply_promotion(plan_promotion(project, "staging", "prod"))
+    prod = _config(project / "stacks" / "Pulumi.prod.yaml")
+    assert prod["fake:model.version"] == "2.0.0"
+    assert "fake:rollout.candidate_version" not in prod
