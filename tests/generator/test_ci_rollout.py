@@ -476,3 +476,133 @@ def test_rollback_without_a_recorded_commit_pages_after_draining(repo: dict[str,
                  str(_outputs(project)))  # fmt: skip
     assert result.returncode == 3 and "has no aideploy:last-deployed-commit tag" in result.stdout
     assert [c[0] for c in _calls(env)] == ["drain_candidate"]
+
+
+# ----------------------------------------------------------------------------- issue 10 review
+
+
+def test_watch_pages_when_a_candidate_has_no_rollback_alarms_to_watch(
+    project: Path, tmp_path: Path
+) -> None:
+    """Outputs captured before `up` name no alarm: the watch must not pass over nothing."""
+    _set_rollout(project, "prod", candidate_version="2.0.0",
+                 candidate_image=_image(project, "2.0.0"))  # fmt: skip
+    env = _script(tmp_path, observe=[_observation(HEALTHY)])
+    outputs = _outputs(project, rollback_alarms=[])
+    result = _ci(project, env, "ci.rollout", "watch", "--stack", "prod", "--outputs",
+                 str(outputs), "--minutes", "0", "--interval", "0")  # fmt: skip
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "outputs list no rollback_alarms" in result.stdout and _calls(env) == []
+
+
+def test_rollback_with_empty_outputs_and_a_candidate_says_so_and_pages(
+    repo: dict[str, Any],
+) -> None:
+    project, env = repo["project"], repo["env"]
+    repo["preview"].write_text(json.dumps(SAFE_PREVIEW))
+    empty = project / "empty.json"
+    empty.write_text("{}")
+    args = ("ci.rollout", "rollback", "--stack", "prod", "--outputs", str(empty))
+    without = _ci(project, env, *args)  # no candidate: nothing to drain, the return suffices
+    assert without.returncode == 0, without.stdout + without.stderr
+    _set_rollout(project, "prod", candidate_version="2.0.0",
+                 candidate_image=_image(project, "2.0.0"))  # fmt: skip
+    result = _ci(project, env, *args)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "could not move traffic to stable: stack prod has no outputs" in result.stdout
+    assert _calls(env) == []
+
+
+def test_rollback_watch_and_guard_read_the_outputs_themselves_without_outputs(
+    repo: dict[str, Any], tmp_path: Path
+) -> None:
+    """The runbook's `python -m ci.rollout rollback --stack prod` (no --outputs) works."""
+    project, env = repo["project"], repo["env"]
+    repo["preview"].write_text(json.dumps(SAFE_PREVIEW))
+    outputs = json.loads(_outputs(project).read_text())
+    fake = Path(env["PATH"].split(os.pathsep)[0]) / "pulumi"
+    fake.write_text(fake.read_text().replace(
+        'elif args[0] == "preview":',
+        f'elif args[:2] == ["stack", "output"]:\n    print({json.dumps(json.dumps(outputs))})\n'
+        'elif args[0] == "preview":',
+    ))  # fmt: skip
+    result = _ci(project, env, "ci.rollout", "rollback", "--stack", "prod")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert _calls(env) == [["drain_candidate", [outputs]]]
+    fetched = _pulumi_calls(env)[0]["args"]
+    assert fetched == ["stack", "output", "--stack", "prod", "--json", "--show-secrets"]
+    guard = _ci(project, env, "ci.rollout", "guard", "--stack", "prod")
+    assert guard.returncode == 0 and "has no candidate" in guard.stdout
+
+
+@pytest.mark.parametrize("command", [["rollback"], ["guard"], ["watch", "--minutes", "0"]])
+def test_a_missing_pulumi_or_git_is_one_line_and_exit_3(
+    project: Path, tmp_path: Path, command: list[str]
+) -> None:
+    _set_rollout(project, "prod", candidate_version="2.0.0",
+                 candidate_image=_image(project, "2.0.0"))  # fmt: skip
+    env = {**_script(tmp_path, drain_candidate=["drained"], rolled_back=[False]),
+           "PATH": str(tmp_path / "nothing")}  # fmt: skip
+    result = _ci(project, env, "ci.rollout", command[0], "--stack", "prod", *command[1:])
+    assert result.stderr == "", result.stderr
+    assert result.returncode == 3, result.stdout  # the guard's 3 refuses the `up` too
+    assert result.stdout.count("\n") == 1 and "`pulumi` is not installed" in result.stdout
+    assert "Traceback" not in result.stdout
+
+
+# ----------------------------------------------------------------------------- drill traffic
+
+
+@pytest.mark.parametrize(
+    ("min_requests", "canary", "rate"), [(20, 10, 10.0), (20, 1, 100.0), (30, 50, 3.0)]
+)
+def test_the_drill_rate_gives_the_candidate_three_times_the_volume_guard(
+    projects: dict[Cloud, Path], min_requests: int, canary: float, rate: float
+) -> None:
+    script = (
+        "import sys, ci.drill as d\n"
+        "r = d.drill_rate(int(sys.argv[1]), float(sys.argv[2]))\n"
+        "print(r, r * 60 * float(sys.argv[2]) / 100)\n"
+    )
+    out = _run(projects[CLOUDS[0]], "-c", script, str(min_requests), str(canary)).stdout.split()
+    assert float(out[0]) == pytest.approx(rate)
+    assert float(out[1]) == pytest.approx(3 * min_requests)  # candidate requests a minute
+    too_high = _run(projects[CLOUDS[0]], "-c", script, "1000", "1")
+    assert too_high.returncode != 0 and "above its bound" in too_high.stderr
+
+
+class _Predict(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        __import__("time").sleep(0.2)  # a slow model: one thread alone would reach 5/s
+        body = b'{"prediction": "x"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+def test_the_drill_sender_reaches_its_rate_against_a_slow_local_double(
+    projects: dict[Cloud, Path],
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Predict)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = (
+            "import sys, time, ci.drill as d\n"
+            "t = d.Traffic(sys.argv[1], {}, 40.0)\n"
+            "t.start(); time.sleep(2.0); t.stop()\n"
+            "print(t.counts.get(200, 0), t.sent())\n"
+        )
+        url = f"http://127.0.0.1:{server.server_address[1]}/predict"
+        result = _run(projects[CLOUDS[0]], "-c", script, url)
+        ok, sent = map(int, result.stdout.split())
+        assert ok == sent and sent >= 60, result.stdout + result.stderr  # 40/s x 2 s, margin
+        assert sent <= 40 * 2 + 33  # bounded: the schedule, plus at most one slot per worker
+    finally:
+        server.shutdown()
+        server.server_close()

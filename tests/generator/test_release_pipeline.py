@@ -225,7 +225,7 @@ def test_the_sample_model_fails_predictions_but_stays_ready_in_drill_mode(
     statuses = [line for line in result.stdout.splitlines() if not line.startswith("{")]
     assert statuses == ["200 200", "200 500"], result.stdout + result.stderr
     dockerfile = (project / "model" / "Dockerfile").read_text()
-    assert 'ARG MODEL_FAIL_PREDICTIONS=""' in dockerfile
+    assert re.search(r"^ARG MODEL_FAIL_PREDICTIONS=\s*$", dockerfile, re.M)
     assert "ENV MODEL_FAIL_PREDICTIONS=${MODEL_FAIL_PREDICTIONS}" in dockerfile
 
 
@@ -347,3 +347,106 @@ def test_github_jobs_that_reach_release_watch_run_where_the_cli_is_and_log_in_fi
     gitlab_docs = " ".join((projects[(cloud, "gitlab")] / "docs" / "ci.md").read_text().split())
     cli = CLOUD_CLI[cloud]
     assert f"`{cli.tool}` {cli.version}" in gitlab_docs
+
+
+# ----------------------------------------------------------------------------- issue 10 review
+
+PIPE = re.compile(r"(?<![|])\|(?![|])")  # a pipe, not `||`
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_every_github_workflow_runs_its_steps_in_bash_with_pipefail(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    """Without `shell:` a step runs `bash -e {0}`: `cmd | tee file` could never fail."""
+    workflows = sorted((projects[(cloud, "github")] / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    for path in workflows:
+        data = yaml.safe_load(path.read_text())
+        default = (data.get("defaults") or {}).get("run", {}).get("shell")
+        for name, job in data["jobs"].items():
+            for step in job.get("steps", []):
+                if "run" not in step or not PIPE.search(str(step["run"])):
+                    continue
+                shell = step.get("shell") or (job.get("defaults") or {}).get("run", {}).get(
+                    "shell", default
+                )
+                assert shell == "bash", (path.name, name, step.get("name"))
+        assert default == "bash", path.name
+
+
+@pytest.mark.parametrize("cloud", CLOUDS)
+def test_gitlab_sets_pipefail_before_every_pipe_whose_status_matters(
+    projects: dict[tuple[Cloud, str], Path], cloud: Cloud
+) -> None:
+    ci = yaml.safe_load((projects[(cloud, "gitlab")] / ".gitlab-ci.yml").read_text())
+    piped = 0
+    for name, job in ci.items():
+        if not isinstance(job, dict) or "script" not in job or name.startswith("."):
+            continue
+        lines = gitlab_shell(ci, name)
+        for i, line in enumerate(lines):
+            if PIPE.search(line.split("#")[0]) and not line.rstrip().endswith("|| true"):
+                piped += 1
+                before = [*lines[:i], line.split("|")[0]]  # earlier lines, or this one's start
+                assert any("set -o pipefail" in x for x in before), (name, line)
+    assert piped
+
+
+def test_the_drill_has_its_own_concurrency_group_and_waits_for_the_pipeline(
+    projects: dict[tuple[Cloud, str], Path],
+) -> None:
+    project = projects[(CLOUDS[0], "github")]
+    drill, pipeline = _workflow(project, "rollback-drill.yml"), _workflow(project, "pipeline.yml")
+    groups = {job.get("concurrency", {}).get("group") for job in pipeline["jobs"].values()}
+    assert drill["concurrency"]["group"] not in groups | {pipeline["concurrency"]["group"]}
+    steps = _steps(drill["jobs"]["drill"])
+    lines = _lines(steps)
+    wait = next(i for i, line in lines if "gh run list --workflow pipeline.yml" in line)
+    first_stack = next(i for i, line in lines if "pulumi" in line)
+    assert wait < first_stack
+    assert drill["jobs"]["drill"]["permissions"]["actions"] == "read"
+    assert "waits" in (project / "docs" / "ci.md").read_text().split("Weekly drill")[1][:2000]
+
+
+DOC_COMMAND = re.compile(r"python -m (ci\.(?:rollout|drill))((?: [^`\n|>&;]+)?)")
+
+
+def _doc_commands(project: Path) -> list[tuple[str, str, str]]:
+    docs = [project / "README.md", *sorted((project / "docs").rglob("*.md"))]
+    found = []
+    for path in docs:
+        for module, rest in DOC_COMMAND.findall(path.read_text()):
+            found.append((path.name, module, rest.split("#")[0].strip()))
+    return found
+
+
+@pytest.mark.parametrize("ci", ["github", "gitlab"])
+def test_every_documented_ci_command_parses_with_the_real_command_line(
+    projects: dict[tuple[Cloud, str], Path], ci: str
+) -> None:
+    """README and runbooks once documented `rollback --stack prod` while --outputs was required."""
+    project = projects[(CLOUDS[0], ci)]
+    commands = _doc_commands(project)
+    assert any(m == "ci.rollout" and r.startswith("rollback") for _, m, r in commands)
+    check = (
+        "import json, shlex, sys, importlib\n"
+        "bad = []\n"
+        "for doc, module, rest in json.loads(sys.argv[1]):\n"
+        "    words = [w for w in shlex.split(rest.replace('...', 'x')) if w != '\\\\']\n"
+        "    words = ['1' if w.startswith('<') or w.startswith('$') else w for w in words]\n"
+        "    try:\n"
+        "        importlib.import_module(module).parser().parse_args(words)\n"
+        "    except SystemExit:\n"
+        "        bad.append(f'{doc}: python -m {module} {rest}')\n"
+        "print(json.dumps(bad))\n"
+    )
+    import json
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", check, json.dumps(commands)], cwd=project, capture_output=True,
+        text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [], result.stderr

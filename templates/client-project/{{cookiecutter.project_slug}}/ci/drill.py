@@ -9,17 +9,20 @@ the workspace only (the drill never commits; the restore step returns the stack 
 deployed commit). The image is the sample model built with ``MODEL_FAIL_PREDICTIONS=1``: its
 predictions answer 500 while its readiness stays 200, so only the canary's error signals (not
 the platform's health checks) can catch it. ``run`` drives authenticated predictions through
-``endpoint_url`` and polls ``release_watch.rolled_back`` until the candidate is off traffic:
-exit 0 within the recovery time, 1 after it.
+``endpoint_url`` at :func:`drill_rate` (concurrently, bounded) and polls
+``release_watch.rolled_back`` until the candidate is off traffic: exit 0 within the recovery
+time, 1 after it.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import math
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +37,35 @@ from components.spec import spec_from_config
 
 # Seconds between two reads of the rolled-back state.
 POLL_SECONDS = 15.0
-# Predictions per second the drill sends: enough for the volume guard (rollout.min_requests
-# candidate requests per window at the candidate's share), far below the gateway's limits.
-REQUESTS_PER_SECOND = 5.0
+# The candidate must see this many times rollout.min_requests per minute at its canary share:
+# the volume guard then never holds the drill's failing candidate for lack of requests.
+VOLUME_MARGIN = 3
+# Bounds of the drill's sender: never more than this many requests per second, nor in flight.
+MAX_REQUESTS_PER_SECOND = 200.0
+MAX_WORKERS = 32
+# Seconds a drill prediction may take before it counts as a timeout (status 0).
+REQUEST_TIMEOUT = 10.0
+
+
+def drill_rate(min_requests: int, canary_percent: float) -> float:
+    """Requests per second so the candidate gets VOLUME_MARGIN x ``min_requests`` a minute at
+    its ``canary_percent`` share: 3 * min_requests * 100 / canary_percent / 60 (ValueError when
+    that exceeds MAX_REQUESTS_PER_SECOND: raise the canary share of staging instead)."""
+    if canary_percent <= 0:
+        raise ValueError("rollout.canary_percent must be above 0 for the drill's candidate")
+    rate = VOLUME_MARGIN * min_requests * 100 / canary_percent / 60
+    if rate > MAX_REQUESTS_PER_SECOND:
+        raise ValueError(
+            f"the drill would need {rate:.0f} requests/s (3 x rollout.min_requests {min_requests} "
+            f"a minute at rollout.canary_percent {canary_percent:g}%), above its bound of "
+            f"{MAX_REQUESTS_PER_SECOND:g}/s: raise staging's canary_percent or lower min_requests"
+        )
+    return rate
+
+
+def workers_for(rate: float) -> int:
+    """Threads enough to keep ``rate`` up while each request may wait REQUEST_TIMEOUT (bounded)."""
+    return max(1, min(MAX_WORKERS, math.ceil(rate * REQUEST_TIMEOUT)))
 
 
 def set_candidate(stack: str, image: str, version: str, root: Path = ROOT) -> str:
@@ -66,32 +95,59 @@ def set_candidate(stack: str, image: str, version: str, root: Path = ROOT) -> st
 
 @dataclass
 class Traffic:
-    """Predictions sent in the background, counted by status (0: timeout or network error)."""
+    """Predictions sent in the background at ``rate`` per second by a bounded pool of threads,
+    counted by status (0: timeout or network error). Each request takes the next slot of a fixed
+    schedule (start + n / rate), so a slow answer holds one thread, not the rate."""
 
     url: str
     headers: Mapping[str, str]
-    rate: float = REQUESTS_PER_SECOND
+    rate: float
+    timeout: float = REQUEST_TIMEOUT
     counts: dict[int, int] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _next: int = 0
+    _start: float = 0.0
+    _pool: ThreadPoolExecutor | None = None
+
+    def _slot(self) -> float:
+        with self._lock:
+            n, self._next = self._next, self._next + 1
+        return self._start + n / self.rate
+
+    def _send(self) -> int:
+        try:
+            return api_client.call(self.url, {"input": "drill"}, self.headers, self.timeout).status
+        except OSError:  # timeouts and refused connections: the drill goes on
+            return 0
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            try:
-                status = api_client.call(self.url, {"input": "drill"}, self.headers, 10).status
-            except OSError:  # timeouts and refused connections: the drill goes on
-                status = 0
-            self.counts[status] = self.counts.get(status, 0) + 1
-            self._stop.wait(1 / self.rate)
+            wait = self._slot() - time.monotonic()
+            if wait > 0 and self._stop.wait(wait):
+                return
+            status = self._send()
+            with self._lock:
+                self.counts[status] = self.counts.get(status, 0) + 1
 
-    def start(self) -> threading.Thread:
-        """Send until :meth:`stop`."""
-        thread = threading.Thread(target=self._loop, name="drill-traffic", daemon=True)
-        thread.start()
-        return thread
+    def start(self) -> None:
+        """Send until :meth:`stop`, from :func:`workers_for` threads."""
+        self._start = time.monotonic()
+        workers = workers_for(self.rate)
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix="drill-traffic")
+        for _ in range(workers):
+            self._pool.submit(self._loop)
 
     def stop(self) -> None:
-        """Stop sending."""
+        """Stop sending and wait for the requests in flight."""
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def sent(self) -> int:
+        """Requests answered (or failed) so far."""
+        with self._lock:
+            return sum(self.counts.values())
 
     def line(self) -> str:
         """The statuses seen, e.g. ``200 x 540, 500 x 61``."""
@@ -141,8 +197,14 @@ def run(
         print(f"drill: stack {stack} exports no endpoint_url: the drill drives predict traffic")
         return 2
     limit = spec.rollout.recovery_minutes
+    try:
+        rate = drill_rate(spec.rollout.min_requests, spec.rollout.canary_percent)
+    except ValueError as error:
+        print(f"drill: {error}")
+        return 2
     headers = api_client.auth_headers(spec.cloud.value, spec.api.auth.value, env)
-    traffic = Traffic(api_client.check_url(endpoint), headers)
+    traffic = Traffic(api_client.check_url(endpoint), headers, rate)
+    print(f"drill: {rate:.1f} predictions/s from {workers_for(rate)} threads")
     traffic.start()
     try:
         took = await_rollback(
@@ -163,20 +225,25 @@ def run(
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m ci.drill`` (tests hold the docs' commands to it)."""
     parser = argparse.ArgumentParser(prog="python -m ci.drill")
     sub = parser.add_subparsers(dest="command", required=True)
-    p_cand = sub.add_parser("candidate")
+    p_cand = sub.add_parser("candidate", help="write the drill's candidate into the stack file")
     p_cand.add_argument("--stack", required=True)
     p_cand.add_argument("--image", required=True)
     p_cand.add_argument("--version", required=True)
-    p_run = sub.add_parser("run")
+    p_run = sub.add_parser("run", help="drive predictions; wait for the automatic rollback")
     p_run.add_argument("--stack", required=True)
     p_run.add_argument("--outputs", type=Path, required=True)
     p_run.add_argument("--version", required=True)
     p_run.add_argument("--poll", type=float, default=POLL_SECONDS)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    args = parser().parse_args(argv)
     if args.command == "candidate":
         try:
             print(set_candidate(args.stack, args.image, args.version))

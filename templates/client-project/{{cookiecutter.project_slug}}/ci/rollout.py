@@ -4,13 +4,18 @@
     python -m ci.rollout endpoint --outputs prod-outputs.json       # endpoint_url, or ""
     python -m ci.rollout health-url --outputs prod-outputs.json     # health_url, or ""
     python -m ci.rollout decide < observation.json                  # the decide contract
-    python -m ci.rollout guard --stack prod --outputs live.json     # before every `pulumi up`
-    python -m ci.rollout watch --stack prod --outputs prod-outputs.json --minutes 60
-    python -m ci.rollout rollback --stack prod --outputs prod-outputs.json
+    python -m ci.rollout guard --stack prod [--outputs live.json]   # before every `pulumi up`
+    python -m ci.rollout watch --stack prod --minutes 60 [--outputs prod-outputs.json]
+    python -m ci.rollout rollback --stack prod [--outputs prod-outputs.json]
     python -m ci.rollout cli-tools --stack prod                     # CLIs the watch calls
 
 Exit codes: 0 fine; 1 the watch decided to roll back / the guard refused an `up`; 2 input that
 does not fit; 3 a person must act now (the pipeline fails visibly and pages).
+
+Without ``--outputs``, guard, watch and rollback read the stack's outputs themselves
+(``pulumi stack output --stack S --json --show-secrets``: log in to the stack's backend first);
+the pipeline passes the file it saved. A missing ``pulumi`` or ``git`` executable is one line
+and exit 3, never a traceback.
 
 Every decision is ``components.rollout.decide`` (the function the clouds' own rollback paths
 call, vendored in components/rollout.py), fed by ``components/<cloud>/release_watch.py``:
@@ -66,6 +71,34 @@ def run(args: Sequence[str], cwd: Path | None = None) -> subprocess.CompletedPro
 
 
 # -- plan, outputs ------------------------------------------------------------------------------
+
+
+class OutputsError(RuntimeError):
+    """The stack's outputs could not be read."""
+
+
+def fetch_outputs(stack: str, runner: Runner = run) -> dict[str, Any]:
+    """`pulumi stack output --stack S --json --show-secrets`, read now (OutputsError on failure).
+
+    A stack that was never deployed has no outputs: ``{}``, as `pulumi` prints it."""
+    result = runner(
+        ["pulumi", "stack", "output", "--stack", stack, "--json", "--show-secrets"], ROOT
+    )
+    if result.returncode != 0:
+        why = (result.stderr.strip() or result.stdout.strip()).splitlines()
+        raise OutputsError(
+            f"`pulumi stack output --stack {stack}` failed ({why[-1] if why else 'no message'}); "
+            "log in to the stack's backend first (`pulumi login <backend>`)"
+        )
+    data = json.loads(result.stdout or "{}")
+    if not isinstance(data, dict):
+        raise OutputsError(f"`pulumi stack output --stack {stack}` did not print a JSON object")
+    return data
+
+
+def outputs_of(stack: str, outputs_file: Path | None, runner: Runner = run) -> dict[str, Any]:
+    """The outputs the pipeline saved in ``outputs_file``, else read from the stack now."""
+    return load_outputs(outputs_file) if outputs_file else fetch_outputs(stack, runner)
 
 
 def plan(stack: str) -> dict[str, str]:
@@ -155,7 +188,7 @@ class Probes:
 
 def watch(
     stack: str,
-    outputs_file: Path,
+    outputs_file: Path | None,
     minutes: float,
     interval: float = 30.0,
     *,
@@ -170,8 +203,22 @@ def watch(
     hold or ignore -> go on until ``minutes`` have passed -> 0.
     """
     spec = stack_spec(stack)
-    outputs = load_outputs(outputs_file)
     settings = watch_settings(spec)
+    try:
+        outputs = outputs_of(stack, outputs_file)
+    except (OutputsError, ValueError) as error:
+        print(f"a person must act now (nothing was rolled back): {error}")
+        return PAGE
+    if spec.has_candidate and not outputs.get("rollback_alarms"):
+        # Outputs captured before `up` (or a failed read) name no alarm: a watch over nothing
+        # would pass a candidate nobody looked at. Unverifiable: hold and page.
+        decision = unverifiable(
+            f"stack {stack} has a candidate but its outputs list no rollback_alarms "
+            "(read the outputs after `pulumi up`)",
+            settings,
+        )
+        print(f"a person must act now (nothing was rolled back): {decision.reason}")
+        return PAGE
     watch_module = watcher or release_watch(spec.cloud.value)
     health_url = https_output(outputs, "health_url")
     probes = Probes()
@@ -208,7 +255,7 @@ def watch(
 # -- the guard before `pulumi up` (E8) ----------------------------------------------------------
 
 
-def guard(stack: str, outputs_file: Path, *, watcher: ReleaseWatch | None = None) -> int:
+def guard(stack: str, outputs_file: Path | None, *, watcher: ReleaseWatch | None = None) -> int:
     """Refuse (1) to re-apply a candidate an automatic rollback removed, unless the stack file
     names it in ``rollout.retry_version``; one line either way."""
     spec = stack_spec(stack)
@@ -217,7 +264,11 @@ def guard(stack: str, outputs_file: Path, *, watcher: ReleaseWatch | None = None
     if current.candidate_version is None:
         print(f"guard: {file} has no candidate; nothing to check")
         return OK
-    outputs = load_outputs(outputs_file)
+    try:
+        outputs = outputs_of(stack, outputs_file)
+    except (OutputsError, ValueError) as error:
+        print(f"guard: refusing `pulumi up` of {stack}: {error}")
+        return REFUSED
     if not outputs:
         print(f"guard: stack {stack} has no outputs yet (never deployed); nothing rolled back")
         return OK
@@ -294,7 +345,7 @@ def return_to_commit(
 
 def rollback(
     stack: str,
-    outputs_file: Path,
+    outputs_file: Path | None,
     *,
     watcher: ReleaseWatch | None = None,
     runner: Runner = run,
@@ -306,7 +357,11 @@ def rollback(
     """
     spec = stack_spec(stack)
     cloud = spec.cloud.value
-    outputs = load_outputs(outputs_file)
+    try:
+        outputs = outputs_of(stack, outputs_file, runner)
+    except (OutputsError, ValueError) as error:
+        print(f"could not read the outputs of {stack}: {error}")
+        outputs = {}
     drained = True
     if outputs:
         try:
@@ -314,6 +369,14 @@ def rollback(
         except Exception as error:  # still return the stack: its stable split drains too
             drained = False
             print(f"could not move traffic to stable: {type(error).__name__}: {error}")
+    elif spec.has_candidate:
+        # Without outputs there is nothing to drain through: the candidate may still serve.
+        drained = False
+        print(
+            f"could not move traffic to stable: stack {stack} has no outputs to drain through "
+            "(`pulumi stack output` failed or the stack was never deployed); returning the "
+            "stack anyway, then a person must check the split (docs/runbooks/rollback.md, 4.1)"
+        )
     sha = last_deployed_commit(stack, runner)
     if sha is None:
         print(
@@ -330,31 +393,53 @@ def rollback(
 # -- command line ---------------------------------------------------------------------------------
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ci.rollout")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_plan = sub.add_parser("plan")
-    p_plan.add_argument("--stack", required=True)
-    p_plan.add_argument("--github-output", type=Path)
+OUTPUTS_HELP = (
+    "`pulumi stack output --json --show-secrets` saved to a file (default: read from the "
+    "stack now; log in to its backend first)"
+)
+# The subcommands and what each does (the help text, and docs/ci.md's list).
+COMMANDS: dict[str, str] = {
+    "plan": "the stack file's rollout settings as key=value lines",
+    "endpoint": "the endpoint_url output (https), or an empty line",
+    "health-url": "the health_url output (https), or an empty line",
+    "decide": "one JSON observation on stdin, one JSON decision on stdout",
+    "guard": "before `pulumi up`: refuse a candidate an automatic rollback removed",
+    "watch": "decide every --interval seconds for --minutes; 1 roll back, 3 page",
+    "rollback": "traffic to stable now, then the stack's last deployed commit",
+    "cli-tools": "the cloud CLIs the release watch calls",
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m ci.rollout`` (tests hold the docs' commands to it)."""
+    root = argparse.ArgumentParser(prog="python -m ci.rollout")
+    sub = root.add_subparsers(dest="command", required=True)
+    p = {name: sub.add_parser(name, help=text, description=text) for name, text in COMMANDS.items()}
+    p["plan"].add_argument("--stack", required=True)
+    p["plan"].add_argument("--github-output", type=Path, help="append the lines to this file")
     for name in ("endpoint", "health-url"):
-        sub.add_parser(name).add_argument("--outputs", type=Path, required=True)
-    sub.add_parser("decide", help="one JSON observation on stdin, one JSON decision on stdout")
-    for name in ("guard", "rollback"):
-        p = sub.add_parser(name)
-        p.add_argument("--stack", required=True)
-        p.add_argument("--outputs", type=Path, required=True)
-    p_watch = sub.add_parser("watch")
-    p_watch.add_argument("--stack", required=True)
-    p_watch.add_argument("--outputs", type=Path, required=True)
-    p_watch.add_argument("--minutes", type=float, required=True)
-    p_watch.add_argument("--interval", type=float, default=30.0)
-    sub.add_parser("cli-tools").add_argument("--stack", required=True)
-    return parser
+        p[name].add_argument("--outputs", type=Path, required=True, help=OUTPUTS_HELP)
+    for name in ("guard", "rollback", "watch"):
+        p[name].add_argument("--stack", required=True)
+        p[name].add_argument("--outputs", type=Path, help=OUTPUTS_HELP)
+    p["watch"].add_argument("--minutes", type=float, required=True, help="rollout.bake_minutes")
+    p["watch"].add_argument("--interval", type=float, default=30.0, help="seconds between checks")
+    p["cli-tools"].add_argument("--stack", required=True)
+    return root
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point."""
-    args = _parser().parse_args(argv)
+    """Command-line entry point: a missing `pulumi`/`git` is one line and exit 3."""
+    try:
+        return _main(argv)
+    except FileNotFoundError as error:
+        tool = Path(str(error.filename or "a required executable")).name
+        print(f"a person must act now: `{tool}` is not installed or not on PATH ({error.strerror})")
+        return PAGE
+
+
+def _main(argv: list[str] | None) -> int:
+    args = parser().parse_args(argv)
     if args.command == "decide":
         return rules.main()
     if args.command == "plan":
