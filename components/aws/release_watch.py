@@ -34,6 +34,7 @@ __all__ = [
     "rolled_back",
     "sample_queries",
     "samples_from",
+    "write_marker",
 ]
 
 CLI_TOOLS: tuple[str, ...] = ("aws",)
@@ -349,17 +350,32 @@ def stable_weights() -> list[dict[str, Any]]:
     ]
 
 
-def drain_candidate(outputs: Mapping[str, Any], *, client: Api | None = None) -> str:
-    """Move all traffic to the stable version now, through the API the automatic rollback uses
-    (the stage's canary share, or the endpoint's variant weights); one line saying what."""
-    api = client or CliApi()
+def write_marker(api: Api, name: str, candidate_version: str) -> None:
+    """Write the rolled-back marker ``name`` (:func:`marker_parameter`) for ``candidate_version``:
+    the one writer of both the rollback function and :func:`drain_candidate`. An SSM parameter
+    no Pulumi program manages, so no later `pulumi up` (of any stack file) rewrites it."""
+    api.call(
+        "ssm",
+        "PutParameter",
+        {
+            "Name": name,
+            "Value": candidate_version,
+            "Type": "String",
+            "Overwrite": True,
+            "Description": "Candidate version removed from traffic by an automatic rollback",
+        },
+    )
+
+
+def _drain_split(api: Api, outputs: Mapping[str, Any]) -> str | None:
+    """All traffic to stable; the line saying what, or None when there was nothing to drain."""
     pattern = pattern_of(outputs)
     if pattern == API_FIRST:
         api_id = str(outputs["api_id"])
         stages = api.call("apigateway", "GetStages", {"restApiId": api_id}).get("item") or []
         canaries = [s for s in stages if isinstance(s, dict) and s.get("canarySettings")]
         if not canaries:
-            return f"api {api_id}: no stage has a canary; nothing to drain"
+            return None
         for stage in canaries:
             api.call(
                 "apigateway",
@@ -372,12 +388,37 @@ def drain_candidate(outputs: Mapping[str, Any], *, client: Api | None = None) ->
             )
         done = ", ".join(str(s["stageName"]) for s in canaries)
         return f"api {api_id} stage {done}: canary traffic set to 0%, all traffic on stable"
-    if pattern == MANAGED_PLATFORM:
-        endpoint = str(outputs["endpoint_name"])
-        api.call(
-            "sagemaker",
-            "UpdateEndpointWeightsAndCapacities",
-            {"EndpointName": endpoint, "DesiredWeightsAndCapacities": stable_weights()},
-        )
-        return f"endpoint {endpoint}: variant {CANDIDATE_VARIANT} weight 0, all traffic on stable"
-    return "event-driven stacks have no candidate: nothing to drain"
+    endpoint = str(outputs["endpoint_name"])
+    api.call(
+        "sagemaker",
+        "UpdateEndpointWeightsAndCapacities",
+        {"EndpointName": endpoint, "DesiredWeightsAndCapacities": stable_weights()},
+    )
+    return f"endpoint {endpoint}: variant {CANDIDATE_VARIANT} weight 0, all traffic on stable"
+
+
+def drain_candidate(
+    outputs: Mapping[str, Any],
+    *,
+    client: Api | None = None,
+    candidate_version: str | None = None,
+) -> str:
+    """Move all traffic to the stable version now, through the API the automatic rollback uses
+    (the stage's canary share, or the endpoint's variant weights), then write the rolled-back
+    marker the automatic rollback writes, so the pipeline's guard (E8) refuses to re-apply
+    ``candidate_version`` (the stack file's ``rollout.candidate_version``). One line saying what.
+
+    Traffic first: a marker that cannot be written never keeps traffic on the candidate. Without
+    ``candidate_version`` no marker is written and the line says so.
+    """
+    api = client or CliApi()
+    if pattern_of(outputs) == EVENT_DRIVEN:
+        return "event-driven stacks have no candidate: nothing to drain"
+    line = _drain_split(api, outputs)
+    if line is None:
+        return f"api {outputs['api_id']}: no stage has a canary; nothing to drain"
+    if not candidate_version:
+        return f"{line}; rolled-back marker NOT written (no candidate version given)"
+    name = str(marker_parameter(outputs))
+    write_marker(api, name, candidate_version)
+    return f"{line}; marker {name} = {candidate_version}"

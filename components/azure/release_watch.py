@@ -37,6 +37,13 @@ WORKSPACE_API = "2023-09-01"
 CONTAINER_APPS_API = "2024-03-01"
 ML_API = "2024-04-01"
 ROLLED_BACK_TAG = "aideploy-rolled-back"
+# The marker that outlives `pulumi up`: the rollback service reports each rollback as an
+# Application Insights custom event (components/azure/monitoring.ROLLBACK_EVENT) carrying the
+# target and the candidate version; it lands in the stack's log workspace (AppEvents), which no
+# Pulumi program rewrites. The tag above is rewritten by the next update of the app/endpoint
+# (its tags are the component's input), so it is only the first place looked at.
+ROLLBACK_EVENT = "aideploy-rollback"
+MARKER_LOOKBACK = "P365D"
 SAMPLES_PROPERTY = "aideploy-samples"
 STABLE_LABEL = "stable"
 STABLE_DEPLOYMENT, CANDIDATE_DEPLOYMENT = "blue", "green"
@@ -251,15 +258,62 @@ def _target(client: Client, outputs: Mapping[str, Any]) -> tuple[str, str]:
 _API = {"container-app": CONTAINER_APPS_API, "ml-online-endpoint": ML_API}
 
 
+def _kql_string(value: str) -> str:
+    """A KQL string literal (the version comes from a stack file: never trusted as KQL)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def marker_query(resource: str, candidate_version: str) -> str:
+    """The KQL that counts the rollback service's reports of removing ``candidate_version``
+    from ``resource`` (an ARM id; ARM ids compare case-insensitively)."""
+    return "\n".join(
+        [
+            "AppEvents",
+            f"| where Name == {_kql_string(ROLLBACK_EVENT)}",
+            '| where tostring(Properties.action) == "rollback"',
+            f"| where tostring(Properties.target) =~ {_kql_string(resource)}",
+            f"| where tostring(Properties.candidate_version) == {_kql_string(candidate_version)}",
+            "| summarize value = count()",
+        ]
+    )
+
+
+def _reported(
+    client: Client, outputs: Mapping[str, Any], resource: str, candidate_version: str
+) -> bool:
+    names = [str(n) for n in outputs.get("rollback_alarms") or []]
+    if not names:
+        return False
+    workspace = _workspace_of(_rule(client, outputs, names[0]))
+    body = client.call("GET", f"{ARM}{workspace}?api-version={WORKSPACE_API}")
+    customer = str(((body or {}).get("properties") or {}).get("customerId") or "")
+    if not customer:
+        raise WatchError("the log workspace has no customerId")
+    answer = client.call(
+        "POST",
+        f"{LOGS}/v1/workspaces/{customer}/query",
+        {"query": marker_query(resource, candidate_version), "timespan": MARKER_LOOKBACK},
+    )
+    try:
+        rows = answer["tables"][0]["rows"]
+        return bool(rows) and int(rows[0][0]) > 0
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise WatchError(f"the marker query answered with an unreadable table: {exc}") from exc
+
+
 def rolled_back(
     outputs: Mapping[str, Any], candidate_version: str, *, client: Client | None = None
 ) -> bool:
-    """True when the live target carries the rollback marker for ``candidate_version``."""
+    """True when a rollback removed ``candidate_version``: the live target carries the marker
+    tag, or the stack's log workspace holds the rollback service's report of it (which a later
+    `pulumi up` cannot erase). A read that fails raises :class:`WatchError`."""
     client = client or Client()
     kind, resource = _target(client, outputs)
     body = client.call("GET", f"{ARM}{resource}?api-version={_API[kind]}")
     tags = (body or {}).get("tags") or {}
-    return str(tags.get(ROLLED_BACK_TAG, "")) == candidate_version
+    if str(tags.get(ROLLED_BACK_TAG, "")) == candidate_version:
+        return True
+    return _reported(client, outputs, resource, candidate_version)
 
 
 def _stable_revision(app: Mapping[str, Any]) -> str:
@@ -278,33 +332,56 @@ def _candidate_version(app: Mapping[str, Any]) -> str:
     return "unknown"
 
 
-def drain_candidate(outputs: Mapping[str, Any], *, client: Client | None = None) -> str:
-    """Move all traffic to the stable version now (the rollback service's own write)."""
+def drain_candidate(
+    outputs: Mapping[str, Any],
+    *,
+    client: Client | None = None,
+    candidate_version: str | None = None,
+) -> str:
+    """Move all traffic to the stable version now (the rollback service's own write), tagging
+    the target with the rolled-back marker the rollback service writes (E8), so
+    :func:`rolled_back` is True for that candidate afterwards.
+
+    The marker's version is ``candidate_version`` (the stack file's) when given; else, on a
+    model app, the ``MODEL_VERSION`` of the app's latest template (the candidate); on an online
+    endpoint without it no marker is written and the line says so.
+    """
     client = client or Client()
     kind, resource = _target(client, outputs)
     url = f"{ARM}{resource}?api-version={_API[kind]}"
     current = client.call("GET", url)
+    tags = dict(current.get("tags") or {})
     if kind == "container-app":
         stable = _stable_revision(current)
         ingress = dict(
             ((current.get("properties") or {}).get("configuration") or {}).get("ingress") or {}
         )
         ingress["traffic"] = [{"revisionName": stable, "weight": 100, "label": STABLE_LABEL}]
-        tags = {**(current.get("tags") or {}), ROLLED_BACK_TAG: _candidate_version(current)}
+        version = candidate_version or _candidate_version(current)
+        tags[ROLLED_BACK_TAG] = version
         client.call(
             "PATCH", url, {"tags": tags, "properties": {"configuration": {"ingress": ingress}}}
         )
-        return f"{resource}: all traffic on the stable revision {stable}"
+        return f"{resource}: all traffic on the stable revision {stable}; marked {version}"
     props = {
         k: v for k, v in (current.get("properties") or {}).items()
         if k not in {"provisioningState", "scoringUri", "swaggerUri"}
     }  # fmt: skip
     props["traffic"] = {STABLE_DEPLOYMENT: 100, CANDIDATE_DEPLOYMENT: 0}
     props["mirrorTraffic"] = {}
-    body = {k: current[k] for k in ("location", "kind", "identity", "sku", "tags") if k in current}
+    body = {k: current[k] for k in ("location", "kind", "identity", "sku") if k in current}
+    if candidate_version:
+        tags[ROLLED_BACK_TAG] = candidate_version
+    if tags or "tags" in current:
+        body["tags"] = tags
     body["properties"] = props
     client.call("PUT", url, body)
+    marked = (
+        f"marked {candidate_version}"
+        if candidate_version
+        else "rolled-back marker NOT written (no candidate version given)"
+    )
     return (
         f"{resource}: all traffic on {STABLE_DEPLOYMENT}, "
-        f"none live or mirrored on {CANDIDATE_DEPLOYMENT}"
+        f"none live or mirrored on {CANDIDATE_DEPLOYMENT}; {marked}"
     )

@@ -35,6 +35,7 @@ __all__ = [
     "gcloud_client",
     "http_client",
     "marker",
+    "marker_payload",
     "observe",
     "rolled_back",
     "rule_query",
@@ -45,11 +46,21 @@ CLI_TOOLS: tuple[str, ...] = ("gcloud",)
 
 MONITORING = "https://monitoring.googleapis.com"
 COMPUTE = "https://compute.googleapis.com/compute/v1"
+LOGGING = "https://logging.googleapis.com/v2"
 # The user label every rollback alert policy carries, and the labels that name its target.
 TARGET_LABEL = "rollback_target"
 # The automatic rollback writes this into the target's description (E8): the pipeline refuses to
 # re-apply the candidate it names until the stack file's rollout.retry_version says so.
 MARKER_PREFIX = "[rolled-back "
+# The marker that outlives every `pulumi up`: a Cloud Logging entry whose jsonPayload carries
+# this field (the function prints it on its report line, which Cloud Logging parses into
+# jsonPayload; the pipeline's drain writes it with entries.write). No Pulumi program manages log
+# entries, so neither the rollback's own `pulumi up` of an older stack file nor any later one
+# erases it, unlike the URL map's description, which the URL map's update (a PUT of the whole
+# map, weights included) rewrites. It lives as long as the _Default bucket keeps entries.
+MARKER_FIELD = "aideploy_rolled_back"
+MARKER_LOG = "aideploy-rollback"
+MARKER_RETENTION_DAYS = 30  # the _Default log bucket's retention
 
 # One HTTP call: (method, url, JSON body or None) -> the JSON response object.
 Client = Callable[[str, str, "dict[str, Any] | None"], "dict[str, Any]"]
@@ -476,19 +487,104 @@ def _target(outputs: Mapping[str, Any], send: Client) -> Target:
     return Target.from_labels(project, policies[names[0]].get("userLabels", {}))
 
 
+def marker_payload(target: Target, version: str, at: float) -> dict[str, str]:
+    """The log marker's fields (under :data:`MARKER_FIELD` in an entry's jsonPayload)."""
+    return {
+        "project": target.project,
+        "target_kind": target.kind,
+        "target_scope": target.scope,
+        "candidate_version": version,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+    }
+
+
+def marker_filter(target: Target, version: str, now: float) -> str:
+    """The Cloud Logging filter that finds a marker of ``version`` on ``target``, from the
+    function's report line or the pipeline's entry alike (both carry :func:`marker_payload`)."""
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - MARKER_RETENTION_DAYS * 86400))
+    field = f"jsonPayload.{MARKER_FIELD}"
+    return (
+        f'{field}.target_scope="{target.scope}" AND '
+        f'{field}.candidate_version="{version}" AND '
+        f'timestamp>="{since}"'
+    )
+
+
+def write_marker_entry(send: Client, target: Target, version: str, at: float) -> None:
+    """The pipeline's marker: one entry in the project's ``aideploy-rollback`` log
+    (``logging.logEntries.create``)."""
+    send(
+        "POST",
+        f"{LOGGING}/entries:write",
+        {
+            "logName": f"projects/{target.project}/logs/{MARKER_LOG}",
+            "resource": {"type": "global", "labels": {"project_id": target.project}},
+            "entries": [
+                {
+                    "severity": "NOTICE",
+                    "jsonPayload": {MARKER_FIELD: marker_payload(target, version, at)},
+                }
+            ],
+        },
+    )
+
+
+def _logged(send: Client, target: Target, version: str, now: float) -> bool:
+    answer = send(
+        "POST",
+        f"{LOGGING}/entries:list",
+        {
+            "resourceNames": [f"projects/{target.project}"],
+            "filter": marker_filter(target, version, now),
+            "orderBy": "timestamp desc",
+            "pageSize": 1,
+        },
+    )
+    entries = answer.get("entries", [])
+    if not isinstance(entries, list):
+        raise ApiError(0, "malformed entries list")
+    return bool(entries)
+
+
 def rolled_back(
-    outputs: Mapping[str, Any], candidate_version: str, *, client: Client | None = None
+    outputs: Mapping[str, Any],
+    candidate_version: str,
+    *,
+    client: Client | None = None,
+    now: float | None = None,
 ) -> bool:
-    """True when an automatic rollback removed ``candidate_version`` (its marker is live)."""
-    send = client or gcloud_client()
-    description = _description(send, _target(outputs, send))
-    return f"{MARKER_PREFIX}{candidate_version} " in description
-
-
-def drain_candidate(outputs: Mapping[str, Any], *, client: Client | None = None) -> str:
-    """Move all traffic to stable now, through the API the automatic rollback uses."""
+    """True when a rollback (the function's or the pipeline's drain) removed
+    ``candidate_version``: its log marker is found (``logging.logEntries.list``), or the
+    target's description still carries the marker. A read that fails raises :class:`ApiError`
+    (the pipeline must not guess)."""
     send = client or gcloud_client()
     target = _target(outputs, send)
-    split = drain(send, target)
+    if f"{MARKER_PREFIX}{candidate_version} " in _description(send, target):
+        return True
+    return _logged(send, target, candidate_version, time.time() if now is None else now)
+
+
+def drain_candidate(
+    outputs: Mapping[str, Any],
+    *,
+    client: Client | None = None,
+    candidate_version: str | None = None,
+    now: float | None = None,
+) -> str:
+    """Move all traffic to stable now, through the API the automatic rollback uses, then leave
+    the markers the rollback function leaves (E8) for ``candidate_version`` (the stack file's):
+    the description note, in the same call as the split, and the log entry. Traffic first: the
+    log entry is written after the split moved. Without ``candidate_version`` no marker is
+    written and the line says so."""
+    send = client or gcloud_client()
+    target = _target(outputs, send)
+    at = time.time() if now is None else now
+    note = marker(candidate_version, at) if candidate_version else None
+    split = drain(send, target, note)
     shares = ", ".join(f"{k}={v}%" for k, v in sorted(split.items()))
-    return f"drained {target.kind} {target.scope} in {target.project} to stable: {shares}"
+    if candidate_version:
+        write_marker_entry(send, target, candidate_version, at)
+        marked = f"marked {candidate_version} (log {MARKER_LOG})"
+    else:
+        marked = "rolled-back marker NOT written (no candidate version given)"
+    return f"drained {target.kind} {target.scope} in {target.project} to stable: {shares}; {marked}"

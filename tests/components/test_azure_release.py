@@ -6,6 +6,7 @@ fresh CLI token for every call (a watch outlives one token, review #6)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -157,18 +158,51 @@ def marked(version: str | None) -> dict[str, Any]:
     return {"tags": tags, "properties": {}}
 
 
+def app_events(double: Azure, events: list[dict[str, Any]]) -> Azure:
+    """The stack's workspace answering KQL over ``events`` (AppEvents rows: Name, Properties),
+    for the ``where`` forms the marker query uses (==, =~ on Name and tostring(Properties.x))."""
+
+    def count(query: str) -> dict[str, Any]:
+        rows = events
+        for line in query.splitlines()[1:]:
+            for clause in line.removeprefix("| where ").split(" and "):
+                found = re.fullmatch(
+                    r'(Name|tostring\(Properties\.(\w+)\)) (==|=~) "((?:[^"\\]|\\.)*)"', clause
+                )
+                if not found:
+                    continue
+                _field, key, op, value = found.groups()
+                value = value.replace('\\"', '"')
+
+                def keep(
+                    e: dict[str, Any], k: str | None = key, o: str = op, v: str = value
+                ) -> bool:
+                    have = str(e["Name"] if k is None else e["Properties"].get(k, ""))
+                    return have == v if o == "==" else have.lower() == v.lower()
+
+                rows = [e for e in rows if keep(e)]
+        return {"tables": [{"columns": [{"name": "value"}], "rows": [[len(rows)]]}]}
+
+    double.on("GET", RULE_URL, 200, RULE_BODY)
+    double.on("GET", rf"{WORKSPACE}\?", 200, {"properties": {"customerId": CUSTOMER_ID}})
+    return double.respond(
+        "POST", rf"/v1/workspaces/{CUSTOMER_ID}/query$", lambda b: (200, count(b["query"]))
+    )
+
+
 @pytest.mark.parametrize(("tag", "expected"), [("1.1.0", True), ("1.0.9", False), (None, False)])
 def test_rolled_back_reads_the_marker_the_rollback_service_writes(
     tag: str | None, expected: bool
 ) -> None:
     # The marker is the one the service writes (same tag name on both sides).
     assert watch.ROLLED_BACK_TAG == service.ROLLED_BACK_TAG
-    double = Azure().on("GET", rf"{APP}\?", 200, marked(tag))
+    double = app_events(Azure().on("GET", rf"{APP}\?", 200, marked(tag)), [])
     assert watch.rolled_back(API_OUTPUTS, "1.1.0", client=client(double)) is expected
-    ml = (
+    ml = app_events(
         Azure()
         .on("GET", r"/workspaces\?", 200, {"value": [{"id": ML_WS}]})
-        .on("GET", rf"{ENDPOINT}\?", 200, marked(tag))
+        .on("GET", rf"{ENDPOINT}\?", 200, marked(tag)),
+        [],
     )
     assert watch.rolled_back(ML_OUTPUTS, "1.1.0", client=client(ml)) is expected
 
@@ -245,3 +279,103 @@ def test_the_watch_is_standard_library_only_and_names_its_cli() -> None:
         "typing",
     }
     assert watch.CLI_TOOLS == ("az",)
+
+
+def test_a_pipeline_drain_of_an_endpoint_marks_it_as_the_service_does() -> None:
+    endpoint = {
+        "location": "westeurope",
+        "tags": {"project": "acme"},
+        "properties": {"traffic": {"blue": 90, "green": 10}, "scoringUri": "x"},
+    }
+    ml = (
+        Azure()
+        .on("GET", r"/workspaces\?", 200, {"value": [{"id": ML_WS}]})
+        .on("GET", rf"{ENDPOINT}\?", 200, endpoint)
+        .on("PUT", rf"{ENDPOINT}\?", 200, {})
+    )
+    line = watch.drain_candidate(ML_OUTPUTS, client=client(ml), candidate_version="1.1.0")
+    assert "marked 1.1.0" in line
+    ((_, _, put),) = [c for c in ml.calls if c[0] == "PUT"]
+    assert put == service.reset_online_endpoint(endpoint, "blue", "green", "1.1.0")
+    # the guard's read of what the drain wrote
+    after = app_events(
+        Azure()
+        .on("GET", r"/workspaces\?", 200, {"value": [{"id": ML_WS}]})
+        .on("GET", rf"{ENDPOINT}\?", 200, put),
+        [],
+    )
+    assert watch.rolled_back(ML_OUTPUTS, "1.1.0", client=client(after)) is True
+    assert watch.rolled_back(ML_OUTPUTS, "1.2.0", client=client(after)) is False
+
+
+def test_a_pipeline_drain_of_the_app_marks_the_stack_files_candidate() -> None:
+    app = {
+        "tags": {},
+        "properties": {
+            "configuration": {"ingress": {"traffic": [{"revisionName": "r1", "label": "stable"}]}},
+            "template": {"containers": [{"env": [{"name": "MODEL_VERSION", "value": "9.9.9"}]}]},
+        },
+    }
+    double = Azure().on("GET", rf"{APP}\?", 200, app).on("PATCH", rf"{APP}\?", 200, {})
+    watch.drain_candidate(API_OUTPUTS, client=client(double), candidate_version="1.1.0")
+    ((_, _, body),) = [c for c in double.calls if c[0] == "PATCH"]
+    assert body == service.reset_container_app(app, "r1", "1.1.0")
+
+
+def _service_rollback_events(kind: str) -> list[dict[str, Any]]:
+    """The rollback service's report events of one rollback of ``kind``, as AppEvents rows."""
+    from components.azure.rollback_fn.handler import handle
+    from tests.components.test_azure_rollback_service import azure as service_azure
+    from tests.components.test_azure_rollback_service import client as service_client
+    from tests.components.test_azure_rollback_service import env as service_env
+    from tests.journey.azure_doubles import notification
+
+    bad = {"candidate": {"requests": 100, "errors_5xx": 60, "p99_ms": 100.0}}
+    double = service_azure((200, alert(NAMES[0])), bad)
+    result = handle(notification(NAMES[0]), service_env(kind), service_client(double))
+    assert result["action"] == "rollback"
+    return [
+        {
+            "Name": c[2][0]["data"]["baseData"]["name"],
+            "Properties": c[2][0]["data"]["baseData"]["properties"],
+        }
+        for c in double.calls
+        if "/v2.1/track" in c[1]
+    ]
+
+
+@pytest.mark.parametrize("kind", ["container-app", "ml-online-endpoint"])
+def test_the_services_report_outlives_the_tag_a_later_up_rewrites(kind: str) -> None:
+    events = _service_rollback_events(kind)
+    # A later `pulumi up` (same or older stack file) writes the component's tags back: the
+    # marker tag is gone, the report in the workspace is not.
+    wiped = marked(None)
+    if kind == "container-app":
+        double = app_events(Azure().on("GET", rf"{APP}\?", 200, wiped), events)
+        outputs = API_OUTPUTS
+    else:
+        double = app_events(
+            Azure()
+            .on("GET", r"/workspaces\?", 200, {"value": [{"id": ML_WS}]})
+            .on("GET", rf"{ENDPOINT}\?", 200, wiped),
+            events,
+        )
+        outputs = ML_OUTPUTS
+    assert watch.rolled_back(outputs, "1.1.0", client=client(double)) is True
+    # the stack file names another candidate: that one was not rolled back
+    assert watch.rolled_back(outputs, "1.2.0", client=client(double)) is False
+
+
+def test_an_unreadable_marker_query_raises_so_the_guard_refuses() -> None:
+    double = Azure().on("GET", rf"{APP}\?", 200, marked(None))
+    double.on("GET", RULE_URL, 200, RULE_BODY)
+    double.on("GET", rf"{WORKSPACE}\?", 200, {"properties": {"customerId": CUSTOMER_ID}})
+    double.on("POST", rf"/v1/workspaces/{CUSTOMER_ID}/query$", *FORBIDDEN)
+    with pytest.raises(watch.WatchError, match="403"):
+        watch.rolled_back(API_OUTPUTS, "1.1.0", client=client(double))
+
+
+def test_the_marker_query_quotes_the_version() -> None:
+    query = watch.marker_query(APP, '1.1.0" or 1 == 1 or "')
+    assert '== "1.1.0\\" or 1 == 1 or \\""' in query
+    assert watch.ROLLBACK_EVENT == "aideploy-rollback"

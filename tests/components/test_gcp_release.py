@@ -13,8 +13,10 @@ import base64
 import copy
 import functools
 import json
+import re
 import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -216,10 +218,42 @@ class Recorded:
         self.drain = drain
         self.calls: list[tuple[str, str, Any]] = []
         self.description = RECORDED["url_map"]["description"]
+        # Cloud Logging: (timestamp, jsonPayload) of every entry the project holds.
+        self.log: list[tuple[str, dict[str, Any]]] = []
+
+    def printed(self, out: str, at: float) -> None:
+        """What Cloud Logging makes of a function's stdout: one jsonPayload per JSON line."""
+        for line in out.strip().splitlines():
+            self.log.append(
+                (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)), json.loads(line))
+            )
+
+    def _matches(self, filter_: str, stamp: str, payload: dict[str, Any]) -> bool:
+        for clause in filter_.split(" AND "):
+            field, op, value = re.fullmatch(r'([\w.]+)(=|>=)"([^"]*)"', clause).groups()  # type: ignore[union-attr]
+            if field == "timestamp":
+                if not stamp >= value:
+                    return False
+                continue
+            node: Any = {"jsonPayload": payload}
+            for part in field.split("."):
+                node = node.get(part) if isinstance(node, dict) else None
+            if op != "=" or node != value:
+                return False
+        return True
 
     def __call__(self, method: str, url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         self.calls.append((method, url, body))
         path = urllib.parse.urlparse(url).path
+        if path.endswith("/entries:write"):
+            assert method == "POST" and body is not None
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(NOW))
+            self.log += [(stamp, dict(e["jsonPayload"])) for e in body["entries"]]
+            return {}
+        if path.endswith("/entries:list"):
+            assert method == "POST" and body is not None
+            found = [p for t, p in self.log if self._matches(body["filter"], t, p)]
+            return {"entries": [{"jsonPayload": p} for p in found][: body["pageSize"]]}
         if path.endswith("/alerts"):
             if self.alerts == "403":
                 raise ApiError(403, RECORDED["forbidden"]["error"]["message"])
@@ -366,6 +400,8 @@ def test_a_failed_drain_pages_and_raises_for_the_retry(capsys: pytest.CaptureFix
 # Each REST call the function and the watch make, and the permission it needs (kept equal to the
 # calls by test_function_identity_holds_exactly_what_its_calls_need, which records them).
 CALL_PERMISSIONS: dict[tuple[str, str], str] = {
+    ("POST", "/entries:write"): "logging.logEntries.create",
+    ("POST", "/entries:list"): "logging.logEntries.list",
     ("GET", "/alertPolicies"): "monitoring.alertPolicies.list",
     ("GET", "/alerts"): "monitoring.alerts.list",
     ("GET", "/prometheus/api/v1/query"): "monitoring.timeSeries.list",
@@ -622,3 +658,82 @@ def test_tiers_route_to_typed_channels_with_secrets_and_an_uptime_check_pages() 
         == ticket_ids
     )
     assert Tier.PAGE.value == "page"
+
+
+def test_a_pipeline_drain_writes_the_functions_marker_and_the_guard_sees_it() -> None:
+    api = Recorded(BAD)
+    line = release_watch.drain_candidate(OUTPUTS, client=api, candidate_version="1.1.0", now=NOW)
+    assert "marked 1.1.0" in line
+    # traffic first: the split moved before the log marker was written
+    methods = [(m, urllib.parse.urlparse(u).path.rsplit("/", 1)[-1]) for m, u, _ in api.calls]
+    assert methods.index(("PATCH", TARGET.scope)) < methods.index(("POST", "entries:write"))
+    assert release_watch.rolled_back(OUTPUTS, "1.1.0", client=api, now=NOW) is True
+    assert release_watch.rolled_back(OUTPUTS, "1.2.0", client=api, now=NOW) is False
+    # the same description the rollback function writes for that version at that time
+    function_api = Recorded(BAD)
+    config = _config(SETTINGS)
+    config["release"] = {**config["release"], "candidate_version": "1.1.0"}
+    handler.handle(_envelope(), config=config, send=function_api, now=NOW)
+    [drained] = [b for m, _, b in api.calls if m == "PATCH"]
+    [rolled] = [b for m, _, b in function_api.calls if m == "PATCH"]
+    assert drained == rolled
+
+
+def _wiped(api: Recorded) -> None:
+    """What the URL map's update in a later `pulumi up` does: a PUT of the whole map from the
+    stack's inputs, so the description is the component's again (the marker there is gone)."""
+    [url_map] = [
+        r for r in of_type(_run(Pattern.API_FIRST)[1].resources, "gcp:compute/uRLMap:URLMap")
+    ]
+    api.description = url_map.inputs["description"]
+
+
+@pytest.mark.parametrize("writer", ["function", "pipeline"])
+def test_the_marker_outlives_the_url_maps_next_update(
+    writer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = Recorded(BAD)
+    if writer == "function":
+        handler.handle(_envelope(), config=_config(SETTINGS), send=api, now=NOW)
+        api.printed(capsys.readouterr().out, NOW)  # Cloud Logging parses the report line
+    else:
+        release_watch.drain_candidate(OUTPUTS, client=api, candidate_version="1.1.0", now=NOW)
+    _wiped(api)
+    assert release_watch.MARKER_PREFIX not in api.description
+    # the log marker is still found, from either writer, with the same filter
+    assert release_watch.rolled_back(OUTPUTS, "1.1.0", client=api, now=NOW + 86400) is True
+    # another candidate in the stack file: the marker is ignored for it
+    assert release_watch.rolled_back(OUTPUTS, "1.2.0", client=api, now=NOW + 86400) is False
+    # past the _Default bucket's retention the entry is gone (documented limit)
+    late = NOW + (release_watch.MARKER_RETENTION_DAYS + 1) * 86400
+    assert release_watch.rolled_back(OUTPUTS, "1.1.0", client=api, now=late) is False
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_no_stack_resource_drops_or_shortens_the_marker_log(pattern: Pattern) -> None:
+    # The log marker survives any `pulumi up` because the stack manages no log entries, and
+    # nothing it declares excludes them or keeps the _Default bucket shorter than the guard
+    # reads back (MARKER_RETENTION_DAYS).
+    _, cap = _run(pattern)
+    for resource in cap.resources:
+        if resource.type.startswith("gcp:logging/"):
+            assert "Exclusion" not in resource.type, resource.name
+            if "BucketConfig" in resource.type and resource.inputs.get("bucketId") == "_Default":
+                days = resource.inputs.get("retentionDays", 30)
+                assert days >= release_watch.MARKER_RETENTION_DAYS
+            assert release_watch.MARKER_FIELD not in json.dumps(resource.inputs, default=str)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the bootstrap does not yet grant the deployer logging.logEntries.create/list "
+    "(components/gcp/prerequisites.WATCH_READER; docs/patterns/gcp.md): lead / GCP owner",
+)
+def test_the_deployer_may_write_and_read_the_log_marker() -> None:
+    api = Recorded(BAD)
+    release_watch.drain_candidate(OUTPUTS, client=api, candidate_version="1.1.0", now=NOW)
+    _wiped(api)  # the description no longer answers: the log is read
+    assert release_watch.rolled_back(OUTPUTS, "1.1.0", client=api, now=NOW)
+    logging_needs = {p for p in _needed(api.calls) if p.startswith("logging.")}
+    assert logging_needs == {"logging.logEntries.create", "logging.logEntries.list"}
+    assert logging_needs <= set(WATCH_READER.permissions)

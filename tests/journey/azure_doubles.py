@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,18 +98,26 @@ FORBIDDEN = (
 class Azure:
     """Recorded answers; ``calls`` keeps (method, url, body) of every request."""
 
-    routes: list[tuple[str, str, tuple[int, Any]]] = field(default_factory=list)
+    # (method, URL pattern, reply): a recorded (status, body), or a function of the request
+    # body that answers one (a double that computes, e.g. a query over recorded rows).
+    routes: list[tuple[str, str, Any]] = field(default_factory=list)
     calls: list[tuple[str, str, Any]] = field(default_factory=list)
 
     def on(self, method: str, pattern: str, status: int, body: Any) -> Azure:
         self.routes.insert(0, (method, pattern, (status, body)))
         return self
 
+    def respond(self, method: str, pattern: str, reply: Callable[[Any], tuple[int, Any]]) -> Azure:
+        """Answer matching requests with ``reply(request body)``."""
+        self.routes.insert(0, (method, pattern, reply))
+        return self
+
     def answer(self, method: str, url: str, body: Any) -> tuple[int, Any]:
         self.calls.append((method, url, body))
         for m, pattern, reply in self.routes:
             if m == method and re.search(pattern, url):
-                return reply
+                result: tuple[int, Any] = reply(body) if callable(reply) else reply
+                return result
         return 404, {"error": {"code": "NotFound"}}
 
     # the rollback service's transport: (method, url, headers, bytes body)

@@ -388,9 +388,15 @@ def _calls_in(tree: ast.AST) -> set[tuple[str, str]]:
             and isinstance(node.func, ast.Attribute)
             and node.func.attr == "call"
             and len(node.args) >= 2
-            and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in node.args[:2])
         ):
-            found.add((node.args[0].value, node.args[1].value))  # type: ignore[union-attr]
+            service, operation = node.args[0], node.args[1]
+            if (
+                isinstance(service, ast.Constant)
+                and isinstance(service.value, str)
+                and isinstance(operation, ast.Constant)
+                and isinstance(operation.value, str)
+            ):
+                found.add((service.value, operation.value))
     return found
 
 
@@ -819,3 +825,72 @@ def test_the_cli_transport_reports_denials_and_garbage_as_api_errors() -> None:
     observation = release_watch.observe(_outputs(Pattern.API_FIRST), SETTINGS, 10, client=denied)
     assert observation["trigger"]["verified"] is False
     assert release_watch.CLI_TOOLS == ("aws",)
+
+
+# -- the pipeline's drain leaves the marker the function leaves (E8, issue 10 review) ---------
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_a_pipeline_drain_writes_the_functions_marker_and_the_guard_sees_it(
+    aws: MotoAws, handler: Any, pattern: Pattern
+) -> None:
+    # A stack of its own (fresh api id / endpoint name) on the shared moto server.
+    outputs = {**_outputs(pattern), "api_id": "drained0", "endpoint_name": "drained-ep"}
+    if pattern is Pattern.MANAGED_PLATFORM:
+        outputs.pop("api_id")
+    watch, boto = handler.release_watch, handler.BotoApi(**aws.boto_args())
+    api = Recorder(
+        boto,
+        answers={
+            ("apigateway", "GetStages"): {
+                "item": [{"stageName": "prod", "canarySettings": {"percentTraffic": 10.0}}]
+            },
+            ("apigateway", "UpdateStage"): {},
+            ("sagemaker", "UpdateEndpointWeightsAndCapacities"): {},
+        },
+    )
+    assert watch.rolled_back(outputs, "2.0.0", client=boto) is False
+    line = watch.drain_candidate(outputs, client=api, candidate_version="2.0.0")
+    # traffic first, then the marker
+    assert api.operations()[-1] == ("ssm", "PutParameter")
+    assert api.operations()[-2][1] in {"UpdateStage", "UpdateEndpointWeightsAndCapacities"}
+    assert "2.0.0" in line
+    assert watch.rolled_back(outputs, "2.0.0", client=boto) is True
+    # another candidate is not the rolled-back one: the marker is ignored for it
+    assert watch.rolled_back(outputs, "2.1.0", client=boto) is False
+    # the same parameter and body the function writes (its PutParameter from the same config)
+    function_api = Recorder(answers={(s, o): {} for s, o in release.API_CALLS})
+    config = _config(handler, pattern, ["a"], "ticket", "page")
+    config = type(config)(
+        **{**config.__dict__, "marker_parameter": watch.marker_parameter(outputs)}
+    )
+    handler._rollback(function_api, config, {})
+    [function_put] = [c[2] for c in function_api.calls if c[1] == "PutParameter"]
+    [drain_put] = [c[2] for c in api.calls if c[1] == "PutParameter"]
+    assert drain_put == {**function_put, "Value": "2.0.0"}
+
+
+def test_a_drain_without_a_version_moves_traffic_and_says_no_marker() -> None:
+    api = Recorder(answers={("sagemaker", "UpdateEndpointWeightsAndCapacities"): {}})
+    line = release_watch.drain_candidate(_outputs(Pattern.MANAGED_PLATFORM), client=api)
+    assert api.operations() == [("sagemaker", "UpdateEndpointWeightsAndCapacities")]
+    assert "NOT written" in line
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_no_pulumi_resource_holds_the_marker_so_a_later_up_keeps_it(pattern: Pattern) -> None:
+    # The marker survives any `pulumi up` (same or older stack file) because no resource of
+    # the stack is that SSM parameter, nor any parameter at all under its prefix.
+    marker = str(release_watch.marker_parameter(_outputs(pattern)))
+    for env in (Environment.PROD, Environment.DEV):
+        run = run_component(make_spec(Cloud.AWS, pattern, env))
+        for resource in run.resources:
+            values = json.dumps(resource.inputs, default=str)
+            assert release_watch.MARKER_PREFIX not in values or resource.type in {
+                "aws:lambda/function:Function",
+                "aws:iam/role:Role",
+                "aws:iam/rolePolicy:RolePolicy",
+                "aws:iam/policy:Policy",
+            }, resource.type
+        assert not [r for r in run.resources if r.type.startswith("aws:ssm/parameter")]
+    assert marker.startswith(release_watch.MARKER_PREFIX)

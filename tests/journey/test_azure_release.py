@@ -516,3 +516,54 @@ def test_each_tier_has_a_processing_rule_adding_its_group_at_its_rules_severity(
     # One severity per tier, never shared: a severity reaches exactly one tier's group.
     values = [_condition(r, "Severity")["values"][0] for r in by_group.values()]
     assert len(values) == len(set(values))
+
+
+# -- the rolled-back marker outlives `pulumi up` (E8) ----------
+
+
+@pytest.mark.parametrize("pattern", [Pattern.API_FIRST, Pattern.MANAGED_PLATFORM])
+def test_the_durable_marker_lands_where_the_watch_reads_it_and_no_up_rewrites_it(
+    pattern: Pattern,
+) -> None:
+    from components.azure import release_watch
+
+    _, cap = run(pattern)
+    urns = by_urn(cap)
+    names = set(outputs(cap)["rollback_alarms"])
+    rules = [
+        r
+        for r in of_type(cap.resources, f"{NS}:monitor:ScheduledQueryRule")
+        if r.inputs["ruleName"] in names
+    ]
+    # The watch queries the workspace the rollback rules are scoped to ...
+    scoped = {u for r in rules for u in r.property_dependencies["scopes"]}
+    assert {urns[u].type for u in scoped} == {f"{NS}:operationalinsights:Workspace"}
+    # ... and the service reports into Application Insights stored in that workspace, under the
+    # event name the watch's marker query asks for.
+    service = next(
+        r
+        for r in of_type(cap.resources, f"{NS}:app:ContainerApp")
+        if any(
+            e["name"] == "ROLLBACK_TARGET_KIND"
+            for e in r.inputs["template"]["containers"][0]["env"]
+        )
+    )
+    env = {e["name"]: e for e in service.inputs["template"]["containers"][0]["env"]}
+    assert "APPLICATIONINSIGHTS_CONNECTION_STRING" in env
+    insights = of_type(cap.resources, f"{NS}:applicationinsights:Component")
+    assert insights and all(
+        set(c.property_dependencies["workspaceResourceId"]) == scoped for c in insights
+    )
+    assert release_watch.ROLLBACK_EVENT == monitoring.ROLLBACK_EVENT
+    # Why the tag alone is not the durable marker: the target's tags are the component's input,
+    # which the next update of the target writes back (no marker tag among them).
+    target_type = {
+        Pattern.API_FIRST: f"{NS}:app:ContainerApp",
+        Pattern.MANAGED_PLATFORM: f"{NS}:machinelearningservices:OnlineEndpoint",
+    }[pattern]
+    targets = [r for r in of_type(cap.resources, target_type) if r.urn != service.urn]
+    assert targets and all("tags" in t.inputs for t in targets)
+    assert all(release_watch.ROLLED_BACK_TAG not in (t.inputs["tags"] or {}) for t in targets)
+    # No resource of the stack touches the workspace's AppEvents (a retention shorter than the
+    # workspace's would be a table resource of its own).
+    assert not [r for r in cap.resources if r.type.endswith("operationalinsights:Table")]

@@ -192,17 +192,8 @@ def _rollback(api: release_watch.Api, config: Config, report: dict[str, Any]) ->
         return
     try:
         report["done"] = _drain(api, config)
-        api.call(
-            "ssm",
-            "PutParameter",
-            {
-                "Name": config.marker_parameter,
-                "Value": config.candidate_version,
-                "Type": "String",
-                "Overwrite": True,
-                "Description": "Candidate version removed from traffic by an automatic rollback",
-            },
-        )
+        # The same writer the pipeline's drain uses: one marker, one shape (E8).
+        release_watch.write_marker(api, config.marker_parameter, config.candidate_version)
     except release_watch.ApiError as error:
         report["error"] = str(error)
         _publish(api, config.page_topic, "Automatic rollback FAILED: act now", report)

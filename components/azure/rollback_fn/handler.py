@@ -130,6 +130,9 @@ def report(config: Config, client: ArmClient, decision: Decision, rule: str) -> 
                     "reason": decision.reason,
                     "rule": rule,
                     "target": config.target_id,
+                    # With the target, the marker the pipeline's rolled_back() finds in the
+                    # workspace after any later `pulumi up` rewrote the target's tags (E8).
+                    "candidate_version": config.candidate_version,
                 },
             },
         },

@@ -132,6 +132,9 @@ def handle(
         version = cfg["release"].get("candidate_version") or "unknown"
         try:
             record["split"] = watch.drain(client, target, watch.marker(version, at))
+            # The marker that outlives `pulumi up`: this report line, parsed by Cloud Logging
+            # into jsonPayload, carries the field the pipeline's rolled_back() looks for.
+            record[watch.MARKER_FIELD] = watch.marker_payload(target, version, at)
         except watch.ApiError as error:
             # Traffic could not be moved: a person must act now; the retry tries again.
             _report({**record, "action": "rollback-failed", "tier": "page", "page": True,
