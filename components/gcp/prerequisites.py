@@ -417,8 +417,15 @@ ROLLBACK_READER = RollbackRole(
 # time series. The bootstrap grants this role to the deployer (no predefined role holds exactly
 # these three; the deployer's editor roles are not relied on for reads they do not name).
 WATCH_READER = RollbackRole(
-    "Read alert policies, open alerts and time series (the pipeline's release watch)",
-    ("monitoring.alertPolicies.list", "monitoring.alerts.list", "monitoring.timeSeries.list"),
+    "Read alert policies, open alerts and time series, and read and write the rollback marker "
+    "log (the pipeline's release watch)",
+    (
+        "monitoring.alertPolicies.list",
+        "monitoring.alerts.list",
+        "monitoring.timeSeries.list",
+        "logging.logEntries.create",
+        "logging.logEntries.list",
+    ),
 )
 
 # Predefined roles a pattern's stacks grant at project level (roles with no resource-level

@@ -357,11 +357,9 @@ def test_custom_roles_hold_exactly_their_tables_permissions_by_deterministic_ids
                     "monitoring.alerts.list",
                     "monitoring.timeSeries.list",
                 ]
-                expected[prerequisites.watch_role_id(spec.project, env)] = [
-                    "monitoring.alertPolicies.list",
-                    "monitoring.alerts.list",
-                    "monitoring.timeSeries.list",
-                ]
+                expected[prerequisites.watch_role_id(spec.project, env)] = sorted(
+                    prerequisites.WATCH_READER.permissions
+                )
         assert created == expected
         assert all(re.fullmatch(r"[a-zA-Z0-9_.]{3,64}", role_id) for role_id in created)
         roles = {r.inputs["role"] for r in cap.resources if isinstance(r.inputs.get("role"), str)}

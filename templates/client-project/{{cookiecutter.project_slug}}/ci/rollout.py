@@ -365,7 +365,10 @@ def rollback(
     drained = True
     if outputs:
         try:
-            print((watcher or release_watch(cloud)).drain_candidate(outputs))
+            # The stack file's candidate is what `guard` compares against: the marker names it.
+            version = spec.rollout.candidate_version
+            drain = (watcher or release_watch(cloud)).drain_candidate
+            print(drain(outputs, candidate_version=version) if version else drain(outputs))
         except Exception as error:  # still return the stack: its stable split drains too
             drained = False
             print(f"could not move traffic to stable: {type(error).__name__}: {error}")

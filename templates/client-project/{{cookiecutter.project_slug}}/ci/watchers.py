@@ -9,7 +9,7 @@ swap a module in one place. Each module keeps the contract the pipeline codes ag
   could not read is an unverified one;
 - ``rolled_back(outputs, candidate_version, *, client=None) -> bool``: the live system shows an
   automatic rollback removed this candidate from traffic;
-- ``drain_candidate(outputs, *, client=None) -> str``: all traffic to the stable version now,
+- ``drain_candidate(outputs, *, client=None, candidate_version=None) -> str``: all traffic to the stable version now,
   through the API the automatic rollback uses; one line saying what was done;
 - ``CLI_TOOLS``: the cloud CLIs it shells out to (docs/ci.md lists them).
 """
@@ -47,8 +47,15 @@ class ReleaseWatch(Protocol):
     ) -> bool:
         """Whether an automatic rollback removed ``candidate_version`` from traffic."""
 
-    def drain_candidate(self, outputs: Mapping[str, Any], *, client: Any = None) -> str:
-        """Move all traffic to the stable version now; one line saying what was done."""
+    def drain_candidate(
+        self,
+        outputs: Mapping[str, Any],
+        *,
+        client: Any = None,
+        candidate_version: str | None = None,
+    ) -> str:
+        """Move all traffic to the stable version now and, given the stack file's candidate,
+        write the rolled-back marker the guard reads; one line saying what was done."""
 
 
 def release_watch(cloud: str) -> ReleaseWatch:
