@@ -14,12 +14,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pulumi_policy import EnforcementLevel, PolicyPack
 
-from policies.pack import PACK_DESCRIPTION, PACK_NAME
-from policies.rules import all_policies
+from policies.pack import PACK_DESCRIPTION, PACK_NAME, pack_policies
 
 PolicyPack(
     name=PACK_NAME,
-    policies=all_policies(),
+    policies=pack_policies(),
     enforcement_level=EnforcementLevel.MANDATORY,
     description=PACK_DESCRIPTION,
 )

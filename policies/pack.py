@@ -30,6 +30,13 @@ PACK_DIR = Path(__file__).resolve().parent
 CONFIG_DIR = PACK_DIR / "config"
 ENVIRONMENTS = ("dev", "staging", "prod")
 
+# The rule-set revision: bump it when a release adds rules, and give each new rule
+# ``since=RULESET``. A project records the revision it was generated with in
+# config/baseline.json; a rule newer than that starts advisory there until the project's
+# config raises it, so updating a project's pack never turns its PRs red overnight.
+RULESET = 2
+BASELINE_FILE = "baseline.json"
+
 MANDATORY = "mandatory"
 ADVISORY = "advisory"
 SECURITY = "security"
@@ -44,8 +51,55 @@ ENVIRONMENT_OVERRIDES: dict[str, dict[str, str]] = {
 }
 
 
-def level_for(environment: str, name: str, tags: Iterable[str], default_level: str) -> str:
-    """The enforcement level of one rule in one environment."""
+def project_baseline(config_dir: Path = CONFIG_DIR) -> int:
+    """The rule-set revision a project was generated with (1 when it predates the record)."""
+    path = config_dir / BASELINE_FILE
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("ruleset", 1)
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return value if isinstance(value, int) and value >= 1 else 1
+
+
+def write_baseline(config_dir: Path = CONFIG_DIR, ruleset: int = RULESET) -> Path:
+    """Record the rule-set revision a new project starts from."""
+    path = config_dir / BASELINE_FILE
+    path.write_text(json.dumps({"ruleset": ruleset}, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def newer_than_baseline(name: str, baseline: int) -> bool:
+    """True when the rule arrived after the project's recorded rule set."""
+    from policies.rules.base import RULE_SINCE
+
+    return RULE_SINCE.get(name, 1) > baseline
+
+
+def pack_policies(config_dir: Path = CONFIG_DIR) -> list[Any]:
+    """The rules as the pack serves them: a rule newer than the project's baseline starts
+    advisory (its config file can raise it), so updating the pack never fails a PR overnight."""
+    from pulumi_policy import EnforcementLevel
+
+    from policies.rules import all_policies
+
+    baseline = project_baseline(config_dir)
+    policies = all_policies()
+    for policy in policies:
+        if newer_than_baseline(policy.name, baseline):
+            policy.enforcement_level = EnforcementLevel.ADVISORY
+    return policies
+
+
+def level_for(
+    environment: str,
+    name: str,
+    tags: Iterable[str],
+    default_level: str,
+    baseline: int = RULESET,
+) -> str:
+    """The enforcement level of one rule in one environment of a project at ``baseline``."""
+    if newer_than_baseline(name, baseline):
+        return ADVISORY
     override = ENVIRONMENT_OVERRIDES.get(name, {}).get(environment)
     if override is not None:
         return override
@@ -71,17 +125,20 @@ def config_path(environment: str) -> Path:
     return CONFIG_DIR / f"{environment}.json"
 
 
-def render_config(environment: str, existing: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One environment's config document; waivers already in ``existing`` are kept."""
+def render_config(
+    environment: str, existing: Mapping[str, Any] | None = None, baseline: int = RULESET
+) -> dict[str, Any]:
+    """One environment's config document; waivers already in ``existing`` are kept, and so is
+    the level a project chose for a rule newer than its baseline (it raised it on purpose)."""
     existing = existing or {}
     document: dict[str, Any] = {}
     for name, tags, default_level in _policy_rows():
         previous = existing.get(name)
         waivers = previous.get("waivers", []) if isinstance(previous, Mapping) else []
-        document[name] = {
-            "enforcementLevel": level_for(environment, name, tags, default_level),
-            "waivers": list(waivers),
-        }
+        level = level_for(environment, name, tags, default_level, baseline)
+        if newer_than_baseline(name, baseline) and isinstance(previous, Mapping):
+            level = previous.get("enforcementLevel", level)
+        document[name] = {"enforcementLevel": level, "waivers": list(waivers)}
     return document
 
 
@@ -103,7 +160,8 @@ def drifted(config_dir: Path = CONFIG_DIR) -> list[str]:
     for env in ENVIRONMENTS:
         path = config_dir / f"{env}.json"
         current = path.read_text(encoding="utf-8") if path.is_file() else ""
-        if current != to_text(render_config(env, _read(path))):
+        expected = render_config(env, _read(path), project_baseline(config_dir))
+        if current != to_text(expected):
             stale.append(env)
     return stale
 
@@ -114,7 +172,8 @@ def write_configs(config_dir: Path = CONFIG_DIR) -> list[Path]:
     written = []
     for env in ENVIRONMENTS:
         path = config_dir / f"{env}.json"
-        path.write_text(to_text(render_config(env, _read(path))), encoding="utf-8")
+        document = render_config(env, _read(path), project_baseline(config_dir))
+        path.write_text(to_text(document), encoding="utf-8")
         written.append(path)
     return written
 

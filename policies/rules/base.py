@@ -14,6 +14,7 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    PolicyComplianceFramework,
     PolicyConfigSchema,
     ReportViolation,
     ResourceValidationArgs,
@@ -22,6 +23,8 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+
+from policies.rules.references import Reference
 
 # Category decides the default level per environment (policies/config/*.json): security rules
 # are mandatory everywhere; operational rules are advisory in dev, mandatory in staging/prod.
@@ -123,6 +126,29 @@ def _config_schema(extra: Mapping[str, Any] | None) -> PolicyConfigSchema:
     return PolicyConfigSchema(properties={**(WAIVER_SCHEMA.properties or {}), **extra})
 
 
+# The rule-set revision each rule arrived in (see policies/pack.py RULESET): a project whose
+# recorded baseline is older gets the rule as advisory until its config raises it.
+RULE_SINCE: dict[str, int] = {}
+# Every rule's references, by name (the pack carries them as tags, framework and URL too).
+RULE_REFERENCES: dict[str, tuple[Reference, ...]] = {}
+
+
+def _metadata(
+    name: str, tags: list[str], references: Sequence[Reference], since: int
+) -> tuple[list[str], PolicyComplianceFramework | None, str | None]:
+    """Record a rule's references and revision; its tags, framework and URL for the pack."""
+    if name in RULE_SINCE:
+        raise ValueError(f"two rules named {name}")
+    RULE_SINCE[name] = since
+    RULE_REFERENCES[name] = tuple(references)
+    ref_tags = [r.tag for r in references]
+    first = references[0] if references else None
+    framework = (
+        PolicyComplianceFramework(name=first.framework, reference=first.control) if first else None
+    )
+    return [*tags, *ref_tags], framework, first.url if first else None
+
+
 ResourceCheck = Callable[[Mapping[str, Any], ResourceValidationArgs], Iterable[str]]
 StackCheck = Callable[[StackValidationArgs], Iterable[tuple[str, str | None]]]
 
@@ -139,12 +165,17 @@ def resource_rule(
     category: str = SECURITY,
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
     config_properties: Mapping[str, Any] | None = None,
+    references: Sequence[Reference] = (),
+    since: int = 1,
 ) -> ResourceValidationPolicy:
     """A resource rule: ``check(props, args)`` yields one message per violation.
 
     ``config_properties`` adds JSON-schema properties (e.g. a minimum retention) next to the
-    waivers; ``check`` reads them with ``args.get_config()``.
+    waivers; ``check`` reads them with ``args.get_config()``. ``references`` are the benchmark
+    controls the rule follows (policies/rules/references.py); ``since`` the rule-set revision
+    it arrived in (policies/pack.py ``RULESET``).
     """
+    all_tags, framework, url = _metadata(name, [category, *tags], references, since)
     wanted = frozenset(types)
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -162,8 +193,10 @@ def resource_rule(
         enforcement_level=enforcement,
         config_schema=_config_schema(config_properties),
         severity=severity,
-        tags=[category, *tags],
+        tags=all_tags,
         remediation_steps=remediation,
+        framework=framework,
+        url=url,
     )
     return policy
 
@@ -179,8 +212,11 @@ def stack_rule(
     category: str = OPERATIONAL,
     enforcement: EnforcementLevel = EnforcementLevel.MANDATORY,
     config_properties: Mapping[str, Any] | None = None,
+    references: Sequence[Reference] = (),
+    since: int = 1,
 ) -> StackValidationPolicy:
     """A stack rule: ``check(args)`` yields (message, urn-or-None) per violation."""
+    all_tags, framework, url = _metadata(name, [category, *tags], references, since)
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         waived = waived_resources(args.get_config())
@@ -197,6 +233,8 @@ def stack_rule(
         enforcement_level=enforcement,
         config_schema=_config_schema(config_properties),
         severity=severity,
-        tags=[category, *tags],
+        tags=all_tags,
         remediation_steps=remediation,
+        framework=framework,
+        url=url,
     )

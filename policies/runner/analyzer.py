@@ -68,6 +68,7 @@ class RuleInfo:
     remediation: str
     kind: str  # "resource" or "stack"
     config_schema: Mapping[str, Any] = field(default_factory=dict)
+    url: str = ""  # the help URL: the first benchmark control the rule follows
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def _info_from_proto(info: Any) -> PackInfo:
                 remediation=p.remediation_steps,
                 kind=kind,
                 config_schema=schema,
+                url=p.url,
             )
         )
     initial: dict[str, Any] = {}

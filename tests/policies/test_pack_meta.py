@@ -71,7 +71,7 @@ def test_main_only_builds_the_policy_pack() -> None:
     assert names == ["sys.path.insert", "PolicyPack"]
     built = calls[1]
     keywords = {k.arg: ast.unparse(k.value) for k in built.keywords}
-    assert keywords["policies"] == "all_policies()"
+    assert keywords["policies"] == "pack_policies()"
     assert keywords["name"] == "PACK_NAME" and pack.PACK_NAME == "aideploy-guardrails"
     others = [n for n in tree.body if not isinstance(n, (ast.Import, ast.ImportFrom, ast.Expr))]
     assert others == []
