@@ -101,3 +101,20 @@ def from_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
     """The reference tags among a rule's tags (what a report prints as "follows")."""
     slugs = {"checkov", "aws-fsbp", "mcsb", "aideploy", *(f"cis-{c}" for c in CIS_URLS)}
     return [t for t in tags if t.split(":", 1)[0] in slugs and ":" in t]
+
+
+# The pack's categories (the words findings use): every rule carries at least one as a tag.
+CATEGORIES = (
+    "encryption",
+    "key-management",
+    "tls",
+    "authentication",
+    "least-privilege",
+    "public-access",
+    "network-exposure",
+    "logging-audit",
+    "retention",
+    "resilience",
+    "monitoring",
+    "supply-chain",
+)
