@@ -559,12 +559,23 @@ def check(
     config: Annotated[
         Path | None, typer.Option(help="Policy config file instead of the stack's environment's.")
     ] = None,
+    list_rules: Annotated[
+        bool,
+        typer.Option(
+            "--list-rules", help="Print the rule catalogue (IDs, levels, controls) and exit."
+        ),
+    ] = False,
 ) -> None:
     """Check stacks offline against the policy pack; exit 1 on a mandatory violation.
 
-    With --all, --format json prints a JSON array with one object per stack.
+    With --all, --format json prints a JSON array with one object per stack. With
+    --list-rules, prints the catalogue of the pack the check would use (text or json).
     """
     from policies.check import run
+
+    if list_rules:
+        _list_rules(directory, fmt)
+        return
 
     interactive = sys.stderr.isatty()
     code = run(
@@ -576,6 +587,40 @@ def check(
         interactive=interactive,
     )
     raise typer.Exit(code)
+
+
+def _list_rules(directory: Path, fmt: str) -> None:
+    """The catalogue of the pack ``aideploy check DIR`` would use, with the project's levels."""
+    import os
+    import subprocess  # nosec B404 - runs our own module with fixed arguments
+
+    from policies.runner.engine import OWN_PACK_DIR, default_pack_dir
+
+    if fmt not in ("text", "json"):
+        fail(f"--list-rules prints text or json, not {fmt}")
+    pack_dir = default_pack_dir(directory.resolve())
+    if pack_dir != OWN_PACK_DIR:
+        # A project's vendored pack may differ from ours: ask it, in its own interpreter path.
+        result = subprocess.run(
+            [sys.executable, "-m", "policies.catalogue", "--format", fmt],
+            cwd=pack_dir.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            fail(f"the project's pack could not list its rules: {last}")
+        typer.echo(result.stdout, nl=False)
+        return
+    from policies.catalogue import catalogue, to_json, to_text
+
+    entries = catalogue()
+    if fmt == "json":
+        typer.echo(to_json(entries))
+    else:
+        color = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        typer.echo(to_text(entries, color=bool(color)), nl=False)
 
 
 @app.command()

@@ -513,6 +513,8 @@ def _vendor(project_dir: Path, cloud: Cloud) -> None:
     docs = project_dir / "docs" / "patterns"
     docs.mkdir(parents=True, exist_ok=True)
     shutil.copy2(REPO_ROOT / "docs" / "patterns" / f"{cloud.value}.md", docs / f"{cloud.value}.md")
+    # The rule catalogue the vendored pack was generated with (python -m policies.catalogue).
+    shutil.copy2(REPO_ROOT / "docs" / "rules.md", project_dir / "docs" / "rules.md")
 
 
 # Tool caches a developer may have left inside the template folder; never part of a project.

@@ -131,6 +131,8 @@ def _config_schema(extra: Mapping[str, Any] | None) -> PolicyConfigSchema:
 RULE_SINCE: dict[str, int] = {}
 # Every rule's references, by name (the pack carries them as tags, framework and URL too).
 RULE_REFERENCES: dict[str, tuple[Reference, ...]] = {}
+# The resource types a resource rule judges (empty for stack rules), for the catalogue.
+RULE_TYPES: dict[str, tuple[str, ...]] = {}
 
 
 def _metadata(
@@ -177,6 +179,7 @@ def resource_rule(
     """
     all_tags, framework, url = _metadata(name, [category, *tags], references, since)
     wanted = frozenset(types)
+    RULE_TYPES[name] = tuple(sorted(wanted))
 
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
         if not type_matches(args.resource_type, wanted):
@@ -214,9 +217,14 @@ def stack_rule(
     config_properties: Mapping[str, Any] | None = None,
     references: Sequence[Reference] = (),
     since: int = 1,
+    types: Iterable[str] = (),
 ) -> StackValidationPolicy:
-    """A stack rule: ``check(args)`` yields (message, urn-or-None) per violation."""
+    """A stack rule: ``check(args)`` yields (message, urn-or-None) per violation.
+
+    ``types`` names the resource types it judges, for the catalogue only (a stack rule sees
+    every resource)."""
     all_tags, framework, url = _metadata(name, [category, *tags], references, since)
+    RULE_TYPES[name] = tuple(sorted(set(types)))
 
     def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         waived = waived_resources(args.get_config())

@@ -85,6 +85,8 @@ def _sarif_rule(rule: RuleInfo) -> dict[str, Any]:
     }
     if rule.severity in SECURITY_SEVERITY:
         entry["properties"]["security-severity"] = SECURITY_SEVERITY[rule.severity]
+    if rule.url:  # the first benchmark control the rule follows (its tags carry every one)
+        entry["helpUri"] = rule.url
     return entry
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from policies.rules.references import from_tags
 from policies.runner.engine import StackReport, check_project
 from policies.runner.report import Format, exit_code, render, to_text
 from tests.policies.test_check_cli import ENDPOINT, write_project
@@ -78,6 +79,9 @@ def test_sarif_has_the_structure_code_scanning_requires(
         score = float(rule["properties"]["security-severity"])
         assert 0.0 <= score <= 10.0
         assert rule["defaultConfiguration"]["level"] in {"error", "warning", "note", "none"}
+        # The benchmark controls travel with the rule: help URI and reference tags.
+        assert rule["helpUri"].startswith("https://"), rule["id"]
+        assert from_tags(rule["properties"]["tags"]), rule["id"]
     assert run["automationDetails"]["id"].endswith("/prod/")
     assert run["results"]
     for result in run["results"]:
