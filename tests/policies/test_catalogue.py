@@ -135,3 +135,20 @@ def test_list_rules_prints_the_catalogue_as_json_and_text(tmp_path: Path) -> Non
     assert text.exit_code == 0 and ENTRIES[0].id in text.output and "\x1b[" not in text.output
     bad = runner.invoke(app, ["check", str(tmp_path), "--list-rules", "--format", "sarif"])
     assert bad.exit_code != 0 and "Traceback" not in bad.output
+
+
+def test_a_generated_project_lists_its_own_vendored_rules(tmp_path: Path) -> None:
+    from components.spec import Cloud, Pattern
+    from templates.answers import example_answers
+    from templates.generator import generate
+
+    project = generate(example_answers(Cloud.GCP, Pattern.EVENT_DRIVEN, name="cat"), tmp_path / "p")
+    assert (project.path / "docs" / "rules.md").read_text() == (REPO / "docs/rules.md").read_text()
+    assert json.loads((project.path / "policies/config/baseline.json").read_text()) == {
+        "ruleset": pack.RULESET
+    }
+    result = CliRunner().invoke(
+        app, ["check", str(project.path), "--list-rules", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [r["id"] for r in json.loads(result.output)] == [e.id for e in ENTRIES]
