@@ -153,3 +153,44 @@ def test_the_pack_and_runner_import_no_cloud_sdk_and_no_components() -> None:
     for path in (REPO / "policies").rglob("*.py"):
         wrong = {m for m in imported_modules(path) if m.split(".")[0] in forbidden}
         assert wrong == set(), f"{path.relative_to(REPO)} imports {sorted(wrong)}"
+
+
+def _rule_modules() -> dict[str, str]:
+    """Rule name -> the rules module that defines it (``aws/iam``, ``stack``)."""
+    import importlib
+    import pkgutil
+
+    from pulumi_policy import ResourceValidationPolicy as Resource
+    from pulumi_policy import StackValidationPolicy
+
+    owner: dict[str, str] = {}
+    for cloud in ("aws", "azure", "gcp"):
+        package = importlib.import_module(f"policies.rules.{cloud}")
+        for info in pkgutil.iter_modules(package.__path__):
+            if info.name.startswith("_"):
+                continue
+            module = importlib.import_module(f"policies.rules.{cloud}.{info.name}")
+            for value in vars(module).values():
+                if isinstance(value, (Resource, StackValidationPolicy)):
+                    owner.setdefault(value.name, f"{cloud}/{info.name}")
+    for policy in stack.POLICIES:
+        owner.setdefault(policy.name, "stack")
+    return owner
+
+
+def test_each_rules_module_has_its_own_test_module() -> None:
+    # One test module per rules module (test_aws_iam.py for aws/iam.py) that imports it or
+    # names its rules: the fixtures sit where a reader of the rule looks for them.
+    missing = []
+    for name, module in sorted(_rule_modules().items()):
+        if module == "stack":
+            continue  # the stack rules: test_stack_rules.py and the per-cloud stack tests
+        cloud, leaf = module.split("/")
+        path = REPO / "tests" / "policies" / f"test_{cloud}_{leaf.rstrip('_')}.py"
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        own = rf"from policies\.rules\.{cloud} import [^\n]*\b{leaf}\b"
+        imports = re.search(rf"{own}|policies\.rules\.{cloud}\.{leaf}\b", text)
+        if name not in text and not imports:
+            missing.append(f"{name} -> {path.name}")
+    assert missing == []
+    assert set(_rule_modules()) == set(NAMES)
