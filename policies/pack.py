@@ -15,6 +15,7 @@ whose own default is advisory); in staging and prod every rule is mandatory, exc
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 from collections.abc import Iterable, Mapping
@@ -83,11 +84,13 @@ def pack_policies(config_dir: Path = CONFIG_DIR) -> list[Any]:
     from policies.rules import all_policies
 
     baseline = project_baseline(config_dir)
-    policies = all_policies()
-    for policy in policies:
+    served = []
+    for policy in all_policies():
         if newer_than_baseline(policy.name, baseline):
+            policy = copy.copy(policy)  # never change the shared rule objects' designed level
             policy.enforcement_level = EnforcementLevel.ADVISORY
-    return policies
+        served.append(policy)
+    return served
 
 
 def level_for(

@@ -52,23 +52,38 @@ CERT_VALIDATION_MINUTES = 30
 # API Gateway rejects anything else before invoking the authorizer (saves a Lambda call).
 BEARER_JWT_RE = r"^Bearer [-0-9A-Za-z_]+\.[-0-9A-Za-z_]+\.[-0-9A-Za-z_]+$"
 
-# Policy-pack rules this component cannot satisfy on AWS: rule -> (resource role, reason). A
+# Policy-pack rules this component cannot satisfy on AWS: rule -> (resource roles, reason). A
 # client's pack config records them as waivers (see policy_waivers), so they are visible in
 # every report instead of silently passing.
-POLICY_WAIVERS: Mapping[str, tuple[str, str]] = {
+POLICY_WAIVERS: Mapping[str, tuple[tuple[str, ...], str]] = {
     "aws-lb-require-access-logs": (
-        "alb",
+        ("alb",),
         "ALB access logs can only be written to an SSE-S3 bucket (an AWS limitation) and rule 1 "
         "requires SSE-KMS; every request reaching this internal ALB comes through the API "
         "Gateway stage, whose KMS-encrypted access log records it.",
     ),
     "aws-lb-listener-require-https": (
-        "http",
+        ("http",),
         "Only without api.domain and api.private_ca: the listener of the internal ALB that only "
         "the API Gateway VPC link reaches, inside the stack's VPC (security groups allow the "
         "link's group alone); the public side is TLS 1.2+ at API Gateway. A certificate for "
         "this hop needs a domain the client owns (set api.domain: then the hop is HTTPS and "
         "verified) or a private CA (api.private_ca, about USD 400 a month per stack).",
+    ),
+    "aws-apigateway-integration-disallow-insecure-tls": (
+        ("integration", "health-integration"),
+        "Only without api.domain (review C4): the VPC-link hop to the internal ALB is plain "
+        "HTTP inside the stack's VPC, or, with api.private_ca, HTTPS with a private-CA "
+        "certificate API Gateway cannot verify (it trusts public CAs only; ACM renews the "
+        "certificate through the CA's acm.amazonaws.com permission). Set api.domain for a "
+        "verified HTTPS hop.",
+    ),
+    "aws-lb-target-group-require-https": (
+        ("stable-tg", "canary-tg"),
+        "TLS ends at the internal ALB (review C4): the ALB forwards to the model port of the "
+        "Fargate tasks over HTTP inside private subnets, whose security group admits the ALB's "
+        "group alone. End-to-end TLS needs TLS in the client's model container or a sidecar, "
+        "which the image contract does not require.",
     ),
 }
 
@@ -84,8 +99,8 @@ def policy_waivers(
     """
     needed = waivers_for(spec) if spec is not None else frozenset(POLICY_WAIVERS)
     return {
-        rule: {"waivers": [{"resource": f"{name}-{role}", "reason": reason}]}
-        for rule, (role, reason) in POLICY_WAIVERS.items()
+        rule: {"waivers": [{"resource": f"{name}-{role}", "reason": reason} for role in roles]}
+        for rule, (roles, reason) in POLICY_WAIVERS.items()
         if rule in needed
     }
 
@@ -129,9 +144,12 @@ def internal_tls(spec: DeploymentSpec) -> InternalTls:
 
 def waivers_for(spec: DeploymentSpec) -> frozenset[str]:
     """The declared waivers ``spec``'s stack needs (the rest name resources it lacks)."""
-    needed = {"aws-lb-require-access-logs"}
-    if internal_tls(spec) is InternalTls.PLAIN:
+    needed = {"aws-lb-require-access-logs", "aws-lb-target-group-require-https"}
+    mode = internal_tls(spec)
+    if mode is InternalTls.PLAIN:
         needed.add("aws-lb-listener-require-https")
+    if mode is not InternalTls.DOMAIN:
+        needed.add("aws-apigateway-integration-disallow-insecure-tls")
     return frozenset(needed)
 
 
@@ -284,7 +302,12 @@ class AwsApiFirst(PatternComponent):
             o,
             description=f"{spec.project} {spec.environment.value}: logs, alerts, lambda env",
             # The uptime canary's artifact bucket logs its access to a bucket under this key.
-            users=(security.LOGS_KEY_USER, security.ALARMS_KEY_USER, security.S3_LOGGING_KEY_USER),
+            users=(
+                security.LOGS_KEY_USER,
+                security.ALARMS_KEY_USER,
+                security.S3_LOGGING_KEY_USER,
+                security.FARGATE_KEY_USER,
+            ),
         )
         self.network = network.create_network(name, spec, self.key, o)
         self.stable, self.canary = rollout.variants(spec)
@@ -319,7 +342,11 @@ class AwsApiFirst(PatternComponent):
             vpc_id=vpc_id,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
-                    protocol="tcp", from_port=hop.port, to_port=hop.port, cidr_blocks=[cidr]
+                    description=f"{hop.protocol} to the internal ALB",
+                    protocol="tcp",
+                    from_port=hop.port,
+                    to_port=hop.port,
+                    cidr_blocks=[cidr],
                 )
             ],
             tags=tags,
@@ -333,6 +360,7 @@ class AwsApiFirst(PatternComponent):
             vpc_id=vpc_id,
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
+                    description=f"{hop.protocol} from the API Gateway VPC link",
                     protocol="tcp",
                     from_port=hop.port,
                     to_port=hop.port,
@@ -341,6 +369,7 @@ class AwsApiFirst(PatternComponent):
             ],
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
+                    description="The model port of the tasks in the VPC",
                     protocol="tcp",
                     from_port=spec.model.port,
                     to_port=spec.model.port,
@@ -896,7 +925,14 @@ class AwsApiFirst(PatternComponent):
                     security.LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]
                 ),
                 security.statement(XRAY_WRITE_ACTIONS, ["*"]),
-                security.statement(["kms:Decrypt", "kms:GenerateDataKey"], [self.key.arn]),
+                # Its environment (Lambda) and its dead letters (SQS) only (review B4).
+                security.key_use_statement(
+                    ["kms:Decrypt", "kms:GenerateDataKey"],
+                    self.key.arn,
+                    spec.region,
+                    "lambda",
+                    "sqs",
+                ),
                 security.statement(["sqs:SendMessage"], [dlq.arn]),
             ],
             o,
@@ -1018,6 +1054,7 @@ class AwsApiFirst(PatternComponent):
             vpc_id=self.network.vpc_id,
             ingress=[
                 aws.ec2.SecurityGroupIngressArgs(
+                    description="The model port from the internal ALB",
                     protocol="tcp",
                     from_port=spec.model.port,
                     to_port=spec.model.port,
@@ -1026,6 +1063,7 @@ class AwsApiFirst(PatternComponent):
             ],
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to AWS APIs and the image registry",
                     protocol="tcp",
                     from_port=HTTPS_PORT,
                     to_port=HTTPS_PORT,

@@ -89,6 +89,10 @@ S3_ENDPOINT_ACTIONS = ("s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"
 TASK_PROTECTION_ACTIONS = ("ecs:GetTaskProtection", "ecs:UpdateTaskProtection")
 KEY_ENCRYPT_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 KEY_DECRYPT_ACTIONS = ("kms:Decrypt",)
+# The services through which the worker uses the key: queue, objects, status items, topic.
+WORKER_KEY_SERVICES = ("sqs", "s3", "dynamodb", "sns")
+# What the reader may subscribe to the notification topic (review B11).
+SUBSCRIBE_PROTOCOLS = ("lambda", "sqs")
 HTTPS_PORT = 443
 
 
@@ -169,6 +173,7 @@ class AwsEventDriven(PatternComponent):
                 security.ALARMS_KEY_USER,
                 security.S3_LOGGING_KEY_USER,
                 security.EVENTS_KEY_USER,
+                security.FARGATE_KEY_USER,
                 security.KeyUser(
                     "cloudtrail.amazonaws.com",
                     # CloudTrail's documented key policy grants GenerateDataKey*.
@@ -444,19 +449,22 @@ class AwsEventDriven(PatternComponent):
             "scheduler.amazonaws.com",
             [
                 security.statement(["sqs:SendMessage"], [self.jobs.arn, self.dead_letters.arn]),
-                security.statement(KEY_ENCRYPT_ACTIONS, [self.key.arn]),
+                security.key_use_statement(
+                    KEY_ENCRYPT_ACTIONS, self.key.arn, spec.region, "sqs", "scheduler"
+                ),
             ],
             o,
             description="EventBridge Scheduler: send the batch job (or its dead letter) only",
         )
-        # The schedule's input is a fixed, non-sensitive message; Scheduler encrypts it with an
-        # AWS-owned key. The job itself lands in the KMS-encrypted queue.
+        # The schedule's input is stored under the stack key too (review C7), as the job
+        # it becomes lands in the KMS-encrypted queue; Scheduler decrypts it with the role.
         self.schedule = aws.scheduler.Schedule(
             f"{name}-batch-schedule",
             name=resource_name("aws", "default", spec.project, spec.environment.value, "batch"),
             description="Scheduled batch: one job message a day",
             schedule_expression=BATCH_SCHEDULE,
             schedule_expression_timezone=BATCH_TIME_ZONE,
+            kms_key_arn=self.key.arn,
             flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
             target=aws.scheduler.ScheduleTargetArgs(
                 arn=self.jobs.arn,
@@ -515,7 +523,9 @@ class AwsEventDriven(PatternComponent):
                 ),
                 security.statement(STATUS_WRITE_ACTIONS, [self.status.arn]),
                 security.statement(["sns:Publish"], [self.notifications.arn]),
-                security.statement(KEY_ENCRYPT_ACTIONS, [self.key.arn]),
+                security.key_use_statement(
+                    KEY_ENCRYPT_ACTIONS, self.key.arn, spec.region, *WORKER_KEY_SERVICES
+                ),
                 security.statement(TASK_PROTECTION_ACTIONS, [tasks]),
             ],
             o,
@@ -527,6 +537,7 @@ class AwsEventDriven(PatternComponent):
             vpc_id=self.network.vpc_id,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to AWS APIs and the image registry",
                     protocol="tcp",
                     from_port=HTTPS_PORT,
                     to_port=HTTPS_PORT,
@@ -736,16 +747,18 @@ class AwsEventDriven(PatternComponent):
     # --- the client's identities: producer and reader --------------------------------------
     def _create_client_roles(self) -> None:
         name, spec, o = self.name, self.spec, self._o
+        region = spec.region
         self.producer_role = security.create_account_role(
             f"{name}-producer-role",
             spec,
             [
                 security.statement(["s3:PutObject"], [_objects(self.input.bucket)]),
                 security.statement(QUEUE_SEND_ACTIONS, [self.jobs.arn]),
-                security.statement(KEY_ENCRYPT_ACTIONS, [self.key.arn]),
+                security.key_use_statement(KEY_ENCRYPT_ACTIONS, self.key.arn, region, "s3", "sqs"),
             ],
             o,
             description="Producer: upload input objects and send job messages, nothing else",
+            access="producer",
         )
         self.reader_role = security.create_account_role(
             f"{name}-reader-role",
@@ -753,11 +766,30 @@ class AwsEventDriven(PatternComponent):
             [
                 security.statement(["s3:GetObject"], [_objects(self.results.bucket)]),
                 security.statement(STATUS_READ_ACTIONS, [self.status.arn]),
-                security.statement(["sns:Subscribe"], [self.notifications.arn]),
-                security.statement(KEY_DECRYPT_ACTIONS, [self.key.arn]),
+                # Only queues and functions of this account may receive the notifications
+                # (review B11): not an e-mail address, a URL or another account's queue.
+                security.statement(
+                    ["sns:Subscribe"],
+                    [self.notifications.arn],
+                    condition={
+                        "StringEquals": {"sns:Protocol": list(SUBSCRIBE_PROTOCOLS)},
+                        "StringLike": {
+                            "sns:Endpoint": self.account.apply(
+                                lambda a: [
+                                    f"arn:aws:sqs:{spec.region}:{a}:*",
+                                    f"arn:aws:lambda:{spec.region}:{a}:function:*",
+                                ]
+                            )
+                        },
+                    },
+                ),
+                security.key_use_statement(
+                    KEY_DECRYPT_ACTIONS, self.key.arn, region, "s3", "dynamodb"
+                ),
             ],
             o,
             description="Reader: read results and job status, subscribe to notifications",
+            access="reader",
         )
 
     # --- audit: who read or wrote which object or status item -----------------------------

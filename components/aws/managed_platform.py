@@ -66,18 +66,29 @@ def invocations_target(spec: DeploymentSpec) -> int:
     return max(1, INVOCATIONS_AT_FULL_CPU * spec.capacity.target_cpu_percent // 100)
 
 
-# ENI management SageMaker performs in our subnets; none of these has resource-level scoping.
-VPC_ACTIONS = (
-    "ec2:CreateNetworkInterface",
-    "ec2:CreateNetworkInterfacePermission",
-    "ec2:DeleteNetworkInterface",
-    "ec2:DeleteNetworkInterfacePermission",
+# ENI management SageMaker performs in our subnets (review B3). Describes have no
+# resource-level permissions and read only: "*". The writes act on network interfaces,
+# subnets and security groups, which all carry the ec2:Vpc condition key: they are fenced to
+# the stack's VPC.
+VPC_READ_ACTIONS = (
     "ec2:DescribeDhcpOptions",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
 )
+VPC_WRITE_ACTIONS = (
+    "ec2:CreateNetworkInterface",
+    "ec2:CreateNetworkInterfacePermission",
+    "ec2:DeleteNetworkInterface",
+)
+# DeleteNetworkInterfacePermission names no resource type (the Service Authorization
+# Reference lists none), so ec2:Vpc may be absent from its request: IfExists, which still
+# refuses another VPC's interfaces whenever the key is there.
+VPC_PERMISSION_CLEANUP_ACTIONS = ("ec2:DeleteNetworkInterfacePermission",)
+# The services through which SageMaker uses the key for the endpoint: its own (volumes,
+# capture) and S3 (captured data) (review B4).
+KEY_SERVICES = ("sagemaker", "s3")
 LOG_ACTIONS = (
     "logs:CreateLogGroup",
     "logs:CreateLogStream",
@@ -159,6 +170,7 @@ class AwsManagedPlatform(PatternComponent):
             vpc_id=self.network.vpc_id,
             egress=[
                 aws.ec2.SecurityGroupEgressArgs(
+                    description="HTTPS to the image registry and S3",
                     protocol="tcp",
                     from_port=HTTPS_PORT,
                     to_port=HTTPS_PORT,
@@ -176,16 +188,30 @@ class AwsManagedPlatform(PatternComponent):
             )
         )
         capture_objects = self.capture.bucket.arn.apply(lambda arn: f"{arn}/*")
+        vpc_arn = pulumi.Output.all(account, self.network.vpc_id).apply(
+            lambda v: f"arn:aws:ec2:{spec.region}:{v[0]}:vpc/{v[1]}"
+        )
         self.role = security.create_role(
             f"{name}-sagemaker-role",
             spec,
             "sagemaker.amazonaws.com",
             [
                 security.statement(LOG_ACTIONS, [endpoint_logs]),
-                security.statement(VPC_ACTIONS, ["*"]),
-                security.statement(["s3:PutObject"], [capture_objects]),
+                security.statement(VPC_READ_ACTIONS, ["*"]),
                 security.statement(
-                    ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], [self.key.arn]
+                    VPC_WRITE_ACTIONS, ["*"], condition={"ArnEquals": {"ec2:Vpc": vpc_arn}}
+                ),
+                security.statement(
+                    VPC_PERMISSION_CLEANUP_ACTIONS,
+                    ["*"],
+                    condition={"ArnEqualsIfExists": {"ec2:Vpc": vpc_arn}},
+                ),
+                security.statement(["s3:PutObject"], [capture_objects]),
+                security.key_use_statement(
+                    ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                    self.key.arn,
+                    spec.region,
+                    *KEY_SERVICES,
                 ),
                 security.statement(
                     ["cloudwatch:PutMetricData"],

@@ -307,6 +307,9 @@ PCA_ACTIONS = (
     "acm-pca:UpdateCertificateAuthority",
 )
 
+# Writes with no resource-level permission are kept to the stack's region.
+IN_REGION: Mapping[str, Mapping[str, Any]] = {"StringEquals": {"aws:RequestedRegion": "{region}"}}
+
 # The deployer's grants, by name. `svc:*` only ever on ARN patterns (rule 12); on "*" only
 # explicit actions that have no resource-level permissions (Describe/List, create calls).
 GRANTS: Mapping[str, Grant] = {
@@ -391,6 +394,9 @@ GRANTS: Mapping[str, Grant] = {
             _arn("ecs", "task/{project}-*/*"),
         ),
     ),
+    # These take no resource ARN the deployer could name before they run (task definitions
+    # and clusters get theirs at creation; Application Auto Scaling resolves targets by id):
+    # the stack's region is the fence ("*" without a condition would be any region).
     "ecs-account": Grant(
         (
             "ecs:CreateCluster",
@@ -398,9 +404,10 @@ GRANTS: Mapping[str, Grant] = {
             "ecs:DescribeTaskDefinition",
             "ecs:ListTaskDefinitions",
             "ecs:RegisterTaskDefinition",
-        )
+        ),
+        condition=IN_REGION,
     ),
-    "autoscaling": Grant(AUTOSCALING_ACTIONS),
+    "autoscaling": Grant(AUTOSCALING_ACTIONS, condition=IN_REGION),
     # A target tracking policy's alarms (`TargetTracking-<resource id>-AlarmHigh|Low-<uuid>`) are
     # created and deleted by Application Auto Scaling with its service-linked role, but
     # PutScalingPolicy first validates that the *caller* may manage CloudWatch alarms (Application

@@ -144,7 +144,10 @@ def create_rollback_function(
             security.statement(security.LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]),
             security.statement(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
             security.statement(["sqs:SendMessage"], [dlq.arn]),
-            security.statement(["kms:Decrypt", "kms:GenerateDataKey"], [key.arn]),
+            # Its environment, dead letters and the KMS-encrypted topics only (review B4).
+            security.key_use_statement(
+                ["kms:Decrypt", "kms:GenerateDataKey"], key.arn, spec.region, "lambda", "sqs", "sns"
+            ),
             # Exactly its stack's rollback alarms (DescribeAlarms takes alarm ARNs).
             security.statement(["cloudwatch:DescribeAlarms"], [a.arn for a in alarms]),
             # GetMetricData has no resource-level permissions: "*" is the only resource.

@@ -94,6 +94,14 @@ S3_LOGGING_KEY_USER = KeyUser("logging.s3.amazonaws.com", ("kms:GenerateDataKey"
 # EventBridge rules (and their dead-letter queue) delivering to KMS-encrypted SQS queues and SNS
 # topics: the service encrypts with the target's key itself.
 EVENTS_KEY_USER = KeyUser("events.amazonaws.com", ("kms:Decrypt", "kms:GenerateDataKey"))
+# Fargate encrypts its tasks' ephemeral storage with the cluster's key (review C7): it makes a
+# data key and a Decrypt grant for each task, with this account's clusters in the encryption
+# context (ECS's documented key policy for fargate_ephemeral_storage_kms_key_id).
+FARGATE_KEY_USER = KeyUser(
+    "fargate.amazonaws.com",
+    ("kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext"),
+    condition_key="kms:EncryptionContext:aws:ecs:clusterAccount",
+)
 
 
 def account_id() -> pulumi.Output[str]:
@@ -124,6 +132,23 @@ def statement(
     if condition is not None:
         out["Condition"] = dict(condition)
     return out
+
+
+def via_services(region: str, *services: str) -> dict[str, Any]:
+    """The condition that lets a key grant work only through ``services`` (review B4): a
+    principal holding it cannot decrypt a ciphertext it fetched some other way."""
+    return {
+        "StringEquals": {
+            "kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in services]
+        }
+    }
+
+
+def key_use_statement(
+    actions: Sequence[str], key_arn: pulumi.Input[str], region: str, *services: str
+) -> dict[str, Any]:
+    """``actions`` on the stack key, through ``services`` only (s3, sqs, sns, dynamodb, ...)."""
+    return statement(actions, [key_arn], condition=via_services(region, *services))
 
 
 def document(statements: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -241,6 +266,8 @@ def create_log_group(
 TRUST_CONDITION_OPERATORS: Mapping[str, str] = {
     "ecs-tasks.amazonaws.com": "StringEquals",
     "vpc-flow-logs.amazonaws.com": "StringEquals",
+    # EventBridge Scheduler documents both keys in its execution role's trust (review B8).
+    "scheduler.amazonaws.com": "StringEquals",
 }
 DEFAULT_TRUST_CONDITION_OPERATOR = "StringEqualsIfExists"
 # Services whose source resource we can name in the trust as well (confused-deputy guard on
@@ -249,7 +276,12 @@ DEFAULT_TRUST_CONDITION_OPERATOR = "StringEqualsIfExists"
 # key would make endpoint creation fail 20 minutes in; when present, they must match.
 TRUST_SOURCE_ARNS: Mapping[str, str] = {
     "sagemaker.amazonaws.com": "arn:aws:sagemaker:{region}:{account}:*",
+    # Scheduler's aws:SourceArn is the schedule group; the stack's schedules are in the
+    # default group, whose ARN is known before anything is created (no cycle).
+    "scheduler.amazonaws.com": "arn:aws:scheduler:{region}:{account}:schedule-group/default",
 }
+# Source-ARN tests that must match (not IfExists): the service always sends the key.
+STRICT_SOURCE_ARN_SERVICES = frozenset({"scheduler.amazonaws.com"})
 
 
 def assume_role_policy(
@@ -260,7 +292,8 @@ def assume_role_policy(
     condition: dict[str, Any] = {operator: {"aws:SourceAccount": account}}
     source = TRUST_SOURCE_ARNS.get(service)
     if source is not None:
-        condition["ArnLikeIfExists"] = {
+        arn_operator = "ArnLike" if service in STRICT_SOURCE_ARN_SERVICES else "ArnLikeIfExists"
+        condition[arn_operator] = {
             "aws:SourceArn": pulumi.Output.from_input(account).apply(
                 lambda a: source.format(region=region, account=a)
             )
@@ -338,14 +371,19 @@ def create_account_role(
     opts: pulumi.ResourceOptions,
     *,
     description: str,
+    access: str,
 ) -> aws.iam.Role:
     """A role for people and systems of this account (a client's producer or reader), with an
     inline least-privilege policy.
 
-    Trusting the account root delegates the decision to IAM: only principals of this account
-    whose own policies allow sts:AssumeRole on this role can assume it; no other account can.
+    Trusting the account root delegates half the decision to IAM: only principals of this
+    account whose own policies allow sts:AssumeRole on this role can. The trust names the
+    other half (review B2): the principal must also carry the tag :func:`access_tag_key`
+    (``access`` names the role: producer, reader) with the value ``"true"``, set by whoever
+    administers the client's IAM roles and users, so an admin or developer role allowed
+    sts:AssumeRole on "*" cannot assume it by accident.
     """
-    trust = account_trust_policy(account_id())
+    trust = account_trust_policy(account_id(), access_tag_key(spec, access))
     role = aws.iam.Role(
         name,
         description=description,
@@ -365,8 +403,15 @@ def create_account_role(
     return role
 
 
-def account_trust_policy(account: pulumi.Input[str]) -> pulumi.Output[str]:
-    """Trust policy letting this account's IAM principals (as their policies allow) assume."""
+def access_tag_key(spec: DeploymentSpec, role: str) -> str:
+    """The IAM principal tag that admits a principal to one of the stack's client roles
+    (``aideploy-<project>-<environment>-<role>``, value ``"true"``)."""
+    return f"aideploy-{spec.project}-{spec.environment.value}-{role}"
+
+
+def account_trust_policy(account: pulumi.Input[str], tag_key: str) -> pulumi.Output[str]:
+    """Trust policy letting this account's IAM principals that carry ``tag_key = "true"`` (and
+    whose own policies allow it) assume the role."""
     return to_json(
         document(
             [
@@ -378,10 +423,15 @@ def account_trust_policy(account: pulumi.Input[str]) -> pulumi.Output[str]:
                         )
                     },
                     "Action": ["sts:AssumeRole"],
+                    "Condition": {"StringEquals": {f"aws:PrincipalTag/{tag_key}": "true"}},
                 }
             ]
         )
     )
+
+
+# Days after which S3 drops the parts of a multipart upload that was never completed.
+ABORT_INCOMPLETE_UPLOAD_DAYS = 7
 
 
 @dataclass
@@ -459,6 +509,11 @@ def create_private_bucket(
         opts=opts,
     )
     days = expire_days or spec.retention.data_days
+    # Parts of uploads never completed are billed and invisible to listings (CKV_AWS_300):
+    # the rule over the whole bucket drops them after a week.
+    abort = aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+        days_after_initiation=ABORT_INCOMPLETE_UPLOAD_DAYS
+    )
     lifecycle = aws.s3.BucketLifecycleConfiguration(
         f"{name}-lifecycle",
         bucket=bucket.id,
@@ -473,6 +528,7 @@ def create_private_bucket(
                         noncurrent_days=days
                     )
                 ),
+                abort_incomplete_multipart_upload=None if expire_prefix else abort,
             ),
             *(
                 [
@@ -485,6 +541,7 @@ def create_private_bucket(
                                 noncurrent_days=days
                             )
                         ),
+                        abort_incomplete_multipart_upload=abort,
                     )
                 ]
                 if expire_prefix
@@ -653,11 +710,19 @@ def create_ecs_foundation(
     images: Sequence[str],
     opts: pulumi.ResourceOptions,
 ) -> EcsFoundation:
-    """An ECS cluster (Container Insights on), a KMS-encrypted log group for ``role``'s tasks,
+    """An ECS cluster (Container Insights on, Fargate ephemeral storage under ``key``, which
+    must list :data:`FARGATE_KEY_USER`), a KMS-encrypted log group for ``role``'s tasks,
     and the execution role that may only write those logs and pull ``images`` from ECR."""
     cluster = aws.ecs.Cluster(
         f"{name}-cluster",
         settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+        # Tasks' ephemeral storage under the stack key (review C7); the key lists
+        # FARGATE_KEY_USER so Fargate may make its per-task data keys and grants.
+        configuration=aws.ecs.ClusterConfigurationArgs(
+            managed_storage_configuration=aws.ecs.ClusterConfigurationManagedStorageConfigurationArgs(
+                fargate_ephemeral_storage_kms_key_id=key.arn
+            )
+        ),
         tags=spec.standard_tags(),
         opts=opts,
     )

@@ -179,7 +179,9 @@ def create_uptime_check(
                 condition={"StringEquals": {"cloudwatch:namespace": SYNTHETICS_NAMESPACE}},
             ),
             # SSE-KMS artifacts and the run configuration's encrypted environment.
-            security.statement(["kms:Decrypt", "kms:GenerateDataKey"], [key.arn]),
+            security.key_use_statement(
+                ["kms:Decrypt", "kms:GenerateDataKey"], key.arn, spec.region, "s3", "lambda"
+            ),
         ],
         o,
         description="Uptime canary: writes its artifacts, logs and metrics only",

@@ -183,7 +183,7 @@ def test_no_private_ca_by_default_and_the_plain_hop_is_a_declared_waiver() -> No
     assert integration.inputs["uri"].startswith("http://")
     assert "tlsConfig" not in integration.inputs
     # The pack's HTTPS rule is waived for exactly this listener, with a written reason.
-    role, reason = POLICY_WAIVERS["aws-lb-listener-require-https"]
+    (role,), reason = POLICY_WAIVERS["aws-lb-listener-require-https"]
     assert listener.name == f"{PROJECT}-{role}" and len(reason) > 80
     # The VPC link and the ALB talk on that port only.
     link = one(resources, "aws:ec2/securityGroup:SecurityGroup", f"{PROJECT}-vpclink-sg")

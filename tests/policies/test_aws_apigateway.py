@@ -152,3 +152,123 @@ def test_aws_apigateway_stage_require_waf(program: Program, flagged: set[str]) -
 def test_waf_waiver() -> None:
     program = rest_api(waf=False)
     assert judge(apigateway.STAGE_REQUIRE_WAF, program, waiver("api-stage")) == set()
+
+
+# ---------------------------------------------------------------------------- revision 2
+@pytest.mark.parametrize(
+    ("policy", "ok"),
+    [
+        ("TLS_1_2", True),
+        ("SecurityPolicy_TLS13_1_2_2021_06", True),
+        ("SecurityPolicy_TLS13_1_3_2025_09", True),
+        ("SecurityPolicy_TLS13_1_2_PFS_PQ_2025_09", True),
+        ("SecurityPolicy_TLS12_PFS_2025_EDGE", True),
+        ("TLS_1_0", False),
+        ("SecurityPolicy_TLS10_2099_01", False),
+        (None, False),
+    ],
+)
+def test_enhanced_security_policies_count_as_tls12(policy: str | None, ok: bool) -> None:
+    assert apigateway.accepts_only_tls12(policy) is ok
+
+
+def test_domain_with_an_enhanced_policy_passes_review_d1() -> None:
+    program = rest_api(domain_policy="SecurityPolicy_TLS13_1_2_2021_06")
+    assert judge(apigateway.DOMAIN_REQUIRE_TLS12, program) == set()
+
+
+def rest_api_endpoint(**args: Any) -> Program:
+    def program() -> None:
+        aws.apigateway.RestApi("api", **args)
+
+    return program
+
+
+ENHANCED = {"security_policy": "SecurityPolicy_TLS13_1_2_2021_06", "endpoint_access_mode": "STRICT"}
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (rest_api_endpoint(**ENHANCED), set()),
+        (rest_api_endpoint(security_policy="TLS_1_2"), set()),
+        (rest_api_endpoint(), {"api"}),
+        (rest_api_endpoint(security_policy="TLS_1_0"), {"api"}),
+    ],
+    ids=["enhanced", "legacy-tls12", "unset", "tls10"],
+)
+def test_aws_apigateway_rest_api_require_tls12(program: Program, flagged: set[str]) -> None:
+    assert judge(apigateway.REST_API_REQUIRE_TLS12, program) == flagged
+
+
+def integration(uri: str, *, skip: bool | None = None, kind: str = "HTTP_PROXY") -> Program:
+    def program() -> None:
+        api = aws.apigateway.RestApi("api", **ENHANCED)
+        method = aws.apigateway.Method(
+            "predict",
+            rest_api=api.id,
+            resource_id=api.root_resource_id,
+            http_method="POST",
+            authorization="NONE",
+        )
+        aws.apigateway.Integration(
+            "predict-integration",
+            rest_api=api.id,
+            resource_id=api.root_resource_id,
+            http_method=method.http_method,
+            type=kind,
+            integration_http_method="POST",
+            uri=uri,
+            tls_config=(
+                aws.apigateway.IntegrationTlsConfigArgs(insecure_skip_verification=skip)
+                if skip is not None
+                else None
+            ),
+        )
+
+    return program
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (integration("https://serving.api.acme.example/predict"), set()),
+        (integration("https://serving.api.acme.example/predict", skip=False), set()),
+        (
+            integration("arn:aws:apigateway:eu-west-1:lambda:path/fn", kind="AWS_PROXY"),
+            set(),
+        ),
+        (integration("http://serving.internal/predict"), {"predict-integration"}),
+        (
+            integration("https://serving.internal/predict", skip=True),
+            {"predict-integration"},
+        ),
+    ],
+    ids=["https-verified", "explicitly-verified", "lambda-proxy", "plain-http", "skip-verify"],
+)
+def test_aws_apigateway_integration_disallow_insecure_tls(
+    program: Program, flagged: set[str]
+) -> None:
+    assert judge(apigateway.INTEGRATION_DISALLOW_INSECURE_TLS, program) == flagged
+
+
+def test_integration_tls_waiver() -> None:
+    program = integration("https://serving.internal/predict", skip=True)
+    rule = apigateway.INTEGRATION_DISALLOW_INSECURE_TLS
+    assert judge(rule, program, waiver("predict-integration")) == set()
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (rest_api(settings={"logging_level": "ERROR"}), set()),
+        (rest_api(settings={"logging_level": "INFO"}), set()),
+        (rest_api(), {"api-stage"}),
+        (rest_api(settings={"logging_level": "OFF"}), {"api-stage"}),
+    ],
+    ids=["error", "info", "unset", "off"],
+)
+def test_aws_apigateway_stage_require_execution_logging(
+    program: Program, flagged: set[str]
+) -> None:
+    assert judge(apigateway.STAGE_REQUIRE_EXECUTION_LOGGING, program) == flagged

@@ -20,9 +20,17 @@ def test_aws_api_first_passes_every_aws_rule_with_its_declared_waivers(
     unwaived = evaluate(aws.POLICIES, resources)
     # The only findings are the ones the component declares and explains: ALB access logs need
     # an SSE-S3 bucket, which aws-s3-bucket-require-kms-encryption forbids; without a domain or
-    # a private CA the internal hop from the VPC link is plain HTTP inside the VPC.
+    # a private CA the internal hop from the VPC link is plain HTTP inside the VPC (listener and
+    # the gateway's two integrations); TLS ends at the ALB (target groups, review C4).
     assert {(f.policy, f.resource_name) for f in unwaived} == {
         ("aws-lb-require-access-logs", f"{spec.project}-alb"),
         ("aws-lb-listener-require-https", f"{spec.project}-http"),
+        ("aws-apigateway-integration-disallow-insecure-tls", f"{spec.project}-integration"),
+        (
+            "aws-apigateway-integration-disallow-insecure-tls",
+            f"{spec.project}-health-integration",
+        ),
+        ("aws-lb-target-group-require-https", f"{spec.project}-stable-tg"),
+        ("aws-lb-target-group-require-https", f"{spec.project}-canary-tg"),
     }
     assert evaluate(aws.POLICIES, resources, policy_waivers(spec.project)) == []

@@ -110,3 +110,40 @@ def test_plain_secrets_waiver() -> None:
 )
 def test_secret_like_names_by_whole_words(name: str, secret: bool) -> None:
     assert ecs.secret_like(name) is secret
+
+
+# ---------------------------------------------------------------------------- revision 2
+def cluster(key: str | None) -> Program:
+    def program() -> None:
+        aws.ecs.Cluster(
+            "cluster",
+            configuration=(
+                aws.ecs.ClusterConfigurationArgs(
+                    managed_storage_configuration=aws.ecs.ClusterConfigurationManagedStorageConfigurationArgs(
+                        fargate_ephemeral_storage_kms_key_id=key
+                    )
+                )
+                if key is not None
+                else None
+            ),
+        )
+
+    return program
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (cluster("arn:aws:kms:eu-west-1:123456789012:key/abc"), set()),
+        (cluster(None), {"cluster"}),
+        (cluster(""), {"cluster"}),
+    ],
+    ids=["cmk", "unset", "blank"],
+)
+def test_aws_ecs_cluster_require_fargate_ephemeral_kms(program: Program, flagged: set[str]) -> None:
+    assert judge(ecs.CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS, program) == flagged
+
+
+def test_fargate_ephemeral_kms_waiver() -> None:
+    rule = ecs.CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS
+    assert judge(rule, cluster(None), waiver("cluster")) == set()

@@ -110,3 +110,30 @@ def test_listener_waiver() -> None:
 )
 def test_aws_lb_require_access_logs(program: Program, flagged: set[str]) -> None:
     assert judge(elb.REQUIRE_ACCESS_LOGS, program) == flagged
+
+
+# ---------------------------------------------------------------------------- revision 2
+def target_group(**args: Any) -> Program:
+    def program() -> None:
+        aws.lb.TargetGroup("model-tg", vpc_id="vpc-1", **args)
+
+    return program
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (target_group(port=8443, protocol="HTTPS", target_type="ip"), set()),
+        (target_group(target_type="lambda"), set()),
+        (target_group(port=443, protocol="TCP"), set()),
+        (target_group(port=8080, protocol="HTTP", target_type="ip"), {"model-tg"}),
+    ],
+    ids=["https", "lambda", "nlb-tcp", "http"],
+)
+def test_aws_lb_target_group_require_https(program: Program, flagged: set[str]) -> None:
+    assert judge(elb.TARGET_GROUP_REQUIRE_HTTPS, program) == flagged
+
+
+def test_target_group_waiver() -> None:
+    program = target_group(port=8080, protocol="HTTP", target_type="ip")
+    assert judge(elb.TARGET_GROUP_REQUIRE_HTTPS, program, waiver("model-tg")) == set()

@@ -159,3 +159,257 @@ PUBLIC_TRUST = {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:Ass
 )
 def test_aws_iam_role_trust_disallow_public_principal(program: Program, flagged: set[str]) -> None:
     assert judge(iam.TRUST_DISALLOW_PUBLIC, program) == flagged
+
+
+# ---------------------------------------------------------------------------- revision 2
+ACCOUNT_TRUST = {
+    "Effect": "Allow",
+    "Principal": {"AWS": "arn:aws:iam::123456789012:root"},
+    "Action": "sts:AssumeRole",
+}
+TAGGED = {"StringEquals": {"aws:PrincipalTag/aideploy-acme-prod-reader": "true"}}
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (role(), set()),
+        (role(trust={**ACCOUNT_TRUST, "Condition": TAGGED}), set()),
+        (
+            role(
+                trust={
+                    **ACCOUNT_TRUST,
+                    "Condition": {
+                        "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/app-*"}
+                    },
+                }
+            ),
+            set(),
+        ),
+        (
+            role(
+                trust={
+                    **ACCOUNT_TRUST,
+                    "Principal": {"AWS": "arn:aws:iam::123456789012:role/app"},
+                }
+            ),
+            set(),
+        ),
+        (role(trust=ACCOUNT_TRUST), {"serving-role"}),
+        (role(trust={**ACCOUNT_TRUST, "Principal": {"AWS": "123456789012"}}), {"serving-role"}),
+        (
+            role(
+                trust={
+                    **ACCOUNT_TRUST,
+                    "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+                }
+            ),
+            {"serving-role"},
+        ),
+    ],
+    ids=["service", "tag", "principal-arn", "named-role", "root", "bare-account", "mfa-only"],
+)
+def test_aws_iam_role_trust_require_named_principal(program: Program, flagged: set[str]) -> None:
+    assert judge(iam.TRUST_REQUIRE_NAMED_PRINCIPAL, program) == flagged
+
+
+def test_named_principal_waiver() -> None:
+    program = role(trust=ACCOUNT_TRUST)
+    assert judge(iam.TRUST_REQUIRE_NAMED_PRINCIPAL, program, waiver("serving-role")) == set()
+
+
+ENI_WRITES = ["ec2:CreateNetworkInterface", "ec2:DeleteNetworkInterface"]
+IN_VPC = {"ArnEquals": {"ec2:Vpc": "arn:aws:ec2:eu-west-1:123456789012:vpc/vpc-1"}}
+
+
+def boundary_program(statement: dict[str, Any]) -> Program:
+    """A managed policy nobody in the stack attaches (a permissions boundary)."""
+
+    def program() -> None:
+        aws.iam.Policy("boundary", policy=doc(statement))
+
+    return program
+
+
+def attached_program(statement: dict[str, Any]) -> Program:
+    def program() -> None:
+        r = aws.iam.Role("serving-role", assume_role_policy=doc(LAMBDA_TRUST))
+        p = aws.iam.Policy("grants", policy=doc(statement))
+        aws.iam.RolePolicyAttachment("grants-attached", role=r.name, policy_arn=p.arn)
+
+    return program
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (role(), set()),
+        (role(statement=action(["ec2:DescribeSubnets", "ec2:DescribeVpcs"])), set()),
+        (role(statement=action(["xray:PutTraceSegments", "xray:PutTelemetryRecords"])), set()),
+        (role(statement={**action(ENI_WRITES), "Condition": IN_VPC}), set()),
+        (role(statement=action(ENI_WRITES, "arn:aws:ec2:*:*:network-interface/*")), set()),
+        (boundary_program(action(ENI_WRITES)), set()),
+        (role(statement=action(ENI_WRITES)), {"serving-role-policy"}),
+        (role(statement=action(["ec2:DescribeVpcs", "s3:PutObject"])), {"serving-role-policy"}),
+        (attached_program(action(ENI_WRITES)), {"grants"}),
+        (
+            role(
+                role_args={
+                    "inline_policies": [
+                        aws.iam.RoleInlinePolicyArgs(name="eni", policy=doc(action(ENI_WRITES)))
+                    ]
+                }
+            ),
+            {"serving-role"},
+        ),
+    ],
+    ids=[
+        "scoped",
+        "reads",
+        "no-resource-level-writes",
+        "vpc-condition",
+        "arn-pattern",
+        "unattached-boundary",
+        "eni-writes",
+        "one-write-among-reads",
+        "attached-managed-policy",
+        "inline-role-policy",
+    ],
+)
+def test_aws_iam_policy_restrict_mutating_actions_on_wildcard_resource(
+    program: Program, flagged: set[str]
+) -> None:
+    assert judge(iam.RESTRICT_MUTATING_ON_WILDCARD, program) == flagged
+
+
+def test_mutating_on_wildcard_waiver() -> None:
+    program = role(statement=action(ENI_WRITES))
+    rule = iam.RESTRICT_MUTATING_ON_WILDCARD
+    assert judge(rule, program, waiver("serving-role-policy")) == set()
+
+
+def test_read_actions_are_told_by_their_verb() -> None:
+    assert iam.is_read_action("ec2:DescribeVpcs") and iam.is_read_action("s3:Get*")
+    assert not iam.is_read_action("ec2:CreateNetworkInterface")
+
+
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/abc"
+DECRYPT = {"Sid": "Key", "Effect": "Allow", "Action": ["kms:Decrypt"], "Resource": KEY}
+VIA_S3 = {"StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}}
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (role(), set()),
+        (role(statement={**DECRYPT, "Condition": VIA_S3}), set()),
+        (
+            role(
+                statement={
+                    **DECRYPT,
+                    "Condition": {
+                        "StringEquals": {"kms:EncryptionContext:aws:sqs:arn": "arn:aws:sqs:q"}
+                    },
+                }
+            ),
+            set(),
+        ),
+        (role(statement={**DECRYPT, "Action": ["kms:DescribeKey"]}), set()),
+        (boundary_program(DECRYPT), set()),
+        (role(statement=DECRYPT), {"serving-role-policy"}),
+        (
+            role(statement={**DECRYPT, "Action": ["kms:GenerateDataKey*"]}),
+            {"serving-role-policy"},
+        ),
+        (attached_program(DECRYPT), {"grants"}),
+    ],
+    ids=[
+        "no-key",
+        "via-service",
+        "encryption-context",
+        "describe-only",
+        "unattached-boundary",
+        "decrypt",
+        "generate-data-key-star",
+        "attached-managed-policy",
+    ],
+)
+def test_aws_iam_kms_require_via_service(program: Program, flagged: set[str]) -> None:
+    assert judge(iam.KMS_REQUIRE_VIA_SERVICE, program) == flagged
+
+
+def service_trust(service: str, condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if condition is not None:
+        statement["Condition"] = condition
+    return statement
+
+
+ACCOUNT = {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+ACCOUNT_IF_EXISTS = {"StringEqualsIfExists": {"aws:SourceAccount": "123456789012"}}
+SCHEDULE_GROUP = {
+    "ArnLike": {"aws:SourceArn": "arn:aws:scheduler:eu-west-1:123456789012:schedule-group/default"}
+}
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (role(), set()),
+        (role(trust=service_trust("scheduler.amazonaws.com", ACCOUNT)), set()),
+        (role(trust=service_trust("scheduler.amazonaws.com", SCHEDULE_GROUP)), set()),
+        (role(trust=service_trust("sagemaker.amazonaws.com", ACCOUNT_IF_EXISTS)), set()),
+        (role(trust=service_trust("lambda.amazonaws.com")), set()),
+        (role(trust=service_trust("scheduler.amazonaws.com")), {"serving-role"}),
+        (
+            role(trust=service_trust("ecs-tasks.amazonaws.com", ACCOUNT_IF_EXISTS)),
+            {"serving-role"},
+        ),
+        (role(trust=service_trust("apigateway.amazonaws.com")), {"serving-role"}),
+    ],
+    ids=[
+        "lambda-if-exists",
+        "scheduler-account",
+        "scheduler-source-arn",
+        "sagemaker-if-exists",
+        "lambda-bare",
+        "scheduler-bare",
+        "ecs-tasks-if-exists",
+        "apigateway-bare",
+    ],
+)
+def test_aws_iam_service_trust_require_source_condition(
+    program: Program, flagged: set[str]
+) -> None:
+    assert judge(iam.SERVICE_TRUST_REQUIRE_SOURCE, program) == flagged
+
+
+SUBSCRIBE = {
+    "Sid": "Notify",
+    "Effect": "Allow",
+    "Action": ["sns:Subscribe"],
+    "Resource": "arn:aws:sns:eu-west-1:123456789012:jobs",
+}
+SQS_ONLY = {"StringEquals": {"sns:Protocol": ["sqs", "lambda"]}}
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (role(), set()),
+        (role(statement={**SUBSCRIBE, "Condition": SQS_ONLY}), set()),
+        (boundary_program(SUBSCRIBE), set()),
+        (role(statement=SUBSCRIBE), {"serving-role-policy"}),
+        (
+            role(statement={**SUBSCRIBE, "Condition": {"Bool": {"aws:SecureTransport": "true"}}}),
+            {"serving-role-policy"},
+        ),
+    ],
+    ids=["none", "protocol", "unattached-boundary", "any-protocol", "unrelated-condition"],
+)
+def test_aws_sns_subscribe_require_protocol_condition(program: Program, flagged: set[str]) -> None:
+    assert judge(iam.SNS_SUBSCRIBE_REQUIRE_PROTOCOL, program) == flagged

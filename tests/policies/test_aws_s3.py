@@ -329,3 +329,49 @@ def test_stack_rules_skip_a_bucket_whose_policy_is_unknown_during_preview() -> N
         resources.append(dataclasses.replace(r, inputs=unknown_checking_proxy(inputs)))
     findings = evaluate([s3.REQUIRE_TLS_POLICY], resources)
     assert names_violating(findings, s3.REQUIRE_TLS_POLICY.name) == {"plain"}
+
+
+# ---------------------------------------------------------------------------- revision 2
+LifecycleRule = aws.s3.BucketLifecycleConfigurationRuleArgs
+
+
+def lifecycle(*rules: LifecycleRule) -> Program:
+    def program() -> None:
+        aws.s3.BucketLifecycleConfiguration("data-lifecycle", bucket="data", rules=list(rules))
+
+    return program
+
+
+def lifecycle_rule(
+    *, prefix: str = "", days: int | None = 7, status: str = "Enabled"
+) -> LifecycleRule:
+    return LifecycleRule(
+        id="retention",
+        status=status,
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=30),
+        abort_incomplete_multipart_upload=(
+            aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=days
+            )
+            if days is not None
+            else None
+        ),
+    )
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (lifecycle(lifecycle_rule()), set()),
+        (lifecycle(lifecycle_rule(prefix="tmp/", days=None), lifecycle_rule()), set()),
+        (lifecycle(lifecycle_rule(days=None)), {"data-lifecycle"}),
+        (lifecycle(lifecycle_rule(prefix="uploads/")), {"data-lifecycle"}),
+        (lifecycle(lifecycle_rule(status="Disabled")), {"data-lifecycle"}),
+    ],
+    ids=["whole-bucket", "second-rule", "no-abort", "prefix-only", "disabled"],
+)
+def test_aws_s3_lifecycle_require_abort_incomplete_multipart(
+    program: Program, flagged: set[str]
+) -> None:
+    assert judge(s3.LIFECYCLE_REQUIRE_ABORT_MULTIPART, program) == flagged

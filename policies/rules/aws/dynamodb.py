@@ -9,6 +9,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_true, present
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import checkov, fsbp
 
 TABLE = "aws:dynamodb/table:Table"
 
@@ -27,8 +28,9 @@ REQUIRE_CMK = resource_rule(
     types=[TABLE],
     check=_check_cmk,
     severity=Severity.HIGH,
-    tags=["encryption", "dynamodb"],
+    tags=["encryption", "dynamodb", "key-management"],
     remediation="Set server_side_encryption={'enabled': True, 'kms_key_arn': <key ARN>}.",
+    references=[checkov("CKV_AWS_119")],
 )
 
 
@@ -47,6 +49,7 @@ REQUIRE_PITR = resource_rule(
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set point_in_time_recovery={'enabled': True}.",
+    references=[checkov("CKV_AWS_28"), fsbp("DynamoDB.2")],
 )
 
 POLICIES = [REQUIRE_CMK, REQUIRE_PITR]

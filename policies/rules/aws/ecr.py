@@ -9,6 +9,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_true, items
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import checkov, fsbp
 
 REPOSITORY = "aws:ecr/repository:Repository"
 
@@ -33,6 +34,7 @@ REQUIRE_IMMUTABLE_TAGS = resource_rule(
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set image_tag_mutability='IMMUTABLE' and deploy by digest or unique tag.",
+    references=[checkov("CKV_AWS_51")],
 )
 
 
@@ -54,6 +56,7 @@ REQUIRE_SCAN_ON_PUSH = resource_rule(
         "Set image_scanning_configuration={'scan_on_push': True} (or enable enhanced scanning "
         "in aws.ecr.RegistryScanningConfiguration and waive this rule with that reason)."
     ),
+    references=[checkov("CKV_AWS_163"), fsbp("ECR.1")],
 )
 
 
@@ -69,10 +72,11 @@ REQUIRE_KMS = resource_rule(
     types=[REPOSITORY],
     check=_check_kms,
     severity=Severity.LOW,
-    tags=["encryption", "ecr"],
+    tags=["encryption", "ecr", "key-management"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set encryption_configurations=[{'encryption_type': 'KMS', 'kms_key': <ARN>}].",
+    references=[checkov("CKV_AWS_136")],
 )
 
 POLICIES = [REQUIRE_IMMUTABLE_TAGS, REQUIRE_SCAN_ON_PUSH, REQUIRE_KMS]

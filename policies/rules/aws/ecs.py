@@ -16,6 +16,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_true, items, present
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import fsbp, guardrail
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -69,10 +70,11 @@ DISALLOW_PRIVILEGED = resource_rule(
     types=[TASK_DEFINITION],
     check=_check_privileged,
     severity=Severity.HIGH,
-    tags=["iam", "containers", "ecs"],
+    tags=["iam", "containers", "ecs", "least-privilege"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Remove privileged=true; grant only the Linux capabilities the container needs.",
+    references=[fsbp("ECS.4")],
 )
 
 
@@ -88,13 +90,14 @@ REQUIRE_LOGGING = resource_rule(
     types=[TASK_DEFINITION],
     check=_check_logging,
     severity=Severity.MEDIUM,
-    tags=["logging", "containers", "ecs"],
+    tags=["logging", "containers", "ecs", "logging-audit"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation=(
         "Set logConfiguration={'logDriver': 'awslogs', 'options': {'awslogs-group': ..., "
         "'awslogs-region': ..., 'awslogs-stream-prefix': ...}} on each container."
     ),
+    references=[fsbp("ECS.9")],
 )
 
 
@@ -116,13 +119,50 @@ DISALLOW_PLAIN_SECRETS = resource_rule(
     types=[TASK_DEFINITION],
     check=_check_plain_secrets,
     severity=Severity.HIGH,
-    tags=["secrets", "containers", "ecs"],
+    tags=["secrets", "containers", "ecs", "authentication"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation=(
         "Move the value to Secrets Manager or SSM Parameter Store and reference it with "
         "secrets=[{'name': ..., 'valueFrom': <ARN>}]; grant the execution role read access."
     ),
+    references=[fsbp("ECS.8")],
 )
 
-POLICIES = [DISALLOW_PRIVILEGED, REQUIRE_LOGGING, DISALLOW_PLAIN_SECRETS]
+CLUSTER = "aws:ecs/cluster:Cluster"
+
+
+def _check_fargate_storage_key(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
+    managed = get(props, "configuration", "managedStorageConfiguration")
+    if not present(get(managed, "fargateEphemeralStorageKmsKeyId")):
+        yield (
+            "ECS cluster's Fargate ephemeral storage is not encrypted with a customer-managed "
+            "key (configuration.managed_storage_configuration."
+            "fargate_ephemeral_storage_kms_key_id unset: an AWS-owned key)."
+        )
+
+
+CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS = resource_rule(
+    "aws-ecs-cluster-require-fargate-ephemeral-kms",
+    "ECS clusters should encrypt their tasks' Fargate ephemeral storage with a customer-managed "
+    "KMS key (review C7).",
+    types=[CLUSTER],
+    check=_check_fargate_storage_key,
+    severity=Severity.LOW,
+    tags=["encryption", "key-management", "ecs"],
+    remediation=(
+        "Set configuration={'managed_storage_configuration': "
+        "{'fargate_ephemeral_storage_kms_key_id': <key id>}} and let fargate.amazonaws.com "
+        "create grants on the key (kms:GenerateDataKeyWithoutPlaintext, kms:CreateGrant, "
+        "kms:DescribeKey, with kms:EncryptionContext:aws:ecs:clusterName)."
+    ),
+    references=[guardrail("16")],
+    since=2,
+)
+
+POLICIES = [
+    DISALLOW_PRIVILEGED,
+    REQUIRE_LOGGING,
+    DISALLOW_PLAIN_SECRETS,
+    CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS,
+]

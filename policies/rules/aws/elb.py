@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_false, is_true, items, present
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import checkov, fsbp
 
 LISTENERS = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 LOAD_BALANCERS = ("aws:lb/loadBalancer:LoadBalancer", "aws:alb/loadBalancer:LoadBalancer")
@@ -76,11 +77,12 @@ LISTENER_REQUIRE_HTTPS = resource_rule(
     types=[*LISTENERS, CLASSIC],
     check=_check_listener,
     severity=Severity.HIGH,
-    tags=["encryption", "network", "elb"],
+    tags=["encryption", "network", "elb", "tls"],
     remediation=(
         "Use protocol='HTTPS', a certificate_arn and ssl_policy="
         "'ELBSecurityPolicy-TLS13-1-2-2021-06'; make port 80 a redirect action to HTTPS 443."
     ),
+    references=[checkov("CKV_AWS_2"), checkov("CKV_AWS_103")],
 )
 
 
@@ -103,10 +105,47 @@ REQUIRE_ACCESS_LOGS = resource_rule(
     types=[*LOAD_BALANCERS, CLASSIC],
     check=_check_access_logs,
     severity=Severity.LOW,
-    tags=["logging", "elb"],
+    tags=["logging", "elb", "logging-audit"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set access_logs={'bucket': <log bucket>, 'prefix': '<lb>', 'enabled': True}.",
+    references=[checkov("CKV_AWS_91"), fsbp("ELB.5")],
 )
 
-POLICIES = [LISTENER_REQUIRE_HTTPS, REQUIRE_ACCESS_LOGS]
+TARGET_GROUPS = ("aws:lb/targetGroup:TargetGroup", "aws:alb/targetGroup:TargetGroup")
+# Target types that carry no protocol of their own (Lambda targets, ALB-type targets of an NLB).
+NO_PROTOCOL_TARGETS = frozenset({"lambda", "alb"})
+
+
+def _check_target_group(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
+    if get(props, "targetType") in NO_PROTOCOL_TARGETS:
+        return
+    protocol = str(get(props, "protocol") or "").upper()
+    if protocol in PLAIN_PROTOCOLS:
+        yield (
+            "Target group forwards to its targets over plain HTTP (protocol=HTTP): the hop "
+            "from the load balancer to the targets is not encrypted."
+        )
+
+
+TARGET_GROUP_REQUIRE_HTTPS = resource_rule(
+    "aws-lb-target-group-require-https",
+    "Load balancer target groups should forward to their targets over HTTPS (end-to-end TLS, "
+    "review C4).",
+    types=TARGET_GROUPS,
+    check=_check_target_group,
+    severity=Severity.LOW,
+    tags=["tls", "elb"],
+    # Advisory (review C4): TLS in the container (or a sidecar) is a design decision; a
+    # stack that terminates TLS at the load balancer declares the waiver with its reason.
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    remediation=(
+        "Set protocol='HTTPS' on the target group and serve TLS in the container (or a TLS "
+        "sidecar); the ALB does not verify target certificates, so a self-signed one works."
+    ),
+    references=[checkov("CKV_AWS_378")],
+    since=2,
+)
+
+POLICIES = [LISTENER_REQUIRE_HTTPS, REQUIRE_ACCESS_LOGS, TARGET_GROUP_REQUIRE_HTTPS]

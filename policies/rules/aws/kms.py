@@ -9,6 +9,7 @@ from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_true, public_allows
 from policies.rules.base import resource_rule
+from policies.rules.references import checkov, fsbp
 
 KEY = "aws:kms/key:Key"
 KEY_POLICY = "aws:kms/keyPolicy:KeyPolicy"
@@ -32,8 +33,9 @@ REQUIRE_ROTATION = resource_rule(
     types=[KEY],
     check=_check_rotation,
     severity=Severity.MEDIUM,
-    tags=["encryption", "kms"],
+    tags=["encryption", "kms", "key-management"],
     remediation="Set enable_key_rotation=True (optionally rotation_period_in_days=90..2560).",
+    references=[checkov("CKV_AWS_7"), fsbp("KMS.4")],
 )
 
 
@@ -52,11 +54,12 @@ DISALLOW_PUBLIC_KEY_POLICY = resource_rule(
     types=[KEY, KEY_POLICY],
     check=_check_key_policy,
     severity=Severity.CRITICAL,
-    tags=["encryption", "iam", "kms"],
+    tags=["encryption", "iam", "kms", "key-management", "public-access"],
     remediation=(
         "Grant to the account root (arn:aws:iam::<account>:root) and named roles, or add a "
         "Condition such as kms:CallerAccount / kms:ViaService to the '*' statement."
     ),
+    references=[checkov("CKV_AWS_33")],
 )
 
 POLICIES = [REQUIRE_ROTATION, DISALLOW_PUBLIC_KEY_POLICY]

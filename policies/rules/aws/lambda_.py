@@ -29,6 +29,7 @@ from policies.rules.aws._common import (
     present,
 )
 from policies.rules.base import OPERATIONAL, resource_rule, stack_rule
+from policies.rules.references import checkov, fsbp
 
 FUNCTION = "aws:lambda/function:Function"
 FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
@@ -51,11 +52,12 @@ URL_REQUIRE_AUTH = resource_rule(
     types=[FUNCTION_URL],
     check=_check_url_auth,
     severity=Severity.CRITICAL,
-    tags=["iam", "network", "lambda"],
+    tags=["iam", "network", "lambda", "authentication", "public-access"],
     remediation=(
         "Set authorization_type='AWS_IAM', or front the function with API Gateway and an "
         "authorizer instead of a public URL."
     ),
+    references=[checkov("CKV_AWS_258")],
 )
 
 
@@ -75,11 +77,12 @@ PERMISSION_REQUIRE_SOURCE = resource_rule(
     types=[PERMISSION],
     check=_check_permission_source,
     severity=Severity.HIGH,
-    tags=["iam", "lambda"],
+    tags=["iam", "lambda", "public-access", "least-privilege"],
     remediation=(
         "Name the calling service as principal (e.g. 'apigateway.amazonaws.com') and set "
         "source_arn=<caller ARN>; otherwise set source_account or principal_org_id."
     ),
+    references=[checkov("CKV_AWS_364"), fsbp("Lambda.1")],
 )
 
 
@@ -94,10 +97,11 @@ FUNCTION_REQUIRE_TRACING = resource_rule(
     types=[FUNCTION],
     check=_check_tracing,
     severity=Severity.LOW,
-    tags=["observability", "lambda"],
+    tags=["observability", "lambda", "monitoring"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set tracing_config={'mode': 'Active'} and allow xray:PutTraceSegments.",
+    references=[checkov("CKV_AWS_50")],
 )
 
 
@@ -140,6 +144,7 @@ FUNCTION_REQUIRE_DLQ = stack_rule(
         "aws.lambda_.FunctionEventInvokeConfig(function_name=<fn>.name, destination_config="
         "{'on_failure': {'destination': <ARN>}}). Waive it for synchronously invoked functions."
     ),
+    references=[checkov("CKV_AWS_116")],
 )
 
 
@@ -154,10 +159,11 @@ FUNCTION_REQUIRE_ENV_KMS = resource_rule(
     types=[FUNCTION],
     check=_check_env_kms,
     severity=Severity.LOW,
-    tags=["encryption", "lambda"],
+    tags=["encryption", "lambda", "key-management"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set kms_key_arn=<key ARN> on the function; keep secrets in Secrets Manager.",
+    references=[checkov("CKV_AWS_173")],
 )
 
 POLICIES = [

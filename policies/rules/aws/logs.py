@@ -10,6 +10,7 @@ from pulumi_policy import EnforcementLevel, PolicyConfigSchema, ResourceValidati
 
 from policies.rules.aws._common import get, present
 from policies.rules.base import OPERATIONAL, WAIVER_SCHEMA, resource_rule
+from policies.rules.references import checkov
 
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
@@ -46,6 +47,7 @@ REQUIRE_RETENTION = resource_rule(
         "Set retention_in_days to a CloudWatch-supported value at or above the minimum "
         "(e.g. 30, 90, 365), normally from the spec's retention.log_days."
     ),
+    references=[checkov("CKV_AWS_338")],
 )
 REQUIRE_RETENTION.config_schema = PolicyConfigSchema(
     properties={
@@ -66,13 +68,14 @@ REQUIRE_KMS = resource_rule(
     types=[LOG_GROUP],
     check=_check_kms,
     severity=Severity.LOW,
-    tags=["encryption", "logging"],
+    tags=["encryption", "logging", "key-management"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation=(
         "Set kms_key_id=<key ARN>; the key policy must allow the logs.<region>.amazonaws.com "
         "service principal."
     ),
+    references=[checkov("CKV_AWS_158")],
 )
 
 POLICIES = [REQUIRE_RETENTION, REQUIRE_KMS]

@@ -13,6 +13,7 @@ from pulumi_policy import ResourceValidationArgs, Severity, StackValidationArgs
 
 from policies.rules.aws._common import StackFindings, get, present, tls_policy_findings
 from policies.rules.base import SECURITY, resource_rule, stack_rule
+from policies.rules.references import checkov, fsbp, guardrail
 
 QUEUE = "aws:sqs/queue:Queue"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
@@ -39,8 +40,9 @@ QUEUE_REQUIRE_KMS = resource_rule(
     types=[QUEUE],
     check=_check_queue_kms,
     severity=Severity.HIGH,
-    tags=["encryption", "sqs"],
+    tags=["encryption", "sqs", "key-management"],
     remediation="Set kms_master_key_id=<key ARN or alias> on the queue.",
+    references=[checkov("CKV_AWS_27"), fsbp("SQS.1")],
 )
 
 
@@ -55,8 +57,9 @@ TOPIC_REQUIRE_KMS = resource_rule(
     types=[TOPIC],
     check=_check_topic_kms,
     severity=Severity.HIGH,
-    tags=["encryption", "sns"],
+    tags=["encryption", "sns", "key-management"],
     remediation="Set kms_master_key_id=<key ARN or alias> on the topic.",
+    references=[checkov("CKV_AWS_26"), fsbp("SNS.1")],
 )
 
 
@@ -77,13 +80,14 @@ QUEUE_REQUIRE_TLS = stack_rule(
     "aws:SecureTransport is false.",
     check=_check_queue_tls,
     severity=Severity.MEDIUM,
-    tags=["encryption", "network", "sqs"],
+    tags=["encryption", "network", "sqs", "tls"],
     category=SECURITY,
     remediation=(
         "Add aws.sqs.QueuePolicy(queue_url=<queue>.url, policy=...) with "
         '{"Effect": "Deny", "Principal": "*", "Action": "sqs:*", "Resource": <queue arn>, '
         '"Condition": {"Bool": {"aws:SecureTransport": "false"}}}.'
     ),
+    references=[guardrail("6")],
 )
 
 
@@ -104,13 +108,14 @@ TOPIC_REQUIRE_TLS = stack_rule(
     "aws:SecureTransport is false.",
     check=_check_topic_tls,
     severity=Severity.MEDIUM,
-    tags=["encryption", "network", "sns"],
+    tags=["encryption", "network", "sns", "tls"],
     category=SECURITY,
     remediation=(
         "Add aws.sns.TopicPolicy(arn=<topic>.arn, policy=...) with "
         '{"Effect": "Deny", "Principal": "*", "Action": "sns:Publish", "Resource": <topic arn>, '
         '"Condition": {"Bool": {"aws:SecureTransport": "false"}}}.'
     ),
+    references=[guardrail("6")],
 )
 
 POLICIES = [QUEUE_REQUIRE_KMS, QUEUE_REQUIRE_TLS, TOPIC_REQUIRE_KMS, TOPIC_REQUIRE_TLS]

@@ -34,6 +34,7 @@ from policies.rules.aws._common import (
     public_allows,
 )
 from policies.rules.base import OPERATIONAL, SECURITY, resource_rule, stack_rule
+from policies.rules.references import checkov, fsbp
 
 BUCKET = "aws:s3/bucket:Bucket"  # BucketV2 matches through base.TYPE_ALIASES
 SSE = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
@@ -129,13 +130,14 @@ REQUIRE_KMS = stack_rule(
     "inline argument).",
     check=_check_sse,
     severity=Severity.HIGH,
-    tags=["encryption", "s3"],
+    tags=["encryption", "s3", "key-management"],
     category=SECURITY,
     remediation=(
         "Add aws.s3.BucketServerSideEncryptionConfiguration(bucket=<bucket>.id, rules=[...]) with "
         "apply_server_side_encryption_by_default.sse_algorithm='aws:kms' and "
         "kms_master_key_id=<your key ARN>; set bucket_key_enabled=True to cut KMS cost."
     ),
+    references=[checkov("CKV_AWS_145"), fsbp("S3.17")],
 )
 
 
@@ -176,6 +178,13 @@ REQUIRE_PUBLIC_ACCESS_BLOCK = stack_rule(
         "Add aws.s3.BucketPublicAccessBlock(bucket=<bucket>.id, block_public_acls=True, "
         "block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True)."
     ),
+    references=[
+        fsbp("S3.8"),
+        checkov("CKV_AWS_53"),
+        checkov("CKV_AWS_54"),
+        checkov("CKV_AWS_55"),
+        checkov("CKV_AWS_56"),
+    ],
 )
 
 
@@ -211,6 +220,7 @@ DISALLOW_PUBLIC_ACL = resource_rule(
         "Remove the public ACL or grant; keep acl='private' (or no ACL with "
         "object_ownership='BucketOwnerEnforced') and share data through IAM or presigned URLs."
     ),
+    references=[checkov("CKV_AWS_20"), checkov("CKV_AWS_57"), fsbp("S3.2"), fsbp("S3.3")],
 )
 
 
@@ -234,6 +244,7 @@ DISALLOW_PUBLIC_POLICY = resource_rule(
         "Name the principals (account or role ARNs) in the Allow statement, or restrict it with "
         "a Condition such as aws:PrincipalOrgID or aws:SourceVpce."
     ),
+    references=[checkov("CKV_AWS_70"), fsbp("S3.2")],
 )
 
 
@@ -259,13 +270,14 @@ REQUIRE_TLS_POLICY = stack_rule(
     "aws:SecureTransport is false.",
     check=_check_tls_policy,
     severity=Severity.HIGH,
-    tags=["encryption", "network", "s3"],
+    tags=["encryption", "network", "s3", "tls"],
     category=SECURITY,
     remediation=(
         "Add aws.s3.BucketPolicy(bucket=<bucket>.id, policy=...) with a statement "
         '{"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [<arn>, <arn>/*], '
         '"Condition": {"Bool": {"aws:SecureTransport": "false"}}}.'
     ),
+    references=[fsbp("S3.5")],
 )
 
 
@@ -302,6 +314,7 @@ REQUIRE_VERSIONING = stack_rule(
         "Add aws.s3.BucketVersioning(bucket=<bucket>.id, versioning_configuration="
         "{'status': 'Enabled'}) and a lifecycle rule expiring noncurrent versions."
     ),
+    references=[checkov("CKV_AWS_21")],
 )
 
 
@@ -341,13 +354,66 @@ REQUIRE_ACCESS_LOGGING = stack_rule(
     "exempt).",
     check=_check_logging,
     severity=Severity.LOW,
-    tags=["logging", "s3"],
+    tags=["logging", "s3", "logging-audit"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation=(
         "Add aws.s3.BucketLogging(bucket=<bucket>.id, target_bucket=<log bucket>.id, "
         "target_prefix='<bucket>/')."
     ),
+    references=[checkov("CKV_AWS_18"), fsbp("S3.9")],
+)
+
+# ---------------------------------------------------------------------------- revision 2
+LIFECYCLE_TYPES = (
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2",
+)
+
+
+def _whole_bucket(rule: Any) -> bool:
+    """A rule whose filter selects every object (no filter, or an empty prefix)."""
+    rule_filter = get(rule, "filter")
+    if rule_filter is None:
+        return not present(get(rule, "prefix"))
+    keys = {k for k, v in dict(rule_filter).items() if v not in (None, "", [], {})}
+    return not keys
+
+
+def _aborts_uploads(rule: Any) -> bool:
+    days = get(rule, "abortIncompleteMultipartUpload", "daysAfterInitiation")
+    return (
+        get(rule, "status") == "Enabled"
+        and isinstance(days, (int, float))
+        and days >= 1
+        and _whole_bucket(rule)
+    )
+
+
+def _check_abort_multipart(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
+    if not any(_aborts_uploads(rule) for rule in items(get(props, "rules"))):
+        yield (
+            "S3 lifecycle configuration keeps incomplete multipart uploads forever: no enabled "
+            "rule over the whole bucket sets abort_incomplete_multipart_upload."
+        )
+
+
+LIFECYCLE_REQUIRE_ABORT_MULTIPART = resource_rule(
+    "aws-s3-lifecycle-require-abort-incomplete-multipart",
+    "S3 lifecycle configurations should abort incomplete multipart uploads (their parts are "
+    "stored, billed and invisible to listings) with an enabled rule over the whole bucket.",
+    types=LIFECYCLE_TYPES,
+    check=_check_abort_multipart,
+    severity=Severity.LOW,
+    tags=["retention", "s3"],
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    remediation=(
+        "Add abort_incomplete_multipart_upload={'days_after_initiation': 7} to an enabled rule "
+        "whose filter is {'prefix': ''}."
+    ),
+    references=[checkov("CKV_AWS_300")],
+    since=2,
 )
 
 POLICIES = [
@@ -358,4 +424,5 @@ POLICIES = [
     REQUIRE_TLS_POLICY,
     REQUIRE_VERSIONING,
     REQUIRE_ACCESS_LOGGING,
+    LIFECYCLE_REQUIRE_ABORT_MULTIPART,
 ]

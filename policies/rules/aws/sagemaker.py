@@ -14,6 +14,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_true, items, present
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import checkov, fsbp, guardrail
 
 ENDPOINT_CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 MODEL = "aws:sagemaker/model:Model"
@@ -33,8 +34,9 @@ ENDPOINT_CONFIG_REQUIRE_KMS = resource_rule(
     types=[ENDPOINT_CONFIG],
     check=_check_endpoint_kms,
     severity=Severity.HIGH,
-    tags=["encryption", "sagemaker"],
+    tags=["encryption", "sagemaker", "key-management"],
     remediation="Set kms_key_arn=<key ARN> on aws.sagemaker.EndpointConfiguration.",
+    references=[checkov("CKV_AWS_98")],
 )
 
 
@@ -49,10 +51,11 @@ MODEL_REQUIRE_NETWORK_ISOLATION = resource_rule(
     types=[MODEL],
     check=_check_isolation,
     severity=Severity.MEDIUM,
-    tags=["network", "sagemaker"],
+    tags=["network", "sagemaker", "network-exposure"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set enable_network_isolation=True (model artifacts are still fetched from S3).",
+    references=[checkov("CKV_AWS_370")],
 )
 
 
@@ -68,10 +71,11 @@ MODEL_REQUIRE_VPC = resource_rule(
     types=[MODEL],
     check=_check_vpc,
     severity=Severity.MEDIUM,
-    tags=["network", "sagemaker"],
+    tags=["network", "sagemaker", "network-exposure"],
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     remediation="Set vpc_config={'subnets': [<private subnet ids>], 'security_group_ids': [...]}.",
+    references=[guardrail("8")],
 )
 
 
@@ -88,11 +92,17 @@ NOTEBOOK_DISALLOW_INTERNET_AND_ROOT = resource_rule(
     types=[NOTEBOOK],
     check=_check_notebook,
     severity=Severity.HIGH,
-    tags=["network", "iam", "sagemaker"],
+    tags=["network", "iam", "sagemaker", "network-exposure", "least-privilege"],
     remediation=(
         "Set direct_internet_access='Disabled', root_access='Disabled' and subnet_id / "
         "security_groups so the notebook reaches the internet only through your VPC."
     ),
+    references=[
+        checkov("CKV_AWS_122"),
+        checkov("CKV_AWS_307"),
+        fsbp("SageMaker.1"),
+        fsbp("SageMaker.3"),
+    ],
 )
 
 POLICIES = [
