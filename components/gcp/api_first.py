@@ -747,6 +747,29 @@ def log_filter_for(services: list[str], url_map: str) -> str:
     )
 
 
-def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack config for this component: its audit logs are its project's bootstrap's (A21)."""
-    return security.bootstrap_audit_waivers(name, Pattern.API_FIRST)
+WILDCARD_CERTIFICATE_RULE = "gcp-managed-certificate-disallow-wildcard-dns-domains"
+
+
+def policy_waivers(
+    name: str, spec: DeploymentSpec | None = None
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: its audit logs are its project's bootstrap's (A21);
+    with ``spec``, a dev stack on a bare wildcard-DNS domain (``api.domain: sslip.io``, which
+    the spec refuses outside dev) waives the certificate rule for its certificate (review C1),
+    with the reason. Without a spec nothing is waived for it: only the stack's spec says."""
+    waivers = security.bootstrap_audit_waivers(name, Pattern.API_FIRST)
+    if spec is not None and spec.api.wildcard_dns:
+        waivers[WILDCARD_CERTIFICATE_RULE] = {
+            "waivers": [
+                {
+                    "resource": f"{name}-cert",
+                    "reason": (
+                        f"{spec.environment.value} stack without a client domain: its host is "
+                        f"<address>.{spec.api.domain}, a public wildcard-DNS name whose "
+                        "operator could obtain a certificate for it; the spec accepts this in "
+                        "dev only, staging and prod need api.domain (docs/patterns/gcp.md)"
+                    ),
+                }
+            ]
+        }
+    return waivers

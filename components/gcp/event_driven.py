@@ -87,7 +87,10 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
     ("worker", "notification-topic", "roles/pubsub.publisher"),
     ("reader", "results-bucket", "roles/storage.objectViewer"),
     ("reader", "status-database", "roles/datastore.viewer"),
-    ("reader", "notification-topic", "roles/pubsub.subscriber"),
+    # On the reader's own subscription, which the stack creates (review B12): subscriber on the
+    # topic would only let it attach subscriptions it cannot create (that needs
+    # pubsub.subscriptions.create on the project).
+    ("reader", "notification-subscription", "roles/pubsub.subscriber"),
     ("pusher", "worker-service", "roles/run.invoker"),
     # Cloud Storage publishes its object notifications as its service agent.
     ("agent:storage", "jobs-topic", "roles/pubsub.publisher"),
@@ -359,6 +362,25 @@ class GcpEventDriven(PatternComponent):
             opts=opts,
         )
 
+        # The reader's subscription on the notification topic (pull, never expires): created here
+        # so the reader needs only pubsub.subscriber on it, never subscription rights on the
+        # project (review B12). Its name is "<project>-<environment>-notifications".
+        self.notification_subscription = gcp.pubsub.Subscription(
+            f"{name}-notifications-sub",
+            gcp.pubsub.SubscriptionArgs(
+                name=resource_name(
+                    "gcp", "default", spec.project, spec.environment.value, "notifications"
+                ),
+                topic=self.notifications.id,
+                ack_deadline_seconds=60,
+                message_retention_duration=retention,
+                expiration_policy=never_expire,
+                retry_policy=backoff,
+                labels=security.labels(spec, role="notifications"),
+            ),
+            opts=opts,
+        )
+
     # -- Least privilege ----------------------------------------------------------------------
     def _create_grants(
         self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
@@ -438,6 +460,9 @@ class GcpEventDriven(PatternComponent):
             "results-bucket": bucket("results-bucket", self.results),
             **{target: topic(target, t) for target, t in self.topics.items()},
             "jobs-subscription": subscription("jobs-subscription", self.jobs_subscription),
+            "notification-subscription": subscription(
+                "notification-subscription", self.notification_subscription
+            ),
             "worker-service": service("worker-service", self.worker),
             "status-database": firestore("status-database"),
         }

@@ -355,6 +355,22 @@ class GcpManagedPlatform(PatternComponent):
         return [grant]
 
 
+PRIVATE_ENDPOINT_RULE = "gcp-vertex-serving-require-private-endpoint"
+PRIVATE_ENDPOINT_REASON = (
+    "the canary needs a traffic split, which a VPC-peered private endpoint does not support "
+    "(one model per endpoint), and Private Service Connect needs a forwarding rule in the "
+    "clients' VPC, which the pattern does not own; every prediction is IAM-authenticated "
+    "(aiplatform.endpoints.predict, granted on this endpoint only); isolate the project with "
+    "VPC Service Controls (docs/patterns/gcp.md, CKV2_GCP_33)"
+)
+
+
 def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack config for this component: its audit logs are its project's bootstrap's (A21)."""
-    return security.bootstrap_audit_waivers(name, Pattern.MANAGED_PLATFORM)
+    """Pack config for this component: its audit logs are its project's bootstrap's (A21); its
+    endpoint is public, IAM-authenticated, because the canary needs a traffic split (review
+    appendix, CKV2_GCP_33)."""
+    waivers = security.bootstrap_audit_waivers(name, Pattern.MANAGED_PLATFORM)
+    waivers[PRIVATE_ENDPOINT_RULE] = {
+        "waivers": [{"resource": f"{name}-endpoint", "reason": PRIVATE_ENDPOINT_REASON}]
+    }
+    return waivers

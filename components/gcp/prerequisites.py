@@ -102,6 +102,8 @@ TYPE_REQUIREMENTS: dict[str, Requirement] = {
     ),
     "gcp:logging/projectBucketConfig:ProjectBucketConfig": LOGS,
     "gcp:logging/projectSink:ProjectSink": LOGS,
+    # The stack's exclusion on the _Default sink (review C6).
+    "gcp:logging/projectExclusion:ProjectExclusion": LOGS,
     "gcp:monitoring/alertPolicy:AlertPolicy": Requirement(
         ("monitoring.googleapis.com",), ("roles/monitoring.alertPolicyEditor",)
     ),
@@ -162,6 +164,7 @@ _COMMON_TYPES: frozenset[str] = frozenset(
         "gcp:cloudrunv2/serviceIamMember:ServiceIamMember",
         "gcp:logging/projectBucketConfig:ProjectBucketConfig",
         "gcp:logging/projectSink:ProjectSink",
+        "gcp:logging/projectExclusion:ProjectExclusion",
         "gcp:monitoring/alertPolicy:AlertPolicy",
         "gcp:monitoring/notificationChannel:NotificationChannel",
         "gcp:monitoring/dashboard:Dashboard",

@@ -29,6 +29,7 @@ import pulumi_gcp as gcp
 from pulumi import Output
 
 from components.gcp import prerequisites
+from components.gcp.release_watch import MARKER_FIELD
 from components.naming import resource_name
 from components.spec import DeploymentSpec, Pattern
 
@@ -228,6 +229,15 @@ def project_roles(
     return out
 
 
+def default_exclusion_filter(log_filter: str) -> str:
+    """What the stack keeps out of the _Default bucket: its routed logs, except rollback
+    markers (review C6). The pipeline's guard reads markers over the project's logs
+    (``release_watch.rolled_back``, ``entries:list`` on ``projects/<p>``), which searches the
+    _Default bucket, not the stack's regional one; a marker line is a few hundred bytes of
+    non-sensitive release metadata, so it stays in both."""
+    return f"({log_filter}) AND NOT jsonPayload.{MARKER_FIELD}:*"
+
+
 def audit_log_filter() -> str:
     """The Cloud Logging filter selecting the audit logs of the audited services."""
     services = " OR ".join(f'"{s}"' for s in AUDITED_SERVICES)
@@ -236,10 +246,12 @@ def audit_log_filter() -> str:
 
 @dataclass(frozen=True)
 class LogStore:
-    """Where the stack's logs go: a CMEK log bucket with the profile's retention, and its sink."""
+    """Where the stack's logs go: a CMEK log bucket with the profile's retention, its sink, and
+    the exclusion keeping the same logs out of the _Default bucket (review C6)."""
 
     bucket: gcp.logging.ProjectBucketConfig
     sink: gcp.logging.ProjectSink
+    default_exclusion: gcp.logging.ProjectExclusion
 
 
 def create_log_store(
@@ -250,9 +262,14 @@ def create_log_store(
     log_filter: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
 ) -> LogStore:
-    """A log bucket (retention = profile, CMEK) and a sink for ``log_filter``.
+    """A log bucket (retention = profile, CMEK), a sink for ``log_filter``, and an exclusion of
+    ``log_filter`` on the project's _Default sink.
 
     The bucket must be in the key's region for CMEK, which is why both use ``spec.region``.
+    Without the exclusion the _Default sink still stores every routed entry in the _Default
+    bucket, under a Google-managed key and for 30 days (review C6): the CMEK bucket would hold a
+    copy, not the logs. The exclusions API adds a named exclusion to the _Default sink, so each
+    stack of a project owns only its own (up to ten per project) and none rewrites the sink.
     """
     bucket = gcp.logging.ProjectBucketConfig(
         f"{name}-logs",
@@ -278,7 +295,23 @@ def create_log_store(
         ),
         opts=opts,
     )
-    return LogStore(bucket, sink)
+    # Only after the sink exists, so no entry is ever dropped from both places.
+    default_exclusion = gcp.logging.ProjectExclusion(
+        f"{name}-log-default-exclusion",
+        gcp.logging.ProjectExclusionArgs(
+            project=project.project_id,
+            name=resource_name(
+                "gcp", "default", spec.project, spec.environment.value, "routed-logs"
+            ),
+            description=(
+                f"Logs of {spec.project} {spec.environment.value} are kept in its CMEK log "
+                "bucket only"
+            ),
+            filter=pulumi.Output.from_input(log_filter).apply(default_exclusion_filter),
+        ),
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[sink])),
+    )
+    return LogStore(bucket, sink, default_exclusion)
 
 
 def private_bucket(

@@ -90,6 +90,23 @@ def cis(cloud: str, control: str) -> Reference:
     return Reference(f"cis-{cloud}", f"CIS {cloud.upper()} benchmark", control, CIS_URLS[cloud])
 
 
+OWASP_LLM = {
+    "LLM01": "https://genai.owasp.org/llmrisk/llm01-prompt-injection/",
+    "LLM02": "https://genai.owasp.org/llmrisk/llm022025-sensitive-information-disclosure/",
+    "LLM05": "https://genai.owasp.org/llmrisk/llm052025-improper-output-handling/",
+}
+
+
+def owasp_llm(control: str) -> Reference:
+    """A risk of the OWASP Top 10 for LLM applications (2025), for guardrails no cloud
+    benchmark covers yet (prompt screening, output filtering)."""
+    if control not in OWASP_LLM:
+        raise ValueError(f"not an OWASP LLM Top 10 risk this pack cites: {control!r}")
+    return Reference(
+        "owasp-llm", "OWASP Top 10 for LLM Applications 2025", control, OWASP_LLM[control]
+    )
+
+
 def guardrail(number: str) -> Reference:
     """An aideploy guardrail (POLICY-RULES.md) with no public benchmark counterpart."""
     if not re.fullmatch(r"S?\d+", number):
@@ -99,7 +116,14 @@ def guardrail(number: str) -> Reference:
 
 def from_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
     """The reference tags among a rule's tags (what a report prints as "follows")."""
-    slugs = {"checkov", "aws-fsbp", "mcsb", "aideploy", *(f"cis-{c}" for c in CIS_URLS)}
+    slugs = {
+        "checkov",
+        "aws-fsbp",
+        "mcsb",
+        "aideploy",
+        "owasp-llm",
+        *(f"cis-{c}" for c in CIS_URLS),
+    }
     return [t for t in tags if t.split(":", 1)[0] in slugs and ":" in t]
 
 

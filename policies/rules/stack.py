@@ -29,6 +29,7 @@ from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
 from policies.rules.base import OPERATIONAL, canonical_type, prop_at, stack_rule
+from policies.rules.references import guardrail
 
 LATENCY, ERRORS, AVAILABILITY = "latency", "error-rate", "availability"
 REQUIRED_CATEGORIES = (LATENCY, ERRORS, AVAILABILITY)
@@ -459,6 +460,7 @@ MONITORING = stack_rule(
     check=_check_monitoring,
     severity=Severity.HIGH,
     tags=["monitoring", "alerting"],
+    references=[guardrail("S1")],
     remediation=(
         "Create the serving alarms with the pattern component (components/<cloud>/monitoring.py "
         "does it from components.alarms.serving_alarms), or add a latency, an error-rate and an "
@@ -475,6 +477,7 @@ ROLLBACK = stack_rule(
     check=_check_rollback,
     severity=Severity.HIGH,
     tags=["rollout", "resilience"],
+    references=[guardrail("S2")],
     remediation=(
         "Wire the rollback alarms to a rollback: SageMaker deploymentConfig."
         "autoRollbackConfiguration.alarms, ECS service alarms with rollback=true, a CodeDeploy "

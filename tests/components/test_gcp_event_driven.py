@@ -113,7 +113,8 @@ def test_registers_every_part_of_the_pattern(env: Environment) -> None:
         BUCKET: 2,
         "gcp:storage/notification:Notification": 2,
         TOPIC: 3,
-        SUBSCRIPTION: 3,
+        # jobs (push), dead-letter hold, dead-letter notify, the reader's notifications (B12)
+        SUBSCRIPTION: 4,
         RUN: 1,
         FIRESTORE: 1,
         "gcp:firestore/field:Field": 1,
@@ -146,7 +147,11 @@ def test_dead_letter_topic_is_wired_and_retries_are_bounded(env: Environment) ->
     assert outputs(cap)["queue_name"] == jobs.inputs["name"]
     # Pub/Sub's agent may forward: read the source subscription, publish to the dead letters.
     agent = "serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com"
-    sub_grant = one(cap.resources, "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember")
+    (sub_grant,) = [
+        g
+        for g in of_type(cap.resources, "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember")
+        if g.inputs["member"] == agent
+    ]
     assert (sub_grant.inputs["member"], sub_grant.inputs["role"]) == (
         agent,
         "roles/pubsub.subscriber",
@@ -310,6 +315,24 @@ def test_each_role_gets_exactly_its_grants_on_single_resources(env: Environment)
     }
     assert by_role["pusher"] == {"roles/run.invoker"}
     assert "roles/storage.objectViewer" in by_role["worker"]
+    # The reader subscribes on its own subscription of the notification topic, which the
+    # stack creates, not on the topic (review B12: that grant cannot create a subscription).
+    notifications = named(cap.resources, TOPIC, "-notifications")
+    reader_sub = named(cap.resources, SUBSCRIPTION, "-notifications-sub")
+    assert refers(reader_sub, "topic", notifications)
+    assert "pushConfig" not in reader_sub.inputs
+    (reader_grant,) = [
+        g
+        for g in of_type(cap.resources, "gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember")
+        if g.inputs["member"].split(":", 1)[1].split("@")[0].endswith("-reader")
+    ]
+    assert reader_grant.inputs["role"] == "roles/pubsub.subscriber"
+    assert refers(reader_grant, "subscription", reader_sub)
+    assert not [
+        g
+        for g in of_type(cap.resources, "gcp:pubsub/topicIAMMember:TopicIAMMember")
+        if g.inputs["member"].split(":", 1)[1].split("@")[0].endswith("-reader")
+    ]
     # Project-level grants exist only for Firestore and are narrowed to the status database.
     database = one(cap.resources, FIRESTORE).inputs["name"]
     for grant in of_type(cap.resources, "gcp:projects/iAMMember:IAMMember"):

@@ -10,6 +10,7 @@ from pulumi_policy import ResourceValidationArgs, Severity
 
 from policies.rules.base import as_list, canonical_type, parse_document, resource_rule
 from policies.rules.gcp.iam_types import IAM_BINDING_TYPES, IAM_MEMBER_TYPES, IAM_POLICY_TYPES
+from policies.rules.references import checkov, cis
 
 PUBLIC_MEMBERS: frozenset[str] = frozenset({"allUsers", "allAuthenticatedUsers"})
 
@@ -76,7 +77,17 @@ iam_disallow_public_members = resource_rule(
     types=(*IAM_MEMBER_TYPES, *IAM_BINDING_TYPES, *IAM_POLICY_TYPES),
     check=_public_members,
     severity=Severity.CRITICAL,
-    tags=["iam"],
+    tags=["iam", "public-access"],
+    references=[
+        checkov("CKV_GCP_28"),
+        checkov("CKV_GCP_99"),
+        checkov("CKV_GCP_101"),
+        checkov("CKV_GCP_102"),
+        checkov("CKV_GCP_107"),
+        checkov("CKV2_GCP_6"),
+        cis("gcp", "5.1"),
+        cis("gcp", "1.9"),
+    ],
     remediation=(
         "Grant the role to specific principals (serviceAccount:, group:, user:); to expose a "
         "service publicly, put it behind a load balancer with IAP or Cloud Armor instead."
@@ -105,7 +116,16 @@ iam_disallow_privileged_project_roles = resource_rule(
     types=(*HIERARCHY_MEMBER_TYPES, *HIERARCHY_BINDING_TYPES, *HIERARCHY_POLICY_TYPES),
     check=_privileged_project_roles,
     severity=Severity.CRITICAL,
-    tags=["iam"],
+    tags=["iam", "least-privilege"],
+    references=[
+        checkov("CKV_GCP_117"),
+        checkov("CKV_GCP_49"),
+        checkov("CKV_GCP_116"),
+        checkov("CKV_GCP_115"),
+        checkov("CKV_GCP_41"),
+        cis("gcp", "1.5"),
+        cis("gcp", "1.6"),
+    ],
     remediation=(
         "Grant predefined least-privilege roles (e.g. roles/aiplatform.user); grant "
         "roles/iam.serviceAccountUser on the one service account with "
@@ -129,7 +149,8 @@ iam_disallow_service_account_keys = resource_rule(
     types=[SERVICE_ACCOUNT_KEY],
     check=_service_account_key,
     severity=Severity.HIGH,
-    tags=["iam"],
+    tags=["iam", "authentication"],
+    references=[checkov("CKV2_GCP_3"), cis("gcp", "1.4")],
     remediation=(
         "Remove the `gcp.serviceaccount.Key`; attach the service account to the workload or use "
         "Workload Identity Federation for CI."

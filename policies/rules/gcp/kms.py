@@ -9,6 +9,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import checkov, cis, guardrail
 from policies.rules.settings import Present, settings_check
 
 CRYPTO_KEY = "gcp:kms/cryptoKey:CryptoKey"
@@ -40,8 +41,9 @@ kms_require_key_rotation = resource_rule(
     types=[CRYPTO_KEY],
     check=_rotation,
     severity=Severity.HIGH,
-    tags=["encryption"],
+    tags=["encryption", "key-management"],
     remediation='Set `rotation_period="7776000s"` (90 days) or shorter on the CryptoKey.',
+    references=[checkov("CKV_GCP_43"), cis("gcp", "1.10")],
 )
 
 _VERTEX_TYPES: tuple[str, ...] = (
@@ -75,7 +77,7 @@ data_services_require_cmek = resource_rule(
     types=_CMEK,
     check=settings_check(_CMEK, "data must be encrypted with a customer-managed key"),
     severity=Severity.LOW,
-    tags=["encryption"],
+    tags=["encryption", "key-management"],
     remediation=(
         "Pass the CryptoKey's id: Pub/Sub and Artifact Registry `kms_key_name`, Vertex AI "
         "`encryption_spec=...EncryptionSpecArgs(kms_key_name=...)`, Firestore "
@@ -84,4 +86,54 @@ data_services_require_cmek = resource_rule(
     ),
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
+    references=[
+        checkov("CKV_GCP_83"),
+        checkov("CKV_GCP_84"),
+        checkov("CKV_GCP_81"),
+        checkov("CKV2_GCP_24"),
+        checkov("CKV_GCP_92"),
+        checkov("CKV_GCP_96"),
+        checkov("CKV2_GCP_25"),
+        checkov("CKV2_GCP_26"),
+        cis("gcp", "7.3"),
+    ],
+)
+
+# Review D-2: the services the four patterns run on and log to, where GCP's "CMEK everywhere"
+# matters most. A rule of its own (rule-set revision 2), so a project on an older baseline gets
+# these types as advisory until its config raises them, as with every new rule.
+# Cloud Run v2 and Functions v2 encrypt the container image and its layers with the key; log
+# buckets encrypt the stored log entries. Log buckets above the project (folder, organization,
+# billing account) take their key from the parent's CMEK settings, so only project buckets are
+# listed. Secret Manager is not used by the patterns (docs/patterns/gcp.md).
+_RUNTIME_CMEK = {
+    "gcp:cloudrunv2/service:Service": (Present("template.encryptionKey", _KEY),),
+    "gcp:cloudrunv2/job:Job": (Present("template.template.encryptionKey", _KEY),),
+    "gcp:cloudfunctionsv2/function:Function": (Present("kmsKeyName", _KEY),),
+    "gcp:logging/projectBucketConfig:ProjectBucketConfig": (
+        Present("cmekSettings.kmsKeyName", _KEY),
+    ),
+}
+
+runtime_and_logs_require_cmek = resource_rule(
+    "gcp-runtime-and-logs-require-cmek",
+    "Cloud Run services and jobs, Cloud Functions (2nd gen) and project log buckets encrypt "
+    "with a customer-managed Cloud KMS key.",
+    types=_RUNTIME_CMEK,
+    check=settings_check(_RUNTIME_CMEK, "data is not encrypted with a customer-managed key"),
+    severity=Severity.LOW,
+    tags=["encryption", "key-management"],
+    remediation=(
+        "Pass the CryptoKey's id: Cloud Run `template=...(encryption_key=key.id)` (jobs: "
+        "`template.template.encryption_key`), Cloud Functions v2 `kms_key_name`, log buckets "
+        "`cmek_settings=...CmekSettingsArgs(kms_key_name=key.id)`; grant the Cloud Run / "
+        "Cloud Functions / Artifact Registry agents and the Cloud Logging CMEK account "
+        "(`gcp.logging.get_project_settings().kms_service_account_id`) "
+        "roles/cloudkms.cryptoKeyEncrypterDecrypter."
+    ),
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    # No Checkov check covers Cloud Run, Functions v2 or log bucket CMEK; rule 30 does.
+    references=[guardrail("30")],
+    since=2,
 )

@@ -20,11 +20,13 @@ from policies.rules.base import (
     as_list,
     canonical_type,
     parse_document,
+    prop_at,
     resource_rule,
     stack_rule,
 )
 from policies.rules.gcp.iam import HIERARCHY_POLICY_TYPES
 from policies.rules.gcp.iam_types import IAM_BINDING_TYPES, IAM_MEMBER_TYPES, IAM_POLICY_TYPES
+from policies.rules.references import checkov, cis, guardrail
 from policies.rules.settings import Setting, settings_check
 
 AUDIT_CONFIG_TYPES: tuple[str, ...] = (
@@ -120,7 +122,8 @@ audit_logs_require_ai_and_storage = stack_rule(
     "when the stack uses them.",
     check=_missing_audit_logs,
     severity=Severity.HIGH,
-    tags=["logging"],
+    tags=["logging", "logging-audit"],
+    references=[cis("gcp", "2.1"), checkov("CKV2_GCP_5")],
     remediation=(
         'Add `gcp.projects.IAMAuditConfig(service="aiplatform.googleapis.com", '
         'audit_log_configs=[...(log_type="DATA_READ"), ...(log_type="DATA_WRITE")])` and the '
@@ -155,7 +158,9 @@ logging_require_retention = resource_rule(
     types=_LOG_BUCKET_TYPES,
     check=_short_retention,
     severity=Severity.MEDIUM,
-    tags=["logging"],
+    tags=["logging", "retention"],
+    # CIS 2.3 / CKV2_GCP_4 ask for a locked bucket, not a minimum; the minimum is the guardrail's.
+    references=[guardrail("32")],
     remediation="Set `retention_days` to at least the environment's minimum (pack config).",
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
@@ -180,6 +185,136 @@ ssl_policy_require_tls12 = resource_rule(
     types=_SSL,
     check=settings_check(_SSL, "clients must not negotiate TLS < 1.2 or weak ciphers"),
     severity=Severity.HIGH,
-    tags=["encryption", "network"],
+    tags=["encryption", "network", "tls"],
+    references=[checkov("CKV_GCP_4"), cis("gcp", "3.9")],
     remediation='Set `min_tls_version="TLS_1_2"` and `profile="MODERN"` (or RESTRICTED).',
+)
+
+# Review C6: a sink copies matching entries into its bucket, but the _Default sink still stores
+# them in the _Default bucket (Google-managed key, 30 days) unless it excludes them. A stack
+# that routes logs into a CMEK bucket must therefore exclude the same filter from _Default
+# (`gcp.logging.ProjectExclusion`: the exclusions API adds it to the _Default sink, one named
+# exclusion per stack, so stacks sharing a project do not overwrite each other), or manage the
+# _Default sink itself (`ProjectSink` named "_Default" with that exclusion, or disabled), or
+# make the _Default bucket CMEK too.
+_PROJECT_BUCKET = "gcp:logging/projectBucketConfig:ProjectBucketConfig"
+_PROJECT_SINK = "gcp:logging/projectSink:ProjectSink"
+_PROJECT_EXCLUSION = "gcp:logging/projectExclusion:ProjectExclusion"
+_DEFAULT = "_Default"
+_SYSTEM_SINKS = frozenset({"_Default", "_Required"})
+
+
+class _Unknown:
+    """A value the engine does not know yet (preview): compares as possibly anything."""
+
+
+_UNKNOWN = _Unknown()
+
+
+def _read(resource: PolicyResource, path: str) -> Any:
+    try:
+        return prop_at(resource.props, path)
+    except UnknownValueError:
+        return _UNKNOWN
+
+
+def _has_key(resource: PolicyResource) -> bool:
+    value = _read(resource, "cmekSettings.kmsKeyName")
+    return value is _UNKNOWN or (isinstance(value, str) and value != "")
+
+
+def _routes_to(sink: PolicyResource, bucket: PolicyResource) -> bool:
+    if bucket.urn in {d.urn for d in sink.property_dependencies.get("destination", [])}:
+        return True
+    destination, bucket_id = _read(sink, "destination"), _read(bucket, "bucketId")
+    return (
+        isinstance(destination, str)
+        and isinstance(bucket_id, str)
+        and destination.endswith(f"/buckets/{bucket_id}")
+    )
+
+
+def _default_exclusions(resources: list[PolicyResource]) -> tuple[bool, list[Any]]:
+    """(the _Default bucket or sink keeps nothing under a Google key, the _Default sink's
+    enabled exclusion filters)."""
+    covered = False
+    filters: list[Any] = []
+    for r in resources:
+        token = canonical_type(r.resource_type)
+        if token == _PROJECT_BUCKET and _read(r, "bucketId") == _DEFAULT and _has_key(r):
+            covered = True
+        elif token == _PROJECT_EXCLUSION and _read(r, "disabled") is not True:
+            filters.append(_read(r, "filter"))
+        elif token == _PROJECT_SINK and _read(r, "name") == _DEFAULT:
+            if _read(r, "disabled") is True:
+                covered = True
+            for entry in as_list(_read(r, "exclusions")):
+                if isinstance(entry, Mapping) and entry.get("disabled") is not True:
+                    filters.append(entry.get("filter"))
+    return covered, filters
+
+
+def _same_filter(excluded: Any, routed: str) -> bool:
+    """The exclusion removes the routed logs: the same filter, or the same filter narrowed by
+    further terms (``(<filter>) AND NOT ...``: named entries kept in _Default on purpose, e.g.
+    aideploy's rollback markers, which the release guard reads from there)."""
+    if excluded is _UNKNOWN:
+        return True  # preview: the exclusion's filter is computed; it may well be this one
+    if not isinstance(excluded, str):
+        return False
+    routed = routed.strip()
+    return excluded.strip() == routed or excluded.strip().startswith(f"({routed}) AND ")
+
+
+def _missing_default_exclusion(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    resources = list(args.resources)
+    buckets = [
+        r
+        for r in resources
+        if canonical_type(r.resource_type) == _PROJECT_BUCKET
+        and _read(r, "bucketId") != _DEFAULT
+        and _has_key(r)
+    ]
+    if not buckets:
+        return
+    covered, excluded = _default_exclusions(resources)
+    if covered:
+        return
+    for sink in resources:
+        if canonical_type(sink.resource_type) != _PROJECT_SINK:
+            continue
+        if _read(sink, "name") in _SYSTEM_SINKS or _read(sink, "disabled") is True:
+            continue
+        bucket = next((b for b in buckets if _routes_to(sink, b)), None)
+        routed = _read(sink, "filter")
+        if bucket is None or not isinstance(routed, str):
+            continue  # not into a CMEK bucket, or a filter only the deployment will know
+        if any(_same_filter(f, routed) for f in excluded):
+            continue
+        yield (
+            f"sink {sink.name!r} routes logs into the CMEK log bucket {bucket.name!r}, but the "
+            "_Default bucket keeps a copy not encrypted with a customer-managed key: no "
+            "enabled exclusion on the _Default sink has the sink's `filter`.",
+            sink.urn,
+        )
+
+
+logging_require_default_sink_exclusion = stack_rule(
+    "gcp-logging-require-default-sink-exclusion",
+    "Logs a stack routes into a CMEK log bucket are excluded from the _Default bucket, so no "
+    "copy stays under a Google-managed key.",
+    check=_missing_default_exclusion,
+    severity=Severity.MEDIUM,
+    tags=["encryption", "logging-audit"],
+    remediation=(
+        "Add `gcp.logging.ProjectExclusion(name=..., filter=<the sink's filter>)` (it applies to "
+        'the _Default sink), or manage the _Default sink as a `ProjectSink` named "_Default" '
+        "with that exclusion, or give the _Default bucket CMEK settings."
+    ),
+    # As rule 30's CMEK rules: advisory by default, mandatory in staging and prod.
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    # No benchmark control: POLICY-RULES 30 (CMEK) and 32 (logs) together.
+    references=[guardrail("30"), guardrail("32")],
+    since=2,
 )

@@ -8,6 +8,7 @@ from typing import Any
 from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.base import OPERATIONAL, canonical_type, prop_at, resource_rule
+from policies.rules.references import checkov, guardrail
 from policies.rules.settings import Setting, settings_check, show
 
 RUN_V2_SERVICE = "gcp:cloudrunv2/service:Service"
@@ -60,7 +61,8 @@ serverless_restrict_ingress = resource_rule(
     types=(*_INGRESS, RUN_V1_SERVICE),
     check=_ingress,
     severity=Severity.MEDIUM,
-    tags=["network"],
+    tags=["network", "network-exposure"],
+    references=[checkov("CKV_GCP_124"), guardrail("31")],
     remediation=(
         'Cloud Run: `ingress="INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"` behind an external HTTPS '
         'load balancer; Cloud Functions: `ingress_settings="ALLOW_INTERNAL_AND_GCLB"`.'
@@ -99,11 +101,55 @@ serverless_require_dedicated_identity = resource_rule(
     types=IDENTITY_PATHS,
     check=_identity,
     severity=Severity.MEDIUM,
-    tags=["iam"],
+    tags=["iam", "least-privilege"],
+    # CIS and Checkov ask this of VM instances only (CIS 4.1, CKV_GCP_30).
+    references=[guardrail("31")],
     remediation=(
         "Create a `gcp.serviceaccount.Account` per workload, grant it only what it needs, and "
         "set it as the service's service account."
     ),
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
+)
+
+# Turning the invoker check off (review B9) is safe only where nothing but the load balancer can
+# reach the service: its ingress admits only the load balancer and its *.run.app URL is off.
+# Otherwise anyone who finds the URL (or sits in the VPC) calls the service without identity.
+_LB_ONLY = "INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER"
+
+
+def _invoker_iam_disabled(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    if props.get("invokerIamDisabled") is not True:
+        return
+    ingress = props.get("ingress")
+    if ingress != _LB_ONLY:
+        yield (
+            "allows unauthenticated calls from outside the load balancer: "
+            f"`invokerIamDisabled` is true and `ingress` is {show(ingress)}; set "
+            f'"{_LB_ONLY}" (or keep the invoker check on).'
+        )
+    if props.get("defaultUriDisabled") is not True:
+        yield (
+            "allows unauthenticated calls on its default run.app URL: `invokerIamDisabled` is "
+            "true and `defaultUriDisabled` is "
+            f"{show(props.get('defaultUriDisabled'))}; set it to true."
+        )
+
+
+cloud_run_invoker_iam_disabled_requires_lb_only = resource_rule(
+    "gcp-cloud-run-invoker-iam-disabled-requires-lb-only",
+    "A Cloud Run service that turns the invoker IAM check off is reachable only through the "
+    "load balancer: ingress INTERNAL_LOAD_BALANCER and its default URL disabled.",
+    types=[RUN_V2_SERVICE],
+    check=_invoker_iam_disabled,
+    severity=Severity.HIGH,
+    tags=["authentication", "network-exposure"],
+    remediation=(
+        'With `invoker_iam_disabled=True` also set `ingress="INGRESS_TRAFFIC_INTERNAL_LOAD_'
+        'BALANCER"` and `default_uri_disabled=True`, and authenticate at the load balancer '
+        "(IAP, or a gateway such as ESPv2 in front of the model); otherwise keep the invoker "
+        "check and grant roles/run.invoker to the callers."
+    ),
+    references=[checkov("CKV_GCP_102"), guardrail("31")],
+    since=2,
 )
