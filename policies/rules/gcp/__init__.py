@@ -5,6 +5,7 @@ from __future__ import annotations
 from pulumi_policy import Policy
 
 from policies.rules.gcp import (
+    acl,
     apigateway,
     audit,
     certificates,
@@ -32,6 +33,7 @@ POLICIES: list[Policy] = [
     iam.iam_disallow_public_members,
     iam.iam_disallow_privileged_project_roles,
     iam.iam_disallow_service_account_keys,
+    acl.acl_disallow_public_entities,
     # 30: KMS and CMEK
     kms.kms_require_key_rotation,
     kms.data_services_require_cmek,
