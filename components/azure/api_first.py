@@ -11,6 +11,7 @@ the rollback function (rollout.py), which puts all traffic back on the stable re
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -22,10 +23,10 @@ import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
-from components.azure import hosting, monitoring, roles, rollout, security
+from components.azure import hosting, monitoring, roles, rollout, security, waivers
 from components.base import PatternComponent
 from components.naming import resource_name
-from components.spec import AuthMode, DeploymentSpec, GatewayTier
+from components.spec import AuthMode, DeploymentSpec, GatewayTier, Pattern
 
 # API Management SKU per neutral gateway tier (capacity.gateway_tier, a declared difference in
 # the profiles; every tier below supports the same policies, so behaviour is identical).
@@ -49,8 +50,50 @@ APIM_TLS_PROPERTIES: dict[str, str] = {
     f"{_APIM_SECURITY}.Backend.Protocols.Tls11": "False",
     f"{_APIM_SECURITY}.Backend.Protocols.Ssl30": "False",
     f"{_APIM_SECURITY}.Ciphers.TripleDes168": "False",
+    # Suites without forward secrecy (TLS_RSA_*) and CBC with SHA-1 (*_CBC_SHA), every one the
+    # service lets us disable (review C3); the ECDHE GCM suites stay, as do TLS 1.3's.
+    **{
+        f"{_APIM_SECURITY}.Ciphers.{suite}": "False"
+        for suite in (
+            "TLS_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_RSA_WITH_AES_256_CBC_SHA256",
+            "TLS_RSA_WITH_AES_128_CBC_SHA256",
+            "TLS_RSA_WITH_AES_256_CBC_SHA",
+            "TLS_RSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
+            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
+        )
+    },
     APIM_HTTP2_PROPERTY: "True",
 }
+
+# Subscription keys travel in this header only (review C5). APIM has no "header only" switch:
+# the query parameter name is set to a per-service value nobody guesses, and the inbound policy
+# answers 400 to any request that carries APIM's default query name or this one.
+SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
+DEFAULT_QUERY_KEY = "subscription-key"
+
+
+def subscription_key_query_name(apim_name: str) -> str:
+    """The API's subscription-key query parameter name: a hash of the (suffixed, globally
+    unique) gateway name, refused by the policy anyway."""
+    return "k" + hashlib.sha256(f"{apim_name}/subscription-key-query".encode()).hexdigest()[:31]
+
+
+def query_key_policy(query_names: tuple[str, ...]) -> list[str]:
+    """Inbound policy lines refusing a subscription key in the query string."""
+    checks = " || ".join(f'context.Request.Url.Query.ContainsKey("{n}")' for n in query_names)
+    return [
+        "    <choose>",
+        f"      <when condition={quoteattr('@(' + checks + ')')}>",
+        '        <return-response><set-status code="400" reason="Bad Request" />'
+        '<set-body>{"error": "send the subscription key in the '
+        f'{SUBSCRIPTION_KEY_HEADER} header"}}</set-body></return-response>',
+        "      </when>",
+        "    </choose>",
+    ]
 
 
 @dataclass(frozen=True)
@@ -181,8 +224,11 @@ def health_policy(front_door_id: str, backend_id: str) -> str:
     return "\n".join(lines)
 
 
-def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) -> str:
-    """The API's inbound policy: Front Door only, auth, per-consumer limits, body validation."""
+def gateway_policy(
+    spec: DeploymentSpec, front_door_id: str, backend_id: str, query_key: str = DEFAULT_QUERY_KEY
+) -> str:
+    """The API's inbound policy: Front Door only, keys in the header only, auth, per-consumer
+    limits, body validation."""
     api = spec.api
     plan = AUTH_PLANS[api.auth]
     # A token bucket of ``burst`` calls refilled at ``rate_limit_rps``: APIM counts calls per
@@ -213,6 +259,7 @@ def gateway_policy(spec: DeploymentSpec, front_door_id: str, backend_id: str) ->
         ' failed-check-error-message="Forbidden" ignore-case="true">',
         f"      <value>{escape(front_door_id)}</value>",
         "    </check-header>",
+        *(query_key_policy(tuple(dict.fromkeys((DEFAULT_QUERY_KEY, query_key))))),
         jwt,
         f'    <rate-limit-by-key calls="{api.burst}" renewal-period="{renewal}"'
         f" counter-key={key} />",
@@ -480,6 +527,7 @@ class AzureApiFirst(PatternComponent):
             opts=o,
         )
         plan = AUTH_PLANS[spec.api.auth]
+        self.query_key = subscription_key_query_name(self.apim_name)
         api = apim.Api(
             f"{name}-api",
             resource_group_name=rg,
@@ -490,7 +538,7 @@ class AzureApiFirst(PatternComponent):
             protocols=[apim.Protocol.HTTPS],
             subscription_required=plan.subscription_key,
             subscription_key_parameter_names=apim.SubscriptionKeyParameterNamesContractArgs(
-                header="Ocp-Apim-Subscription-Key", query="subscription-key"
+                header=SUBSCRIPTION_KEY_HEADER, query=self.query_key
             ),
             service_url=backend_url,
             opts=o,
@@ -532,7 +580,7 @@ class AzureApiFirst(PatternComponent):
             api_id=api.name,
             policy_id="policy",
             format=apim.PolicyContentFormat.RAWXML,
-            value=gateway_policy(spec, "{{" + FRONT_DOOR_ID_VALUE + "}}", "model"),
+            value=gateway_policy(spec, "{{" + FRONT_DOOR_ID_VALUE + "}}", "model", self.query_key),
             opts=pulumi.ResourceOptions.merge(
                 o, pulumi.ResourceOptions(depends_on=[backend, front_door_id])
             ),
@@ -901,3 +949,11 @@ def request_log(spec: DeploymentSpec, app_name: str) -> monitoring.RequestLog:
             else None
         ),
     )
+
+
+def policy_waivers(
+    name: str, spec: DeploymentSpec | None = None
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: the exceptions components/azure/waivers.py declares,
+    each with its reason (and, with a spec, the paging groups that post to third-party URLs)."""
+    return waivers.policy_waivers(name, Pattern.API_FIRST, spec)

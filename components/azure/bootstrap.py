@@ -352,12 +352,56 @@ POLICY_WAIVERS: dict[str, tuple[str, str]] = {
 }
 
 
-def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
-    """Pack config waiving :data:`POLICY_WAIVERS` for the bootstrap component ``name``."""
-    return {
+# Custom roles that write to resources running code (rule azure-custom-role-flag-resource-write,
+# review B1), each held behind an authenticated trigger: resource suffix -> reason.
+RESOURCE_WRITE_ROLE = "azure-custom-role-flag-resource-write"
+RESOURCE_WRITE_WAIVERS: dict[str, str] = {
+    "deployer-role": (
+        "The deployer's role carries exactly the resource-provider actions its pattern's "
+        "resource types need, container app / job / online endpoint writes among them: deploying "
+        "is writing them. It is held only by the CI deployer identity, reached through a "
+        "federated credential bound to the environment's protected branch and CI environment."
+    ),
+    "role-" + roles.ROLLBACK_CONTAINER_APP: (
+        "The rollback service resets the model app's traffic with a PATCH, which needs "
+        "containerApps/write; the role is assigned on that one app only, to the rollback "
+        "identity, which acts only on a call carrying Azure Monitor's Entra token (secure "
+        "webhook, verified by the service) and on an alert it reads back itself (review B1)."
+    ),
+    "role-" + roles.ROLLBACK_ML_ENDPOINT: (
+        "An online endpoint's traffic changes only through a PUT of the endpoint "
+        "(onlineEndpoints/write); the role is assigned on that one endpoint only, to the rollback "
+        "identity, which acts only on a call carrying Azure Monitor's Entra token (secure "
+        "webhook, verified by the service) and on an alert it reads back itself (review B1)."
+    ),
+}
+# Which of them exist in a pattern's bootstrap.
+_PATTERN_ROLE_KEYS: dict[Pattern, tuple[str, ...]] = {
+    pattern: (
+        "deployer-role",
+        *(f"role-{k}" for k in keys if f"role-{k}" in RESOURCE_WRITE_WAIVERS),
+    )
+    for pattern, keys in roles.PATTERN_CUSTOM_ROLES.items()
+}
+
+
+def policy_waivers(
+    name: str, pattern: Pattern | None = None
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config waiving :data:`POLICY_WAIVERS` (and the custom roles of
+    :data:`RESOURCE_WRITE_WAIVERS` that ``pattern``'s bootstrap has; every pattern's when no
+    pattern is given) for the bootstrap component ``name``."""
+    entries = {
         rule: {"waivers": [{"resource": f"{name}-{role}", "reason": reason}]}
         for rule, (role, reason) in POLICY_WAIVERS.items()
     }
+    keys = _PATTERN_ROLE_KEYS[pattern] if pattern is not None else tuple(RESOURCE_WRITE_WAIVERS)
+    entries[RESOURCE_WRITE_ROLE] = {
+        "waivers": [
+            {"resource": f"{name}-{key}", "reason": RESOURCE_WRITE_WAIVERS[key]} for key in keys
+        ]
+    }
+    return entries
 
 
 # -- what a deployer may assign ---------------------------------------------------------------
@@ -374,7 +418,7 @@ ASSIGNED_BUILTIN_ROLES: dict[Pattern, tuple[str, ...]] = {
         "key-vault-crypto-user",
         "monitoring-metrics-publisher",
         "storage-blob-data-reader",
-        "storage-blob-data-owner",
+        "storage-blob-data-contributor",
         "acr-pull",
         "acr-push",
         "app-insights-component-contributor",
@@ -737,6 +781,10 @@ def audit_workspace(
         ),
         retention_in_days=AUDIT_RETENTION_DAYS,
         features=operationalinsights.WorkspaceFeaturesArgs(disable_local_auth=True),
+        # It receives diagnostic settings only, which Azure Monitor ingests over its own backbone:
+        # no sender needs the public ingestion endpoint (rule azure-monitor-disable-public-
+        # ingestion). Queries stay public (people read the audit trail, Entra-only).
+        public_network_access_for_ingestion=operationalinsights.PublicNetworkAccessType.DISABLED,
         tags=tags(spec),
         opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(protect=True)),
     )

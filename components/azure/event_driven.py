@@ -54,10 +54,10 @@ from components.alarms import (
     max_processing_seconds,
     visibility_timeout_seconds,
 )
-from components.azure import hosting, monitoring, security
+from components.azure import hosting, monitoring, security, waivers
 from components.base import PatternComponent
 from components.naming import resource_name
-from components.spec import DeploymentSpec
+from components.spec import DeploymentSpec, Pattern
 
 # -- The queue ------------------------------------------------------------------------------
 QUEUE_NAME = "jobs"
@@ -163,6 +163,9 @@ PRIVATE_LINKS: dict[str, PrivateLink] = {
     "blob": PrivateLink("blob", "privatelink.blob.core.windows.net"),
     "servicebus": PrivateLink("namespace", "privatelink.servicebus.windows.net"),
     "cosmos": PrivateLink("Sql", "privatelink.documents.azure.com"),
+    # The workers publish "completed"/"failed" through it: the topic's public endpoint is off
+    # (review C2). Subscribers are unaffected: Event Grid delivers outbound.
+    "topic": PrivateLink("topic", "privatelink.eventgrid.azure.net"),
 }
 
 # -- Identities and grants --------------------------------------------------------------------
@@ -361,8 +364,9 @@ class AzureEventDriven(PatternComponent):
                     name="container-apps", service_name="Microsoft.App/environments"
                 )
             ],
-            # Default outbound access stays: workers pull their image and reach Entra ID, the
-            # notification topic and Application Insights over the internet (TLS, Entra-only).
+            # Default outbound access stays: workers pull their image and reach Entra ID and
+            # Application Insights over the internet (TLS, Entra-only); the notification topic
+            # through its private endpoint.
             opts=o,
         )
         self.endpoint_subnet = network.Subnet(
@@ -600,6 +604,8 @@ class AzureEventDriven(PatternComponent):
             disable_local_auth=True,
             minimum_tls_version_allowed=eventgrid.TlsVersion.TLS_VERSION_1_2,
             data_residency_boundary=eventgrid.DataResidencyBoundary.WITHIN_REGION,
+            # Publishing only through the private endpoint in the workers' VNet (review C2).
+            public_network_access=eventgrid.PublicNetworkAccess.DISABLED,
             tags=spec.standard_tags(),
             opts=o,
         )
@@ -665,6 +671,7 @@ class AzureEventDriven(PatternComponent):
             "blob": self.account.id,
             "servicebus": self.namespace.id,
             "cosmos": self.cosmos.id,
+            "topic": self.notifications.id,
         }
         self.private_endpoints: dict[str, network.PrivateEndpoint] = {}
         for key, link in PRIVATE_LINKS.items():
@@ -1008,3 +1015,11 @@ class AzureEventDriven(PatternComponent):
             self.channels,
             o,
         )
+
+
+def policy_waivers(
+    name: str, spec: DeploymentSpec | None = None
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: the exceptions components/azure/waivers.py declares,
+    each with its reason (and, with a spec, the paging groups that post to third-party URLs)."""
+    return waivers.policy_waivers(name, Pattern.EVENT_DRIVEN, spec)

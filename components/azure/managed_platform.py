@@ -25,10 +25,10 @@ import pulumi_azure_native.network as network
 import pulumi_azure_native.privatedns as privatedns
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
-from components.azure import monitoring, roles, rollout, security
+from components.azure import monitoring, roles, rollout, security, waivers
 from components.azure.endpoint_traffic import EndpointTraffic
 from components.base import PatternComponent
-from components.spec import AuthMode, DeploymentSpec
+from components.spec import AuthMode, DeploymentSpec, Pattern
 
 # Endpoint auth per API auth mode. Both are Entra-backed, expiring tokens: static keys ("Key")
 # are never used, so a leaked credential expires on its own (policy rule 21).
@@ -81,9 +81,11 @@ MIN_ML_INSTANCES = 1
 # What the workspace's user-assigned identity needs on its own single resources (review A7;
 # Microsoft's "workspace with a user-assigned identity" role list): read/write model assets in
 # storage, push environment images to its registry, store connection secrets in the vault, and
-# manage its Application Insights component. Never Contributor on the group.
+# manage its Application Insights component. Never Contributor on the group. Storage Blob Data
+# Contributor, not Owner (review B10): the workspace reads and writes blobs; Owner would add ACL
+# management, which nothing here uses.
 WORKSPACE_GRANTS: tuple[tuple[str, str], ...] = (
-    ("st", "storage-blob-data-owner"),
+    ("st", "storage-blob-data-contributor"),
     ("acr", "acr-push"),
     ("key", "key-vault-crypto-user"),
     ("kv", "key-vault-secrets-officer"),
@@ -620,3 +622,11 @@ def request_log(endpoint_name: str) -> monitoring.RequestLog:
         candidate=view(f'{endpoint} and DeploymentName == "{rollout.CANDIDATE_DEPLOYMENT}"'),
         stable=view(f'{endpoint} and DeploymentName == "{rollout.STABLE_DEPLOYMENT}"'),
     )
+
+
+def policy_waivers(
+    name: str, spec: DeploymentSpec | None = None
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config for this component: the exceptions components/azure/waivers.py declares,
+    each with its reason (and, with a spec, the paging groups that post to third-party URLs)."""
+    return waivers.policy_waivers(name, Pattern.MANAGED_PLATFORM, spec)

@@ -47,7 +47,14 @@ ROLLOUT_MODULE = Path(__file__).resolve().parents[1] / "rollout.py"
 ROLLBACK_FN_SOURCES: dict[str, Path] = {
     **{
         rel: ROLLBACK_FN_DIR / rel
-        for rel in ("__init__.py", "arm.py", "decision.py", "handler.py", "server.py")
+        for rel in (
+            "__init__.py",
+            "arm.py",
+            "decision.py",
+            "handler.py",
+            "server.py",
+            "webhook_auth.py",
+        )
     },
     "rollout_decision.py": ROLLOUT_MODULE,
 }
@@ -59,6 +66,49 @@ SAMPLE_TIMESPAN = "PT10M"
 ROLLBACK_IMAGE = "mcr.microsoft.com/azurelinux/base/python:3.12"
 ROLLBACK_PORT = 8080
 ROLLBACK_PATH = "/api/rollback"
+
+# -- the authenticated trigger (review B1) ----------------------------------------------------
+# The action group's webhook carries an Entra token for the stack's webhook application, which
+# Azure Monitor's action-group application obtains (it holds the app role WEBHOOK_APP_ROLE on
+# it). The application is an Entra ID object, not an ARM resource: it is created once per
+# project and subscription (docs/patterns/azure.md, "The rollback webhook's Entra application")
+# with the identifier URI below, and its object id is given to the stacks as this config key.
+WEBHOOK_APP_OBJECT_ID_CONFIG = "rollbackWebhookAppObjectId"
+# Optional: the application's client id, also accepted as the token audience (v2 tokens).
+WEBHOOK_APP_CLIENT_ID_CONFIG = "rollbackWebhookAppClientId"
+
+
+def webhook_identifier_uri(tenant_id: str, project: str) -> str:
+    """The webhook application's identifier URI (``api://<tenant>/<name>`` is a format Entra
+    accepts for any tenant); also the token audience the service requires."""
+    return f"api://{tenant_id}/aideploy-{project}-rollback"
+
+
+@dataclass(frozen=True)
+class WebhookAuth:
+    """The secure-webhook settings of the rollback receiver and what the service checks."""
+
+    tenant_id: pulumi.Output[str]
+    identifier_uri: pulumi.Output[str]
+    object_id: str | None
+    audiences: pulumi.Output[str]
+
+
+def webhook_auth(spec: DeploymentSpec) -> WebhookAuth:
+    """The webhook application this stack's rollback receiver authenticates with."""
+    config = pulumi.Config()
+    object_id = config.get(WEBHOOK_APP_OBJECT_ID_CONFIG)
+    client_id = config.get(WEBHOOK_APP_CLIENT_ID_CONFIG)
+    if not object_id:
+        pulumi.log.warn(
+            f"`{WEBHOOK_APP_OBJECT_ID_CONFIG}` is not set: create the rollback webhook's Entra "
+            "application (docs/patterns/azure.md) and `pulumi config set "
+            f"{WEBHOOK_APP_OBJECT_ID_CONFIG} <object id>` before the first `pulumi up`"
+        )
+    tenant = security.tenant_id()
+    uri = tenant.apply(lambda t: webhook_identifier_uri(t, spec.project))
+    audiences = uri.apply(lambda u: ",".join(a for a in (u, client_id) if a))
+    return WebhookAuth(tenant, uri, object_id, audiences)
 
 
 def revision_suffix(version: str) -> str:
@@ -434,6 +484,7 @@ def rollback_path(
     environment = hosting.container_environment(spec, name, "rollback-env", rg, workspace, opts)
     app_name = rollback_app_name(spec)
     decision = settings_for(spec)
+    auth = webhook_auth(spec)
     settings: dict[str, pulumi.Input[str]] = {
         "PYTHONPATH": "/app",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -453,6 +504,9 @@ def rollback_path(
         "ROLLBACK_LATENCY_MULTIPLIER": f"{decision.latency_multiplier:g}",
         "ROLLBACK_MIN_REQUESTS": str(decision.min_requests),
         "ROLLBACK_SERVICE_NAME": app_name,
+        # Who may call (review B1): the tenant and the audiences the caller's token must name.
+        "ROLLBACK_WEBHOOK_TENANT_ID": auth.tenant_id,
+        "ROLLBACK_WEBHOOK_AUDIENCES": auth.audiences,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": insights.connection_string,
     }
     service = app.ContainerApp(
@@ -467,8 +521,10 @@ def rollback_path(
         ),
         configuration=app.ConfigurationArgs(
             active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
-            # Action groups call from Azure's public addresses; HTTPS only, and every call
-            # is verified against Azure Monitor before anything moves.
+            # Action groups call from Azure's public addresses (the ActionGroup service tag,
+            # which IP rules cannot name): HTTPS only, every call must carry Azure Monitor's
+            # Entra token for the webhook application (webhook_auth.py), and the alert it names
+            # is read back from Azure Monitor before anything moves.
             ingress=app.IngressArgs(
                 external=True,
                 allow_insecure=False,
@@ -535,6 +591,12 @@ def rollback_path(
                     "https://", app_name, ".", environment.default_domain, ROLLBACK_PATH
                 ),
                 use_common_alert_schema=True,
+                # Secure webhook (review B1): Azure Monitor sends an Entra token for the
+                # stack's webhook application; the service checks it (webhook_auth.py).
+                use_aad_auth=True,
+                identifier_uri=auth.identifier_uri,
+                tenant_id=auth.tenant_id,
+                object_id=auth.object_id,
             )
         ],
         tags=spec.standard_tags(),

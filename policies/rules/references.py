@@ -141,4 +141,5 @@ CATEGORIES = (
     "resilience",
     "monitoring",
     "supply-chain",
+    "content-safety",  # LLM content filters and prompt screening
 )

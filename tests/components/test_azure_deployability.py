@@ -189,8 +189,11 @@ def test_apim_custom_properties_use_only_keys_the_sdk_documents() -> None:
     service = one_of(capture_of(Pattern.API_FIRST), f"{NS}:apimanagement:ApiManagementService")
     # SSL 3.0's switches are in the ARM template reference, not in this SDK's docstring.
     arm_reference_only = {k for k in api_first.APIM_TLS_PROPERTIES if k.endswith(".Ssl30")}
+    # The SDK lists the disableable cipher suites by name after the "Ciphers.[cipher_name]" prefix.
+    ciphers = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security.Ciphers."
     for key in service.inputs["customProperties"]:
-        assert key in documented or key in arm_reference_only, key
+        documented_cipher = key.startswith(ciphers) and key.removeprefix(ciphers) in documented
+        assert key in documented or key in arm_reference_only or documented_cipher, key
     assert not any("Security.Protocols.Server" in k for k in service.inputs["customProperties"])
     assert service.inputs["customProperties"][api_first.APIM_HTTP2_PROPERTY] == "True"
 
@@ -213,8 +216,9 @@ def test_validate_content_stays_within_its_documented_maximum_and_the_limit_stil
     assert validate.get("size-exceeded-action") == ("prevent" if limit <= 102_400 else "ignore")
     whens = node.findall("choose/when")
     statuses = [w.find("return-response/set-status").get("code") for w in whens]  # type: ignore[union-attr]
-    assert statuses == ["411", "413"]
-    assert f"> {limit})" in whens[1].get("condition", "")
+    # 400 first: a subscription key in the query string (review C5); then the size checks.
+    assert statuses == ["400", "411", "413"]
+    assert f"> {limit})" in whens[2].get("condition", "")
 
 
 # -- #9: suffixed names; a stack without a suffix keeps today's names ---------------------------

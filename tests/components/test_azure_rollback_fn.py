@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from components.azure.rollback_fn import arm
 from components.azure.rollback_fn.decision import reset_body
 from components.azure.rollback_fn.server import RollbackRequestHandler
 from tests.components.test_azure_rollback_service import env
+from tests.components.test_azure_webhook_auth import AUDIENCE, TENANT, keyset, token
 from tests.journey.azure_doubles import notification
 
 
@@ -51,8 +53,12 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         "IDENTITY_ENDPOINT": "http://127.0.0.1:9/msi",
         "IDENTITY_HEADER": "h",
         "ROLLBACK_IDENTITY_CLIENT_ID": "c",
+        # Azure Monitor's secure webhook (review B1): tokens signed with the test key.
+        "ROLLBACK_WEBHOOK_TENANT_ID": TENANT,
+        "ROLLBACK_WEBHOOK_AUDIENCES": AUDIENCE,
     }.items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setattr(RollbackRequestHandler, "keys", keyset())
     httpd = HTTPServer(("127.0.0.1", 0), RollbackRequestHandler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -63,8 +69,17 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         httpd.server_close()
 
 
-def call(url: str, body: bytes | None = None) -> tuple[int, Any]:
-    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+def valid_token() -> str:
+    """A token from Azure Monitor for this stack's webhook app, valid now."""
+    now = time.time()
+    return token(nbf=now - 60, exp=now + 3600)
+
+
+def call(url: str, body: bytes | None = None, authorization: str | None = None) -> tuple[int, Any]:
+    headers = {"Authorization": authorization} if authorization else {}
+    request = urllib.request.Request(
+        url, data=body, method="POST" if body is not None else "GET", headers=headers
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -75,7 +90,12 @@ def call(url: str, body: bytes | None = None) -> tuple[int, Any]:
 def test_server_routes_health_alerts_and_rejects_the_rest(server: str) -> None:
     assert call(f"{server}/healthz") == (200, {"ok": True})
     assert call(f"{server}/other")[0] == 404
-    assert call(f"{server}/api/rollback", b"not json")[0] == 400
+    # Without Azure Monitor's token for this app: 401, before the body is read (review B1).
+    assert call(f"{server}/api/rollback", json.dumps(notification("x")).encode())[0] == 401
+    assert call(f"{server}/api/rollback", b"{}", "Bearer forged.token.here")[0] == 401
+    assert call(f"{server}/api/rollback", b"not json", valid_token())[0] == 400
     # Nothing can be verified and the page cannot be sent: 500, so the action group retries.
-    status, body = call(f"{server}/api/rollback", json.dumps(notification("x")).encode())
+    status, body = call(
+        f"{server}/api/rollback", json.dumps(notification("x")).encode(), valid_token()
+    )
     assert status == 500 and "token request failed" in body["error"]

@@ -16,47 +16,28 @@ from policies.rules.settings import AnyOf, Present, Setting, same_value
 
 ROOT = Path(__file__).resolve().parents[2]
 
-EXPECTED: dict[str, list[str]] = {
-    "azure": [
-        "azure-storage-require-tls12",
-        "azure-storage-disallow-public-blob-access",
-        "azure-storage-disable-shared-key",
-        "azure-storage-restrict-network-access",
-        "azure-storage-require-cmk",
-        "azure-keyvault-require-purge-protection",
-        "azure-keyvault-restrict-network-access",
-        "azure-keyvault-require-rbac-authorization",
-        "azure-ai-services-disable-local-auth",
-        "azure-ai-services-disable-public-network",
-        "azure-ai-services-require-managed-identity",
-        "azure-ml-workspace-disable-public-network",
-        "azure-ml-endpoint-require-token-auth",
-        "azure-acr-disable-admin-and-anonymous-pull",
-        "azure-data-services-disable-local-auth",
-        "azure-data-services-require-tls12",
-        "azure-app-service-require-https-tls12",
-        "azure-container-app-disallow-insecure-ingress",
-        "azure-apim-disable-legacy-tls",
-        "azure-role-assignment-disallow-privileged-broad-scope",
-        "azure-data-plane-require-diagnostic-settings",
-        "azure-log-analytics-require-retention",
-    ],
-    "gcp": [
-        "gcp-storage-bucket-require-uniform-access",
-        "gcp-storage-bucket-enforce-public-access-prevention",
-        "gcp-storage-bucket-require-cmek",
-        "gcp-iam-disallow-public-members",
-        "gcp-iam-disallow-privileged-project-roles",
-        "gcp-iam-disallow-service-account-keys",
-        "gcp-kms-require-key-rotation",
-        "gcp-data-services-require-cmek",
-        "gcp-serverless-restrict-ingress",
-        "gcp-serverless-require-dedicated-identity",
-        "gcp-audit-logs-require-ai-and-storage",
-        "gcp-logging-require-retention",
-        "gcp-ssl-policy-require-tls12",
-    ],
-}
+# Security rules the review (2026-12 security-deployability, sections B/C/D) makes advisory: each
+# turns a legitimate design into a written waiver rather than forbidding it.
+ADVISORY_SECURITY: frozenset[str] = frozenset(
+    {
+        "azure-custom-role-flag-resource-write",
+        "azure-role-assignment-flag-data-owner",
+        "azure-apim-require-private-origin",
+        "azure-monitor-disable-public-ingestion",
+        "azure-ml-workspace-require-cmk",
+        "azure-acr-require-cmk",
+        "azure-servicebus-require-cmk",
+        "azure-cosmosdb-require-cmk",
+        "azure-container-app-environment-require-cmk",
+        # GCP: unsigned GPU drivers fail secure boot; a canary split needs a public Vertex
+        # endpoint (IAM-authenticated); Cloud Armor is a priced add-on on internal-facing LBs.
+        "gcp-compute-instance-require-shielded-vm",
+        "gcp-workbench-instance-require-shielded-vm",
+        "gcp-vertex-serving-require-private-endpoint",
+        "gcp-lb-backend-service-require-cloud-armor",
+    }
+)
+
 POLICIES: dict[str, list[Policy]] = {"azure": azure.POLICIES, "gcp": gcp.POLICIES}
 OTHER_SDKS: dict[str, tuple[str, ...]] = {
     "azure": ("pulumi_aws", "pulumi_gcp"),
@@ -65,10 +46,14 @@ OTHER_SDKS: dict[str, tuple[str, ...]] = {
 
 
 @pytest.mark.parametrize("cloud", ["azure", "gcp"])
-def test_rule_list_is_exact_and_unique(cloud: str) -> None:
-    """Each package lists exactly the expected rules, once, named after their cloud."""
+def test_rule_list_is_complete_and_unique(cloud: str) -> None:
+    """Each package lists every rule its modules define, once, named after their cloud (which
+    rules exist is reviewed in docs/rules.md, generated from the pack and checked for drift)."""
+    from tests.policies.test_pack_meta import _rule_modules
+
     names = [p.name for p in POLICIES[cloud]]
-    assert names == EXPECTED[cloud]
+    defined = {n for n, module in _rule_modules().items() if module.startswith(f"{cloud}/")}
+    assert set(names) == defined
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(rf"{cloud}(-[a-z0-9]+)+", n) for n in names)
 
@@ -81,7 +66,8 @@ def test_every_rule_carries_metadata_and_its_category_level(cloud: str) -> None:
         assert policy.severity is not None, policy.name
         tags = policy.tags or []
         assert tags[0] in (SECURITY, OPERATIONAL) and len(tags) >= 2, policy.name
-        expected = EnforcementLevel.MANDATORY if tags[0] == SECURITY else EnforcementLevel.ADVISORY
+        security = tags[0] == SECURITY and policy.name not in ADVISORY_SECURITY
+        expected = EnforcementLevel.MANDATORY if security else EnforcementLevel.ADVISORY
         assert policy.enforcement_level == expected, policy.name
         schema = policy.config_schema
         assert schema is not None and "waivers" in (schema.properties or {}), policy.name

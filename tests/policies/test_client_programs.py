@@ -23,13 +23,14 @@ from tests.policies.test_check_cli import write_project
 CATEGORY_WORDS = {
     "encryption": ("encrypt", "kms", "cmk", "cmek", "key"),
     "key-management": ("key", "kms", "cmk", "cmek"),
-    "tls": ("tls", "https", "ssl", "http"),
+    "tls": ("tls", "https", "ssl", "http", "plain"),
     "authentication": ("auth", "credential", "key", "token", "imds", "login", "subject", "sub"),
     "least-privilege": ("privilege", "principal", "wildcard", "role", "grant", "scope", "any"),
     "public-access": ("public", "internet", "anyone", "allusers", "0.0.0.0"),
     "network-exposure": ("public", "internet", "0.0.0.0", "network", "open", "port", "ip"),
     "logging-audit": ("log", "audit", "trail"),
     "retention": ("retention", "days", "backup", "expire"),
+    "content-safety": ("filter", "content", "harm", "prompt"),
 }
 
 AWS_PROGRAM = """\
@@ -138,8 +139,66 @@ GCP_EXPECTED = [
     ("gcp-iam-disallow-service-account-keys", "ci-key"),
 ]
 
+AZURE_PROGRAM = """\
+import pulumi_azure_native as az
+
+rg = "rg-ai"
+az.dbforpostgresql.Server("vector-db", resource_group_name=rg, version="16",
+    sku={"name": "Standard_D2ds_v5", "tier": "GeneralPurpose"},
+    network={"public_network_access": "Enabled"},
+    auth_config={"password_auth": "Enabled", "active_directory_auth": "Disabled"})
+az.compute.VirtualMachine("gpu-box", resource_group_name=rg,
+    hardware_profile={"vm_size": "Standard_NC4as_T4_v3"},
+    os_profile={"computer_name": "gpu", "admin_username": "azureuser",
+        "linux_configuration": {"disable_password_authentication": False}},
+    storage_profile={"os_disk": {"create_option": "FromImage", "os_type": "Linux"}},
+    network_profile={"network_interfaces": [{"id": "/subscriptions/s/nic"}]})
+az.network.NetworkSecurityGroup("ssh-open", resource_group_name=rg, security_rules=[{
+    "name": "ssh", "priority": 100, "direction": "Inbound", "access": "Allow",
+    "protocol": "Tcp", "source_address_prefix": "*", "source_port_range": "*",
+    "destination_address_prefix": "*", "destination_port_range": "22"}])
+az.machinelearningservices.Compute("notebook", resource_group_name=rg, workspace_name="mlw",
+    properties=az.machinelearningservices.ComputeInstanceArgs(compute_type="ComputeInstance",
+        disable_local_auth=False,
+        properties=az.machinelearningservices.ComputeInstancePropertiesArgs(
+            enable_node_public_ip=True)))
+az.search.Service("search", resource_group_name=rg, sku={"name": "basic"},
+    public_network_access="enabled", disable_local_auth=False)
+az.cognitiveservices.RaiPolicy("filters", resource_group_name=rg, account_name="oai",
+    properties={"content_filters": [{"name": "Hate", "enabled": False, "blocking": False,
+        "source": "Prompt", "severity_threshold": "High"}]})
+az.web.WebApp("fn", resource_group_name=rg, kind="functionapp", https_only=True,
+    site_config={"ftps_state": "AllAllowed", "remote_debugging_enabled": True,
+        "min_tls_version": "1.2"})
+az.managedidentity.FederatedIdentityCredential("github", resource_group_name=rg,
+    resource_name_="id-deploy", issuer="https://token.actions.githubusercontent.com",
+    subject="repo:acme/*", audiences=["api://AzureADTokenExchange"])
+az.apimanagement.Product("open-product", resource_group_name=rg, service_name="apim",
+    display_name="open", subscription_required=False, state="published")
+"""
+AZURE_EXPECTED = [
+    ("azure-database-disable-public-network", "vector-db"),
+    ("azure-database-require-entra-auth", "vector-db"),
+    ("azure-vm-disable-password-authentication", "gpu-box"),
+    ("azure-nsg-restrict-admin-ports", "ssh-open"),
+    ("azure-ml-compute-disable-node-public-ip", "notebook"),
+    ("azure-ml-compute-disable-local-auth", "notebook"),
+    ("azure-search-disable-public-network", "search"),
+    ("azure-search-disable-local-auth", "search"),
+    ("azure-openai-content-filters-enabled", "filters"),
+    ("azure-web-app-disable-ftp", "fn"),
+    ("azure-web-app-disable-remote-debugging", "fn"),
+    ("azure-federated-credential-restrict-subject", "github"),
+    ("azure-apim-product-require-subscription", "open-product"),
+]
+
 CASES = {
     "aws": (AWS_PROGRAM, AWS_EXPECTED, "config:\n  aws:region: eu-west-1\n"),
+    "azure": (
+        AZURE_PROGRAM,
+        AZURE_EXPECTED,
+        "config:\n  azure-native:location: westeurope\n",
+    ),
     "gcp": (
         GCP_PROGRAM,
         GCP_EXPECTED,

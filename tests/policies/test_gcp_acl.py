@@ -9,6 +9,7 @@ from policies.rules.gcp import acl
 from tests.policies.test_gcp_common import TARGET, Program, judge, waiver
 
 RULE = acl.acl_disallow_public_entities
+assert RULE.name == "gcp-acl-disallow-public-entities"
 
 
 def bucket_entity(entity: str) -> Program:

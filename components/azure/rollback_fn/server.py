@@ -3,22 +3,48 @@
 ``POST /api/rollback`` takes an action group's common-alert-schema notification and answers
 with the handler's JSON summary; ``GET /healthz`` answers 200. One request at a time: a
 rollback is idempotent and rare, and serialising calls keeps two alerts from racing.
+
+A POST is served only with a valid Entra token from Azure Monitor's action groups for this
+stack's webhook application (:mod:`.webhook_auth`, review B1); anything else gets 401 before the
+body is read.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from .arm import ArmClient, AzureError
 from .handler import handle, summary_json
+from .webhook_auth import KeySet, TokenPolicy, UnauthorizedError, jwks_url, verify
+
+log = logging.getLogger("aideploy.rollback")
 
 MAX_BODY = 256 * 1024  # common-alert-schema payloads are a few kilobytes
 
 
 class RollbackRequestHandler(BaseHTTPRequestHandler):
     """Routes the two paths; anything else is 404."""
+
+    # The tenant's signing keys, shared by every request (set by :func:`authorizer`).
+    keys: KeySet | None = None
+
+    def authorized(self) -> bool:
+        """Whether the request carries an acceptable token (reason logged when not)."""
+        try:
+            policy = TokenPolicy.from_env(os.environ)
+            keys = type(self).keys or KeySet(jwks_url(policy.tenant_id))
+            type(self).keys = keys
+            verify(self.headers.get("Authorization"), policy, keys)
+        except UnauthorizedError as exc:
+            log.warning("refused an unauthenticated call: %s", exc)
+            return False
+        except (OSError, ValueError) as exc:  # the key fetch failed: refuse, the group retries
+            log.warning("could not check the caller's token: %s", exc)
+            return False
+        return True
 
     def _reply(self, status: int, body: str) -> None:
         data = body.encode()
@@ -36,6 +62,9 @@ class RollbackRequestHandler(BaseHTTPRequestHandler):
         """One alert notification."""
         if self.path != "/api/rollback":
             self._reply(404, "{}")
+            return
+        if not self.authorized():
+            self._reply(401, '{"error": "unauthorized"}')
             return
         length = int(self.headers.get("Content-Length") or 0)
         if length <= 0 or length > MAX_BODY:

@@ -8,12 +8,28 @@ which resource the assignment is scoped to.
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-from pulumi_policy import PolicyResource, Severity, StackValidationArgs
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.rules.base import SECURITY, as_list, canonical_type, stack_rule, type_matches
+from policies.rules.base import (
+    SECURITY,
+    as_list,
+    canonical_type,
+    resource_rule,
+    stack_rule,
+    type_matches,
+)
+from policies.rules.references import checkov, mcsb
 
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 
@@ -146,10 +162,123 @@ role_assignment_disallow_privileged_broad_scope = stack_rule(
     "group scope.",
     check=_privileged_broad,
     severity=Severity.CRITICAL,
-    tags=["iam"],
+    tags=["iam", "least-privilege"],
     remediation=(
         "Assign a data-plane or service-specific role (e.g. Storage Blob Data Reader, "
         "Cognitive Services OpenAI User) with `scope=<the resource>.id`."
     ),
     category=SECURITY,
+    references=[mcsb("PA-7"), checkov("CKV_AZURE_39")],
+)
+
+# -- custom roles that can rewrite what runs (review B1) -----------------------------------------
+# Writes on the resource types that run code: whoever holds one can change an app's image,
+# command and environment (or an endpoint's deployments), i.e. run anything as that workload.
+COMPUTE_WRITE_ACTIONS: tuple[str, ...] = (
+    "Microsoft.App/containerApps/write",
+    "Microsoft.App/jobs/write",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
+    "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments/write",
+    "Microsoft.MachineLearningServices/workspaces/batchEndpoints/write",
+    "Microsoft.Web/sites/write",
+    "Microsoft.Web/sites/slots/write",
+    "Microsoft.ContainerInstance/containerGroups/write",
+    "Microsoft.Compute/virtualMachines/write",
+    "Microsoft.Compute/virtualMachineScaleSets/write",
+    "Microsoft.ContainerService/managedClusters/write",
+)
+
+
+def _covers(pattern: str, action: str) -> bool:
+    """Whether a role's action (``*`` wildcards allowed, case-insensitive) grants ``action``."""
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def compute_writes(permission: Mapping[str, Any]) -> list[str]:
+    """The compute write actions one permission block grants (minus its notActions)."""
+    actions = [a for a in as_list(permission.get("actions")) if isinstance(a, str)]
+    excluded = [a for a in as_list(permission.get("notActions")) if isinstance(a, str)]
+    return [
+        target
+        for target in COMPUTE_WRITE_ACTIONS
+        if any(_covers(a, target) for a in actions)
+        and not any(_covers(n, target) for n in excluded)
+    ]
+
+
+def _resource_writes(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for permission in as_list(props.get("permissions")):
+        if not isinstance(permission, Mapping):
+            continue
+        granted = compute_writes(permission)
+        if granted:
+            yield (
+                f"custom role grants write on compute resources ({', '.join(granted)} in "
+                "`permissions[].actions`): its holder can replace the workload's image, command "
+                "and settings; hold it only in an identity reached through an authenticated "
+                "trigger, and waive this role with that reason."
+            )
+
+
+custom_role_flag_resource_write = resource_rule(
+    "azure-custom-role-flag-resource-write",
+    "Custom roles that can write to resources that run code (Container Apps, ML online "
+    "endpoints, web apps, VMs) are held only behind an authenticated trigger (waived with the "
+    "reason).",
+    types=[ROLE_DEFINITION],
+    check=_resource_writes,
+    severity=Severity.MEDIUM,
+    tags=["iam", "least-privilege"],
+    remediation=(
+        "Narrow the role to the one action the automation needs, assign it on exactly one "
+        "resource, put the identity behind an authenticated trigger (action group webhook with "
+        "`use_aad_auth=True`, token checked by the service), alert on its writes (Activity Log), "
+        "and waive the role with that reason."
+    ),
+    # Advisory (review B1): a deployer or a rollback service needs such a role; the rule makes
+    # each one a written decision rather than forbidding it.
+    enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("PA-7"), checkov("CKV_AZURE_39")],
+    since=2,
+)
+
+# -- data "Owner" roles (review B10) ---------------------------------------------------------
+# Built-in data roles that also manage access (ACLs, SAS-less management operations): a Data
+# Contributor / Sender / Receiver role is enough for reading and writing data.
+DATA_OWNER_ROLES: dict[str, str] = {
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
+    "090c5cfd-751d-490a-894a-3ce6f1109419": "Azure Service Bus Data Owner",
+    "f526a384-b230-433a-b45c-95f59c4a2dec": "Azure Event Hubs Data Owner",
+}
+
+
+def _data_owner(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    definition = props.get("roleDefinitionId")
+    if not isinstance(definition, str):
+        return
+    role = DATA_OWNER_ROLES.get(role_id(definition))
+    if role is not None:
+        yield (
+            f"role assignment grants {role} (`roleDefinitionId` {definition}): more than reading "
+            "and writing data (it manages access too); grant the Data Contributor / Sender / "
+            "Receiver role, or waive this assignment with the reason the owner role is needed."
+        )
+
+
+role_assignment_flag_data_owner = resource_rule(
+    "azure-role-assignment-flag-data-owner",
+    "Data Owner roles (Storage Blob, Service Bus, Event Hubs) are granted only with a written "
+    "reason; Data Contributor / Sender / Receiver cover reading and writing.",
+    types=[ROLE_ASSIGNMENT],
+    check=_data_owner,
+    severity=Severity.LOW,
+    tags=["iam", "least-privilege"],
+    remediation=(
+        "Assign Storage Blob Data Contributor (or Service Bus Data Sender / Receiver) instead; "
+        "where a service documents the Owner role as the only one that works (KEDA reading a "
+        "queue's runtime properties), waive the assignment with that reason."
+    ),
+    enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("PA-7")],
+    since=2,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pulumi_policy import Severity
 
 from policies.rules.base import resource_rule
+from policies.rules.references import checkov, mcsb
 from policies.rules.settings import AnyOf, Setting, settings_check
 
 VAULT = "azure-native:keyvault:Vault"
@@ -23,11 +24,12 @@ keyvault_require_purge_protection = resource_rule(
     types=_PURGE,
     check=settings_check(_PURGE, "a deleted vault or key must stay recoverable"),
     severity=Severity.HIGH,
-    tags=["data-protection", "encryption"],
+    tags=["data-protection", "encryption", "key-management", "resilience"],
     remediation=(
         "Set `enable_purge_protection=True` (and leave `enable_soft_delete` unset or True) in "
         "`keyvault.VaultPropertiesArgs`."
     ),
+    references=[mcsb("DP-8"), checkov("CKV_AZURE_110"), checkov("CKV_AZURE_42")],
 )
 
 _NETWORK = {
@@ -47,11 +49,12 @@ keyvault_restrict_network_access = resource_rule(
     types=_NETWORK,
     check=settings_check(_NETWORK, "key vault must not be reachable from any network"),
     severity=Severity.HIGH,
-    tags=["network"],
+    tags=["network", "network-exposure"],
     remediation=(
         'Set `public_network_access="Disabled"` (with a private endpoint) or '
         '`network_acls=keyvault.NetworkRuleSetArgs(default_action="Deny", ...)`.'
     ),
+    references=[mcsb("NS-2"), checkov("CKV_AZURE_189"), checkov("CKV_AZURE_109")],
 )
 
 _RBAC = {VAULT: (Setting("properties.enableRbacAuthorization", (True,)),)}
@@ -62,9 +65,10 @@ keyvault_require_rbac_authorization = resource_rule(
     types=_RBAC,
     check=settings_check(_RBAC, "vault access policies bypass RBAC and PIM"),
     severity=Severity.MEDIUM,
-    tags=["iam"],
+    tags=["iam", "least-privilege"],
     remediation=(
         "Set `enable_rbac_authorization=True` and grant roles such as Key Vault Secrets User "
         "instead of `access_policies`."
     ),
+    references=[mcsb("PA-7")],
 )

@@ -14,8 +14,15 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.rules.base import OPERATIONAL, canonical_type, resource_rule, stack_rule
-from policies.rules.settings import Setting
+from policies.rules.base import (
+    OPERATIONAL,
+    as_list,
+    canonical_type,
+    resource_rule,
+    stack_rule,
+)
+from policies.rules.references import mcsb
+from policies.rules.settings import Setting, settings_check, show
 
 DIAGNOSTIC_SETTING_TYPES: tuple[str, ...] = (
     "azure-native:monitor:DiagnosticSetting",
@@ -92,7 +99,7 @@ data_plane_require_diagnostic_settings = stack_rule(
     "Every Azure data-plane resource has a diagnostic setting (resourceUri built from it).",
     check=_missing_diagnostics,
     severity=Severity.MEDIUM,
-    tags=["logging"],
+    tags=["logging", "logging-audit"],
     remediation=(
         "Add `monitor.DiagnosticSetting(resource_uri=<resource>.id, workspace_id=<workspace>.id, "
         'logs=[monitor.DiagnosticsLogSettingsArgs(category_group="allLogs", enabled=True)], '
@@ -100,6 +107,7 @@ data_plane_require_diagnostic_settings = stack_rule(
         '`Output.concat(account.id, "/blobServices/default")`).'
     ),
     enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("LT-3")],
 )
 
 DEFAULT_MINIMUM_DAYS = 30
@@ -128,11 +136,77 @@ log_analytics_require_retention = resource_rule(
     types=_RETENTION_TYPES,
     check=_short_retention,
     severity=Severity.MEDIUM,
-    tags=["logging"],
+    tags=["logging", "retention"],
     remediation="Set `retention_in_days` to at least the environment's minimum (pack config).",
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     config_properties={
         "minimumRetentionDays": {"type": "integer", "minimum": 1, "default": DEFAULT_MINIMUM_DAYS}
     },
+    references=[mcsb("LT-6")],
+)
+
+# -- action group webhooks (review B1) -------------------------------------------------------
+ACTION_GROUP = "azure-native:monitor:ActionGroup"
+
+
+def _unauthenticated_webhooks(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    for receiver in as_list(props.get("webhookReceivers")):
+        if not isinstance(receiver, Mapping):
+            continue
+        if receiver.get("useAadAuth") is not True:
+            yield (
+                f"webhook receiver '{receiver.get('name')}' allows unauthenticated calls: "
+                f"`webhookReceivers[].useAadAuth` is {show(receiver.get('useAadAuth'))}; set "
+                "true (with `object_id`, `identifier_uri`, `tenant_id`) so the receiver can "
+                "check an Entra token from Azure Monitor."
+            )
+
+
+action_group_webhook_require_aad_auth = resource_rule(
+    "azure-action-group-webhook-require-aad-auth",
+    "Action group webhooks carry an Entra ID token (secure webhook) the receiver can verify, so "
+    "nobody else can trigger what they call.",
+    types=[ACTION_GROUP],
+    check=_unauthenticated_webhooks,
+    severity=Severity.HIGH,
+    tags=["authentication"],
+    remediation=(
+        "Register an Entra application with the `ActionGroupsSecureWebhook` app role assigned "
+        "to Azure Monitor's action-group application (461e8683-5575-4561-ac7f-899cc907d62a), "
+        "set `monitor.WebhookReceiverArgs(use_aad_auth=True, object_id=<app object id>, "
+        "identifier_uri=<app id URI>, tenant_id=...)` and validate the token's audience, issuer "
+        "and `appid` in the receiver. A third-party notification URL (Slack, Teams, an incident "
+        "tool) that cannot check Entra tokens: waive its action group with that reason."
+    ),
+    references=[mcsb("IM-4")],
+    since=2,
+)
+
+# -- public ingestion into Log Analytics / Application Insights (review C2) ------------------
+_INGESTION = {
+    token: (Setting("publicNetworkAccessForIngestion", ("Disabled",)),)
+    for token in _RETENTION_TYPES
+}
+
+monitor_disable_public_ingestion = resource_rule(
+    "azure-monitor-disable-public-ingestion",
+    "Log Analytics workspaces and Application Insights accept telemetry only through a private "
+    "link scope (public ingestion off).",
+    types=_INGESTION,
+    check=settings_check(
+        _INGESTION, "telemetry is accepted from the internet (reachable from any network)"
+    ),
+    severity=Severity.LOW,
+    tags=["network", "network-exposure"],
+    remediation=(
+        'Set `public_network_access_for_ingestion="Disabled"` and connect the senders through an '
+        "Azure Monitor Private Link Scope (`monitor.PrivateLinkScope` + scoped resources + a "
+        "private endpoint in their network); until every sender has that path, waive with the "
+        "reason."
+    ),
+    # Advisory (review C2): it needs a private link scope and a network path for every sender.
+    enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("NS-2")],
+    since=2,
 )

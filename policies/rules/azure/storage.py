@@ -5,6 +5,7 @@ from __future__ import annotations
 from pulumi_policy import EnforcementLevel, Severity
 
 from policies.rules.base import OPERATIONAL, resource_rule
+from policies.rules.references import checkov, mcsb
 from policies.rules.settings import AnyOf, Setting, settings_check
 
 ACCOUNT = "azure-native:storage:StorageAccount"
@@ -24,11 +25,12 @@ storage_require_tls12 = resource_rule(
     types=_TLS,
     check=settings_check(_TLS, "storage account must refuse plain HTTP and TLS < 1.2"),
     severity=Severity.HIGH,
-    tags=["encryption", "network"],
+    tags=["encryption", "network", "tls"],
     remediation=(
         "Set `minimum_tls_version=storage.MinimumTlsVersion.TLS1_2` and "
         "`enable_https_traffic_only=True` on the StorageAccount."
     ),
+    references=[mcsb("DP-3"), checkov("CKV_AZURE_44"), checkov("CKV_AZURE_3")],
 )
 
 _PUBLIC = {
@@ -43,11 +45,12 @@ storage_disallow_public_blob_access = resource_rule(
     types=_PUBLIC,
     check=settings_check(_PUBLIC, "blob data must not be readable anonymously"),
     severity=Severity.CRITICAL,
-    tags=["network", "data-protection"],
+    tags=["network", "data-protection", "public-access"],
     remediation=(
         "Set `allow_blob_public_access=False` on the StorageAccount and leave BlobContainer "
         "`public_access` unset or `storage.PublicAccess.NONE`; share data with RBAC or SAS."
     ),
+    references=[mcsb("NS-2"), checkov("CKV_AZURE_190"), checkov("CKV_AZURE_34")],
 )
 
 _SHARED_KEY = {ACCOUNT: (Setting("allowSharedKeyAccess", (False,)),)}
@@ -58,13 +61,14 @@ storage_disable_shared_key = resource_rule(
     types=_SHARED_KEY,
     check=settings_check(_SHARED_KEY, "account keys grant full access and never expire"),
     severity=Severity.MEDIUM,
-    tags=["iam"],
+    tags=["iam", "authentication"],
     remediation=(
         "Set `allow_shared_key_access=False` and grant identities data roles such as "
         "Storage Blob Data Reader."
     ),
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("IM-1"), checkov("CKV2_AZURE_40")],
 )
 
 _NETWORK = {
@@ -84,7 +88,7 @@ storage_restrict_network_access = resource_rule(
     types=_NETWORK,
     check=settings_check(_NETWORK, "storage account must not be reachable from any network"),
     severity=Severity.MEDIUM,
-    tags=["network"],
+    tags=["network", "network-exposure"],
     remediation=(
         "Set `network_rule_set=storage.NetworkRuleSetArgs(default_action="
         "storage.DefaultAction.DENY, ...)` with the allowed subnets / IPs, or "
@@ -92,6 +96,7 @@ storage_restrict_network_access = resource_rule(
     ),
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("NS-2"), checkov("CKV_AZURE_35"), checkov("CKV_AZURE_59")],
 )
 
 _CMK = {ACCOUNT: (Setting("encryption.keySource", ("Microsoft.Keyvault",)),)}
@@ -102,11 +107,12 @@ storage_require_cmk = resource_rule(
     types=_CMK,
     check=settings_check(_CMK, "storage encryption must use a customer-managed key"),
     severity=Severity.LOW,
-    tags=["encryption"],
+    tags=["encryption", "key-management"],
     remediation=(
         'Set `encryption=storage.EncryptionArgs(key_source="Microsoft.Keyvault", '
         "key_vault_properties=storage.KeyVaultPropertiesArgs(...), encryption_identity=...)`."
     ),
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
+    references=[mcsb("DP-5"), checkov("CKV2_AZURE_1")],
 )

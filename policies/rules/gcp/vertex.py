@@ -165,7 +165,7 @@ model_armor_require_filters = resource_rule(
     types=(MODEL_ARMOR_TEMPLATE, MODEL_ARMOR_FLOOR),
     check=_model_armor,
     severity=Severity.MEDIUM,
-    tags=["monitoring", "ai-safety"],
+    tags=["content-safety"],
     remediation=(
         "Set `filter_config=...(pi_and_jailbreak_filter_settings=...(filter_enforcement="
         '"ENABLED", confidence_level="MEDIUM_AND_ABOVE"), malicious_uri_filter_settings=...('
