@@ -56,6 +56,13 @@ _KEDA_OWNER = (
     "count), a management read Service Bus authorizes only for Azure Service Bus Data Owner. "
     "It is assigned on the one queue, to an identity no container runs as.",
 )
+_ROLLBACK_CODE = (
+    "rollback",
+    "The rollback service's secrets are its own Python source (rollback_fn/*.py mounted as a "
+    "secret volume so the image stays a stock Python image), not credentials: nothing in them "
+    "grants access, and the code's digest is the revision suffix. The service reads no "
+    "credential; it signs in as its managed identity.",
+)
 _PAGING_WEBHOOK = (
     "A paging destination is a third-party URL (Slack or Teams workflow, incident tool) that "
     "cannot verify an Entra token; it only notifies people and can change nothing. Its URL is "
@@ -74,6 +81,7 @@ PATTERN_WAIVERS: dict[Pattern, dict[str, tuple[tuple[str, str], ...]]] = {
     Pattern.API_FIRST: {
         "azure-apim-api-require-authentication": (_HEALTH_API,),
         "azure-container-app-restrict-external-ingress": (_ROLLBACK_INGRESS,),
+        "azure-container-app-secrets-from-key-vault": (_ROLLBACK_CODE,),
         "azure-container-app-environment-require-cmk": (
             ("env", _ENV_CMK),
             ("rollback-env", _ENV_CMK),
@@ -94,6 +102,7 @@ PATTERN_WAIVERS: dict[Pattern, dict[str, tuple[tuple[str, str], ...]]] = {
     },
     Pattern.MANAGED_PLATFORM: {
         "azure-container-app-restrict-external-ingress": (_ROLLBACK_INGRESS,),
+        "azure-container-app-secrets-from-key-vault": (_ROLLBACK_CODE,),
         "azure-container-app-environment-require-cmk": (("rollback-env", _ENV_CMK),),
         "azure-acr-require-cmk": (_ACR_CMK,),
         "azure-monitor-disable-public-ingestion": (

@@ -147,3 +147,27 @@ def test_aws_ecs_cluster_require_fargate_ephemeral_kms(program: Program, flagged
 def test_fargate_ephemeral_kms_waiver() -> None:
     rule = ecs.CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS
     assert judge(rule, cluster(None), waiver("cluster")) == set()
+
+
+def service(assign_public_ip: bool | None) -> Program:
+    def program() -> None:
+        network = aws.ecs.ServiceNetworkConfigurationArgs(
+            subnets=["subnet-0a1b2c3d"], assign_public_ip=assign_public_ip
+        )
+        aws.ecs.Service("serving", cluster="models", network_configuration=network)
+
+    return program
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [(service(False), set()), (service(None), set()), (service(True), {"serving"})],
+    ids=["private", "default-private", "public-ip"],
+)
+def test_aws_ecs_service_disallow_public_ip(program: Program, flagged: set[str]) -> None:
+    assert judge(ecs.SERVICE_DISALLOW_PUBLIC_IP, program) == flagged
+
+
+def test_ecs_service_public_ip_waiver() -> None:
+    rule = ecs.SERVICE_DISALLOW_PUBLIC_IP
+    assert judge(rule, service(True), waiver("serving")) == set()

@@ -16,7 +16,7 @@ from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
 
 from policies.rules.aws._common import get, is_true, items, present
 from policies.rules.base import OPERATIONAL, resource_rule
-from policies.rules.references import fsbp, guardrail
+from policies.rules.references import checkov, fsbp, guardrail
 
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
 
@@ -160,9 +160,38 @@ CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS = resource_rule(
     since=2,
 )
 
+SERVICE = "aws:ecs/service:Service"
+
+
+def _check_service_public_ip(props: Any, _args: ResourceValidationArgs) -> Iterator[str]:
+    network = get(props, "networkConfiguration")
+    if is_true(get(network, "assignPublicIp")):
+        yield (
+            "service tasks get public IP addresses (networkConfiguration.assignPublicIp is "
+            "true): every task is reachable from the internet through its security groups."
+        )
+
+
+SERVICE_DISALLOW_PUBLIC_IP = resource_rule(
+    "aws-ecs-service-disallow-public-ip",
+    "ECS services must not assign public IP addresses to their tasks.",
+    types=[SERVICE],
+    check=_check_service_public_ip,
+    severity=Severity.HIGH,
+    tags=["network-exposure", "public-access", "ecs"],
+    remediation=(
+        "Run the tasks in private subnets with network_configuration={'assign_public_ip': False, "
+        "...}; reach the internet through a NAT gateway or VPC endpoints, and take traffic in "
+        "through a load balancer."
+    ),
+    references=[checkov("CKV_AWS_333"), fsbp("ECS.2")],
+    since=2,
+)
+
 POLICIES = [
     DISALLOW_PRIVILEGED,
     REQUIRE_LOGGING,
     DISALLOW_PLAIN_SECRETS,
     CLUSTER_REQUIRE_FARGATE_EPHEMERAL_KMS,
+    SERVICE_DISALLOW_PUBLIC_IP,
 ]
