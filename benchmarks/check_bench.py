@@ -12,6 +12,23 @@ after the other (no overlap of a program with the pack's analysis of the previou
 
 Targets (2 cores): a generated project's three stacks < 2 s and < 400 MB; 1,000 resources
 < 5 s; time linear in resources. Nothing here asserts timings.
+
+Comparing two runners in the same run (a noisy, shared machine makes separate runs useless):
+
+    git worktree add -f /tmp/before HEAD            # the runner to compare against, before a change
+    .venv/bin/python benchmarks/check_bench.py --compare-worktree /tmp/before --repeat 5
+
+measures every project (and ``--sizes``) with the worktree's runner (A) and this checkout's (B)
+interleaved, A B A B ..., each in a fresh process, and prints the median of each side and the
+ratio B/A of the medians; ``proc s`` (the whole child process: interpreter start, imports, the
+check) is the figure that matters. Both sides check with the same pack: a generated project's
+vendored one, and for a synthetic program the worktree's pack copied into the project (so
+rules others are adding here do not weigh on one side only). ``--projects aws-api-first ...``
+keeps the generated projects whose name contains one of the words; ``--json FILE`` writes
+every sample. To see what one part of a change is worth, switch the others off for B through
+the environment (A's runner does not read these): ``AIDEPLOY_CHECK_WORKERS=1`` runs the
+programs in the check's own process, ``AIDEPLOY_PLAIN_PACK=1`` starts the pack with the CLI's
+exact command.
 """
 
 from __future__ import annotations
@@ -21,6 +38,8 @@ import contextlib
 import json
 import os
 import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,8 +80,9 @@ pulumi.export("key", key.arn)
 '''
 
 
-def write_synthetic(root: Path, n: int) -> Path:
-    """A one-stack project registering about ``n`` resources."""
+def write_synthetic(root: Path, n: int, pack_from: Path | None = None) -> Path:
+    """A one-stack project registering about ``n`` resources; with ``pack_from`` (a checkout),
+    the project vendors a copy of that checkout's pack, as a generated project does."""
     project = root / f"synthetic-{n}"
     (project / "stacks").mkdir(parents=True)
     (project / "Pulumi.yaml").write_text(
@@ -70,6 +90,13 @@ def write_synthetic(root: Path, n: int) -> Path:
     )
     (project / "stacks" / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-west-1\n")
     (project / "__main__.py").write_text(SYNTHETIC_MAIN.format(n=n))
+    if pack_from is not None:
+        shutil.copytree(
+            pack_from / "policies",
+            project / "policies",
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        (project / ".aideploy.json").write_text("{}\n")
     return project
 
 
@@ -115,16 +142,80 @@ def measure_one(project: Path, stacks: list[str], baseline: bool) -> dict[str, A
     }
 
 
-def run_child(project: Path, stacks: list[str], baseline: bool) -> dict[str, Any]:
-    """Measure in a fresh interpreter (cold imports) and return its figures."""
-    cmd = [sys.executable, __file__, "--one", str(project), "--stacks", *stacks]
+def run_child(
+    project: Path, stacks: list[str], baseline: bool, checkout: Path = REPO
+) -> dict[str, Any]:
+    """Measure in a fresh interpreter (cold imports) and return its figures; ``checkout`` is
+    the repository (or worktree) whose benchmark script, and so whose runner, measures."""
+    script = checkout / "benchmarks" / "check_bench.py"
+    cmd = [sys.executable, str(script), "--one", str(project), "--stacks", *stacks]
     if baseline:
         cmd.append("--baseline")
     started = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"{script} failed on {project.name}:\n{out.stderr[-2000:]}")
     figures: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     figures["process_s"] = round(time.perf_counter() - started, 3)  # incl. interpreter start
     return figures
+
+
+def _median(values: list[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def compare(args: argparse.Namespace) -> int:
+    """A (the worktree's runner) and B (this checkout's), interleaved, median of N."""
+    before = args.compare_worktree.resolve()
+    if not (before / "benchmarks" / "check_bench.py").is_file():
+        raise SystemExit(f"{before}: no benchmarks/check_bench.py; not a checkout of this repo")
+    print(
+        f"aideploy check benchmark - A: {before} vs B: {REPO} - "
+        f"{args.repeat} interleaved runs each - {os.cpu_count()} CPUs"
+    )
+    samples: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="check-bench-") as tmp:
+        root = Path(tmp)
+        targets: list[tuple[Path, list[str]]] = []
+        if not args.skip_projects:
+            for project in generate_projects(root):
+                if args.projects and not any(word in project.name for word in args.projects):
+                    continue
+                targets.append((project, ["dev", "staging", "prod"]))
+        for n in args.sizes:
+            targets.append((write_synthetic(root, n, pack_from=before), ["dev"]))
+        for project, stacks in targets:
+            for i in range(args.repeat):
+                for side, checkout in (("A", before), ("B", REPO)):
+                    figures = run_child(project, stacks, False, checkout)
+                    figures.update(side=side, run=i)
+                    samples.append(figures)
+                    print(
+                        f"  {project.name:<34} {side} {figures['process_s']:>6.2f} s",
+                        file=sys.stderr,
+                    )
+    if args.json:
+        args.json.write_text(json.dumps(samples, indent=1) + "\n")
+    header = (
+        f"{'project':<34} {'res':>5} {'A proc s':>9} {'B proc s':>9} {'B/A':>5} "
+        f"{'A wall s':>9} {'B wall s':>9} {'B/A':>5} {'A MB':>5} {'B MB':>5}  same"
+    )
+    print(header)
+    print("-" * len(header))
+    for name in dict.fromkeys(s["project"] for s in samples):
+        a = [s for s in samples if s["project"] == name and s["side"] == "A"]
+        b = [s for s in samples if s["project"] == name and s["side"] == "B"]
+        a_proc, b_proc = _median([s["process_s"] for s in a]), _median([s["process_s"] for s in b])
+        a_wall, b_wall = _median([s["wall_s"] for s in a]), _median([s["wall_s"] for s in b])
+        # The same resources and the same mandatory findings on both sides, in every run.
+        same = len({(s["resources"], s["mandatory"]) for s in a + b}) == 1
+        print(
+            f"{name:<34} {b[0]['resources']:>5} {a_proc:>9.2f} {b_proc:>9.2f} "
+            f"{b_proc / a_proc:>5.2f} {a_wall:>9.2f} {b_wall:>9.2f} {b_wall / a_wall:>5.2f} "
+            f"{_median([s['peak_mb'] for s in a]):>5.0f} {_median([s['peak_mb'] for s in b]):>5.0f}"
+            f"  {'yes' if same else 'NO'}"
+        )
+    return 0
 
 
 def main() -> int:
@@ -135,12 +226,27 @@ def main() -> int:
     parser.add_argument("--baseline", action="store_true", help="measure the unoptimised runner")
     parser.add_argument("--sizes", nargs="*", type=int, default=[250, 500, 1000])
     parser.add_argument("--skip-projects", action="store_true")
+    parser.add_argument(
+        "--compare-worktree",
+        type=Path,
+        metavar="DIR",
+        help="a worktree of this repository (e.g. the commit before a change): measure its "
+        "runner and this one interleaved",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per side (--compare-worktree)")
+    parser.add_argument(
+        "--projects", nargs="*", default=[], help="only generated projects whose name has a word"
+    )
+    parser.add_argument("--json", type=Path, help="write every sample here (--compare-worktree)")
     args = parser.parse_args()
     if args.one:
         with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the figures alone
             figures = measure_one(args.one, args.stacks, args.baseline)
         print(json.dumps(figures))
         return 0
+
+    if args.compare_worktree:
+        return compare(args)
 
     label = "baseline (GC on, stacks in sequence)" if args.baseline else "current runner"
     print(f"aideploy check benchmark - {label} - {os.cpu_count()} CPUs")

@@ -8,6 +8,7 @@ same way everywhere.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -61,6 +62,7 @@ TYPE_ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_type(resource_type: str) -> str:
     """``azure-native:storage/v20230101:StorageAccount`` -> ``azure-native:storage:StorageAccount``;
     an AWS alias -> its canonical token; anything else unchanged."""
@@ -77,7 +79,9 @@ def canonical_type(resource_type: str) -> str:
 
 def type_matches(resource_type: str, wanted: Iterable[str]) -> bool:
     """Exact membership after canonicalisation: never a substring match."""
-    return canonical_type(resource_type) in set(wanted)
+    # Stack rules call this for every resource against every other: no set built per call.
+    members = wanted if isinstance(wanted, (set, frozenset)) else set(wanted)
+    return canonical_type(resource_type) in members
 
 
 def waived_resources(config: Mapping[str, Any] | None) -> dict[str, str]:

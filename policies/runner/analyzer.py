@@ -4,7 +4,10 @@ The CLI starts a Python pack as ``python -u -m pulumi.policy <engine address> <p
 from inside the pack folder; the pack prints its port on the first stdout line and then answers
 the analyzer protocol (``pulumi.runtime.proto.analyzer_pb2``). This module does exactly that, so
 what the pack decides here is what it decides in ``pulumi preview``. One process serves every
-stack of a run.
+stack of a run. By default the process runs pulumi-policy's entry point through
+:mod:`policies.runner.pack_host`, which spares the analyzer converting each request's properties
+once per rule and gives the rules the same proxies; ``AIDEPLOY_PLAIN_PACK=1`` starts the
+CLI's exact command instead.
 """
 
 from __future__ import annotations
@@ -122,6 +125,18 @@ def _info_from_proto(info: Any) -> PackInfo:
     return PackInfo(info.name, info.version, tuple(rules), initial)
 
 
+PLAIN_PACK_ENV = "AIDEPLOY_PLAIN_PACK"
+
+
+def _host() -> list[str]:
+    """How the pack's process starts: ``-m pulumi.policy`` as the CLI does, or (unless
+    ``AIDEPLOY_PLAIN_PACK=1``) the same through :mod:`policies.runner.pack_host`, which converts
+    each request's properties once instead of once per rule."""
+    if os.environ.get(PLAIN_PACK_ENV, "") not in ("", "0"):
+        return ["-m", "pulumi.policy"]
+    return ["-c", Path(__file__).with_name("pack_host.py").read_text(encoding="utf-8")]
+
+
 def _drain(stream: IO[bytes], sink: list[str]) -> None:
     """Keep reading a pipe so the pack never blocks on a full buffer; keep the tail for errors."""
     for raw in iter(stream.readline, b""):
@@ -151,7 +166,7 @@ class PackProcess:
             return self
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._proc = subprocess.Popen(
-            [self.python, "-u", "-m", "pulumi.policy", ENGINE_ADDRESS, str(self.pack_dir)],
+            [self.python, "-u", *_host(), ENGINE_ADDRESS, str(self.pack_dir)],
             cwd=self.pack_dir,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

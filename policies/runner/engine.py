@@ -40,6 +40,7 @@ from policies.runner.program import (
     stack_file,
     stack_names,
 )
+from policies.runner.runs import ProgramRuns
 
 # The pack this package belongs to: the repository's, or the copy vendored in a generated project.
 OWN_PACK_DIR = Path(__file__).resolve().parents[1]
@@ -468,9 +469,12 @@ def check_project(
 ) -> list[StackReport]:
     """Check the given stacks with one pack process started once for all of them.
 
-    Work overlaps on two cores: the pack boots while the first program runs, and it judges
-    each resource (in its own process) while the program is still registering the next ones;
-    a thread here feeds it, stack after stack, in order.
+    Work overlaps on the machine's cores: the programs run in worker processes
+    (:mod:`policies.runner.runs`: the first stack, then the others side by side, starting with
+    the cloud SDK imported), the pack boots while the first program runs, and it judges each
+    resource (in its own process) while the programs are still registering the next ones; a
+    thread here feeds it, stack after stack, in order, so the reports are those of one stack
+    after the other.
     """
     project_dir = project_dir.resolve()
     pack_dir = pack_dir or default_pack_dir(project_dir)
@@ -478,34 +482,49 @@ def check_project(
     if config_file is not None:
         load_config_file(config_file)  # a missing or malformed file fails before any work
     say = progress or (lambda _msg: None)
+    stacks = list(stacks)
+    project = str(load_project(project_dir)["name"])
+    configs = {stack: stack_config(project_dir, stack) for stack in stacks}
+    feeds = {stack: ResourceFeed() for stack in stacks}
     say("starting the policy pack")
+    # The programs' processes are forked first, before this one starts a thread or a channel.
     with (
         _without_cyclic_gc(),
+        ProgramRuns(project_dir, stacks, lambda stack, r: feeds[stack].put(r)) as runs,
         PackProcess(pack_dir) as pack,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze") as analyzer,
     ):
         pending: list[tuple[StackRun, Future[_Verdict]]] = []
+        verdicts: list[Future[_Verdict]] = []
         for stack in stacks:
-            project = str(load_project(project_dir)["name"])
-            config, secrets = stack_config(project_dir, stack)
-            feed = ResourceFeed()
-            verdict = analyzer.submit(
-                _judge,
-                pack,
-                feed,
-                project=project,
-                stack=stack,
-                config=config,
-                secret_keys=secrets,
-                config_file=config_file,
+            config, secrets = configs[stack]
+            verdicts.append(
+                analyzer.submit(
+                    _judge,
+                    pack,
+                    feeds[stack],
+                    project=project,
+                    stack=stack,
+                    config=config,
+                    secret_keys=secrets,
+                    config_file=config_file,
+                )
             )
-            say(f"running the program for stack {stack} and checking its resources")
-            try:
-                run = run_stack(project_dir, stack, on_resource=feed.put)
-            except BaseException:
+        try:
+            for stack, verdict in zip(stacks, verdicts, strict=True):
+                say(f"running the program for stack {stack} and checking its resources")
+                try:
+                    run = runs.result(stack)
+                except BaseException:
+                    feeds[stack].close(failed=True)
+                    raise
+                feeds[stack].close()
+                pending.append((run, verdict))
+        except BaseException:
+            for verdict in verdicts:
+                verdict.cancel()  # the stacks not judged yet never will be
+            for feed in feeds.values():  # and the one being judged ends with what it has
                 feed.close(failed=True)
-                raise
-            feed.close()
-            pending.append((run, verdict))
+            raise
         say("waiting for the policy pack")
         return [_report(project_dir, run, verdict.result()) for run, verdict in pending]

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from policies.runner.capture import CapturedResource, ProgramError, capture
+from policies.runner.lazy_sdk import lazy_provider_packages
 
 SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 - not a secret
 
@@ -118,6 +119,12 @@ def stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], tuple[s
 def _project_on_path(project_dir: Path) -> Iterator[None]:
     """Import the project's own modules (components/, policies/) from its folder, then restore."""
     before_path = list(sys.path)
+    # A package the project vendors (components/, stacks/) may already be imported from
+    # elsewhere, e.g. aideploy's own copy by the CLI: set those aside so the program imports the
+    # project's copy (the code that will really be deployed), and put them back afterwards.
+    shadowed = _shadowed_modules(project_dir)
+    for name in shadowed:
+        del sys.modules[name]
     before_modules = set(sys.modules)
     before_cwd = os.getcwd()
     sys.path.insert(0, str(project_dir))
@@ -138,6 +145,27 @@ def _project_on_path(project_dir: Path) -> Iterator[None]:
             )
             if mod_file.startswith(root) and not installed:
                 del sys.modules[mod_name]
+        sys.modules.update(shadowed)
+
+
+# The runner's own package: never set aside (the check is running from it).
+_RUNNER_PACKAGES = frozenset({"policies"})
+
+
+def _shadowed_modules(project_dir: Path) -> dict[str, Any]:
+    """Imported modules whose top-level package the project has its own copy of."""
+    own = {
+        p.name if p.is_dir() else p.stem
+        for p in project_dir.iterdir()
+        if (p.is_dir() and (p / "__init__.py").is_file()) or (p.suffix == ".py" and p.is_file())
+    } - _RUNNER_PACKAGES - {"__main__"}
+    root = str(project_dir)
+    return {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.split(".")[0] in own
+        and not str(getattr(module, "__file__", None) or "").startswith(root)
+    }
 
 
 def run_stack(
@@ -162,7 +190,8 @@ def run_stack(
     def program() -> None:
         runpy.run_path(str(entry), run_name="__main__")
 
-    with _project_on_path(project_dir):
+    # Provider SDKs load only the resource modules the program uses (see lazy_sdk).
+    with _project_on_path(project_dir), lazy_provider_packages():
         try:
             captured = capture(
                 program,

@@ -36,3 +36,26 @@ def test_installed_packages_inside_the_project_survive_a_run(tmp_path: Path) -> 
         run_stack(project, "dev")  # and a second run imports cleanly
     finally:
         sys.modules.pop("fakesdk_in_venv", None)
+
+
+def test_the_projects_vendored_packages_win_over_ones_already_imported(tmp_path: Path) -> None:
+    # The CLI imports aideploy's own `components` before it checks a project that vendors its
+    # own copy: the program must run the project's copy (what will really be deployed), and
+    # the CLI's modules must be back afterwards.
+    import components.spec as ours
+
+    project = tmp_path / "vendored"
+    (project / "stacks").mkdir(parents=True)
+    (project / "Pulumi.yaml").write_text(
+        "name: vendored\nruntime: python\nstackConfigDir: stacks\n"
+    )
+    (project / "stacks" / "Pulumi.dev.yaml").write_text("config: {}\n")
+    (project / "components").mkdir()
+    (project / "components" / "__init__.py").write_text("")
+    (project / "components" / "spec.py").write_text("WHERE = 'project'\n")
+    (project / "__main__.py").write_text(
+        "import pulumi\nfrom components import spec\npulumi.export('where', spec.WHERE)\n"
+    )
+    run = run_stack(project, "dev")
+    assert run.outputs.get("where") == "project"
+    assert sys.modules["components.spec"] is ours

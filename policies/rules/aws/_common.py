@@ -8,13 +8,14 @@ unconverted, so lookups accept both spellings.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pulumi_policy import PolicyResource, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from policies.rules.base import parse_document, type_matches
+from policies.rules.base import canonical_type, parse_document
 
 _CAMEL_BOUNDARY = re.compile(r"(?<!^)(?=[A-Z])")
 
@@ -128,9 +129,29 @@ def denies_insecure_transport(document: Any, all_actions: frozenset[str]) -> boo
 
 
 # ---------------------------------------------------------------------------- stack links
+# Per stack analysis: canonical type -> [(position, resource)], built once. Stack rules look up
+# one type per resource of another (every bucket's controls), so a scan per call would make the
+# check quadratic in the stack's size.
+_TYPE_INDEX: weakref.WeakKeyDictionary[StackValidationArgs, dict[str, list[tuple[int, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _type_index(args: StackValidationArgs) -> dict[str, list[tuple[int, Any]]]:
+    index = _TYPE_INDEX.get(args)
+    if index is None:
+        index = {}
+        for position, r in enumerate(args.resources):
+            index.setdefault(canonical_type(r.resource_type), []).append((position, r))
+        _TYPE_INDEX[args] = index
+    return index
+
+
 def of_types(args: StackValidationArgs, *types: str) -> list[PolicyResource]:
-    """The stack's resources of the given types (tolerant type matching)."""
-    return [r for r in args.resources if type_matches(r.resource_type, types)]
+    """The stack's resources of the given types (tolerant type matching), in stack order."""
+    index = _type_index(args)
+    found = [entry for t in {canonical_type(t) for t in types} for entry in index.get(t, [])]
+    return [r for _, r in sorted(found, key=lambda entry: entry[0])]
 
 
 def linked(
