@@ -76,7 +76,12 @@ COMMON_PINS: dict[str, str] = {
 CLOUD_PINS: dict[Cloud, dict[str, str]] = {
     Cloud.AWS: {"pulumi-aws": "7.51.1"},
     # pulumiverse-time: waits for Azure RBAC propagation before a key or role is used.
-    Cloud.AZURE: {"pulumi-azure-native": "3.29.0", "pulumiverse-time": "0.1.1"},
+    # pulumi-azuread: bootstrap's Entra objects (the rollback webhook's applications).
+    Cloud.AZURE: {
+        "pulumi-azure-native": "3.29.0",
+        "pulumi-azuread": "6.11.1",
+        "pulumiverse-time": "0.1.1",
+    },
     Cloud.GCP: {"pulumi-gcp": "10.2.0"},
 }
 

@@ -313,18 +313,50 @@ CLOUD_CLI: dict[Cloud, CloudCli] = {
 }
 
 
+# Per-environment CI variables only some patterns' stacks read, by cloud and pattern: (name, what).
+# On Azure the rollback webhook's Entra application (review B1): bootstrap creates it and prints
+# its ids in `ci_variables`; the stack reads them from the job's environment when its config
+# does not name them (components/azure/rollout.py, webhook_app_ids and WEBHOOK_PATTERNS).
+_AZURE_WEBHOOK_VARIABLES: tuple[tuple[str, str], ...] = (
+    (
+        "ROLLBACK_WEBHOOK_APP_OBJECT_ID",
+        "object id of the environment's rollback webhook Entra application (bootstrap); "
+        "`pulumi up` stops without it",
+    ),
+    ("ROLLBACK_WEBHOOK_APP_CLIENT_ID", "its client id (bootstrap)"),
+)
+PATTERN_VARIABLES: dict[Cloud, dict[Pattern, tuple[tuple[str, str], ...]]] = {
+    Cloud.AZURE: {
+        Pattern.API_FIRST: _AZURE_WEBHOOK_VARIABLES,
+        Pattern.MANAGED_PLATFORM: _AZURE_WEBHOOK_VARIABLES,
+    },
+}
+
+
+def pattern_variables(cloud: Cloud, pattern: Pattern) -> tuple[tuple[str, str], ...]:
+    """The per-environment CI variables a ``pattern`` stack on ``cloud`` reads beyond its cloud's
+    :attr:`CloudPipeline.variables`; GitHub jobs map each from ``vars`` into their environment
+    (GitLab exports an environment's CI/CD variables by itself)."""
+    return PATTERN_VARIABLES.get(cloud, {}).get(pattern, ())
+
+
 def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
     """The keys the pipeline's templates use (merged into the cookiecutter context)."""
     cloud = CLOUD_PIPELINE[answers.cloud]
     cli = CLOUD_CLI[answers.cloud]
     prod = stacks[Environment.PROD]
+    extra = pattern_variables(answers.cloud, answers.pattern)
+    github_env = cloud.github_env + "".join(
+        f"{name}: ${{{{ vars.{name} }}}}\n" for name, _ in extra
+    )
+    variables = cloud.variables + extra
     return {
         # pre-indented for the place they take in the workflow files (a steps list, a job env)
         "ci_login_step": textwrap.indent(cloud.github_login.rstrip("\n"), " " * 6),
         "ci_deploy_login_step": textwrap.indent(
             (cloud.github_login + cloud.github_deploy_session).rstrip("\n"), " " * 6
         ),
-        "ci_job_env": textwrap.indent(cloud.github_env.rstrip("\n"), " " * 6),
+        "ci_job_env": textwrap.indent(github_env.rstrip("\n"), " " * 6),
         "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
         "ci_gitlab_image": GITLAB_PYTHON_IMAGE,
         "ci_gitlab_cli_install": textwrap.indent(cli.install.rstrip("\n"), " " * 6),
@@ -339,7 +371,7 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
         "ci_gitlab_registry_login": textwrap.indent(
             cloud.gitlab_registry_login.rstrip("\n"), " " * 6
         ),
-        "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in cloud.variables),
+        "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in variables),
         "ci_actions": ACTIONS,
         "http_endpoint_output": HTTP_ENDPOINT_OUTPUT[answers.pattern],
         "rollout_strategy": prod.rollout.strategy.value,

@@ -23,7 +23,13 @@ Once per subscription that holds some of the project's environments, in one reso
   subscription holding prod, the **model registry** ``spec.registry_name`` (Premium, CMK, admin
   user and anonymous pull off), the publish identity (AcrPush there only) and AcrPull for every
   subscription's pull identity; Microsoft Defender for Containers scans pushed images;
-- an audit Log Analytics workspace receiving the state account's, vault's and registry's logs.
+- an audit Log Analytics workspace receiving the state account's, vault's and registry's logs;
+- for the patterns with an Azure rollback webhook (:data:`rollout.WEBHOOK_PATTERNS`), the
+  **rollback webhook's Entra application** of each environment (:func:`webhook_apps`, review
+  B1): identifier URI ``rollout.webhook_identifier_uri``, app role ``ActionGroupsSecureWebhook``
+  granted to Azure Monitor's action-group application; its ids reach the stacks through
+  ``ci_variables``. Opt out with the bootstrap config flag :data:`WEBHOOK_APP_CONFIG` where the
+  person running bootstrap holds no Entra role (then the manual path of docs/patterns/azure.md).
 
 Resource providers have no Pulumi resource (pulumi-azure-native's ``providerhub`` module is for
 publishing providers, not registering a subscription): :data:`RESOURCE_PROVIDERS` lists the
@@ -32,8 +38,10 @@ publishing providers, not registering a subscription): :data:`RESOURCE_PROVIDERS
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_azure_native as azure_native
@@ -45,8 +53,10 @@ import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 import pulumi_azure_native.security as defender
 import pulumi_azure_native.storage as storage
+import pulumi_azuread as azuread
 
-from components.azure import event_driven, hosting, roles, security
+from components.azure import event_driven, hosting, roles, rollout, security
+from components.azure.rollback_fn.webhook_auth import ACTION_GROUP_APP_ID, WEBHOOK_APP_ROLE
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
     DEPLOYERS,
@@ -628,6 +638,114 @@ class Registry:
     login_server: pulumi.Output[str]
 
 
+# -- the rollback webhook's Entra application (review B1) ---------------------------------------
+# The bootstrap config flag (bool, default true) that creates it; `false` where the person running
+# bootstrap holds no Entra role able to (the manual path of docs/patterns/azure.md then applies).
+WEBHOOK_APP_CONFIG = "createRollbackWebhookApp"
+# The namespace of the app roles' deterministic ids (any fixed UUID; never change it).
+_WEBHOOK_ROLE_NAMESPACE = uuid.UUID("6f1d3c62-5b1e-4f3a-9a55-3c0e1f6a7b21")
+
+
+def webhook_role_id(project: str, environment: Environment) -> str:
+    """The id of the webhook application's ``ActionGroupsSecureWebhook`` app role: fixed per
+    project and environment, so a re-run never replaces the role (nor its assignment)."""
+    return str(uuid.uuid5(_WEBHOOK_ROLE_NAMESPACE, f"{project}/{environment.value}/rollback"))
+
+
+@dataclass(frozen=True)
+class WebhookApp:
+    """One environment's rollback webhook application, its service principal, and the app role
+    assignment that lets Azure Monitor's action groups obtain tokens for it."""
+
+    application: azuread.Application
+    service_principal: azuread.ServicePrincipal
+    assignment: azuread.AppRoleAssignment
+
+
+def webhook_apps_wanted(spec: BootstrapSpec, config: pulumi.Config | None = None) -> bool:
+    """Whether this bootstrap creates the rollback webhook applications: its pattern wires the
+    webhook and the bootstrap config flag :data:`WEBHOOK_APP_CONFIG` is not false."""
+    if spec.pattern not in rollout.WEBHOOK_PATTERNS:
+        return False
+    flag = (config or pulumi.Config()).get_bool(WEBHOOK_APP_CONFIG)
+    return flag is not False
+
+
+def webhook_apps(
+    spec: BootstrapSpec, name: str, o: pulumi.ResourceOptions
+) -> dict[Environment, WebhookApp]:
+    """The rollback webhook's Entra application of each environment of this subscription.
+
+    Microsoft's secure-webhook setup: an application whose identifier URI is the token audience
+    the rollback service requires (``rollout.webhook_identifier_uri``, the URI the stack's action
+    group names), an app role ``ActionGroupsSecureWebhook`` for applications, its service
+    principal, and that role assigned to Azure Monitor's action-group application
+    (:data:`ACTION_GROUP_APP_ID`, the same in every tenant). One application per environment:
+    identifier URIs are unique in a tenant, and the project's other bootstrap stacks (other
+    subscriptions of the same tenant) create their own environments'. Entra objects, written
+    through Microsoft Graph with the signed-in person's Entra rights (bootstrap/README.md).
+    """
+    tenant = spec.tenant or ""
+    provider = azuread.Provider(f"{name}-entra", tenant_id=tenant, opts=o)
+    entra = pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(provider=provider))
+    # Azure Monitor's action-group service principal ("AZNS AAD Webhook") in this tenant.
+    monitor = azuread.get_service_principal_output(
+        client_id=ACTION_GROUP_APP_ID, opts=pulumi.InvokeOutputOptions(provider=provider)
+    )
+    owner = security.deployer_object_id()
+    apps: dict[Environment, WebhookApp] = {}
+    for env in spec.environments:
+        role_id = webhook_role_id(spec.project, env)
+        application = azuread.Application(
+            f"{name}-rollback-webhook-{env.value}",
+            display_name=f"aideploy {spec.project} {env.value} rollback webhook",
+            identifier_uris=[rollout.webhook_identifier_uri(tenant, spec.project, env.value)],
+            sign_in_audience="AzureADMyOrg",
+            owners=[owner],
+            app_roles=[
+                azuread.ApplicationAppRoleArgs(
+                    allowed_member_types=["Application"],
+                    description=(
+                        f"Azure Monitor action groups call the rollback service of "
+                        f"{spec.project} {env.value}"
+                    ),
+                    display_name=WEBHOOK_APP_ROLE,
+                    id=role_id,
+                    value=WEBHOOK_APP_ROLE,
+                    enabled=True,
+                )
+            ],
+            opts=entra,
+        )
+        principal = azuread.ServicePrincipal(
+            f"{name}-rollback-webhook-{env.value}-sp",
+            client_id=application.client_id,
+            owners=[owner],
+            opts=entra,
+        )
+        assignment = azuread.AppRoleAssignment(
+            f"{name}-rollback-webhook-{env.value}-action-groups",
+            app_role_id=role_id,
+            principal_object_id=monitor.object_id,
+            resource_object_id=principal.object_id,
+            opts=entra,
+        )
+        apps[env] = WebhookApp(application, principal, assignment)
+    return apps
+
+
+def ci_environment_stacks(spec: BootstrapSpec) -> dict[str, Environment]:
+    """The CI environments of this bootstrap's identities that work on exactly one stack, and
+    that stack (``dev``, ``preview-dev``, ``production``, ``production-preview``...)."""
+    out: dict[str, Environment] = {}
+    for role in spec.identities:
+        envs = [e for e in IDENTITY_STACKS[role] if e in spec.environments]
+        ci_envs = spec.ci_environments(role)
+        if len(ci_envs) == len(envs):
+            out.update(zip(ci_envs, envs, strict=True))
+    return out
+
+
 class AzureBootstrap(pulumi.ComponentResource):
     """Everything one Azure subscription needs before the project's stacks run there."""
 
@@ -677,10 +795,11 @@ class AzureBootstrap(pulumi.ComponentResource):
             if spec.registry
             else None
         )
+        self.webhook_apps = webhook_apps(spec, name, o) if webhook_apps_wanted(spec) else {}
         self._outputs = self._collect()
         self.register_outputs(self._outputs)
 
-    def _collect(self) -> dict[str, pulumi.Output[object]]:
+    def _collect(self) -> dict[str, Any]:
         spec = self.spec
         container = self.state.container
         backend = container.name.apply(lambda _: spec.backend_url)
@@ -689,15 +808,17 @@ class AzureBootstrap(pulumi.ComponentResource):
             for env in spec.environments
         }
         identities = {role.value: ident.client_id for role, ident in self.identities.items()}
+        stacks = ci_environment_stacks(spec)
+        # Plain values and each cloud-computed id as its own Output: an id Entra assigns is
+        # unknown in a preview, and must not hide the variables that are known.
         variables = {
-            ci_environment: pulumi.Output.all(ident.client_id, backend).apply(
-                lambda a: {
-                    "AZURE_CLIENT_ID": a[0],
-                    "AZURE_TENANT_ID": spec.tenant or "",
-                    "AZURE_SUBSCRIPTION_ID": spec.account,
-                    "PULUMI_BACKEND_URL": a[1],
-                }
-            )
+            ci_environment: {
+                "AZURE_CLIENT_ID": ident.client_id,
+                "AZURE_TENANT_ID": spec.tenant or "",
+                "AZURE_SUBSCRIPTION_ID": spec.account,
+                "PULUMI_BACKEND_URL": backend,
+                **self._webhook_variables(stacks.get(ci_environment)),
+            }
             for role, ident in self.identities.items()
             for ci_environment in spec.ci_environments(role)
         }
@@ -722,9 +843,29 @@ class AzureBootstrap(pulumi.ComponentResource):
             "stack_prerequisites": prerequisites,
         }
         assert tuple(values) == BOOTSTRAP_OUTPUTS
-        return {k: pulumi.Output.from_input(v) for k, v in values.items()}
+        # ci_variables stays a plain {environment: {variable: value}} map of Outputs: an Output
+        # of the whole map would be unknown in a preview as soon as one Entra id is.
+        return {
+            k: v if k == "ci_variables" else pulumi.Output.from_input(v) for k, v in values.items()
+        }
 
-    def outputs(self) -> dict[str, pulumi.Output[object]]:
+    def _webhook_variables(self, env: Environment | None) -> dict[str, pulumi.Output[str]]:
+        """The rollback webhook application's ids for a CI environment working on ``env``
+        (read by the stack, rollout.webhook_app_ids), once Azure Monitor holds its role."""
+        made = self.webhook_apps.get(env) if env is not None else None
+        if made is None:
+            return {}
+        granted = made.assignment.id
+        return {
+            rollout.WEBHOOK_APP_OBJECT_ID_ENV: pulumi.Output.all(
+                made.application.object_id, granted
+            ).apply(lambda a: str(a[0])),
+            rollout.WEBHOOK_APP_CLIENT_ID_ENV: pulumi.Output.all(
+                made.application.client_id, granted
+            ).apply(lambda a: str(a[0])),
+        }
+
+    def outputs(self) -> dict[str, Any]:
         """Exactly :data:`components.bootstrap.BOOTSTRAP_OUTPUTS`."""
         return dict(self._outputs)
 

@@ -109,6 +109,7 @@ class AzureManagedPlatform(PatternComponent):
     def __init__(
         self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        rollout.stop_up_without_webhook_app()  # before anything is declared (review B1)
         super().__init__(name, spec, opts)
         o = self.child_opts()
         base = security.foundation(spec, name, o)

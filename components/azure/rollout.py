@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import urllib.error
 import urllib.request
@@ -37,7 +38,7 @@ import pulumi_azure_native.resources as resources
 from components.azure import hosting, monitoring, roles, security
 from components.naming import resource_name
 from components.rollout import settings_for, traffic_split
-from components.spec import DeploymentSpec
+from components.spec import DeploymentSpec, Pattern
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
 # The one rollback rule (components/rollout.py), shipped beside the service's own files under
@@ -70,18 +71,72 @@ ROLLBACK_PATH = "/api/rollback"
 # -- the authenticated trigger (review B1) ----------------------------------------------------
 # The action group's webhook carries an Entra token for the stack's webhook application, which
 # Azure Monitor's action-group application obtains (it holds the app role WEBHOOK_APP_ROLE on
-# it). The application is an Entra ID object, not an ARM resource: it is created once per
-# project and subscription (docs/patterns/azure.md, "The rollback webhook's Entra application")
-# with the identifier URI below, and its object id is given to the stacks as this config key.
+# it). The application is an Entra ID object, not an ARM resource: bootstrap creates one per
+# environment (components/azure/bootstrap.py ``webhook_apps``; or an admin by hand, where
+# bootstrap may not: docs/patterns/azure.md) with the identifier URI below, and its object id
+# reaches the stack as this config key or, when the key is unset, the CI variable of the same
+# meaning (bootstrap's ``ci_variables`` output), read from the environment.
 WEBHOOK_APP_OBJECT_ID_CONFIG = "rollbackWebhookAppObjectId"
 # Optional: the application's client id, also accepted as the token audience (v2 tokens).
 WEBHOOK_APP_CLIENT_ID_CONFIG = "rollbackWebhookAppClientId"
+# The CI variables (and environment variables) bootstrap's ``ci_variables`` output names them by.
+WEBHOOK_APP_OBJECT_ID_ENV = "ROLLBACK_WEBHOOK_APP_OBJECT_ID"
+WEBHOOK_APP_CLIENT_ID_ENV = "ROLLBACK_WEBHOOK_APP_CLIENT_ID"
+# The patterns whose stacks declare the rollback webhook (:func:`rollback_path`).
+WEBHOOK_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST, Pattern.MANAGED_PLATFORM})
+# Where a client reads how the application is made (the generated bootstrap/README.md).
+WEBHOOK_APP_DOC = 'bootstrap/README.md, section "The rollback webhook\'s Entra application"'
 
 
-def webhook_identifier_uri(tenant_id: str, project: str) -> str:
+def webhook_identifier_uri(tenant_id: str, project: str, environment: str) -> str:
     """The webhook application's identifier URI (``api://<tenant>/<name>`` is a format Entra
-    accepts for any tenant); also the token audience the service requires."""
-    return f"api://{tenant_id}/aideploy-{project}-rollback"
+    accepts for any tenant); also the token audience the service requires. One application per
+    environment: identifier URIs are unique in a tenant, and a project's bootstrap stacks (one
+    per subscription, all in one tenant) each create their own environments' applications."""
+    return f"api://{tenant_id}/aideploy-{project}-{environment}-rollback"
+
+
+def webhook_app_ids(
+    config: pulumi.Config | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[str | None, str | None]:
+    """The webhook application's (object id, client id): the stack config keys, else the CI
+    variables bootstrap's ``ci_variables`` names them by (the pipeline's environment)."""
+    config = config or pulumi.Config()
+    env = os.environ if environ is None else environ
+    object_id = config.get(WEBHOOK_APP_OBJECT_ID_CONFIG) or env.get(WEBHOOK_APP_OBJECT_ID_ENV)
+    client_id = config.get(WEBHOOK_APP_CLIENT_ID_CONFIG) or env.get(WEBHOOK_APP_CLIENT_ID_ENV)
+    return (object_id or "").strip() or None, (client_id or "").strip() or None
+
+
+def missing_webhook_app_message() -> str:
+    """What a stack says when it wires the rollback webhook without the application's id."""
+    return (
+        f"`{WEBHOOK_APP_OBJECT_ID_CONFIG}` is not set: the rollback webhook authenticates as its "
+        "Entra application, which bootstrap creates (see "
+        f"{WEBHOOK_APP_DOC}). Set `pulumi config set {WEBHOOK_APP_OBJECT_ID_CONFIG} "
+        f"<object id>` (or, in CI, the variable {WEBHOOK_APP_OBJECT_ID_ENV} from bootstrap's "
+        "ci_variables) before `pulumi up`"
+    )
+
+
+def require_webhook_app() -> tuple[str | None, str | None]:
+    """:func:`webhook_app_ids`, checked: without the object id a preview warns and a real
+    `pulumi up` raises (a component may call this first, before it declares anything)."""
+    object_id, client_id = webhook_app_ids()
+    if not object_id:
+        if not pulumi.runtime.is_dry_run():
+            raise pulumi.RunError(missing_webhook_app_message())
+        pulumi.log.warn(missing_webhook_app_message())
+    return object_id, client_id
+
+
+def stop_up_without_webhook_app() -> None:
+    """Called first by the components that wire the rollback webhook, before they declare
+    anything: a real `pulumi up` without the webhook application stops here, so no resource
+    (API Management takes most of an hour) is created by an up that cannot finish. A preview
+    warns later, once, in :func:`webhook_auth`."""
+    if not pulumi.runtime.is_dry_run() and not webhook_app_ids()[0]:
+        raise pulumi.RunError(missing_webhook_app_message())
 
 
 @dataclass(frozen=True)
@@ -95,18 +150,15 @@ class WebhookAuth:
 
 
 def webhook_auth(spec: DeploymentSpec) -> WebhookAuth:
-    """The webhook application this stack's rollback receiver authenticates with."""
-    config = pulumi.Config()
-    object_id = config.get(WEBHOOK_APP_OBJECT_ID_CONFIG)
-    client_id = config.get(WEBHOOK_APP_CLIENT_ID_CONFIG)
-    if not object_id:
-        pulumi.log.warn(
-            f"`{WEBHOOK_APP_OBJECT_ID_CONFIG}` is not set: create the rollback webhook's Entra "
-            "application (docs/patterns/azure.md) and `pulumi config set "
-            f"{WEBHOOK_APP_OBJECT_ID_CONFIG} <object id>` before the first `pulumi up`"
-        )
+    """The webhook application this stack's rollback receiver authenticates with.
+
+    Without its object id a preview (and the offline checks, which run as previews) warns; a
+    real `pulumi up` stops with :func:`missing_webhook_app_message`, so no receiver is ever
+    declared without the application that authenticates it.
+    """
+    object_id, client_id = require_webhook_app()
     tenant = security.tenant_id()
-    uri = tenant.apply(lambda t: webhook_identifier_uri(t, spec.project))
+    uri = tenant.apply(lambda t: webhook_identifier_uri(t, spec.project, spec.environment.value))
     audiences = uri.apply(lambda u: ",".join(a for a in (u, client_id) if a))
     return WebhookAuth(tenant, uri, object_id, audiences)
 
@@ -433,6 +485,9 @@ def rollback_path(
     the alerts' tables on the workspace, read and write the target, send its decision events to
     Application Insights.
     """
+    # First: on `pulumi up` without the webhook application's id this stops before any part of
+    # the rollback path is declared (review B1: never a receiver without its application).
+    auth = webhook_auth(spec)
     svc_identity = security.identity(spec, name, "rollback", rg, opts)
     # Bootstrap's custom roles, assigned on exactly the target (and the linked resource).
     grants = [
@@ -484,7 +539,6 @@ def rollback_path(
     environment = hosting.container_environment(spec, name, "rollback-env", rg, workspace, opts)
     app_name = rollback_app_name(spec)
     decision = settings_for(spec)
-    auth = webhook_auth(spec)
     settings: dict[str, pulumi.Input[str]] = {
         "PYTHONPATH": "/app",
         "PYTHONDONTWRITEBYTECODE": "1",

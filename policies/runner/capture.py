@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import hashlib
 import json
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,6 +120,10 @@ def _synthesized_outputs(
             f"{type_.split(':')[1]}/{name}"
         )
         out["principalId"] = "11111111-1111-1111-1111-111111111111"
+    elif package == "azuread":
+        # Entra objects are named by GUIDs the directory assigns; stable ones per name.
+        out["objectId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"entra-object/{name}"))
+        out["clientId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, f"entra-client/{name}"))
     elif package == "gcp":
         out["selfLink"] = f"https://www.googleapis.com/mock/{who.gcp_project}/{name}"
         out["email"] = f"{name[:30]}@{who.gcp_project}.iam.gserviceaccount.com"
@@ -283,6 +288,13 @@ class CloudMocks(pulumi.runtime.Mocks):
             return {"names": zones, "zoneIds": ["az1", "az2", "az3"], "id": self.region}
         if args.token == "gcp:serviceaccount/getAccount:getAccount":  # noqa: S105
             return _gcp_service_account(args.args, self.identity)
+        if (
+            args.token == "azuread:index/getServicePrincipal:getServicePrincipal"  # noqa: S105
+            and args.token not in self.invokes
+        ):
+            client = str(args.args.get("clientId") or args.args.get("displayName") or "sp")
+            object_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"entra-sp/{client}"))
+            return {**dict(args.args), "objectId": object_id, "id": object_id, "clientId": client}
         result = self.invokes.get(args.token)
         # A mock call must return a dict; unknown functions echo their arguments.
         return dict(result) if result is not None else dict(args.args)

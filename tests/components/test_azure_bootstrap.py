@@ -5,10 +5,12 @@ custom role, derived from captures of every Azure pattern."""
 from __future__ import annotations
 
 import re
+import uuid
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 import pytest
@@ -16,7 +18,8 @@ import yaml
 
 from components.azure import bootstrap as boot
 from components.azure import event_driven as ed
-from components.azure import hosting, roles, security
+from components.azure import hosting, roles, rollout, security
+from components.azure.rollback_fn.webhook_auth import ACTION_GROUP_APP_ID, WEBHOOK_APP_ROLE
 from components.bootstrap import (
     BOOTSTRAP_OUTPUTS,
     DEPLOYERS,
@@ -28,9 +31,10 @@ from components.bootstrap import (
     IdentityRole,
     oidc_subjects,
 )
-from components.registry import bootstrap_component_for
+from components.registry import bootstrap_component_for, component_for
 from components.spec import Cloud, Environment, Pattern
 from policies.rules import all_policies
+from policies.runner import capture as capture_module
 from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
 from templates.pipeline_context import CLOUD_PIPELINE
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
@@ -660,3 +664,228 @@ def test_the_readme_says_where_gitlab_previews_run_as_the_pipeline_does() -> Non
     assert "runs the cloud `preview` job of dev and staging on the **default branch**" in text
     for variable in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
         assert variable in text and variable in cloud.gitlab_login
+
+
+# -- the rollback webhook's Entra application (review B1) ---------------------------------------
+# The shared mocks answer nothing for Entra objects (their ids stay unknown, as in a first
+# preview); these runs give each azuread object the ids Entra would assign, and the tenant's
+# Azure Monitor service principal, so the ids can be followed into ci_variables.
+ENTRA = "azuread:index"
+MONITOR_SP = "99999999-8888-4777-8666-555555555555"  # Azure Monitor's SP in the mock tenant
+
+
+def entra_id(kind: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{kind}/{name}"))
+
+
+def run_bootstrap_with_entra(spec: BootstrapSpec, config: dict[str, str] | None = None) -> Capture:
+    synthesized = capture_module._synthesized_outputs
+    invokes = capture_module._invoke_results
+
+    def outputs(type_: str, name: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        out = synthesized(type_, name, *args, **kwargs)
+        if type_.startswith(f"{ENTRA}/"):
+            out.update(objectId=entra_id("object", name), clientId=entra_id("client", name))
+        return out
+
+    def functions(*args: Any, **kwargs: Any) -> dict[str, dict[str, Any]]:
+        found = invokes(*args, **kwargs)
+        found[f"{ENTRA}/getServicePrincipal:getServicePrincipal"] = {
+            "objectId": MONITOR_SP,
+            "clientId": ACTION_GROUP_APP_ID,
+            "displayName": "AZNS AAD Webhook",
+        }
+        return found
+
+    def program() -> None:
+        component = bootstrap_component_for(spec.cloud)(spec.project, spec)
+        for key, value in component.outputs().items():
+            pulumi.export(key, value)
+
+    with (
+        mock.patch.object(capture_module, "_synthesized_outputs", outputs),
+        mock.patch.object(capture_module, "_invoke_results", functions),
+    ):
+        return capture(
+            program,
+            project=f"{spec.project}-bootstrap",
+            stack=spec.stack,
+            region=spec.region,
+            config={
+                "azure-native:subscriptionId": spec.account,
+                "azure-native:tenantId": spec.tenant or "",
+                **{f"{spec.project}-bootstrap:{k}": v for k, v in (config or {}).items()},
+            },
+        )
+
+
+@cache
+def entra_run(
+    pattern: Pattern = Pattern.API_FIRST, layout: str = "shared", opt_out: bool = False
+) -> dict[str, tuple[BootstrapSpec, Capture]]:
+    accounts = (
+        {Environment.DEV: OTHER, Environment.STAGING: OTHER, Environment.PROD: SUBSCRIPTION_ID}
+        if layout == "split"
+        else {e: SUBSCRIPTION_ID for e in Environment}
+    )
+    plan = sample_plan(Cloud.AZURE, pattern, accounts=accounts)
+    config = {boot.WEBHOOK_APP_CONFIG: "false"} if opt_out else None
+    return {s: (spec, run_bootstrap_with_entra(spec, config)) for s, spec in plan.bootstrap.items()}
+
+
+def webhook_apps_of(cap: Capture) -> dict[str, CapturedResource]:
+    """The bootstrap's webhook applications, by the environment their identifier URI names."""
+    apps = of_type(cap.resources, f"{ENTRA}/application:Application")
+    return {a.inputs["identifierUris"][0].rsplit("-", 2)[-2]: a for a in apps}
+
+
+def stack_receiver(spec: BootstrapSpec, env: Environment) -> dict[str, Any]:
+    """The rollback webhook receiver of ``env``'s stack, run with the bootstrap's tenant and the
+    object id its CI variable would carry."""
+    stack = make_spec(Cloud.AZURE, spec.pattern, env)
+
+    def program() -> None:
+        component_for(stack.cloud, stack.pattern)(stack.project, stack)
+
+    cap = capture(
+        program,
+        project=stack.project,
+        stack=env.value,
+        region=stack.region,
+        config={
+            "azure-native:tenantId": spec.tenant or "",
+            f"{stack.project}:{rollout.WEBHOOK_APP_OBJECT_ID_CONFIG}": OTHER,
+        },
+    )
+    (action,) = [
+        g for g in of_type(cap.resources, f"{NS}:monitor:ActionGroup")
+        if g.name.endswith("-rollback-action")
+    ]  # fmt: skip
+    receiver: dict[str, Any] = action.inputs["webhookReceivers"][0]
+    return receiver
+
+
+@pytest.mark.parametrize("pattern", sorted(rollout.WEBHOOK_PATTERNS))
+def test_bootstrap_creates_the_webhook_app_the_stacks_receiver_authenticates_with(
+    pattern: Pattern,
+) -> None:
+    ((spec, cap),) = entra_run(pattern).values()
+    apps = webhook_apps_of(cap)
+    assert set(apps) == {e.value for e in spec.environments}
+    for env in spec.environments:
+        app = apps[env.value]
+        # The exact identifier URI the stack's action group names, both from the real code.
+        uri = rollout.webhook_identifier_uri(spec.tenant or "", spec.project, env.value)
+        assert app.inputs["identifierUris"] == [uri]
+        assert app.inputs["signInAudience"] == "AzureADMyOrg"
+        (role,) = app.inputs["appRoles"]
+        assert role["value"] == role["displayName"] == WEBHOOK_APP_ROLE
+        assert role["allowedMemberTypes"] == ["Application"]
+        assert role["id"] == boot.webhook_role_id(spec.project, env)
+        # Its service principal, and Azure Monitor's action-group SP holding the role there.
+        (sp,) = [
+            s for s in of_type(cap.resources, f"{ENTRA}/servicePrincipal:ServicePrincipal")
+            if s.name == f"{app.name}-sp"
+        ]  # fmt: skip
+        assert sp.inputs["clientId"] == entra_id("client", app.name)
+        assert deps(sp, "clientId") == {app.urn}
+        (grant,) = [
+            g for g in of_type(cap.resources, f"{ENTRA}/appRoleAssignment:AppRoleAssignment")
+            if g.name == f"{app.name}-action-groups"
+        ]  # fmt: skip
+        assert grant.inputs["appRoleId"] == role["id"]
+        assert grant.inputs["principalObjectId"] == MONITOR_SP
+        assert grant.inputs["resourceObjectId"] == entra_id("object", sp.name)
+        assert deps(grant, "resourceObjectId") == {sp.urn}
+        # Entra objects go through the bootstrap's own azuread provider, pinned to its tenant.
+        (provider,) = of_type(cap.resources, "pulumi:providers:azuread")
+        assert provider.inputs["tenantId"] == spec.tenant
+        assert all(r.provider.startswith(f"{provider.urn}::") for r in (app, sp, grant))
+    # ... and the stack's receiver names that URI, so Azure Monitor's token carries that audience.
+    receiver = stack_receiver(spec, Environment.PROD)
+    assert receiver["useAadAuth"] is True
+    assert receiver["identifierUri"] == apps["prod"].inputs["identifierUris"][0]
+    assert receiver["tenantId"] == spec.tenant
+
+
+def test_the_action_group_lookup_is_azure_monitors_documented_application() -> None:
+    # The one client id Microsoft documents for secure webhooks, which the service also checks.
+    assert ACTION_GROUP_APP_ID == "461e8683-5575-4561-ac7f-899cc907d62a"
+    assert WEBHOOK_APP_ROLE == "ActionGroupsSecureWebhook"
+
+
+@pytest.mark.parametrize("layout", ["shared", "split"])
+def test_ci_variables_carry_each_environments_webhook_app_ids(layout: str) -> None:
+    for spec, cap in entra_run(Pattern.API_FIRST, layout).values():
+        apps = webhook_apps_of(cap)
+        variables = cap.stack_outputs()["ci_variables"]
+        stacks = boot.ci_environment_stacks(spec)
+        for ci_env, values in variables.items():
+            env = stacks.get(ci_env)
+            if env is None:  # the release environment pushes images; it runs no stack
+                assert rollout.WEBHOOK_APP_OBJECT_ID_ENV not in values, ci_env
+                continue
+            app = apps[env.value]
+            assert values[rollout.WEBHOOK_APP_OBJECT_ID_ENV] == entra_id("object", app.name)
+            assert values[rollout.WEBHOOK_APP_CLIENT_ID_ENV] == entra_id("client", app.name)
+        # Every deployer and previewer of this subscription's stacks gets its stack's ids.
+        assert set(stacks.values()) == set(spec.environments)
+        assert {c for c in variables if rollout.WEBHOOK_APP_OBJECT_ID_ENV in variables[c]} == set(
+            stacks
+        )
+
+
+def test_split_bootstraps_create_only_their_own_environments_apps_with_unique_uris() -> None:
+    uris: list[str] = []
+    for spec, cap in entra_run(Pattern.API_FIRST, "split").values():
+        apps = webhook_apps_of(cap)
+        assert set(apps) == {e.value for e in spec.environments}
+        uris += [a.inputs["identifierUris"][0] for a in apps.values()]
+    # Identifier URIs are unique in a tenant: no two bootstrap stacks may claim the same one.
+    assert len(uris) == len(set(uris)) == len(Environment)
+
+
+def test_no_webhook_app_for_patterns_without_the_rollback_webhook() -> None:
+    for pattern in set(PATTERNS) - rollout.WEBHOOK_PATTERNS:
+        ((_, cap),) = entra_run(pattern).values()
+        assert not [r for r in cap.resources if r.type.startswith("azuread:")]
+        for values in cap.stack_outputs()["ci_variables"].values():
+            assert rollout.WEBHOOK_APP_OBJECT_ID_ENV not in values
+
+
+def test_the_webhook_app_is_opt_out_for_tenants_without_entra_rights() -> None:
+    ((_, cap),) = entra_run(Pattern.API_FIRST, opt_out=True).values()
+    assert not [r for r in cap.resources if r.type.startswith("azuread:")]
+    for values in cap.stack_outputs()["ci_variables"].values():
+        assert rollout.WEBHOOK_APP_OBJECT_ID_ENV not in values
+        assert values["AZURE_CLIENT_ID"]
+
+
+def test_the_webhook_patterns_are_the_ones_whose_stacks_declare_the_webhook() -> None:
+    for pattern in PATTERNS:
+        cap = run_component(make_spec(Cloud.AZURE, pattern, Environment.DEV))
+        receivers = [
+            r
+            for g in of_type(cap.resources, f"{NS}:monitor:ActionGroup")
+            for r in g.inputs.get("webhookReceivers") or []
+            if r.get("useAadAuth")
+        ]
+        assert bool(receivers) == (pattern in rollout.WEBHOOK_PATTERNS), pattern
+
+
+def test_the_readme_says_who_creates_the_webhook_app_and_with_which_entra_role() -> None:
+    text = " ".join(PARTIAL.read_text().split())
+    assert "The rollback webhook's Entra application" in text
+    assert rollout.WEBHOOK_APP_DOC.split('"')[1] in text
+    for needed in (
+        "Cloud Application Administrator",
+        "Application Administrator",
+        "admin consent",
+        WEBHOOK_APP_ROLE,
+        ACTION_GROUP_APP_ID,
+        boot.WEBHOOK_APP_CONFIG,
+        rollout.WEBHOOK_APP_OBJECT_ID_ENV,
+        rollout.WEBHOOK_APP_CLIENT_ID_ENV,
+        f"pulumi config set {rollout.WEBHOOK_APP_OBJECT_ID_CONFIG}",
+    ):
+        assert needed in text, needed

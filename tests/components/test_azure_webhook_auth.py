@@ -28,7 +28,7 @@ from components.azure.rollback_fn.webhook_auth import (
 )
 
 TENANT = "44444444-4444-4444-4444-444444444444"
-AUDIENCE = rollout.webhook_identifier_uri(TENANT, "acme-support")
+AUDIENCE = rollout.webhook_identifier_uri(TENANT, "acme-support", "prod")
 NOW = 1_800_000_000.0
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -24,7 +24,7 @@ from components.registry import is_available
 from components.spec import PATTERN_OUTPUTS, Cloud, Pattern
 from templates.generator import generate
 from templates.pipeline_context import CLOUD_PIPELINE
-from tests.conftest import sample_answers
+from tests.conftest import sample_answers, sample_plan
 
 BIN = Path(sys.executable).parent
 PATTERN = Pattern.API_FIRST
@@ -529,3 +529,86 @@ def test_release_versions_never_grow_with_each_release(
     (project / "model" / "VERSION").unlink()  # without the file: the stack's base, not regrown
     again = _run(python, "-m", "ci.model_image", "version", "--commit", "0" * 40, cwd=project)
     assert again.stdout.strip() == "1.0.0-" + "0" * 12
+
+
+# ------------------------------------------------- Azure: the rollback webhook's application ids
+def _pulumi_jobs(workflow: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Jobs of a GitHub workflow with a step running `pulumi up` or `pulumi preview`."""
+    return {
+        name: job
+        for name, job in workflow["jobs"].items()
+        if any(
+            re.search(r"pulumi (up|preview)\b", step.get("run") or "")
+            for step in job.get("steps", [])
+        )
+    }
+
+
+def test_azure_jobs_pass_the_webhook_app_ids_from_bootstrap_to_every_up_and_preview(
+    projects: dict[tuple[Cloud, str], Path],
+) -> None:
+    from components.azure import bootstrap as boot
+    from components.azure import rollout
+    from templates.pipeline_context import PATTERN_VARIABLES
+
+    # The names the pipeline maps are the ones bootstrap's ci_variables print and the stack
+    # reads (components/azure/rollout.py), for exactly the patterns that wire the webhook.
+    names = (rollout.WEBHOOK_APP_OBJECT_ID_ENV, rollout.WEBHOOK_APP_CLIENT_ID_ENV)
+    assert set(PATTERN_VARIABLES[Cloud.AZURE]) == rollout.WEBHOOK_PATTERNS
+    for variables in PATTERN_VARIABLES[Cloud.AZURE].values():
+        assert tuple(name for name, _ in variables) == names
+    project = projects[(Cloud.AZURE, "github")]
+    workflows = project / ".github" / "workflows"
+    jobs = {
+        f"{path.name}:{name}": job
+        for path in (workflows / "pipeline.yml", workflows / "rollback-drill.yml")
+        for name, job in _pulumi_jobs(_yaml(path)).items()
+    }
+    # deploy dev/staging/prod, the previews, the drill's staging up
+    assert len(jobs) >= 6, sorted(jobs)
+    (spec,) = sample_plan(Cloud.AZURE, PATTERN).bootstrap.values()
+    stack_environments = set(boot.ci_environment_stacks(spec))
+    for where, job in jobs.items():
+        # GitHub exposes `vars` only where a job maps them: each such job maps both, from the
+        # CI environment bootstrap's ci_variables set them in.
+        for name in names:
+            assert job["env"][name] == f"${{{{ vars.{name} }}}}", (where, name)
+        env = job.get("environment")
+        env_name = env.get("name") if isinstance(env, dict) else env
+        assert env_name is not None, where
+        if "${{" not in env_name:
+            assert env_name in stack_environments, (where, env_name)
+    # docs/ci.md's variable table names them for the client to set.
+    ci_md = (project / "docs" / "ci.md").read_text()
+    for name in names:
+        assert f"| `{name}` |" in ci_md
+    # GitLab exports an environment's CI/CD variables itself: every job running `pulumi up`
+    # names a CI environment bootstrap gives the ids to.
+    gitlab = _yaml(projects[(Cloud.AZURE, "gitlab")] / ".gitlab-ci.yml")
+    up_jobs = 0
+    for name, job in gitlab.items():
+        lines = job.get("script", []) if isinstance(job, dict) else []
+        if re.search(r"pulumi up\b", "\n".join(str(line) for line in lines)):
+            up_jobs += 1
+            assert job["environment"]["name"] in stack_environments, name
+    assert up_jobs >= 4  # dev, staging, production, the drill's staging
+    # Other clouds map nothing of the kind.
+    for cloud in CLOUDS:
+        if cloud is not Cloud.AZURE:
+            text = (
+                projects[(cloud, "github")] / ".github" / "workflows" / "pipeline.yml"
+            ).read_text()
+            assert rollout.WEBHOOK_APP_OBJECT_ID_ENV not in text
+
+
+def test_an_azure_pattern_without_the_webhook_maps_no_webhook_variables() -> None:
+    from components.azure import rollout
+    from templates.generator import plan_project
+    from templates.pipeline_context import pipeline_context
+
+    for pattern in (Pattern.EVENT_DRIVEN, *sorted(rollout.WEBHOOK_PATTERNS)):
+        answers = sample_answers(Cloud.AZURE, pattern)
+        context = pipeline_context(answers, plan_project(answers, rng=random.Random(0)).specs)
+        wired = pattern in rollout.WEBHOOK_PATTERNS
+        assert (rollout.WEBHOOK_APP_OBJECT_ID_ENV in context["ci_job_env"]) is wired, pattern
+        assert (rollout.WEBHOOK_APP_OBJECT_ID_ENV in context["ci_variables_md"]) is wired
