@@ -154,11 +154,15 @@ _RUNNER_PACKAGES = frozenset({"policies"})
 
 def _shadowed_modules(project_dir: Path) -> dict[str, Any]:
     """Imported modules whose top-level package the project has its own copy of."""
-    own = {
-        p.name if p.is_dir() else p.stem
-        for p in project_dir.iterdir()
-        if (p.is_dir() and (p / "__init__.py").is_file()) or (p.suffix == ".py" and p.is_file())
-    } - _RUNNER_PACKAGES - {"__main__"}
+    own = (
+        {
+            p.name if p.is_dir() else p.stem
+            for p in project_dir.iterdir()
+            if (p.is_dir() and (p / "__init__.py").is_file()) or (p.suffix == ".py" and p.is_file())
+        }
+        - _RUNNER_PACKAGES
+        - {"__main__"}
+    )
     root = str(project_dir)
     return {
         name: module
