@@ -111,7 +111,7 @@ def _decode(item: tuple[Any, ...]) -> CapturedResource:
 def _portable(exc: BaseException) -> BaseException:
     """The exception itself when it survives pickling, else one line saying what it was."""
     try:
-        pickle.loads(pickle.dumps(exc))  # noqa: S301 - our own bytes
+        pickle.loads(pickle.dumps(exc))  # noqa: S301  # nosec B301 - our own bytes
     except Exception:  # anything unpicklable is described instead
         message = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         return ProgramError(f"{type(exc).__name__}: {message}")
@@ -128,7 +128,7 @@ def _run_in_child(project_dir: Path, stack: str, out: IO[bytes]) -> None:
     try:
         run = run_stack(project_dir, stack, on_resource=lambda r: send(("resource", _encode(r))))
         try:
-            outputs: Mapping[str, Any] = pickle.loads(pickle.dumps(dict(run.outputs)))  # noqa: S301
+            outputs: Mapping[str, Any] = pickle.loads(pickle.dumps(dict(run.outputs)))  # noqa: S301  # nosec B301
         except Exception:  # exports that cannot cross a pipe are not needed
             outputs = {}
         summary = (run.project, run.stack, outputs, run.config, run.placeholder_secrets, run.notes)
@@ -253,7 +253,7 @@ class ProgramRuns:
             with source:
                 while True:
                     try:
-                        kind, payload = pickle.load(source)  # noqa: S301 - our worker's
+                        kind, payload = pickle.load(source)  # noqa: S301  # nosec B301 - our forked worker
                     except EOFError:
                         raise ProgramError(
                             f"the process running stack {stream.stack}'s program ended early"

@@ -303,7 +303,7 @@ ADMIN_PORTS: dict[int, str] = {
     9200: "Elasticsearch",
     27017: "MongoDB",
 }
-_ANY_SOURCE = {"*", "0.0.0.0", "0.0.0.0/0", "internet", "any", "::/0"}  # noqa: S104 (address ranges, not a bind)
+_ANY_SOURCE = {"*", "0.0.0.0", "0.0.0.0/0", "internet", "any", "::/0"}  # noqa: S104  # nosec B104 - address ranges, not a bind
 
 
 def _ports(ranges: list[Any]) -> set[int]:

@@ -14,7 +14,7 @@ from policies.rules.references import checkov, mcsb
 from policies.rules.settings import Setting, settings_check, show
 
 SEARCH = "azure-native:search:Service"
-_OPEN_RANGES = {"0.0.0.0/0", "0.0.0.0", "*", "any", "internet"}  # noqa: S104 (address ranges, not a bind)
+_OPEN_RANGES = {"0.0.0.0/0", "0.0.0.0", "*", "any", "internet"}  # noqa: S104  # nosec B104 - address ranges, not a bind
 
 
 def _search_network(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:

@@ -70,7 +70,7 @@ container_app_disallow_insecure_ingress = resource_rule(
 # -- Container Apps reachable from the internet (review C2) -----------------------------------
 # ipSecurityRestrictions: all Allow rules = allow-list (everything else denied); all Deny rules =
 # deny-list (everything else allowed). Only an allow-list without an open range restricts.
-_OPEN_RANGES = frozenset({"0.0.0.0/0", "0.0.0.0", "*", "any", "internet", "::/0"})  # noqa: S104
+_OPEN_RANGES = frozenset({"0.0.0.0/0", "0.0.0.0", "*", "any", "internet", "::/0"})  # noqa: S104  # nosec B104 - address ranges
 
 
 def _external_ingress(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:

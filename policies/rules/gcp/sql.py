@@ -21,7 +21,7 @@ ALLOYDB_CLUSTER = "gcp:alloydb/cluster:Cluster"
 ALLOYDB_INSTANCE = "gcp:alloydb/instance:Instance"
 
 # The whole internet, as an authorized network or a firewall source.
-ANYWHERE: frozenset[str] = frozenset({"0.0.0.0/0", "::/0", "0.0.0.0"})  # noqa: S104
+ANYWHERE: frozenset[str] = frozenset({"0.0.0.0/0", "::/0", "0.0.0.0"})  # noqa: S104  # nosec B104 - address ranges
 
 
 def _is_true(value: Any) -> bool:
