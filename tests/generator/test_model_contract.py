@@ -346,3 +346,34 @@ def test_the_model_package_pins_only_what_its_cloud_and_pattern_need(
     # The project's own requirements never carry the image's.
     project_pins = (project / "requirements.txt").read_text()
     assert not any(p.split("==")[0] + "==" in project_pins for p in pins)
+
+
+@pytest.mark.parametrize("role", ["producer", "reader"])
+def test_the_aws_contract_names_the_tag_the_client_roles_trust(
+    projects: Callable[[Cloud, Pattern], Path], role: str
+) -> None:
+    # Review B2: the producer and reader roles admit only principals carrying a tag. The tag a
+    # client's IAM admin reads in docs/model-contract.md is the one the real trust policy asks.
+    spec = make_spec(Cloud.AWS, Pattern.EVENT_DRIVEN, Environment.DEV)
+    (captured,) = [
+        r
+        for r in run_component(spec).resources
+        if r.type == "aws:iam/role:Role" and r.name.endswith(f"-{role}-role")
+    ]
+    trust = json.loads(captured.inputs["assumeRolePolicy"])
+    (key,) = [
+        k
+        for statement in trust["Statement"]
+        for condition in statement.get("Condition", {}).values()
+        for k in condition
+        if k.startswith("aws:PrincipalTag/")
+    ]
+    tag = key.split("/", 1)[1]
+    assert tag.startswith(f"aideploy-{spec.project}-{spec.environment.value}-")
+    project = projects(Cloud.AWS, Pattern.EVENT_DRIVEN)
+    slug = yaml.safe_load((project / "Pulumi.yaml").read_text())["name"]
+    documented = tag.replace(
+        f"-{spec.project}-{spec.environment.value}-", f"-{slug}-<environment>-"
+    )
+    doc = (project / "docs" / "model-contract.md").read_text()
+    assert f"`{documented}`" in section(doc, "Who may send jobs and read results")
