@@ -226,6 +226,10 @@ def _count(value: Any, where: str) -> int:
 
 
 # Counts and milliseconds beyond this are not measurements (and a float cannot hold 10**400).
+# The tag every rollback function carries (GCP: aideploy's label ``role``), so the policy pack's
+# S2 (policies/rules/rollback_paths.py) tells the rollback from any other consumer of an alarm.
+ROLLBACK_MARKER: dict[str, str] = {"aideploy-role": "rollback"}
+
 _LARGEST = 10**15
 
 

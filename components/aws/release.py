@@ -21,7 +21,7 @@ import pulumi_aws as aws
 from components.alarms import Tier
 from components.aws import release_watch, security
 from components.naming import resource_name
-from components.rollout import settings_for
+from components.rollout import ROLLBACK_MARKER, settings_for
 from components.spec import DeploymentSpec
 
 _HERE = Path(__file__).resolve().parent
@@ -201,7 +201,7 @@ def create_rollback_function(
         logging_config=aws.lambda_.FunctionLoggingConfigArgs(
             log_format="JSON", log_group=logs.name
         ),
-        tags=spec.standard_tags(),
+        tags={**spec.standard_tags(), **ROLLBACK_MARKER},
         opts=o,
     )
     pattern = pulumi.Output.all(*[a.arn for a in alarms]).apply(

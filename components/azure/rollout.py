@@ -37,7 +37,7 @@ import pulumi_azure_native.resources as resources
 
 from components.azure import hosting, monitoring, roles, security
 from components.naming import resource_name
-from components.rollout import settings_for, traffic_split
+from components.rollout import ROLLBACK_MARKER, settings_for, traffic_split
 from components.spec import DeploymentSpec, Pattern
 
 ROLLBACK_FN_DIR = Path(__file__).resolve().parent / "rollback_fn"
@@ -629,7 +629,7 @@ def rollback_path(
                 ],
             ),
         ),
-        tags=spec.standard_tags(),
+        tags={**spec.standard_tags(), **ROLLBACK_MARKER},
         opts=opts,
     )
     action_group = monitor.ActionGroup(
@@ -641,8 +641,14 @@ def rollback_path(
         webhook_receivers=[
             monitor.WebhookReceiverArgs(
                 name="rollback",
+                # The service's own address: the URL depends on the service, so the policy
+                # pack follows the alert to it (S2) and Azure creates it before the webhook.
                 service_uri=pulumi.Output.concat(
-                    "https://", app_name, ".", environment.default_domain, ROLLBACK_PATH
+                    "https://",
+                    service.id.apply(lambda _id: app_name),
+                    ".",
+                    environment.default_domain,
+                    ROLLBACK_PATH,
                 ),
                 use_common_alert_schema=True,
                 # Secure webhook (review B1): Azure Monitor sends an Entra token for the

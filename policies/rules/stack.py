@@ -15,7 +15,11 @@ user label ``signal``, Azure action custom property ``aideploy-signal``); its lo
 in ``-<signal>`` (aideploy components name alarms ``<name>-alarm-<signal>``); the metric it
 queries, looked up by exact name in :data:`METRIC_SIGNALS`.
 
-S2's level is set per environment in policies/config: mandatory in prod, advisory elsewhere.
+S2 (review D-4) counts a rollback only when it can work: native rollback wired to the alarms, or
+an alarm that reaches a rollback function in the stack carrying the rollback marker, whose
+identity can read the alarm where it is raised and change what carries the endpoint's traffic
+(policies/rules/rollback_paths.py holds the per-cloud paths and grants). Its level is set per
+environment in policies/config: mandatory in prod, advisory elsewhere.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from typing import Any
 from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
+from policies.rules import rollback_paths
 from policies.rules.base import OPERATIONAL, canonical_type, prop_at, stack_rule
 from policies.rules.references import guardrail
 
@@ -216,27 +221,6 @@ NATIVE_ROLLBACK: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = (
     ),
 )
 
-# Targets that run code when an alarm fires (a rollback function), per target type:
-# (wire path, values) any of which makes the target automation.
-AUTOMATION_TARGETS: dict[str, tuple[tuple[str, tuple[Any, ...]], ...]] = {
-    "aws:lambda/function:Function": (("", ()),),
-    "azure-native:monitor:ActionGroup": (
-        ("azureFunctionReceivers", ()),
-        ("webhookReceivers", ()),
-        ("logicAppReceivers", ()),
-        ("automationRunbookReceivers", ()),
-    ),
-    "azure-native:insights:ActionGroup": (
-        ("azureFunctionReceivers", ()),
-        ("webhookReceivers", ()),
-        ("logicAppReceivers", ()),
-        ("automationRunbookReceivers", ()),
-    ),
-    "gcp:monitoring/notificationChannel:NotificationChannel": (
-        ("type", ("pubsub", "webhook_tokenauth", "webhook_basicauth")),
-    ),
-}
-
 _GCP_METRIC_TYPE = re.compile(r'metric\.type\s*=\s*"([^"]+)"')
 _STACK_TYPE = "::pulumi:pulumi:Stack::"
 
@@ -373,30 +357,6 @@ class _Stack:
             _NOTIFICATION_LITERAL.search(s) for s in literals
         )
 
-    def automated(self, alarm: PolicyResource) -> bool:
-        """The alarm runs code (a rollback function) when it fires."""
-        resources, literals = self.targets(alarm)
-        if any(":lambda:" in s for s in literals):
-            return True
-        for target in resources:
-            for path, values in AUTOMATION_TARGETS.get(canonical_type(target.resource_type), ()):
-                if not path:
-                    return True
-                value = prop_at(target.props, path)
-                if (values and value in values) or (not values and value):
-                    return True
-            topic = canonical_type(target.resource_type) == "aws:sns/topic:Topic"
-            if topic and self._topic_invokes_lambda(target):
-                return True
-        return False
-
-    def _topic_invokes_lambda(self, topic: PolicyResource) -> bool:
-        for sub in self.of_types(["aws:sns/topicSubscription:TopicSubscription"]):
-            topic_deps = {d.urn for d in sub.property_dependencies.get("topic", [])}
-            if topic.urn in topic_deps and sub.props.get("protocol") == "lambda":
-                return True
-        return False
-
 
 def _describe(r: PolicyResource) -> str:
     return f"{r.resource_type.split(':')[-1]} {r.name!r}"
@@ -439,16 +399,69 @@ def _native_rollback(stack: _Stack, endpoint: PolicyResource) -> bool:
     return False
 
 
+# How far an alarm got towards a working rollback: the message names the furthest miss.
+_NO_MARKER, _NO_READ, _NO_WRITE = 1, 2, 3
+
+
+def _rollback_problem(
+    paths: rollback_paths.Stack,
+    alarm: PolicyResource,
+    consumer: PolicyResource,
+    targets: Sequence[PolicyResource],
+) -> tuple[int, str] | None:
+    """Why ``consumer`` is no rollback for ``alarm``, ranked (None when it is one)."""
+    what = f"alarm {alarm.name!r} reaches {_describe(consumer)}"
+    if not rollback_paths.marked(consumer):
+        return _NO_MARKER, (
+            f"{what}, which does not carry the rollback marker (tag or label "
+            f"aideploy-role={rollback_paths.MARKER_VALUE})"
+        )
+    grants = paths.grants_of(consumer)
+    if not rollback_paths.can_read(grants, alarm):
+        return _NO_READ, f"{what}, whose identity has no grant to read the alarm where it is raised"
+    if not rollback_paths.changes(grants, targets):
+        return _NO_WRITE, (
+            f"{what}, whose identity may change nothing that carries the endpoint's traffic"
+        )
+    return None
+
+
 def _check_rollback(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     stack = _Stack(list(args.resources))
-    automated = [a for a in stack.alarms() if stack.automated(a)]
+    paths = rollback_paths.Stack(stack.resources)
+    alarms = [a for a in stack.alarms() if stack.routed(a)]
+    consumers = {a.urn: paths.consumers(a) for a in alarms}
     for endpoint in stack.endpoints():
         if _native_rollback(stack, endpoint):
             continue
-        if any(stack.related(a, endpoint) for a in automated):
+        scope = stack.scope(endpoint)
+        targets = [
+            r
+            for r in stack.of_types(rollback_paths.TARGET_TYPES)
+            if r.urn == endpoint.urn or stack.scope(r) == scope
+        ]
+        problems: list[tuple[int, str]] = []
+        wired = False
+        for alarm in alarms:
+            if wired or not stack.related(alarm, endpoint):
+                continue
+            for consumer in consumers[alarm.urn]:
+                own = [t for t in targets if t.urn != consumer.urn]
+                problem = _rollback_problem(paths, alarm, consumer, own)
+                if problem is None:
+                    wired = True
+                    break
+                problems.append(problem)
+        if wired:
             continue
+        why = (
+            max(problems, key=lambda p: p[0])[1]
+            if problems
+            else "no alarm of its deployment reaches a rollback function"
+        )
         yield (
-            f"serving endpoint {_describe(endpoint)} has no automatic rollback wired to alarms",
+            f"serving endpoint {_describe(endpoint)} has no automatic rollback wired to alarms: "
+            f"{why}",
             endpoint.urn,
         )
 
@@ -482,8 +495,11 @@ ROLLBACK = stack_rule(
         "Wire the rollback alarms to a rollback: SageMaker deploymentConfig."
         "autoRollbackConfiguration.alarms, ECS service alarms with rollback=true, a CodeDeploy "
         "deployment group with alarm-based auto rollback, or an alarm routed to a rollback "
-        "function (Azure action group function/webhook receiver, GCP Pub/Sub or webhook "
-        "notification channel, AWS Lambda action)."
+        "function in the stack (AWS Lambda through the alarm action, SNS or EventBridge; Azure "
+        "action group webhook/function receiver; GCP Pub/Sub channel to a function or push "
+        "subscription) that carries the tag or label aideploy-role=rollback, whose identity may "
+        "read the alarm where it is raised and change what carries the endpoint's traffic "
+        "(policies/rules/rollback_paths.py)."
     ),
     category=OPERATIONAL,
 )

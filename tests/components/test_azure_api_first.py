@@ -416,12 +416,13 @@ def test_rollback_alarms_call_the_rollback_service_for_the_model_app(env: Enviro
     ]  # fmt: skip
     receiver = action.inputs["webhookReceivers"][0]
     assert receiver["useCommonAlertSchema"] is True
-    # The URL is the service's address in its own environment (the domain is known after deploy).
+    # The URL is the service's address in its own environment (the domain is known after deploy)
+    # and depends on the service itself, which the pack's S2 follows from alert to rollback.
     (rollback_env,) = [
         e for e in of_type(cap.resources, "azure-native:app:ManagedEnvironment")
         if e.name.endswith("-rollback-env")
     ]  # fmt: skip
-    assert deps(action, "webhookReceivers") == {rollback_env.urn}
+    assert deps(action, "webhookReceivers") == {rollback_env.urn, service.urn}
     assert deps(service, "managedEnvironmentId") == {rollback_env.urn}
 
 

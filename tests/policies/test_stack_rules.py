@@ -1,9 +1,11 @@
 """S1 (routed serving alarms) and S2 (rollback wired to alarms) on small real programs.
 
 Each cloud starts from a compliant program (an endpoint, the three alarm kinds, routed to a
-notification target, rollback wired) and changes one thing per case. The in-process harness
-gives fast feedback; the prod-only behaviour of S2 is proven through the real pack and its
-environment config files in test_runner.py and at the end of this module.
+notification target, rollback wired) and changes one thing per case. The Azure and GCP programs
+wire the rollback to code outside the program, which S2 cannot follow: the full rollback paths
+(consumer, marker, grants) are in test_rollback_paths.py. The in-process harness gives fast
+feedback; the prod-only behaviour of S2 is proven through the real pack and its environment
+config files in test_runner.py and at the end of this module.
 """
 
 from __future__ import annotations
@@ -207,7 +209,16 @@ def azure_program(
 
 
 def test_azure_log_alerts_with_markers_routed_pass() -> None:
-    assert evaluate(stack.POLICIES, run_program(azure_program())) == []
+    findings = evaluate(stack.POLICIES, run_program(azure_program()))
+    assert names_violating(findings, S1) == set()
+
+
+def test_azure_function_receiver_outside_the_stack_is_not_a_verified_rollback() -> None:
+    """S2 follows the alarm to the rollback's code and grants (test_rollback_paths.py); a
+    function named only by id cannot be followed, so it does not count."""
+    findings = evaluate([stack.ROLLBACK], run_program(azure_program()))
+    assert names_violating(findings, S2) == {"endpoint"}
+    assert "reaches a rollback function" in findings[0].message
 
 
 def test_azure_missing_latency_alert_fails() -> None:
@@ -264,7 +275,14 @@ def gcp_program(
 
 
 def test_gcp_alert_policies_routed_pass() -> None:
-    assert evaluate(stack.POLICIES, run_program(gcp_program())) == []
+    findings = evaluate(stack.POLICIES, run_program(gcp_program()))
+    assert names_violating(findings, S1) == set()
+
+
+def test_gcp_pubsub_channel_to_a_topic_outside_the_stack_is_not_a_verified_rollback() -> None:
+    findings = evaluate([stack.ROLLBACK], run_program(gcp_program()))
+    assert names_violating(findings, S2) == {"endpoint"}
+    assert "reaches a rollback function" in findings[0].message
 
 
 def test_gcp_missing_error_rate_alert_fails() -> None:

@@ -1,0 +1,610 @@
+"""S2's rollback paths: from an alarm to the code that rolls back, and what that code may do.
+
+An alarm counts as an automatic rollback (review D-4) only when all of this holds in the stack:
+
+1. **It reaches a consumer.** Followed along the cloud's path (:data:`LINKS`), e.g. a CloudWatch
+   alarm to a Lambda function directly, through an SNS subscription or an EventBridge rule; an
+   Azure alert to an action group whose webhook or function receiver is a container app or
+   function app; a GCP alert policy to a Pub/Sub channel whose topic triggers a function, or
+   whose push subscription calls a Cloud Run service.
+2. **The consumer is the component's rollback.** It carries the marker :data:`MARKER_KEYS` =
+   ``rollback`` (the tag ``aideploy-role``; on GCP also aideploy's label ``role``). A notifier,
+   a ticketing bridge or any other function that happens to receive the alarm is not a rollback.
+3. **Its identity can read the alarm.** A grant to the consumer's identity whose scope covers
+   the alarm: the alarm itself, what it is raised on (an Azure log alert's workspace), its
+   resource group, or a whole account / subscription / project; and, where the stack shows what
+   the grant allows, a permission in :data:`READ_ACTIONS` (what the rollback calls to verify the
+   alarm before it moves traffic: review E2's failure mode).
+4. **Its identity can change the guarded target.** A grant whose scope is a resource that
+   carries the endpoint's traffic (:data:`TARGET_TYPES`, in the endpoint's deployment), with a
+   write action of that resource's service, where the grant's content is visible. An IAM
+   policy document's statements share the document's dependencies, so on AWS the statement's
+   service, not its resource, ties it to the target.
+
+Links, identities and scopes are read from property dependencies, which a preview knows even
+when the ids behind them are not yet known (an alarm's ARN at the first preview). A grant's
+content is read from the stack (an IAM policy document, an Azure role definition, a GCP custom
+role) or from the built-in role tables below; a role defined outside the stack (aideploy's
+bootstrap roles) is judged by where it applies, and bootstrap's tests hold what it allows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from pulumi_policy import PolicyResource
+from pulumi_policy.proxy import UnknownValueError
+
+from policies.rules.base import canonical_type, parse_document
+
+_AWS_ALARMS = (
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:cloudwatch/compositeAlarm:CompositeAlarm",
+)
+_AZURE_ALERTS = tuple(
+    f"azure-native:{ns}:{kind}"
+    for ns in ("monitor", "insights")
+    for kind in ("MetricAlert", "ScheduledQueryRule")
+)
+_ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
+_GCP_POLICY = "gcp:monitoring/alertPolicy:AlertPolicy"
+_GCP_CHANNEL = "gcp:monitoring/notificationChannel:NotificationChannel"
+_LAMBDA = "aws:lambda/function:Function"
+_SNS_TOPIC = "aws:sns/topic:Topic"
+_SNS_SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+_EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+_EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
+_CONTAINER_APP = "azure-native:app:ContainerApp"
+_WEB_APP = "azure-native:web:WebApp"
+_PUBSUB_TOPIC = "gcp:pubsub/topic:Topic"
+_PUBSUB_SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
+_GCP_FUNCTION = "gcp:cloudfunctionsv2/function:Function"
+_RUN_SERVICE = "gcp:cloudrunv2/service:Service"
+
+
+@dataclass(frozen=True)
+class Link:
+    """``holder``'s input ``prop`` depends on a ``target``: an alarm's path may cross it either
+    way (an alarm names its topic; a subscription names the topic it reads)."""
+
+    holder: str
+    prop: str
+    target: str
+    settings: tuple[tuple[str, Any], ...] = ()  # holder settings that must hold to carry alarms
+
+
+LINKS: tuple[Link, ...] = (
+    # AWS: the alarm's action, an SNS subscription of protocol lambda, an EventBridge rule on the
+    # alarm's state change and its target.
+    *(Link(alarm, "alarmActions", _LAMBDA) for alarm in _AWS_ALARMS),
+    *(Link(alarm, "alarmActions", _SNS_TOPIC) for alarm in _AWS_ALARMS),
+    Link(_SNS_SUBSCRIPTION, "topic", _SNS_TOPIC, (("protocol", "lambda"),)),
+    Link(_SNS_SUBSCRIPTION, "endpoint", _LAMBDA, (("protocol", "lambda"),)),
+    *(Link(_EVENT_RULE, "eventPattern", alarm) for alarm in _AWS_ALARMS),
+    Link(_EVENT_TARGET, "rule", _EVENT_RULE),
+    Link(_EVENT_TARGET, "arn", _LAMBDA),
+    # Azure: the alert's action group, and its webhook or function receiver.
+    *(Link(alert, "actions", group) for alert in _AZURE_ALERTS for group in _ACTION_GROUPS),
+    *(Link(group, "webhookReceivers", _CONTAINER_APP) for group in _ACTION_GROUPS),
+    *(Link(group, "webhookReceivers", _WEB_APP) for group in _ACTION_GROUPS),
+    *(Link(group, "azureFunctionReceivers", _WEB_APP) for group in _ACTION_GROUPS),
+    # GCP: the policy's channel, the channel's topic (or webhook URL), what the topic triggers.
+    Link(_GCP_POLICY, "notificationChannels", _GCP_CHANNEL),
+    Link(_GCP_CHANNEL, "labels", _PUBSUB_TOPIC),
+    Link(_GCP_CHANNEL, "labels", _RUN_SERVICE),
+    Link(_GCP_CHANNEL, "labels", _GCP_FUNCTION),
+    Link(_GCP_FUNCTION, "eventTrigger", _PUBSUB_TOPIC),
+    Link(_PUBSUB_SUBSCRIPTION, "topic", _PUBSUB_TOPIC),
+    Link(_PUBSUB_SUBSCRIPTION, "pushConfig", _RUN_SERVICE),
+)
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """Code an alarm can run, and where its identity is named."""
+
+    identity_deps: tuple[str, ...] = ()  # inputs whose dependencies are its identity resources
+    email: str = ""  # wire path of its service account's e-mail (GCP)
+    email_deps: str = ""  # the input holding that e-mail, for a dependency on the account
+    self_principal: bool = False  # a system-assigned identity: the resource is its own principal
+
+
+CONSUMERS: dict[str, Consumer] = {
+    _LAMBDA: Consumer(identity_deps=("role",)),
+    _CONTAINER_APP: Consumer(identity_deps=("identity",), self_principal=True),
+    _WEB_APP: Consumer(identity_deps=("identity",), self_principal=True),
+    _GCP_FUNCTION: Consumer(email="serviceConfig.serviceAccountEmail", email_deps="serviceConfig"),
+    _RUN_SERVICE: Consumer(email="template.serviceAccount", email_deps="template"),
+}
+
+# The rollback marker: tag or label key -> value (GCP's aideploy labels use ``role``).
+MARKER_KEYS: tuple[str, ...] = ("tags.aideploy-role", "labels.aideploy-role", "labels.role")
+MARKER_VALUE = "rollback"
+
+# What verifying an alarm calls, per alarm type (any one suffices; patterns in grants match).
+READ_ACTIONS: dict[str, tuple[str, ...]] = {
+    **{alarm: ("cloudwatch:DescribeAlarms",) for alarm in _AWS_ALARMS},
+    **{
+        alert: (
+            "Microsoft.AlertsManagement/alerts/read",
+            "Microsoft.Insights/scheduledQueryRules/read"
+            if alert.endswith("ScheduledQueryRule")
+            else "Microsoft.Insights/metricAlerts/read",
+        )
+        for alert in _AZURE_ALERTS
+    },
+    _GCP_POLICY: (
+        "monitoring.alerts.list",
+        "monitoring.alerts.get",
+        "monitoring.alertPolicies.get",
+    ),
+}
+
+# Resources whose change moves a deployment's traffic (what a rollback must be able to write),
+# with the action prefix of the service that changes them: a grant counts only with a write
+# action of that service (a rollback role that may publish to SNS cannot move API traffic).
+TARGET_TYPES: dict[str, str] = {
+    "aws:apigateway/restApi:RestApi": "apigateway:",
+    "aws:apigateway/stage:Stage": "apigateway:",
+    "aws:apigatewayv2/stage:Stage": "apigateway:",
+    "aws:ecs/service:Service": "ecs:",
+    "aws:lambda/alias:Alias": "lambda:",
+    "aws:lb/listener:Listener": "elasticloadbalancing:",
+    "aws:lb/listenerRule:ListenerRule": "elasticloadbalancing:",
+    "aws:sagemaker/endpoint:Endpoint": "sagemaker:",
+    "azure-native:apimanagement:ApiManagementService": "microsoft.apimanagement/",
+    _CONTAINER_APP: "microsoft.app/",
+    "azure-native:machinelearningservices:OnlineEndpoint": "microsoft.machinelearningservices/",
+    _WEB_APP: "microsoft.web/",
+    "gcp:compute/backendService:BackendService": "compute.",
+    "gcp:compute/uRLMap:URLMap": "compute.",
+    _RUN_SERVICE: "run.",
+    "gcp:vertex/aiEndpoint:AiEndpoint": "aiplatform.",
+}
+
+# Built-in roles by id (Azure role definition GUID, GCP role name, AWS managed policy ARN tail)
+# -> the actions they allow, as patterns. Only roles whose reach is certain are listed; a role
+# not listed and not defined in the stack is judged by its scope alone.
+BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
+    # Azure (the built-in roles reference): Owner, Contributor, Reader, Monitoring Reader,
+    # Monitoring Contributor, and the narrow roles aideploy's components grant. Only the
+    # actions that bear on S2 (reading alerts, writing a traffic target) need be complete.
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": ("*",),
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": ("*",),
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": ("*/read",),
+    "43d0d8ad-25c7-4714-9337-8ba259a9fe05": ("*/read",),
+    "749f88d5-cbae-40b8-bcfc-e573ddc772fa": ("*/read", "Microsoft.Insights/*"),
+    "3913510d-42f4-4e42-8a64-420c390055eb": (  # Monitoring Metrics Publisher
+        "Microsoft.Insights/Register/Action",
+        "Microsoft.Support/*",
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        "Microsoft.Insights/Metrics/Write",
+        "Microsoft.Insights/Telemetry/Write",
+    ),
+    "e147488a-f6f5-4113-8e2d-b22465e65bf6": (  # Key Vault Crypto Service Encryption User
+        "Microsoft.EventGrid/eventSubscriptions/*",
+        "Microsoft.KeyVault/vaults/keys/read",
+        "Microsoft.KeyVault/vaults/keys/wrapKey/action",
+        "Microsoft.KeyVault/vaults/keys/unwrapKey/action",
+    ),
+    "12338af0-0e69-4776-bea7-57ae8d297424": (  # Key Vault Crypto User
+        "Microsoft.KeyVault/vaults/keys/*/action",
+        "Microsoft.KeyVault/vaults/keys/read",
+    ),
+    "14b46e9e-c2b7-41b4-b07b-48a6ebf60603": (  # Key Vault Crypto Officer
+        "Microsoft.Authorization/*/read",
+        "Microsoft.Insights/alertRules/*",
+        "Microsoft.Resources/deployments/*",
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        "Microsoft.Support/*",
+        "Microsoft.KeyVault/*/read",
+        "Microsoft.KeyVault/vaults/keys/*",
+        "Microsoft.KeyVault/vaults/keyrotationpolicies/*",
+    ),
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": (  # Key Vault Secrets Officer
+        "Microsoft.Authorization/*/read",
+        "Microsoft.Insights/alertRules/*",
+        "Microsoft.Resources/deployments/*",
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        "Microsoft.Support/*",
+        "Microsoft.KeyVault/*/read",
+        "Microsoft.KeyVault/vaults/secrets/*",
+    ),
+    "4633458b-17de-408a-b874-0445c86b69e6": (  # Key Vault Secrets User
+        "Microsoft.KeyVault/vaults/secrets/getSecret/action",
+        "Microsoft.KeyVault/vaults/secrets/readMetadata/action",
+    ),
+    "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": (  # Storage Blob Data Owner
+        "Microsoft.Storage/storageAccounts/blobServices/containers/*",
+        "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+    ),
+    "ba92f5b4-2d11-453d-a403-e96b0029c9fe": (  # Storage Blob Data Contributor
+        "Microsoft.Storage/storageAccounts/blobServices/containers/*",
+        "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+    ),
+    "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1": (  # Storage Blob Data Reader
+        "Microsoft.Storage/storageAccounts/blobServices/containers/read",
+        "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+        "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+    ),
+    "7f951dda-4ed3-4680-a7ca-43fe172d538d": (  # AcrPull
+        "Microsoft.ContainerRegistry/registries/pull/read",
+    ),
+    "8311e382-0749-4cb8-b61a-304f252e45ec": (  # AcrPush
+        "Microsoft.ContainerRegistry/registries/pull/read",
+        "Microsoft.ContainerRegistry/registries/push/write",
+    ),
+    "ae349356-3a1b-4a5e-921d-050484c6347e": (  # Application Insights Component Contributor
+        "Microsoft.Authorization/*/read",
+        "Microsoft.Insights/alertRules/*",
+        "Microsoft.Insights/generateLiveToken/read",
+        "Microsoft.Insights/metricAlerts/*",
+        "Microsoft.Insights/components/*",
+        "Microsoft.Insights/scheduledqueryrules/*",
+        "Microsoft.Insights/topology/read",
+        "Microsoft.Insights/transactions/read",
+        "Microsoft.Insights/webtests/*",
+        "Microsoft.ResourceHealth/availabilityStatuses/read",
+        "Microsoft.Resources/deployments/*",
+        "Microsoft.Resources/subscriptions/resourceGroups/read",
+        "Microsoft.Support/*",
+    ),
+    # GCP basic and Monitoring roles.
+    "roles/owner": ("*",),
+    "roles/editor": ("*",),
+    "roles/viewer": ("*.get", "*.list"),
+    "roles/monitoring.viewer": ("monitoring.*.get", "monitoring.*.list"),
+    "roles/monitoring.editor": ("monitoring.*",),
+    "roles/monitoring.admin": ("monitoring.*",),
+    "roles/compute.loadBalancerAdmin": ("compute.*",),
+    "roles/compute.networkAdmin": ("compute.*",),
+    "roles/run.admin": ("run.*",),
+    "roles/run.developer": ("run.*",),
+    "roles/aiplatform.admin": ("aiplatform.*",),
+    "roles/aiplatform.user": ("aiplatform.*",),
+    # AWS managed policies.
+    "AdministratorAccess": ("*",),
+    "ReadOnlyAccess": ("*:Describe*", "*:Get*", "*:List*"),
+    "CloudWatchReadOnlyAccess": ("cloudwatch:Describe*", "cloudwatch:Get*", "cloudwatch:List*"),
+    "CloudWatchFullAccess": ("cloudwatch:*",),
+}
+
+_READ_VERB = re.compile(r"(^|[:/.])(describe|get|list|read|query)[^:/.]*$", re.IGNORECASE)
+_WIDE_SCOPE = re.compile(r"^/subscriptions/[^/]+/?$", re.IGNORECASE)
+_RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
+
+
+def allows_any(granted: Iterable[str], wanted: Iterable[str]) -> bool:
+    """Whether a granted action pattern (``cloudwatch:Describe*``, ``*/read``) covers one of
+    ``wanted`` (case-insensitive, as IAM and Azure RBAC compare actions)."""
+    patterns = [g.lower() for g in granted]
+    return any(fnmatchcase(w.lower(), p) for w in wanted for p in patterns)
+
+
+def writes(granted: Iterable[str], service: str = "") -> bool:
+    """Whether a grant holds an action that is not a read (describe, get, list, read), of the
+    ``service`` (an action prefix such as ``apigateway:``) when given; a pattern counts when it
+    covers that service's actions (``*``, ``Microsoft.App/*``)."""
+    for g in granted:
+        action = g.lower()
+        if _READ_VERB.search(action):
+            continue
+        if not service or action.startswith(service) or fnmatchcase(f"{service}x/write", action):
+            return True
+    return False
+
+
+def _item(container: Any, key: Any) -> Any:
+    """``container[key]``, or None when absent or unknown during a preview (the pack's proxy
+    raises on reading a value the cloud has not computed yet)."""
+    try:
+        return container[key]
+    except (UnknownValueError, KeyError, IndexError):
+        return None
+
+
+def _at(props: Mapping[str, Any], path: str) -> Any:
+    value: Any = props
+    for key in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = _item(value, key)
+    return value
+
+
+def _deps(resource: PolicyResource, *props: str) -> list[PolicyResource]:
+    return [d for p in props for d in resource.property_dependencies.get(p, [])]
+
+
+def _seq(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_item(value, i) for i in range(len(value))]
+    return [value]
+
+
+@dataclass(frozen=True)
+class Grant:
+    """Permissions given to an identity over a scope."""
+
+    principals: frozenset[str]  # URNs of the identity resources it is given to
+    members: frozenset[str]  # literal members (GCP ``serviceAccount:<e-mail>``)
+    scope: frozenset[str]  # URNs of the resources its scope names
+    wide: bool  # a whole account, subscription, resource group or project
+    actions: tuple[str, ...] | None  # what it allows; None when defined outside the stack
+    literal: str = ""  # a scope given as an id (Azure), compared with ids the alarm names
+    role: str = ""  # the role granted (Azure role definition GUID, GCP role name)
+
+
+def _aws_documents(
+    doc: Any, owner: PolicyResource, scope_prop: str
+) -> Iterator[tuple[tuple[str, ...] | None, frozenset[str], bool]]:
+    """(actions, scope URNs, wide) per Allow statement of a policy document."""
+    scope = frozenset(d.urn for d in _deps(owner, scope_prop))
+    if doc is None:
+        yield None, scope, False
+        return
+    statements = parse_document(doc).get("Statement") or []
+    for s in _seq(statements):
+        if not isinstance(s, Mapping) or s.get("Effect") != "Allow":
+            continue
+        actions = tuple(str(a) for a in _seq(s.get("Action")) if isinstance(a, str))
+        wide = "*" in [r for r in _seq(s.get("Resource")) if isinstance(r, str)]
+        yield actions, scope, wide
+
+
+def _aws_role_policy(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    principals = frozenset(d.urn for d in _deps(r, "role"))
+    for actions, scope, wide in _aws_documents(_at(r.props, "policy"), r, "policy"):
+        yield Grant(principals, frozenset(), scope, wide, actions)
+
+
+def _aws_attachment(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    principals = frozenset(d.urn for d in _deps(r, "role"))
+    policies = [d for d in _deps(r, "policyArn") if canonical_type(d.resource_type) == _IAM_POLICY]
+    for policy in policies:
+        for actions, scope, wide in _aws_documents(_at(policy.props, "policy"), policy, "policy"):
+            yield Grant(principals, frozenset(), scope, wide, actions)
+    arn = _at(r.props, "policyArn")
+    if not policies and isinstance(arn, str) and ":iam::aws:policy/" in arn:
+        tail = arn.rsplit("/", 1)[-1]
+        if tail in BUILTIN_ROLES:
+            yield Grant(principals, frozenset(), frozenset(), True, BUILTIN_ROLES[tail])
+
+
+def _aws_role_inline(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    for inline in _seq(_at(r.props, "inlinePolicies")):
+        if isinstance(inline, Mapping):
+            for actions, scope, wide in _aws_documents(
+                _item(inline, "policy"), r, "inlinePolicies"
+            ):
+                yield Grant(frozenset({r.urn}), frozenset(), scope, wide, actions)
+
+
+def _azure_role_assignment(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    principals = frozenset(d.urn for d in _deps(r, "principalId"))
+    scope_deps = _deps(r, "scope")
+    literal = _at(r.props, "scope")
+    wide = isinstance(literal, str) and not scope_deps and bool(_WIDE_SCOPE.match(literal))
+    scope = frozenset(d.urn for d in scope_deps)
+    definitions = [
+        d
+        for d in _deps(r, "roleDefinitionId")
+        if canonical_type(d.resource_type) == "azure-native:authorization:RoleDefinition"
+    ]
+    actions: tuple[str, ...] | None = None
+    role_id = _at(r.props, "roleDefinitionId")
+    guid = role_id.rstrip("/").rsplit("/", 1)[-1].lower() if isinstance(role_id, str) else ""
+    if definitions:
+        actions = tuple(
+            str(a)
+            for d in definitions
+            for p in _seq(_at(d.props, "permissions"))
+            if isinstance(p, Mapping)
+            for a in [*_seq(_item(p, "actions")), *_seq(_item(p, "dataActions"))]
+            if isinstance(a, str)
+        )
+    elif guid:
+        actions = BUILTIN_ROLES.get(guid)
+    text = literal.lower().rstrip("/") if isinstance(literal, str) and not scope_deps else ""
+    yield Grant(principals, frozenset(), scope, wide, actions, text, guid)
+
+
+def _gcp_role_actions(r: PolicyResource) -> tuple[str, ...] | None:
+    custom = [
+        d
+        for d in _deps(r, "role")
+        if canonical_type(d.resource_type) in ("gcp:projects/iAMCustomRole:IAMCustomRole",)
+    ]
+    if custom:
+        return tuple(str(p) for d in custom for p in _seq(_at(d.props, "permissions")))
+    role = _at(r.props, "role")
+    if not isinstance(role, str):
+        return None
+    if role.startswith("roles/"):  # predefined: known, and those not listed grant none of it
+        return BUILTIN_ROLES.get(role, ())
+    return None
+
+
+def _gcp_role(r: PolicyResource) -> str:
+    role = _at(r.props, "role")
+    return role if isinstance(role, str) else ""
+
+
+def _gcp_members(r: PolicyResource) -> frozenset[str]:
+    found = [_at(r.props, "member"), *_seq(_at(r.props, "members"))]
+    return frozenset(m for m in found if isinstance(m, str))
+
+
+def _gcp_project_member(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    principals = frozenset(d.urn for d in _deps(r, "member", "members"))
+    condition = _deps(r, "condition")
+    has_condition = bool(_at(r.props, "condition")) or bool(condition)
+    yield Grant(
+        principals,
+        _gcp_members(r),
+        frozenset(d.urn for d in condition),
+        not has_condition,
+        _gcp_role_actions(r),
+        role=_gcp_role(r),
+    )
+
+
+def _gcp_resource_member(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    principals = frozenset(d.urn for d in _deps(r, "member", "members"))
+    scope = frozenset(
+        d.urn
+        for prop, deps in r.property_dependencies.items()
+        if prop not in ("member", "members", "role")
+        for d in deps
+    )
+    yield Grant(principals, _gcp_members(r), scope, False, _gcp_role_actions(r), role=_gcp_role(r))
+
+
+_IAM_POLICY = "aws:iam/policy:Policy"
+GRANT_READERS: dict[str, Callable[[PolicyResource, Stack], Iterator[Grant]]] = {
+    "aws:iam/rolePolicy:RolePolicy": _aws_role_policy,
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": _aws_attachment,
+    "aws:iam/role:Role": _aws_role_inline,
+    "azure-native:authorization:RoleAssignment": _azure_role_assignment,
+    "gcp:projects/iAMMember:IAMMember": _gcp_project_member,
+    "gcp:projects/iAMBinding:IAMBinding": _gcp_project_member,
+}
+# Resource-level IAM on GCP: every ``...IamMember`` / ``...IamBinding`` type outside projects.
+_GCP_RESOURCE_IAM = re.compile(r"^gcp:(?!projects/)[^:]+:\w+Iam(Member|Binding)$", re.IGNORECASE)
+
+
+def _grant_reader(token: str) -> Callable[[PolicyResource, Stack], Iterator[Grant]] | None:
+    if token in GRANT_READERS:
+        return GRANT_READERS[token]
+    if _GCP_RESOURCE_IAM.match(token):
+        return _gcp_resource_member
+    return None
+
+
+@dataclass
+class Stack:
+    """The resources of one stack, with the reverse links and grants S2 follows (built once)."""
+
+    resources: list[PolicyResource]
+    _holders: dict[str, list[tuple[PolicyResource, str]]] = field(default_factory=dict)
+    _grants: list[Grant] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for r in self.resources:
+            for prop, deps in r.property_dependencies.items():
+                for d in deps:
+                    self._holders.setdefault(d.urn, []).append((r, prop))
+        for r in self.resources:
+            reader = _grant_reader(canonical_type(r.resource_type))
+            if reader is not None:
+                self._grants.extend(reader(r, self))
+
+    def consumers(self, alarm: PolicyResource) -> list[PolicyResource]:
+        """The code ``alarm`` can run, along the cloud's links (breadth first, no loops)."""
+        seen, frontier, found = {alarm.urn}, [alarm], []
+        while frontier:
+            step = []
+            for node in frontier:
+                for nxt in self._next(node):
+                    if nxt.urn in seen:
+                        continue
+                    seen.add(nxt.urn)
+                    if canonical_type(nxt.resource_type) in CONSUMERS:
+                        found.append(nxt)
+                    else:
+                        step.append(nxt)
+            frontier = step
+        return found
+
+    def _next(self, node: PolicyResource) -> Iterator[PolicyResource]:
+        token = canonical_type(node.resource_type)
+        for link in LINKS:
+            if link.holder == token and _holds(node, link.settings):
+                for d in node.property_dependencies.get(link.prop, []):
+                    if canonical_type(d.resource_type) == link.target:
+                        yield d
+            if link.target == token:
+                for holder, prop in self._holders.get(node.urn, []):
+                    if (
+                        prop == link.prop
+                        and canonical_type(holder.resource_type) == link.holder
+                        and _holds(holder, link.settings)
+                    ):
+                        yield holder
+
+    def grants_of(self, consumer: PolicyResource) -> list[Grant]:
+        """Every grant to the consumer's identity."""
+        spec = CONSUMERS[canonical_type(consumer.resource_type)]
+        identities = {d.urn for d in _deps(consumer, *spec.identity_deps)}
+        if spec.self_principal:
+            identities.add(consumer.urn)
+        members: set[str] = set()
+        if spec.email:
+            email = _at(consumer.props, spec.email)
+            if isinstance(email, str) and email:
+                members.add(f"serviceAccount:{email}")
+            identities.update(d.urn for d in _deps(consumer, spec.email_deps))
+        return [g for g in self._grants if g.principals & identities or g.members & members]
+
+
+def _holds(resource: PolicyResource, settings: tuple[tuple[str, Any], ...]) -> bool:
+    return all(_at(resource.props, path) == value for path, value in settings)
+
+
+def marked(consumer: PolicyResource) -> bool:
+    """The consumer carries the rollback marker."""
+    return any(_at(consumer.props, path) == MARKER_VALUE for path in MARKER_KEYS)
+
+
+def alarm_scope(alarm: PolicyResource) -> set[str]:
+    """The alarm and what it is raised on or kept in (an Azure alert's workspace and group)."""
+    return {alarm.urn, *(d.urn for d in _deps(alarm, "scopes", "resourceGroupName"))}
+
+
+def _named_scopes(alarm: PolicyResource) -> list[str]:
+    """The ids an alarm names as what it watches (Azure ``scopes`` given as literal ids)."""
+    return [s.lower().rstrip("/") for s in _seq(_at(alarm.props, "scopes")) if isinstance(s, str)]
+
+
+def _contains(outer: str, inner: str) -> bool:
+    return bool(outer) and (inner == outer or inner.startswith(outer + "/"))
+
+
+def can_read(grants: Iterable[Grant], alarm: PolicyResource) -> bool:
+    """A grant covers the alarm's scope and (where visible) allows reading it."""
+    scope = alarm_scope(alarm)
+    named = _named_scopes(alarm)
+    wanted = READ_ACTIONS.get(canonical_type(alarm.resource_type), ())
+    for g in grants:
+        covers = g.wide or g.scope & scope or any(_contains(g.literal, n) for n in named)
+        if not covers:
+            continue
+        if g.actions is None or allows_any(g.actions, wanted):
+            return True
+    return False
+
+
+def changes(grants: Sequence[Grant], targets: Iterable[PolicyResource]) -> bool:
+    """A grant's scope is one of ``targets`` (or its resource group) and (where visible) it
+    writes with the target's service."""
+    for t in targets:
+        service = TARGET_TYPES.get(canonical_type(t.resource_type), "")
+        urns = {t.urn, *(d.urn for d in _deps(t, "resourceGroupName") if _is_group(d))}
+        for g in grants:
+            if g.scope & urns and (g.actions is None or writes(g.actions, service)):
+                return True
+            # A grant over a whole account or project counts only when the stack shows that it
+            # writes: any project-level grant of unknown content (a log writer's) would pass.
+            if g.wide and g.actions is not None and writes(g.actions, service):
+                return True
+    return False
+
+
+def _is_group(resource: PolicyResource) -> bool:
+    return canonical_type(resource.resource_type) == _RESOURCE_GROUP
