@@ -428,12 +428,13 @@ def _rollback_problem(
 
 def _check_rollback(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
     stack = _Stack(list(args.resources))
+    unguarded = [e for e in stack.endpoints() if not _native_rollback(stack, e)]
+    if not unguarded:  # most programs: no endpoint, or native rollback; skip the path index
+        return
     paths = rollback_paths.Stack(stack.resources)
     alarms = [a for a in stack.alarms() if stack.routed(a)]
     consumers = {a.urn: paths.consumers(a) for a in alarms}
-    for endpoint in stack.endpoints():
-        if _native_rollback(stack, endpoint):
-            continue
+    for endpoint in unguarded:
         scope = stack.scope(endpoint)
         targets = [
             r
