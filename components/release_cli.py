@@ -1,0 +1,199 @@
+"""``python -m ci.release``: sign, verify and promote a model release (the embedded pattern).
+
+    sign MODEL_DIR --version V --sequence N --key KEY --out BUNDLE [--expires-days D]
+         [--name NAME] [--min-app-version A] [--force]
+    verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N] [--app-version A]
+    promote --bundle IN --key KEY --out OUT [--force]
+    public-key --key KEY --out PEM [--force]
+
+KEY is ``file:PATH`` (a PEM EC P-256 private key) or the stack's cloud key: ``awskms:<key id,
+ARN or alias>``. Exit codes: 0 done (verify: the release is valid), 1 refused (one line saying
+why), 2 bad usage (unknown option, unreadable file, a key of the wrong kind).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from components import release_manifest as rm
+
+USAGE, REFUSED = 2, 1
+
+
+class UsageError(Exception):
+    """Bad input: exit 2 with this one line."""
+
+
+def _file_signer(spec: str) -> rm.Signer:
+    return rm.PemFileSigner(Path(spec))
+
+
+def _aws_signer(spec: str) -> rm.Signer:
+    from components.release_signers import AwsKmsSigner
+
+    return AwsKmsSigner(spec)
+
+
+# Key schemes: one entry per key service (the cloud's per-environment signing key).
+SIGNERS: dict[str, Callable[[str], rm.Signer]] = {
+    "file": _file_signer,
+    "awskms": _aws_signer,
+}
+
+
+def signer_for(key: str) -> rm.Signer:
+    """The signer a ``--key`` names."""
+    scheme, _, rest = key.partition(":")
+    if scheme not in SIGNERS or not rest:
+        known = ", ".join(f"{s}:..." for s in SIGNERS)
+        raise UsageError(f"--key {key!r}: expected one of {known}")
+    try:
+        return SIGNERS[scheme](rest)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the bundle {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} is not a bundle (a JSON object)")
+    return data
+
+
+def _model_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise UsageError(f"{path} is not a directory")
+    return path
+
+
+def _write(bundle: dict[str, object], out: Path, force: bool) -> None:
+    try:
+        rm.write_bundle(bundle, out, force=force)
+    except FileExistsError as exc:
+        raise UsageError(str(exc)) from exc
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc}") from exc
+
+
+def cmd_sign(args: argparse.Namespace) -> str:
+    model_dir = _model_dir(args.model_dir)
+    if args.out.resolve().is_relative_to(model_dir.resolve()):
+        raise UsageError("--out must be outside MODEL_DIR (the bundle is not part of the model)")
+    signer = signer_for(args.key)
+    try:
+        bundle = rm.sign(
+            model_dir,
+            signer,
+            name=args.name or model_dir.resolve().name,
+            version=args.version,
+            sequence=args.sequence,
+            expires_in=timedelta(days=args.expires_days),
+            min_app_version=args.min_app_version,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    _write(bundle, args.out, args.force)
+    return f"signed {args.version} (sequence {args.sequence}) -> {args.out}"
+
+
+def cmd_verify(args: argparse.Namespace) -> str:
+    model_dir = _model_dir(args.model_dir)
+    bundle = _read_json(args.bundle)
+    try:
+        pem = args.public_key.read_bytes()
+        rm.load_public_key(pem)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--public-key {args.public_key}: {exc}") from exc
+    release = rm.verify(
+        model_dir,
+        bundle,
+        pem,
+        min_sequence=args.min_sequence,
+        app_version=args.app_version,
+    )
+    return (
+        f"valid: {release.name} {release.terms.version} (sequence {release.terms.sequence}, "
+        f"expires {release.terms.as_json()['not_after']})"
+    )
+
+
+def cmd_promote(args: argparse.Namespace) -> str:
+    bundle = _read_json(args.bundle)
+    signer = signer_for(args.key)
+    _write(rm.add_signature(bundle, signer), args.out, args.force)
+    return f"promoted: {args.out} carries this key's signature over the same payload"
+
+
+def cmd_public_key(args: argparse.Namespace) -> str:
+    pem = signer_for(args.key).public_pem()
+    if args.out.exists() and not args.force:
+        raise UsageError(f"{args.out} exists (use --force to replace it)")
+    args.out.write_bytes(pem)
+    return f"public key ({rm.key_hint(pem)[:16]}...) -> {args.out}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ci.release", description=__doc__.split("\n")[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sign = sub.add_parser("sign", help="sign a model directory")
+    sign.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    sign.add_argument("--version", required=True)
+    sign.add_argument("--sequence", required=True, type=int)
+    sign.add_argument("--key", required=True)
+    sign.add_argument("--out", required=True, type=Path)
+    sign.add_argument("--expires-days", type=int, default=180)
+    sign.add_argument("--name", default="")
+    sign.add_argument("--min-app-version", default="0")
+    sign.add_argument("--force", action="store_true")
+    sign.set_defaults(run=cmd_sign)
+
+    verify = sub.add_parser("verify", help="verify a model directory against its bundle")
+    verify.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    verify.add_argument("--bundle", required=True, type=Path)
+    verify.add_argument("--public-key", required=True, type=Path)
+    verify.add_argument("--min-sequence", type=int)
+    verify.add_argument("--app-version")
+    verify.set_defaults(run=cmd_verify)
+
+    promote = sub.add_parser("promote", help="add the next environment's signature")
+    promote.add_argument("--bundle", required=True, type=Path)
+    promote.add_argument("--key", required=True)
+    promote.add_argument("--out", required=True, type=Path)
+    promote.add_argument("--force", action="store_true")
+    promote.set_defaults(run=cmd_promote)
+
+    public = sub.add_parser("public-key", help="export the key's public half for apps")
+    public.add_argument("--key", required=True)
+    public.add_argument("--out", required=True, type=Path)
+    public.add_argument("--force", action="store_true")
+    public.set_defaults(run=cmd_public_key)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit code is 0, 1 (refused) or 2 (bad usage)."""
+    args = _parser().parse_args(argv)  # argparse exits 2 on bad usage
+    try:
+        print(args.run(args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
+    except rm.RefusedError as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return REFUSED
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
