@@ -7,8 +7,10 @@
     public-key --key KEY --out PEM [--force]
 
 KEY is ``file:PATH`` (a PEM EC P-256 private key) or the stack's cloud key: ``awskms:<key id,
-ARN or alias>``. Exit codes: 0 done (verify: the release is valid), 1 refused (one line saying
-why), 2 bad usage (unknown option, unreadable file, a key of the wrong kind).
+ARN or alias>``, ``azurekv:https://<vault>.vault.azure.net/keys/<name>[/<version>]`` or
+``gcpkms:projects/.../cryptoKeyVersions/<v>``. Exit codes: 0 done (verify: the release is
+valid), 1 refused or the key service failed (one line saying why), 2 bad usage (unknown option,
+unreadable file, a key of the wrong kind).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from components import release_manifest as rm
+from components import release_signers
 
 USAGE, REFUSED = 2, 1
 
@@ -34,15 +37,23 @@ def _file_signer(spec: str) -> rm.Signer:
 
 
 def _aws_signer(spec: str) -> rm.Signer:
-    from components.release_signers import AwsKmsSigner
+    return release_signers.AwsKmsSigner(spec)
 
-    return AwsKmsSigner(spec)
+
+def _azure_signer(spec: str) -> rm.Signer:
+    return release_signers.AzureKeyVaultSigner(spec)
+
+
+def _gcp_signer(spec: str) -> rm.Signer:
+    return release_signers.GcpKmsSigner(spec)
 
 
 # Key schemes: one entry per key service (the cloud's per-environment signing key).
 SIGNERS: dict[str, Callable[[str], rm.Signer]] = {
     "file": _file_signer,
     "awskms": _aws_signer,
+    "azurekv": _azure_signer,
+    "gcpkms": _gcp_signer,
 }
 
 
@@ -192,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     except rm.RefusedError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return REFUSED
+    except release_signers.KeyServiceError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return REFUSED
+    except ValueError as exc:  # a key of the wrong kind, found when the service answers
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE
     return 0
 
 

@@ -389,7 +389,7 @@ def test_bad_usage_exits_2(
                 "--out",
                 "{tmp}/b.json",
             ],
-            "--key 'vault:x': expected one of file:..., awskms:...",
+            "--key 'vault:x': expected one of file:..., awskms:..., azurekv:..., gcpkms:...",
         ),
         (
             [
@@ -655,3 +655,21 @@ def test_kms_key_of_another_spec_is_refused() -> None:
         key_id = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="RSA_2048")["KeyMetadata"]["KeyId"]
         with pytest.raises(ValueError, match="not EC P-256"):
             AwsKmsSigner(key_id, client=kms).public_pem()
+
+
+def test_kms_refusal_exits_1_with_one_line(
+    capsys: pytest.CaptureFixture[str], model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with mock_aws():
+        kms = boto3.client("kms", region_name="eu-west-1")
+        monkeypatch.setitem(
+            release_cli.SIGNERS, "awskms", lambda spec: AwsKmsSigner(spec, client=kms)
+        )
+        out = tmp_path / "b.json"
+        code, text = run(
+            capsys, "sign", model, "--version", "1", "--sequence", "1",
+            "--key", "awskms:alias/missing", "--out", out,
+        )  # fmt: skip
+    assert code == 1
+    assert text.startswith("failed: KMS GetPublicKey on alias/missing: NotFoundException")
+    assert "\n" not in text and not out.exists()
