@@ -64,6 +64,7 @@ _PUBSUB_TOPIC = "gcp:pubsub/topic:Topic"
 _PUBSUB_SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
 _GCP_FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 _RUN_SERVICE = "gcp:cloudrunv2/service:Service"
+_SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
 
 
 @dataclass(frozen=True)
@@ -549,7 +550,13 @@ class Stack:
             email = _at(consumer.props, spec.email)
             if isinstance(email, str) and email:
                 members.add(f"serviceAccount:{email}")
-            identities.update(d.urn for d in _deps(consumer, spec.email_deps))
+            # The input holding the e-mail also names the function's settings' dependencies
+            # (alarms, the URL map): only a service account there is the identity.
+            identities.update(
+                d.urn
+                for d in _deps(consumer, spec.email_deps)
+                if canonical_type(d.resource_type) == _SERVICE_ACCOUNT
+            )
         return [g for g in self._grants if g.principals & identities or g.members & members]
 
 

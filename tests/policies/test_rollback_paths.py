@@ -599,3 +599,54 @@ def test_pack_knows_every_built_in_azure_role_the_components_grant() -> None:
 
     missing = set(azure_security.BUILTIN_ROLES.values()) - set(rollback_paths.BUILTIN_ROLES)
     assert not missing
+
+
+def test_gcp_identity_created_in_the_stack_is_followed_by_dependency() -> None:
+    """A service account made by the program: its grants name it through the account's
+    e-mail output, which the function's settings depend on."""
+
+    def program() -> None:
+        account = gcp.serviceaccount.Account("rollback-sa", account_id="rollback")
+        member = account.email.apply(lambda e: f"serviceAccount:{e}")
+        urlmap = gcp.compute.URLMap("urlmap", default_service="be")
+        topic = gcp.pubsub.Topic("rollback")
+        channel = gcp.monitoring.NotificationChannel(
+            "rollback", type="pubsub", labels={"topic": topic.id}
+        )
+        gcp.cloudfunctionsv2.Function(
+            "rollback-fn",
+            location="europe-west1",
+            labels={"role": "rollback"},
+            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
+                service_account_email=account.email
+            ),
+            event_trigger=gcp.cloudfunctionsv2.FunctionEventTriggerArgs(
+                event_type="google.cloud.pubsub.topic.v1.messagePublished", pubsub_topic=topic.id
+            ),
+        )
+        gcp.monitoring.AlertPolicy(
+            "svc-policy-error-rate-5xx",
+            display_name="5xx",
+            combiner="OR",
+            conditions=[
+                gcp.monitoring.AlertPolicyConditionArgs(
+                    display_name="5xx",
+                    condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
+                        filter='metric.type = "x"', comparison="COMPARISON_GT", duration="60s"
+                    ),
+                )
+            ],
+            notification_channels=[channel.name],
+        )
+        gcp.projects.IAMMember("read", project="p", role="roles/monitoring.viewer", member=member)
+        gcp.projects.IAMMember(
+            "write",
+            project="p",
+            role="roles/compute.loadBalancerAdmin",
+            member=member,
+            condition=gcp.projects.IAMMemberConditionArgs(
+                title="one-map", expression=urlmap.id.apply(lambda i: f'resource.name == "{i}"')
+            ),
+        )
+
+    assert s2(run_program(program, stack="prod")) == []
