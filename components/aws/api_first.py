@@ -28,7 +28,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Signal, Tier, serving_alarms
-from components.aws import monitoring, network, release, rollout, security, uptime
+from components.aws import (
+    fargate,
+    monitoring,
+    network,
+    release,
+    rollout,
+    scaling,
+    security,
+    uptime,
+)
 from components.aws.waf import create_web_acl
 from components.base import PatternComponent
 from components.naming import resource_name
@@ -241,14 +250,6 @@ REQUEST_SCHEMA = {
 def _arn_suffix(arn: pulumi.Output[str], marker: str) -> pulumi.Output[str]:
     """CloudWatch's ELB dimension (``app/name/id``) from an ELB ARN."""
     return arn.apply(lambda a: a.split(":", 5)[-1].removeprefix(marker))
-
-
-def _fargate_cpu(vcpu: float) -> str:
-    # Fargate accepts these CPU units only; round the profile's vCPU up to the next one.
-    for units in (256, 512, 1024, 2048, 4096, 8192, 16384):
-        if units >= vcpu * 1024:
-            return str(units)
-    return "16384"
 
 
 def _announce_validation(
@@ -1133,85 +1134,40 @@ class AwsApiFirst(PatternComponent):
         execution_role: pulumi.Output[str],
         task_role: pulumi.Output[str],
     ) -> aws.ecs.TaskDefinition:
-        name, spec, o = self.name, self.spec, self._o
-        container = {
-            "name": "model",
-            "image": variant.image,
-            "essential": True,
-            "portMappings": [{"containerPort": spec.model.port, "protocol": "tcp"}],
-            "environment": [
-                {"name": "MODEL_NAME", "value": spec.model.name},
-                {"name": "MODEL_VERSION", "value": variant.version},
-                {"name": "VARIANT", "value": variant.role},
-            ],
-            "readonlyRootFilesystem": True,
-            "privileged": False,
-            "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108 # nosec B108
-            "linuxParameters": {"initProcessEnabled": True},
-            "stopTimeout": 30,
-        }
-        return aws.ecs.TaskDefinition(
+        name, spec = self.name, self.spec
+        environment = [
+            {"name": "MODEL_NAME", "value": spec.model.name},
+            {"name": "MODEL_VERSION", "value": variant.version},
+            {"name": "VARIANT", "value": variant.role},
+        ]
+        return fargate.create_task_definition(
             f"{name}-{variant.role}-task",
-            family=resource_name(
-                "aws", "default", spec.project, spec.environment.value, variant.role
+            spec,
+            variant.role,
+            fargate.Container(
+                "model", variant.image, stop_timeout=30, port=spec.model.port,
+                log_prefix=variant.role,
             ),
-            cpu=_fargate_cpu(spec.capacity.cpu),
-            memory=str(spec.capacity.memory_mb),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
-            ),
-            execution_role_arn=execution_role,
-            task_role_arn=task_role,
-            # The root filesystem is read-only; the model gets a scratch /tmp.
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
-            container_definitions=self.app_logs.name.apply(
-                lambda group: json.dumps(
-                    [
-                        {
-                            **container,
-                            "logConfiguration": {
-                                "logDriver": "awslogs",
-                                "options": {
-                                    "awslogs-group": group,
-                                    "awslogs-region": spec.region,
-                                    "awslogs-stream-prefix": variant.role,
-                                },
-                            },
-                        }
-                    ],
-                    sort_keys=True,
-                )
-            ),
-            tags={**spec.standard_tags(), "variant": variant.role},
-            opts=o,
-        )
+            environment,
+            self.app_logs,
+            execution_role,
+            task_role,
+            {**spec.standard_tags(), "variant": variant.role},
+            self._o,
+        )  # fmt: skip
 
     def _autoscale(self, variant: rollout.Variant, service: aws.ecs.Service) -> None:
-        name, spec, o = self.name, self.spec, self._o
-        target = aws.appautoscaling.Target(
+        name, spec = self.name, self.spec
+        scaling.create_target_tracking(
             f"{name}-{variant.role}-scaling",
-            service_namespace="ecs",
-            scalable_dimension="ecs:service:DesiredCount",
-            resource_id=pulumi.Output.concat("service/", self.cluster.name, "/", service.name),
-            min_capacity=variant.min_capacity,
-            max_capacity=variant.max_capacity,
-            opts=o,
-        )
-        aws.appautoscaling.Policy(
             f"{name}-{variant.role}-cpu",
-            policy_type="TargetTrackingScaling",
-            service_namespace=target.service_namespace,
-            scalable_dimension=target.scalable_dimension,
-            resource_id=target.resource_id,
-            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                target_value=float(spec.capacity.target_cpu_percent),
-                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                    predefined_metric_type="ECSServiceAverageCPUUtilization"
-                ),
-                scale_in_cooldown=300,
-                scale_out_cooldown=60,
+            pulumi.Output.concat("service/", self.cluster.name, "/", service.name),
+            (variant.min_capacity, variant.max_capacity),
+            scaling.Tracking(
+                "ecs",
+                "ecs:service:DesiredCount",
+                "ECSServiceAverageCPUUtilization",
+                float(spec.capacity.target_cpu_percent),
             ),
-            opts=o,
+            self._o,
         )

@@ -40,7 +40,7 @@ from components.alarms import (
     visibility_timeout_seconds,
     worker_bounds,
 )
-from components.aws import monitoring, network, security
+from components.aws import fargate, monitoring, network, security
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -127,14 +127,6 @@ def scale_out_steps(max_workers: int) -> list[tuple[int, int | None, int]]:
         upper = bounds[i + 1] if i + 1 < len(bounds) else None
         steps.append((lower, upper, max(1, lower)))
     return steps
-
-
-def fargate_cpu(vcpu: float) -> str:
-    """The smallest Fargate CPU size (units of 1/1024 vCPU) holding ``vcpu``."""
-    for units in (256, 512, 1024, 2048, 4096, 8192, 16384):
-        if units >= vcpu * 1024:
-            return str(units)
-    return "16384"
 
 
 def deployment_dimension(spec: DeploymentSpec) -> str:
@@ -584,7 +576,7 @@ class AwsEventDriven(PatternComponent):
     def _task_definition(
         self, execution_role: pulumi.Output[str], task_role: pulumi.Output[str]
     ) -> aws.ecs.TaskDefinition:
-        name, spec, o = self.name, self.spec, self._o
+        name, spec = self.name, self.spec
         static_env: dict[str, str] = {
             "AIDEPLOY_ROLE": "worker",
             "MODEL_NAME": spec.model.name,
@@ -605,10 +597,9 @@ class AwsEventDriven(PatternComponent):
             results=self.results.bucket.id,
             table=self.status.name,
             topic=self.notifications.arn,
-            group=self.worker_logs.name,
         )
 
-        def definitions(v: dict[str, Any]) -> str:
+        def environment(v: dict[str, Any]) -> list[dict[str, str]]:
             env = {
                 **static_env,
                 "QUEUE_URL": v["queue"],
@@ -617,44 +608,21 @@ class AwsEventDriven(PatternComponent):
                 "STATUS_TABLE": v["table"],
                 "NOTIFICATION_TOPIC_ARN": v["topic"],
             }
-            container = {
-                "name": "worker",
-                "image": spec.model.image,
-                "essential": True,
-                "environment": [{"name": k, "value": env[k]} for k in sorted(env)],
-                "readonlyRootFilesystem": True,
-                "privileged": False,
-                "mountPoints": [{"sourceVolume": "tmp", "containerPath": "/tmp"}],  # noqa: S108 # nosec B108
-                "linuxParameters": {"initProcessEnabled": True},
-                # Fargate's maximum: a stopping worker finishes or hands back its message.
-                "stopTimeout": 120,
-                "logConfiguration": {
-                    "logDriver": "awslogs",
-                    "options": {
-                        "awslogs-group": v["group"],
-                        "awslogs-region": spec.region,
-                        "awslogs-stream-prefix": "worker",
-                    },
-                },
-            }
-            return json.dumps([container], sort_keys=True)
+            return [{"name": k, "value": env[k]} for k in sorted(env)]
 
-        return aws.ecs.TaskDefinition(
+        return fargate.create_task_definition(
             f"{name}-worker-task",
-            family=resource_name("aws", "default", spec.project, spec.environment.value, "worker"),
-            cpu=fargate_cpu(spec.capacity.cpu),
-            memory=str(spec.capacity.memory_mb),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            runtime_platform=aws.ecs.TaskDefinitionRuntimePlatformArgs(
-                operating_system_family="LINUX", cpu_architecture="X86_64"
-            ),
-            execution_role_arn=execution_role,
-            task_role_arn=task_role,
-            volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="tmp")],
-            container_definitions=wired.apply(definitions),
-            tags=spec.standard_tags(),
-            opts=o,
+            spec,
+            "worker",
+            # Fargate's maximum stop timeout: a stopping worker finishes or hands back its
+            # message.
+            fargate.Container("worker", spec.model.image, stop_timeout=120),
+            wired.apply(environment),
+            self.worker_logs,
+            execution_role,
+            task_role,
+            spec.standard_tags(),
+            self._o,
         )
 
     def _autoscale(self, low: int, high: int) -> None:

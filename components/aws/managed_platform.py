@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Signal, Tier, serving_alarms
-from components.aws import monitoring, network, release, rollout, security
+from components.aws import monitoring, network, release, rollout, scaling, security
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -360,31 +360,19 @@ class AwsManagedPlatform(PatternComponent):
             self._autoscale(variant)
 
     def _autoscale(self, variant: rollout.Variant) -> None:
-        name, spec, o = self.name, self.spec, self._o
-        target = aws.appautoscaling.Target(
+        name, spec = self.name, self.spec
+        scaling.create_target_tracking(
             f"{name}-{variant.role}-scaling",
-            service_namespace="sagemaker",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            resource_id=pulumi.Output.concat(
+            f"{name}-{variant.role}-invocations",
+            pulumi.Output.concat(
                 "endpoint/", self.endpoint.name, "/variant/", VARIANT_NAMES[variant.role]
             ),
-            min_capacity=variant.min_capacity,
-            max_capacity=variant.max_capacity,
-            opts=o,
-        )
-        aws.appautoscaling.Policy(
-            f"{name}-{variant.role}-invocations",
-            policy_type="TargetTrackingScaling",
-            service_namespace=target.service_namespace,
-            scalable_dimension=target.scalable_dimension,
-            resource_id=target.resource_id,
-            target_tracking_scaling_policy_configuration=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationArgs(
-                target_value=float(invocations_target(spec)),
-                predefined_metric_specification=aws.appautoscaling.PolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecificationArgs(
-                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
-                ),
-                scale_in_cooldown=300,
-                scale_out_cooldown=60,
+            (variant.min_capacity, variant.max_capacity),
+            scaling.Tracking(
+                "sagemaker",
+                "sagemaker:variant:DesiredInstanceCount",
+                "SageMakerVariantInvocationsPerInstance",
+                float(invocations_target(spec)),
             ),
-            opts=o,
+            self._o,
         )

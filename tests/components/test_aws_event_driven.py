@@ -28,12 +28,12 @@ from components.aws.event_driven import (
     STATUS_KEY,
     STATUS_TTL_ATTRIBUTE,
     deployment_dimension,
-    fargate_cpu,
     policy_waivers,
     scale_out_steps,
     trail_name,
     worker_bounds,
 )
+from components.aws.fargate import fargate_cpu
 from components.aws.monitoring import WORKER_NAMESPACE
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import Capture, CapturedResource
