@@ -53,7 +53,7 @@ API_TLS_POLICY = "SecurityPolicy_TLS13_1_2_2021_06"
 # The custom domain's own policy: TLS 1.2 minimum. API Gateway negotiates requests to a custom
 # domain with the API's policy (SecurityPolicy_TLS13_1_2_2021_06 above), so callers see the same.
 DOMAIN_TLS_POLICY = "TLS_1_2"
-HTTPS_PORT = 443
+HTTPS_PORT = network.HTTPS_PORT
 HTTP_PORT = 80
 # `pulumi up` waits this long for ACM to see the DNS validation record, then fails with a
 # timeout (re-run it once the record exists); the record is printed as soon as it is known.
@@ -1062,15 +1062,7 @@ class AwsApiFirst(PatternComponent):
                     security_groups=[self.alb_sg.id],
                 )
             ],
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="HTTPS to AWS APIs and the image registry",
-                    protocol="tcp",
-                    from_port=HTTPS_PORT,
-                    to_port=HTTPS_PORT,
-                    cidr_blocks=["0.0.0.0/0"],
-                )
-            ],
+            egress=[network.https_egress("HTTPS to AWS APIs and the image registry")],
             tags=tags,
             opts=o,
         )
@@ -1085,44 +1077,20 @@ class AwsApiFirst(PatternComponent):
         self.services: dict[str, aws.ecs.Service] = {}
         for variant in (self.stable, self.canary):
             task = self._task_definition(variant, execution_role.arn, task_role.arn)
-            service = aws.ecs.Service(
+            service = fargate.create_service(
                 f"{name}-{variant.role}",
-                cluster=self.cluster.arn,
-                task_definition=task.arn,
-                desired_count=variant.min_capacity,
-                launch_type="FARGATE",
-                platform_version="LATEST",
-                network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                    subnets=self.network.private_subnet_ids,
-                    security_groups=[self.task_sg.id],
-                    assign_public_ip=False,
+                self.cluster,
+                task,
+                variant.min_capacity,
+                self.network.private_subnet_ids,
+                self.task_sg,
+                rollback_on[variant.role],
+                {**tags, "variant": variant.role},
+                pulumi.ResourceOptions.merge(
+                    o, pulumi.ResourceOptions(depends_on=[self.listener, self.canary_rule])
                 ),
-                load_balancers=[
-                    aws.ecs.ServiceLoadBalancerArgs(
-                        target_group_arn=self.target_groups[variant.role].arn,
-                        container_name="model",
-                        container_port=spec.model.port,
-                    )
-                ],
-                health_check_grace_period_seconds=60,
-                deployment_minimum_healthy_percent=100,
-                deployment_maximum_percent=200,
-                deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
-                    enable=True, rollback=True
-                ),
-                alarms=aws.ecs.ServiceAlarmsArgs(
-                    alarm_names=rollback_on[variant.role], enable=True, rollback=True
-                ),
-                propagate_tags="SERVICE",
-                enable_ecs_managed_tags=True,
-                tags={**tags, "variant": variant.role},
-                opts=pulumi.ResourceOptions.merge(
-                    o,
-                    pulumi.ResourceOptions(
-                        depends_on=[self.listener, self.canary_rule],
-                        # Autoscaling owns the running count after creation.
-                        ignore_changes=["desiredCount"],
-                    ),
+                fargate.LoadBalanced(
+                    self.target_groups[variant.role].arn, "model", spec.model.port
                 ),
             )
             self._autoscale(variant, service)

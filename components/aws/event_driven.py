@@ -93,7 +93,6 @@ KEY_DECRYPT_ACTIONS = ("kms:Decrypt",)
 WORKER_KEY_SERVICES = ("sqs", "s3", "dynamodb", "sns")
 # What the reader may subscribe to the notification topic (review B11).
 SUBSCRIBE_PROTOCOLS = ("lambda", "sqs")
-HTTPS_PORT = 443
 
 
 # Policy-pack rules this component cannot satisfy as the pack stands: rule -> ((resource role,
@@ -527,15 +526,7 @@ class AwsEventDriven(PatternComponent):
             f"{name}-worker-sg",
             description="Workers take no inbound traffic; HTTPS out to AWS APIs and registries",
             vpc_id=self.network.vpc_id,
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="HTTPS to AWS APIs and the image registry",
-                    protocol="tcp",
-                    from_port=HTTPS_PORT,
-                    to_port=HTTPS_PORT,
-                    cidr_blocks=["0.0.0.0/0"],
-                )
-            ],
+            egress=[network.https_egress("HTTPS to AWS APIs and the image registry")],
             tags=tags,
             opts=o,
         )
@@ -545,31 +536,16 @@ class AwsEventDriven(PatternComponent):
         rollback_on = [
             self.alarms[s.value].name for s in (Signal.WORKER_ERROR_RATE, Signal.LATENCY_P99)
         ]
-        self.service = aws.ecs.Service(
+        self.service = fargate.create_service(
             f"{name}-worker",
-            cluster=self.cluster.arn,
-            task_definition=self.task.arn,
-            desired_count=low,
-            launch_type="FARGATE",
-            platform_version="LATEST",
-            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=self.network.private_subnet_ids,
-                security_groups=[self.worker_sg.id],
-                assign_public_ip=False,
-            ),
-            deployment_minimum_healthy_percent=100,
-            deployment_maximum_percent=200,
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
-                enable=True, rollback=True
-            ),
-            alarms=aws.ecs.ServiceAlarmsArgs(alarm_names=rollback_on, enable=True, rollback=True),
-            propagate_tags="SERVICE",
-            enable_ecs_managed_tags=True,
-            tags=tags,
-            # The scaling policies own the running count after creation.
-            opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(ignore_changes=["desiredCount"])
-            ),
+            self.cluster,
+            self.task,
+            low,
+            self.network.private_subnet_ids,
+            self.worker_sg,
+            rollback_on,
+            tags,
+            o,
         )
         self._autoscale(low, high)
 

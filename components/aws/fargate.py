@@ -118,3 +118,68 @@ def create_task_definition(
         tags=dict(tags),
         opts=opts,
     )
+
+
+@dataclass(frozen=True)
+class LoadBalanced:
+    """The target group a serving service registers its container's port in."""
+
+    target_group_arn: pulumi.Input[str]
+    container_name: str
+    container_port: int
+    grace_seconds: int = 60  # health checks wait this long after a task starts
+
+
+def create_service(
+    logical_name: str,
+    cluster: aws.ecs.Cluster,
+    task: aws.ecs.TaskDefinition,
+    desired_count: int,
+    subnets: pulumi.Input[Sequence[pulumi.Input[str]]],
+    security_group: aws.ec2.SecurityGroup,
+    rollback_alarms: pulumi.Input[Sequence[pulumi.Input[str]]],
+    tags: Mapping[str, str],
+    opts: pulumi.ResourceOptions,
+    load_balanced: LoadBalanced | None = None,
+) -> aws.ecs.Service:
+    """A Fargate service in private subnets, without a public IP, that rolls a deployment back
+    on its circuit breaker and on ``rollback_alarms``; scaling owns its running count after
+    creation (``desiredCount`` is ignored)."""
+    balanced: dict[str, Any] = {}
+    if load_balanced is not None:
+        balanced = {
+            "load_balancers": [
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=load_balanced.target_group_arn,
+                    container_name=load_balanced.container_name,
+                    container_port=load_balanced.container_port,
+                )
+            ],
+            "health_check_grace_period_seconds": load_balanced.grace_seconds,
+        }
+    return aws.ecs.Service(
+        logical_name,
+        cluster=cluster.arn,
+        task_definition=task.arn,
+        desired_count=desired_count,
+        launch_type="FARGATE",
+        platform_version="LATEST",
+        network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+            subnets=subnets,
+            security_groups=[security_group.id],
+            assign_public_ip=False,
+        ),
+        deployment_minimum_healthy_percent=100,
+        deployment_maximum_percent=200,
+        deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(
+            enable=True, rollback=True
+        ),
+        alarms=aws.ecs.ServiceAlarmsArgs(alarm_names=rollback_alarms, enable=True, rollback=True),
+        propagate_tags="SERVICE",
+        enable_ecs_managed_tags=True,
+        tags=dict(tags),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(ignore_changes=["desiredCount"])
+        ),
+        **balanced,
+    )

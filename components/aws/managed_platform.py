@@ -23,7 +23,6 @@ from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import DeploymentSpec
 
-HTTPS_PORT = 443
 # SageMaker's variant names are part of the blue/green contract: an update must keep them.
 VARIANT_NAMES: Mapping[str, str] = {"stable": "stable", "canary": "candidate"}
 # Share of requests whose payloads are captured for drift and confidence analysis.
@@ -168,15 +167,7 @@ class AwsManagedPlatform(PatternComponent):
             f"{name}-model-sg",
             description="SageMaker model ENIs: HTTPS out only (image pull, S3), nothing in",
             vpc_id=self.network.vpc_id,
-            egress=[
-                aws.ec2.SecurityGroupEgressArgs(
-                    description="HTTPS to the image registry and S3",
-                    protocol="tcp",
-                    from_port=HTTPS_PORT,
-                    to_port=HTTPS_PORT,
-                    cidr_blocks=["0.0.0.0/0"],
-                )
-            ],
+            egress=[network.https_egress("HTTPS to the image registry and S3")],
             tags=spec.standard_tags(),
             opts=o,
         )

@@ -24,6 +24,19 @@ FLOW_LOG_ACTIONS = (
 )
 # A VPC subnet is a /16 to a /28.
 SMALLEST_SUBNET_PREFIX = 28
+HTTPS_PORT = 443
+
+
+def https_egress(description: str) -> aws.ec2.SecurityGroupEgressArgs:
+    """The one outbound rule serving and worker tasks need: HTTPS to AWS APIs and the image
+    registry (through the NAT gateway or the VPC endpoints)."""
+    return aws.ec2.SecurityGroupEgressArgs(
+        description=description,
+        protocol="tcp",
+        from_port=HTTPS_PORT,
+        to_port=HTTPS_PORT,
+        cidr_blocks=["0.0.0.0/0"],
+    )
 
 
 @dataclass(frozen=True)
