@@ -5,6 +5,7 @@
     verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N] [--app-version A]
     promote --bundle IN --key KEY --out OUT [--force]
     public-key --key KEY --out PEM [--force]
+    publish MODEL_DIR --bundle BUNDLE --channel s3://<bucket>
 
 KEY is ``file:PATH`` (a PEM EC P-256 private key) or the stack's cloud key: ``awskms:<key id,
 ARN or alias>``, ``azurekv:https://<vault>.vault.azure.net/keys/<name>[/<version>]`` or
@@ -21,9 +22,11 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from components import release_channels, release_signers
 from components import release_manifest as rm
-from components import release_signers
+from components.release_channels import ChannelError
 
 USAGE, REFUSED = 2, 1
 
@@ -55,6 +58,23 @@ SIGNERS: dict[str, Callable[[str], rm.Signer]] = {
     "azurekv": _azure_signer,
     "gcpkms": _gcp_signer,
 }
+
+
+def _s3_channel(bucket: str) -> Any:
+    return release_channels.S3Channel(bucket)
+
+
+# Channel schemes: the environment's release channel (components/release_channels.py).
+CHANNELS: dict[str, Callable[[str], Any]] = {"s3": _s3_channel}
+
+
+def channel_for(url: str) -> Any:
+    """The channel a ``--channel`` names."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in CHANNELS or not rest or "/" in rest:
+        known = ", ".join(f"{s}://<name>" for s in CHANNELS)
+        raise UsageError(f"--channel {url!r}: expected {known}")
+    return CHANNELS[scheme](rest)
 
 
 def signer_for(key: str) -> rm.Signer:
@@ -151,6 +171,13 @@ def cmd_public_key(args: argparse.Namespace) -> str:
     return f"public key ({rm.key_hint(pem)[:16]}...) -> {args.out}"
 
 
+def cmd_publish(args: argparse.Namespace) -> str:
+    model_dir = _model_dir(args.model_dir)
+    bundle = _read_json(args.bundle)
+    pointer = channel_for(args.channel).publish(model_dir, bundle)
+    return f"published {pointer.version} (sequence {pointer.sequence}) -> {args.channel}"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ci.release", description=__doc__.split("\n")[0]
@@ -189,6 +216,11 @@ def _parser() -> argparse.ArgumentParser:
     public.add_argument("--out", required=True, type=Path)
     public.add_argument("--force", action="store_true")
     public.set_defaults(run=cmd_public_key)
+    publish = sub.add_parser("publish", help="upload a signed release to the channel")
+    publish.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    publish.add_argument("--bundle", required=True, type=Path)
+    publish.add_argument("--channel", required=True)
+    publish.set_defaults(run=cmd_publish)
     return parser
 
 
@@ -203,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     except rm.RefusedError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return REFUSED
-    except release_signers.KeyServiceError as exc:
+    except (release_signers.KeyServiceError, ChannelError) as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return REFUSED
     except ValueError as exc:  # a key of the wrong kind, found when the service answers
