@@ -29,6 +29,7 @@ import pulumi_aws as aws
 
 from components.alarms import Signal, Tier, serving_alarms
 from components.aws import (
+    api_gateway,
     fargate,
     monitoring,
     network,
@@ -38,7 +39,6 @@ from components.aws import (
     security,
     uptime,
 )
-from components.aws.waf import create_web_acl
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import AuthMode, DeploymentSpec
@@ -49,7 +49,6 @@ VARIANT_HEADER = "x-aideploy-variant"
 # ELB's TLS policy allowing only TLS 1.3 and 1.2 with forward-secret ciphers.
 ALB_TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 # The REST API's own endpoint policy of the same family (TLS 1.3 + 1.2).
-API_TLS_POLICY = "SecurityPolicy_TLS13_1_2_2021_06"
 # The custom domain's own policy: TLS 1.2 minimum. API Gateway negotiates requests to a custom
 # domain with the API's policy (SecurityPolicy_TLS13_1_2_2021_06 above), so callers see the same.
 DOMAIN_TLS_POLICY = "TLS_1_2"
@@ -216,27 +215,6 @@ AUTH_CHECKS: Mapping[AuthMode, tuple[bool, bool]] = {
 # X-Ray has no resource-level permissions: these two actions only, on "*".
 XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
-ACCESS_LOG_FORMAT = json.dumps(
-    {
-        "requestId": "$context.requestId",
-        "ip": "$context.identity.sourceIp",
-        "caller": "$context.identity.caller",
-        "principal": "$context.authorizer.principalId",
-        "apiKeyId": "$context.identity.apiKeyId",
-        "requestTime": "$context.requestTime",
-        "httpMethod": "$context.httpMethod",
-        "resourcePath": "$context.resourcePath",
-        "status": "$context.status",
-        "protocol": "$context.protocol",
-        "responseLength": "$context.responseLength",
-        "latency": "$context.responseLatency",
-        "integrationLatency": "$context.integrationLatency",
-        "canary": "$context.isCanaryRequest",
-        "wafStatus": "$context.waf.status",
-        "error": "$context.error.message",
-    },
-    sort_keys=True,
-)
 
 # The request body must be a non-empty JSON object; the model validates its own fields.
 REQUEST_SCHEMA = {
@@ -561,7 +539,6 @@ class AwsApiFirst(PatternComponent):
         name, spec, o = self.name, self.spec, self._o
         tags = spec.standard_tags()
         use_jwt, use_key = AUTH_CHECKS[spec.api.auth]
-        stage_name = spec.environment.value
         self.rest_api = aws.apigateway.RestApi(
             f"{name}-api",
             name=resource_name("aws", "default", spec.project, spec.environment.value, "api"),
@@ -569,7 +546,7 @@ class AwsApiFirst(PatternComponent):
             endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(
                 types="REGIONAL"
             ),
-            security_policy=API_TLS_POLICY,
+            security_policy=api_gateway.API_TLS_POLICY,
             endpoint_access_mode="STRICT",
             api_key_source="HEADER",
             tags=tags,
@@ -666,94 +643,39 @@ class AwsApiFirst(PatternComponent):
                 ),
             ),
         )
-        self.access_logs = security.create_log_group(
-            f"{name}-access-logs",
+        served = api_gateway.create_stage(
+            name,
             spec,
             self.key,
+            self.rest_api,
+            self.deployment,
             o,
-            log_group_name=f"/aws/apigateway/{spec.project}-{spec.environment.value}/access",
-        )
-        # API Gateway would create its execution-log group itself, unencrypted and kept
-        # forever; creating it first (same name) gives it our key and retention.
-        execution_logs = security.create_log_group(
-            f"{name}-execution-logs",
-            spec,
-            self.key,
-            o,
-            log_group_name=self.rest_api.id.apply(
-                lambda i: f"API-Gateway-Execution-Logs_{i}/{stage_name}"
-            ),
-        )
-        self.stage = aws.apigateway.Stage(
-            f"{name}-stage",
-            rest_api=self.rest_api.id,
-            deployment=self.deployment.id,
-            stage_name=stage_name,
             variables={"variant": "stable"},
-            canary_settings=aws.apigateway.StageCanarySettingsArgs(
+            canary=aws.apigateway.StageCanarySettingsArgs(
                 deployment_id=self.deployment.id,
                 percent_traffic=float(self.canary.weight),
                 stage_variable_overrides={"variant": "canary"},
                 use_stage_cache=False,
             ),
-            access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
-                destination_arn=self.access_logs.arn, format=ACCESS_LOG_FORMAT
-            ),
-            xray_tracing_enabled=True,
-            cache_cluster_enabled=False,
-            tags=tags,
-            # Access and execution logging need the account's API Gateway CloudWatch role, an
-            # account-wide setting the bootstrap makes once (its stack_prerequisites name the
-            # role); the stage cannot depend on it by Output across projects.
-            opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(depends_on=[execution_logs])
-            ),
+            # The health route's own ceiling, below the stage's: it needs no credentials, so
+            # it is the one route an anonymous caller can drive; probes need a few a second.
+            route_limits=[
+                api_gateway.RouteLimit(
+                    "health-method-settings",
+                    health_method_path(spec),
+                    float(health_rate_limit(spec)),
+                    health_burst_limit(spec),
+                )
+            ],
         )
-        aws.apigateway.MethodSettings(
-            f"{name}-method-settings",
-            rest_api=self.rest_api.id,
-            stage_name=self.stage.stage_name,
-            method_path="*/*",
-            settings=aws.apigateway.MethodSettingsSettingsArgs(
-                metrics_enabled=True,
-                logging_level="ERROR",
-                data_trace_enabled=False,
-                # Stage-wide ceiling for every caller (JWT-only callers have no usage plan).
-                throttling_rate_limit=float(spec.api.rate_limit_rps),
-                throttling_burst_limit=spec.api.burst,
-                caching_enabled=False,
-                cache_data_encrypted=True,
-            ),
-            opts=o,
-        )
-        # The health route's own ceiling, below the stage's: it needs no credentials, so it is
-        # the one route an anonymous caller can drive; probes need a few requests a second.
-        aws.apigateway.MethodSettings(
-            f"{name}-health-method-settings",
-            rest_api=self.rest_api.id,
-            stage_name=self.stage.stage_name,
-            method_path=health_method_path(spec),
-            settings=aws.apigateway.MethodSettingsSettingsArgs(
-                metrics_enabled=True,
-                logging_level="ERROR",
-                data_trace_enabled=False,
-                throttling_rate_limit=float(health_rate_limit(spec)),
-                throttling_burst_limit=health_burst_limit(spec),
-                caching_enabled=False,
-                cache_data_encrypted=True,
-            ),
-            opts=o,
+        self.stage, self.access_logs, self.web_acl = (
+            served.stage,
+            served.access_logs,
+            served.web_acl,
         )
         self._create_usage_plan(use_key)
         if spec.api.domain is not None:
             self._create_custom_domain()
-        self.web_acl = create_web_acl(name, spec, self.key, o)
-        aws.wafv2.WebAclAssociation(
-            f"{name}-waf-association",
-            resource_arn=self.stage.arn,
-            web_acl_arn=self.web_acl.arn,
-            opts=o,
-        )
 
     def _create_path(
         self, path: str, role: str, known: list[tuple[str, pulumi.Output[str]]]
