@@ -31,6 +31,7 @@ from components.alarms import Signal, Tier, serving_alarms
 from components.aws import (
     api_gateway,
     fargate,
+    functions,
     monitoring,
     network,
     release,
@@ -827,26 +828,10 @@ class AwsApiFirst(PatternComponent):
         function_name = resource_name(
             "aws", "default", spec.project, spec.environment.value, "jwt-authorizer"
         )
-        logs = security.create_log_group(
-            f"{name}-authorizer-logs",
-            spec,
-            self.key,
-            o,
-            log_group_name=f"/aws/lambda/{function_name}",
-        )
-        # Invoked synchronously, so nothing ever lands here in normal operation; it exists so
-        # an asynchronous invoke (a test, a misconfiguration) cannot lose events silently.
-        dlq = security.create_encrypted_queue(
-            f"{name}-authorizer-dlq", spec, self.key, o, retention_days=14
-        )
-        role = security.create_role(
-            f"{name}-authorizer-role",
-            spec,
-            "lambda.amazonaws.com",
-            [
-                security.statement(
-                    security.LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]
-                ),
+
+        def statements(logs: aws.cloudwatch.LogGroup, dlq: aws.sqs.Queue) -> list[dict[str, Any]]:
+            return [
+                functions.log_write_statement(logs),
                 security.statement(XRAY_WRITE_ACTIONS, ["*"]),
                 # Its environment (Lambda) and its dead letters (SQS) only (review B4).
                 security.key_use_statement(
@@ -857,34 +842,27 @@ class AwsApiFirst(PatternComponent):
                     "sqs",
                 ),
                 security.statement(["sqs:SendMessage"], [dlq.arn]),
-            ],
-            o,
-            description="JWT authorizer: its own logs, traces, DLQ and env-var key only",
-        )
+            ]
+
         source = Path(__file__).with_name("jwt_authorizer.py")
-        function = aws.lambda_.Function(
+        # Invoked synchronously, so nothing ever lands in its dead-letter queue in normal
+        # operation; the queue exists so an asynchronous invoke (a test, a misconfiguration)
+        # cannot lose events silently.
+        function = functions.create_function(
             f"{name}-authorizer",
-            name=function_name,
+            spec,
+            self.key,
+            o,
+            function_name=function_name,
             description="Validates OIDC bearer JWTs (RS256) for the model API",
-            runtime="python3.12",
-            architectures=["arm64"],
+            role_description="JWT authorizer: its own logs, traces, DLQ and env-var key only",
             handler="index.handler",
             code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(source))}),
-            role=role.arn,
+            statements=statements,
             timeout=5,
             memory_size=256,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables=dict(zip(("JWT_ISSUER", "JWT_AUDIENCE"), spec.api.jwt(), strict=True))
-            ),
-            kms_key_arn=self.key.arn,
-            dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-                log_format="JSON", log_group=logs.name
-            ),
-            tags=spec.standard_tags(),
-            opts=o,
-        )
+            environment=dict(zip(("JWT_ISSUER", "JWT_AUDIENCE"), spec.api.jwt(), strict=True)),
+        ).function
         authorizer = aws.apigateway.Authorizer(
             f"{name}-jwt",
             rest_api=self.rest_api.id,

@@ -28,12 +28,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Tier
-from components.aws import security
+from components.aws import functions, security
 from components.naming import resource_name
 from components.spec import DeploymentSpec, Destination, DestinationKind
 
@@ -123,15 +124,9 @@ def create_forwarder(
         spec.environment.value,
         f"notify-{tier.value}-{kind}-{index}",
     )
-    logs = security.create_log_group(
-        f"{base}-logs", spec, key, o, log_group_name=f"/aws/lambda/{function_name}"
-    )
-    dlq = security.create_encrypted_queue(f"{base}-dlq", spec, key, o, retention_days=14)
-    role = security.create_role(
-        f"{base}-role",
-        spec,
-        "lambda.amazonaws.com",
-        [
+
+    def statements(logs: aws.cloudwatch.LogGroup, dlq: aws.sqs.Queue) -> list[dict[str, Any]]:
+        return [
             security.statement(["ssm:GetParameter"], [param_arn]),
             # Parameter Store decrypts with the caller's rights, under the parameter's ARN as
             # encryption context: this key decrypts that parameter and nothing else for it.
@@ -146,37 +141,32 @@ def create_forwarder(
                 [key.arn],
                 condition={"StringEquals": {"kms:EncryptionContext:aws:sqs:arn": dlq.arn}},
             ),
-            security.statement(security.LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]),
+            functions.log_write_statement(logs),
             # X-Ray's write calls have no resource-level permissions.
-            security.statement(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
-        ],
-        o,
-        description=f"Forwards the {tier.value} alerts to {kind}: reads its webhook parameter",
-    )
-    function = aws.lambda_.Function(
+            security.statement(functions.XRAY_WRITE_ACTIONS, ["*"]),
+        ]
+
+    made = functions.create_function(
         base,
-        name=function_name,
+        spec,
+        key,
+        o,
+        function_name=function_name,
         description=f"Posts the {tier.value} alerts to {kind}",
-        runtime="python3.12",
-        architectures=["arm64"],
+        role_description=f"Forwards the {tier.value} alerts to {kind}: reads its webhook parameter",
         handler=HANDLER,
         code=pulumi.AssetArchive({"handler.py": pulumi.FileAsset(str(HANDLER_FILE))}),
-        role=role.arn,
+        statements=statements,
         timeout=TIMEOUT_SECONDS,
         memory_size=128,
         # The parameter's name and the format only: never the URL.
-        environment=aws.lambda_.FunctionEnvironmentArgs(
-            variables={"PARAMETER_NAME": param_name, "FORMAT": kind}
-        ),
-        kms_key_arn=key.arn,
-        dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-        logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-            log_format="JSON", log_group=logs.name
-        ),
+        environment={"PARAMETER_NAME": param_name, "FORMAT": kind},
         tags={**spec.standard_tags(), "alert-tier": tier.value},
-        opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(depends_on=[parameter])),
+        function_opts=pulumi.ResourceOptions.merge(
+            o, pulumi.ResourceOptions(depends_on=[parameter])
+        ),
     )
+    function, role = made.function, made.role
     permission = aws.lambda_.Permission(
         f"{base}-invoke",
         action="lambda:InvokeFunction",

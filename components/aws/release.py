@@ -14,12 +14,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
 from components.alarms import Tier
-from components.aws import release_watch, security
+from components.aws import functions, release_watch, security
 from components.naming import resource_name
 from components.rollout import ROLLBACK_MARKER, settings_for
 from components.spec import DeploymentSpec
@@ -126,23 +127,17 @@ def create_rollback_function(
     function_name = resource_name(
         "aws", "default", spec.project, spec.environment.value, "rollback"
     )
-    logs = security.create_log_group(
-        f"{name}-rollback-logs", spec, key, o, log_group_name=f"/aws/lambda/{function_name}"
-    )
-    dlq = security.create_encrypted_queue(f"{name}-rollback-dlq", spec, key, o, retention_days=14)
     ticket, page = topics[Tier.TICKET], topics[Tier.PAGE]
     drain_action = API_CALLS[
         ("apigateway", "UpdateStage")
         if target.pattern == release_watch.API_FIRST
         else ("sagemaker", "UpdateEndpointWeightsAndCapacities")
     ]
-    role = security.create_role(
-        f"{name}-rollback-role",
-        spec,
-        "lambda.amazonaws.com",
-        [
-            security.statement(security.LOG_WRITE_ACTIONS, [logs.arn.apply(lambda a: f"{a}:*")]),
-            security.statement(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
+
+    def statements(logs: aws.cloudwatch.LogGroup, dlq: aws.sqs.Queue) -> list[dict[str, Any]]:
+        return [
+            functions.log_write_statement(logs),
+            security.statement(functions.XRAY_WRITE_ACTIONS, ["*"]),
             security.statement(["sqs:SendMessage"], [dlq.arn]),
             # Its environment, dead letters and the KMS-encrypted topics only (review B4).
             security.key_use_statement(
@@ -157,10 +152,8 @@ def create_rollback_function(
                 ["ssm:PutParameter"], [_parameter_arn(spec.region, target.marker_parameter)]
             ),
             security.statement([drain_action], list(target.drain_resources)),
-        ],
-        o,
-        description="Post-window rollback: reads its alarms and metrics, moves traffic to stable",
-    )
+        ]
+
     settings = settings_for(spec)
     alarm_names = pulumi.Output.all(*[a.name for a in alarms]).apply(json.dumps)
     environment: dict[str, pulumi.Input[str]] = {
@@ -181,29 +174,26 @@ def create_rollback_function(
         "PAGE_TOPIC_ARN": page.arn,
         **target.environment,
     }
-    function = aws.lambda_.Function(
+    function = functions.create_function(
         f"{name}-rollback",
-        name=function_name,
+        spec,
+        key,
+        o,
+        function_name=function_name,
         description="Rolls the candidate back when a rollback alarm fires, at any time",
-        runtime="python3.12",
-        architectures=["arm64"],
+        role_description=(
+            "Post-window rollback: reads its alarms and metrics, moves traffic to stable"
+        ),
         handler="handler.handler",
         code=pulumi.AssetArchive(
             {arc: pulumi.FileAsset(str(path)) for arc, path in archive_files().items()}
         ),
-        role=role.arn,
+        statements=statements,
         timeout=60,
         memory_size=256,
-        environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
-        kms_key_arn=key.arn,
-        dead_letter_config=aws.lambda_.FunctionDeadLetterConfigArgs(target_arn=dlq.arn),
-        tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
-        logging_config=aws.lambda_.FunctionLoggingConfigArgs(
-            log_format="JSON", log_group=logs.name
-        ),
+        environment=environment,
         tags={**spec.standard_tags(), **ROLLBACK_MARKER},
-        opts=o,
-    )
+    ).function
     pattern = pulumi.Output.all(*[a.arn for a in alarms]).apply(
         lambda arns: json.dumps(
             {

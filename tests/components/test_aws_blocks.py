@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from components.aws import fargate
+from components.aws import fargate, functions
 from components.spec import Cloud, Environment, Pattern
 from tests.conftest import make_spec, of_type, run_component
 
@@ -85,3 +85,26 @@ def test_each_scaling_target_has_its_tracking_policy(pattern: Pattern, metric: s
         config = policy.inputs["targetTrackingScalingPolicyConfiguration"]
         assert config["predefinedMetricSpecification"]["predefinedMetricType"] == metric
         assert target.inputs["minCapacity"] <= target.inputs["maxCapacity"]
+
+
+@pytest.mark.parametrize(
+    "pattern", (Pattern.API_FIRST, Pattern.MANAGED_PLATFORM), ids=lambda p: p.value
+)
+def test_every_function_is_the_hardened_block(pattern: Pattern) -> None:
+    """Rollback, authorizer (and notifier) functions: one shape, with its own log group, DLQ
+    and role next to it under the same logical name."""
+    resources = run_component(make_spec(Cloud.AWS, pattern, Environment.PROD)).resources
+    by_name = {r.name: r for r in resources}
+    found = of_type(resources, "aws:lambda/function:Function")
+    assert found
+    for fn in found:
+        inputs = fn.inputs
+        assert inputs["runtime"] == functions.RUNTIME
+        assert inputs["architectures"] == [functions.ARCHITECTURE]
+        assert inputs["tracingConfig"] == {"mode": "Active"}
+        assert inputs["kmsKeyArn"]
+        logs, dlq, role = (by_name[f"{fn.name}-{part}"] for part in ("logs", "dlq", "role"))
+        assert logs.inputs["name"] == f"/aws/lambda/{inputs['name']}"
+        assert inputs["loggingConfig"] == {"logFormat": "JSON", "logGroup": logs.inputs["name"]}
+        assert dlq.urn in fn.property_dependencies["deadLetterConfig"]
+        assert role.urn in fn.property_dependencies["role"]
