@@ -21,7 +21,6 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -31,7 +30,6 @@ from components.alarms import Signal, Tier, serving_alarms
 from components.aws import (
     api_gateway,
     fargate,
-    functions,
     monitoring,
     network,
     release,
@@ -59,7 +57,6 @@ HTTP_PORT = 80
 # timeout (re-run it once the record exists); the record is printed as soon as it is known.
 CERT_VALIDATION_MINUTES = 30
 # API Gateway rejects anything else before invoking the authorizer (saves a Lambda call).
-BEARER_JWT_RE = r"^Bearer [-0-9A-Za-z_]+\.[-0-9A-Za-z_]+\.[-0-9A-Za-z_]+$"
 
 # Policy-pack rules this component cannot satisfy on AWS: rule -> (resource roles, reason). A
 # client's pack config records them as waivers (see policy_waivers), so they are visible in
@@ -570,7 +567,11 @@ class AwsApiFirst(PatternComponent):
             opts=o,
         )
         parent_id = self._create_path(spec.model.predict_path, "path", [])[-1]
-        self.authorizer = self._create_authorizer() if use_jwt else None
+        self.authorizer = (
+            api_gateway.create_jwt_authorizer(name, spec, self.key, self.rest_api, o)
+            if use_jwt
+            else None
+        )
         self.method = aws.apigateway.Method(
             f"{name}-predict",
             rest_api=self.rest_api.id,
@@ -822,70 +823,6 @@ class AwsApiFirst(PatternComponent):
                 usage_plan_id=self.usage_plan.id,
                 opts=o,
             )
-
-    def _create_authorizer(self) -> aws.apigateway.Authorizer:
-        name, spec, o = self.name, self.spec, self._o
-        function_name = resource_name(
-            "aws", "default", spec.project, spec.environment.value, "jwt-authorizer"
-        )
-
-        def statements(logs: aws.cloudwatch.LogGroup, dlq: aws.sqs.Queue) -> list[dict[str, Any]]:
-            return [
-                functions.log_write_statement(logs),
-                security.statement(XRAY_WRITE_ACTIONS, ["*"]),
-                # Its environment (Lambda) and its dead letters (SQS) only (review B4).
-                security.key_use_statement(
-                    ["kms:Decrypt", "kms:GenerateDataKey"],
-                    self.key.arn,
-                    spec.region,
-                    "lambda",
-                    "sqs",
-                ),
-                security.statement(["sqs:SendMessage"], [dlq.arn]),
-            ]
-
-        source = Path(__file__).with_name("jwt_authorizer.py")
-        # Invoked synchronously, so nothing ever lands in its dead-letter queue in normal
-        # operation; the queue exists so an asynchronous invoke (a test, a misconfiguration)
-        # cannot lose events silently.
-        function = functions.create_function(
-            f"{name}-authorizer",
-            spec,
-            self.key,
-            o,
-            function_name=function_name,
-            description="Validates OIDC bearer JWTs (RS256) for the model API",
-            role_description="JWT authorizer: its own logs, traces, DLQ and env-var key only",
-            handler="index.handler",
-            code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(source))}),
-            statements=statements,
-            timeout=5,
-            memory_size=256,
-            environment=dict(zip(("JWT_ISSUER", "JWT_AUDIENCE"), spec.api.jwt(), strict=True)),
-        ).function
-        authorizer = aws.apigateway.Authorizer(
-            f"{name}-jwt",
-            rest_api=self.rest_api.id,
-            name="jwt",
-            type="TOKEN",
-            authorizer_uri=function.invoke_arn,
-            identity_source="method.request.header.Authorization",
-            identity_validation_expression=BEARER_JWT_RE,
-            authorizer_result_ttl_in_seconds=300,
-            opts=o,
-        )
-        aws.lambda_.Permission(
-            f"{name}-authorizer-invoke",
-            action="lambda:InvokeFunction",
-            function=function.name,
-            principal="apigateway.amazonaws.com",
-            source_arn=pulumi.Output.concat(
-                self.rest_api.execution_arn, "/authorizers/", authorizer.id
-            ),
-            source_account=security.account_id(),
-            opts=o,
-        )
-        return authorizer
 
     # --- monitoring -----------------------------------------------------------------------
     def _create_monitoring(self) -> None:

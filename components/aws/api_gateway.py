@@ -17,12 +17,15 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.aws import security
+from components.aws import functions, security
 from components.aws.waf import create_web_acl
+from components.naming import resource_name
 from components.spec import DeploymentSpec
 
 # TLS 1.3 and 1.2 only, for the API's own endpoint (SecurityPolicy_* names the enhanced set).
@@ -156,3 +159,79 @@ def create_stage(
         opts=opts,
     )
     return Stage(stage, access_logs, web_acl)
+
+
+# What a bearer token must look like before the authorizer function is even invoked.
+BEARER_JWT_RE = r"^Bearer [-0-9A-Za-z_]+\.[-0-9A-Za-z_]+\.[-0-9A-Za-z_]+$"
+XRAY_WRITE_ACTIONS = functions.XRAY_WRITE_ACTIONS
+
+
+def create_jwt_authorizer(
+    name: str,
+    spec: DeploymentSpec,
+    key: aws.kms.Key,
+    rest_api: aws.apigateway.RestApi,
+    opts: pulumi.ResourceOptions,
+) -> aws.apigateway.Authorizer:
+    """A TOKEN authorizer on ``rest_api``: the JWT-validating function (the spec's issuer and
+    audience) behind it, invokable by this API's authorizers only."""
+    o = opts
+    function_name = resource_name(
+        "aws", "default", spec.project, spec.environment.value, "jwt-authorizer"
+    )
+
+    def statements(logs: aws.cloudwatch.LogGroup, dlq: aws.sqs.Queue) -> list[dict[str, Any]]:
+        return [
+            functions.log_write_statement(logs),
+            security.statement(XRAY_WRITE_ACTIONS, ["*"]),
+            # Its environment (Lambda) and its dead letters (SQS) only (review B4).
+            security.key_use_statement(
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                key.arn,
+                spec.region,
+                "lambda",
+                "sqs",
+            ),
+            security.statement(["sqs:SendMessage"], [dlq.arn]),
+        ]
+
+    source = Path(__file__).with_name("jwt_authorizer.py")
+    # Invoked synchronously, so nothing ever lands in its dead-letter queue in normal
+    # operation; the queue exists so an asynchronous invoke (a test, a misconfiguration)
+    # cannot lose events silently.
+    function = functions.create_function(
+        f"{name}-authorizer",
+        spec,
+        key,
+        o,
+        function_name=function_name,
+        description="Validates OIDC bearer JWTs (RS256) for the model API",
+        role_description="JWT authorizer: its own logs, traces, DLQ and env-var key only",
+        handler="index.handler",
+        code=pulumi.AssetArchive({"index.py": pulumi.FileAsset(str(source))}),
+        statements=statements,
+        timeout=5,
+        memory_size=256,
+        environment=dict(zip(("JWT_ISSUER", "JWT_AUDIENCE"), spec.api.jwt(), strict=True)),
+    ).function
+    authorizer = aws.apigateway.Authorizer(
+        f"{name}-jwt",
+        rest_api=rest_api.id,
+        name="jwt",
+        type="TOKEN",
+        authorizer_uri=function.invoke_arn,
+        identity_source="method.request.header.Authorization",
+        identity_validation_expression=BEARER_JWT_RE,
+        authorizer_result_ttl_in_seconds=300,
+        opts=o,
+    )
+    aws.lambda_.Permission(
+        f"{name}-authorizer-invoke",
+        action="lambda:InvokeFunction",
+        function=function.name,
+        principal="apigateway.amazonaws.com",
+        source_arn=pulumi.Output.concat(rest_api.execution_arn, "/authorizers/", authorizer.id),
+        source_account=security.account_id(),
+        opts=o,
+    )
+    return authorizer
