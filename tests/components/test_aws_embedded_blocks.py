@@ -11,7 +11,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.aws import delivery, release_channel, security
+from components.alarms import Tier
+from components.aws import delivery, monitoring, release_channel, security
 from components.spec import Cloud, Environment, Pattern
 from policies import pack
 from policies.rules import all_policies
@@ -43,7 +44,10 @@ def _program(environment: Environment, settings: release_channel.ChannelSettings
             )
             signer = release_channel.deployer_role_arn(security.account_id(), spec)
             release_channel.create_signing_key(spec.project, spec, signer, o)
-            delivery.create_download_api(spec.project, spec, key, channel.bucket, o)
+            topics = monitoring.create_alert_topics(
+                spec.project, spec, key, [Tier.PAGE, Tier.TICKET], o
+            )
+            delivery.create_device_api(spec.project, spec, key, channel.bucket, topics, o)
             delivery.create_channel_reader(spec.project, spec, key, channel.bucket, o)
 
     return spec, Release
@@ -144,11 +148,11 @@ def _policy_of(resources: list[CapturedResource], role_name: str) -> dict[str, A
 
 def test_the_download_route_needs_a_token_and_its_function_reads_releases_only() -> None:
     resources = run(Environment.PROD)
-    (method,) = [r for r in of_type(resources, "aws:apigateway/method:Method")]
-    assert method.inputs["httpMethod"] == "GET"
-    assert method.inputs["authorization"] == "CUSTOM"
+    methods = of_type(resources, "aws:apigateway/method:Method")
+    assert sorted(m.inputs["httpMethod"] for m in methods) == ["GET", "POST"]
+    assert all(m.inputs["authorization"] == "CUSTOM" for m in methods)
     paths = [r.inputs["pathPart"] for r in of_type(resources, "aws:apigateway/resource:Resource")]
-    assert paths == list(delivery.ROUTE)
+    assert sorted(paths) == sorted([*delivery.DOWNLOAD_ROUTE, *delivery.TELEMETRY_ROUTE])
     reads = [
         s for s in _policy_of(resources, "acme-support-dl-role")["Statement"]
         if any(a.startswith("s3:") for a in s["Action"])
@@ -179,3 +183,21 @@ def test_the_build_pipeline_reader_is_admitted_by_its_principal_tag_and_reads_on
         for a in s["Action"]
     }
     assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "kms:Decrypt"}
+
+
+def test_telemetry_alarms_watch_the_reported_metrics_on_their_tiers() -> None:
+    from components import embedded_telemetry as telemetry
+
+    resources = run(Environment.PROD)
+    topics = {r.urn: r.name for r in of_type(resources, "aws:sns/topic:Topic")}
+    alarms = {
+        r.inputs["metricName"]: r
+        for r in of_type(resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
+        if r.inputs.get("namespace") == telemetry.NAMESPACE
+    }
+    assert set(alarms) == {a.metric for a in telemetry.ALARMS}
+    for rule in telemetry.ALARMS:
+        alarm = alarms[rule.metric]
+        assert alarm.inputs["dimensions"] == {"Environment": "prod"}
+        (topic,) = alarm.property_dependencies["alarmActions"]
+        assert topics[topic].endswith(rule.tier)
