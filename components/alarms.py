@@ -89,6 +89,11 @@ class AlarmRule:
 
 def serving_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
     """The alarms every serving endpoint has (policy S1), plus the canary's rollback alarms."""
+    return [*endpoint_alarms(spec), *rollback_alarms(spec)]
+
+
+def endpoint_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
+    """The alarms every endpoint has (policy S1): latency, error rates, availability."""
     a = spec.alerts
     # Breaches sustained this many one-minute periods raise an alarm (a declared difference).
     n = spec.alerts.evaluation_minutes
@@ -100,7 +105,6 @@ def serving_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
         AlarmRule(Signal.ERROR_RATE_4XX, a.error_rate_4xx, Comparison.ABOVE, Tier.TICKET, 60, n),
         AlarmRule(Signal.ERROR_RATE_5XX, a.error_rate_5xx, Comparison.ABOVE, critical, 60, n),
         AlarmRule(Signal.AVAILABILITY, a.availability_target, Comparison.BELOW, critical, 60, n),
-        *rollback_alarms(spec),
     ]
 
 

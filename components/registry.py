@@ -130,7 +130,12 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
     (Cloud.AWS, Pattern.EMBEDDED): Entry(
         "components.aws.embedded",
         "AwsEmbedded",
-        ("S3 (model artifacts)", "KMS", "CloudFront signed URLs", "CloudWatch"),
+        (
+            "S3 Object Lock (release channel)",
+            "KMS (ECC P-256 signing key)",
+            "API Gateway + Lambda (presigned downloads, telemetry)",
+            "CloudWatch",
+        ),
         planned=True,
     ),
     (Cloud.AZURE, Pattern.EMBEDDED): Entry(

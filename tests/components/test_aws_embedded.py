@@ -1,0 +1,78 @@
+"""The AWS embedded component composed from its blocks, under mocks, in every environment:
+the whole pack passes at the environment's levels with the component's declared waiver, the
+device API is watched like every endpoint (S1), and the pattern's outputs are registered."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.aws.embedded import AwsEmbedded, policy_waivers
+from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from policies import pack
+from policies.rules import all_policies
+from policies.runner.capture import Capture, capture
+from tests.conftest import make_spec, of_type
+from tests.policies.harness import evaluate
+
+POLICIES = all_policies()
+
+
+def embedded_spec(environment: Environment) -> DeploymentSpec:
+    """The sample project's spec for the embedded pattern (not generated yet: the pattern
+    is not in the registry, so the api-first sample stands in with its pattern changed)."""
+    return make_spec(Cloud.AWS, Pattern.API_FIRST, environment).model_copy(
+        update={"pattern": Pattern.EMBEDDED}
+    )
+
+
+def run(environment: Environment) -> Capture:
+    spec = embedded_spec(environment)
+    return capture(
+        lambda: AwsEmbedded(spec.project, spec),
+        project=spec.project,
+        stack=environment.value,
+        region=spec.region,
+    )
+
+
+@pytest.mark.parametrize("environment", list(Environment), ids=lambda e: e.value)
+def test_embedded_stack_passes_the_whole_pack(environment: Environment) -> None:
+    spec = embedded_spec(environment)
+    levels = json.loads(pack.config_path(environment.value).read_text())
+    config = {name: {"waivers": []} for name in levels}
+    for rule, entry in policy_waivers(spec.project).items():
+        config[rule]["waivers"] = entry["waivers"]
+    for p in POLICIES:
+        schema = (p.config_schema and p.config_schema.properties) or {}
+        if "minimumRetentionDays" in schema:
+            config[p.name]["minimumRetentionDays"] = spec.retention.log_days
+    findings = evaluate(POLICIES, run(environment).resources, config)
+    mandatory = [
+        (f.policy, f.resource_name, f.message) for f in findings
+        if levels.get(f.policy, {}).get("enforcementLevel") == "mandatory"
+    ]  # fmt: skip
+    assert mandatory == []
+
+
+def test_without_its_waiver_prod_says_why_the_device_api_has_no_rollback() -> None:
+    levels = json.loads(pack.config_path("prod").read_text())
+    config = {name: {"waivers": []} for name in levels}
+    findings = evaluate(POLICIES, run(Environment.PROD).resources, config)
+    s2 = [f for f in findings if f.policy == "aideploy-stack-require-rollback-wired-to-alarms"]
+    assert [f.resource_name for f in s2] == ["acme-support-dl-stage"]
+
+
+def test_the_device_api_is_watched_and_outputs_are_registered() -> None:
+    cap = run(Environment.STAGING)
+    alarms = of_type(cap.resources, "aws:cloudwatch/metricAlarm:MetricAlarm")
+    names = {a.inputs["name"] for a in alarms}
+    for key in ("latency-p99", "error-rate-5xx", "availability", "device-signature-failures"):
+        assert f"acme-support-staging-{key}" in names
+    assert not any("canary" in n for n in names)  # no split, no canary alarms
+    (component,) = [r for r in cap.resources if r.type == "aideploy:aws:Embedded"]
+    outputs = cap.outputs[component.urn]
+    declared = set(embedded_spec(Environment.STAGING).outputs)
+    assert declared <= set(outputs)
+    assert outputs["signing_key_alias"] == "alias/acme-support-staging-signing"
