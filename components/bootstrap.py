@@ -417,9 +417,15 @@ class BootstrapSpec(BaseModel):
 
     def identity_name(self, role: IdentityRole) -> str:
         """The deployer or previewer identity's name (IAM role, managed identity, SA id)."""
-        kind = {Cloud.AWS: "iam-role", Cloud.AZURE: "default", Cloud.GCP: "service-account"}
-        project = self.project if self.cloud is not Cloud.GCP else self.project[:16]
-        return resource_name(self.cloud.value, kind[self.cloud], project, role.value)
+        return identity_name(self.cloud, self.project, role)
+
+
+def identity_name(cloud: Cloud, project: str, role: IdentityRole) -> str:
+    """A CI identity's name (IAM role, managed identity, service-account id), as bootstrap
+    creates it and as a stack names it (e.g. the deployer allowed to sign releases)."""
+    kind = {Cloud.AWS: "iam-role", Cloud.AZURE: "default", Cloud.GCP: "service-account"}
+    short = project if cloud is not Cloud.GCP else project[:16]
+    return resource_name(cloud.value, kind[cloud], short, role.value)
 
 
 def bootstrap_specs(

@@ -28,9 +28,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.aws import security
-from components.bootstrap import DEPLOYERS
+from components.bootstrap import DEPLOYERS, identity_name
 from components.naming import resource_name
-from components.spec import DeploymentSpec
+from components.spec import Cloud, DeploymentSpec
 
 SIGN_ACTIONS = ("kms:GetPublicKey", "kms:Sign")
 # The administration a signing key has: the stack's key administration without the data and
@@ -91,7 +91,7 @@ def create_release_channel(
 
 def deployer_role_arn(account: pulumi.Input[str], spec: DeploymentSpec) -> pulumi.Output[str]:
     """The environment's CI deployer (bootstrap's role for this environment)."""
-    role = resource_name("aws", "iam-role", spec.project, DEPLOYERS[spec.environment].value)
+    role = identity_name(Cloud.AWS, spec.project, DEPLOYERS[spec.environment])
     return pulumi.Output.from_input(account).apply(lambda a: f"arn:aws:iam::{a}:role/{role}")
 
 

@@ -360,6 +360,8 @@ AUDITED_RESOURCES: dict[Pattern, dict[str, str]] = {
         "fn-source": "storage.googleapis.com",
         "endpoint": "aiplatform.googleapis.com",
     },
+    # Who read or replaced a release is the audit trail of what reached devices.
+    Pattern.EMBEDDED: {"releases": "storage.googleapis.com"},
 }
 
 # -- runtime identities and the rollback role ------------------------------------------------
