@@ -11,7 +11,8 @@ then verifies the bundle with its pinned key and refuses anything older than wha
 (components/release_manifest.py). Publishing refuses a sequence that is not newer than the
 pointer's, so the channel never points backwards.
 
-Backends per store, as lookup data for the CLI (``--channel s3://<bucket>``): S3 here.
+Backends per store, as lookup data for the CLI: ``--channel s3://<bucket>`` (S3 with Object
+Lock) and ``--channel gs://<bucket>`` (Cloud Storage with object retention).
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Mapping
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -146,4 +151,130 @@ class S3Channel:
         self._put(pointer.bundle_key, json.dumps(bundle).encode(), "application/json")
         # Last: until the pointer moves, devices keep seeing the previous release whole.
         self._put(POINTER, json.dumps(pointer.as_json()).encode(), "application/json")
+        return pointer
+
+
+# ---------------------------------------------------------------------------- Cloud Storage
+# (method, url, bearer token, body or None, content type) -> (HTTP status, body)
+RawSend = Callable[[str, str, str, "bytes | None", str], tuple[int, bytes]]
+GCS_API = "https://storage.googleapis.com"
+
+
+def https_raw(
+    method: str, url: str, token: str, body: bytes | None, content_type: str
+) -> tuple[int, bytes]:
+    """One HTTPS request with a raw body; HTTP errors are answers, not exceptions."""
+    if not url.startswith("https://"):
+        raise ChannelError(f"refusing non-HTTPS URL {url!r}")
+    headers = {"Authorization": f"Bearer {token}"}
+    if body is not None:
+        headers["Content-Type"] = content_type
+    request = urllib.request.Request(url, data=body, method=method, headers=headers)  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310  # nosec B310
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise ChannelError(f"cannot reach Cloud Storage: {exc}") from exc
+
+
+def _gcloud_token() -> str:
+    from components.release_signers import KeyServiceError, _cli_token
+
+    try:
+        return _cli_token(["gcloud", "auth", "print-access-token"])
+    except KeyServiceError as exc:
+        raise ChannelError(str(exc)) from exc
+
+
+class GcsChannel:
+    """A release channel in a Cloud Storage bucket with object retention (the GCP embedded
+    pattern's channel): every release object is uploaded with its retention (the mode and days
+    the bucket's labels carry) and its MD5, which Cloud Storage checks; the pointer is
+    uploaded without retention, so it can move."""
+
+    def __init__(
+        self, bucket: str, send: RawSend = https_raw, token: Callable[[], str] = _gcloud_token
+    ) -> None:
+        self._bucket = bucket
+        self._send = send
+        self._token = token
+
+    def _call(self, what: str, method: str, url: str, body: bytes | None = None,
+              content_type: str = "") -> tuple[int, bytes]:  # fmt: skip
+        status, answer = self._send(method, url, self._token(), body, content_type)
+        if status >= 300 and status != 404:
+            try:
+                message = json.loads(answer)["error"]["message"]
+            except (ValueError, KeyError, TypeError):
+                message = ""
+            raise ChannelError(f"Cloud Storage {what} in {self._bucket}: HTTP {status} {message}")
+        return status, answer
+
+    def _retention(self) -> tuple[str, int]:
+        url = f"{GCS_API}/storage/v1/b/{self._bucket}?fields=labels"
+        status, answer = self._call("read the bucket", "GET", url)
+        if status == 404:
+            raise ChannelError(f"Cloud Storage bucket {self._bucket} does not exist")
+        found = json.loads(answer).get("labels") or {}
+        mode = {"unlocked": "Unlocked", "locked": "Locked"}.get(found.get("retention_mode", ""))
+        days = found.get("retention_days", "")
+        if mode is None or not days.isdigit():
+            raise ChannelError(
+                f"bucket {self._bucket} is not a release channel (no retention labels)"
+            )
+        return mode, int(days)
+
+    def latest(self) -> Pointer | None:
+        """The channel's current release, or None before the first."""
+        name = urllib.parse.quote(POINTER, safe="")
+        url = f"{GCS_API}/storage/v1/b/{self._bucket}/o/{name}?alt=media"
+        status, answer = self._call(f"get {POINTER}", "GET", url)
+        return None if status == 404 else Pointer.from_json(json.loads(answer))
+
+    def _put(
+        self, key: str, body: bytes, content_type: str, retention: dict[str, str] | None
+    ) -> None:
+        metadata: dict[str, Any] = {
+            "name": key,
+            "contentType": content_type,
+            "md5Hash": base64.b64encode(hashlib.md5(body).digest()).decode(),  # noqa: S324 # nosec B324 - GCS's integrity check, not security
+        }
+        if retention is not None:
+            metadata["retention"] = retention
+        boundary = "aideploy-" + hashlib.sha256(body).hexdigest()[:32]
+        payload = b"".join(
+            [
+                f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n".encode(),
+                json.dumps(metadata).encode(),
+                f"\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n".encode(),
+                body,
+                f"\r\n--{boundary}--\r\n".encode(),
+            ]
+        )
+        url = f"{GCS_API}/upload/storage/v1/b/{self._bucket}/o?uploadType=multipart"
+        self._call(f"put {key}", "POST", url, payload, f"multipart/related; boundary={boundary}")
+
+    def publish(self, model_dir: Path, bundle: Mapping[str, Any]) -> Pointer:
+        """Upload the model's files and its bundle under retention, then move the pointer."""
+        version, sequence, names = bundle_terms(bundle)
+        mode, days = self._retention()
+        current = self.latest()
+        if current is not None and sequence <= current.sequence:
+            raise rm.RefusedError(
+                f"rollback: the channel is at sequence {current.sequence}; "
+                f"sequence {sequence} is not newer"
+            )
+        until = (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        retention = {"mode": mode, "retainUntilTime": until}
+        pointer = Pointer(version, sequence, f"releases/{version}-{sequence}/", names)
+        for name in names:
+            path = model_dir / name
+            if not path.is_file():
+                raise rm.RefusedError(f"digest: {name} is missing from {model_dir}")
+            self._put(pointer.file_key(name), path.read_bytes(), "application/octet-stream",
+                      retention)  # fmt: skip
+        self._put(pointer.bundle_key, json.dumps(bundle).encode(), "application/json", retention)
+        self._put(POINTER, json.dumps(pointer.as_json()).encode(), "application/json", None)
         return pointer

@@ -5,7 +5,7 @@
     verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N] [--app-version A]
     promote --bundle IN --key KEY --out OUT [--force]
     public-key --key KEY --out PEM [--force]
-    publish MODEL_DIR --bundle BUNDLE --channel s3://<bucket>
+    publish MODEL_DIR --bundle BUNDLE --channel s3://<bucket> | gs://<bucket>
 
 KEY is ``file:PATH`` (a PEM EC P-256 private key) or the stack's cloud key: ``awskms:<key id,
 ARN or alias>``, ``azurekv:https://<vault>.vault.azure.net/keys/<name>[/<version>]`` or
@@ -64,8 +64,12 @@ def _s3_channel(bucket: str) -> Any:
     return release_channels.S3Channel(bucket)
 
 
+def _gcs_channel(bucket: str) -> Any:
+    return release_channels.GcsChannel(bucket)
+
+
 # Channel schemes: the environment's release channel (components/release_channels.py).
-CHANNELS: dict[str, Callable[[str], Any]] = {"s3": _s3_channel}
+CHANNELS: dict[str, Callable[[str], Any]] = {"s3": _s3_channel, "gs": _gcs_channel}
 
 
 def channel_for(url: str) -> Any:
