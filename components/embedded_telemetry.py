@@ -73,6 +73,8 @@ def _number(body: Mapping[str, Any], key: str, low: float, high: float) -> float
     value = body.get(key, 0.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidReport(f"{key}: a number from {low:g} to {high:g}")
+    if isinstance(value, int) and not low <= value <= high:  # before float(): ints are unbounded
+        raise InvalidReport(f"{key}: a number from {low:g} to {high:g}")
     number = float(value)
     if math.isnan(number) or not low <= number <= high:
         raise InvalidReport(f"{key}: a number from {low:g} to {high:g}")

@@ -72,17 +72,14 @@ class Pointer:
         )
 
 
-def bundle_terms(bundle: Mapping[str, Any]) -> tuple[str, int, tuple[str, ...]]:
-    """(version, sequence, file names) a bundle's payload states (not verified: the publisher
-    reads its own bundle; devices verify)."""
-    try:
-        payload = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
-        predicate = payload["predicate"]
-        terms = predicate[rm.TERMS_KEY]
-        names = tuple(str(r["name"]) for r in predicate["resources"])
-        return str(terms["version"]), int(terms["sequence"]), names
-    except (KeyError, TypeError, ValueError) as exc:
-        raise rm.RefusedError(f"format: the bundle states no release terms ({exc})") from exc
+def verified_terms(
+    model_dir: Path, bundle: Mapping[str, Any], public_pem: bytes
+) -> tuple[str, int, tuple[str, ...]]:
+    """(version, sequence, file names) of a release that verifies against ``model_dir`` with
+    ``public_pem``: a channel uploads nothing a device would refuse, and only files the
+    verifier found inside the model directory."""
+    release = rm.verify(model_dir, bundle, public_pem)
+    return release.terms.version, release.terms.sequence, tuple(f.name for f in release.files)
 
 
 class S3Channel:
@@ -133,9 +130,10 @@ class S3Channel:
             return None
         return Pointer.from_json(json.loads(answer["Body"].read()))
 
-    def publish(self, model_dir: Path, bundle: Mapping[str, Any]) -> Pointer:
-        """Upload the model's files and its bundle, then move the pointer to them."""
-        version, sequence, names = bundle_terms(bundle)
+    def publish(self, model_dir: Path, bundle: Mapping[str, Any], public_pem: bytes) -> Pointer:
+        """Verify the release with this environment's key, upload the model's files and its
+        bundle, then move the pointer to them."""
+        version, sequence, names = verified_terms(model_dir, bundle, public_pem)
         current = self.latest()
         if current is not None and sequence <= current.sequence:
             raise rm.RefusedError(
@@ -256,9 +254,10 @@ class GcsChannel:
         url = f"{GCS_API}/upload/storage/v1/b/{self._bucket}/o?uploadType=multipart"
         self._call(f"put {key}", "POST", url, payload, f"multipart/related; boundary={boundary}")
 
-    def publish(self, model_dir: Path, bundle: Mapping[str, Any]) -> Pointer:
-        """Upload the model's files and its bundle under retention, then move the pointer."""
-        version, sequence, names = bundle_terms(bundle)
+    def publish(self, model_dir: Path, bundle: Mapping[str, Any], public_pem: bytes) -> Pointer:
+        """Verify the release with this environment's key, upload the model's files and its
+        bundle under retention, then move the pointer."""
+        version, sequence, names = verified_terms(model_dir, bundle, public_pem)
         mode, days = self._retention()
         current = self.latest()
         if current is not None and sequence <= current.sequence:

@@ -3,9 +3,12 @@
     sign MODEL_DIR --version V --sequence N --key KEY --out BUNDLE [--expires-days D]
          [--name NAME] [--min-app-version A] [--force]
     verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N] [--app-version A]
-    promote --bundle IN --key KEY --out OUT [--force]
+    promote MODEL_DIR --bundle IN --public-key PREVIOUS_PEM --key KEY --out OUT [--force]
     public-key --key KEY --out PEM [--force]
-    publish MODEL_DIR --bundle BUNDLE --channel s3://<bucket> | gs://<bucket>
+    publish MODEL_DIR --bundle BUNDLE --public-key PEM --channel s3://<bucket> | gs://<bucket>
+
+promote and publish verify the release first (promote with the previous environment's public
+key, publish with this environment's): nothing unverified is ever counter-signed or uploaded.
 
 KEY is ``file:PATH`` (a PEM EC P-256 private key) or the stack's cloud key: ``awskms:<key id,
 ARN or alias>``, ``azurekv:https://<vault>.vault.azure.net/keys/<name>[/<version>]`` or
@@ -118,8 +121,13 @@ def _write(bundle: dict[str, object], out: Path, force: bool) -> None:
         raise UsageError(f"cannot write {out}: {exc}") from exc
 
 
+MAX_EXPIRES_DAYS = 3650
+
+
 def cmd_sign(args: argparse.Namespace) -> str:
     model_dir = _model_dir(args.model_dir)
+    if not 1 <= args.expires_days <= MAX_EXPIRES_DAYS:
+        raise UsageError(f"--expires-days: from 1 to {MAX_EXPIRES_DAYS}")
     if args.out.resolve().is_relative_to(model_dir.resolve()):
         raise UsageError("--out must be outside MODEL_DIR (the bundle is not part of the model)")
     signer = signer_for(args.key)
@@ -142,11 +150,7 @@ def cmd_sign(args: argparse.Namespace) -> str:
 def cmd_verify(args: argparse.Namespace) -> str:
     model_dir = _model_dir(args.model_dir)
     bundle = _read_json(args.bundle)
-    try:
-        pem = args.public_key.read_bytes()
-        rm.load_public_key(pem)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"--public-key {args.public_key}: {exc}") from exc
+    pem = _public_key(args.public_key)
     release = rm.verify(
         model_dir,
         bundle,
@@ -160,10 +164,21 @@ def cmd_verify(args: argparse.Namespace) -> str:
     )
 
 
+def _public_key(path: Path) -> bytes:
+    try:
+        pem = path.read_bytes()
+        rm.load_public_key(pem)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--public-key {path}: {exc}") from exc
+    return pem
+
+
 def cmd_promote(args: argparse.Namespace) -> str:
+    model_dir = _model_dir(args.model_dir)
     bundle = _read_json(args.bundle)
+    previous = _public_key(args.public_key)
     signer = signer_for(args.key)
-    _write(rm.add_signature(bundle, signer), args.out, args.force)
+    _write(rm.add_signature(model_dir, bundle, signer, previous), args.out, args.force)
     return f"promoted: {args.out} carries this key's signature over the same payload"
 
 
@@ -171,14 +186,18 @@ def cmd_public_key(args: argparse.Namespace) -> str:
     pem = signer_for(args.key).public_pem()
     if args.out.exists() and not args.force:
         raise UsageError(f"{args.out} exists (use --force to replace it)")
-    args.out.write_bytes(pem)
+    try:
+        args.out.write_bytes(pem)
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc}") from exc
     return f"public key ({rm.key_hint(pem)[:16]}...) -> {args.out}"
 
 
 def cmd_publish(args: argparse.Namespace) -> str:
     model_dir = _model_dir(args.model_dir)
     bundle = _read_json(args.bundle)
-    pointer = channel_for(args.channel).publish(model_dir, bundle)
+    pem = _public_key(args.public_key)
+    pointer = channel_for(args.channel).publish(model_dir, bundle, pem)
     return f"published {pointer.version} (sequence {pointer.sequence}) -> {args.channel}"
 
 
@@ -209,7 +228,9 @@ def _parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=cmd_verify)
 
     promote = sub.add_parser("promote", help="add the next environment's signature")
+    promote.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     promote.add_argument("--bundle", required=True, type=Path)
+    promote.add_argument("--public-key", required=True, type=Path)
     promote.add_argument("--key", required=True)
     promote.add_argument("--out", required=True, type=Path)
     promote.add_argument("--force", action="store_true")
@@ -223,6 +244,7 @@ def _parser() -> argparse.ArgumentParser:
     publish = sub.add_parser("publish", help="upload a signed release to the channel")
     publish.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
     publish.add_argument("--bundle", required=True, type=Path)
+    publish.add_argument("--public-key", required=True, type=Path)
     publish.add_argument("--channel", required=True)
     publish.set_defaults(run=cmd_publish)
     return parser
@@ -239,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     except rm.RefusedError as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return REFUSED
-    except (release_signers.KeyServiceError, ChannelError) as exc:
+    except (release_signers.KeyServiceError, ChannelError, rm.SigningError) as exc:
         print(f"failed: {exc}", file=sys.stderr)
         return REFUSED
     except ValueError as exc:  # a key of the wrong kind, found when the service answers

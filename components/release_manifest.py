@@ -31,6 +31,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -53,6 +54,22 @@ _CHUNK = 1 << 20
 
 class RefusedError(Exception):
     """A release that must not be used; ``str()`` is one line saying why."""
+
+
+class SigningError(RuntimeError):
+    """The key produced a signature its own public key does not verify (a key service answer
+    without one, a different key behind an alias); ``str()`` is one line."""
+
+
+def _signed(signer: Signer, data: bytes) -> tuple[bytes, str]:
+    """(signature, key hint) of ``data``, checked against the signer's own public key."""
+    pem = signer.public_pem()
+    signature = signer.sign(data)
+    try:
+        load_public_key(pem).verify(signature, data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError) as exc:
+        raise SigningError("the key's signature does not verify with its own public key") from exc
+    return signature, key_hint(pem)
 
 
 class Signer(Protocol):
@@ -236,10 +253,14 @@ def sign(
     if not files:
         raise ValueError(f"{model_dir} holds no file to sign")
     hint = key_hint(signer.public_pem())
-    issued = (now or datetime.now(timezone.utc)).replace(microsecond=0)
-    terms = Terms(version, sequence, issued + expires_in, min_app_version, hint)
+    issued = _aware(now or datetime.now(timezone.utc)).replace(microsecond=0)
+    try:
+        not_after = issued + expires_in
+    except OverflowError as exc:
+        raise ValueError("the release would expire after the year 9999") from exc
+    terms = Terms(version, sequence, not_after, min_app_version, hint)
     payload = json.dumps(statement(name, files, terms, ignore), sort_keys=True).encode()
-    signature = signer.sign(pae(PAYLOAD_TYPE, payload))
+    signature, hint = _signed(signer, pae(PAYLOAD_TYPE, payload))
     return {
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
@@ -265,15 +286,28 @@ def _envelope(bundle: Mapping[str, Any]) -> tuple[bytes, str, list[Mapping[str, 
         raise RefusedError(f"format: the bundle is malformed ({exc.__class__.__name__})") from exc
 
 
-def add_signature(bundle: Mapping[str, Any], signer: Signer) -> dict[str, Any]:
-    """Promotion: ``signer`` signs the same payload bytes; its signature goes first and the
-    hint names its key (the earlier signatures stay, with their key ids)."""
+def add_signature(
+    model_dir: Path,
+    bundle: Mapping[str, Any],
+    signer: Signer,
+    previous_key: bytes,
+    *,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Promotion: the release must first verify against ``model_dir`` with the previous
+    environment's key (``previous_key``); then ``signer`` signs the same payload bytes. Its
+    signature goes first and the hint names its key; of the earlier signatures only the
+    previous key's, which was just checked, is kept."""
+    verify(model_dir, bundle, previous_key, now=now)
     payload, payload_type, signatures = _envelope(bundle)
-    if payload_type != PAYLOAD_TYPE:
-        raise RefusedError(f"format: payload type {payload_type!r} is not {PAYLOAD_TYPE}")
-    hint = key_hint(signer.public_pem())
-    kept = [dict(s) for s in signatures if s.get("keyid") != hint]
-    new = {"sig": _b64(signer.sign(pae(payload_type, payload))), "keyid": hint}
+    previous_hint = key_hint(previous_key)
+    signature, hint = _signed(signer, pae(payload_type, payload))
+    kept = [
+        {"sig": str(s.get("sig", "")), "keyid": previous_hint}
+        for s in signatures
+        if s.get("keyid") == previous_hint and previous_hint != hint
+    ][:1]
+    new = {"sig": _b64(signature), "keyid": hint}
     return {
         "mediaType": BUNDLE_MEDIA_TYPE,
         "verificationMaterial": {"publicKey": {"hint": hint}, "tlogEntries": []},
@@ -285,12 +319,54 @@ def add_signature(bundle: Mapping[str, Any], signer: Signer) -> dict[str, Any]:
     }
 
 
-def _version_key(version: str) -> tuple[int, ...]:
-    parts = []
-    for part in version.split("."):
-        digits = "".join(ch for ch in part if ch.isdigit())
-        parts.append(int(digits) if digits else 0)
-    return tuple(parts)
+_VERSION = re.compile(r"^\s*v?(\d+(?:\.\d+)*)(?:[-+.]?([0-9A-Za-z.-]*))?\s*$")
+
+
+def _version_key(version: str) -> tuple[tuple[int, ...], int]:
+    """A comparable app version: numeric parts padded to three (``3.2`` equals ``3.2.0``), and
+    a pre-release (``1.0-rc1``) before its release. Anything else compares as the lowest."""
+    match = _VERSION.match(version)
+    if match is None:
+        return ((), 0)
+    numbers = [int(part) for part in match.group(1).split(".")]
+    numbers += [0] * (3 - len(numbers))
+    pre = 0 if match.group(2) else 1
+    return (tuple(numbers), pre)
+
+
+def _aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None:
+        raise ValueError("times must carry a time zone (use datetime.now(timezone.utc))")
+    return moment
+
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _hex_digest(value: Any) -> str:
+    digest = str(value).lower()
+    if not _HEX64.match(digest):
+        raise RefusedError("format: a file digest is not a SHA-256 in hex")
+    return digest
+
+
+def safe_name(value: Any) -> str:
+    """A signed file name that stays inside the model directory: relative, forward slashes, no
+    empty, ``.`` or ``..`` segment; :class:`RefusedError` otherwise."""
+    name = str(value)
+    parts = name.split("/")
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise RefusedError(f"format: {name[:80]!r} is not a file name inside the model")
+    return name
+
+
+_safe_name = safe_name
 
 
 def _parse_terms(predicate: Mapping[str, Any]) -> Terms:
@@ -354,12 +430,15 @@ def verify(
         expected_root = str(subject[0]["digest"]["sha256"])
         ignore = [str(i) for i in predicate["serialization"].get("ignore_paths", [])]
         signed = tuple(
-            FileEntry(str(r["name"]), str(r["digest"]).lower()) for r in predicate["resources"]
+            FileEntry(_safe_name(r["name"]), _hex_digest(r["digest"]))
+            for r in predicate["resources"]
         )
     except RefusedError:
         raise
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise RefusedError(f"format: the signed statement is malformed ({exc})") from exc
+    except Exception as exc:  # anything a malformed (even correctly signed) statement raises
+        raise RefusedError(
+            f"format: the signed statement is malformed ({exc.__class__.__name__})"
+        ) from exc
     if root_digest(signed) != expected_root:
         raise RefusedError("digest: the signed file list does not match its root digest")
     terms = _parse_terms(predicate)
@@ -380,7 +459,7 @@ def verify(
             f"rollback: release sequence {terms.sequence} is older than {min_sequence}, "
             "the last one accepted"
         )
-    moment = now or datetime.now(timezone.utc)
+    moment = _aware(now or datetime.now(timezone.utc))
     if moment >= terms.not_after:
         raise RefusedError(f"expired: the release expired at {terms.as_json()['not_after']}")
     if app_version is not None and _version_key(app_version) < _version_key(terms.min_app_version):

@@ -48,8 +48,12 @@ class AwsKmsSigner:
     def __init__(self, key_id: str, client: Any = None) -> None:
         if client is None:
             import boto3
+            from botocore.exceptions import BotoCoreError
 
-            client = boto3.client("kms")
+            try:
+                client = boto3.client("kms")
+            except BotoCoreError as exc:  # no region, no credentials configuration
+                raise KeyServiceError(f"KMS client for {key_id}: {exc}") from exc
         self._client = client
         self._key_id = key_id
         self._pem: bytes | None = None

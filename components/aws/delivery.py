@@ -79,6 +79,7 @@ def _function(
     base: str,
     spec: DeploymentSpec,
     key: aws.kms.Key,
+    channel: aws.s3.Bucket,
     opts: pulumi.ResourceOptions,
     *,
     role: str,
@@ -97,6 +98,13 @@ def _function(
             security.statement(["sqs:SendMessage"], [dlq.arn]),
             # S3 decrypts what it reads with the stack's key on its behalf.
             security.statement(CHANNEL_READ_ACTIONS, reads),
+            # Listing under releases/ only: without it S3 answers a missing pointer (before the
+            # first release) with AccessDenied rather than NoSuchKey.
+            security.statement(
+                ["s3:ListBucket"],
+                [channel.arn],
+                condition={"StringLike": {"s3:prefix": ["releases/*"]}},
+            ),
             security.key_use_statement(
                 ["kms:Decrypt", "kms:GenerateDataKey"], key.arn, spec.region, "lambda", "sqs", "s3"
             ),
@@ -131,7 +139,7 @@ def create_device_api(
     downloads, opt-in telemetry, and the telemetry alarms on ``topics``."""
     base = f"{name}-dl"
     download = _function(
-        base, spec, key, opts,
+        base, spec, key, channel, opts,
         role="dl",
         description="Answers devices with short-lived download URLs of the current release",
         files={"handler.py": HANDLER_DIR / "handler.py"},
@@ -139,7 +147,7 @@ def create_device_api(
         environment={"CHANNEL_BUCKET": channel.bucket, "URL_SECONDS": str(URL_SECONDS)},
     )  # fmt: skip
     telemetry_fn = _function(
-        f"{name}-telemetry", spec, key, opts,
+        f"{name}-telemetry", spec, key, channel, opts,
         role="telemetry",
         description="Turns device reports into metrics",
         files={

@@ -157,8 +157,12 @@ def test_the_download_route_needs_a_token_and_its_function_reads_releases_only()
         s for s in _policy_of(resources, "acme-support-dl-role")["Statement"]
         if any(a.startswith("s3:") for a in s["Action"])
     ]  # fmt: skip
-    assert [s["Action"] for s in reads] == [list(delivery.CHANNEL_READ_ACTIONS)]
-    assert all(r.endswith("/releases/*") for s in reads for r in s["Resource"])
+    gets = [s for s in reads if s["Action"] == list(delivery.CHANNEL_READ_ACTIONS)]
+    assert gets and all(r.endswith("/releases/*") for s in gets for r in s["Resource"])
+    # Listing only under releases/ (so S3 answers a missing pointer with 404, not 403).
+    (listing,) = [s for s in reads if s["Action"] == ["s3:ListBucket"]]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["releases/*"]}}
+    assert len(reads) == 2
     (function,) = [
         r for r in of_type(resources, "aws:lambda/function:Function") if r.name == "acme-support-dl"
     ]

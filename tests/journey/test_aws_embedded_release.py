@@ -99,11 +99,17 @@ def device_fetch(answer: dict[str, Any], into: Path) -> tuple[Path, dict[str, An
 
 def sign_and_publish(model: Path, cloud: dict[str, Any], tmp_path: Path, sequence: int) -> int:
     bundle = tmp_path / f"bundle-{sequence}.json"
+    public = tmp_path / "ci-key.pem"
+    if not public.exists():
+        assert cli("public-key", "--key", cloud["key"], "--out", public) == 0
     assert cli(
         "sign", model, "--version", f"1.{sequence}.0", "--sequence", sequence,
         "--key", cloud["key"], "--out", bundle, "--force",
     ) == 0  # fmt: skip
-    return cli("publish", model, "--bundle", bundle, "--channel", f"s3://{cloud['bucket']}")
+    return cli(
+        "publish", model, "--bundle", bundle, "--public-key", public,
+        "--channel", f"s3://{cloud['bucket']}",
+    )  # fmt: skip
 
 
 def test_a_device_downloads_and_verifies_the_current_release_offline(

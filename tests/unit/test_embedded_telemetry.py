@@ -159,3 +159,22 @@ def test_a_base64_body_is_read(fn: ModuleType, capsys: pytest.CaptureFixture[str
         answer = fn.handler({"body": body, "isBase64Encoded": True}, None, s3=s3)
     assert answer["statusCode"] == 202
     assert json.loads(capsys.readouterr().out)["StaleDevices"] == 0.0
+
+
+def test_a_huge_integer_is_refused_not_a_crash() -> None:
+    with pytest.raises(telemetry.InvalidReport, match="latency_ms_p50"):
+        telemetry.parse({**GOOD, "latency_ms_p50": 10**400})
+
+
+def test_a_fresh_instance_reads_the_pointer_at_once(fn: ModuleType) -> None:
+    """Lambda's monotonic clock may start near zero: the first report still reads the pointer."""
+
+    class S3:
+        calls = 0
+
+        def get_object(self, **_: Any) -> dict[str, Any]:
+            S3.calls += 1
+            return {"Body": __import__("io").BytesIO(b'{"sequence": 4}')}
+
+    assert fn.latest_sequence(S3(), "channel", 30.0) == 4
+    assert S3.calls == 1

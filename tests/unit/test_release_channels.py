@@ -91,6 +91,11 @@ def signed(tmp_path: Path) -> tuple[Path, Any, bytes]:
     return model, rm.PemFileSigner(pem), public
 
 
+def _release(signed: tuple[Path, Any, bytes], sequence: int) -> tuple[dict[str, Any], bytes]:
+    """A bundle and the public key publish verifies it with."""
+    return _bundle(signed, sequence), signed[2]
+
+
 def _bundle(signed: tuple[Path, Any, bytes], sequence: int) -> dict[str, Any]:
     model, signer, _ = signed
     return rm.sign(
@@ -107,14 +112,14 @@ def test_releases_are_retained_and_the_pointer_moves(signed: tuple[Path, Any, by
     gcs = FakeGcs({"retention_mode": "locked", "retention_days": "30"})
     channel = GcsChannel(BUCKET, send=gcs.send, token=lambda: "token")
     assert channel.latest() is None
-    pointer = channel.publish(signed[0], _bundle(signed, 1))
+    pointer = channel.publish(signed[0], *_release(signed, 1))
     assert channel.latest() == pointer
     weights = gcs.objects["releases/1.1-1/model/weights.bin"][1]
     assert weights["retention"]["mode"] == "Locked"
     until = datetime.strptime(weights["retention"]["retainUntilTime"], "%Y-%m-%dT%H:%M:%SZ")
     assert timedelta(days=29) < until - datetime.now() < timedelta(days=31)
     assert "retention" not in gcs.objects[POINTER][1]  # the pointer can move
-    channel.publish(signed[0], _bundle(signed, 2))
+    channel.publish(signed[0], *_release(signed, 2))
     assert channel.latest().sequence == 2  # type: ignore[union-attr]
     # A device reads the release back and verifies it.
     got = json.loads(gcs.objects["releases/1.2-2/bundle.json"][0])
@@ -124,11 +129,11 @@ def test_releases_are_retained_and_the_pointer_moves(signed: tuple[Path, Any, by
 def test_a_backwards_publish_is_refused(signed: tuple[Path, Any, bytes]) -> None:
     gcs = FakeGcs({"retention_mode": "unlocked", "retention_days": "7"})
     channel = GcsChannel(BUCKET, send=gcs.send, token=lambda: "token")
-    channel.publish(signed[0], _bundle(signed, 5))
+    channel.publish(signed[0], *_release(signed, 5))
     with pytest.raises(
         rm.RefusedError, match="the channel is at sequence 5; sequence 4 is not newer"
     ):
-        channel.publish(signed[0], _bundle(signed, 4))
+        channel.publish(signed[0], *_release(signed, 4))
 
 
 def test_replacing_a_retained_release_is_what_cloud_storage_refuses(
@@ -138,10 +143,10 @@ def test_replacing_a_retained_release_is_what_cloud_storage_refuses(
     refuses it before upload, and the service would too."""
     gcs = FakeGcs({"retention_mode": "unlocked", "retention_days": "7"})
     channel = GcsChannel(BUCKET, send=gcs.send, token=lambda: "token")
-    channel.publish(signed[0], _bundle(signed, 3))
+    channel.publish(signed[0], *_release(signed, 3))
     del gcs.objects[POINTER]  # as if the pointer were lost: the service still protects releases
     with pytest.raises(ChannelError, match="HTTP 403 Object is under active retention"):
-        channel.publish(signed[0], _bundle(signed, 3))
+        channel.publish(signed[0], *_release(signed, 3))
 
 
 @pytest.mark.parametrize(
@@ -160,6 +165,6 @@ def test_channel_problems_are_one_line(
     gcs.refuse = refuse
     channel = GcsChannel(BUCKET, send=gcs.send, token=lambda: "token")
     with pytest.raises(ChannelError) as failed:
-        channel.publish(signed[0], _bundle(signed, 1))
+        channel.publish(signed[0], *_release(signed, 1))
     assert message in str(failed.value) and "\n" not in str(failed.value)
     assert not gcs.objects

@@ -277,7 +277,17 @@ def test_promotion_signs_the_same_payload_and_each_device_trusts_only_its_key(
     staging = signed(capsys, model, keys["staging"][0], tmp_path / "staging.json")
     prod = tmp_path / "prod.json"
     code, text = run(
-        capsys, "promote", "--bundle", staging, "--key", f"file:{keys['prod'][0]}", "--out", prod
+        capsys,
+        "promote",
+        model,
+        "--bundle",
+        staging,
+        "--public-key",
+        keys["staging"][1],
+        "--key",
+        f"file:{keys['prod'][0]}",
+        "--out",
+        prod,
     )
     assert code == 0, text
     before, after = json.loads(staging.read_text()), json.loads(prod.read_text())
@@ -308,8 +318,11 @@ def test_bundles_verify_with_openssf_model_signing(
             run(
                 capsys,
                 "promote",
+                model,
                 "--bundle",
                 bundle,
+                "--public-key",
+                keys["staging"][1],
                 "--key",
                 f"file:{keys['prod'][0]}",
                 "--out",
@@ -673,3 +686,156 @@ def test_kms_refusal_exits_1_with_one_line(
     assert code == 1
     assert text.startswith("failed: KMS GetPublicKey on alias/missing: NotFoundException")
     assert "\n" not in text and not out.exists()
+
+
+# ---------------------------------------------------------------- review findings (hardening)
+def _resign(bundle_path: Path, key: Path, edit: Any) -> dict[str, Any]:
+    """The bundle's statement edited by ``edit`` and signed again by ``key`` (what an attacker
+    holding a key, or a buggy signer, could produce)."""
+    bundle = json.loads(bundle_path.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    edit(statement)
+    payload = json.dumps(statement).encode()
+    signer = rm.PemFileSigner(key)
+    sig = signer.sign(rm.pae(rm.PAYLOAD_TYPE, payload))
+    hint = rm.key_hint(signer.public_pem())
+    bundle["dsseEnvelope"] = {
+        "payload": base64.b64encode(payload).decode(),
+        "payloadType": rm.PAYLOAD_TYPE,
+        "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": hint}],
+    }
+    return bundle
+
+
+def test_promote_refuses_what_the_previous_key_did_not_sign(
+    capsys: pytest.CaptureFixture[str],
+    model: Path,
+    keys: dict[str, tuple[Path, Path]],
+    tmp_path: Path,
+) -> None:
+    """An edited staging artifact (sequence raised, signatures dropped) is not counter-signed."""
+    staging = signed(capsys, model, keys["staging"][0], tmp_path / "staging.json")
+    bundle = json.loads(staging.read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    statement["predicate"][rm.TERMS_KEY]["sequence"] = 999999
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    bundle["dsseEnvelope"]["signatures"] = []
+    staging.write_text(json.dumps(bundle))
+    out = tmp_path / "prod.json"
+    code, text = run(
+        capsys, "promote", model, "--bundle", staging, "--public-key", keys["staging"][1],
+        "--key", f"file:{keys['prod'][0]}", "--out", out,
+    )  # fmt: skip
+    assert code == 1 and text.startswith("refused: signature:")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (
+            lambda s: s["predicate"]["resources"].__setitem__(
+                0, {**s["predicate"]["resources"][0], "name": "../../etc/passwd"}
+            ),
+            "is not a file name inside the model",
+        ),
+        (
+            lambda s: s["predicate"]["resources"].__setitem__(
+                0, {**s["predicate"]["resources"][0], "name": "/proc/self/environ"}
+            ),
+            "is not a file name inside the model",
+        ),
+        (
+            lambda s: s["predicate"]["resources"].__setitem__(
+                0, {**s["predicate"]["resources"][0], "digest": "zz"}
+            ),
+            "is not a SHA-256 in hex",
+        ),
+        (
+            lambda s: s["predicate"].__setitem__("serialization", []),
+            "the signed statement is malformed",
+        ),
+    ],
+    ids=["dotdot", "absolute", "not-hex", "serialization-list"],
+)
+def test_a_signed_but_malformed_statement_is_refused_not_a_crash(
+    model: Path,
+    keys: dict[str, tuple[Path, Path]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    edit: Any,
+    why: str,
+) -> None:
+    bundle_path = signed(capsys, model, keys["staging"][0], tmp_path / "release.json")
+    bad = _resign(bundle_path, keys["staging"][0], edit)
+    with pytest.raises(rm.RefusedError) as refused:
+        rm.verify(model, bad, keys["staging"][1].read_bytes())
+    assert why in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("app", "minimum", "ok"),
+    [
+        ("3.2", "3.2.0", True),
+        ("1.0-rc1", "1.0.5", False),
+        ("1.0-rc1", "1.0", False),
+        ("1.0", "1.0-rc1", True),
+        ("10.0", "9.9.9", True),
+    ],
+)
+def test_app_versions_compare_as_versions(
+    model: Path, keys: dict[str, tuple[Path, Path]], app: str, minimum: str, ok: bool
+) -> None:
+    bundle = rm.sign(model, rm.PemFileSigner(keys["staging"][0]), name="m", version="1", sequence=1,
+                     expires_in=timedelta(days=1), min_app_version=minimum)  # fmt: skip
+    public = keys["staging"][1].read_bytes()
+    if ok:
+        rm.verify(model, bundle, public, app_version=app)
+    else:
+        with pytest.raises(rm.RefusedError, match=r"^app: "):
+            rm.verify(model, bundle, public, app_version=app)
+
+
+def test_a_time_without_zone_is_refused(model: Path, keys: dict[str, tuple[Path, Path]]) -> None:
+    bundle = rm.sign(
+        model,
+        rm.PemFileSigner(keys["staging"][0]),
+        name="m",
+        version="1",
+        sequence=1,
+        expires_in=timedelta(days=1),
+    )
+    with pytest.raises(ValueError, match="time zone"):
+        rm.verify(model, bundle, keys["staging"][1].read_bytes(), now=datetime.now())
+
+
+def test_an_absurd_expiry_is_bad_usage(
+    capsys: pytest.CaptureFixture[str],
+    model: Path,
+    keys: dict[str, tuple[Path, Path]],
+    tmp_path: Path,
+) -> None:
+    code, text = run(
+        capsys, "sign", model, "--version", "1", "--sequence", "1",
+        "--key", f"file:{keys['staging'][0]}", "--out", tmp_path / "b.json",
+        "--expires-days", "3000000",
+    )  # fmt: skip
+    assert (code, text) == (2, "error: --expires-days: from 1 to 3650")
+
+
+def test_publish_refuses_a_release_that_does_not_verify(
+    model: Path,
+    keys: dict[str, tuple[Path, Path]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from components.release_channels import S3Channel
+
+    class NoS3:
+        def __getattr__(self, name: str) -> Any:
+            raise AssertionError(f"publish touched the store ({name}) before verifying")
+
+    bundle_path = signed(capsys, model, keys["staging"][0], tmp_path / "release.json")
+    bad = _resign(bundle_path, keys["other"][0], lambda s: None)  # signed by another key
+    with pytest.raises(rm.RefusedError, match=r"^signature: "):
+        S3Channel("bucket", client=NoS3()).publish(model, bad, keys["staging"][1].read_bytes())

@@ -236,3 +236,35 @@ def test_a_key_service_failure_exits_1_with_one_line(
     err = capsys.readouterr().err.strip()
     assert err == "failed: Cloud KMS publicKey: HTTP 404 CryptoKeyVersion not found"
     assert not out.exists()
+
+
+def test_a_signature_that_does_not_verify_is_a_failure_not_a_bundle(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Cloud KMS answer without a signature (or from another key) never becomes a bundle."""
+    service = CloudKms(ec.generate_private_key(ec.SECP256R1()))
+    url = f"https://cloudkms.googleapis.com/v1/{GCP_KEY}:asymmetricSign"
+    service.overrides[("POST", url)] = (200, {"name": GCP_KEY})
+    monkeypatch.setitem(
+        release_cli.SIGNERS,
+        "gcpkms",
+        lambda spec: GcpKmsSigner(spec, send=service.send, token=lambda: "token"),
+    )
+    out = tmp_path / "b.json"
+    argv = [
+        "sign",
+        str(model),
+        "--version",
+        "1",
+        "--sequence",
+        "1",
+        "--key",
+        f"gcpkms:{GCP_KEY}",
+        "--out",
+        str(out),
+    ]
+    assert release_cli.main(argv) == 1
+    assert capsys.readouterr().err.strip() == (
+        "failed: the key's signature does not verify with its own public key"
+    )
+    assert not out.exists()

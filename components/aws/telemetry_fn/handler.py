@@ -24,7 +24,8 @@ else:
     import embedded_telemetry as telemetry
 
 POINTER = "releases/LATEST.json"
-_cache: dict[str, Any] = {"at": 0.0, "sequence": None}
+# Never read yet: a fresh instance reads the pointer on its first report.
+_cache: dict[str, Any] = {"at": float("-inf"), "sequence": None}
 
 
 def _answer(status: int, body: dict[str, Any]) -> dict[str, Any]:
