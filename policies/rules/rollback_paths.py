@@ -6,7 +6,10 @@ An alarm counts as an automatic rollback (review D-4) only when all of this hold
    alarm to a Lambda function directly, through an SNS subscription or an EventBridge rule; an
    Azure alert to an action group whose webhook or function receiver is a container app or
    function app; a GCP alert policy to a Pub/Sub channel whose topic triggers a function, or
-   whose push subscription calls a Cloud Run service.
+   whose push subscription calls a Cloud Run service. The path never passes through another
+   alarm (alarms sharing a topic do not share consumers) nor through anything switched off (a
+   disabled EventBridge rule, action group, channel or alert), and a Lambda consumer needs a
+   permission for the service that delivers the alarm.
 2. **The consumer is the component's rollback.** It carries the marker :data:`MARKER_KEYS` =
    ``rollback`` (the tag ``aideploy-role``; on GCP also aideploy's label ``role``). A notifier,
    a ticketing bridge or any other function that happens to receive the alarm is not a rollback.
@@ -17,9 +20,11 @@ An alarm counts as an automatic rollback (review D-4) only when all of this hold
    alarm before it moves traffic: review E2's failure mode).
 4. **Its identity can change the guarded target.** A grant whose scope is a resource that
    carries the endpoint's traffic (:data:`TARGET_TYPES`, in the endpoint's deployment), with a
-   write action of that resource's service, where the grant's content is visible. An IAM
-   policy document's statements share the document's dependencies, so on AWS the statement's
-   service, not its resource, ties it to the target.
+   write action that changes it (:data:`TARGET_TYPES`: ``apigateway:PATCH``,
+   ``ecs:UpdateService``, ``Microsoft.App/containerApps/write``, ``compute.urlMaps.update``...;
+   invoking, tagging or publishing is not rolling back), where the grant's content is visible.
+   An IAM policy document's statements share the document's dependencies, so on AWS the
+   statement's action, not its resource, ties it to the target.
 
 Links, identities and scopes are read from property dependencies, which a preview knows even
 when the ids behind them are not yet known (an alarm's ARN at the first preview). A grant's
@@ -145,27 +150,50 @@ READ_ACTIONS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-# Resources whose change moves a deployment's traffic (what a rollback must be able to write),
-# with the action prefix of the service that changes them: a grant counts only with a write
-# action of that service (a rollback role that may publish to SNS cannot move API traffic).
-TARGET_TYPES: dict[str, str] = {
-    "aws:apigateway/restApi:RestApi": "apigateway:",
-    "aws:apigateway/stage:Stage": "apigateway:",
-    "aws:apigatewayv2/stage:Stage": "apigateway:",
-    "aws:ecs/service:Service": "ecs:",
-    "aws:lambda/alias:Alias": "lambda:",
-    "aws:lb/listener:Listener": "elasticloadbalancing:",
-    "aws:lb/listenerRule:ListenerRule": "elasticloadbalancing:",
-    "aws:sagemaker/endpoint:Endpoint": "sagemaker:",
-    "azure-native:apimanagement:ApiManagementService": "microsoft.apimanagement/",
-    _CONTAINER_APP: "microsoft.app/",
-    "azure-native:machinelearningservices:OnlineEndpoint": "microsoft.machinelearningservices/",
-    _WEB_APP: "microsoft.web/",
-    "gcp:compute/backendService:BackendService": "compute.",
-    "gcp:compute/uRLMap:URLMap": "compute.",
-    _RUN_SERVICE: "run.",
-    "gcp:vertex/aiEndpoint:AiEndpoint": "aiplatform.",
+# Resources whose change moves a deployment's traffic, with the actions that change them: a
+# grant counts only with one of these (a role that may invoke, tag or publish cannot roll back).
+TARGET_TYPES: dict[str, tuple[str, ...]] = {
+    "aws:apigateway/restApi:RestApi": ("apigateway:PATCH", "apigateway:PUT"),
+    "aws:apigateway/stage:Stage": ("apigateway:PATCH", "apigateway:PUT"),
+    "aws:apigatewayv2/stage:Stage": ("apigateway:PATCH", "apigateway:PUT"),
+    "aws:ecs/service:Service": ("ecs:UpdateService",),
+    "aws:lambda/alias:Alias": ("lambda:UpdateAlias",),
+    "aws:lb/listener:Listener": ("elasticloadbalancing:ModifyListener",),
+    "aws:lb/listenerRule:ListenerRule": ("elasticloadbalancing:ModifyRule",),
+    "aws:sagemaker/endpoint:Endpoint": (
+        "sagemaker:UpdateEndpoint",
+        "sagemaker:UpdateEndpointWeightsAndCapacities",
+    ),
+    "azure-native:apimanagement:ApiManagementService": (
+        "Microsoft.ApiManagement/service/write",
+        "Microsoft.ApiManagement/service/apis/write",
+    ),
+    _CONTAINER_APP: ("Microsoft.App/containerApps/write",),
+    "azure-native:machinelearningservices:OnlineEndpoint": (
+        "Microsoft.MachineLearningServices/workspaces/onlineEndpoints/write",
+    ),
+    _WEB_APP: ("Microsoft.Web/sites/write", "Microsoft.Web/sites/slots/write"),
+    "gcp:compute/backendService:BackendService": ("compute.backendServices.update",),
+    "gcp:compute/uRLMap:URLMap": ("compute.urlMaps.update",),
+    _RUN_SERVICE: ("run.services.update",),
+    "gcp:vertex/aiEndpoint:AiEndpoint": ("aiplatform.endpoints.update",),
 }
+
+# Nodes on an alarm's path that can be switched off: (wire path, value meaning off).
+DISABLED: dict[str, tuple[tuple[str, Any], ...]] = {
+    # (An AWS alarm's actionsEnabled switches its actions only: EventBridge still sees it.)
+    **{alert: (("enabled", False),) for alert in _AZURE_ALERTS},
+    _GCP_POLICY: (("enabled", False),),
+    _EVENT_RULE: (("state", "DISABLED"), ("isEnabled", False)),
+    **{group: (("enabled", False),) for group in _ACTION_GROUPS},
+    _GCP_CHANNEL: (("enabled", False),),
+}
+
+# A Lambda runs for an alarm only if its resource policy lets the delivering service invoke it.
+_LAMBDA_PERMISSION = "aws:lambda/permission:Permission"
+LAMBDA_INVOKERS = frozenset(
+    {"events.amazonaws.com", "sns.amazonaws.com", "lambda.alarms.cloudwatch.amazonaws.com"}
+)
 
 # Built-in roles by id (Azure role definition GUID, GCP role name, AWS managed policy ARN tail)
 # -> the actions they allow, as patterns. Only roles whose reach is certain are listed; a role
@@ -274,7 +302,6 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
     "CloudWatchFullAccess": ("cloudwatch:*",),
 }
 
-_READ_VERB = re.compile(r"(^|[:/.])(describe|get|list|read|query)[^:/.]*$", re.IGNORECASE)
 _WIDE_SCOPE = re.compile(r"^/subscriptions/[^/]+/?$", re.IGNORECASE)
 _RESOURCE_GROUP = "azure-native:resources:ResourceGroup"
 
@@ -286,17 +313,10 @@ def allows_any(granted: Iterable[str], wanted: Iterable[str]) -> bool:
     return any(fnmatchcase(w.lower(), p) for w in wanted for p in patterns)
 
 
-def writes(granted: Iterable[str], service: str = "") -> bool:
-    """Whether a grant holds an action that is not a read (describe, get, list, read), of the
-    ``service`` (an action prefix such as ``apigateway:``) when given; a pattern counts when it
-    covers that service's actions (``*``, ``Microsoft.App/*``)."""
-    for g in granted:
-        action = g.lower()
-        if _READ_VERB.search(action):
-            continue
-        if not service or action.startswith(service) or fnmatchcase(f"{service}x/write", action):
-            return True
-    return False
+def writes(granted: Iterable[str], wanted: Iterable[str]) -> bool:
+    """Whether a grant holds one of the ``wanted`` write actions (patterns in the grant count:
+    ``apigateway:*``, ``Microsoft.App/*``, ``*``)."""
+    return allows_any(granted, wanted)
 
 
 def _item(container: Any, key: Any) -> Any:
@@ -507,21 +527,39 @@ class Stack:
                 self._grants.extend(reader(r, self))
 
     def consumers(self, alarm: PolicyResource) -> list[PolicyResource]:
-        """The code ``alarm`` can run, along the cloud's links (breadth first, no loops)."""
+        """The code ``alarm`` can run, along the cloud's links (breadth first, no loops). The
+        path never passes through another alarm (two alarms sharing a topic do not share
+        each other's consumers) nor through a node that is switched off."""
+        if _disabled(alarm):
+            return []
         seen, frontier, found = {alarm.urn}, [alarm], []
         while frontier:
             step = []
             for node in frontier:
                 for nxt in self._next(node):
-                    if nxt.urn in seen:
+                    token = canonical_type(nxt.resource_type)
+                    if nxt.urn in seen or token in READ_ACTIONS or _disabled(nxt):
                         continue
                     seen.add(nxt.urn)
-                    if canonical_type(nxt.resource_type) in CONSUMERS:
+                    if token in CONSUMERS:
                         found.append(nxt)
                     else:
                         step.append(nxt)
             frontier = step
         return found
+
+    def invocable(self, consumer: PolicyResource) -> bool:
+        """Whether the delivering service may run the consumer: a Lambda needs a permission
+        for one of :data:`LAMBDA_INVOKERS`; the other consumers are called by the path itself
+        (an event trigger, a push subscription, an action group with its own credentials)."""
+        if canonical_type(consumer.resource_type) != _LAMBDA:
+            return True
+        for holder, prop in self._holders.get(consumer.urn, []):
+            if canonical_type(holder.resource_type) != _LAMBDA_PERMISSION or prop != "function":
+                continue
+            if _at(holder.props, "principal") in LAMBDA_INVOKERS:
+                return True
+        return False
 
     def _next(self, node: PolicyResource) -> Iterator[PolicyResource]:
         token = canonical_type(node.resource_type)
@@ -558,6 +596,13 @@ class Stack:
                 if canonical_type(d.resource_type) == _SERVICE_ACCOUNT
             )
         return [g for g in self._grants if g.principals & identities or g.members & members]
+
+
+def _disabled(resource: PolicyResource) -> bool:
+    return any(
+        _at(resource.props, path) == value
+        for path, value in DISABLED.get(canonical_type(resource.resource_type), ())
+    )
 
 
 def _holds(resource: PolicyResource, settings: tuple[tuple[str, Any], ...]) -> bool:
@@ -598,17 +643,17 @@ def can_read(grants: Iterable[Grant], alarm: PolicyResource) -> bool:
 
 
 def changes(grants: Sequence[Grant], targets: Iterable[PolicyResource]) -> bool:
-    """A grant's scope is one of ``targets`` (or its resource group) and (where visible) it
-    writes with the target's service."""
+    """A grant's scope is one of ``targets`` (or its resource group) and, where its content is
+    visible, it holds an action that changes that target."""
     for t in targets:
-        service = TARGET_TYPES.get(canonical_type(t.resource_type), "")
+        wanted = TARGET_TYPES.get(canonical_type(t.resource_type), ())
         urns = {t.urn, *(d.urn for d in _deps(t, "resourceGroupName") if _is_group(d))}
         for g in grants:
-            if g.scope & urns and (g.actions is None or writes(g.actions, service)):
+            if g.scope & urns and (g.actions is None or writes(g.actions, wanted)):
                 return True
             # A grant over a whole account or project counts only when the stack shows that it
             # writes: any project-level grant of unknown content (a log writer's) would pass.
-            if g.wide and g.actions is not None and writes(g.actions, service):
+            if g.wide and g.actions is not None and writes(g.actions, wanted):
                 return True
     return False
 

@@ -98,7 +98,7 @@ class ServingType:
     def serves(self, props: Mapping[str, Any]) -> bool:
         """Whether this resource takes requests from outside its deployment."""
         for path, value in self.private:
-            found = prop_at(props, path)
+            found = _prop(props, path)
             if found == value or (isinstance(found, str) and value in found.split(",")):
                 return False
         return True
@@ -226,15 +226,29 @@ _STACK_TYPE = "::pulumi:pulumi:Stack::"
 
 
 def _strings(value: Any) -> Iterator[str]:
-    """Every string inside a wire value (the pack hands lists over as read-only Sequences)."""
+    """Every known string inside a wire value (the pack hands lists over as read-only
+    Sequences; a value unknown during preview, such as a topic's ARN at the first preview, is
+    skipped rather than aborting the stack rule)."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
-        for item in value.values():
+        for _, item in _known_items(value):
             yield from _strings(item)
     elif isinstance(value, Sequence):
-        for item in value:
+        for index in range(len(value)):
+            try:
+                item = value[index]
+            except UnknownValueError:
+                continue
             yield from _strings(item)
+
+
+def _prop(props: Mapping[str, Any], path: str) -> Any:
+    """``prop_at`` that reads a value unknown during preview as absent."""
+    try:
+        return prop_at(props, path)
+    except UnknownValueError:
+        return None
 
 
 def _known_items(value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
@@ -271,7 +285,7 @@ def signal_categories(alarm: PolicyResource) -> set[str]:
     props = alarm.props
     found: set[str] = set()
     for path in _MARKER_PATHS:
-        marker = prop_at(props, path)
+        marker = _prop(props, path)
         if isinstance(marker, Mapping):
             marker = marker.get("aideploy-signal")
         if isinstance(marker, str) and marker in SIGNAL_CATEGORIES:
@@ -298,9 +312,15 @@ class _Stack:
     def __post_init__(self) -> None:
         self.by_urn = {r.urn: r for r in self.resources}
         self.parents = {r.urn: (r.opts.parent or "") for r in self.resources}
+        self._scopes: dict[str, str] = {}
 
     def scope(self, resource: PolicyResource) -> str:
         """The outermost component holding ``resource`` ("" for the stack itself)."""
+        if resource.urn not in self._scopes:
+            self._scopes[resource.urn] = self._outermost(resource)
+        return self._scopes[resource.urn]
+
+    def _outermost(self, resource: PolicyResource) -> str:
         top, parent = "", self.parents.get(resource.urn, "")
         seen: set[str] = set()
         while parent and _STACK_TYPE not in parent and parent not in seen:
@@ -333,7 +353,7 @@ class _Stack:
     def targets(self, alarm: PolicyResource) -> tuple[list[PolicyResource], list[str]]:
         """(target resources of the stack, literal target ids) an alarm notifies."""
         spec = _ALARMS[canonical_type(alarm.resource_type)]
-        if spec.enabled and _false(prop_at(alarm.props, spec.enabled)):
+        if spec.enabled and _false(_prop(alarm.props, spec.enabled)):
             return [], []
         top = spec.actions.split(".")[0]
         resources = [
@@ -341,7 +361,7 @@ class _Stack:
             for d in alarm.property_dependencies.get(top, [])
             if canonical_type(d.resource_type) in spec.target_types
         ]
-        given = _strings(prop_at(alarm.props, spec.actions))
+        given = _strings(_prop(alarm.props, spec.actions))
         literals = [s for s in given if re.search(spec.literal_target, s)]
         return resources, literals
 
@@ -391,16 +411,16 @@ def _native_rollback(stack: _Stack, endpoint: PolicyResource) -> bool:
         for r in stack.of_types([token]):
             if r.urn != endpoint.urn and stack.scope(r) != stack.scope(endpoint):
                 continue
-            alarms = prop_at(r.props, alarms_path)
+            alarms = _prop(r.props, alarms_path)
             if not alarms or not any(_strings(alarms)):
                 continue
-            if all(prop_at(r.props, path) == value for path, value in settings):
+            if all(_prop(r.props, path) == value for path, value in settings):
                 return True
     return False
 
 
 # How far an alarm got towards a working rollback: the message names the furthest miss.
-_NO_MARKER, _NO_READ, _NO_WRITE = 1, 2, 3
+_NO_MARKER, _NOT_INVOCABLE, _NO_READ, _NO_WRITE = 1, 2, 3, 4
 
 
 def _rollback_problem(
@@ -415,6 +435,11 @@ def _rollback_problem(
         return _NO_MARKER, (
             f"{what}, which does not carry the rollback marker (tag or label "
             f"aideploy-role={rollback_paths.MARKER_VALUE})"
+        )
+    if not paths.invocable(consumer):
+        return _NOT_INVOCABLE, (
+            f"{what}, which no permission lets the alarm's delivering service invoke "
+            "(a lambda Permission for events, sns or CloudWatch alarms)"
         )
     grants = paths.grants_of(consumer)
     if not rollback_paths.can_read(grants, alarm):

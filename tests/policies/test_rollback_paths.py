@@ -457,6 +457,10 @@ def aws_sns_program(
             code=pulumi.AssetArchive({}),
             tags={"aideploy-role": "rollback"},
         )
+        aws.lambda_.Permission(
+            "sns-invokes", action="lambda:InvokeFunction", function=fn.name,
+            principal="sns.amazonaws.com", source_arn=topic.arn,
+        )  # fmt: skip
         aws.sns.TopicSubscription("sub", topic=topic.arn, protocol=protocol, endpoint=fn.arn)
         aws.iam.RolePolicy(
             "rollback-policy",
@@ -577,20 +581,32 @@ def test_allows_any(granted: tuple[str, ...], wanted: tuple[str, ...], expected:
 
 
 @pytest.mark.parametrize(
-    ("granted", "service", "expected"),
+    ("granted", "target", "expected"),
     [
-        (("apigateway:PATCH",), "apigateway:", True),
-        (("apigateway:GET",), "apigateway:", False),
-        (("sns:Publish",), "apigateway:", False),
-        (("*",), "compute.", True),
-        (("Microsoft.App/*",), "microsoft.app/", True),
-        (("*/read",), "microsoft.app/", False),
-        (("compute.urlMaps.update", "compute.urlMaps.get"), "compute.", True),
-        (("aiplatform.endpoints.get",), "aiplatform.", False),
+        (("apigateway:PATCH",), "aws:apigateway/stage:Stage", True),
+        (("apigateway:GET",), "aws:apigateway/stage:Stage", False),
+        (("sns:Publish",), "aws:apigateway/stage:Stage", False),
+        (("sagemaker:InvokeEndpoint",), "aws:sagemaker/endpoint:Endpoint", False),
+        (("sagemaker:UpdateEndpoint*",), "aws:sagemaker/endpoint:Endpoint", True),
+        (("ecs:TagResource",), "aws:ecs/service:Service", False),
+        (("lambda:InvokeFunction",), "aws:lambda/alias:Alias", False),
+        (("*",), "gcp:compute/uRLMap:URLMap", True),
+        (("run.routes.invoke",), "gcp:cloudrunv2/service:Service", False),
+        (("aiplatform.endpoints.predict",), "gcp:vertex/aiEndpoint:AiEndpoint", False),
+        (("Microsoft.App/*",), "azure-native:app:ContainerApp", True),
+        (("*/read",), "azure-native:app:ContainerApp", False),
+        (
+            ("Microsoft.MachineLearningServices/workspaces/onlineEndpoints/score/action",),
+            "azure-native:machinelearningservices:OnlineEndpoint",
+            False,
+        ),
+        (("compute.urlMaps.update", "compute.urlMaps.get"), "gcp:compute/uRLMap:URLMap", True),
     ],
 )
-def test_writes(granted: tuple[str, ...], service: str, expected: bool) -> None:
-    assert rollback_paths.writes(granted, service) is expected
+def test_only_actions_that_change_the_target_count_as_writes(
+    granted: tuple[str, ...], target: str, expected: bool
+) -> None:
+    assert rollback_paths.writes(granted, rollback_paths.TARGET_TYPES[target]) is expected
 
 
 def test_pack_knows_every_built_in_azure_role_the_components_grant() -> None:
@@ -650,3 +666,88 @@ def test_gcp_identity_created_in_the_stack_is_followed_by_dependency() -> None:
         )
 
     assert s2(run_program(program, stack="prod")) == []
+
+
+# ---------------------------------------------------------------- review findings (S2)
+def test_an_alarm_does_not_borrow_another_components_rollback_through_a_shared_topic() -> None:
+    """Two deployments share a paging topic; only B's alarm reaches B's rollback. A's stage
+    has no rollback of its own and must fail."""
+
+    def program() -> None:
+        topic = aws.sns.Topic("page")
+
+        class Deployment(pulumi.ComponentResource):
+            def __init__(self, name: str, rollback: bool) -> None:
+                super().__init__("aideploy:test:Deployment", name)
+                o = pulumi.ResourceOptions(parent=self)
+                api = aws.apigateway.RestApi(f"{name}-api", opts=o)
+                stage = aws.apigateway.Stage(
+                    f"{name}-stage", rest_api=api.id, deployment="d", stage_name="prod", opts=o
+                )
+                actions: list[Any] = [topic.arn]
+                if rollback:
+                    role = aws.iam.Role(f"{name}-role", assume_role_policy="{}", opts=o)
+                    fn = aws.lambda_.Function(
+                        f"{name}-fn", role=role.arn, runtime="python3.12", handler="h.h",
+                        code=pulumi.AssetArchive({}), tags={"aideploy-role": "rollback"}, opts=o,
+                    )  # fmt: skip
+                    aws.lambda_.Permission(
+                        f"{name}-invoke", action="lambda:InvokeFunction", function=fn.name,
+                        principal="lambda.alarms.cloudwatch.amazonaws.com", opts=o,
+                    )  # fmt: skip
+                    aws.iam.RolePolicy(
+                        f"{name}-policy", role=role.id, opts=o,
+                        policy=json.dumps({"Version": "2012-10-17", "Statement": [
+                            {"Effect": "Allow", "Action": [action], "Resource": ["*"]}
+                            for action in ("cloudwatch:DescribeAlarms", "apigateway:PATCH")
+                        ]}),
+                    )  # fmt: skip
+                    actions.append(fn.arn)
+                aws.cloudwatch.MetricAlarm(
+                    f"{name}-alarm-error-rate-5xx", comparison_operator="GreaterThanThreshold",
+                    evaluation_periods=1, threshold=1.0, namespace="AWS/ApiGateway",
+                    metric_name="5XXError", period=60, statistic="Sum",
+                    dimensions={"Stage": stage.stage_name}, alarm_actions=actions, opts=o,
+                )  # fmt: skip
+
+        Deployment("a", rollback=False)
+        Deployment("b", rollback=True)
+
+    findings = s2(run_program(program, stack="prod"))
+    assert [f.resource_name for f in findings] == ["a-stage"]
+
+
+@pytest.mark.parametrize("pattern", AWS_PATTERNS, ids=lambda v: v.value)
+def test_aws_rollback_lambda_must_be_invocable_and_its_rule_enabled(pattern: Pattern) -> None:
+    resources = aws_without_native(pattern)
+    no_permission = without(resources, "acme-support-rollback-invoke")
+    findings = s2(no_permission)
+    assert findings and all("no permission lets" in f.message for f in findings)
+    disabled = edited(resources, "acme-support-rollback-rule", lambda i: i.update(state="DISABLED"))
+    findings = s2(disabled)
+    assert findings and all("reaches a rollback function" in f.message for f in findings)
+
+
+@pytest.mark.parametrize(("cloud", "pattern"), ALL, ids=lambda v: v.value)
+def test_unknown_alarm_actions_at_first_preview_do_not_abort_the_stack_rules(
+    cloud: Cloud, pattern: Pattern
+) -> None:
+    """At a first preview an alarm's targets are unknown values: S1 and S2 still run."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
+
+    paths = {
+        "aws:cloudwatch/metricAlarm:MetricAlarm": ("alarmActions",),
+        "azure-native:monitor:ScheduledQueryRule": ("actions", "actionGroups"),
+        "gcp:monitoring/alertPolicy:AlertPolicy": ("notificationChannels",),
+    }
+    out = []
+    for r in captured(cloud, pattern):
+        inputs = json.loads(json.dumps(r.inputs, default=str))
+        if r.type in paths:
+            *parents, last = paths[r.type]
+            node = inputs
+            for key in parents:
+                node = node[key]
+            node[last] = [UNKNOWN_STRING_VALUE, *node.get(last, [])[1:]]
+        out.append(dataclasses.replace(r, inputs=unknown_checking_proxy(inputs)))
+    evaluate(stack.POLICIES, out)  # no exception: unknown targets are skipped, not fatal
