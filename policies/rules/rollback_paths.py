@@ -515,6 +515,7 @@ class Stack:
     resources: list[PolicyResource]
     _holders: dict[str, list[tuple[PolicyResource, str]]] = field(default_factory=dict)
     _grants: list[Grant] = field(default_factory=list)
+    _steps: dict[str, list[PolicyResource]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for r in self.resources:
@@ -536,9 +537,9 @@ class Stack:
         while frontier:
             step = []
             for node in frontier:
-                for nxt in self._next(node):
+                for nxt in self._neighbours(node):
                     token = canonical_type(nxt.resource_type)
-                    if nxt.urn in seen or token in READ_ACTIONS or _disabled(nxt):
+                    if nxt.urn in seen or _disabled(nxt):
                         continue
                     seen.add(nxt.urn)
                     if token in CONSUMERS:
@@ -560,6 +561,15 @@ class Stack:
             if _at(holder.props, "principal") in LAMBDA_INVOKERS:
                 return True
         return False
+
+    def _neighbours(self, node: PolicyResource) -> list[PolicyResource]:
+        """The node's next steps that are not alarms, computed once per node: many alarms
+        sharing one topic would otherwise walk the topic's holders once per alarm."""
+        if node.urn not in self._steps:
+            self._steps[node.urn] = [
+                n for n in self._next(node) if canonical_type(n.resource_type) not in READ_ACTIONS
+            ]
+        return self._steps[node.urn]
 
     def _next(self, node: PolicyResource) -> Iterator[PolicyResource]:
         token = canonical_type(node.resource_type)
