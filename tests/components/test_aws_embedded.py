@@ -76,3 +76,22 @@ def test_the_device_api_is_watched_and_outputs_are_registered() -> None:
     declared = set(embedded_spec(Environment.STAGING).outputs)
     assert declared <= set(outputs)
     assert outputs["signing_key_alias"] == "alias/acme-support-staging-signing"
+
+
+def test_each_device_function_is_given_exactly_the_settings_its_code_reads() -> None:
+    """The seam between delivery.py (the functions' environment) and the handlers' code."""
+    import re
+
+    from components.aws import delivery
+
+    sources = {
+        "acme-support-dl": (delivery.HANDLER_DIR / "handler.py").read_text(),
+        "acme-support-telemetry": (delivery.TELEMETRY_DIR / "handler.py").read_text(),
+    }
+    functions = {
+        r.name: r for r in of_type(run(Environment.PROD).resources, "aws:lambda/function:Function")
+    }
+    for name, source in sources.items():
+        read = set(re.findall(r"os\.environ(?:\.get\()?\[?\(?\"([A-Z_]+)\"", source))
+        given = set(functions[name].inputs["environment"]["variables"])
+        assert read and read == given, (name, read, given)

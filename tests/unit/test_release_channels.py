@@ -168,3 +168,25 @@ def test_channel_problems_are_one_line(
         channel.publish(signed[0], *_release(signed, 1))
     assert message in str(failed.value) and "\n" not in str(failed.value)
     assert not gcs.objects
+
+
+def test_the_publisher_reads_the_retention_the_gcp_channel_declares(
+    signed: tuple[Path, Any, bytes],
+) -> None:
+    """The seam between components/gcp/release_channel.py (the bucket's labels) and the
+    publisher: the labels of the captured channel drive the uploads' retention."""
+    from components.spec import Environment
+    from tests.components.test_gcp_embedded_blocks import release_channel, run
+
+    settings = release_channel.ChannelSettings(release_channel.RetentionMode.LOCKED, 90)
+    (bucket,) = [
+        r for r in run(Environment.PROD, settings) if r.type == "gcp:storage/bucket:Bucket"
+    ]
+    gcs = FakeGcs(dict(bucket.inputs["labels"]))
+    GcsChannel(BUCKET, send=gcs.send, token=lambda: "token").publish(
+        signed[0], *_release(signed, 1)
+    )
+    retention = gcs.objects["releases/1.1-1/model/weights.bin"][1]["retention"]
+    assert retention["mode"] == settings.mode.value
+    until = datetime.strptime(retention["retainUntilTime"], "%Y-%m-%dT%H:%M:%SZ")
+    assert timedelta(days=89) < until - datetime.now() < timedelta(days=91)
