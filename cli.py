@@ -204,7 +204,9 @@ def new(
     cloud: Annotated[Cloud | None, typer.Option(help="The cloud the client uses.")] = None,
     pattern: Annotated[
         str | None,
-        typer.Option(help="api-first, event-driven or managed-platform.", metavar="PATTERN"),
+        typer.Option(
+            help="api-first, event-driven, managed-platform or embedded.", metavar="PATTERN"
+        ),
     ] = None,
     region: Annotated[str | None, typer.Option(help="The cloud region (required).")] = None,
     owner: Annotated[str | None, typer.Option(help="Owner's email; alerts go here.")] = None,
@@ -237,10 +239,12 @@ def new(
         ),
     ] = False,
     jwt_issuer: Annotated[
-        str | None, typer.Option(help="JWT issuer URL (api-first with jwt auth).", metavar="URL")
+        str | None,
+        typer.Option(help="JWT issuer URL (api-first with jwt auth; embedded).", metavar="URL"),
     ] = None,
     jwt_audience: Annotated[
-        str | None, typer.Option(help="JWT audience (api-first with jwt auth).", metavar="AUD")
+        str | None,
+        typer.Option(help="JWT audience (api-first with jwt auth; embedded).", metavar="AUD"),
     ] = None,
     domain: Annotated[
         list[str] | None,
@@ -288,7 +292,7 @@ def new(
     ),
 ) -> None:
     """Scaffold a self-contained client project for the cloud the client already uses."""
-    from components.spec import GATEWAY_PATTERNS, AuthMode, Pattern
+    from components.spec import GATEWAY_PATTERNS, SHIPPED_PATTERNS, AuthMode, Pattern
     from templates.answers import Answers, per_environment, project_slug
     from templates.generator import generate
 
@@ -308,7 +312,8 @@ def new(
         ask(tenant, "--tenant", "Entra ID tenant id") if cloud_enum is Cloud.AZURE else tenant
     )
     repo_value = ask(repo, "--repo", "CI repository (OWNER/NAME)")
-    if model_image is None and not sample_model:
+    shipped = pattern_enum in SHIPPED_PATTERNS
+    if model_image is None and not sample_model and not shipped:
         if not ask.interactive:
             fail("missing answer: --model-image or --sample-model is required with --no-input")
         image = ask(None, "--model-image", "Model image (a registry reference, or 'sample')")
@@ -318,7 +323,7 @@ def new(
         uses_jwt = AuthMode(auth) in (AuthMode.JWT, AuthMode.JWT_AND_API_KEY)
     except ValueError:
         fail(f"unknown auth {auth!r}: choose jwt, api-key or jwt+api-key")
-    if gateway and uses_jwt:
+    if (gateway and uses_jwt) or shipped:
         jwt_issuer = ask(jwt_issuer, "--jwt-issuer", "JWT issuer URL (your identity provider)")
         jwt_audience = ask(jwt_audience, "--jwt-audience", "JWT audience")
     domains: list[str] = list(domain or ())

@@ -136,18 +136,31 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
             "API Gateway + Lambda (presigned downloads, telemetry)",
             "CloudWatch",
         ),
-        planned=True,
     ),
     (Cloud.AZURE, Pattern.EMBEDDED): Entry(
         "components.azure.embedded",
         "AzureEmbedded",
-        ("Blob Storage (model artifacts)", "Key Vault", "Azure Monitor"),
+        (
+            "Blob Storage (version-level immutability)",
+            "Key Vault Premium (EC-HSM P-256 signing key)",
+            "API Management + Container Apps (user-delegation SAS downloads, telemetry)",
+            "Azure Monitor",
+        ),
+        # Built and tested under mocks (components/azure/embedded.py); not offered until the
+        # release tool can publish to an azblob:// channel.
         planned=True,
     ),
     (Cloud.GCP, Pattern.EMBEDDED): Entry(
         "components.gcp.embedded",
         "GcpEmbedded",
-        ("Cloud Storage (model artifacts)", "Cloud KMS", "Cloud Monitoring"),
+        (
+            "Cloud Storage object retention (release channel)",
+            "Cloud KMS (EC P-256 HSM signing key)",
+            "API Gateway + Cloud Functions (V4 signed URLs, telemetry)",
+            "Cloud Monitoring (log-based metrics)",
+        ),
+        # Built and tested under mocks (components/gcp/embedded.py); not offered until bootstrap
+        # lets the deployer make the download identity's self-grant (signBlob on itself).
         planned=True,
     ),
 }

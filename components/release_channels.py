@@ -82,6 +82,34 @@ def verified_terms(
     return release.terms.version, release.terms.sequence, tuple(f.name for f in release.files)
 
 
+def _payload(bundle: Mapping[str, Any]) -> object:
+    envelope = bundle.get("dsseEnvelope")
+    return envelope.get("payload") if isinstance(envelope, Mapping) else None
+
+
+def already_published(
+    current: Pointer,
+    sequence: int,
+    bundle: Mapping[str, Any],
+    read: Callable[[str], bytes | None],
+) -> bool:
+    """True when the channel's current release is this very release (a re-run of the same
+    pipeline job: nothing to do); :class:`RefusedError` when ``sequence`` is not newer."""
+    if sequence > current.sequence:
+        return False
+    if sequence == current.sequence:
+        published = read(current.bundle_key)
+        try:
+            same = published is not None and _payload(json.loads(published)) == _payload(bundle)
+        except ValueError:
+            same = False
+        if same and _payload(bundle) is not None:
+            return True
+    raise rm.RefusedError(
+        f"rollback: the channel is at sequence {current.sequence}; sequence {sequence} is not newer"
+    )
+
+
 class S3Channel:
     """A release channel in an S3 bucket (the AWS embedded pattern's Object Lock bucket).
 
@@ -123,23 +151,22 @@ class S3Channel:
             ChecksumSHA256=base64.b64encode(hashlib.sha256(body).digest()).decode(),
         )
 
+    def _read(self, key: str) -> bytes | None:
+        answer = self._call(f"get {key}", "get_object", Bucket=self._bucket, Key=key)
+        return None if answer is None else bytes(answer["Body"].read())
+
     def latest(self) -> Pointer | None:
         """The channel's current release, or None before the first."""
-        answer = self._call(f"get {POINTER}", "get_object", Bucket=self._bucket, Key=POINTER)
-        if answer is None:
-            return None
-        return Pointer.from_json(json.loads(answer["Body"].read()))
+        body = self._read(POINTER)
+        return None if body is None else Pointer.from_json(json.loads(body))
 
     def publish(self, model_dir: Path, bundle: Mapping[str, Any], public_pem: bytes) -> Pointer:
         """Verify the release with this environment's key, upload the model's files and its
         bundle, then move the pointer to them."""
         version, sequence, names = verified_terms(model_dir, bundle, public_pem)
         current = self.latest()
-        if current is not None and sequence <= current.sequence:
-            raise rm.RefusedError(
-                f"rollback: the channel is at sequence {current.sequence}; "
-                f"sequence {sequence} is not newer"
-            )
+        if current is not None and already_published(current, sequence, bundle, self._read):
+            return current
         pointer = Pointer(version, sequence, f"releases/{version}-{sequence}/", names)
         for name in names:
             path = model_dir / name
@@ -224,12 +251,16 @@ class GcsChannel:
             )
         return mode, int(days)
 
+    def _read(self, key: str) -> bytes | None:
+        name = urllib.parse.quote(key, safe="")
+        url = f"{GCS_API}/storage/v1/b/{self._bucket}/o/{name}?alt=media"
+        status, answer = self._call(f"get {key}", "GET", url)
+        return None if status == 404 else answer
+
     def latest(self) -> Pointer | None:
         """The channel's current release, or None before the first."""
-        name = urllib.parse.quote(POINTER, safe="")
-        url = f"{GCS_API}/storage/v1/b/{self._bucket}/o/{name}?alt=media"
-        status, answer = self._call(f"get {POINTER}", "GET", url)
-        return None if status == 404 else Pointer.from_json(json.loads(answer))
+        body = self._read(POINTER)
+        return None if body is None else Pointer.from_json(json.loads(body))
 
     def _put(
         self, key: str, body: bytes, content_type: str, retention: dict[str, str] | None
@@ -260,11 +291,8 @@ class GcsChannel:
         version, sequence, names = verified_terms(model_dir, bundle, public_pem)
         mode, days = self._retention()
         current = self.latest()
-        if current is not None and sequence <= current.sequence:
-            raise rm.RefusedError(
-                f"rollback: the channel is at sequence {current.sequence}; "
-                f"sequence {sequence} is not newer"
-            )
+        if current is not None and already_published(current, sequence, bundle, self._read):
+            return current
         until = (datetime.now(timezone.utc) + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
         retention = {"mode": mode, "retainUntilTime": until}
         pointer = Pointer(version, sequence, f"releases/{version}-{sequence}/", names)

@@ -354,7 +354,7 @@ def release(spec: DeploymentSpec) -> Release:
     candidate = spec.rollout.canary_percent if spec.has_candidate else 0
     return Release(
         stable_version=spec.model.version,
-        stable_image=spec.model.image,
+        stable_image=spec.model.serving_image,
         candidate_version=spec.rollout.candidate_version,
         candidate_image=spec.rollout.candidate_image,
         candidate_percent=candidate,

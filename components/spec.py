@@ -62,6 +62,18 @@ class RolloutStrategy(str, Enum):
     BLUE_GREEN = "blue-green"
 
 
+# What the release tool and the sample app read from a shipping pattern's stack outputs, the same
+# on every cloud (part of PATTERN_OUTPUTS[EMBEDDED]): ``signing_key`` is ci.release's --key with
+# its scheme (``awskms:``, ``azurekv:``, ``gcpkms:``), ``release_channel`` its --channel (``s3://``,
+# ``azblob://``, ``gs://``), ``device_api_url`` the base of GET /releases/latest and POST
+# /telemetry, ``release_reader`` the client build pipeline's read-only identity.
+RELEASE_OUTPUTS: tuple[str, ...] = (
+    "signing_key",
+    "release_channel",
+    "device_api_url",
+    "release_reader",
+)
+
 # The outputs every component of a pattern exposes, identical on every cloud. A component sets
 # one attribute per name and registers exactly these outputs; a test holds each one to it.
 PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
@@ -104,6 +116,7 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
         "model_package_uri",
         "kms_key_id",
         "alert_topic",
+        *RELEASE_OUTPUTS,
     ),
 }
 
@@ -111,6 +124,10 @@ PATTERN_OUTPUTS: dict[Pattern, tuple[str, ...]] = {
 # rollback alarms). The others (event-driven workers, embedded packages) have no split: a new
 # release replaces the old one, so a promotion writes it as the stable version directly.
 CANDIDATE_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST, Pattern.MANAGED_PLATFORM})
+
+# Patterns whose model runs in the client's apps or devices: the cloud ships signed releases of
+# model files (no serving image) to a device API that takes the client's JWTs.
+SHIPPED_PATTERNS: frozenset[Pattern] = frozenset({Pattern.EMBEDDED})
 
 # Patterns whose API goes through our gateway (JWT / API-key auth, a domain, a health route).
 GATEWAY_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST})
@@ -288,16 +305,25 @@ class _Model(BaseModel):
 
 
 class ModelSpec(_Model):
-    """The model being served: a container image that answers HTTP on ``port``."""
+    """The model: a container image that answers HTTP on ``port`` for the serving patterns; for
+    the embedded pattern, the release of model files the apps run (no image: ``image`` is None).
+    """
 
     name: Annotated[str, StringConstraints(pattern=MODEL_NAME_RE.pattern)] = Field(
         description="short model name, lowercase letters, digits and dashes"
     )
     version: Annotated[str, StringConstraints(pattern=VERSION_RE.pattern)]
-    image: ImageRef
+    image: ImageRef | None = None
     port: int = Field(8080, ge=1024, le=65535)
     health_path: Annotated[str, StringConstraints(pattern=HTTP_PATH_RE.pattern)] = "/health"
     predict_path: Annotated[str, StringConstraints(pattern=HTTP_PATH_RE.pattern)] = "/predict"
+
+    @property
+    def serving_image(self) -> str:
+        """The image a serving pattern runs (the spec's validation guarantees one there)."""
+        if self.image is None:
+            raise ValueError("model.image: this pattern serves the model from an image; give one")
+        return self.image
 
 
 class GatewayTier(str, Enum):
@@ -573,6 +599,18 @@ class DeploymentSpec(_Model):
         return self
 
     @model_validator(mode="after")
+    def _image_where_served(self) -> DeploymentSpec:
+        shipped = self.pattern in SHIPPED_PATTERNS
+        if shipped and (self.model.image or self.rollout.candidate_image):
+            raise ValueError(
+                f"model.image: the {self.pattern.value} pattern ships model files to apps, not an "
+                "image; give no model.image or rollout.candidate_image"
+            )
+        if not shipped and self.model.image is None:
+            raise ValueError(f"model.image: the {self.pattern.value} pattern needs an image")
+        return self
+
+    @model_validator(mode="after")
     def _image_registries(self) -> DeploymentSpec:
         for field_name, image in (
             ("model.image", self.model.image),
@@ -589,6 +627,12 @@ class DeploymentSpec(_Model):
             raise ValueError(
                 f"api: auth {self.api.auth.value} needs api.jwt_issuer and api.jwt_audience "
                 "(your identity provider's issuer URL and the audience your tokens carry)"
+            )
+        device_jwt = self.api.jwt_issuer is not None and self.api.jwt_audience is not None
+        if self.pattern in SHIPPED_PATTERNS and not device_jwt:
+            raise ValueError(
+                "api: the device API takes your identity provider's JWTs: give api.jwt_issuer "
+                "and api.jwt_audience (the issuer URL and the audience your apps' tokens carry)"
             )
         if self.api.domain is not None and self.pattern not in GATEWAY_PATTERNS:
             raise ValueError(f"api.domain: the {self.pattern.value} pattern serves no API")

@@ -32,6 +32,7 @@ from components.spec import (
     MODEL_NAME_RE,
     PROJECT_NAME_RE,
     REGIONS,
+    SHIPPED_PATTERNS,
     URL_RE,
     VERSION_RE,
     WILDCARD_DNS_CLOUDS,
@@ -180,7 +181,13 @@ class Answers(BaseModel):
                 if cloud is Cloud.AZURE
                 else "tenant: only azure takes a tenant"
             )
-        if (self.model_image is None) == (not self.sample_model):
+        if pattern in SHIPPED_PATTERNS:
+            if self.model_image is not None:
+                raise ValueError(
+                    f"model image: the {pattern.value} pattern ships signed model files to apps, "
+                    "not an image (give no --model-image)"
+                )
+        elif (self.model_image is None) == (not self.sample_model):
             raise ValueError(
                 "model image: give either --model-image (a registry reference) or "
                 "--sample-model (build the sample model server into the project's registry)"
@@ -190,6 +197,13 @@ class Answers(BaseModel):
             if problem:
                 raise ValueError(f"model image: {problem}")
         self._check_gateway()
+        if pattern in SHIPPED_PATTERNS and self.ci is not CiSystem.GITHUB:
+            # The release jobs (sign, promote, publish between environments) are written for
+            # GitHub Actions so far; a GitLab pipeline without them would ship no model.
+            raise ValueError(
+                f"ci: the {pattern.value} pattern's release jobs exist for github only so far "
+                "(--ci github)"
+            )
         if self.private_ca and (cloud, pattern) != (Cloud.AWS, Pattern.API_FIRST):
             raise ValueError("private CA: only the aws api-first pattern uses one")
         return self
@@ -197,12 +211,22 @@ class Answers(BaseModel):
     def _check_gateway(self) -> None:
         gateway = self.pattern in GATEWAY_PATTERNS
         uses_jwt = self.auth in (AuthMode.JWT, AuthMode.JWT_AND_API_KEY)
+        if self.pattern in SHIPPED_PATTERNS and (
+            self.jwt_issuer is None or self.jwt_audience is None
+        ):
+            raise ValueError(
+                f"the {self.pattern.value} pattern's device API takes your identity provider's "
+                "JWTs: --jwt-issuer and --jwt-audience are required"
+            )
         if gateway and uses_jwt and (self.jwt_issuer is None or self.jwt_audience is None):
             raise ValueError(
                 f"auth {self.auth.value}: --jwt-issuer and --jwt-audience are required (your "
                 "identity provider's issuer URL and the audience your tokens carry)"
             )
-        if not gateway and (self.domains or self.jwt_issuer or self.jwt_audience):
+        takes_jwt = gateway or self.pattern in SHIPPED_PATTERNS
+        if not gateway and self.domains:
+            raise ValueError(f"the {self.pattern.value} pattern has no API gateway: no domain")
+        if not takes_jwt and (self.jwt_issuer or self.jwt_audience):
             raise ValueError(
                 f"the {self.pattern.value} pattern has no API gateway: no domain or JWT"
             )
@@ -285,12 +309,12 @@ def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answ
         "accounts": {env: EXAMPLE_ACCOUNTS[cloud] for env in Environment},
         "repo": "acme/support",
         "tenant": EXAMPLE_TENANT if cloud is Cloud.AZURE else None,
-        "sample_model": "model_image" not in overrides,
+        "sample_model": "model_image" not in overrides and pattern not in SHIPPED_PATTERNS,
     }
-    if pattern in GATEWAY_PATTERNS:
+    if pattern in GATEWAY_PATTERNS or pattern in SHIPPED_PATTERNS:
         values["jwt_issuer"] = "https://login.acme.example"
         values["jwt_audience"] = "api://acme-support"
-        if cloud in DOMAIN_REQUIRED:
+        if cloud in DOMAIN_REQUIRED and pattern in GATEWAY_PATTERNS:
             values["domains"] = dict(EXAMPLE_DOMAINS)
     values.update(overrides)
     return Answers.model_validate(values)

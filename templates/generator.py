@@ -35,10 +35,12 @@ from components.bootstrap import (
 )
 from components.registry import REGISTRY, bootstrap_waivers, is_available, policy_waivers
 from components.spec import (
+    SHIPPED_PATTERNS,
     WILDCARD_DNS_DOMAINS,
     Cloud,
     DeploymentSpec,
     Environment,
+    Pattern,
     describe_validation_error,
     spec_from_config,
 )
@@ -48,6 +50,7 @@ from templates.pipeline_context import (
     EVALUATION,
     pipeline_context,
     remove_other_ci,
+    remove_other_pattern_files,
     vendor_parity_check,
 )
 from templates.runbooks import runbook_context
@@ -85,6 +88,11 @@ CLOUD_PINS: dict[Cloud, dict[str, str]] = {
     Cloud.GCP: {"pulumi-gcp": "10.2.0"},
 }
 
+# Pins the patterns that ship model files add: the release tool's signatures (cryptography) and,
+# per cloud, the key service's client where the signer is not plain HTTPS (AWS KMS via boto3).
+SHIPPED_PINS: dict[str, str] = {"cryptography": "50.0.2"}
+SHIPPED_CLOUD_PINS: dict[Cloud, dict[str, str]] = {Cloud.AWS: {"boto3": "1.44.8"}}
+
 # The bootstrap program's pack config (policies/config/): prod's levels, its own waivers.
 BOOTSTRAP_CONFIG = "bootstrap.json"
 
@@ -99,6 +107,16 @@ SHARED_COMPONENT_FILES = (
     "config.py",
     "bootstrap.py",
     "rollout.py",
+)
+
+# The release tool (`python -m ci.release`) and the telemetry contract, vendored into projects of
+# a pattern that ships model files.
+SHIPPED_COMPONENT_FILES = (
+    "release_manifest.py",
+    "release_cli.py",
+    "release_signers.py",
+    "release_channels.py",
+    "embedded_telemetry.py",
 )
 
 # The shared decision vectors (tests/vectors/): the project's own tests hold
@@ -138,8 +156,8 @@ class ProjectPlan:
 
     @property
     def image(self) -> str:
-        """The model image every stack starts with."""
-        return str(self.sections[Environment.DEV]["model"]["image"])
+        """The model image every stack starts with ("" for a pattern that ships model files)."""
+        return str(self.sections[Environment.DEV]["model"].get("image", ""))
 
 
 def sample_image(answers: Answers, bootstrap: dict[str, BootstrapSpec]) -> str:
@@ -166,19 +184,19 @@ def stack_sections(
     if answers.private_ca:
         api["private_ca"] = True
     model_image = image or answers.model_image
-    if model_image is None:
+    shipped = answers.pattern in SHIPPED_PATTERNS
+    if model_image is None and not shipped:
         raise ValueError("the model image is not known yet (the sample model needs a plan)")
+    model: dict[str, Any] = {"name": answers.model_name, "version": answers.model_version}
+    if not shipped:
+        model["image"] = model_image
     base: dict[str, Any] = {
         "cloud": answers.cloud.value,
         "pattern": answers.pattern.value,
         "environment": environment.value,
         "region": answers.region,
         "owner": answers.owner,
-        "model": {
-            "name": answers.model_name,
-            "version": answers.model_version,
-            "image": model_image,
-        },
+        "model": model,
         "api": api,
         "alerts": {"emails": list(answers.alert_emails or (answers.owner,))},
         "rollout": {"strategy": answers.rollout.value},
@@ -265,9 +283,11 @@ def _markdown_text(value: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()<>#+!|~&])", r"\\\1", value)
 
 
-def requirements_text(cloud: Cloud) -> str:
+def requirements_text(cloud: Cloud, pattern: Pattern | None = None) -> str:
     """Pinned public packages only: the client needs nothing from us."""
     pins = {**COMMON_PINS, **CLOUD_PINS[cloud]}
+    if pattern in SHIPPED_PATTERNS:
+        pins |= {**SHIPPED_PINS, **SHIPPED_CLOUD_PINS.get(cloud, {})}
     return "".join(
         f"{pkg}=={ver}\n" for pkg, ver in sorted(pins.items(), key=lambda kv: kv[0].lower())
     )
@@ -390,7 +410,10 @@ def template_context(
                 },
                 sort_keys=False,
             ),
-            "requirements": requirements_text(answers.cloud),
+            "requirements": requirements_text(answers.cloud, answers.pattern),
+            # A pattern that ships signed model files to apps (embedded): no image, a release
+            # tool, a sample app (templates choose their files and steps by this flag).
+            "ships_model": answers.pattern in SHIPPED_PATTERNS,
             "stack_dev": stack_file_text(plan, Environment.DEV),
             "stack_staging": stack_file_text(plan, Environment.STAGING),
             "stack_prod": stack_file_text(plan, Environment.PROD),
@@ -500,12 +523,13 @@ def render_partial(name: str, **values: Any) -> str:
     return env.get_template(name).render(**values)
 
 
-def _vendor(project_dir: Path, cloud: Cloud) -> None:
+def _vendor(project_dir: Path, cloud: Cloud, pattern: Pattern | None = None) -> None:
     """Copy the shared components, the chosen cloud's package and the policy pack."""
     src = REPO_ROOT / "components"
     dst = project_dir / "components"
     dst.mkdir()
-    for name in SHARED_COMPONENT_FILES:
+    shipped = SHIPPED_COMPONENT_FILES if pattern in SHIPPED_PATTERNS else ()
+    for name in (*SHARED_COMPONENT_FILES, *shipped):
         shutil.copy2(src / name, dst / name)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(src / cloud.value, dst / cloud.value, ignore=ignore)
@@ -633,10 +657,11 @@ def generate(
         except CookiecutterException as exc:
             raise GenerationError(f"template error: {exc}") from exc
         _drop_caches(rendered)
-        _vendor(rendered, answers.cloud)
+        _vendor(rendered, answers.cloud, answers.pattern)
         _record_waivers(rendered, plan)
         # Only the chosen CI system's files stay; the parity check runs in the client's pipeline.
         remove_other_ci(rendered, answers.ci.value)
+        remove_other_pattern_files(rendered, answers.pattern in SHIPPED_PATTERNS)
         vendor_parity_check(rendered)
         bootstrap_stacks = rendered / "bootstrap" / "stacks"
         bootstrap_stacks.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,11 @@ ACTIONS: dict[str, str] = {
     ),
     "azure_login": "azure/login@a65d910e8af852a8061c627c456678983e180302 # v2.2.0",
     "gcp_login": "google-github-actions/auth@6fc4af4b145ae7821d527454aa9bd537d1f2dc5f # v2.1.7",
+    # The embedded pattern hands the signed release from one environment's job to the next.
+    "upload_artifact": "actions/upload-artifact@ea165f8d65b6e75b540449e92b4886f43607fa02 # v4.6.2",
+    "download_artifact": (
+        "actions/download-artifact@d3f86a106a0bac45b974a628896c90dbdf5c8093 # v4.3.0"
+    ),
 }
 
 
@@ -397,6 +402,34 @@ PARITY_FILES = (
     "promote.py",
     "suffix.py",
 )
+
+
+# Files of the template that only one kind of pattern keeps: those that ship signed model files
+# to apps (embedded: the release tool, the sample app, the model's files) and those that serve
+# an image (its release workflow and the rollback drill of a serving candidate; the sample
+# server and its Dockerfile stay everywhere: the pipeline's model validation serves it locally).
+SHIPPED_ONLY_FILES: tuple[str, ...] = (
+    "app",
+    "model/artifacts",
+    "ci/release.py",
+    "tests/test_release.py",
+)
+SERVED_ONLY_FILES: tuple[str, ...] = (
+    ".github/workflows/release-model.yml",
+    ".github/workflows/rollback-drill.yml",
+    "ci/model_image.py",
+    "ci/drill.py",
+)
+
+
+def remove_other_pattern_files(project_dir: Path, ships_model: bool) -> None:
+    """Delete the rendered files that belong to the other kind of pattern."""
+    for rel in SERVED_ONLY_FILES if ships_model else SHIPPED_ONLY_FILES:
+        path = project_dir / rel
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def remove_other_ci(project_dir: Path, ci: str) -> None:

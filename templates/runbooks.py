@@ -16,9 +16,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from components import embedded_telemetry as telemetry
 from components.alarms import AlarmRule, Signal, alarm_name, event_alarms, rollback_alarms
 from components.naming import resource_name
-from components.spec import Cloud, DeploymentSpec, Destination, Environment, Pattern
+from components.spec import (
+    SHIPPED_PATTERNS,
+    Cloud,
+    DeploymentSpec,
+    Destination,
+    Environment,
+    Pattern,
+)
 
 # The environments a runbook covers: where rollback alarms exist and the drill runs.
 RUNBOOK_ENVIRONMENTS = (Environment.STAGING, Environment.PROD)
@@ -161,8 +169,35 @@ NAMES: dict[tuple[Cloud, Pattern], Callable[[DeploymentSpec], dict[str, Any]]] =
 
 
 def has_candidate_path(pattern: Pattern) -> bool:
-    """True when the pattern serves a candidate next to the stable version (not event-driven)."""
-    return pattern is not Pattern.EVENT_DRIVEN
+    """True when the pattern serves a candidate next to the stable version (not event-driven,
+    not embedded)."""
+    return pattern not in (Pattern.EVENT_DRIVEN, *SHIPPED_PATTERNS)
+
+
+def _names_of(spec: DeploymentSpec) -> dict[str, Any]:
+    """The cell's real names; a pattern that ships model files names its release side."""
+    if spec.pattern in SHIPPED_PATTERNS:
+        return embedded_names(spec)
+    return NAMES[(spec.cloud, spec.pattern)](spec)
+
+
+def embedded_names(spec: DeploymentSpec) -> dict[str, Any]:
+    """The embedded pattern's names on every cloud: its telemetry alarms (the components name
+    them with :func:`components.alarms.alarm_name`) and the stack outputs the release uses."""
+    return {
+        "telemetry_alarms": {rule.key: alarm_name(spec, rule.key) for rule in telemetry.ALARMS},
+        "outputs": ("signing_key", "release_channel", "device_api_url", "release_reader"),
+    }
+
+
+def _telemetry_alarm(spec: DeploymentSpec, rule: telemetry.TelemetryAlarm) -> dict[str, Any]:
+    return {
+        "name": alarm_name(spec, rule.key),
+        "key": rule.key,
+        "tier": rule.tier,
+        "minutes": rule.period_seconds * rule.evaluation_periods // 60,
+        "description": rule.description,
+    }
 
 
 def destination_text(destination: Destination) -> str:
@@ -183,17 +218,21 @@ def _alarm(spec: DeploymentSpec, rule: AlarmRule) -> dict[str, Any]:
 
 def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
     """One environment's part of the runbook: its alarms, names, routes and timings."""
-    release_rules = (
-        rollback_alarms(spec)
-        if has_candidate_path(spec.pattern)
-        else [rule for rule in event_alarms(spec) if rule.signal in RELEASE_SIGNALS]
-    )
+    if spec.pattern in SHIPPED_PATTERNS:
+        alarms = [_telemetry_alarm(spec, rule) for rule in telemetry.ALARMS]
+    else:
+        release_rules = (
+            rollback_alarms(spec)
+            if has_candidate_path(spec.pattern)
+            else [rule for rule in event_alarms(spec) if rule.signal in RELEASE_SIGNALS]
+        )
+        alarms = [_alarm(spec, rule) for rule in release_rules]
     r = spec.rollout
     return {
         "env": spec.environment.value,
         "region": spec.region,
-        "alarms": [_alarm(spec, rule) for rule in release_rules],
-        "names": NAMES[(spec.cloud, spec.pattern)](spec),
+        "alarms": alarms,
+        "names": _names_of(spec),
         "tiers": [
             {
                 "tier": tier,

@@ -10,8 +10,7 @@ signed releases and collects opt-in telemetry.
 
 Composed from blocks: the stack key and access-log bucket (security.py), the release channel
 and signing key (release_channel.py), the device API and reader role (delivery.py), the alarm
-set (monitoring.py). Not in the registry yet: generation, pipelines and runbooks for the
-pattern come next (issue "The embedded pattern on three clouds").
+set (monitoring.py).
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ class AwsEmbedded(PatternComponent):
             channel or release_channel.ChannelSettings(),
             o,
         )
-        self.signing_key = release_channel.create_signing_key(
+        self.signing_kms_key = release_channel.create_signing_key(
             name, spec, release_channel.deployer_role_arn(security.account_id(), spec), o
         )
         defs = monitoring.alarm_defs(endpoint_alarms(spec), monitoring.API_GATEWAY_METRICS)
@@ -104,18 +103,16 @@ class AwsEmbedded(PatternComponent):
             **self.device_api.alarms,
         }
         self.reader = delivery.create_channel_reader(name, spec, self.key, self.channel.bucket, o)
-        # The pattern's declared outputs (components/spec.py PATTERN_OUTPUTS).
+        # The pattern's declared outputs (components/spec.py PATTERN_OUTPUTS), the release's
+        # included: what ci.release and the apps read.
         self.artifact_bucket = self.channel.bucket.bucket
         self.model_package_uri = self.channel.bucket.bucket.apply(
             lambda b: f"s3://{b}/{release_channel.RELEASES_PREFIX}"
         )
         self.kms_key_id = self.key.arn
         self.alert_topic = self.topics[Tier.PAGE].arn
-        self.register_outputs(
-            {
-                **self.outputs(),
-                "signing_key_alias": release_channel.signing_alias(spec),
-                "device_api_url": self.device_api.url,
-                "release_reader_role": self.reader.arn,
-            }
-        )
+        self.signing_key = f"awskms:{release_channel.signing_alias(spec)}"
+        self.release_channel = self.channel.bucket.bucket.apply(lambda b: f"s3://{b}")
+        self.device_api_url = self.device_api.url
+        self.release_reader = self.reader.arn
+        self._finish()

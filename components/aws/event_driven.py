@@ -495,7 +495,9 @@ class AwsEventDriven(PatternComponent):
     def _create_workers(self) -> None:
         name, spec, o = self.name, self.spec, self._o
         tags = spec.standard_tags()
-        ecs = security.create_ecs_foundation(name, spec, self.key, "worker", [spec.model.image], o)
+        ecs = security.create_ecs_foundation(
+            name, spec, self.key, "worker", [spec.model.serving_image], o
+        )
         self.cluster, self.worker_logs, execution_role = ecs.cluster, ecs.logs, ecs.execution_role
         tasks = pulumi.Output.all(self.account, self.cluster.name).apply(
             lambda v: f"arn:aws:ecs:{spec.region}:{v[0]}:task/{v[1]}/*"
@@ -592,7 +594,7 @@ class AwsEventDriven(PatternComponent):
             "worker",
             # Fargate's maximum stop timeout: a stopping worker finishes or hands back its
             # message.
-            fargate.Container("worker", spec.model.image, stop_timeout=120),
+            fargate.Container("worker", spec.model.serving_image, stop_timeout=120),
             wired.apply(environment),
             self.worker_logs,
             execution_role,

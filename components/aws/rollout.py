@@ -39,7 +39,7 @@ def variants(spec: DeploymentSpec, *, min_floor: int = 0) -> tuple[Variant, Vari
     cap = spec.capacity
     stable = Variant(
         "stable",
-        spec.model.image,
+        spec.model.serving_image,
         spec.model.version,
         stable_pct,
         max(cap.min_instances, min_floor),
@@ -49,7 +49,7 @@ def variants(spec: DeploymentSpec, *, min_floor: int = 0) -> tuple[Variant, Vari
         # The candidate gets real capacity but is never allowed to outgrow the stable fleet.
         canary = Variant(
             "canary",
-            spec.rollout.candidate_image or spec.model.image,
+            spec.rollout.candidate_image or spec.model.serving_image,
             spec.rollout.candidate_version or spec.model.version,
             canary_pct,
             max(1, min_floor),
@@ -57,7 +57,7 @@ def variants(spec: DeploymentSpec, *, min_floor: int = 0) -> tuple[Variant, Vari
         )
     else:
         canary = Variant(
-            "canary", spec.model.image, spec.model.version, 0, min_floor, max(1, min_floor)
+            "canary", spec.model.serving_image, spec.model.version, 0, min_floor, max(1, min_floor)
         )
     return stable, canary
 

@@ -237,7 +237,18 @@ TYPE_OPERATIONS: dict[str, tuple[str, ...]] = {
     ),
     # A timer on the machine running Pulumi: no cloud call.
     "time:index/sleep:Sleep": (),
+    # The embedded pattern's release channel: its default time-based retention (created
+    # unlocked; locking is an administrator's out-of-band action the deployer cannot take:
+    # no immutabilityPolicies/lock/action here, so no pipeline can make it irreversible).
+    "azure-native:storage:BlobContainerImmutabilityPolicy": _crud(
+        "Microsoft.Storage/storageAccounts/blobServices/containers/immutabilityPolicies"
+    ),
 }
+# Types only the embedded pattern creates: kept out of the prefix selections below, so adding
+# them leaves every other pattern's deployer role exactly as it was.
+_EMBEDDED_ONLY_TYPES: frozenset[str] = frozenset(
+    {"azure-native:storage:BlobContainerImmutabilityPolicy"}
+)
 
 _COMMON_TYPES = (
     "azure-native:resources:ResourceGroup",
@@ -280,7 +291,11 @@ PATTERN_TYPES: dict[Pattern, frozenset[str]] = {
         (
             *_COMMON_TYPES,
             *_PRIVATE_NETWORK_TYPES,
-            *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:storage:")),
+            *(
+                t
+                for t in TYPE_OPERATIONS
+                if t.startswith("azure-native:storage:") and t not in _EMBEDDED_ONLY_TYPES
+            ),
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:cosmosdb:")),
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:eventgrid:")),
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:servicebus:")),
@@ -297,6 +312,22 @@ PATTERN_TYPES: dict[Pattern, frozenset[str]] = {
             "azure-native:monitor:AutoscaleSetting",
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:machinelearningservices:")),
             "pulumi-python:dynamic/azure:EndpointTraffic",
+        )
+    ),
+    # Release channel (storage with version-level immutability), signing vault and key, the
+    # device API (API Management in front of a Container App) and its alarms.
+    Pattern.EMBEDDED: frozenset(
+        (
+            *_COMMON_TYPES,
+            "azure-native:storage:StorageAccount",
+            "azure-native:storage:BlobServiceProperties",
+            "azure-native:storage:BlobContainer",
+            "azure-native:storage:BlobContainerImmutabilityPolicy",
+            "azure-native:apimanagement:ApiManagementService",
+            "azure-native:apimanagement:Api",
+            "azure-native:apimanagement:ApiOperation",
+            "azure-native:apimanagement:ApiPolicy",
+            "azure-native:apimanagement:Backend",
         )
     ),
 }
@@ -433,6 +464,14 @@ ASSIGNED_BUILTIN_ROLES: dict[Pattern, tuple[str, ...]] = {
         "acr-push",
         "app-insights-component-contributor",
         "key-vault-secrets-officer",
+    ),
+    # The encryption identity on the CMK; the device API's identity and the client's build
+    # pipeline reader on the releases container; the device API's identity signing
+    # user-delegation SAS on the channel account.
+    Pattern.EMBEDDED: (
+        "key-vault-crypto-user",
+        "storage-blob-data-reader",
+        "storage-blob-delegator",
     ),
 }
 # Role ids a deployer may assign although no captured stack does, with the reason (none today).

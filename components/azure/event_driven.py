@@ -841,7 +841,7 @@ class AzureEventDriven(PatternComponent):
         # The job needs its grants and its private paths before the first execution starts.
         ready = [*self.grants.values(), *self.private_endpoints.values()]
         # An image in an Azure Container Registry is pulled as bootstrap's pull identity.
-        pull = hosting.registry_pull(spec, spec.model.image)
+        pull = hosting.registry_pull(spec, spec.model.serving_image)
         job_identities: list[pulumi.Input[str]] = [worker.id, scaler.id]
         if pull is not None:
             job_identities.append(pull.identity_id)
@@ -889,7 +889,7 @@ class AzureEventDriven(PatternComponent):
                 containers=[
                     app.ContainerArgs(
                         name="worker",
-                        image=spec.model.image,
+                        image=spec.model.serving_image,
                         resources=app.ContainerResourcesArgs(
                             cpu=spec.capacity.cpu, memory=f"{spec.capacity.memory_mb / 1024:g}Gi"
                         ),

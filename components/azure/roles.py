@@ -73,7 +73,27 @@ def log_table_actions(tables: tuple[str, ...]) -> tuple[str, ...]:
     )
 
 
+# Signing a release with the environment's key (components/release_signers.py's Key Vault
+# signer): read the key (its public half and current version) and sign with it. Nothing else:
+# no create, update, delete, verify-by-service, encrypt/decrypt or wrap (review: the pipeline
+# identity may sign and nothing else).
+RELEASE_SIGNER_DATA_ACTIONS = (
+    "Microsoft.KeyVault/vaults/keys/read",
+    "Microsoft.KeyVault/vaults/keys/sign/action",
+)
+
+# Publishing a release into the channel (the pipeline writes blobs under releases/ and moves
+# the pointer): read, write and create blobs; no delete, no move, no immutability-policy change.
+# Every overwrite of the pointer is a new, retained version (version-level immutability).
+RELEASE_PUBLISHER_DATA_ACTIONS = (
+    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/write",
+    "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/add/action",
+)
+
 KEY_CREATOR = "key-creator"
+RELEASE_SIGNER = "release-signer"
+RELEASE_PUBLISHER = "release-publisher"
 ROLLBACK_CONTAINER_APP = "rollback-container-app"
 ROLLBACK_ML_ENDPOINT = "rollback-ml-endpoint"
 ROLLBACK_ASSIGN_IDENTITY = "rollback-assign-identity"
@@ -89,6 +109,18 @@ CUSTOM_ROLES: dict[str, CustomRole] = {
         "key creator",
         "create a key in one vault and set its rotation policy; no cryptographic operation",
         data_actions=KEY_CREATOR_DATA_ACTIONS,
+    ),
+    # The embedded pattern's deployer assigns this to itself on its release-signing key alone.
+    RELEASE_SIGNER: CustomRole(
+        "release signer",
+        "read one Key Vault key and sign with it; nothing else",
+        data_actions=RELEASE_SIGNER_DATA_ACTIONS,
+    ),
+    # ...and this on its release channel's container alone, to publish releases.
+    RELEASE_PUBLISHER: CustomRole(
+        "release publisher",
+        "read, write and create blobs in one container; no delete",
+        data_actions=RELEASE_PUBLISHER_DATA_ACTIONS,
     ),
     # The rollback service's identity, on the one container app whose traffic it resets.
     ROLLBACK_CONTAINER_APP: CustomRole(
@@ -141,9 +173,12 @@ PATTERN_CUSTOM_ROLES: dict[Pattern, tuple[str, ...]] = {
         ROLLBACK_ALERT_READER,
         ROLLBACK_LOGS[Pattern.MANAGED_PLATFORM],
     ),
+    # The embedded pattern: the stack CMK and the signing key (key creator), and signing
+    # releases with the environment's key (release signer, on that key only).
+    Pattern.EMBEDDED: (KEY_CREATOR, RELEASE_SIGNER, RELEASE_PUBLISHER),
 }
 # Custom roles a deployer may assign to itself only (never to another principal).
-SELF_ASSIGNED_ROLES: frozenset[str] = frozenset({KEY_CREATOR})
+SELF_ASSIGNED_ROLES: frozenset[str] = frozenset({KEY_CREATOR, RELEASE_SIGNER, RELEASE_PUBLISHER})
 
 
 def custom_role_guid(subscription: str, project: str, key: str) -> str:

@@ -209,9 +209,9 @@ def release(spec: DeploymentSpec) -> Release:
     stable, candidate = traffic_split(spec)
     return Release(
         stable_version=spec.model.version,
-        stable_image=spec.model.image,
+        stable_image=spec.model.serving_image,
         candidate_version=spec.rollout.candidate_version or spec.model.version,
-        candidate_image=spec.rollout.candidate_image or spec.model.image,
+        candidate_image=spec.rollout.candidate_image or spec.model.serving_image,
         stable_percent=stable,
         candidate_percent=candidate,
     )

@@ -49,6 +49,10 @@ BUILTIN_ROLES: dict[str, str] = {
     "app-insights-component-contributor": "ae349356-3a1b-4a5e-921d-050484c6347e",
     "storage-blob-data-contributor": "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     "reader": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    # Storage Blob Delegator: exactly blobServices/generateUserDelegationKey/action (no data
+    # action), what a service needs to sign user-delegation SAS URLs; what those URLs may read
+    # is still bounded by the service's own data role (the embedded device API).
+    "storage-blob-delegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
 }
 
 # Azure RBAC is eventually consistent: a new role assignment (or custom role definition) takes
@@ -405,10 +409,14 @@ def log_workspace(
     name: str,
     rg: resources.ResourceGroup,
     opts: pulumi.ResourceOptions,
+    private_ingestion: bool = False,
 ) -> operationalinsights.Workspace:
     """The stack's Log Analytics workspace, keeping logs ``retention.log_days`` (policy 26).
 
     Local (shared-key) auth is off: ingestion is by Azure Monitor with Entra identities only.
+    ``private_ingestion`` turns public ingestion off, for a stack whose logs all arrive through
+    diagnostic settings (Azure Monitor's own backbone) and never from an SDK (the embedded
+    pattern); queries stay public (Entra-only).
     """
     return operationalinsights.Workspace(
         f"{name}-logs",
@@ -419,6 +427,9 @@ def log_workspace(
         ),
         retention_in_days=max(spec.retention.log_days, 30),
         features=operationalinsights.WorkspaceFeaturesArgs(disable_local_auth=True),
+        public_network_access_for_ingestion=(
+            operationalinsights.PublicNetworkAccessType.DISABLED if private_ingestion else None
+        ),
         tags=spec.standard_tags(),
         # Audit logs are evidence: deleting the workspace is guarded like the profile says.
         opts=pulumi.ResourceOptions.merge(
@@ -433,11 +444,13 @@ def app_insights(
     rg: resources.ResourceGroup,
     workspace: operationalinsights.Workspace,
     opts: pulumi.ResourceOptions,
+    private_ingestion: bool = False,
 ) -> applicationinsights.Component:
     """Workspace-based Application Insights: its data lands in (and is retained by) ``workspace``.
 
     Local auth is off, so telemetry is accepted only from identities holding Monitoring Metrics
-    Publisher on this component (granted per role with :func:`grant`).
+    Publisher on this component (granted per role with :func:`grant`). ``private_ingestion``
+    as for :func:`log_workspace` (a stack with no SDK sender).
     """
     return applicationinsights.Component(
         f"{name}-appinsights",
@@ -449,6 +462,9 @@ def app_insights(
         workspace_resource_id=workspace.id,
         retention_in_days=max(spec.retention.log_days, 30),
         disable_local_auth=True,
+        public_network_access_for_ingestion=(
+            applicationinsights.PublicNetworkAccessType.DISABLED if private_ingestion else None
+        ),
         tags=spec.standard_tags(),
         opts=opts,
     )
@@ -592,9 +608,16 @@ class Foundation:
     insights: applicationinsights.Component
 
 
-def foundation(spec: DeploymentSpec, name: str, opts: pulumi.ResourceOptions) -> Foundation:
+def foundation(
+    spec: DeploymentSpec,
+    name: str,
+    opts: pulumi.ResourceOptions,
+    private_ingestion: bool = False,
+) -> Foundation:
     """Resource group, Key Vault + CMK, the identity services unwrap the key as, Log Analytics
-    and Application Insights, with the vault's and the workspace's own audit logs kept."""
+    and Application Insights, with the vault's and the workspace's own audit logs kept.
+    ``private_ingestion``: see :func:`log_workspace` (off by default: the serving patterns'
+    SDKs and API Management send telemetry over the public ingestion endpoint)."""
     rg = resource_group(spec, name, opts)
     keys = key_vault(spec, name, rg, opts)
     encryption = identity(spec, name, "encryption", rg, opts)
@@ -605,8 +628,8 @@ def foundation(spec: DeploymentSpec, name: str, opts: pulumi.ResourceOptions) ->
     # Every CMK consumer waits for the key, this grant and its propagation (review A1).
     propagated = rbac_wait(f"{name}-encryption-key-wait", [key_grant], opts)
     keys = replace(keys, ready=(keys.key, key_grant, propagated))
-    workspace = log_workspace(spec, name, rg, opts)
-    insights = app_insights(spec, name, rg, workspace, opts)
+    workspace = log_workspace(spec, name, rg, opts, private_ingestion)
+    insights = app_insights(spec, name, rg, workspace, opts, private_ingestion)
     diagnostics(f"{name}-kv-diagnostics", keys.vault.id, workspace, opts)
     diagnostics(f"{name}-logs-diagnostics", workspace.id, workspace, opts)
     return Foundation(rg, keys, encryption, workspace, insights)

@@ -259,7 +259,7 @@ class GcpEventDriven(PatternComponent):
                     containers=[
                         gcp.cloudrunv2.ServiceTemplateContainerArgs(
                             name="worker",
-                            image=model.image,
+                            image=model.serving_image,
                             ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(
                                 container_port=model.port
                             ),

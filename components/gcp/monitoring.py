@@ -209,6 +209,22 @@ def cloud_run_metrics(
     )
 
 
+def api_gateway_metrics(gateway_id: pulumi.Input[str]) -> ServingMetrics:
+    """Signals of one API Gateway gateway (no split: every scope is the whole gateway). The
+    gateway labels a response class as a string ("2xx" ... "5xx"), as Cloud Run does."""
+    scope = pulumi.Output.concat(
+        'resource.type = "apigateway.googleapis.com/Gateway" AND resource.label.gateway_id = "',
+        gateway_id,
+        '"',
+    )
+    return ServingMetrics(
+        requests="apigateway.googleapis.com/proxy/request_count",
+        latency="apigateway.googleapis.com/proxy/request_latencies",
+        outcomes=RUN_OUTCOMES,
+        scopes={Scope.ALL: scope, Scope.STABLE: scope, Scope.CANDIDATE: scope},
+    )
+
+
 @dataclass(frozen=True)
 class MetricFilters:
     """The filters a signal needs: numerator (or the distribution) and, for ratios, all traffic."""

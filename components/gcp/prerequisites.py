@@ -45,6 +45,14 @@ ENDPOINTS = Requirement(
 )
 LOGS = Requirement(("logging.googleapis.com",), ("roles/logging.configWriter",))
 VERTEX = Requirement(("aiplatform.googleapis.com",), ("roles/aiplatform.admin",))
+APIGATEWAY = Requirement(
+    (
+        "apigateway.googleapis.com",
+        "servicemanagement.googleapis.com",
+        "servicecontrol.googleapis.com",
+    ),
+    ("roles/apigateway.admin",),
+)
 FIRESTORE = Requirement(("firestore.googleapis.com",), ("roles/datastore.owner",))
 # Project-level grants go through the conditioned Project IAM Admin (see PROJECT_GRANTS).
 PROJECT_IAM = Requirement(
@@ -118,6 +126,18 @@ TYPE_REQUIREMENTS: dict[str, Requirement] = {
         ("monitoring.googleapis.com",), ("roles/monitoring.dashboardEditor",)
     ),
     "gcp:projects/iAMMember:IAMMember": PROJECT_IAM,
+    # The embedded pattern's device API: API Gateway (its managed service reports to Service
+    # Control), the telemetry's log-based metrics, and the download function's grant on its
+    # own account (Token Creator on itself, to sign URLs with signBlob). That grant needs
+    # iam.serviceAccounts.setIamPolicy on that one account, which no project-level role gives
+    # narrowly: the bootstrap grants it on the account (no role listed here).
+    "gcp:apigateway/api:Api": APIGATEWAY,
+    "gcp:apigateway/apiConfig:ApiConfig": APIGATEWAY,
+    "gcp:apigateway/gateway:Gateway": APIGATEWAY,
+    "gcp:logging/metric:Metric": LOGS,
+    "gcp:serviceaccount/iAMMember:IAMMember": Requirement(
+        ("iam.googleapis.com", "iamcredentials.googleapis.com"), ()
+    ),
     "gcp:firestore/database:Database": FIRESTORE,
     "gcp:firestore/field:Field": FIRESTORE,
     "gcp:cloudscheduler/job:Job": Requirement(
@@ -215,6 +235,24 @@ PATTERN_RESOURCE_TYPES: dict[Pattern, frozenset[str]] = {
         "pulumi-python:dynamic/gcp:VertexDeployment",
         "pulumi-python:dynamic/gcp:VertexModelMonitoring",
     },
+    Pattern.EMBEDDED: (
+        _COMMON_TYPES
+        - {
+            "gcp:cloudrunv2/service:Service",
+            "gcp:pubsub/topic:Topic",
+            "gcp:pubsub/topicIAMMember:TopicIAMMember",
+            "gcp:monitoring/dashboard:Dashboard",
+        }
+    )
+    | _ROLLBACK_TYPES
+    | {
+        "gcp:apigateway/api:Api",
+        "gcp:apigateway/apiConfig:ApiConfig",
+        "gcp:apigateway/gateway:Gateway",
+        "gcp:logging/metric:Metric",
+        "gcp:serviceaccount/iAMMember:IAMMember",
+        "gcp:projects/service:Service",
+    },
 }
 _COMMON_INVOKES: frozenset[str] = frozenset(
     {
@@ -229,6 +267,7 @@ PATTERN_INVOKES: dict[Pattern, frozenset[str]] = {
     Pattern.EVENT_DRIVEN: _COMMON_INVOKES,
     Pattern.MANAGED_PLATFORM: _COMMON_INVOKES
     | {"gcp:bigquery/getDefaultServiceAccount:getDefaultServiceAccount"},
+    Pattern.EMBEDDED: _COMMON_INVOKES,
 }
 
 # APIs a pattern uses at run time without a resource type of its own: ESPv2 reports to Service
@@ -237,6 +276,13 @@ RUNTIME_APIS: dict[Pattern, tuple[str, ...]] = {
     Pattern.API_FIRST: ("servicecontrol.googleapis.com", "artifactregistry.googleapis.com"),
     Pattern.EVENT_DRIVEN: ("artifactregistry.googleapis.com",),
     Pattern.MANAGED_PLATFORM: ("artifactregistry.googleapis.com",),
+    # The download function signs URLs with IAM Credentials signBlob; the gateway reports to
+    # Service Control; Cloud Run pulls the functions' images from Artifact Registry.
+    Pattern.EMBEDDED: (
+        "iamcredentials.googleapis.com",
+        "servicecontrol.googleapis.com",
+        "artifactregistry.googleapis.com",
+    ),
 }
 
 
@@ -316,6 +362,9 @@ PATTERN_AGENTS: dict[Pattern, frozenset[str]] = {
             "monitoring-notification",
         }
     ),
+    Pattern.EMBEDDED: frozenset(
+        {"storage", "artifactregistry", "cloudfunctions", "run", "logging"}
+    ),
 }
 
 # The agents that pull the model image, per pattern: another project's registry must grant
@@ -324,6 +373,7 @@ PULL_AGENTS: dict[Pattern, tuple[str, ...]] = {
     Pattern.API_FIRST: ("run",),
     Pattern.EVENT_DRIVEN: ("run",),
     Pattern.MANAGED_PLATFORM: ("aiplatform",),
+    Pattern.EMBEDDED: (),  # no model image: devices run the model
 }
 
 # -- audit configs (A21) -------------------------------------------------------------------------
@@ -344,6 +394,7 @@ AUDITED_SERVICES: dict[Pattern, tuple[str, ...]] = {
         "datastore.googleapis.com",
     ),
     Pattern.MANAGED_PLATFORM: BASE_AUDITED_SERVICES,
+    Pattern.EMBEDDED: BASE_AUDITED_SERVICES,
 }
 
 # The stack resources whose data access the pack's audit rule asks about, by the suffix of their
@@ -361,7 +412,10 @@ AUDITED_RESOURCES: dict[Pattern, dict[str, str]] = {
         "endpoint": "aiplatform.googleapis.com",
     },
     # Who read or replaced a release is the audit trail of what reached devices.
-    Pattern.EMBEDDED: {"releases": "storage.googleapis.com"},
+    Pattern.EMBEDDED: {
+        "releases": "storage.googleapis.com",
+        "fn-source": "storage.googleapis.com",
+    },
 }
 
 # -- runtime identities and the rollback role ------------------------------------------------
@@ -384,6 +438,13 @@ PATTERN_IDENTITIES: dict[Pattern, dict[str, str]] = {
         "vertex": "Identity of the deployed models",
         "rollback": "Rollback function: reads metrics, resets one split",
         "rollback-build": "Builds the rollback function's image",
+    },
+    Pattern.EMBEDDED: {
+        "device-dl": "Download function: reads releases/, signs download URLs as itself",
+        "device-telemetry": "Telemetry function: reads the release pointer, logs reports",
+        "device-build": "Builds the device functions' images",
+        "device-gateway": "API Gateway's identity towards the device functions (invoker)",
+        "release-reader": "The client's build pipeline: reads releases/ of the channel",
     },
 }
 
@@ -439,6 +500,7 @@ PROJECT_GRANTS: dict[Pattern, tuple[str, ...]] = {
     Pattern.API_FIRST: ("roles/logging.logWriter",),
     Pattern.EVENT_DRIVEN: ("roles/datastore.user", "roles/datastore.viewer"),
     Pattern.MANAGED_PLATFORM: ("roles/logging.logWriter",),
+    Pattern.EMBEDDED: ("roles/logging.logWriter",),
 }
 
 

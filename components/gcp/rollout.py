@@ -62,10 +62,10 @@ def releases(spec: DeploymentSpec) -> tuple[Release, Release]:
     """(stable, candidate). With no candidate the candidate slot runs the stable model at 0%,
     so every environment always has the canary path and it is exercised on every deploy."""
     stable_pct, candidate_pct = traffic_split(spec)
-    stable = Release(spec.model.version, spec.model.image, stable_pct)
+    stable = Release(spec.model.version, spec.model.serving_image, stable_pct)
     candidate = Release(
         spec.rollout.candidate_version or spec.model.version,
-        spec.rollout.candidate_image or spec.model.image,
+        spec.rollout.candidate_image or spec.model.serving_image,
         candidate_pct,
     )
     return stable, candidate

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from components.aws.embedded import AwsEmbedded, policy_waivers
-from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from components.spec import RELEASE_OUTPUTS, Cloud, DeploymentSpec, Environment, Pattern
 from policies import pack
 from policies.rules import all_policies
 from policies.runner.capture import Capture, capture
@@ -20,21 +20,26 @@ POLICIES = all_policies()
 
 
 def embedded_spec(environment: Environment) -> DeploymentSpec:
-    """The sample project's spec for the embedded pattern (not generated yet: the pattern
-    is not in the registry, so the api-first sample stands in with its pattern changed)."""
-    return make_spec(Cloud.AWS, Pattern.API_FIRST, environment).model_copy(
-        update={"pattern": Pattern.EMBEDDED}
-    )
+    """The spec a generated embedded project holds for this stack."""
+    return make_spec(Cloud.AWS, Pattern.EMBEDDED, environment)
 
 
-def run(environment: Environment) -> Capture:
+def run(environment: Environment, *, preview: bool = True) -> Capture:
     spec = embedded_spec(environment)
     return capture(
         lambda: AwsEmbedded(spec.project, spec),
         project=spec.project,
         stack=environment.value,
         region=spec.region,
+        preview=preview,
     )
+
+
+def capture_component(environment: Environment, *, preview: bool) -> dict[str, object]:
+    """The component's registered outputs (with ``preview=False``, as after `pulumi up`)."""
+    cap = run(environment, preview=preview)
+    (component,) = [r for r in cap.resources if r.type == "aideploy:aws:Embedded"]
+    return dict(cap.outputs[component.urn])
 
 
 @pytest.mark.parametrize("environment", list(Environment), ids=lambda e: e.value)
@@ -74,8 +79,22 @@ def test_the_device_api_is_watched_and_outputs_are_registered() -> None:
     (component,) = [r for r in cap.resources if r.type == "aideploy:aws:Embedded"]
     outputs = cap.outputs[component.urn]
     declared = set(embedded_spec(Environment.STAGING).outputs)
-    assert declared <= set(outputs)
-    assert outputs["signing_key_alias"] == "alias/acme-support-staging-signing"
+    assert set(outputs) == declared and set(RELEASE_OUTPUTS) <= declared
+    # ci.release's --key and --channel, derived from the resources they must name.
+    (key,) = [
+        r for r in of_type(cap.resources, "aws:kms/key:Key")
+        if r.inputs.get("customerMasterKeySpec") == "ECC_NIST_P256"
+    ]  # fmt: skip
+    (alias,) = [
+        r for r in of_type(cap.resources, "aws:kms/alias:Alias")
+        if key.urn in r.property_dependencies.get("targetKeyId", ())
+    ]  # fmt: skip
+    assert outputs["signing_key"] == f"awskms:{alias.inputs['name']}"
+    deployed = capture_component(Environment.STAGING, preview=False)
+    # The bucket is auto-named (the mocks give no name): both come from the same bucket output.
+    channel = str(deployed["release_channel"])
+    assert channel.startswith("s3://")
+    assert deployed["model_package_uri"] == f"{channel}/releases/"
 
 
 def test_each_device_function_is_given_exactly_the_settings_its_code_reads() -> None:

@@ -32,7 +32,7 @@ from components.bootstrap import (
     oidc_subjects,
 )
 from components.registry import bootstrap_component_for, component_for
-from components.spec import Cloud, Environment, Pattern
+from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner import capture as capture_module
 from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
@@ -889,3 +889,90 @@ def test_the_readme_says_who_creates_the_webhook_app_and_with_which_entra_role()
         f"pulumi config set {rollout.WEBHOOK_APP_OBJECT_ID_CONFIG}",
     ):
         assert needed in text, needed
+
+
+# -- the embedded pattern: the release-signer role (issue 12) ---------------------------------
+@cache
+def embedded_bootstrap() -> tuple[BootstrapSpec, Capture]:
+    """The sample bootstrap with the embedded pattern (not generated yet: planned)."""
+    spec, _ = shared()
+    spec = spec.model_copy(update={"pattern": Pattern.EMBEDDED})
+    return spec, run_bootstrap(spec)
+
+
+def test_the_release_signer_role_exists_only_for_embedded_and_holds_exactly_sign_and_read() -> None:
+    signer = roles.CUSTOM_ROLES[roles.RELEASE_SIGNER]
+    assert signer.actions == ()
+    assert sorted(signer.data_actions) == [
+        "Microsoft.KeyVault/vaults/keys/read",
+        "Microsoft.KeyVault/vaults/keys/sign/action",
+    ]
+    for pattern in PATTERNS:
+        assert roles.RELEASE_SIGNER not in roles.PATTERN_CUSTOM_ROLES[pattern]
+        spec, cap = shared(pattern)
+        guid = roles.custom_role_guid(spec.account, spec.project, roles.RELEASE_SIGNER)
+        assert guid not in bootstrap_custom_roles(spec, cap)
+    spec, cap = embedded_bootstrap()
+    made = bootstrap_custom_roles(spec, cap)
+    guid = roles.custom_role_guid(spec.account, spec.project, roles.RELEASE_SIGNER)
+    (permission,) = made[guid].inputs["permissions"]
+    assert permission.get("actions", []) == []
+    assert sorted(permission["dataActions"]) == sorted(signer.data_actions)
+    assert made[guid].inputs["assignableScopes"] == [f"/subscriptions/{spec.account}"]
+
+
+def test_embedded_deployers_may_assign_the_signer_role_to_themselves_only() -> None:
+    """As the key-creator role: in the condition's self-assignment clause, never to others."""
+    spec, cap = embedded_bootstrap()
+    signer = roles.custom_role_guid(spec.account, spec.project, roles.RELEASE_SIGNER)
+    creator = roles.custom_role_guid(spec.account, spec.project, roles.KEY_CREATOR)
+    publisher = roles.custom_role_guid(spec.account, spec.project, roles.RELEASE_PUBLISHER)
+    for deployer in (r for r in DEPLOYERS.values() if r in spec.identities):
+        condition = named(cap, f"{spec.project}-{deployer.value}-rbac").inputs["condition"]
+        write = condition_sets(
+            condition, "Request", "RoleDefinitionId", "ForAnyOfAnyValues:GuidEquals"
+        )
+        to_others, to_self = write
+        assert to_self == {signer, creator, publisher}
+        assert signer not in to_others
+        assert to_others == set(boot.assignable_roles(Pattern.EMBEDDED, spec.account, spec.project))
+    # The other patterns' allow-lists are unchanged by it.
+    for pattern in PATTERNS:
+        assert signer not in boot.self_assignable_roles(pattern, spec.account, spec.project)
+
+
+def test_the_embedded_stack_types_and_roles_are_covered_by_its_bootstrap() -> None:
+    """The seam, from a capture of every environment of the embedded component."""
+    from components.azure.embedded import AzureEmbedded
+
+    types: set[str] = set()
+    assigned: set[str] = set()
+    for env in Environment:
+        spec = make_spec(Cloud.AZURE, Pattern.API_FIRST, env).model_copy(
+            update={"pattern": Pattern.EMBEDDED}
+        )
+
+        def program(spec: DeploymentSpec = spec) -> None:
+            AzureEmbedded(spec.project, spec)
+
+        cap = capture(
+            program,
+            project=spec.project,
+            stack=env.value,
+            region=spec.region,
+        )
+        types |= {canonical(r.type) for r in cap.resources if r.custom}
+        for grant in of_type(cap.resources, f"{NS}:authorization:RoleAssignment"):
+            assigned.add(grant.inputs["roleDefinitionId"].rsplit("/", 1)[-1].lower())
+    assert types <= boot.PATTERN_TYPES[Pattern.EMBEDDED], (
+        types - boot.PATTERN_TYPES[Pattern.EMBEDDED]
+    )
+    # No embedded-only type widens another pattern's deployer.
+    for pattern in PATTERNS:
+        assert not boot._EMBEDDED_ONLY_TYPES & boot.PATTERN_TYPES[pattern]
+    allowed = set(boot.assignable_roles(Pattern.EMBEDDED, SUBSCRIPTION_ID, "acme-support"))
+    allowed |= set(boot.self_assignable_roles(Pattern.EMBEDDED, SUBSCRIPTION_ID, "acme-support"))
+    assert assigned == allowed
+    assert {"Microsoft.Storage", "Microsoft.ApiManagement", "Microsoft.App"} <= set(
+        boot.resource_providers(Pattern.EMBEDDED)
+    )

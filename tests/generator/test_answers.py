@@ -247,7 +247,7 @@ def test_failure_part_way_leaves_nothing_behind(
     target.mkdir()
     (target / "keep.txt").write_text("client work")
 
-    def broken_vendor(project_dir: Path, cloud: Cloud) -> None:
+    def broken_vendor(project_dir: Path, cloud: Cloud, pattern: object = None) -> None:
         (project_dir / "half-written").write_text("x")
         raise OSError(28, "No space left on device")
 

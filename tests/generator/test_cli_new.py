@@ -106,7 +106,7 @@ def test_a_shared_account_is_said(tmp_path: Path) -> None:
         (["acme", *BASE, "--account", "prod=12"], "account"),
         (["acme", *BASE, "--domain", "prod=api.sslip.io"], "wildcard-DNS"),
         (["acme", *_with("--pattern", "monolith")], "unknown pattern 'monolith'"),
-        (["acme", *_with("--pattern", "embedded")], "unknown pattern 'embedded'"),
+        (["acme", *_with("--pattern", "serverless")], "unknown pattern 'serverless'"),
         # Brackets and regexes reach the terminal whole (no markup eats them).
         (["acme", *BASE, "--model-version", "[bold]x"], "'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'"),
     ],
@@ -138,7 +138,7 @@ def test_help_offers_only_what_can_be_generated() -> None:
     result = runner.invoke(app, ["new", "--help"], env={"NO_COLOR": "1", "COLUMNS": "200"})
     assert result.exit_code == 0
     text = result.stdout
-    assert "embedded" not in text
+    assert "api-first, event-driven, managed-platform or embedded" in text
     assert "--no-no-input" not in text and "--no-force" not in text
     assert "--no-sample-model" not in text
     for flag in ("--model-image", "--sample-model", "--jwt-issuer", "--jwt-audience", "--domain"):
@@ -195,7 +195,7 @@ def test_a_person_at_a_terminal_is_asked_for_every_answer_a_deploy_needs(
     monkeypatch.setattr(cli, "_interactive", lambda no_input: True)
     answers = [
         "gcp",  # cloud
-        "embedded",  # refused at the prompt: not offered
+        "serverless",  # refused at the prompt: not a pattern
         "api-first",  # pattern
         "",  # region: the suggestion shown, taken knowingly
         "ops@acme.example",  # owner

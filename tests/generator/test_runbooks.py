@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
+from components import embedded_telemetry as telemetry
 from components.alarms import alarm_name, rollback_alarms
 from components.registry import REGISTRY, offered_patterns
-from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from components.spec import SHIPPED_PATTERNS, Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import CapturedResource
 from policies.runner.program import StackRun, run_stack
 from templates.generator import generate
@@ -226,7 +227,10 @@ def test_the_runbook_lists_exactly_the_stacks_alarms(project: Project) -> None:
         assert in_env, f"no alarm listed for {env.value}"
         # every listed alarm is one the stack creates, under exactly that name
         assert in_env <= captured, f"{env.value}: listed but not created: {in_env - captured}"
-        if has_candidate_path(project.pattern):
+        if project.pattern in SHIPPED_PATTERNS:
+            expected = {alarm_name(spec, rule.key) for rule in telemetry.ALARMS}
+            assert in_env == expected, f"{env.value}: the runbook's device alarms differ"
+        elif has_candidate_path(project.pattern):
             expected = {alarm_name(spec, rule.key) for rule in rollback_alarms(spec)}
             assert in_env == expected, f"{env.value}: the runbook's rollback alarms differ"
             watched = run.outputs.get("rollback_alarms")
@@ -319,6 +323,13 @@ def test_the_runbook_routes_each_tier_where_the_stack_file_says(project: Project
 
 
 def test_the_runbook_says_how_to_roll_back_through_the_pipeline(project: Project) -> None:
+    if project.pattern in SHIPPED_PATTERNS:
+        # Nothing to switch back on devices: a release is withdrawn by re-publishing the
+        # previous model under a newer sequence, with the release tool's own commands.
+        for command in ("ci.release sign model/artifacts", "ci.release publish model/artifacts"):
+            assert f"python -m {command}" in project.runbook
+        assert "newer sequence" in project.runbook and "canary" not in project.runbook.lower()
+        return
     assert "python -m ci.rollout rollback --stack prod" in project.runbook
     assert "rollback-drill" in project.runbook
     if has_candidate_path(project.pattern):

@@ -190,3 +190,24 @@ def test_the_publisher_reads_the_retention_the_gcp_channel_declares(
     assert retention["mode"] == settings.mode.value
     until = datetime.strptime(retention["retainUntilTime"], "%Y-%m-%dT%H:%M:%SZ")
     assert timedelta(days=89) < until - datetime.now() < timedelta(days=91)
+
+
+def test_re_publishing_the_same_release_is_a_no_op_and_another_at_its_sequence_is_refused(
+    signed: tuple[Path, Any, bytes],
+) -> None:
+    """A re-run pipeline job publishes the release it already published: nothing is uploaded
+    (retained objects are never replaced). A different release at the same sequence is still
+    a rollback attempt."""
+    gcs = FakeGcs({"retention_mode": "unlocked", "retention_days": "7"})
+    channel = GcsChannel(BUCKET, send=gcs.send, token=lambda: "token")
+    bundle, pem = _release(signed, 6)
+    first = channel.publish(signed[0], bundle, pem)
+    uploads = dict(gcs.objects)
+    assert channel.publish(signed[0], bundle, pem) == first
+    assert gcs.objects == uploads
+    model, signer, _ = signed
+    other = rm.sign(
+        model, signer, name="m", version="9.9", sequence=6, expires_in=timedelta(days=9)
+    )
+    with pytest.raises(rm.RefusedError, match="sequence 6 is not newer"):
+        channel.publish(signed[0], other, pem)

@@ -1,0 +1,1 @@
+"""Source of the device API's download Cloud Function (this folder is the function's root)."""

@@ -1,0 +1,1 @@
+"""Source of the device API's telemetry Cloud Function (this folder is the function's root)."""
