@@ -394,8 +394,9 @@ def new(
             "mistake out of prod (see bootstrap/README.md).",
             highlight=False,
         )
+    first = "the model release" if shipped else "the model image"
     console.print(
-        f"Next: cd {escape(str(result.path))} and follow README.md: bootstrap, the model image, "
+        f"Next: cd {escape(str(result.path))} and follow README.md: bootstrap, {first}, "
         "then `pulumi up` per stack.",
         highlight=False,
     )

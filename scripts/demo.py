@@ -56,6 +56,13 @@ SAMPLES: list[tuple[str, str, str, list[str]]] = [
         ["--region", "westeurope", "--account", "00000000-0000-0000-0000-000000000002",
          "--tenant", "44444444-4444-4444-4444-444444444444"],
     ),
+    (
+        # embedded: no image; the generated tests sign the sample model, refuse tampering and
+        # run the sample app offline against a local stand-in of the device API
+        "initech-field", "aws", "embedded",
+        ["--region", "eu-west-1", "--account", "333333333333",
+         "--jwt-issuer", "https://login.initech.example", "--jwt-audience", "field-app"],
+    ),
 ]  # fmt: skip
 
 

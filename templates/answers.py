@@ -197,13 +197,6 @@ class Answers(BaseModel):
             if problem:
                 raise ValueError(f"model image: {problem}")
         self._check_gateway()
-        if pattern in SHIPPED_PATTERNS and self.ci is not CiSystem.GITHUB:
-            # The release jobs (sign, promote, publish between environments) are written for
-            # GitHub Actions so far; a GitLab pipeline without them would ship no model.
-            raise ValueError(
-                f"ci: the {pattern.value} pattern's release jobs exist for github only so far "
-                "(--ci github)"
-            )
         if self.private_ca and (cloud, pattern) != (Cloud.AWS, Pattern.API_FIRST):
             raise ValueError("private CA: only the aws api-first pattern uses one")
         return self

@@ -8,6 +8,7 @@ verified with the previous environment's key; what one job uploads is what the n
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import shlex
@@ -21,22 +22,71 @@ from components.registry import is_available
 from components.spec import PATTERN_OUTPUTS, Cloud, Pattern
 from templates.answers import example_answers
 from templates.generator import generate
+from tests.generator.test_pipeline import BIN, _run
 
 CLOUDS = [c for c in Cloud if is_available(c, Pattern.EMBEDDED)]
-JOBS = {"dev": "deploy-dev", "staging": "integration", "prod": "production"}
+JOBS = {
+    "github": {"dev": "deploy-dev", "staging": "integration", "prod": "production"},
+    "gitlab": {"dev": "deploy-dev", "staging": "deploy-staging", "prod": "deploy-production"},
+}
+CASES = [(c, ci) for c in CLOUDS for ci in JOBS]
+ENVS = ("dev", "staging", "prod")
 
 
-@pytest.fixture(scope="module", params=CLOUDS, ids=lambda c: c.value)
-def workflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0].value}-{c[1]}")
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    cloud, ci = request.param
     target = tmp_path_factory.mktemp("embedded") / "p"
-    generate(example_answers(request.param, Pattern.EMBEDDED), target, rng=random.Random(3))
-    assert not (target / ".github" / "workflows" / "release-model.yml").exists()
+    generate(example_answers(cloud, Pattern.EMBEDDED, ci=ci), target, rng=random.Random(3))
+    return ci, target
+
+
+def test_the_pipeline_passes_the_schemas_and_zizmor(project: Any) -> None:
+    """The same tools as tests/generator/test_pipeline.py, on the embedded pipeline."""
+    ci, target = project
+    if ci == "gitlab":
+        files = [target / ".gitlab-ci.yml"]
+        result = _run(BIN / "check-jsonschema", "--builtin-schema", "vendor.gitlab-ci", *files)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return
+    workflows = sorted((target / ".github" / "workflows").glob("*.yml"))
+    result = _run(
+        BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _run(
+        BIN / "zizmor", "--offline", "--no-progress", "--persona", "auditor", "--format", "json",
+        target / ".github",
+    )  # fmt: skip
+    assert result.returncode in (0, 10, 11, 12, 13, 14), result.stderr
+    serious = [
+        (f["ident"], f["desc"])
+        for f in json.loads(result.stdout)
+        if f["determinations"]["severity"] in ("Medium", "High")
+    ]
+    assert serious == []
+
+
+@pytest.fixture(scope="module")
+def workflow(project: Any) -> Any:
+    ci, target = project
     assert (target / "ci" / "release.py").exists() and (target / "app" / "__main__.py").exists()
-    return yaml.safe_load((target / ".github" / "workflows" / "pipeline.yml").read_text())
+    assert not (target / "ci" / "model_image.py").exists()
+    if ci == "github":
+        assert not (target / ".github" / "workflows" / "release-model.yml").exists()
+        return ci, yaml.safe_load((target / ".github" / "workflows" / "pipeline.yml").read_text())
+    text = (target / ".gitlab-ci.yml").read_text()
+    assert "release-model:" not in text and "rollback-drill" not in text.split("stages:")[1]
+    return ci, yaml.safe_load(text)
 
 
 def _steps(workflow: Any, env: str) -> list[dict[str, Any]]:
-    return list(workflow["jobs"][JOBS[env]]["steps"])
+    """The job's steps (a GitLab script line is a step of its own)."""
+    ci, document = workflow
+    if ci == "gitlab":
+        job = document[JOBS[ci][env]]
+        return [{"name": line, "run": line} for line in job["script"] if isinstance(line, str)]
+    return list(document["jobs"][JOBS[ci][env]]["steps"])
 
 
 def _release_commands(workflow: Any, env: str) -> list[list[str]]:
@@ -57,7 +107,7 @@ def test_every_release_command_parses_with_the_release_tool(workflow: Any) -> No
     parser = release_cli._parser()
     own = {"output", "version"}
     seen = set()
-    for env in JOBS:
+    for env in ENVS:
         for words in _release_commands(workflow, env):
             seen.add(words[0])
             if words[0] in own:
@@ -69,7 +119,7 @@ def test_every_release_command_parses_with_the_release_tool(workflow: Any) -> No
 
 def test_the_jobs_read_only_outputs_the_stack_exports(workflow: Any) -> None:
     exported = set(PATTERN_OUTPUTS[Pattern.EMBEDDED])
-    for env in JOBS:
+    for env in ENVS:
         read = {w[2] for w in _release_commands(workflow, env) if w[0] == "output"}
         assert read == {"signing_key", "release_channel"} and read <= exported
 
@@ -77,7 +127,7 @@ def test_the_jobs_read_only_outputs_the_stack_exports(workflow: Any) -> None:
 def test_dev_signs_once_and_each_next_environment_countersigns_the_same_bundle(
     workflow: Any,
 ) -> None:
-    by_env = {env: _release_commands(workflow, env) for env in JOBS}
+    by_env = {env: _release_commands(workflow, env) for env in ENVS}
     assert [w[0] for w in by_env["dev"] if w[0] in ("sign", "promote")] == ["sign"]
     previous = "dev"
     for env in ("staging", "prod"):
@@ -88,7 +138,7 @@ def test_dev_signs_once_and_each_next_environment_countersigns_the_same_bundle(
         assert flags["--public-key"] == f"release/{previous}.pem"
         assert flags["--out"] == f"release/{env}-bundle.json"
         previous = env
-    for env in JOBS:
+    for env in ENVS:
         (publish,) = [w for w in by_env[env] if w[0] == "publish"]
         flags = dict(zip(publish[2::2], publish[3::2], strict=False))
         # each environment publishes what carries its own signature, checked with its own key
@@ -97,22 +147,31 @@ def test_dev_signs_once_and_each_next_environment_countersigns_the_same_bundle(
 
 
 def test_what_one_job_uploads_is_what_the_next_downloads(workflow: Any) -> None:
-    def artifacts(env: str, action: str) -> list[str]:
-        return [
-            s["with"]["name"] for s in _steps(workflow, env) if action in str(s.get("uses", ""))
-        ]
+    ci, document = workflow
+    if ci == "gitlab":
+        jobs = JOBS[ci]
+        for env in ("dev", "staging"):
+            assert "release/" in document[jobs[env]]["artifacts"]["paths"]
+        assert document[jobs["staging"]]["needs"] == [jobs["dev"]]
+        assert {"job": jobs["staging"], "artifacts": True} in document[jobs["prod"]]["needs"]
+    else:
 
-    assert artifacts("dev", "upload-artifact") == ["release-dev"]
-    assert artifacts("staging", "download-artifact") == ["release-dev"]
-    assert artifacts("staging", "upload-artifact") == ["release-staging"]
-    assert artifacts("prod", "download-artifact") == ["release-staging"]
-    for env in JOBS:  # the release runs after the stack is up, never before
-        names = [s.get("name", "") for s in _steps(workflow, env)]
-        deploy = next(i for i, n in enumerate(names) if n.startswith("Deploy"))
-        release = next(i for i, n in enumerate(names) if n.startswith("Release to"))
+        def artifacts(env: str, action: str) -> list[str]:
+            return [
+                s["with"]["name"] for s in _steps(workflow, env) if action in str(s.get("uses", ""))
+            ]
+
+        assert artifacts("dev", "upload-artifact") == ["release-dev"]
+        assert artifacts("staging", "download-artifact") == ["release-dev"]
+        assert artifacts("staging", "upload-artifact") == ["release-staging"]
+        assert artifacts("prod", "download-artifact") == ["release-staging"]
+    for env in ENVS:  # the release runs after the stack is up, never before
+        runs = [str(s.get("run", "")) for s in _steps(workflow, env)]
+        deploy = next(i for i, r in enumerate(runs) if "pulumi up --yes" in r)
+        release = next(i for i, r in enumerate(runs) if "ci.release publish" in r)
         assert deploy < release
 
 
 def test_the_prod_job_has_no_traffic_watch_or_rollback(workflow: Any) -> None:
-    names = " ".join(s.get("name", "") for s in _steps(workflow, "prod"))
-    assert "Watch period" not in names and "Automatic rollback" not in names
+    runs = " ".join(str(s.get("run", "")) for s in _steps(workflow, "prod"))
+    assert "ci.rollout watch" not in runs and "ci.rollout rollback" not in runs
