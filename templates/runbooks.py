@@ -20,6 +20,7 @@ from components import embedded_telemetry as telemetry
 from components.alarms import AlarmRule, Signal, alarm_name, event_alarms, rollback_alarms
 from components.naming import resource_name
 from components.spec import (
+    RELEASE_OUTPUTS,
     SHIPPED_PATTERNS,
     Cloud,
     DeploymentSpec,
@@ -181,12 +182,27 @@ def _names_of(spec: DeploymentSpec) -> dict[str, Any]:
     return NAMES[(spec.cloud, spec.pattern)](spec)
 
 
+def _azure_resource_group(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.azure import security
+
+    return {"resource_group": security.resource_group_name(spec)}
+
+
+# What a cloud's embedded runbook names beyond the alarms (the Azure CLI needs the group).
+EMBEDDED_NAMES: dict[Cloud, Callable[[DeploymentSpec], dict[str, Any]]] = {
+    Cloud.AZURE: _azure_resource_group,
+}
+
+
 def embedded_names(spec: DeploymentSpec) -> dict[str, Any]:
     """The embedded pattern's names on every cloud: its telemetry alarms (the components name
-    them with :func:`components.alarms.alarm_name`) and the stack outputs the release uses."""
+    them with :func:`components.alarms.alarm_name`), the stack outputs the release uses and
+    what the cloud's CLI needs besides."""
+    extra = EMBEDDED_NAMES.get(spec.cloud)
     return {
         "telemetry_alarms": {rule.key: alarm_name(spec, rule.key) for rule in telemetry.ALARMS},
-        "outputs": ("signing_key", "release_channel", "device_api_url", "release_reader"),
+        "outputs": RELEASE_OUTPUTS,
+        **(extra(spec) if extra else {}),
     }
 
 
