@@ -146,9 +146,6 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
             "API Management + Container Apps (user-delegation SAS downloads, telemetry)",
             "Azure Monitor",
         ),
-        # Built and tested under mocks (components/azure/embedded.py); not offered until the
-        # release tool can publish to an azblob:// channel.
-        planned=True,
     ),
     (Cloud.GCP, Pattern.EMBEDDED): Entry(
         "components.gcp.embedded",
@@ -159,9 +156,6 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
             "API Gateway + Cloud Functions (V4 signed URLs, telemetry)",
             "Cloud Monitoring (log-based metrics)",
         ),
-        # Built and tested under mocks (components/gcp/embedded.py); not offered until bootstrap
-        # lets the deployer make the download identity's self-grant (signBlob on itself).
-        planned=True,
     ),
 }
 

@@ -12,7 +12,8 @@ then verifies the bundle with its pinned key and refuses anything older than wha
 pointer's, so the channel never points backwards.
 
 Backends per store, as lookup data for the CLI: ``--channel s3://<bucket>`` (S3 with Object
-Lock) and ``--channel gs://<bucket>`` (Cloud Storage with object retention).
+Lock), ``--channel gs://<bucket>`` (Cloud Storage with object retention) and
+``--channel azblob://<account>/<container>`` (Blob Storage with version-level immutability).
 """
 
 from __future__ import annotations
@@ -20,12 +21,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
+import xml.etree.ElementTree as ET  # nosec B405 - parses Azure Storage's own error answers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -304,4 +308,187 @@ class GcsChannel:
                       retention)  # fmt: skip
         self._put(pointer.bundle_key, json.dumps(bundle).encode(), "application/json", retention)
         self._put(POINTER, json.dumps(pointer.as_json()).encode(), "application/json", None)
+        return pointer
+
+
+# ---------------------------------------------------------------------------- Blob Storage
+# (method, url, headers, body or None) -> (HTTP status, body); the device service's
+# components/azure/device_fn/channel.py sends the same way, so one double serves both.
+BlobSend = Callable[[str, str, Mapping[str, str], "bytes | None"], tuple[int, bytes]]
+BLOB_HOST = "blob.core.windows.net"
+# A GA service version; version-level immutability needs 2020-06-12 or later.
+BLOB_API_VERSION = "2023-11-03"
+STORAGE_RESOURCE = "https://storage.azure.com/"
+PUT_BLOB_LIMIT = 5000 * 1024 * 1024  # one Put Blob takes at most 5000 MiB (2019-12-12 and later)
+ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+CONTAINER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]")
+# What to do about the refusals a publisher meets, by the service's error code.
+_BLOB_HINTS = {
+    "InvalidAuthenticationInfo": "sign in again with az login; the token is for "
+    + STORAGE_RESOURCE,
+    "AuthorizationPermissionMismatch": (
+        "this identity lacks the release publisher role (blob read, write, add) on the container"
+    ),
+    "AuthorizationFailure": "this identity may not reach the account (network rules or RBAC)",
+    "KeyBasedAuthenticationNotPermitted": "the account takes Entra tokens only",
+    "Md5Mismatch": "the upload was altered in transit",
+}
+
+
+def https_request(
+    method: str, url: str, headers: Mapping[str, str], body: bytes | None
+) -> tuple[int, bytes]:
+    """One HTTPS request with the given headers; HTTP errors are answers, not exceptions."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "https":
+        raise ChannelError(f"refusing non-HTTPS URL {url!r}")
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(headers))  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=120) as answer:  # noqa: S310  # nosec B310
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise ChannelError(f"cannot reach {parsed.hostname}: {exc}") from exc
+
+
+def _azure_storage_token() -> str:
+    """A Storage token from the Azure CLI's login (as release_signers gets Key Vault's)."""
+    from components.release_signers import KeyServiceError, _cli_token
+
+    argv = ["az", "account", "get-access-token", "--resource", STORAGE_RESOURCE]
+    try:
+        return _cli_token([*argv, "--query", "accessToken", "--output", "tsv"])
+    except KeyServiceError as exc:
+        raise ChannelError(str(exc)) from exc
+
+
+def blob_error(body: bytes) -> tuple[str, str]:
+    """(error code, message) of an Azure Storage error answer, the message on one line
+    (without the request id and time the service appends) plus any authentication detail."""
+    try:
+        root = ET.fromstring(body)  # noqa: S314  # nosec B314 - Azure Storage's own answer
+    except ET.ParseError:
+        return "", ""
+    code = (root.findtext("Code") or "").strip()
+    message = (root.findtext("Message") or "").strip().splitlines()[:1]
+    detail = (root.findtext("AuthenticationErrorDetail") or "").strip().splitlines()[:1]
+    return code, " ".join([*message, *detail])[:300]
+
+
+class AzureBlobChannel:
+    """A release channel in a Blob Storage container with version-level immutability (the
+    Azure embedded pattern's ``azblob://<account>/<container>``), through the Blob REST API
+    with an Entra token (the account takes no shared key).
+
+    Calls exactly two operations: **Get Blob** (the pointer and the published bundle: RBAC
+    ``blobs/read``) and **Put Blob** of a block blob (``blobs/add/action`` or ``blobs/write``
+    to create one, ``blobs/write`` to overwrite the pointer), each upload with its
+    ``Content-MD5``, which the service checks (400 ``Md5Mismatch``). Never deletes.
+
+    The container's default time-based policy makes every blob version immutable for the
+    retention period. An overwrite (Put Blob on a name whose current version is protected) is
+    allowed and creates a new current version; the previous version keeps its policy. Delete
+    Blob, Set Blob Metadata and Put Page on a protected version are refused (409
+    ``BlobImmutableDueToPolicy``). So moving the pointer is an overwrite whose every earlier
+    value stays retained, and a release's objects are written once under their new prefix."""
+
+    def __init__(
+        self,
+        account: str,
+        container: str,
+        send: BlobSend = https_request,
+        token: Callable[[], str] = _azure_storage_token,
+    ) -> None:
+        if not ACCOUNT_NAME.fullmatch(account):
+            raise ValueError(
+                f"storage account {account!r}: expected 3 to 24 lowercase letters and digits"
+            )
+        if not CONTAINER_NAME.fullmatch(container) or "--" in container:
+            raise ValueError(
+                f"container {container!r}: expected 3 to 63 lowercase letters, digits and "
+                "single hyphens, starting and ending with a letter or digit"
+            )
+        self.account = account
+        self.container = container
+        self._send = send
+        self._token = token
+
+    @property
+    def where(self) -> str:
+        return f"{self.account}/{self.container}"
+
+    def _url(self, key: str) -> str:
+        name = urllib.parse.quote(key, safe="/")
+        return f"https://{self.account}.{BLOB_HOST}/{self.container}/{name}"
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self._token()}",
+            "x-ms-version": BLOB_API_VERSION,
+            "x-ms-date": formatdate(usegmt=True),
+        }
+
+    def _refused(self, what: str, status: int, answer: bytes) -> ChannelError:
+        code, message = blob_error(answer)
+        if code == "ContainerNotFound":
+            return ChannelError(
+                f"Blob Storage {what} in {self.where}: container {self.container} does not "
+                f"exist in account {self.account} (HTTP {status} ContainerNotFound)"
+            )
+        hint = _BLOB_HINTS.get(code)
+        text = f"Blob Storage {what} in {self.where}: HTTP {status} {code}".rstrip()
+        text += f": {message}" if message else ""
+        text += f" ({hint})" if hint else ""
+        return ChannelError(" ".join(text.split()))
+
+    def _read(self, key: str) -> bytes | None:
+        status, answer = self._send("GET", self._url(key), self._headers(), None)
+        if status == 200:
+            return answer
+        if status == 404 and blob_error(answer)[0] == "BlobNotFound":
+            return None
+        raise self._refused(f"get {key}", status, answer)
+
+    def _put(self, key: str, body: bytes, content_type: str) -> None:
+        headers = self._headers() | {
+            "x-ms-blob-type": "BlockBlob",
+            "Content-Type": content_type,
+            "Content-MD5": base64.b64encode(hashlib.md5(body).digest()).decode(),  # noqa: S324 # nosec B324 - Blob Storage's integrity check, not security
+        }
+        status, answer = self._send("PUT", self._url(key), headers, body)
+        if status != 201:
+            raise self._refused(f"put {key}", status, answer)
+
+    def latest(self) -> Pointer | None:
+        """The channel's current release, or None before the first."""
+        body = self._read(POINTER)
+        return None if body is None else Pointer.from_json(json.loads(body))
+
+    def publish(self, model_dir: Path, bundle: Mapping[str, Any], public_pem: bytes) -> Pointer:
+        """Verify the release with this environment's key, upload the model's files and its
+        bundle under a new prefix, then move the pointer (a new version of it)."""
+        release = rm.verify(model_dir, bundle, public_pem)
+        version, sequence = release.terms.version, release.terms.sequence
+        for entry in release.files:
+            size = (model_dir / entry.name).stat().st_size
+            if size > PUT_BLOB_LIMIT:
+                raise ChannelError(
+                    f"Blob Storage in {self.where}: {entry.name} is {size} bytes, more than "
+                    f"one Put Blob takes ({PUT_BLOB_LIMIT})"
+                )
+        current = self.latest()
+        if current is not None and already_published(current, sequence, bundle, self._read):
+            return current
+        names = tuple(f.name for f in release.files)
+        pointer = Pointer(version, sequence, f"releases/{version}-{sequence}/", names)
+        for entry in release.files:
+            body = (model_dir / entry.name).read_bytes()
+            # What is uploaded is what was verified, even if the file changed since.
+            if hashlib.sha256(body).hexdigest() != entry.digest:
+                raise rm.RefusedError(f"digest: {entry.name} changed after it was verified")
+            self._put(pointer.file_key(entry.name), body, "application/octet-stream")
+        self._put(pointer.bundle_key, json.dumps(bundle).encode(), "application/json")
+        # Last: until the pointer moves, devices keep seeing the previous release whole.
+        self._put(POINTER, json.dumps(pointer.as_json()).encode(), "application/json")
         return pointer

@@ -5,7 +5,8 @@
     verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N] [--app-version A]
     promote MODEL_DIR --bundle IN --public-key PREVIOUS_PEM --key KEY --out OUT [--force]
     public-key --key KEY --out PEM [--force]
-    publish MODEL_DIR --bundle BUNDLE --public-key PEM --channel s3://<bucket> | gs://<bucket>
+    publish MODEL_DIR --bundle BUNDLE --public-key PEM
+         --channel s3://<bucket> | gs://<bucket> | azblob://<account>/<container>
 
 promote and publish verify the release first (promote with the previous environment's public
 key, publish with this environment's): nothing unverified is ever counter-signed or uploaded.
@@ -71,17 +72,39 @@ def _gcs_channel(bucket: str) -> Any:
     return release_channels.GcsChannel(bucket)
 
 
+def _azure_blob_channel(rest: str) -> Any:
+    account, sep, container = rest.partition("/")
+    if not sep:
+        raise ValueError("expected azblob://<account>/<container>")
+    return release_channels.AzureBlobChannel(account, container)
+
+
 # Channel schemes: the environment's release channel (components/release_channels.py).
-CHANNELS: dict[str, Callable[[str], Any]] = {"s3": _s3_channel, "gs": _gcs_channel}
+CHANNELS: dict[str, Callable[[str], Any]] = {
+    "s3": _s3_channel,
+    "gs": _gcs_channel,
+    "azblob": _azure_blob_channel,
+}
+# What follows a scheme's "://" when it is more than one name (its factory checks it); the
+# others name a bucket, without a "/".
+CHANNEL_PATHS = {"azblob": "<account>/<container>"}
 
 
 def channel_for(url: str) -> Any:
     """The channel a ``--channel`` names."""
     scheme, sep, rest = url.partition("://")
-    if not sep or scheme not in CHANNELS or not rest or "/" in rest:
-        known = ", ".join(f"{s}://<name>" for s in CHANNELS)
+    if (
+        not sep
+        or scheme not in CHANNELS
+        or not rest
+        or ("/" in rest and scheme not in CHANNEL_PATHS)
+    ):
+        known = ", ".join(f"{s}://{CHANNEL_PATHS.get(s, '<name>')}" for s in CHANNELS)
         raise UsageError(f"--channel {url!r}: expected {known}")
-    return CHANNELS[scheme](rest)
+    try:
+        return CHANNELS[scheme](rest)
+    except ValueError as exc:
+        raise UsageError(f"--channel {url!r}: {exc}") from exc
 
 
 def signer_for(key: str) -> rm.Signer:

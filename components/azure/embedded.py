@@ -149,9 +149,8 @@ class AzureEmbedded(PatternComponent):
         )
         self.kms_key_id = self.keys.key_uri
         self.alert_topic = self.monitoring.alert_topic
-        # The release's outputs (components/spec.py RELEASE_OUTPUTS). The channel's scheme
-        # (azblob://<account>/<container>) has no publisher in components/release_channels.py
-        # yet: that is why the Azure cell is still planned.
+        # The release's outputs (components/spec.py RELEASE_OUTPUTS): ci.release's --key and
+        # --channel (azblob://<account>/<container>, components/release_channels.py).
         self.signing_key = self.signing.identifier.apply(lambda k: f"azurekv:{k}")
         self.release_channel = self.channel.url.apply(
             lambda u: "azblob://" + u.removeprefix("https://").replace(".blob.core.windows.net", "")

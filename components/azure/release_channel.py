@@ -7,7 +7,7 @@
   no public blob access, shared-key access off (Entra only: no account-key SAS can exist), TLS
   1.2, HTTPS only, encrypted with the stack's customer-managed key like the project's other
   storage, soft delete for blobs and containers. Releases follow the neutral layout
-  (components/release_channels.py): ``releases/<version>/...`` and the pointer
+  (components/release_channels.py): ``releases/<version>-<sequence>/...`` and the pointer
   ``releases/LATEST.json``, whose every overwrite is a new, retained version.
 
   The account's network stays open (Entra-authenticated): devices download from anywhere

@@ -15,7 +15,9 @@ allowed to administer the project. It creates, in order of need:
   account per CI identity, each federated to exactly its OIDC subjects;
 - each environment's runtime service accounts and custom roles (the rollback function's target
   role and Monitoring reader role, the release watch's reader role), so its deployer may act as
-  exactly those accounts and never edits a role it may grant;
+  exactly those accounts and never edits a role it may grant; where an account signs as itself
+  (the embedded download function's signBlob), its Token Creator on itself, so its deployer
+  never edits a service account's IAM policy;
 - each deployer's predefined, service-scoped roles (conditioned Project IAM Admin: only the
   roles its stack grants), the release watch's reader role, its state objects and its own
   secrets key; previewers that read
@@ -60,6 +62,8 @@ from components.gcp.prerequisites import (
     PULL_AGENTS,
     ROLLBACK_READER,
     ROLLBACK_ROLES,
+    SELF_SIGNERS,
+    SELF_SIGNING_ROLE,
     TYPE_REQUIREMENTS,
     WATCH_READER,
     RollbackRole,
@@ -274,14 +278,15 @@ class Federation:
 
 @dataclass(frozen=True)
 class Environments:
-    """Per environment here: runtime service accounts by role, and the custom roles (the
+    """Per environment here: runtime service accounts by role, the custom roles (the
     rollback function's target and reader roles, the deployer's release watch role) of the
-    patterns with a rollback."""
+    patterns with a rollback, and the self-signing grants (``SELF_SIGNERS``) by role."""
 
     accounts: Mapping[Environment, Mapping[str, gcp.serviceaccount.Account]]
     rollback_roles: Mapping[Environment, gcp.projects.IAMCustomRole]
     reader_roles: Mapping[Environment, gcp.projects.IAMCustomRole]
     watch_roles: Mapping[Environment, gcp.projects.IAMCustomRole]
+    self_signing: Mapping[Environment, Mapping[str, gcp.serviceaccount.IAMMember]]
 
 
 # -- building blocks -------------------------------------------------------------------------
@@ -541,15 +546,38 @@ def _custom_role(
     )
 
 
+def grant_self_signing(
+    ctx: _Context, env: Environment, accounts: Mapping[str, gcp.serviceaccount.Account]
+) -> dict[str, gcp.serviceaccount.IAMMember]:
+    """Token Creator for each signing identity of the pattern (``SELF_SIGNERS``) on its own
+    account and nothing else: it signs with IAM Credentials ``signBlob`` as itself (V4 signed
+    URLs from Cloud Functions, which has no key file). Made here because only the bootstrap may
+    set a service account's IAM policy; the stack's deployer never needs that right."""
+    return {
+        role: gcp.serviceaccount.IAMMember(
+            f"{ctx.name}-{env.value}-sa-{role}-signs-as-itself",
+            gcp.serviceaccount.IAMMemberArgs(
+                service_account_id=accounts[role].name,
+                role=SELF_SIGNING_ROLE,
+                member=_member(accounts[role]),
+            ),
+            opts=ctx.after("gcp:serviceaccount/iAMMember:IAMMember"),
+        )
+        for role in SELF_SIGNERS[ctx.spec.pattern]
+    }
+
+
 def create_environments(ctx: _Context) -> Environments:
-    """Each environment's runtime service accounts and, where the pattern rolls back, its
-    custom roles: the rollback function's on its target (``ROLLBACK_ROLES``) and on Cloud
-    Monitoring (``ROLLBACK_READER``), and the deployer's release watch (``WATCH_READER``)."""
+    """Each environment's runtime service accounts (with the signers' grants on themselves,
+    :func:`grant_self_signing`) and, where the pattern rolls back, its custom roles: the
+    rollback function's on its target (``ROLLBACK_ROLES``) and on Cloud Monitoring
+    (``ROLLBACK_READER``), and the deployer's release watch (``WATCH_READER``)."""
     spec = ctx.spec
     accounts: dict[Environment, dict[str, gcp.serviceaccount.Account]] = {}
     roles: dict[Environment, gcp.projects.IAMCustomRole] = {}
     readers: dict[Environment, gcp.projects.IAMCustomRole] = {}
     watches: dict[Environment, gcp.projects.IAMCustomRole] = {}
+    signing: dict[Environment, dict[str, gcp.serviceaccount.IAMMember]] = {}
     for env in spec.environments:
         accounts[env] = {
             role: gcp.serviceaccount.Account(
@@ -564,6 +592,7 @@ def create_environments(ctx: _Context) -> Environments:
             )
             for role, description in PATTERN_IDENTITIES[spec.pattern].items()
         }
+        signing[env] = grant_self_signing(ctx, env, accounts[env])
         rollback = ROLLBACK_ROLES.get(spec.pattern)
         if rollback is not None:
             roles[env] = _custom_role(
@@ -588,7 +617,7 @@ def create_environments(ctx: _Context) -> Environments:
                 f"{env_title} release watch",
                 WATCH_READER,
             )
-    return Environments(accounts, roles, readers, watches)
+    return Environments(accounts, roles, readers, watches, signing)
 
 
 def _principal(repo: str, subject: str, values: Sequence[Any]) -> str:

@@ -6,10 +6,12 @@ Cloud Functions (gen2), one per route, each with its own identity:
 * ``GET /releases/latest`` (components/gcp/release_fn/main.py) answers with V4 signed URLs of
   the current release, signed through IAM Credentials ``signBlob`` as the function's own service
   account: Cloud Run has no key file, and the account holds Service Account Token Creator on
-  itself only. It reads ``releases/`` of the channel and nothing else (objectViewer under an IAM
-  condition on the object name). Devices verify what they download offline with their
-  environment's pinned key, so a leaked URL or a compromised channel can at worst deliver
-  something a device refuses.
+  itself only. The project's bootstrap creates the account and makes that grant
+  (components/gcp/prerequisites.py ``SELF_SIGNERS``), so the stack's deployer never needs to
+  set a service account's IAM policy. It reads ``releases/`` of the channel and nothing else
+  (objectViewer under an IAM condition on the object name). Devices verify what they download
+  offline with their environment's pinned key, so a leaked URL or a compromised channel can at
+  worst deliver something a device refuses.
 * ``POST /telemetry`` (components/gcp/telemetry_fn/main.py) takes opt-in device reports
   (components/embedded_telemetry.py) and writes one structured log line per report; log-based
   metrics (:func:`create_telemetry_metrics`) extract the neutral metrics and the neutral
@@ -47,7 +49,7 @@ import pulumi_gcp as gcp
 
 from components import embedded_telemetry as telemetry
 from components.alarms import Tier, alarm_name
-from components.gcp import monitoring, security
+from components.gcp import monitoring, prerequisites, security
 from components.gcp.security import Identity, Project, StackKey
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -67,7 +69,8 @@ RELEASES_PREFIX = "releases/"
 POINTER = "releases/LATEST.json"
 # Every object of the channel is under projects/_/buckets/<bucket>/objects/<name> for IAM.
 OBJECT_READ_ROLE = "roles/storage.objectViewer"
-SELF_SIGNING_ROLE = "roles/iam.serviceAccountTokenCreator"  # on its own account only
+# On its own account only; granted by the bootstrap (prerequisites.SELF_SIGNERS).
+SELF_SIGNING_ROLE = prerequisites.SELF_SIGNING_ROLE
 
 # The stack's runtime identities for this pattern (created by the project's bootstrap,
 # components/gcp/prerequisites.py PATTERN_IDENTITIES).
@@ -125,6 +128,11 @@ def pointer_condition(bucket: str) -> str:
 def function_name(spec: DeploymentSpec, role: str) -> str:
     """A device function's name (its Cloud Run service's too: at most 49 characters)."""
     return resource_name("gcp", "cloud-run", spec.project, spec.environment.value, role)
+
+
+def build_repository_id(spec: DeploymentSpec) -> str:
+    """The device functions' image repository (per environment: they may share a project)."""
+    return resource_name("gcp", "default", spec.project, spec.environment.value, "device-fn")
 
 
 def api_id(spec: DeploymentSpec) -> str:
@@ -295,9 +303,7 @@ def _create_build(
         f"{name}-device-fn-images",
         gcp.artifactregistry.RepositoryArgs(
             location=spec.region,
-            repository_id=resource_name(
-                "gcp", "default", spec.project, spec.environment.value, "device-fn"
-            ),
+            repository_id=build_repository_id(spec),
             format="DOCKER",
             kms_key_name=key.id,
             docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=False),
@@ -423,7 +429,8 @@ def create_device_api(
     members = {role: security.member(account) for role, account in accounts.items()}
     build = _create_build(name, spec, project, key, opts)
 
-    # The download function reads releases/ and signs URLs as itself, nothing more.
+    # The download function reads releases/ and signs URLs as itself (the bootstrap's grant on
+    # its account), nothing more.
     reads_releases = grant_channel_read(
         f"{name}-dl-reads-releases",
         channel,
@@ -431,15 +438,6 @@ def create_device_api(
         releases_condition,
         "releases-only",
         opts,
-    )
-    signs_as_itself = gcp.serviceaccount.IAMMember(
-        f"{name}-dl-signs-as-itself",
-        gcp.serviceaccount.IAMMemberArgs(
-            service_account_id=accounts[DOWNLOAD_ROLE].name,
-            role=SELF_SIGNING_ROLE,
-            member=members[DOWNLOAD_ROLE],
-        ),
-        opts=opts,
     )
     download = _function(
         f"{name}-dl", DOWNLOAD_ROLE, spec, key, build, accounts[DOWNLOAD_ROLE], opts,
@@ -452,7 +450,7 @@ def create_device_api(
             "SIGNER": accounts[DOWNLOAD_ROLE].email,
             "URL_SECONDS": str(URL_SECONDS),
         },
-        after=[reads_releases, signs_as_itself],
+        after=[reads_releases],
     )  # fmt: skip
     reads_pointer = grant_channel_read(
         f"{name}-telemetry-reads-pointer",

@@ -3,9 +3,11 @@
 A stack cannot create what must exist before its first `pulumi up` or what it shares with the
 other stacks of its project: the APIs, the lazily created Google service agents, the audit
 configs (authoritative per project and service), its runtime service accounts (so its deployer
-may act as exactly those) and the custom role of its rollback function (so its deployer never
-edits a role it may grant). ``components/gcp/bootstrap.py`` creates them from these tables; the
-stacks look them up by the same names; the journey and seam tests hold both sides to them.
+may act as exactly those) and the grants on them (a signer's Token Creator on itself, so its
+deployer never edits a service account's policy), and the custom role of its rollback function
+(so its deployer never edits a role it may grant). ``components/gcp/bootstrap.py`` creates them
+from these tables; the stacks look them up by the same names; the journey and seam tests hold
+both sides to them.
 
 The deployer's permissions come from the same place: a table from each resource type (and each
 data source) the stacks use to the service API it needs and the predefined, service-scoped role
@@ -45,13 +47,18 @@ ENDPOINTS = Requirement(
 )
 LOGS = Requirement(("logging.googleapis.com",), ("roles/logging.configWriter",))
 VERTEX = Requirement(("aiplatform.googleapis.com",), ("roles/aiplatform.admin",))
+# An API Gateway API is a managed service of the project, which the stack then enables in it
+# (``gcp:projects/service:Service``): enabling a managed service needs
+# servicemanagement.services.bind on it besides serviceusage.services.enable on the project.
+# The API Gateway admin role holds apigateway.* only; Service Consumer holds only that bind (on
+# the services this project produces: the stack's own API).
 APIGATEWAY = Requirement(
     (
         "apigateway.googleapis.com",
         "servicemanagement.googleapis.com",
         "servicecontrol.googleapis.com",
     ),
-    ("roles/apigateway.admin",),
+    ("roles/apigateway.admin", "roles/servicemanagement.serviceConsumer"),
 )
 FIRESTORE = Requirement(("firestore.googleapis.com",), ("roles/datastore.owner",))
 # Project-level grants go through the conditioned Project IAM Admin (see PROJECT_GRANTS).
@@ -127,17 +134,14 @@ TYPE_REQUIREMENTS: dict[str, Requirement] = {
     ),
     "gcp:projects/iAMMember:IAMMember": PROJECT_IAM,
     # The embedded pattern's device API: API Gateway (its managed service reports to Service
-    # Control), the telemetry's log-based metrics, and the download function's grant on its
-    # own account (Token Creator on itself, to sign URLs with signBlob). That grant needs
-    # iam.serviceAccounts.setIamPolicy on that one account, which no project-level role gives
-    # narrowly: the bootstrap grants it on the account (no role listed here).
+    # Control) and the telemetry's log-based metrics. The download function's grant on its own
+    # account (Token Creator on itself, to sign URLs with signBlob) is the bootstrap's
+    # (SELF_SIGNERS): no stack type grants on a service account, so no deployer needs
+    # iam.serviceAccounts.setIamPolicy, which no project-level role gives narrowly.
     "gcp:apigateway/api:Api": APIGATEWAY,
     "gcp:apigateway/apiConfig:ApiConfig": APIGATEWAY,
     "gcp:apigateway/gateway:Gateway": APIGATEWAY,
     "gcp:logging/metric:Metric": LOGS,
-    "gcp:serviceaccount/iAMMember:IAMMember": Requirement(
-        ("iam.googleapis.com", "iamcredentials.googleapis.com"), ()
-    ),
     "gcp:firestore/database:Database": FIRESTORE,
     "gcp:firestore/field:Field": FIRESTORE,
     "gcp:cloudscheduler/job:Job": Requirement(
@@ -250,7 +254,6 @@ PATTERN_RESOURCE_TYPES: dict[Pattern, frozenset[str]] = {
         "gcp:apigateway/apiConfig:ApiConfig",
         "gcp:apigateway/gateway:Gateway",
         "gcp:logging/metric:Metric",
-        "gcp:serviceaccount/iAMMember:IAMMember",
         "gcp:projects/service:Service",
     },
 }
@@ -446,6 +449,22 @@ PATTERN_IDENTITIES: dict[Pattern, dict[str, str]] = {
         "device-gateway": "API Gateway's identity towards the device functions (invoker)",
         "release-reader": "The client's build pipeline: reads releases/ of the channel",
     },
+}
+
+
+# The runtime identities that sign as themselves (IAM Credentials ``signBlob`` with their own
+# account: Cloud Run and Cloud Functions have no key file), per pattern. Token Creator on the
+# account itself is the grant, and granting on a service account needs
+# iam.serviceAccounts.setIamPolicy on it: the bootstrap, which creates the account and may
+# administer service accounts, makes the grant per environment, so the stack's deployer never
+# holds any right on a service account's IAM policy. Nothing else holds Token Creator on these
+# accounts (nor on the project).
+SELF_SIGNING_ROLE = "roles/iam.serviceAccountTokenCreator"
+SELF_SIGNERS: dict[Pattern, tuple[str, ...]] = {
+    Pattern.API_FIRST: (),
+    Pattern.EVENT_DRIVEN: (),
+    Pattern.MANAGED_PLATFORM: (),
+    Pattern.EMBEDDED: ("device-dl",),
 }
 
 

@@ -260,6 +260,9 @@ BUILTIN_ROLES: dict[str, tuple[str, ...]] = {
         "Microsoft.Storage/storageAccounts/blobServices/containers/blobs/read",
         "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
     ),
+    "db58b8e5-c6ad-4a2a-8342-4190687cbf4a": (  # Storage Blob Delegator
+        "Microsoft.Storage/storageAccounts/blobServices/generateUserDelegationKey/action",
+    ),
     "7f951dda-4ed3-4680-a7ca-43fe172d538d": (  # AcrPull
         "Microsoft.ContainerRegistry/registries/pull/read",
     ),

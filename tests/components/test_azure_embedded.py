@@ -9,6 +9,7 @@ import hashlib
 import json
 import re
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -344,3 +345,63 @@ def test_azure_names_fit_azures_rules() -> None:
                 "P1D",
                 "P2D",
             }, window
+
+
+def test_the_release_channel_output_is_what_the_blob_publisher_takes() -> None:
+    """The seam between the component's ``release_channel`` output and ``ci.release publish``:
+    the output parses into the publisher of the captured account and container."""
+    from components.release_channels import AzureBlobChannel
+    from components.release_cli import channel_for
+
+    cap = run(Environment.PROD)
+    (component,) = [r for r in cap.resources if r.type == "aideploy:azure:Embedded"]
+    channel = channel_for(cap.outputs[component.urn]["release_channel"])
+    assert isinstance(channel, AzureBlobChannel)
+    assert channel.account == named(cap, "st-releases").inputs["accountName"]
+    assert channel.container == named(cap, "releases").inputs["containerName"]
+
+
+def test_the_release_publisher_role_allows_exactly_what_the_publisher_calls(
+    tmp_path: Path,
+) -> None:
+    """Publishing twice (the second overwrites the pointer) against a Blob double that grants
+    the release publisher role's data actions alone: every call is allowed, and the role holds
+    only actions that authorize those calls (Get Blob: read; Put Blob of a new blob: add or
+    write; Put Blob over the pointer: write). No delete, and without read or write it fails."""
+    from datetime import timedelta
+
+    from components import release_manifest as rm
+    from components.release_channels import AzureBlobChannel, ChannelError
+    from tests.unit.test_release_channels import (
+        ACCOUNT,
+        AUTHORIZED_BY,
+        CONTAINER,
+        READ,
+        WRITE,
+        FakeBlob,
+        signed_model,
+    )
+
+    model, signer, public = signed_model(tmp_path)
+    bundles = [
+        rm.sign(model, signer, name="m", version=f"1.{n}", sequence=n,
+                expires_in=timedelta(days=9))
+        for n in (1, 2)
+    ]  # fmt: skip
+    role = frozenset(roles.CUSTOM_ROLES[roles.RELEASE_PUBLISHER].data_actions)
+
+    def publish(granted: frozenset[str]) -> FakeBlob:
+        blob = FakeBlob(granted)
+        channel = AzureBlobChannel(ACCOUNT, CONTAINER, send=blob.send, token=lambda: "token")
+        for bundle in bundles:
+            channel.publish(model, bundle, public)
+        return blob
+
+    blob = publish(role)
+    called = {operation for operation, _ in blob.operations}
+    assert called == {"Get Blob", "Put Blob (new)", "Put Blob (overwrite)"}
+    assert role == frozenset().union(*(AUTHORIZED_BY[op] for op in called))
+    assert not [a for a in role if a.endswith(("/delete", "/move/action", "/tags/write"))]
+    for needed in (READ, WRITE):
+        with pytest.raises(ChannelError, match="AuthorizationPermissionMismatch"):
+            publish(role - {needed})

@@ -41,14 +41,19 @@ from components.gcp.prerequisites import (
     TYPE_REQUIREMENTS,
     granted_project_roles,
 )
-from components.spec import Cloud, Environment, Pattern
+from components.spec import SHIPPED_PATTERNS, Cloud, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner import capture as capture_module
 from policies.runner.capture import Capture, CapturedResource, capture
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 from tests.policies.harness import evaluate
 
-PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)
+PATTERNS = (
+    Pattern.API_FIRST,
+    Pattern.EVENT_DRIVEN,
+    Pattern.MANAGED_PLATFORM,
+    Pattern.EMBEDDED,
+)
 # A split: dev and staging in one project, prod (and the registry) in another.
 SPLIT_ACCOUNTS = {
     Environment.DEV: "acme-ai-nonprod",
@@ -389,6 +394,42 @@ def test_deployers_act_as_their_own_runtime_accounts_only(pattern: Pattern, spli
 
 
 @pytest.mark.parametrize(("pattern", "split"), CASES)
+def test_signers_sign_as_themselves_and_nothing_else_may_sign(
+    pattern: Pattern, split: bool
+) -> None:
+    """Token Creator (signBlob) exactly for the pattern's signing identities, each on its own
+    account, per environment: made here, since granting on a service account needs
+    iam.serviceAccounts.setIamPolicy, which no deployer holds (nor may grant: its IAM admin
+    role is conditioned to the stacks' project roles)."""
+    for spec, cap in zip(bootstrap_specs(pattern, split), _bootstrap(pattern, split), strict=True):
+        accounts = {a.urn: a for a in of_type(cap.resources, "gcp:serviceaccount/account:Account")}
+        grants = [
+            r for r in cap.resources if r.inputs.get("role") == prerequisites.SELF_SIGNING_ROLE
+        ]
+        signers = set()
+        for grant in grants:
+            assert grant.type == "gcp:serviceaccount/iAMMember:IAMMember", grant.name
+            (target,) = grant.property_dependencies["serviceAccountId"]
+            inputs = accounts[target].inputs
+            itself = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+            assert grant.inputs["member"] == f"serviceAccount:{itself}"
+            assert target in grant.dependencies
+            signers.add(inputs["accountId"])
+        assert len(grants) == len(signers)
+        assert signers == {
+            prerequisites.runtime_account_id(spec.project, env, role)
+            for env in spec.environments
+            for role in prerequisites.SELF_SIGNERS[pattern]
+        }
+        for env in spec.environments:
+            allowed = granted_project_roles(pattern, spec.account, spec.project, env)
+            assert prerequisites.SELF_SIGNING_ROLE not in allowed
+    assert set(prerequisites.SELF_SIGNERS[pattern]) <= set(
+        prerequisites.PATTERN_IDENTITIES[pattern]
+    )
+
+
+@pytest.mark.parametrize(("pattern", "split"), CASES)
 def test_previewers_read_and_use_only_their_environments_keys_and_state(
     pattern: Pattern, split: bool
 ) -> None:
@@ -514,12 +555,12 @@ def _recording_calls() -> tuple[list[str], Callable[[], None]]:
 @cache
 def stack_needs(pattern: Pattern) -> tuple[frozenset[str], frozenset[str], tuple[Capture, ...]]:
     """(resource types, invoke tokens, captures) of the pattern's stacks: every environment,
-    with and without a candidate."""
+    with and without a candidate (a shipped pattern has no image, so no candidate)."""
     tokens, restore = _recording_calls()
     try:
         caps = []
         for env in Environment:
-            for candidate in (False, True):
+            for candidate in (False,) if pattern in SHIPPED_PATTERNS else (False, True):
                 overrides: dict[str, Any] = {}
                 if candidate:
                     overrides["rollout"] = {

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from components.gcp import api_first, prerequisites, rollout, security
+from components.bootstrap import DEPLOYERS, identity_name
+from components.gcp import api_first, delivery, prerequisites, rollout, security
 from components.gcp.api_first import (
     ESP_MEMORY_MIB,
     INSTANCE_CPUS,
@@ -27,7 +28,12 @@ from stacks.profiles import load_profile
 from tests.conftest import make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 
-PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)
+PATTERNS = (
+    Pattern.API_FIRST,
+    Pattern.EVENT_DRIVEN,
+    Pattern.MANAGED_PLATFORM,
+    Pattern.EMBEDDED,
+)
 ENVS = list(Environment)
 NUMBER = "123456789"
 
@@ -86,9 +92,18 @@ def test_key_ring_and_endpoints_names_carry_the_suffix(pattern: Pattern, env: En
     for service in of_type(cap.resources, "gcp:endpoints/service:Service"):
         assert service.inputs["serviceName"] == endpoints_service_name(spec, GCP_PROJECT)
         assert spec.suffix in service.inputs["serviceName"]
+    # An API Gateway API's managed service name stays reserved after a delete, like Endpoints'.
+    for api in of_type(cap.resources, "gcp:apigateway/api:Api"):
+        assert api.inputs["apiId"] == delivery.api_id(spec)
+        assert api.inputs["apiId"].endswith(f"-{spec.suffix}-devices")
     # The three environments may share a project: per-stack names carry the environment.
     for repo in of_type(cap.resources, "gcp:artifactregistry/repository:Repository"):
-        assert repo.inputs["repositoryId"] == rollout.rollback_repository_id(spec)
+        expected = (
+            delivery.build_repository_id(spec)
+            if pattern is Pattern.EMBEDDED
+            else rollout.rollback_repository_id(spec)
+        )
+        assert repo.inputs["repositoryId"] == expected
         assert env.value in repo.inputs["repositoryId"]
 
 
@@ -291,6 +306,10 @@ def test_runtime_identities_are_the_bootstraps(pattern: Pattern) -> None:
         prerequisites.runtime_account_id(spec.project, spec.environment, r)
         for r in prerequisites.PATTERN_IDENTITIES[pattern]
     }
+    # The embedded stack's signing key is used by the environment's CI deployer (also the
+    # bootstrap's, components/gcp/release_channel.py).
+    if pattern is Pattern.EMBEDDED:
+        ids.add(identity_name(Cloud.GCP, spec.project, DEPLOYERS[spec.environment]))
     used = {
         m.split(":", 1)[1].split("@", 1)[0]
         for r in cap.resources

@@ -13,23 +13,31 @@ import json
 import re
 import sys
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from components import embedded_telemetry
+from components import release_manifest as rm
 from components.alarms import Tier
+from components.bootstrap import DEPLOYERS
 from components.gcp import delivery, prerequisites
 from components.gcp.embedded import POLICY_WAIVERS, GcpEmbedded, policy_waivers
+from components.release_channels import GcsChannel
 from components.release_signers import GcpKmsSigner
 from components.spec import RELEASE_OUTPUTS, Cloud, DeploymentSpec, Environment, Pattern
 from policies import pack
 from policies.rules import all_policies
 from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource, capture
+from tests.components.test_gcp_bootstrap import _bootstrap, bootstrap_specs, member_of
 from tests.conftest import make_spec, of_type
 from tests.policies.harness import evaluate
+from tests.unit.test_release_channels import BUCKET as FAKE_BUCKET
+from tests.unit.test_release_channels import FakeGcs
 
 # The telemetry function imports the neutral module by the name it is shipped under.
 sys.modules.setdefault("embedded_telemetry", embedded_telemetry)
@@ -152,23 +160,242 @@ def test_each_device_function_is_given_exactly_the_settings_its_code_reads() -> 
         assert read and read == given, (name, read, given)
 
 
-def test_urls_are_signed_by_the_functions_own_account_which_may_sign_as_itself_only() -> None:
-    resources = run(Environment.PROD).resources
-    dl = named(resources, "acme-support-dl-fn").inputs
-    email = dl["serviceConfig"]["serviceAccountEmail"]
-    assert dl["serviceConfig"]["environmentVariables"]["SIGNER"] == email
-    assert dl["serviceConfig"]["ingressSettings"] == "ALLOW_ALL"  # the gateway's public call
-    (grant,) = [
-        r for r in of_type(resources, "gcp:serviceaccount/iAMMember:IAMMember")
-        if r.inputs["role"] == "roles/iam.serviceAccountTokenCreator"
-    ]  # fmt: skip
-    assert grant.inputs["serviceAccountId"] == f"projects/{GCP_PROJECT}/serviceAccounts/{email}"
-    assert grant.inputs["member"] == f"serviceAccount:{email}"
-    # Token Creator nowhere else (never on the project).
-    assert not [
-        r for r in resources
-        if r.inputs.get("role") == "roles/iam.serviceAccountTokenCreator" and r is not grant
-    ]  # fmt: skip
+# Roles that sign as a service account (iam.serviceAccounts.signBlob), or that may set a service
+# account's IAM policy and so grant that: none may appear but the signer's grant on itself.
+SIGNING_OR_GRANTING = {
+    prerequisites.SELF_SIGNING_ROLE,
+    "roles/owner",
+    "roles/editor",
+    "roles/iam.serviceAccountAdmin",
+    "roles/iam.securityAdmin",
+}
+SERVICE_ACCOUNT_IAM = (
+    "gcp:serviceaccount/iAMMember:IAMMember",
+    "gcp:serviceaccount/iAMBinding:IAMBinding",
+    "gcp:serviceaccount/iAMPolicy:IAMPolicy",
+)
+
+
+def test_urls_are_signed_by_the_functions_own_account_which_alone_may_sign_as_itself() -> None:
+    """The download function signs V4 URLs with signBlob as its own account. The stack grants
+    nothing on any service account (its deployer may not set a service account's IAM policy);
+    the project's bootstrap, which creates the account, grants it Token Creator on itself, per
+    environment, and nothing else anywhere holds Token Creator (or a role that could grant it)."""
+    for environment in Environment:
+        resources = run(environment).resources
+        dl = named(resources, "acme-support-dl-fn").inputs
+        email = dl["serviceConfig"]["serviceAccountEmail"]
+        assert dl["serviceConfig"]["environmentVariables"]["SIGNER"] == email
+        account = prerequisites.runtime_account_id(
+            "acme-support", environment, delivery.DOWNLOAD_ROLE
+        )
+        assert email == f"{account}@{GCP_PROJECT}.iam.gserviceaccount.com"
+        assert dl["serviceConfig"]["ingressSettings"] == "ALLOW_ALL"  # the gateway's public call
+        assert of_type(resources, *SERVICE_ACCOUNT_IAM) == []
+        assert not [r.name for r in resources if r.inputs.get("role") in SIGNING_OR_GRANTING]
+    assert prerequisites.SELF_SIGNERS[Pattern.EMBEDDED] == (delivery.DOWNLOAD_ROLE,)
+    for spec, cap in zip(
+        bootstrap_specs(Pattern.EMBEDDED), _bootstrap(Pattern.EMBEDDED), strict=True
+    ):
+        accounts = {a.urn: a for a in of_type(cap.resources, "gcp:serviceaccount/account:Account")}
+        signers = set()
+        for grant in (r for r in cap.resources if r.inputs.get("role") in SIGNING_OR_GRANTING):
+            assert grant.type == "gcp:serviceaccount/iAMMember:IAMMember", grant.name
+            assert grant.inputs["role"] == prerequisites.SELF_SIGNING_ROLE
+            (target,) = grant.property_dependencies["serviceAccountId"]
+            inputs = accounts[target].inputs
+            itself = f"{inputs['accountId']}@{inputs['project']}.iam.gserviceaccount.com"
+            assert grant.inputs["member"] == f"serviceAccount:{itself}"  # on itself only
+            signers.add(inputs["accountId"])
+        assert signers == {
+            prerequisites.runtime_account_id(spec.project, env, delivery.DOWNLOAD_ROLE)
+            for env in spec.environments
+        }
+
+
+# -- the release tool, run by the deployer in CI ----------------------------------------------
+# What each Cloud Storage JSON API call of the publisher (components/release_channels.py
+# GcsChannel) and each Cloud KMS call of the signer (components/release_signers.py GcpKmsSigner)
+# needs, from Google's method references: buckets.get needs storage.buckets.get; objects.get
+# storage.objects.get; objects.insert storage.objects.create, plus storage.objects.delete when it
+# replaces an object and storage.objects.setRetention when its metadata sets a retention;
+# cryptoKeyVersions.getPublicKey cloudkms.cryptoKeyVersions.viewPublicKey and asymmetricSign
+# cloudkms.cryptoKeyVersions.useToSign.
+# The permissions of the deployer's roles among those (Google's predefined-role reference);
+# a role not listed here counts as holding none of them.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "roles/storage.admin": frozenset(
+        {
+            "storage.buckets.get",
+            "storage.objects.create",
+            "storage.objects.delete",
+            "storage.objects.get",
+            "storage.objects.list",
+            "storage.objects.overrideUnlockedRetention",
+            "storage.objects.setRetention",
+            "storage.objects.update",
+        }
+    ),
+    "roles/cloudkms.signer": frozenset({"cloudkms.cryptoKeyVersions.useToSign"}),
+    "roles/cloudkms.publicKeyViewer": frozenset({"cloudkms.cryptoKeyVersions.viewPublicKey"}),
+}
+# bootstrap.deployer_condition's form for the service admin roles.
+OUTSIDE = re.compile(r'resource\.name != "([^"]+)" && !resource\.name\.startsWith\("([^"]+)/"\)')
+
+
+class RecordedKms:
+    """Cloud KMS for one asymmetric signing key version, recording each call's permission."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        self.needed: list[tuple[str, str]] = []
+
+    def send(self, method: str, url: str, token: str, body: Any) -> tuple[int, Any]:
+        base = f"https://cloudkms.googleapis.com/v1/{self.name}"
+        if (method, url) == ("GET", f"{base}/publicKey"):
+            self.needed.append(("cloudkms.cryptoKeyVersions.viewPublicKey", self.name))
+            pem = self.key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            return 200, {"name": self.name, "algorithm": "EC_SIGN_P256_SHA256", "pem": pem.decode()}
+        if (method, url) == ("POST", f"{base}:asymmetricSign"):
+            self.needed.append(("cloudkms.cryptoKeyVersions.useToSign", self.name))
+            digest = base64.b64decode(body["digest"]["sha256"])
+            signature = self.key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+            return 200, {"name": self.name, "signature": base64.b64encode(signature).decode()}
+        raise AssertionError(f"a Cloud KMS call the table does not know: {method} {url}")
+
+
+class RecordedGcs(FakeGcs):
+    """The Cloud Storage double of the publisher's tests (its bucket is ``FAKE_BUCKET``),
+    recording each call's permissions on the resource IAM checks them on, in ``channel``
+    (``projects/_/buckets/<channel>[/objects/<name>]``)."""
+
+    def __init__(self, channel: str, labels: dict[str, str]) -> None:
+        super().__init__(labels)
+        self.channel = channel
+        self.needed: list[tuple[str, str]] = []
+
+    def send(
+        self, method: str, url: str, token: str, body: bytes | None, content_type: str
+    ) -> tuple[int, bytes]:
+        path = urllib.parse.urlparse(url).path
+        bucket = f"projects/_/buckets/{self.channel}"
+        if method == "GET" and path == f"/storage/v1/b/{FAKE_BUCKET}":
+            self.needed.append(("storage.buckets.get", bucket))
+        elif method == "GET" and path.startswith(f"/storage/v1/b/{FAKE_BUCKET}/o/"):
+            name = urllib.parse.unquote(path.rsplit("/o/", 1)[1])
+            self.needed.append(("storage.objects.get", f"{bucket}/objects/{name}"))
+        elif method == "POST" and path == f"/upload/storage/v1/b/{FAKE_BUCKET}/o":
+            assert body is not None and "uploadType=multipart" in url
+            boundary = re.search(r"boundary=(\S+)", content_type).group(1)  # type: ignore[union-attr]
+            metadata = json.loads(body.split(f"--{boundary}".encode())[1].split(b"\r\n\r\n", 1)[1])
+            target = f"{bucket}/objects/{metadata['name']}"
+            self.needed.append(("storage.objects.create", target))
+            if metadata["name"] in self.objects:
+                self.needed.append(("storage.objects.delete", target))
+            if "retention" in metadata:
+                self.needed.append(("storage.objects.setRetention", target))
+        else:
+            raise AssertionError(f"a Cloud Storage call the table does not know: {method} {url}")
+        return super().send(method, url, token, body, content_type)
+
+
+def _release_tool_calls(
+    tmp_path: Path, channel: CapturedResource, key_version: str
+) -> list[tuple[str, str]]:
+    """Every (permission, resource) CI's `python -m ci.release public-key / sign / promote /
+    publish` needs against the captured channel (its retention labels) and key: two releases
+    (the second moves the pointer) and a re-run of the second (a no-op)."""
+    model = tmp_path / "model"
+    model.mkdir(parents=True)
+    (model / "weights.bin").write_bytes(b"\x01" * 2048)
+    (model / "labels.json").write_text("[]")
+    kms = RecordedKms(key_version)
+    signer = GcpKmsSigner(key_version, send=kms.send, token=lambda: "token")
+    pem = signer.public_pem()
+    gcs = RecordedGcs(channel.name, dict(channel.inputs["labels"]))
+    publisher = GcsChannel(FAKE_BUCKET, send=gcs.send, token=lambda: "token")
+    for sequence in (1, 2, 2):
+        bundle = rm.sign(model, signer, name="m", version=f"1.{sequence}", sequence=sequence,
+                         expires_in=datetime.timedelta(days=9))  # fmt: skip
+        publisher.publish(model, bundle, pem)
+    assert "retention" not in gcs.objects["releases/LATEST.json"][1]
+    return [*kms.needed, *gcs.needed]
+
+
+def _held(roles: list[tuple[str, dict[str, Any] | None]], permission: str, resource: str) -> bool:
+    """Whether one of ``roles`` (each with its IAM condition) grants ``permission`` on
+    ``resource``."""
+    for role, condition in roles:
+        if permission not in ROLE_PERMISSIONS.get(role, frozenset()):
+            continue
+        if condition is None:
+            return True
+        outside = OUTSIDE.fullmatch(condition["expression"])
+        assert outside and outside[1] == outside[2], condition
+        if resource != outside[1] and not resource.startswith(outside[1] + "/"):
+            return True
+    return False
+
+
+def test_the_deployer_may_sign_and_publish_a_release_on_its_channel_and_key(
+    tmp_path: Path,
+) -> None:
+    """CI's release steps run as the environment's deployer: the permissions they need, derived
+    from the calls the publisher and the signer make, are what its roles hold on its channel and
+    its signing key (the bootstrap's conditioned project roles, the stack's grants on the key);
+    nothing beyond reading, creating, replacing and retaining objects, and signing."""
+    for spec, cap in zip(
+        bootstrap_specs(Pattern.EMBEDDED), _bootstrap(Pattern.EMBEDDED), strict=True
+    ):
+        for environment in spec.environments:
+            resources = run(environment).resources
+            outputs = cap_outputs(environment)
+            channel = named(resources, "acme-support-releases")  # its name under mocks
+            assert outputs["release_channel"] == f"gs://{channel.name}"
+            key_version = outputs["signing_key"].removeprefix("gcpkms:")
+            needed = _release_tool_calls(tmp_path / environment.value, channel, key_version)
+            assert {p for p, _ in needed} == {
+                "storage.buckets.get",
+                "storage.objects.get",
+                "storage.objects.create",
+                "storage.objects.delete",  # the pointer is replaced
+                "storage.objects.setRetention",  # every release object is retained
+                "cloudkms.cryptoKeyVersions.viewPublicKey",
+                "cloudkms.cryptoKeyVersions.useToSign",
+            }
+            deployer = member_of(cap, f"-ci-{DEPLOYERS[environment].value}")
+            project: list[tuple[str, dict[str, Any] | None]] = [
+                (g.inputs["role"], g.inputs.get("condition"))
+                for g in of_type(cap.resources, "gcp:projects/iAMMember:IAMMember")
+                if g.inputs["member"] == deployer
+            ]
+            signing_key = named(resources, "acme-support-signing-key")
+            on_key: list[tuple[str, dict[str, Any] | None]] = [
+                (g.inputs["role"], None)
+                for g in of_type(resources, "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+                if signing_key.urn in g.property_dependencies["cryptoKeyId"]
+                and g.inputs["member"] == deployer
+            ]
+            key_name = key_version.rsplit("/cryptoKeyVersions/", 1)[0]
+            for permission, resource in needed:
+                # IAM on a key holds for its versions.
+                roles = project + on_key if resource.startswith(key_name) else project
+                assert _held(roles, permission, resource), (environment, permission, resource)
+            # The same calls on the bootstrap's state bucket are out of the deployer's reach.
+            state = f"projects/_/buckets/{spec.state_name}"
+            assert not _held(project, "storage.objects.create", f"{state}/objects/releases/x")
+            # Signing is the stack's grant on its key, never a project role.
+            assert not _held(project, "cloudkms.cryptoKeyVersions.useToSign", key_version)
+
+
+def cap_outputs(environment: Environment) -> dict[str, Any]:
+    """The component's registered outputs in ``environment``."""
+    cap = run(environment)
+    (component,) = [r for r in cap.resources if r.type == "aideploy:gcp:Embedded"]
+    return dict(cap.outputs[component.urn])
 
 
 def test_channel_readers_read_releases_only_and_telemetry_the_pointer_only() -> None:

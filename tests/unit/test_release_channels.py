@@ -3,6 +3,9 @@ multipart uploads (metadata with retention and MD5, then the bytes), the pointer
 a bucket's labels, a 404 and a 403. Cloud Storage itself rejects an MD5 that does not match
 and an object replaced under retention; the double does both, so the test sees what the real
 service would refuse.
+
+Publishing to a Blob Storage channel likewise, against a double of the Blob REST API with
+version-level immutability (:class:`FakeBlob`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import json
 import re
 import urllib.parse
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -20,8 +24,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from components import release_channels
 from components import release_manifest as rm
-from components.release_channels import POINTER, ChannelError, GcsChannel
+from components.release_channels import POINTER, AzureBlobChannel, ChannelError, GcsChannel
 
 BUCKET = "acme-prod-releases"
 
@@ -72,6 +77,11 @@ class FakeGcs:
 
 @pytest.fixture
 def signed(tmp_path: Path) -> tuple[Path, Any, bytes]:
+    return signed_model(tmp_path)
+
+
+def signed_model(tmp_path: Path) -> tuple[Path, Any, bytes]:
+    """A model directory, a signer and the signer's public key (PEM)."""
     model = tmp_path / "model"
     model.mkdir()
     (model / "weights.bin").write_bytes(b"\x01" * 4096)
@@ -211,3 +221,320 @@ def test_re_publishing_the_same_release_is_a_no_op_and_another_at_its_sequence_i
     )
     with pytest.raises(rm.RefusedError, match="sequence 6 is not newer"):
         channel.publish(signed[0], other, pem)
+
+
+# ---------------------------------------------------------------------------- Blob Storage
+ACCOUNT, CONTAINER = "acmeprodreleases", "models"
+_BLOBS = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs"
+READ, WRITE, ADD, DELETE = (f"{_BLOBS}/{a}" for a in ("read", "write", "add/action", "delete"))
+# The RBAC data actions that authorize each Blob operation (any one of them suffices): Put
+# Blob creates a blob with add/action or write, overwrites one with write only.
+AUTHORIZED_BY = {
+    "Get Blob": frozenset({READ}),
+    "Put Blob (new)": frozenset({ADD, WRITE}),
+    "Put Blob (overwrite)": frozenset({WRITE}),
+    "Delete Blob": frozenset({DELETE}),
+}
+
+
+def _error(status: int, code: str, message: str, detail: str = "") -> tuple[int, bytes]:
+    """An answer as Blob Storage writes it (the message ends with the request id and time)."""
+    extra = f"<AuthenticationErrorDetail>{detail}</AuthenticationErrorDetail>" if detail else ""
+    return status, (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        f"<Error><Code>{code}</Code><Message>{message}\nRequestId:0f1e2d3c-0000\n"
+        f"Time:2026-01-01T00:00:00.0000000Z</Message>{extra}</Error>"
+    ).encode()
+
+
+class FakeBlob:
+    """One account's Blob service as the publisher meets it: the container has version-level
+    immutability with a default time-based policy (every blob version is immutable for the
+    retention period) and versioning on; shared keys are off, so only a bearer token counts.
+
+    What the service does, and so the double: Put Blob on a new name creates its first
+    version; Put Blob on a name whose current version is protected is allowed and creates a
+    new current version, the previous one staying as it was (immutable, readable by version
+    id); Delete Blob on a protected version is refused with 409 BlobImmutableDueToPolicy; a
+    Content-MD5 that does not match the body is 400 Md5Mismatch; a missing container is 404
+    ContainerNotFound, a missing blob 404 BlobNotFound; an expired or foreign token is 401
+    InvalidAuthenticationInfo; a caller without the data action is 403
+    AuthorizationPermissionMismatch."""
+
+    def __init__(self, granted: frozenset[str] | set[str] = frozenset({READ, WRITE, ADD})) -> None:
+        self.granted = set(granted)
+        self.container_exists = True
+        self.token = "token"
+        self.versions: dict[str, list[tuple[bytes, str]]] = {}  # name -> [(body, type)]
+        self.operations: list[tuple[str, str]] = []  # (operation, blob name) authorized
+
+    def current(self, name: str) -> bytes:
+        return self.versions[name][-1][0]
+
+    def puts(self) -> list[str]:
+        return [name for op, name in self.operations if op.startswith("Put Blob")]
+
+    def send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> tuple[int, bytes]:
+        parsed = urllib.parse.urlsplit(url)
+        assert parsed.scheme == "https" and parsed.hostname == f"{ACCOUNT}.blob.core.windows.net"
+        assert headers["x-ms-version"] >= "2020-06-12"  # version-level immutability
+        if headers.get("Authorization") != f"Bearer {self.token}":
+            return _error(
+                401,
+                "InvalidAuthenticationInfo",
+                "Server failed to authenticate the request. Please refer to the information "
+                "in the www-authenticate header.",
+                "Lifetime validation failed. The token is expired.",
+            )
+        container, _, name = urllib.parse.unquote(parsed.path).lstrip("/").partition("/")
+        if container != CONTAINER or not self.container_exists:
+            return _error(404, "ContainerNotFound", "The specified container does not exist.")
+        exists = name in self.versions
+        operation = {
+            "GET": "Get Blob",
+            "PUT": "Put Blob (overwrite)" if exists else "Put Blob (new)",
+            "DELETE": "Delete Blob",
+        }[method]
+        if not AUTHORIZED_BY[operation] & self.granted:
+            return _error(
+                403,
+                "AuthorizationPermissionMismatch",
+                "This request is not authorized to perform this operation using this permission.",
+            )
+        self.operations.append((operation, name))
+        if method == "GET":
+            if not exists:
+                return _error(404, "BlobNotFound", "The specified blob does not exist.")
+            return 200, self.current(name)
+        if method == "DELETE":  # every version is under the container's default policy
+            return _error(
+                409,
+                "BlobImmutableDueToPolicy",
+                "This operation is not permitted as the blob is immutable due to a policy.",
+            )
+        assert body is not None and headers["x-ms-blob-type"] == "BlockBlob"
+        if base64.b64encode(hashlib.md5(body).digest()).decode() != headers["Content-MD5"]:
+            return _error(400, "Md5Mismatch", "The MD5 value specified in the request did not "
+                          "match with the MD5 value calculated by the server.")  # fmt: skip
+        self.versions.setdefault(name, []).append((body, headers["Content-Type"]))
+        return 201, b""
+
+
+def _azure(blob: FakeBlob) -> AzureBlobChannel:
+    return AzureBlobChannel(ACCOUNT, CONTAINER, send=blob.send, token=lambda: "token")
+
+
+def test_azure_uploads_files_then_the_bundle_then_the_pointer(
+    signed: tuple[Path, Any, bytes],
+) -> None:
+    blob = FakeBlob()
+    channel = _azure(blob)
+    assert channel.latest() is None
+    first = channel.publish(signed[0], *_release(signed, 1))
+    assert blob.puts() == [
+        "releases/1.1-1/model/labels.json",
+        "releases/1.1-1/model/weights.bin",
+        "releases/1.1-1/bundle.json",
+        POINTER,
+    ]
+    assert blob.versions["releases/1.1-1/model/weights.bin"] == [
+        ((signed[0] / "weights.bin").read_bytes(), "application/octet-stream")
+    ]
+    assert channel.latest() == first
+    second = channel.publish(signed[0], *_release(signed, 2))
+    assert blob.puts()[-1] == POINTER and channel.latest() == second
+    # Moving the pointer made a new version of it; the first stays (immutable) as history.
+    assert [json.loads(v)["sequence"] for v, _ in blob.versions[POINTER]] == [1, 2]
+    assert all(len(v) == 1 for name, v in blob.versions.items() if name != POINTER)
+    assert not [op for op, _ in blob.operations if op == "Delete Blob"]
+    # A device reads the release back and verifies it.
+    got = json.loads(blob.current("releases/1.2-2/bundle.json"))
+    assert rm.verify(signed[0], got, signed[2]).terms.sequence == 2
+
+
+def test_the_fake_refuses_deletes_as_version_level_immutability_does() -> None:
+    blob = FakeBlob(granted={READ, WRITE, ADD, DELETE})
+    url = f"https://{ACCOUNT}.blob.core.windows.net/{CONTAINER}/{POINTER}"
+    status, answer = blob.send("DELETE", url, {"Authorization": "Bearer token",
+                                               "x-ms-version": "2023-11-03"}, None)  # fmt: skip
+    assert (status, release_channels.blob_error(answer)[0]) == (409, "BlobImmutableDueToPolicy")
+
+
+def test_azure_refuses_a_backwards_publish(signed: tuple[Path, Any, bytes]) -> None:
+    blob = FakeBlob()
+    channel = _azure(blob)
+    channel.publish(signed[0], *_release(signed, 5))
+    uploads = blob.puts()
+    with pytest.raises(
+        rm.RefusedError, match="the channel is at sequence 5; sequence 4 is not newer"
+    ):
+        channel.publish(signed[0], *_release(signed, 4))
+    assert blob.puts() == uploads
+
+
+def test_azure_re_publishing_the_same_release_is_a_no_op(signed: tuple[Path, Any, bytes]) -> None:
+    blob = FakeBlob()
+    channel = _azure(blob)
+    bundle, pem = _release(signed, 6)
+    first = channel.publish(signed[0], bundle, pem)
+    uploads = blob.puts()
+    assert channel.publish(signed[0], bundle, pem) == first
+    assert blob.puts() == uploads  # read the pointer and the bundle, wrote nothing
+    other = rm.sign(
+        signed[0], signed[1], name="m", version="9.9", sequence=6, expires_in=timedelta(days=9)
+    )
+    with pytest.raises(rm.RefusedError, match="sequence 6 is not newer"):
+        channel.publish(signed[0], other, pem)
+    assert blob.puts() == uploads
+
+
+def test_azure_refuses_a_changed_file_before_any_upload(signed: tuple[Path, Any, bytes]) -> None:
+    blob = FakeBlob()
+    bundle, pem = _release(signed, 1)
+    (signed[0] / "weights.bin").write_bytes(b"\x02" * 4096)
+    with pytest.raises(rm.RefusedError, match=r"digest: weights\.bin differs from the signed"):
+        _azure(blob).publish(signed[0], bundle, pem)
+    assert blob.operations == [] and blob.versions == {}
+
+
+def test_azure_uploads_only_what_it_verified(signed: tuple[Path, Any, bytes]) -> None:
+    """A file changed between verification and its upload is refused, and the pointer does
+    not move: the channel never points at bytes other than the signed ones."""
+    blob = FakeBlob()
+    bundle, pem = _release(signed, 1)
+
+    def send(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Any:
+        if method == "PUT":  # the first upload: another file changes meanwhile
+            (signed[0] / "weights.bin").write_bytes(b"\x03" * 4096)
+        return blob.send(method, url, headers, body)
+
+    channel = AzureBlobChannel(ACCOUNT, CONTAINER, send=send, token=lambda: "token")
+    with pytest.raises(rm.RefusedError, match=r"weights\.bin changed after it was verified"):
+        channel.publish(signed[0], bundle, pem)
+    assert blob.puts() == ["releases/1.1-1/model/labels.json"] and POINTER not in blob.versions
+
+
+def test_azure_sends_the_md5_the_service_checks(signed: tuple[Path, Any, bytes]) -> None:
+    blob = FakeBlob()
+
+    def altered(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> Any:
+        return blob.send(method, url, headers, body + b"!" if body else body)
+
+    channel = AzureBlobChannel(ACCOUNT, CONTAINER, send=altered, token=lambda: "token")
+    with pytest.raises(ChannelError) as failed:
+        channel.publish(signed[0], *_release(signed, 1))
+    assert str(failed.value).startswith(
+        "Blob Storage put releases/1.1-1/model/labels.json in acmeprodreleases/models: "
+        "HTTP 400 Md5Mismatch: The MD5 value specified"
+    )
+    assert "altered in transit" in str(failed.value) and blob.versions == {}
+
+
+def _expire(blob: FakeBlob) -> None:
+    blob.token = "a-newer-token"
+
+
+@pytest.mark.parametrize(
+    ("arrange", "message"),
+    [
+        (
+            lambda b: setattr(b, "container_exists", False),
+            "container models does not exist in account acmeprodreleases "
+            "(HTTP 404 ContainerNotFound)",
+        ),
+        (
+            _expire,
+            "HTTP 401 InvalidAuthenticationInfo: Server failed to authenticate the request. "
+            "Please refer to the information in the www-authenticate header. Lifetime "
+            "validation failed. The token is expired. (sign in again with az login",
+        ),
+        (
+            lambda b: setattr(b, "granted", set()),
+            "HTTP 403 AuthorizationPermissionMismatch: This request is not authorized to "
+            "perform this operation using this permission. (this identity lacks the release "
+            "publisher role",
+        ),
+        (
+            lambda b: setattr(b, "granted", {READ}),
+            "Blob Storage put releases/1.1-1/model/labels.json in acmeprodreleases/models: "
+            "HTTP 403 AuthorizationPermissionMismatch",
+        ),
+    ],
+    ids=["no-container", "expired-token", "no-rights", "read-only"],
+)
+def test_azure_problems_are_one_line_naming_the_account_and_container(
+    signed: tuple[Path, Any, bytes], arrange: Any, message: str
+) -> None:
+    blob = FakeBlob()
+    arrange(blob)
+    with pytest.raises(ChannelError) as failed:
+        _azure(blob).publish(signed[0], *_release(signed, 1))
+    text = str(failed.value)
+    assert message in text and "\n" not in text and "RequestId" not in text
+    assert "acmeprodreleases/models" in text
+    assert blob.versions == {}
+
+
+def test_a_missing_azure_cli_is_one_line(
+    signed: tuple[Path, Any, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shutil.which", lambda _: None)  # release_signers finds no az
+    blob = FakeBlob()
+    channel = AzureBlobChannel(ACCOUNT, CONTAINER, send=blob.send)
+    with pytest.raises(ChannelError, match=r"^az is not installed"):
+        channel.publish(signed[0], *_release(signed, 1))
+    assert blob.operations == []
+
+
+def test_azure_asks_the_cli_for_a_storage_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    from components import release_signers
+
+    asked: list[list[str]] = []
+
+    def cli_token(argv: list[str]) -> str:
+        asked.append(argv)
+        return "t"
+
+    monkeypatch.setattr(release_signers, "_cli_token", cli_token)
+    assert release_channels._azure_storage_token() == "t"
+    assert asked == [[
+        "az", "account", "get-access-token", "--resource", "https://storage.azure.com/",
+        "--query", "accessToken", "--output", "tsv",
+    ]]  # fmt: skip
+
+
+def test_a_file_too_big_for_one_put_blob_is_refused_before_any_upload(
+    signed: tuple[Path, Any, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(release_channels, "PUT_BLOB_LIMIT", 100)
+    blob = FakeBlob()
+    with pytest.raises(ChannelError, match=r"weights\.bin is 4096 bytes, more than one Put"):
+        _azure(blob).publish(signed[0], *_release(signed, 1))
+    assert blob.operations == []
+
+
+@pytest.mark.parametrize(
+    ("account", "container"),
+    [("ab", "models"), ("Acme", "models"), ("a" * 25, "models"), ("acme-x", "models"),
+     ("acme", "mo"), ("acme", "-models"), ("acme", "models-"), ("acme", "mo--dels"),
+     ("acme", "Models"), ("acme", "models/x"), ("acme", "m" * 64)],
+)  # fmt: skip
+def test_azure_names_are_checked(account: str, container: str) -> None:
+    with pytest.raises(ValueError, match="expected"):
+        AzureBlobChannel(account, container, send=FakeBlob().send, token=lambda: "t")
+
+
+def test_the_device_service_reads_the_pointer_the_publisher_wrote(
+    signed: tuple[Path, Any, bytes],
+) -> None:
+    """The seam between this publisher and the Azure device service
+    (components/azure/device_fn/channel.py): the same pointer, read with the service's own
+    Blob client."""
+    from components.azure.device_fn.channel import Channel
+
+    blob = FakeBlob()
+    pointer = _azure(blob).publish(signed[0], *_release(signed, 3))
+    read = Channel(ACCOUNT, CONTAINER, token=lambda: "token", send=blob.send).read_pointer()
+    assert read == pointer.as_json()
