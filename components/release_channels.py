@@ -114,7 +114,23 @@ def already_published(
     )
 
 
-class S3Channel:
+class _Channel:
+    """What every channel offers besides publishing: the current release's own bundle."""
+
+    def _read(self, key: str) -> bytes | None:
+        raise NotImplementedError
+
+    def published_bundle(self, pointer: Pointer) -> dict[str, Any] | None:
+        """The bundle published with ``pointer``'s release (None if missing or unreadable)."""
+        body = self._read(pointer.bundle_key)
+        try:
+            bundle = json.loads(body) if body is not None else None
+        except ValueError:
+            return None
+        return bundle if isinstance(bundle, dict) else None
+
+
+class S3Channel(_Channel):
     """A release channel in an S3 bucket (the AWS embedded pattern's Object Lock bucket).
 
     Object Lock buckets take a PutObject only with an integrity checksum: every upload sends
@@ -217,7 +233,7 @@ def _gcloud_token() -> str:
         raise ChannelError(str(exc)) from exc
 
 
-class GcsChannel:
+class GcsChannel(_Channel):
     """A release channel in a Cloud Storage bucket with object retention (the GCP embedded
     pattern's channel): every release object is uploaded with its retention (the mode and days
     the bucket's labels carry) and its MD5, which Cloud Storage checks; the pointer is
@@ -376,7 +392,7 @@ def blob_error(body: bytes) -> tuple[str, str]:
     return code, " ".join([*message, *detail])[:300]
 
 
-class AzureBlobChannel:
+class AzureBlobChannel(_Channel):
     """A release channel in a Blob Storage container with version-level immutability (the
     Azure embedded pattern's ``azblob://<account>/<container>``), through the Blob REST API
     with an Entra token (the account takes no shared key).

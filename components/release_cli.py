@@ -1,5 +1,7 @@
-"""``python -m ci.release``: sign, verify and promote a model release (the embedded pattern).
+"""``python -m ci.release``: sign, verify, promote and publish model releases (embedded pattern).
 
+    ship MODEL_DIR --version V --key KEY --channel CHANNEL --out BUNDLE [--expires-days D]
+         [--name NAME] [--min-app-version A]
     sign MODEL_DIR --version V --sequence N --key KEY --out BUNDLE [--expires-days D]
          [--name NAME] [--min-app-version A] [--force]
     verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N] [--app-version A]
@@ -8,6 +10,9 @@
     publish MODEL_DIR --bundle BUNDLE --public-key PEM
          --channel s3://<bucket> | gs://<bucket> | azblob://<account>/<container>
 
+ship signs MODEL_DIR as the channel's next release (its sequence + 1) and publishes it, or, when
+the channel's current release is already this model at this version, writes that release's
+bundle to BUNDLE and publishes nothing (a re-run, or a change that did not touch the model).
 promote and publish verify the release first (promote with the previous environment's public
 key, publish with this environment's): nothing unverified is ever counter-signed or uploaded.
 
@@ -22,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -145,10 +151,21 @@ def _write(bundle: dict[str, object], out: Path, force: bool) -> None:
 
 
 MAX_EXPIRES_DAYS = 3650
+# A release version becomes part of the channel's object names (releases/<version>-<seq>/).
+VERSION_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$")
+
+
+def _check_version(version: str) -> None:
+    if not VERSION_RE.fullmatch(version):
+        raise UsageError(
+            f"--version {version!r}: 1 to 64 letters, digits, dots, dashes, underscores or "
+            "plus signs, starting with a letter or digit (e.g. 1.4.0)"
+        )
 
 
 def cmd_sign(args: argparse.Namespace) -> str:
     model_dir = _model_dir(args.model_dir)
+    _check_version(args.version)
     if not 1 <= args.expires_days <= MAX_EXPIRES_DAYS:
         raise UsageError(f"--expires-days: from 1 to {MAX_EXPIRES_DAYS}")
     if args.out.resolve().is_relative_to(model_dir.resolve()):
@@ -205,6 +222,52 @@ def cmd_promote(args: argparse.Namespace) -> str:
     return f"promoted: {args.out} carries this key's signature over the same payload"
 
 
+def cmd_ship(args: argparse.Namespace) -> str:
+    """Sign and publish ``MODEL_DIR`` as the channel's next release, unless the channel's
+    current release is already exactly this model at this version: then its bundle is written
+    to ``--out`` and nothing is signed or published. Re-running a pipeline job, or a merge that
+    did not touch the model, publishes nothing new; the sequence is the channel's + 1, so it
+    only grows whatever CI or person publishes."""
+    model_dir = _model_dir(args.model_dir)
+    _check_version(args.version)
+    if args.out.resolve().is_relative_to(model_dir.resolve()):
+        raise UsageError("--out must be outside MODEL_DIR (the bundle is not part of the model)")
+    if not 1 <= args.expires_days <= MAX_EXPIRES_DAYS:
+        raise UsageError(f"--expires-days: from 1 to {MAX_EXPIRES_DAYS}")
+    signer = signer_for(args.key)
+    channel = channel_for(args.channel)
+    pem = signer.public_pem()
+    current = channel.latest()
+    if current is not None and current.version == args.version:
+        published = channel.published_bundle(current)
+        try:
+            if published is not None:
+                rm.verify(model_dir, published, pem)
+                _write(published, args.out, True)
+                return (
+                    f"unchanged: {args.version} is already the channel's release (sequence "
+                    f"{current.sequence}); nothing signed or published -> {args.out}"
+                )
+        except rm.RefusedError:
+            pass  # other content, another key or expired: publish a new release
+    sequence = (current.sequence if current is not None else 0) + 1
+    try:
+        bundle = rm.sign(
+            model_dir,
+            signer,
+            name=args.name or model_dir.resolve().name,
+            version=args.version,
+            sequence=sequence,
+            expires_in=timedelta(days=args.expires_days),
+            min_app_version=args.min_app_version,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    _write(bundle, args.out, True)
+    pointer = channel.publish(model_dir, bundle, pem)
+    return f"published {pointer.version} (sequence {pointer.sequence}) -> {args.channel}"
+
+
 def cmd_public_key(args: argparse.Namespace) -> str:
     pem = signer_for(args.key).public_pem()
     if args.out.exists() and not args.force:
@@ -258,6 +321,19 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--out", required=True, type=Path)
     promote.add_argument("--force", action="store_true")
     promote.set_defaults(run=cmd_promote)
+
+    ship = sub.add_parser(
+        "ship", help="sign and publish the channel's next release (nothing if unchanged)"
+    )
+    ship.add_argument("model_dir", type=Path, metavar="MODEL_DIR")
+    ship.add_argument("--version", required=True)
+    ship.add_argument("--key", required=True)
+    ship.add_argument("--channel", required=True)
+    ship.add_argument("--out", required=True, type=Path)
+    ship.add_argument("--expires-days", type=int, default=180)
+    ship.add_argument("--name", default="")
+    ship.add_argument("--min-app-version", default="0")
+    ship.set_defaults(run=cmd_ship)
 
     public = sub.add_parser("public-key", help="export the key's public half for apps")
     public.add_argument("--key", required=True)

@@ -399,8 +399,13 @@ def verify(
     min_sequence: int | None = None,
     app_version: str | None = None,
     now: datetime | None = None,
+    check_expiry: bool = True,
 ) -> Release:
-    """The release in ``model_dir``, if ``bundle`` proves it; :class:`RefusedError` otherwise."""
+    """The release in ``model_dir``, if ``bundle`` proves it; :class:`RefusedError` otherwise.
+
+    ``check_expiry=False`` is for a release the app accepted before: expiry bounds how long a
+    release may be *installed* (a stale or replayed bundle), not how long an installed model
+    may run, so a device offline past the expiry keeps working."""
     public_key = load_public_key(public_pem)
     hint = key_hint(public_pem)
     payload, payload_type, signatures = _envelope(bundle)
@@ -460,7 +465,7 @@ def verify(
             "the last one accepted"
         )
     moment = _aware(now or datetime.now(timezone.utc))
-    if moment >= terms.not_after:
+    if check_expiry and moment >= terms.not_after:
         raise RefusedError(f"expired: the release expired at {terms.as_json()['not_after']}")
     if app_version is not None and _version_key(app_version) < _version_key(terms.min_app_version):
         raise RefusedError(

@@ -354,7 +354,8 @@ def release(spec: DeploymentSpec) -> Release:
     candidate = spec.rollout.canary_percent if spec.has_candidate else 0
     return Release(
         stable_version=spec.model.version,
-        stable_image=spec.model.serving_image,
+        # "" for a pattern that ships model files (embedded): it has no image and no candidate.
+        stable_image=spec.model.image or "",
         candidate_version=spec.rollout.candidate_version,
         candidate_image=spec.rollout.candidate_image,
         candidate_percent=candidate,

@@ -204,6 +204,11 @@ class Answers(BaseModel):
     def _check_gateway(self) -> None:
         gateway = self.pattern in GATEWAY_PATTERNS
         uses_jwt = self.auth in (AuthMode.JWT, AuthMode.JWT_AND_API_KEY)
+        if self.pattern in SHIPPED_PATTERNS and self.auth is AuthMode.API_KEY:
+            raise ValueError(
+                f"auth api-key: the {self.pattern.value} pattern's device API takes JWTs only "
+                "(leave --auth out)"
+            )
         if self.pattern in SHIPPED_PATTERNS and (
             self.jwt_issuer is None or self.jwt_audience is None
         ):

@@ -37,6 +37,7 @@ from components.registry import REGISTRY, bootstrap_waivers, is_available, polic
 from components.spec import (
     SHIPPED_PATTERNS,
     WILDCARD_DNS_DOMAINS,
+    AuthMode,
     Cloud,
     DeploymentSpec,
     Environment,
@@ -174,7 +175,9 @@ def stack_sections(
     image: str | None = None,
 ) -> dict[str, Any]:
     """The project-namespaced config sections of one stack: answers + environment profile."""
-    api: dict[str, Any] = {"auth": answers.auth.value}
+    # A device API takes the client's JWTs only (components/<cloud>/delivery.py).
+    shipped = answers.pattern in SHIPPED_PATTERNS
+    api: dict[str, Any] = {"auth": AuthMode.JWT.value if shipped else answers.auth.value}
     if answers.jwt_issuer is not None:
         api["jwt_issuer"] = answers.jwt_issuer
     if answers.jwt_audience is not None:
@@ -184,7 +187,6 @@ def stack_sections(
     if answers.private_ca:
         api["private_ca"] = True
     model_image = image or answers.model_image
-    shipped = answers.pattern in SHIPPED_PATTERNS
     if model_image is None and not shipped:
         raise ValueError("the model image is not known yet (the sample model needs a plan)")
     model: dict[str, Any] = {"name": answers.model_name, "version": answers.model_version}

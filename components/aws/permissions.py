@@ -31,7 +31,7 @@ How the deployer is scoped, per service, and why (docs/patterns/aws.md has the t
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from components.bootstrap import PREVIEW_STATE_KINDS, state_object_prefixes
@@ -40,6 +40,7 @@ from components.spec import Environment, Pattern
 API_FIRST = Pattern.API_FIRST
 EVENT_DRIVEN = Pattern.EVENT_DRIVEN
 MANAGED_PLATFORM = Pattern.MANAGED_PLATFORM
+EMBEDDED = Pattern.EMBEDDED
 ALL_PATTERNS = frozenset({API_FIRST, EVENT_DRIVEN, MANAGED_PLATFORM})
 
 # The tags the stacks put on everything (DeploymentSpec.standard_tags) that make a resource
@@ -91,6 +92,9 @@ STACK_BUCKET_ROLES: Mapping[Pattern, tuple[str, ...]] = {
     API_FIRST: ("access-logs", "uptime"),
     EVENT_DRIVEN: ("access-logs", "input", "results", "audit"),
     MANAGED_PLATFORM: ("access-logs", "capture"),
+    # The release channel (components/aws/release_channel.py): the deployer creates it, and in
+    # CI publishes releases into it (s3:PutObject, GetObject, ListBucket on its objects).
+    EMBEDDED: ("access-logs", "releases"),
 }
 
 EC2_NETWORK_ACTIONS = (
@@ -755,6 +759,11 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
         _s3_config("PutEncryptionConfiguration")
     ),
     "aws:s3/bucketVersioning:BucketVersioning": _s3_config("PutBucketVersioning"),
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _t(
+        ("s3:PutBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration"),
+        ("s3-buckets",),
+        frozenset({EMBEDDED}),
+    ),
     "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _s3_config(
         "PutLifecycleConfiguration"
     ),
@@ -828,6 +837,52 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
     ),
 }
 
+# The embedded pattern's stacks (components/aws/embedded.py) build from the same types as the
+# others: a release channel (buckets), a signing key and its alias, the device API (a REST API
+# with its stage, authorizer, WAF and functions), alarms and topics.
+EMBEDDED_TYPES: tuple[str, ...] = (
+    "aws:apigateway/authorizer:Authorizer",
+    "aws:apigateway/deployment:Deployment",
+    "aws:apigateway/integration:Integration",
+    "aws:apigateway/method:Method",
+    "aws:apigateway/methodSettings:MethodSettings",
+    "aws:apigateway/resource:Resource",
+    "aws:apigateway/restApi:RestApi",
+    "aws:apigateway/stage:Stage",
+    "aws:cloudwatch/logGroup:LogGroup",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+    "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:kms/alias:Alias",
+    "aws:kms/key:Key",
+    "aws:lambda/function:Function",
+    "aws:lambda/permission:Permission",
+    "aws:s3/bucket:Bucket",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLogging:BucketLogging",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:sns/topic:Topic",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:sns/topicSubscription:TopicSubscription",
+    "aws:sqs/queue:Queue",
+    "aws:sqs/queuePolicy:QueuePolicy",
+    # Slack/Teams alert routes: the forwarder's webhook URL (components/aws/notify.py).
+    "aws:ssm/parameter:Parameter",
+    "aws:wafv2/webAcl:WebAcl",
+    "aws:wafv2/webAclAssociation:WebAclAssociation",
+    "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+)
+RESOURCE_TYPES = {
+    type_: replace(access, patterns=access.patterns | {EMBEDDED})
+    if type_ in EMBEDDED_TYPES
+    else access
+    for type_, access in RESOURCE_TYPES.items()
+}
+
 
 def grants_for(pattern: Pattern) -> tuple[str, ...]:
     """The names of the grants a deployer of ``pattern`` needs, in table order."""
@@ -887,6 +942,11 @@ BOUNDARY_ACTIONS: tuple[str, ...] = (
     "logs:DescribeLogStreams",
     "logs:PutLogEvents",
     "s3:AbortMultipartUpload",
+    # The embedded pattern's download function and the client build pipeline's reader
+    # (components/aws/delivery.py): read releases by version, list releases/ (a missing pointer
+    # is then 404, not 403).
+    "s3:GetObjectVersion",
+    "s3:ListBucket",
     # The uptime canary's role (components/aws/uptime.ROLE_ACTIONS).
     "s3:GetBucketLocation",
     "s3:ListAllMyBuckets",

@@ -107,6 +107,14 @@ def signing_key_policy(account: pulumi.Input[str], signer: pulumi.Input[str]) ->
                 sid="AccountAdministers",
                 principal={"AWS": f"arn:aws:iam::{acct}:root"},
             ),
+            # The public half is public: people in the account may read it to pin it in apps
+            # (`python -m ci.release public-key`); only the deployer signs.
+            security.statement(
+                ("kms:GetPublicKey",),
+                ["*"],
+                sid="AccountReadsPublicKey",
+                principal={"AWS": f"arn:aws:iam::{acct}:root"},
+            ),
             security.statement(
                 SIGN_ACTIONS, ["*"], sid="DeployerSigns", principal={"AWS": signer_arn}
             ),
@@ -131,7 +139,9 @@ def create_signing_key(
         deletion_window_in_days=30 if spec.retention.deletion_protection else 7,
         policy=signing_key_policy(security.account_id(), signer),
         tags=spec.standard_tags(),
-        opts=opts,
+        # Every device of the environment pins this key's public half: deleting or replacing
+        # it strands them all, so a `pulumi destroy` must be a deliberate, unprotected step.
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
     )
     aws.kms.Alias(
         f"{name}-signing-key-alias",

@@ -33,7 +33,7 @@ from tests.journey.aws_iam import (
 )
 from tests.journey.aws_runs import role, run_bootstrap
 
-PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)
+PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM, Pattern.EMBEDDED)
 REGION = "eu-west-1"
 EXISTING = {
     "network": {
@@ -55,7 +55,10 @@ def _candidate(pattern: Pattern) -> dict[str, Any]:
 def variants(pattern: Pattern) -> list[tuple[Environment, dict[str, Any]]]:
     """Every environment as generated, plus prod with each choice a client can make (Slack and
     Teams alert routes included)."""
-    chosen: list[dict[str, Any]] = [_candidate(pattern), EXISTING, CHAT_ROUTES]
+    # The embedded pattern has no image, so no candidate.
+    chosen: list[dict[str, Any]] = [EXISTING, CHAT_ROUTES]
+    if pattern is not Pattern.EMBEDDED:
+        chosen.insert(0, _candidate(pattern))
     if pattern is Pattern.API_FIRST:
         chosen += [{"api": {"domain": "api.acme.example"}}, {"api": {"private_ca": True}}]
     return [(env, {}) for env in Environment] + [(Environment.PROD, c) for c in chosen]
@@ -391,3 +394,22 @@ def test_identities_that_are_not_deployers_hold_no_deploy_rights() -> None:
                 for a in RESOURCE_TYPES[t].actions
                 if not a.startswith("ec2:Describe")
             ), (identity, t)
+
+
+@pytest.mark.parametrize("env", list(Environment))
+def test_the_deployer_may_publish_a_release_into_its_channel(env: Environment) -> None:
+    """`python -m ci.release publish` runs as the deployer (components/release_channels.py
+    S3Channel: get the pointer, put the files, the bundle and the pointer, SSE-KMS with the
+    stack key); signing is allowed by the signing key's own policy (release_channel.py)."""
+    docs = deployer_documents(Pattern.EMBEDDED, env)
+    bucket = "acme-support-releases-0a1b2c3"  # the channel is auto-named from <project>-releases
+    for action, arn in (
+        ("s3:PutObject", f"arn:aws:s3:::{bucket}/releases/1.0.0-7/model/keywords.json"),
+        ("s3:PutObject", f"arn:aws:s3:::{bucket}/releases/LATEST.json"),
+        ("s3:GetObject", f"arn:aws:s3:::{bucket}/releases/LATEST.json"),
+        ("s3:ListBucket", f"arn:aws:s3:::{bucket}"),
+    ):
+        assert _permitted(docs, action, arn), (action, arn)
+    assert allows(docs, "kms:GenerateDataKey") and allows(docs, "kms:Decrypt")
+    # never the state bucket's objects through this grant
+    assert not _permitted(docs, "s3:PutObject", "arn:aws:s3:::acme-support-state-0a1b2c3/x")

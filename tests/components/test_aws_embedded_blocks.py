@@ -128,6 +128,11 @@ def test_only_the_environments_deployer_signs() -> None:
     ]
     admin = next(s for s in policy["Statement"] if s["Sid"] == "AccountAdministers")
     assert not {"kms:Sign", "kms:Encrypt", "kms:Decrypt"} & set(admin["Action"])
+    # people in the account read the public half (to pin it in apps), and nothing more
+    reader = next(s for s in policy["Statement"] if s["Sid"] == "AccountReadsPublicKey")
+    assert reader["Action"] in ("kms:GetPublicKey", ["kms:GetPublicKey"])
+    # every device pins this key: deleting it takes a deliberate unprotect first
+    assert key.protect
     (alias,) = [
         r
         for r in of_type(resources, "aws:kms/alias:Alias")

@@ -326,9 +326,9 @@ def test_the_runbook_says_how_to_roll_back_through_the_pipeline(project: Project
     if project.pattern in SHIPPED_PATTERNS:
         # Nothing to switch back on devices: a release is withdrawn by re-publishing the
         # previous model under a newer sequence, with the release tool's own commands.
-        for command in ("ci.release sign model/artifacts", "ci.release publish model/artifacts"):
-            assert f"python -m {command}" in project.runbook
-        assert "newer sequence" in project.runbook and "canary" not in project.runbook.lower()
+        assert "python -m ci.release ship model/artifacts" in project.runbook
+        assert "Revert the change to `model/artifacts/`" in project.runbook
+        assert "next sequence" in project.runbook and "canary" not in project.runbook.lower()
         return
     assert "python -m ci.rollout rollback --stack prod" in project.runbook
     assert "rollback-drill" in project.runbook

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from components import release_manifest as rm
-from model.predictor import FALLBACK_LABEL, KEYWORDS
+from model import predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = ROOT / "model" / "artifacts"
@@ -77,10 +77,29 @@ def verify(model: Path, bundle: Path, public: Path, *extra: str) -> subprocess.C
                "--public-key", str(public), *extra)  # fmt: skip
 
 
-def test_the_shipped_weights_are_the_sample_models() -> None:
-    weights = json.loads((MODEL / "keywords.json").read_text())
-    assert weights["keywords"] == {k: list(v) for k, v in KEYWORDS.items()}
-    assert weights["fallback_label"] == FALLBACK_LABEL
+def test_the_model_validated_is_the_model_shipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server the pipeline's model validation scores loads model/artifacts/, so changed
+    weights are judged before they are released."""
+    assert predictor.ARTIFACTS == MODEL / "keywords.json"
+    assert predictor.load().predict("I was charged twice").label == "billing"
+    changed = tmp_path / "keywords.json"
+    changed.write_text(json.dumps({"keywords": {"refunds-team": ["charged"]}}))
+    monkeypatch.setattr(predictor, "ARTIFACTS", changed)
+    assert predictor.load().predict("I was charged twice").label == "refunds-team"
+
+
+def test_an_installed_release_keeps_running_after_its_expiry(
+    signed: tuple[Path, Path, str, Path],
+) -> None:
+    """Expiry bounds installing a release; a device offline past it keeps its model."""
+    model, bundle, _, public = signed
+    later = datetime.now(timezone.utc) + timedelta(days=400)
+    body = json.loads(bundle.read_text())
+    with pytest.raises(rm.RefusedError, match="expired"):
+        rm.verify(model, body, public.read_bytes(), now=later)
+    assert rm.verify(model, body, public.read_bytes(), now=later, check_expiry=False)
 
 
 def test_a_signed_release_verifies_offline(signed: tuple[Path, Path, str, Path]) -> None:

@@ -69,3 +69,18 @@ def test_the_endpoint_predicts_with_the_test_clients_credentials(endpoint: str) 
     reply = api_client.call(endpoint, {"input": "I was charged twice"}, headers, timeout=30)
     assert reply.status == 200, reply.body
     assert "prediction" in reply.body or "predictions" in reply.body
+
+
+@pytest.fixture(scope="module")
+def device_api(outputs: dict[str, Any]) -> str:
+    url = https_output(outputs, "device_api_url")
+    if not url:
+        pytest.skip("this pattern has no device API")
+    return url.rstrip("/")
+
+
+def test_the_device_api_refuses_calls_without_a_device_token(device_api: str) -> None:
+    """Releases and telemetry are for authenticated devices only (the JWT authorizer)."""
+    assert api_client.call(f"{device_api}/releases/latest", timeout=15).status in (401, 403)
+    report = {"device": "smoke", "model_version": "0", "app_version": "0"}
+    assert api_client.call(f"{device_api}/telemetry", report, timeout=15).status in (401, 403)
