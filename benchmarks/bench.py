@@ -47,7 +47,7 @@ def bench_new(workdir: Path, repeat: int) -> list[dict[str, Any]]:
     """`aideploy new` per cloud and pattern: library call and the real CLI process."""
     rows = []
     for cloud in Cloud:
-        for pattern in (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM):
+        for pattern in Pattern:  # every built cell, embedded included
             if not is_available(cloud, pattern):
                 continue
             answers = example_answers(cloud, pattern, name="bench")
