@@ -140,7 +140,10 @@ def _cli_token(argv: list[str]) -> str:
         [tool, *argv[1:]], capture_output=True, text=True, check=False, timeout=60
     )
     if done.returncode != 0 or not done.stdout.strip():
-        raise KeyServiceError(f"{' '.join(argv[:3])} failed: {done.stderr.strip()[:200]}")
+        # One line: the CLI's last non-empty line says why (its earlier lines are context).
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        why = lines[-1][:200] if lines else f"exit {done.returncode}"
+        raise KeyServiceError(f"{' '.join(argv[:3])} failed: {why}")
     return done.stdout.strip()
 
 

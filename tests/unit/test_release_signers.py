@@ -268,3 +268,24 @@ def test_a_signature_that_does_not_verify_is_a_failure_not_a_bundle(
         "failed: the key's signature does not verify with its own public key"
     )
     assert not out.exists()
+
+
+def test_a_failing_token_cli_is_one_line_saying_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gcloud and az print several lines on failure; the error keeps the one that says why."""
+    import subprocess
+
+    from components import release_signers
+
+    monkeypatch.setattr(release_signers.shutil, "which", lambda name: f"/usr/bin/{name}")
+    stderr = "WARNING: something\n\nERROR: (gcloud.auth.print-access-token) not logged in\n"
+    monkeypatch.setattr(
+        release_signers.subprocess,
+        "run",
+        lambda *a, **k: subprocess.CompletedProcess(a, 1, stdout="", stderr=stderr),
+    )
+    with pytest.raises(release_signers.KeyServiceError) as caught:
+        release_signers._cli_token(["gcloud", "auth", "print-access-token"])
+    assert str(caught.value) == (
+        "gcloud auth print-access-token failed: "
+        "ERROR: (gcloud.auth.print-access-token) not logged in"
+    )

@@ -2,6 +2,8 @@
 
 The commands are aideploy's release tool (``components/release_cli.py``, vendored):
 
+    ship MODEL_DIR --version V --key KEY --channel CHANNEL --out BUNDLE
+                              (the channel's next release, or nothing when unchanged)
     sign MODEL_DIR --version V --sequence N --key KEY --out BUNDLE [--expires-days D]
     verify MODEL_DIR --bundle BUNDLE --public-key PEM [--min-sequence N]
     promote MODEL_DIR --bundle IN --public-key PREVIOUS_PEM --key KEY --out OUT
@@ -63,7 +65,10 @@ def _own(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run one command (see the module's docstring)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if args and args[0] in OWN_COMMANDS:
+    if not args or args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if args else 2
+    if args[0] in OWN_COMMANDS:
         return _own(args)
     return release_main(args)
 
