@@ -26,7 +26,7 @@ import pulumi_gcp as gcp
 
 from components.alarms import alarm_name, rollback_alarms, serving_alarms
 from components.base import PatternComponent
-from components.gcp import monitoring, rollout, security
+from components.gcp import cloud_run, monitoring, rollout, security
 from components.gcp.release_watch import Target
 from components.gcp.rollout import Release
 from components.naming import resource_name
@@ -119,16 +119,8 @@ class GcpApiFirst(PatternComponent):
             ),
             opts=opts,
         )
-        # A managed service answers only in projects that enabled it: ESPv2 refuses every call
-        # with "API ... is not enabled for the project" until then (review A2).
-        self.api_enabled = gcp.projects.Service(
-            f"{name}-api-enabled",
-            gcp.projects.ServiceArgs(
-                project=self.project.project_id,
-                service=self.api.service_name,
-                disable_on_destroy=False,
-            ),
-            opts=opts,
+        self.api_enabled = security.enable_managed_service(
+            f"{name}-api-enabled", self.project, self.api.service_name, opts
         )
         # ESPv2 reports checks and quota to Service Control for this one service only.
         gcp.endpoints.ServiceIamMember(
@@ -160,88 +152,75 @@ class GcpApiFirst(PatternComponent):
         esp_port = next(p for p in ESP_PORTS if p != spec.model.port)
         model = spec.model
         model_cpu, esp_cpu = container_cpus(cap.cpu)
-        return gcp.cloudrunv2.Service(
+        return cloud_run.create_service(
             f"{name}-run-{role}",
-            gcp.cloudrunv2.ServiceArgs(
-                name=resource_name("gcp", "cloud-run", spec.project, spec.environment.value, role),
-                location=spec.region,
-                # Only the load balancer reaches the service; ESPv2 does the authentication, so
-                # the Cloud Run invoker check is off instead of granting allUsers (rule 28).
-                ingress="INGRESS_TRAFFIC_INTERNAL_LOAD_BALANCER",
-                invoker_iam_disabled=True,
-                default_uri_disabled=True,
-                deletion_protection=spec.retention.deletion_protection,
-                labels=security.labels(
-                    spec, role=role, release=rollout.version_label(release.version)
-                ),
-                template=gcp.cloudrunv2.ServiceTemplateArgs(
-                    service_account=self.serving_account.email,
-                    encryption_key=self.key.id,
-                    max_instance_request_concurrency=request_concurrency(cap.cpu),
-                    scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
-                        min_instance_count=min_instances,
-                        max_instance_count=max_instances,
-                        cpu_utilization=cap.target_cpu_percent / 100,
+            spec,
+            self.key,
+            opts,
+            name=resource_name("gcp", "cloud-run", spec.project, spec.environment.value, role),
+            account=self.serving_account,
+            # Only the load balancer reaches the service; ESPv2 does the authentication, so the
+            # Cloud Run invoker check is off instead of granting allUsers (rule 28).
+            access=cloud_run.Access(
+                ingress=cloud_run.INTERNAL_LOAD_BALANCER, invoker_check=False, default_uri=False
+            ),
+            service_labels=security.labels(
+                spec, role=role, release=rollout.version_label(release.version)
+            ),
+            revision_labels=security.labels(spec, role=role),
+            concurrency=request_concurrency(cap.cpu),
+            scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
+                min_instance_count=min_instances,
+                max_instance_count=max_instances,
+                cpu_utilization=cap.target_cpu_percent / 100,
+            ),
+            containers=[
+                gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                    name="esp",
+                    image=ESP_IMAGE,
+                    ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(container_port=esp_port),
+                    envs=[
+                        gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                            name="ESPv2_ARGS",
+                            value=self.api.service_name.apply(
+                                functools.partial(esp_args, spec, port=esp_port)
+                            ),
+                        )
+                    ],
+                    depends_ons=["model"],
+                    resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                        limits={"cpu": esp_cpu, "memory": f"{ESP_MEMORY_MIB}Mi"},
+                        cpu_idle=CPU_IDLE,
                     ),
-                    labels=security.labels(spec, role=role),
-                    containers=[
-                        gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                            name="esp",
-                            image=ESP_IMAGE,
-                            ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(
-                                container_port=esp_port
-                            ),
-                            envs=[
-                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                                    name="ESPv2_ARGS",
-                                    value=self.api.service_name.apply(
-                                        functools.partial(esp_args, spec, port=esp_port)
-                                    ),
-                                )
-                            ],
-                            depends_ons=["model"],
-                            resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                                limits={"cpu": esp_cpu, "memory": f"{ESP_MEMORY_MIB}Mi"},
-                                cpu_idle=CPU_IDLE,
-                            ),
+                ),
+                gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                    name="model",
+                    image=release.image,
+                    envs=[
+                        gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                            name="MODEL_VERSION", value=release.version
                         ),
-                        gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                            name="model",
-                            image=release.image,
-                            envs=[
-                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                                    name="MODEL_VERSION", value=release.version
-                                ),
-                                # Cloud Run reserves PORT (it sets it for the ingress
-                                # container, here ESPv2), so the model's port has its own name.
-                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
-                                    name="MODEL_PORT", value=str(model.port)
-                                ),
-                            ],
-                            resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                                limits={"cpu": model_cpu, "memory": f"{cap.memory_mb}Mi"},
-                                cpu_idle=CPU_IDLE,
-                            ),
-                            startup_probe=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
-                                http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(
-                                    path=model.health_path, port=model.port
-                                ),
-                                period_seconds=5,
-                                failure_threshold=24,
-                            ),
-                            liveness_probe=gcp.cloudrunv2.ServiceTemplateContainerLivenessProbeArgs(
-                                http_get=gcp.cloudrunv2.ServiceTemplateContainerLivenessProbeHttpGetArgs(
-                                    path=model.health_path, port=model.port
-                                ),
-                                period_seconds=30,
-                            ),
+                        # Cloud Run reserves PORT (it sets it for the ingress container, here
+                        # ESPv2), so the model's port has its own name.
+                        gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
+                            name="MODEL_PORT", value=str(model.port)
                         ),
                     ],
+                    resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                        limits={"cpu": model_cpu, "memory": f"{cap.memory_mb}Mi"},
+                        cpu_idle=CPU_IDLE,
+                    ),
+                    startup_probe=cloud_run.startup_probe(model.health_path, model.port),
+                    liveness_probe=gcp.cloudrunv2.ServiceTemplateContainerLivenessProbeArgs(
+                        http_get=gcp.cloudrunv2.ServiceTemplateContainerLivenessProbeHttpGetArgs(
+                            path=model.health_path, port=model.port
+                        ),
+                        period_seconds=30,
+                    ),
                 ),
-            ),
-            opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=[*self.key.grants, self.api_enabled])
-            ),
+            ],
+            # ESPv2 fetches the managed service's config on start: it must be enabled first.
+            after=[self.api_enabled],
         )
 
     # -- Edge: load balancer, TLS, Cloud Armor, weighted canary split -------------------------
@@ -490,11 +469,6 @@ def request_concurrency(cpu: float) -> int:
     return 80 if cpu >= 1 else 1
 
 
-def _cpu(cpu: float) -> str:
-    # Cloud Run takes whole CPUs as "1", "2" and fractions as millicores.
-    return str(int(cpu)) if float(cpu).is_integer() else f"{int(cpu * 1000)}m"
-
-
 def container_cpus(model_cpu: float) -> tuple[str, str]:
     """(model, ESPv2) CPU limits whose sum is a CPU count Cloud Run accepts for an instance.
 
@@ -509,7 +483,7 @@ def container_cpus(model_cpu: float) -> tuple[str, str]:
             f"capacity.cpu {model_cpu:g}: a Cloud Run instance has at most {max(INSTANCE_CPUS)} "
             f"vCPU and ESPv2 needs {ESP_MIN_CPU:g}; use at most {most:g} for the model"
         )
-    return _cpu(model_cpu), _cpu(total - model_cpu)
+    return cloud_run.cpu_limit(model_cpu), cloud_run.cpu_limit(total - model_cpu)
 
 
 def endpoints_service_name(spec: DeploymentSpec, project_id: str) -> str:

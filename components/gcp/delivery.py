@@ -1,7 +1,8 @@
 """GCP building blocks for the embedded pattern: the device API and the build pipeline's reader.
 
 The device API is an **API Gateway** (``gcp.apigateway.Api/ApiConfig/Gateway``) in front of two
-Cloud Functions (gen2), one per route, each with its own identity:
+Cloud Functions (gen2), one per route, each with its own identity, both built and run by the
+function blocks (components/gcp/functions.py, as the rollback function is):
 
 * ``GET /releases/latest`` (components/gcp/release_fn/main.py) answers with V4 signed URLs of
   the current release, signed through IAM Credentials ``signBlob`` as the function's own service
@@ -49,7 +50,7 @@ import pulumi_gcp as gcp
 
 from components import embedded_telemetry as telemetry
 from components.alarms import Tier, alarm_name
-from components.gcp import monitoring, prerequisites, security
+from components.gcp import functions, monitoring, prerequisites, security, storage
 from components.gcp.security import Identity, Project, StackKey
 from components.naming import resource_name
 from components.spec import DeploymentSpec
@@ -61,7 +62,6 @@ TELEMETRY_MODULE = Path(telemetry.__file__)
 DOWNLOAD_PATH = "/releases/latest"
 TELEMETRY_PATH = "/telemetry"
 URL_SECONDS = 300  # how long a signed download URL works (the handler caps it at an hour)
-RUNTIME = "python312"
 DOWNLOAD_ENTRY_POINT = "latest"
 TELEMETRY_ENTRY_POINT = "report"
 MAX_INSTANCES = 10
@@ -260,28 +260,14 @@ def grant_channel_read(
     """objectViewer on ``channel`` for ``member``, limited by the IAM ``condition`` (a function
     of the bucket's name). Listing is checked on the bucket, which the condition excludes: the
     reader finds releases through the pointer."""
-    return gcp.storage.BucketIAMMember(
+    return storage.grant_on_bucket(
         logical,
-        gcp.storage.BucketIAMMemberArgs(
-            bucket=channel.name,
-            role=OBJECT_READ_ROLE,
-            member=member,
-            condition=gcp.storage.BucketIAMMemberConditionArgs(
-                title=title, expression=channel.name.apply(condition)
-            ),
-        ),
-        opts=opts,
+        channel,
+        OBJECT_READ_ROLE,
+        member,
+        opts,
+        condition=storage.Condition(title, channel.name.apply(condition)),
     )
-
-
-@dataclass(frozen=True)
-class _Build:
-    """What both device functions are built with."""
-
-    bucket: gcp.storage.Bucket
-    repository: gcp.artifactregistry.Repository
-    builder: Identity
-    grants: tuple[pulumi.Resource, ...]
 
 
 def _create_build(
@@ -290,120 +276,68 @@ def _create_build(
     project: Project,
     key: StackKey,
     opts: pulumi.ResourceOptions,
-) -> _Build:
-    """The functions' source bucket, image repository and build identity (as the rollback
-    function's, components/gcp/rollout.py)."""
-    after_key = pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(depends_on=list(key.grants))
+) -> functions.FunctionBuild:
+    """The functions' source bucket, image repository and build identity (the block the
+    rollback function is built with too, components/gcp/functions.py)."""
+    return functions.create_function_build(
+        name,
+        "device",
+        spec,
+        project,
+        key,
+        security.service_account(BUILD_ROLE, spec, project, project.parent),
+        opts,
+        repository_logical=f"{name}-device-fn-images",
+        repository_id=build_repository_id(spec),
+        label_role="device-api",
     )
-    builder = security.service_account(BUILD_ROLE, spec, project, project.parent)
-    builder_member = security.member(builder)
-    bucket = security.private_bucket(name, "fn-source", spec, key, opts)
-    repository = gcp.artifactregistry.Repository(
-        f"{name}-device-fn-images",
-        gcp.artifactregistry.RepositoryArgs(
-            location=spec.region,
-            repository_id=build_repository_id(spec),
-            format="DOCKER",
-            kms_key_name=key.id,
-            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=False),
-            labels=security.labels(spec, role="device-api"),
-        ),
-        opts=after_key,
-    )
-    grants: list[pulumi.Resource] = [
-        gcp.storage.BucketIAMMember(
-            f"{name}-device-build-source",
-            gcp.storage.BucketIAMMemberArgs(
-                bucket=bucket.name, role="roles/storage.objectViewer", member=builder_member
-            ),
-            opts=opts,
-        ),
-        gcp.artifactregistry.RepositoryIamMember(
-            f"{name}-device-build-push",
-            gcp.artifactregistry.RepositoryIamMemberArgs(
-                repository=repository.name,
-                location=spec.region,
-                role="roles/artifactregistry.writer",
-                member=builder_member,
-            ),
-            opts=opts,
-        ),
-        *security.project_roles(
-            f"{name}-device",
-            project,
-            {"build": ("roles/logging.logWriter",)},
-            opts,
-            {"build": builder_member},
-        ),
-    ]
-    return _Build(bucket, repository, builder, tuple(grants))
 
 
-def _function(
+def _runtime(account: Identity, environment: Mapping[str, pulumi.Input[str]]) -> functions.Runtime:
+    """How a device function runs: API Gateway calls its backends on their public URL; the
+    invoker check (the gateway's identity only) keeps everyone else out."""
+    return functions.Runtime(
+        account=account,
+        ingress="ALLOW_ALL",
+        max_instances=MAX_INSTANCES,
+        timeout_seconds=15,
+        environment=environment,
+    )
+
+
+def _device_function(
     base: str,
     role: str,
     spec: DeploymentSpec,
     key: StackKey,
-    build: _Build,
-    runtime: Identity,
+    build: functions.FunctionBuild,
     opts: pulumi.ResourceOptions,
     *,
     description: str,
     folder: Path,
     shipped: Mapping[str, Path],
     entry_point: str,
-    environment: Mapping[str, pulumi.Input[str]],
+    runtime: functions.Runtime,
+    invoker: pulumi.Input[str],
     after: list[pulumi.Resource],
-) -> gcp.cloudfunctionsv2.Function:
-    """A device-facing function (logical name ``<base>-fn``) built from ``folder``."""
+) -> functions.Function:
+    """A device-facing function (logical names ``<base>-fn``, ``<base>-source``,
+    ``<base>-invoker``) built from ``folder``, invocable by ``invoker`` only."""
     archive, digest = _archive(folder, shipped)
-    source = gcp.storage.BucketObject(
-        f"{base}-source",
-        gcp.storage.BucketObjectArgs(
-            bucket=build.bucket.name,
-            # Named by its content: a changed function is a new object, so the build re-runs.
-            name=f"{role}-{digest}.zip",
-            source=archive,
-        ),
-        opts=opts,
-    )
-    return gcp.cloudfunctionsv2.Function(
-        f"{base}-fn",
-        gcp.cloudfunctionsv2.FunctionArgs(
-            name=function_name(spec, role),
-            location=spec.region,
-            description=description,
-            kms_key_name=key.id,
-            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
-                runtime=RUNTIME,
-                entry_point=entry_point,
-                docker_repository=build.repository.id,
-                service_account=build.builder.name,
-                source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
-                    storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
-                        bucket=build.bucket.name, object=source.name
-                    )
-                ),
-            ),
-            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
-                service_account_email=runtime.email,
-                # API Gateway calls its backends on their public URL; the invoker check (the
-                # gateway's identity only) keeps everyone else out.
-                ingress_settings="ALLOW_ALL",
-                all_traffic_on_latest_revision=True,
-                min_instance_count=0,
-                max_instance_count=MAX_INSTANCES,
-                available_memory="256M",
-                timeout_seconds=15,
-                environment_variables=dict(environment),
-            ),
-            labels=security.labels(spec, role=role),
-        ),
-        opts=pulumi.ResourceOptions.merge(
-            opts,
-            pulumi.ResourceOptions(depends_on=[*key.grants, *build.grants, *after]),
-        ),
+    return functions.create_function(
+        base,
+        spec,
+        key,
+        build,
+        opts,
+        function_name=function_name(spec, role),
+        description=description,
+        source=functions.Source(archive, f"{role}-{digest}.zip"),
+        entry_point=entry_point,
+        runtime=runtime,
+        invoker=invoker,
+        label_role=role,
+        after=after,
     )
 
 
@@ -439,17 +373,21 @@ def create_device_api(
         "releases-only",
         opts,
     )
-    download = _function(
-        f"{name}-dl", DOWNLOAD_ROLE, spec, key, build, accounts[DOWNLOAD_ROLE], opts,
+    download = _device_function(
+        f"{name}-dl", DOWNLOAD_ROLE, spec, key, build, opts,
         description="Answers devices with short-lived signed URLs of the current release",
         folder=HANDLER_DIR,
         shipped={},
         entry_point=DOWNLOAD_ENTRY_POINT,
-        environment={
-            "CHANNEL_BUCKET": channel.name,
-            "SIGNER": accounts[DOWNLOAD_ROLE].email,
-            "URL_SECONDS": str(URL_SECONDS),
-        },
+        runtime=_runtime(
+            accounts[DOWNLOAD_ROLE],
+            {
+                "CHANNEL_BUCKET": channel.name,
+                "SIGNER": accounts[DOWNLOAD_ROLE].email,
+                "URL_SECONDS": str(URL_SECONDS),
+            },
+        ),
+        invoker=members[GATEWAY_ROLE],
         after=[reads_releases],
     )  # fmt: skip
     reads_pointer = grant_channel_read(
@@ -460,29 +398,22 @@ def create_device_api(
         "pointer-only",
         opts,
     )
-    telemetry_fn = _function(
-        f"{name}-telemetry", TELEMETRY_ROLE, spec, key, build, accounts[TELEMETRY_ROLE], opts,
+    telemetry_fn = _device_function(
+        f"{name}-telemetry", TELEMETRY_ROLE, spec, key, build, opts,
         description="Turns device reports into log-based metrics",
         folder=TELEMETRY_DIR,
         shipped={"embedded_telemetry.py": TELEMETRY_MODULE},
         entry_point=TELEMETRY_ENTRY_POINT,
-        environment={"CHANNEL_BUCKET": channel.name, "ENVIRONMENT": spec.environment.value},
+        runtime=_runtime(
+            accounts[TELEMETRY_ROLE],
+            {"CHANNEL_BUCKET": channel.name, "ENVIRONMENT": spec.environment.value},
+        ),
+        invoker=members[GATEWAY_ROLE],
         after=[reads_pointer],
     )  # fmt: skip
-    # Only the gateway's identity may invoke each function's service.
-    invokers = [
-        gcp.cloudrunv2.ServiceIamMember(
-            f"{base}-invoker",
-            gcp.cloudrunv2.ServiceIamMemberArgs(
-                name=function.name,
-                location=spec.region,
-                role="roles/run.invoker",
-                member=members[GATEWAY_ROLE],
-            ),
-            opts=opts,
-        )
-        for base, function in ((f"{name}-dl", download), (f"{name}-telemetry", telemetry_fn))
-    ]
+    # Only the gateway's identity may invoke each function's service (the blocks' invoker
+    # grants): the gateway waits for them.
+    invokers = [download.invoker, telemetry_fn.invoker]
 
     api = gcp.apigateway.Api(
         f"{name}-dl-api",
@@ -493,7 +424,9 @@ def create_device_api(
         ),
         opts=opts,
     )
-    document = pulumi.Output.all(project.project_id, download.name, telemetry_fn.name).apply(
+    document = pulumi.Output.all(
+        project.project_id, download.function.name, telemetry_fn.function.name
+    ).apply(
         lambda v: openapi_document(
             spec, function_url(spec, v[0], v[1]), function_url(spec, v[0], v[2])
         )
@@ -523,14 +456,9 @@ def create_device_api(
         ),
         opts=opts,
     )
-    # The API's managed service answers only in a project that enabled it (as for the
-    # api-first Endpoints service, review A2).
-    enabled = gcp.projects.Service(
-        f"{name}-dl-api-enabled",
-        gcp.projects.ServiceArgs(
-            project=project.project_id, service=api.managed_service, disable_on_destroy=False
-        ),
-        opts=opts,
+    # The API's managed service answers only in a project that enabled it.
+    enabled = security.enable_managed_service(
+        f"{name}-dl-api-enabled", project, api.managed_service, opts
     )
     gid = gateway_id(spec)
     gateway = gcp.apigateway.Gateway(
@@ -547,18 +475,33 @@ def create_device_api(
         ),
     )
     url = gateway.default_hostname.apply(lambda host: f"https://{host}")
-    log_filter = pulumi.Output.all(download.name, telemetry_fn.name, api.managed_service).apply(
-        lambda v: device_log_filter([v[0], v[1]], gid, v[2])
+    # Known at the first preview (names we set, not the API's generated managed service): the
+    # pack can then check that the stack's exclusion covers what its sink routes.
+    log_filter = pulumi.Output.all(download.function.name, telemetry_fn.function.name).apply(
+        lambda v: device_log_filter([v[0], v[1]], gid, api_id(spec))
     )
-    return DeviceApi(api, config, gateway, download, telemetry_fn, accounts, url, gid, log_filter)
+    return DeviceApi(
+        api,
+        config,
+        gateway,
+        download.function,
+        telemetry_fn.function,
+        accounts,
+        url,
+        gid,
+        log_filter,
+    )
 
 
-def device_log_filter(functions: list[str], gateway: str, managed_service: str | None) -> str:
-    """The stack's logs: its functions, its gateway and API, and the audited services."""
+def device_log_filter(functions: list[str], gateway: str, api: str | None) -> str:
+    """The stack's logs: its functions, its gateway and its API's managed service (named
+    ``<api id>-<generated>.apigateway.<project>.cloud.goog`` by API Gateway), and the audited
+    services."""
     services = " OR ".join(f'"{f}"' for f in functions)
     api_logs = (
-        f' OR (resource.type="api" AND resource.labels.service="{managed_service}")'
-        if managed_service
+        f' OR (resource.type="api" AND '
+        f'resource.labels.service=~"^{api}-[a-z0-9]+\\.apigateway\\.")'
+        if api
         else ""
     )
     return (

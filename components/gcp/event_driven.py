@@ -42,7 +42,7 @@ from components.alarms import (
     worker_bounds,
 )
 from components.base import PatternComponent
-from components.gcp import monitoring, prerequisites, security
+from components.gcp import cloud_run, monitoring, prerequisites, security, storage
 from components.naming import resource_name
 from components.spec import DeploymentSpec, Pattern
 
@@ -109,11 +109,6 @@ def retention_seconds(days: int, cap_days: int) -> str:
     return f"{min(days, cap_days) * 86400}s"
 
 
-def cpu_limit(cpu: float) -> str:
-    """Cloud Run takes whole CPUs as "1", "2" and fractions as millicores."""
-    return str(int(cpu)) if float(cpu).is_integer() else f"{int(cpu * 1000)}m"
-
-
 class GcpEventDriven(PatternComponent):
     """Jobs from uploads, authenticated publishes and a schedule, processed by Cloud Run workers."""
 
@@ -124,9 +119,7 @@ class GcpEventDriven(PatternComponent):
         child = self.child_opts()
         self.project = security.current_project(self)
         self.key = security.create_key(name, spec, self.project, KEY_USERS, child)
-        self.after_key = pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=list(self.key.grants))
-        )
+        self.after_key = self.key.after(child)
         self.accounts = {
             role: security.service_account(role, spec, self.project, self) for role in IDENTITIES
         }
@@ -154,8 +147,8 @@ class GcpEventDriven(PatternComponent):
     def _create_storage(
         self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
     ) -> None:
-        self.input = security.private_bucket(name, "input", spec, self.key, opts)
-        self.results = security.private_bucket(name, "results", spec, self.key, opts)
+        self.input = storage.private_bucket(name, "input", spec, self.key, opts)
+        self.results = storage.private_bucket(name, "results", spec, self.key, opts)
         protected = spec.retention.deletion_protection
         self.status = gcp.firestore.Database(
             f"{name}-status",
@@ -233,62 +226,49 @@ class GcpEventDriven(PatternComponent):
             "MAX_DELIVERIES": str(MAX_DELIVERIES),
             "DEAD_LETTER_PATH": DEAD_LETTER_PATH,
         }
-        self.worker = gcp.cloudrunv2.Service(
+        self.worker = cloud_run.create_service(
             f"{name}-worker",
-            gcp.cloudrunv2.ServiceArgs(
-                name=resource_name(
-                    "gcp", "cloud-run", spec.project, spec.environment.value, "worker"
-                ),
-                location=spec.region,
-                # Reachable only from inside the project (Pub/Sub push is internal traffic), and
-                # then only by the pusher identity (the invoker check stays on).
-                ingress="INGRESS_TRAFFIC_INTERNAL_ONLY",
-                deletion_protection=spec.retention.deletion_protection,
-                labels=security.labels(spec, role="worker"),
-                template=gcp.cloudrunv2.ServiceTemplateArgs(
-                    service_account=self.accounts["worker"].email,
-                    encryption_key=self.key.id,
-                    # The worker gives up before Pub/Sub's ack deadline, so a timed-out job is
-                    # redelivered (and counted) rather than processed twice at once.
-                    timeout=f"{max_processing_seconds(spec)}s",
-                    max_instance_request_concurrency=JOBS_PER_INSTANCE,
-                    scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
-                        min_instance_count=low, max_instance_count=high
-                    ),
-                    labels=security.labels(spec, role="worker"),
-                    containers=[
-                        gcp.cloudrunv2.ServiceTemplateContainerArgs(
-                            name="worker",
-                            image=model.serving_image,
-                            ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(
-                                container_port=model.port
-                            ),
-                            envs=[
-                                gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
-                                for k, v in env.items()
-                            ],
-                            # CPU only while a job runs (request-based billing, which Cloud
-                            # Run requires below 1 vCPU too), boosted while the model loads.
-                            resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
-                                limits={
-                                    "cpu": cpu_limit(spec.capacity.cpu),
-                                    "memory": f"{spec.capacity.memory_mb}Mi",
-                                },
-                                cpu_idle=True,
-                                startup_cpu_boost=True,
-                            ),
-                            startup_probe=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeArgs(
-                                http_get=gcp.cloudrunv2.ServiceTemplateContainerStartupProbeHttpGetArgs(
-                                    path=model.health_path, port=model.port
-                                ),
-                                period_seconds=5,
-                                failure_threshold=24,
-                            ),
-                        )
-                    ],
-                ),
+            spec,
+            self.key,
+            self.child_opts(),
+            name=resource_name("gcp", "cloud-run", spec.project, spec.environment.value, "worker"),
+            account=self.accounts["worker"],
+            # Reachable only from inside the project (Pub/Sub push is internal traffic), and
+            # then only by the pusher identity (the invoker check stays on).
+            access=cloud_run.Access(ingress=cloud_run.INTERNAL_ONLY),
+            service_labels=security.labels(spec, role="worker"),
+            revision_labels=security.labels(spec, role="worker"),
+            # The worker gives up before Pub/Sub's ack deadline, so a timed-out job is
+            # redelivered (and counted) rather than processed twice at once.
+            timeout=f"{max_processing_seconds(spec)}s",
+            concurrency=JOBS_PER_INSTANCE,
+            scaling=gcp.cloudrunv2.ServiceTemplateScalingArgs(
+                min_instance_count=low, max_instance_count=high
             ),
-            opts=self.after_key,
+            containers=[
+                gcp.cloudrunv2.ServiceTemplateContainerArgs(
+                    name="worker",
+                    image=model.serving_image,
+                    ports=gcp.cloudrunv2.ServiceTemplateContainerPortsArgs(
+                        container_port=model.port
+                    ),
+                    envs=[
+                        gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(name=k, value=v)
+                        for k, v in env.items()
+                    ],
+                    # CPU only while a job runs (request-based billing, which Cloud Run
+                    # requires below 1 vCPU too), boosted while the model loads.
+                    resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
+                        limits={
+                            "cpu": cloud_run.cpu_limit(spec.capacity.cpu),
+                            "memory": f"{spec.capacity.memory_mb}Mi",
+                        },
+                        cpu_idle=True,
+                        startup_cpu_boost=True,
+                    ),
+                    startup_probe=cloud_run.startup_probe(model.health_path, model.port),
+                )
+            ],
         )
 
     def _push(self, path: str) -> gcp.pubsub.SubscriptionPushConfigArgs:
@@ -404,10 +384,8 @@ class GcpEventDriven(PatternComponent):
             return f"{who.replace('agent:', 'agent-')}-{role.rsplit('.', 1)[-1].lower()}"
 
         def bucket(target: str, bucket: gcp.storage.Bucket) -> Binder:
-            return lambda who, role, member: gcp.storage.BucketIAMMember(
-                f"{name}-iam-{target}-{short(who, role)}",
-                gcp.storage.BucketIAMMemberArgs(bucket=bucket.name, role=role, member=member),
-                opts=opts,
+            return lambda who, role, member: storage.grant_on_bucket(
+                f"{name}-iam-{target}-{short(who, role)}", bucket, role, member, opts
             )
 
         def topic(target: str, topic: gcp.pubsub.Topic) -> Binder:

@@ -143,9 +143,6 @@ class GcpManagedPlatform(PatternComponent):
     def _create_endpoint(
         self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
     ) -> None:
-        after_key = pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
-        )
         self.endpoint = gcp.vertex.AiEndpoint(
             f"{name}-endpoint",
             gcp.vertex.AiEndpointArgs(
@@ -161,7 +158,8 @@ class GcpManagedPlatform(PatternComponent):
                 labels=security.labels(spec),
             ),
             opts=pulumi.ResourceOptions.merge(
-                after_key, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
+                self.key.after(opts),
+                pulumi.ResourceOptions(protect=spec.retention.deletion_protection),
             ),
         )
         self.endpoint_path = pulumi.Output.concat(
@@ -196,9 +194,7 @@ class GcpManagedPlatform(PatternComponent):
                     spec, role=role, release=rollout.version_label(release.version)
                 ),
             },
-            opts=pulumi.ResourceOptions.merge(
-                opts, pulumi.ResourceOptions(depends_on=list(self.key.grants))
-            ),
+            opts=self.key.after(opts),
             api=self.vertex_api,
         )
 

@@ -1,8 +1,8 @@
 """GCP building blocks for the embedded pattern's release side: the channel and the signing key.
 
-* :func:`create_release_channel`: a Cloud Storage bucket per environment, private (uniform
-  access, public access prevention enforced), encrypted with the stack's key, versioned, with
-  **object retention** enabled. GCS's alternative, a bucket retention policy, forbids replacing
+* :func:`create_release_channel`: a Cloud Storage bucket per environment, the encrypted bucket
+  of components/gcp/storage.py (private, the stack's key, versioned) with **object retention**
+  enabled. GCS's alternative, a bucket retention policy, forbids replacing
   any object younger than the period, which would freeze the channel's pointer
   (``releases/LATEST.json``); object retention locks each release object as the publisher
   uploads it instead: ``Unlocked`` by default (a privileged identity with
@@ -28,6 +28,7 @@ import pulumi
 import pulumi_gcp as gcp
 
 from components.bootstrap import DEPLOYERS, identity_name
+from components.gcp import storage
 from components.gcp.security import Project, StackKey, labels
 from components.naming import resource_name
 from components.spec import Cloud, DeploymentSpec
@@ -58,37 +59,30 @@ def create_release_channel(
     settings: ChannelSettings,
     opts: pulumi.ResourceOptions,
 ) -> gcp.storage.Bucket:
-    """The environment's release channel (logical name ``<name>-releases``)."""
-    return gcp.storage.Bucket(
+    """The environment's release channel (logical name ``<name>-releases``): the encrypted
+    bucket (components/gcp/storage.py) with object retention, keeping current releases."""
+    return storage.create_encrypted_bucket(
         f"{name}-releases",
-        gcp.storage.BucketArgs(
-            location=spec.region,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key.id),
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            enable_object_retention=True,
-            lifecycle_rules=[
-                # Old versions of an object go after data retention (as their retention
-                # allows); current releases stay.
-                gcp.storage.BucketLifecycleRuleArgs(
-                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                        days_since_noncurrent_time=spec.retention.data_days,
-                        with_state="ARCHIVED",
-                    ),
-                )
-            ],
-            force_destroy=not spec.retention.deletion_protection,
-            labels=labels(
-                spec,
-                role="releases",
-                retention_mode=settings.mode.value.lower(),
-                retention_days=str(settings.retention_days),
-            ),
-        ),
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=list(key.grants))
+        spec,
+        key,
+        opts,
+        enable_object_retention=True,
+        lifecycle_rules=[
+            # Old versions of an object go after data retention (as their retention allows);
+            # current releases stay.
+            gcp.storage.BucketLifecycleRuleArgs(
+                action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
+                condition=gcp.storage.BucketLifecycleRuleConditionArgs(
+                    days_since_noncurrent_time=spec.retention.data_days,
+                    with_state="ARCHIVED",
+                ),
+            )
+        ],
+        bucket_labels=labels(
+            spec,
+            role="releases",
+            retention_mode=settings.mode.value.lower(),
+            retention_days=str(settings.retention_days),
         ),
     )
 

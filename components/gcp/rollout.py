@@ -5,7 +5,8 @@ the same machinery: the rollback alert policies notify a Pub/Sub channel, whose 
 small Cloud Function (gen2, code in ``rollback_fn/``) that re-checks the candidate's metrics and
 resets the traffic split to the stable version. The function's identity may list open alerts
 and time series (the bootstrap's reader role) and change only the one traffic target it guards
-(a caller-provided, resource-scoped grant).
+(a caller-provided, resource-scoped grant). The function and its build are the blocks of
+components/gcp/functions.py (the embedded device API's functions are built the same way).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pulumi_gcp as gcp
 from pulumi import Output
 
 from components.alarms import Tier
-from components.gcp import monitoring, prerequisites, security
+from components.gcp import functions, monitoring, prerequisites, security
 from components.gcp.release_watch import Target
 from components.gcp.security import Project, StackKey
 from components.naming import resource_name
@@ -37,7 +38,6 @@ SHIPPED_MODULES: dict[str, Path] = {
 }
 # Fresh data the function decides on: the last five minutes of both versions.
 WINDOW_SECONDS = 300
-ROLLBACK_RUNTIME = "python312"
 ROLLBACK_ENTRY_POINT = "on_alert"
 # Services whose agents use the stack key for the rollback path (topic, bucket, image, function).
 ROLLBACK_KEY_USERS: tuple[str, ...] = (
@@ -160,9 +160,6 @@ def create_trigger(
     (docs/patterns/gcp.md). The function therefore trusts no message: it acts only on one of its
     stack's policies that the Alerts API shows open (E6).
     """
-    after_key = pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(depends_on=list(key.grants))
-    )
     topic = gcp.pubsub.Topic(
         f"{name}-rollback-topic",
         gcp.pubsub.TopicArgs(
@@ -170,7 +167,7 @@ def create_trigger(
             message_retention_duration=f"{min(spec.retention.log_days, 31) * 86400}s",
             labels=security.labels(spec, role="rollback"),
         ),
-        opts=after_key,
+        opts=key.after(opts),
     )
     publisher = gcp.pubsub.TopicIAMMember(
         f"{name}-rollback-topic-publisher",
@@ -214,76 +211,33 @@ def create_rollback(
     ``routing``'s page and ticket tiers through log-match alert policies.
     """
     topic, channel = trigger.topic, trigger.channel
-    after_key = pulumi.ResourceOptions.merge(
-        opts, pulumi.ResourceOptions(depends_on=list(key.grants))
-    )
     parent = project.parent
     runtime = security.service_account("rollback", spec, project, parent)
-    builder = security.service_account("rollback-build", spec, project, parent)
     runtime_member = security.member(runtime)
-    builder_member = security.member(builder)
-
-    source_bucket = security.private_bucket(name, "fn-source", spec, key, opts)
-    source = gcp.storage.BucketObject(
-        f"{name}-rollback-source",
-        gcp.storage.BucketObjectArgs(
-            bucket=source_bucket.name,
-            # Named by its content: a changed function is a new object, so the build re-runs.
-            name=f"rollback-fn-{archive_digest()}.zip",
-            source=function_archive(),
+    build = functions.create_function_build(
+        name,
+        "rollback",
+        spec,
+        project,
+        key,
+        security.service_account("rollback-build", spec, project, parent),
+        opts,
+        repository_logical=f"{name}-rollback-images",
+        repository_id=rollback_repository_id(spec),
+        label_role="rollback",
+    )
+    # The function's Cloud Monitoring reads (alerts, PromQL), exactly: the bootstrap's reader
+    # role. It replaced roles/monitoring.viewer under a new logical name (a grant's role is
+    # part of its identity, so the binding is replaced either way).
+    reads = gcp.projects.IAMMember(
+        f"{name}-rollback-iam-runtime-reads",
+        gcp.projects.IAMMemberArgs(
+            project=project.project_id,
+            role=rollback_reader_role(spec, project),
+            member=runtime_member,
         ),
         opts=opts,
     )
-    repository = gcp.artifactregistry.Repository(
-        f"{name}-rollback-images",
-        gcp.artifactregistry.RepositoryArgs(
-            location=spec.region,
-            repository_id=rollback_repository_id(spec),
-            format="DOCKER",
-            kms_key_name=key.id,
-            docker_config=gcp.artifactregistry.RepositoryDockerConfigArgs(immutable_tags=False),
-            labels=security.labels(spec, role="rollback"),
-        ),
-        opts=after_key,
-    )
-    build_grants: list[pulumi.Resource] = [
-        gcp.storage.BucketIAMMember(
-            f"{name}-rollback-build-source",
-            gcp.storage.BucketIAMMemberArgs(
-                bucket=source_bucket.name, role="roles/storage.objectViewer", member=builder_member
-            ),
-            opts=opts,
-        ),
-        gcp.artifactregistry.RepositoryIamMember(
-            f"{name}-rollback-build-push",
-            gcp.artifactregistry.RepositoryIamMemberArgs(
-                repository=repository.name,
-                location=spec.region,
-                role="roles/artifactregistry.writer",
-                member=builder_member,
-            ),
-            opts=opts,
-        ),
-        *security.project_roles(
-            f"{name}-rollback",
-            project,
-            {"build": ("roles/logging.logWriter",)},
-            opts,
-            {"build": builder_member},
-        ),
-        # The function's Cloud Monitoring reads (alerts, PromQL), exactly: the bootstrap's
-        # reader role. It replaced roles/monitoring.viewer under a new logical name (a grant's
-        # role is part of its identity, so the binding is replaced either way).
-        gcp.projects.IAMMember(
-            f"{name}-rollback-iam-runtime-reads",
-            gcp.projects.IAMMemberArgs(
-                project=project.project_id,
-                role=rollback_reader_role(spec, project),
-                member=runtime_member,
-            ),
-            opts=opts,
-        ),
-    ]
     target_grants = list(grant_target(runtime_member))
 
     config = pulumi.Output.all(
@@ -293,60 +247,39 @@ def create_rollback(
         ),
     ).apply(lambda v: _function_config(spec, v))
 
-    function = gcp.cloudfunctionsv2.Function(
-        f"{name}-rollback-fn",
-        gcp.cloudfunctionsv2.FunctionArgs(
-            name=resource_name("gcp", "default", spec.project, spec.environment.value, "rollback"),
-            location=spec.region,
-            description="Resets the traffic split to the stable model when a rollback alarm fires",
-            kms_key_name=key.id,
-            build_config=gcp.cloudfunctionsv2.FunctionBuildConfigArgs(
-                runtime=ROLLBACK_RUNTIME,
-                entry_point=ROLLBACK_ENTRY_POINT,
-                docker_repository=repository.id,
-                service_account=builder.name,
-                source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceArgs(
-                    storage_source=gcp.cloudfunctionsv2.FunctionBuildConfigSourceStorageSourceArgs(
-                        bucket=source_bucket.name, object=source.name
-                    )
-                ),
-            ),
-            service_config=gcp.cloudfunctionsv2.FunctionServiceConfigArgs(
-                service_account_email=runtime.email,
-                ingress_settings="ALLOW_INTERNAL_ONLY",
-                all_traffic_on_latest_revision=True,
-                min_instance_count=0,
-                # One instance: two concurrent rollbacks of the same split gain nothing.
-                max_instance_count=1,
-                available_memory="256M",
-                timeout_seconds=120,
-                environment_variables={"ROLLBACK_CONFIG": config},
-            ),
-            event_trigger=gcp.cloudfunctionsv2.FunctionEventTriggerArgs(
-                trigger_region=spec.region,
-                event_type="google.cloud.pubsub.topic.v1.messagePublished",
-                pubsub_topic=topic.id,
-                retry_policy="RETRY_POLICY_RETRY",
-                service_account_email=runtime.email,
-            ),
-            labels=security.labels(spec, role="rollback"),
+    # The Pub/Sub trigger invokes the function's service as the runtime identity: the invoker
+    # grant is its, on that one service only.
+    function = functions.create_function(
+        f"{name}-rollback",
+        spec,
+        key,
+        build,
+        opts,
+        function_name=resource_name(
+            "gcp", "default", spec.project, spec.environment.value, "rollback"
         ),
-        opts=pulumi.ResourceOptions.merge(
-            after_key, pulumi.ResourceOptions(depends_on=[*build_grants, *target_grants])
+        description="Resets the traffic split to the stable model when a rollback alarm fires",
+        source=functions.Source(function_archive(), f"rollback-fn-{archive_digest()}.zip"),
+        entry_point=ROLLBACK_ENTRY_POINT,
+        runtime=functions.Runtime(
+            account=runtime,
+            ingress="ALLOW_INTERNAL_ONLY",
+            # One instance: two concurrent rollbacks of the same split gain nothing.
+            max_instances=1,
+            timeout_seconds=120,
+            environment={"ROLLBACK_CONFIG": config},
         ),
-    )
-    # The Pub/Sub trigger invokes the function's service as the runtime identity: grant it on
-    # that one service only.
-    gcp.cloudrunv2.ServiceIamMember(
-        f"{name}-rollback-invoker",
-        gcp.cloudrunv2.ServiceIamMemberArgs(
-            name=function.name,
-            location=spec.region,
-            role="roles/run.invoker",
-            member=runtime_member,
+        invoker=runtime_member,
+        label_role="rollback",
+        event_trigger=gcp.cloudfunctionsv2.FunctionEventTriggerArgs(
+            trigger_region=spec.region,
+            event_type="google.cloud.pubsub.topic.v1.messagePublished",
+            pubsub_topic=topic.id,
+            retry_policy="RETRY_POLICY_RETRY",
+            service_account_email=runtime.email,
         ),
-        opts=opts,
-    )
+        after=[reads, *target_grants],
+    ).function
     reports = monitoring.create_report_policies(name, spec, routing, function.name, opts)
     return Rollback(topic, channel, function, runtime, reports)
 

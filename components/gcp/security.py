@@ -119,6 +119,13 @@ class StackKey:
         """The key's full resource name (``projects/.../cryptoKeys/...``)."""
         return self.key.id
 
+    def after(self, opts: pulumi.ResourceOptions) -> pulumi.ResourceOptions:
+        """``opts`` plus a dependency on every grant of the key: a resource encrypted with it
+        is created only once its service's agent may use the key (else the API refuses it)."""
+        return pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(depends_on=list(self.grants))
+        )
+
 
 def create_key(
     name: str,
@@ -229,6 +236,25 @@ def project_roles(
     return out
 
 
+def enable_managed_service(
+    logical: str,
+    project: Project,
+    service: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> gcp.projects.Service:
+    """Enable a stack's own managed service (an Endpoints service, an API Gateway API) in the
+    project: it answers only where it is enabled, and ESPv2 refuses every call with "API ... is
+    not enabled for the project" until then (review A2). Destroying the stack leaves the
+    enablement alone: other consumers may rely on it, and the service itself goes anyway."""
+    return gcp.projects.Service(
+        logical,
+        gcp.projects.ServiceArgs(
+            project=project.project_id, service=service, disable_on_destroy=False
+        ),
+        opts=opts,
+    )
+
+
 def default_exclusion_filter(log_filter: str) -> str:
     """What the stack keeps out of the _Default bucket: its routed logs, except rollback
     markers (review C6). The pipeline's guard reads markers over the project's logs
@@ -281,9 +307,7 @@ def create_log_store(
             cmek_settings=gcp.logging.ProjectBucketConfigCmekSettingsArgs(kms_key_name=key.id),
             description=f"Logs of {spec.project} {spec.environment.value}",
         ),
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=list(key.grants))
-        ),
+        opts=key.after(opts),
     )
     sink = gcp.logging.ProjectSink(
         f"{name}-log-sink",
@@ -312,39 +336,6 @@ def create_log_store(
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[sink])),
     )
     return LogStore(bucket, sink, default_exclusion)
-
-
-def private_bucket(
-    name: str,
-    role: str,
-    spec: DeploymentSpec,
-    key: StackKey,
-    opts: pulumi.ResourceOptions,
-) -> gcp.storage.Bucket:
-    """A private, CMEK-encrypted bucket with uniform access and data retention from the profile."""
-    return gcp.storage.Bucket(
-        f"{name}-{role}",
-        gcp.storage.BucketArgs(
-            location=spec.region,
-            uniform_bucket_level_access=True,
-            public_access_prevention="enforced",
-            encryption=gcp.storage.BucketEncryptionArgs(default_kms_key_name=key.id),
-            versioning=gcp.storage.BucketVersioningArgs(enabled=True),
-            lifecycle_rules=[
-                gcp.storage.BucketLifecycleRuleArgs(
-                    action=gcp.storage.BucketLifecycleRuleActionArgs(type="Delete"),
-                    condition=gcp.storage.BucketLifecycleRuleConditionArgs(
-                        age=spec.retention.data_days
-                    ),
-                )
-            ],
-            force_destroy=not spec.retention.deletion_protection,
-            labels=labels(spec, role=role),
-        ),
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=list(key.grants))
-        ),
-    )
 
 
 AUDIT_RULE = "gcp-audit-logs-require-ai-and-storage"
