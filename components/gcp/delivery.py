@@ -499,8 +499,7 @@ def device_log_filter(functions: list[str], gateway: str, api: str | None) -> st
     services."""
     services = " OR ".join(f'"{f}"' for f in functions)
     api_logs = (
-        f' OR (resource.type="api" AND '
-        f'resource.labels.service=~"^{api}-[a-z0-9]+\\.apigateway\\.")'
+        f' OR (resource.type="api" AND resource.labels.service=~"^{api}-[a-z0-9]+\\.apigateway\\.")'
         if api
         else ""
     )
