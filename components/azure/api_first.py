@@ -7,12 +7,17 @@ only API Management's addresses; two revisions, stable and candidate, weighted).
 Everything logs to one Log Analytics workspace with the profile's retention; alarms are log
 search alerts per components.alarms rule, routed per tier; the candidate's rollback alarms call
 the rollback function (rollout.py), which puts all traffic back on the stable revision.
+
+Composed from blocks: the stack's group, key, identities and logs (security.py), the hardened
+gateway, its backend, APIs and policy fragments (api_management.py), the Container Apps
+environment (hosting.py) and the model's app (container_apps.py), the rollback path
+(rollout.py) and the alarm set (monitoring.py); the edge (Front Door and its WAF) is this
+pattern's own.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
@@ -23,51 +28,26 @@ import pulumi_azure_native.cdn as cdn
 import pulumi_azure_native.frontdoor as frontdoor
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
-from components.azure import hosting, monitoring, roles, rollout, security, waivers
+from components.azure import (
+    api_management,
+    container_apps,
+    hosting,
+    monitoring,
+    roles,
+    rollout,
+    security,
+    waivers,
+)
 from components.base import PatternComponent
 from components.naming import resource_name
-from components.spec import AuthMode, DeploymentSpec, GatewayTier, Pattern
+from components.spec import AuthMode, DeploymentSpec, Pattern
 
-# API Management SKU per neutral gateway tier (capacity.gateway_tier, a declared difference in
-# the profiles; every tier below supports the same policies, so behaviour is identical).
-# Classic tiers: the ones with the documented protocol/cipher switches and stable addresses.
-APIM_SKU: dict[GatewayTier, str] = {
-    GatewayTier.DEVELOPER: "Developer",
-    GatewayTier.STANDARD: "Standard",
-    GatewayTier.PREMIUM: "Premium",
-}
-
-_APIM_SECURITY = "Microsoft.WindowsAzure.ApiManagement.Gateway.Security"
-# HTTP/2 between clients and the gateway. The key is the one the SDK documents (no
-# ".Security" segment; review A14): a misspelt key is rejected or silently ignored.
-APIM_HTTP2_PROPERTY = "Microsoft.WindowsAzure.ApiManagement.Gateway.Protocols.Server.Http2"
-# Every legacy protocol and weak cipher off, client side and backend side (policy rule 24).
-APIM_TLS_PROPERTIES: dict[str, str] = {
-    f"{_APIM_SECURITY}.Protocols.Tls10": "False",
-    f"{_APIM_SECURITY}.Protocols.Tls11": "False",
-    f"{_APIM_SECURITY}.Protocols.Ssl30": "False",
-    f"{_APIM_SECURITY}.Backend.Protocols.Tls10": "False",
-    f"{_APIM_SECURITY}.Backend.Protocols.Tls11": "False",
-    f"{_APIM_SECURITY}.Backend.Protocols.Ssl30": "False",
-    f"{_APIM_SECURITY}.Ciphers.TripleDes168": "False",
-    # Suites without forward secrecy (TLS_RSA_*) and CBC with SHA-1 (*_CBC_SHA), every one the
-    # service lets us disable (review C3); the ECDHE GCM suites stay, as do TLS 1.3's.
-    **{
-        f"{_APIM_SECURITY}.Ciphers.{suite}": "False"
-        for suite in (
-            "TLS_RSA_WITH_AES_128_GCM_SHA256",
-            "TLS_RSA_WITH_AES_256_CBC_SHA256",
-            "TLS_RSA_WITH_AES_128_CBC_SHA256",
-            "TLS_RSA_WITH_AES_256_CBC_SHA",
-            "TLS_RSA_WITH_AES_128_CBC_SHA",
-            "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA",
-            "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA",
-            "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA",
-            "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA",
-        )
-    },
-    APIM_HTTP2_PROPERTY: "True",
-}
+# The gateway's tiers and TLS settings live with the gateway block (api_management.py); kept
+# here under their old names for the callers that read them from this module.
+APIM_SKU = api_management.APIM_SKU
+APIM_HTTP2_PROPERTY = api_management.APIM_HTTP2_PROPERTY
+APIM_TLS_PROPERTIES = api_management.APIM_TLS_PROPERTIES
+size_limit_policy = api_management.size_limit_policy
 
 # Subscription keys travel in this header only (review C5). APIM has no "header only" switch:
 # the query parameter name is set to a per-service value nobody guesses, and the inbound policy
@@ -137,31 +117,6 @@ REQUEST_SCHEMA = '{"type": "object"}'
 VALIDATE_CONTENT_MAX_BYTES = 102_400
 
 
-def size_limit_policy(max_request_bytes: int) -> list[str]:
-    """Inbound policy lines that hold ``api.max_request_bytes`` for a body of any size.
-
-    A POST without Content-Length (a chunked upload) is refused with 411, one above the limit
-    with 413, before the gateway reads the body; other methods carry no body and pass.
-    """
-    missing = '@(context.Request.Method == "POST" && !context.Request.Headers.ContainsKey("Content-Length"))'  # noqa: E501
-    too_big = (
-        '@(context.Request.Method == "POST" && long.Parse(context.Request.Headers'
-        f'.GetValueOrDefault("Content-Length", "0")) > {max_request_bytes})'
-    )
-    return [
-        "    <choose>",
-        f"      <when condition={quoteattr(missing)}>",
-        '        <return-response><set-status code="411" reason="Length Required" />'
-        "</return-response>",
-        "      </when>",
-        f"      <when condition={quoteattr(too_big)}>",
-        '        <return-response><set-status code="413" reason="Payload Too Large" />'
-        "</return-response>",
-        "      </when>",
-        "    </choose>",
-    ]
-
-
 def validate_content_policy(max_request_bytes: int) -> list[str]:
     """JSON validation of the body, within validate-content's 100 KB ceiling: a larger allowed
     body (Content-Length already checked) passes unvalidated instead of being refused."""
@@ -199,29 +154,28 @@ def health_route(spec: DeploymentSpec) -> str:
     return f"/{health_api_path(spec)}{spec.model.health_path}"
 
 
-def health_policy(front_door_id: str, backend_id: str) -> str:
-    """The health API's inbound policy: Front Door only, a per-IP rate limit, the model."""
-    lines = [
-        "<policies>",
-        "  <inbound>",
-        "    <base />",
+def front_door_only_policy(front_door_id: str) -> list[str]:
+    """Inbound lines refusing (403) a request our Front Door did not forward: the gateway's
+    address is public, the X-Azure-FDID header names the Front Door profile that sent it."""
+    return [
         '    <check-header name="X-Azure-FDID" failed-check-httpcode="403"'
         ' failed-check-error-message="Forbidden" ignore-case="true">',
         f"      <value>{escape(front_door_id)}</value>",
         "    </check-header>",
-        f'    <rate-limit-by-key calls="{HEALTH_RATE_CALLS}"'
-        f' renewal-period="{HEALTH_RATE_PERIOD_SECONDS}" counter-key={quoteattr(_CLIENT_IP)} />',
-        f"    <set-backend-service backend-id={quoteattr(backend_id)} />",
-        "  </inbound>",
-        "  <backend><base /></backend>",
-        "  <outbound>",
-        "    <base />",
-        '    <set-header name="X-Powered-By" exists-action="delete" />',
-        "  </outbound>",
-        "  <on-error><base /></on-error>",
-        "</policies>",
     ]
-    return "\n".join(lines)
+
+
+def health_policy(front_door_id: str, backend_id: str) -> str:
+    """The health API's inbound policy: Front Door only, a per-IP rate limit, the model."""
+    return api_management.policy_document(
+        [
+            *front_door_only_policy(front_door_id),
+            f'    <rate-limit-by-key calls="{HEALTH_RATE_CALLS}"'
+            f' renewal-period="{HEALTH_RATE_PERIOD_SECONDS}"'
+            f" counter-key={quoteattr(_CLIENT_IP)} />",
+        ],
+        backend_id,
+    )
 
 
 def gateway_policy(
@@ -231,54 +185,21 @@ def gateway_policy(
     limits, body validation."""
     api = spec.api
     plan = AUTH_PLANS[api.auth]
-    # A token bucket of ``burst`` calls refilled at ``rate_limit_rps``: APIM counts calls per
-    # renewal period, so the period is the time the bucket takes to refill.
-    renewal = max(1, math.ceil(api.burst / api.rate_limit_rps))
-    key = quoteattr(plan.counter_key)
     issuer, audience = api.jwt() if plan.jwt else ("", "")
-    jwt = (
-        "\n".join(
-            [
-                '    <validate-jwt header-name="Authorization" failed-validation-httpcode="401"'
-                ' require-scheme="Bearer" require-expiration-time="true"'
-                ' require-signed-tokens="true">',
-                f"      <openid-config url={quoteattr(issuer.rstrip('/') + '/.well-known/openid-configuration')} />",  # noqa: E501
-                f"      <audiences><audience>{escape(audience)}</audience></audiences>",
-                f"      <issuers><issuer>{escape(issuer)}</issuer></issuers>",
-                "    </validate-jwt>",
-            ]
-        )
-        if plan.jwt
-        else ""
+    return api_management.policy_document(
+        [
+            *front_door_only_policy(front_door_id),
+            *(query_key_policy(tuple(dict.fromkeys((DEFAULT_QUERY_KEY, query_key))))),
+            *(api_management.validate_jwt_policy(issuer, audience) if plan.jwt else []),
+            *api_management.consumer_limits_policy(
+                api.burst, api.rate_limit_rps, api.quota_per_day, plan.counter_key
+            ),
+            *size_limit_policy(api.max_request_bytes),
+            *validate_content_policy(api.max_request_bytes),
+        ],
+        backend_id,
+        removed_headers=("X-Powered-By", "X-AspNet-Version"),
     )
-    lines = [
-        "<policies>",
-        "  <inbound>",
-        "    <base />",
-        '    <check-header name="X-Azure-FDID" failed-check-httpcode="403"'
-        ' failed-check-error-message="Forbidden" ignore-case="true">',
-        f"      <value>{escape(front_door_id)}</value>",
-        "    </check-header>",
-        *(query_key_policy(tuple(dict.fromkeys((DEFAULT_QUERY_KEY, query_key))))),
-        jwt,
-        f'    <rate-limit-by-key calls="{api.burst}" renewal-period="{renewal}"'
-        f" counter-key={key} />",
-        f'    <quota-by-key calls="{api.quota_per_day}" renewal-period="86400"'
-        f" counter-key={key} />",
-        *size_limit_policy(api.max_request_bytes),
-        *validate_content_policy(api.max_request_bytes),
-        f"    <set-backend-service backend-id={quoteattr(backend_id)} />",
-        "  </inbound>",
-        "  <backend><base /></backend>",
-        "  <outbound>",
-        "    <base />",
-        '    <set-header name="X-Powered-By" exists-action="delete" />',
-        '    <set-header name="X-AspNet-Version" exists-action="delete" />',
-        "  </outbound>",
-        "  <on-error><base /></on-error>",
-        "</policies>",
-    ]
-    return "\n".join(line for line in lines if line)
 
 
 class AzureApiFirst(PatternComponent):
@@ -326,36 +247,10 @@ class AzureApiFirst(PatternComponent):
     ) -> None:
         # *.azure-api.net is global and APIM keeps a deleted service's name (soft delete).
         self.apim_name = security.physical_name(spec, "apim", "gateway")
-        self.apim = apim.ApiManagementService(
-            f"{name}-apim",
-            service_name=self.apim_name,
-            resource_group_name=self.rg.name,
-            location=spec.region,
-            publisher_email=spec.owner,
-            publisher_name=spec.project,
-            sku=apim.ApiManagementServiceSkuPropertiesArgs(
-                name=APIM_SKU[spec.capacity.gateway_tier],
-                # The Developer tier has exactly one unit.
-                capacity=(
-                    1
-                    if spec.capacity.gateway_tier is GatewayTier.DEVELOPER
-                    else spec.capacity.gateway_units
-                ),
-            ),
-            identity=self.gateway_id.id.apply(
-                lambda i: apim.ApiManagementServiceIdentityArgs(
-                    type=apim.ApimIdentityType.USER_ASSIGNED,
-                    user_assigned_identities={i: apim.UserIdentityPropertiesArgs()},
-                )
-            ),
-            custom_properties=APIM_TLS_PROPERTIES,
-            # The legacy developer portal is off; consumers get keys from the owner.
-            legacy_portal_status=apim.LegacyPortalStatus.DISABLED,
-            developer_portal_status=apim.DeveloperPortalStatus.DISABLED,
-            tags=spec.standard_tags(),
-            opts=o,
+        self.gateway = api_management.create_gateway(
+            f"{name}-apim", spec, self.apim_name, self.rg, self.workspace, o, self.gateway_id
         )
-        security.diagnostics(f"{name}-apim-diagnostics", self.apim.id, self.workspace, o)
+        self.apim = self.gateway.service
 
     # -- model serving -------------------------------------------------------------------
     def _create_serving(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:
@@ -380,107 +275,60 @@ class AzureApiFirst(PatternComponent):
         if pull is not None:
             identities.append(pull.identity_id)
         cap = spec.capacity
-        # Only API Management may call the model: ingress allows its public addresses alone.
-        restrictions = self.apim.public_ip_addresses.apply(
-            lambda ips: [
-                app.IpSecurityRestrictionRuleArgs(
-                    name=f"apim-{i}",
-                    ip_address_range=f"{ip}/32",
-                    action=app.Action.ALLOW,
-                    description="API Management gateway",
-                )
-                for i, ip in enumerate(ips or [])
-            ]
+        model = container_apps.Container(
+            name="model",
+            image=self.plan.template_image,
+            cpu=cap.cpu,
+            memory=f"{cap.memory_mb / 1024:g}Gi",
+            port=spec.model.port,
+            health_path=spec.model.health_path,
+            env={
+                "APPLICATIONINSIGHTS_CONNECTION_STRING": self.insights.connection_string,
+                # Application Insights takes Entra-authenticated telemetry only (local auth
+                # off): the exporter signs in as the serving identity.
+                "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": pulumi.Output.concat(
+                    "Authorization=AAD;ClientId=", self.serving_id.client_id
+                ),
+                "AZURE_CLIENT_ID": self.serving_id.client_id,
+                # Telemetry carries the app and the version, so alarms tell candidate from
+                # stable (AppRoleName, AppVersion).
+                "OTEL_SERVICE_NAME": self.app_name,
+                "OTEL_RESOURCE_ATTRIBUTES": f"service.version={self.plan.template_version}",
+                "MODEL_VERSION": self.plan.template_version,
+            },
         )
-        self.container_app = app.ContainerApp(
+        cpu_scale = app.ScaleArgs(
+            min_replicas=cap.min_instances,
+            max_replicas=cap.max_instances,
+            rules=[
+                app.ScaleRuleArgs(
+                    name="cpu",
+                    custom=app.CustomScaleRuleArgs(
+                        type="cpu",
+                        metadata={"type": "Utilization", "value": str(cap.target_cpu_percent)},
+                    ),
+                )
+            ],
+        )
+        self.container_app = container_apps.create_container_app(
             f"{name}-model",
-            container_app_name=self.app_name,
-            resource_group_name=self.rg.name,
-            location=spec.region,
-            managed_environment_id=self.environment.id,
-            identity=app.ManagedServiceIdentityArgs(
-                type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-                user_assigned_identities=identities,
+            spec,
+            self.app_name,
+            self.rg,
+            self.environment,
+            identities,
+            model,
+            # Only API Management may call the model: ingress allows its public addresses alone.
+            container_apps.https_ingress(
+                spec.model.port,
+                allow=api_management.ingress_allow_list(self.apim),
+                traffic=list(self.plan.traffic),
             ),
-            configuration=app.ConfigurationArgs(
-                active_revisions_mode=app.ActiveRevisionsMode.MULTIPLE,
-                registries=pull.registries() if pull is not None else None,
-                ingress=app.IngressArgs(
-                    external=True,
-                    allow_insecure=False,
-                    target_port=spec.model.port,
-                    transport=app.IngressTransportMethod.HTTP,
-                    ip_security_restrictions=restrictions,
-                    traffic=list(self.plan.traffic),
-                ),
-            ),
-            template=app.TemplateArgs(
-                revision_suffix=self.candidate_revision.split("--", 1)[1],
-                containers=[
-                    app.ContainerArgs(
-                        name="model",
-                        image=self.plan.template_image,
-                        resources=app.ContainerResourcesArgs(
-                            cpu=cap.cpu, memory=f"{cap.memory_mb / 1024:g}Gi"
-                        ),
-                        env=[
-                            app.EnvironmentVarArgs(
-                                name="APPLICATIONINSIGHTS_CONNECTION_STRING",
-                                value=self.insights.connection_string,
-                            ),
-                            # Application Insights takes Entra-authenticated telemetry only (local
-                            # auth off): the exporter signs in as the serving identity.
-                            app.EnvironmentVarArgs(
-                                name="APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
-                                value=pulumi.Output.concat(
-                                    "Authorization=AAD;ClientId=", self.serving_id.client_id
-                                ),
-                            ),
-                            app.EnvironmentVarArgs(
-                                name="AZURE_CLIENT_ID", value=self.serving_id.client_id
-                            ),
-                            # Telemetry carries the app and the version, so alarms tell
-                            # candidate from stable (AppRoleName, AppVersion).
-                            app.EnvironmentVarArgs(name="OTEL_SERVICE_NAME", value=self.app_name),
-                            app.EnvironmentVarArgs(
-                                name="OTEL_RESOURCE_ATTRIBUTES",
-                                value=f"service.version={self.plan.template_version}",
-                            ),
-                            app.EnvironmentVarArgs(
-                                name="MODEL_VERSION", value=self.plan.template_version
-                            ),
-                        ],
-                        probes=[
-                            app.ContainerAppProbeArgs(
-                                type=probe,
-                                http_get=app.ContainerAppProbeHttpGetArgs(
-                                    path=spec.model.health_path, port=spec.model.port
-                                ),
-                                period_seconds=10,
-                            )
-                            for probe in (app.Type.LIVENESS, app.Type.READINESS)
-                        ],
-                    )
-                ],
-                scale=app.ScaleArgs(
-                    min_replicas=cap.min_instances,
-                    max_replicas=cap.max_instances,
-                    rules=[
-                        app.ScaleRuleArgs(
-                            name="cpu",
-                            custom=app.CustomScaleRuleArgs(
-                                type="cpu",
-                                metadata={
-                                    "type": "Utilization",
-                                    "value": str(cap.target_cpu_percent),
-                                },
-                            ),
-                        )
-                    ],
-                ),
-            ),
-            tags=spec.standard_tags(),
-            opts=o,
+            cpu_scale,
+            o,
+            revision_suffix=self.candidate_revision.split("--", 1)[1],
+            multiple_revisions=True,
+            registries=pull.registries() if pull is not None else None,
         )
         self.serving_service = self.container_app.name.apply(lambda _: self.app_name)
         self.canary_service = pulumi.Output.from_input(self.candidate_revision)
@@ -503,17 +351,8 @@ class AzureApiFirst(PatternComponent):
         backend_url = pulumi.Output.concat(
             "https://", self.app_name, ".", self.environment.default_domain
         )
-        backend = apim.Backend(
-            f"{name}-apim-backend",
-            resource_group_name=rg,
-            service_name=service,
-            backend_id="model",
-            protocol=apim.BackendProtocol.HTTP,
-            url=backend_url,
-            tls=apim.BackendTlsPropertiesArgs(
-                validate_certificate_chain=True, validate_certificate_name=True
-            ),
-            opts=o,
+        backend = api_management.create_backend(
+            f"{name}-apim-backend", self.rg, self.apim, "model", backend_url, o
         )
         # The policy reads Front Door's id from a named value: the XML stays static and the id
         # is resolved by the gateway, not spliced into policy text.
@@ -529,20 +368,19 @@ class AzureApiFirst(PatternComponent):
         )
         plan = AUTH_PLANS[spec.api.auth]
         self.query_key = subscription_key_query_name(self.apim_name)
-        api = apim.Api(
+        api = api_management.create_api(
             f"{name}-api",
-            resource_group_name=rg,
-            service_name=service,
-            api_id="model",
-            display_name=f"{spec.model.name} API",
-            path=spec.model.name,
-            protocols=[apim.Protocol.HTTPS],
+            self.rg,
+            self.apim,
+            "model",
+            f"{spec.model.name} API",
+            spec.model.name,
+            backend_url,
+            o,
             subscription_required=plan.subscription_key,
-            subscription_key_parameter_names=apim.SubscriptionKeyParameterNamesContractArgs(
+            key_names=apim.SubscriptionKeyParameterNamesContractArgs(
                 header=SUBSCRIPTION_KEY_HEADER, query=self.query_key
             ),
-            service_url=backend_url,
-            opts=o,
         )
         schema = apim.ApiSchema(
             f"{name}-api-schema",
@@ -574,17 +412,14 @@ class AzureApiFirst(PatternComponent):
             ),
             opts=o,
         )
-        apim.ApiPolicy(
+        api_management.create_api_policy(
             f"{name}-api-policy",
-            resource_group_name=rg,
-            service_name=service,
-            api_id=api.name,
-            policy_id="policy",
-            format=apim.PolicyContentFormat.RAWXML,
-            value=gateway_policy(spec, "{{" + FRONT_DOOR_ID_VALUE + "}}", "model", self.query_key),
-            opts=pulumi.ResourceOptions.merge(
-                o, pulumi.ResourceOptions(depends_on=[backend, front_door_id])
-            ),
+            self.rg,
+            self.apim,
+            api,
+            gateway_policy(spec, "{{" + FRONT_DOOR_ID_VALUE + "}}", "model", self.query_key),
+            [backend, front_door_id],
+            o,
         )
         apim.ApiDiagnostic(
             f"{name}-api-diagnostic",
@@ -634,17 +469,15 @@ class AzureApiFirst(PatternComponent):
         """GET health, anonymous, rate-limited per caller IP, forwarded to the model's
         ``health_path`` (readiness: 200 only when the model is loaded)."""
         rg, service = self.rg.name, self.apim.name
-        health = apim.Api(
+        health = api_management.create_api(
             f"{name}-health-api",
-            resource_group_name=rg,
-            service_name=service,
-            api_id=HEALTH_API_ID,
-            display_name=f"{spec.model.name} health",
-            path=health_api_path(spec),
-            protocols=[apim.Protocol.HTTPS],
-            subscription_required=False,
-            service_url=backend_url,
-            opts=o,
+            self.rg,
+            self.apim,
+            HEALTH_API_ID,
+            f"{spec.model.name} health",
+            health_api_path(spec),
+            backend_url,
+            o,
         )
         apim.ApiOperation(
             f"{name}-health-get",
@@ -657,15 +490,14 @@ class AzureApiFirst(PatternComponent):
             url_template=spec.model.health_path,
             opts=o,
         )
-        apim.ApiPolicy(
+        api_management.create_api_policy(
             f"{name}-health-policy",
-            resource_group_name=rg,
-            service_name=service,
-            api_id=health.name,
-            policy_id="policy",
-            format=apim.PolicyContentFormat.RAWXML,
-            value=health_policy("{{" + FRONT_DOOR_ID_VALUE + "}}", "model"),
-            opts=pulumi.ResourceOptions.merge(o, pulumi.ResourceOptions(depends_on=policy_deps)),
+            self.rg,
+            self.apim,
+            health,
+            health_policy("{{" + FRONT_DOOR_ID_VALUE + "}}", "model"),
+            policy_deps,
+            o,
         )
         self.health_api = health
 

@@ -36,13 +36,9 @@ it reads the channel with its own identity per environment (:func:`create_channe
 
 from __future__ import annotations
 
-import hashlib
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape, quoteattr
 
 import pulumi
 import pulumi_azure_native.apimanagement as apim
@@ -53,10 +49,17 @@ import pulumi_azure_native.resources as resources
 
 from components import embedded_telemetry as telemetry
 from components.alarms import Tier, alarm_name
-from components.azure import api_first, hosting, monitoring, security
+from components.azure import (
+    api_first,
+    api_management,
+    container_apps,
+    hosting,
+    monitoring,
+    security,
+)
 from components.azure.release_channel import CONTAINER, ReleaseChannel
 from components.naming import resource_name
-from components.spec import AuthMode, DeploymentSpec, GatewayTier
+from components.spec import AuthMode, DeploymentSpec
 
 DEVICE_FN_DIR = Path(__file__).resolve().parent / "device_fn"
 TELEMETRY_MODULE = Path(telemetry.__file__)
@@ -80,21 +83,18 @@ CONSOLE_LOG_TABLE = "ContainerAppConsoleLogs"
 REPORT_EVENT = "device-report"
 
 
+# The service's code, shipped as Container Apps secrets (components/azure/container_apps.py).
+DEVICE_CODE = container_apps.CodePackage("device_fn", DEVICE_FN_SOURCES)
+
+
 def code_secrets() -> dict[str, str]:
     """The service's files as Container Apps secrets (names: lowercase, digits, dashes)."""
-    return {_secret_name(rel): src.read_text() for rel, src in DEVICE_FN_SOURCES.items()}
-
-
-def _secret_name(rel: str) -> str:
-    return "code-" + re.sub(r"[^a-z0-9]+", "-", rel.lower()).strip("-")
+    return DEVICE_CODE.secrets()
 
 
 def code_digest() -> str:
     """A short hash of the code: it names the revision, so a code change is a new revision."""
-    digest = hashlib.sha256()
-    for name, content in sorted(code_secrets().items()):
-        digest.update(name.encode() + b"\0" + content.encode() + b"\0")
-    return digest.hexdigest()[:10]
+    return DEVICE_CODE.digest()
 
 
 def device_app_name(spec: DeploymentSpec) -> str:
@@ -108,36 +108,19 @@ def device_policy(spec: DeploymentSpec, backend_id: str) -> str:
     4 KB ceiling on telemetry bodies, then the service."""
     issuer, audience = spec.api.jwt()
     api = spec.api
-    renewal = max(1, math.ceil(api.burst / api.rate_limit_rps))
-    subject = quoteattr(api_first.AUTH_PLANS[AuthMode.JWT].counter_key)
-    config = issuer.rstrip("/") + "/.well-known/openid-configuration"
-    lines = [
-        "<policies>",
-        "  <inbound>",
-        "    <base />",
-        '    <validate-jwt header-name="Authorization" failed-validation-httpcode="401"'
-        ' require-scheme="Bearer" require-expiration-time="true"'
-        ' require-signed-tokens="true">',
-        f"      <openid-config url={quoteattr(config)} />",
-        f"      <audiences><audience>{escape(audience)}</audience></audiences>",
-        f"      <issuers><issuer>{escape(issuer)}</issuer></issuers>",
-        "    </validate-jwt>",
-        f'    <rate-limit-by-key calls="{api.burst}" renewal-period="{renewal}"'
-        f" counter-key={subject} />",
-        f'    <quota-by-key calls="{api.quota_per_day}" renewal-period="86400"'
-        f" counter-key={subject} />",
-        *api_first.size_limit_policy(telemetry.MAX_REPORT_BYTES),
-        f"    <set-backend-service backend-id={quoteattr(backend_id)} />",
-        "  </inbound>",
-        "  <backend><base /></backend>",
-        "  <outbound>",
-        "    <base />",
-        '    <set-header name="X-Powered-By" exists-action="delete" />',
-        "  </outbound>",
-        "  <on-error><base /></on-error>",
-        "</policies>",
-    ]
-    return "\n".join(lines)
+    return api_management.policy_document(
+        [
+            *api_management.validate_jwt_policy(issuer, audience),
+            *api_management.consumer_limits_policy(
+                api.burst,
+                api.rate_limit_rps,
+                api.quota_per_day,
+                api_first.AUTH_PLANS[AuthMode.JWT].counter_key,
+            ),
+            *api_management.size_limit_policy(telemetry.MAX_REPORT_BYTES),
+        ],
+        backend_id,
+    )
 
 
 def request_log() -> monitoring.RequestLog:
@@ -194,34 +177,14 @@ def create_device_api(
     ready = security.rbac_wait(f"{base}-grants-wait", list(grants), opts)
 
     gateway_name = security.physical_name(spec, "apim", "devices")
-    gateway = apim.ApiManagementService(
-        f"{base}-apim",
-        service_name=gateway_name,
-        resource_group_name=rg.name,
-        location=spec.region,
-        publisher_email=spec.owner,
-        publisher_name=spec.project,
-        sku=apim.ApiManagementServiceSkuPropertiesArgs(
-            name=api_first.APIM_SKU[spec.capacity.gateway_tier],
-            capacity=(
-                1
-                if spec.capacity.gateway_tier is GatewayTier.DEVELOPER
-                else spec.capacity.gateway_units
-            ),
-        ),
-        custom_properties=api_first.APIM_TLS_PROPERTIES,
-        legacy_portal_status=apim.LegacyPortalStatus.DISABLED,
-        developer_portal_status=apim.DeveloperPortalStatus.DISABLED,
-        tags=spec.standard_tags(),
-        opts=opts,
-    )
-    security.diagnostics(f"{base}-apim-diagnostics", gateway.id, workspace, opts)
+    gateway = api_management.create_gateway(
+        f"{base}-apim", spec, gateway_name, rg, workspace, opts
+    ).service
 
     environment = hosting.container_environment(spec, name, "dl-env", rg, workspace, opts)
     app_name = device_app_name(spec)
     settings: dict[str, pulumi.Input[str]] = {
-        "PYTHONPATH": "/app",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        **container_apps.CODE_SETTINGS,
         "PORT": str(DEVICE_PORT),
         "AZURE_CLIENT_ID": identity.client_id,
         "CHANNEL_ACCOUNT": channel.account.name.apply(lambda _: channel.account_name),
@@ -229,119 +192,46 @@ def create_device_api(
         "URL_SECONDS": str(URL_SECONDS),
         "ENVIRONMENT": spec.environment.value,
     }
-    # Only API Management may call the service: ingress allows its public addresses alone.
-    restrictions = gateway.public_ip_addresses.apply(
-        lambda ips: [
-            app.IpSecurityRestrictionRuleArgs(
-                name=f"apim-{i}",
-                ip_address_range=f"{ip}/32",
-                action=app.Action.ALLOW,
-                description="API Management gateway",
-            )
-            for i, ip in enumerate(ips or [])
-        ]
-    )
-    floor = 0 if spec.capacity.scale_to_zero else 1
-    service = app.ContainerApp(
+    service = container_apps.create_container_app(
         base,
-        container_app_name=app_name,
-        resource_group_name=rg.name,
-        location=spec.region,
-        managed_environment_id=environment.id,
-        identity=app.ManagedServiceIdentityArgs(
-            type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-            user_assigned_identities=[identity.id],
+        spec,
+        app_name,
+        rg,
+        environment,
+        [identity.id],
+        container_apps.Container(
+            name="devices",
+            image=DEVICE_IMAGE,
+            cpu=0.25,
+            memory="0.5Gi",
+            port=DEVICE_PORT,
+            health_path="/healthz",
+            env=settings,
+            command=["python3", "-m", "device_fn.server"],
+            code=DEVICE_CODE,
         ),
-        configuration=app.ConfigurationArgs(
-            active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
-            ingress=app.IngressArgs(
-                external=True,
-                allow_insecure=False,
-                target_port=DEVICE_PORT,
-                transport=app.IngressTransportMethod.HTTP,
-                ip_security_restrictions=restrictions,
-            ),
-            secrets=[
-                app.SecretArgs(name=secret, value=content)
-                for secret, content in code_secrets().items()
-            ],
+        # Only API Management may call the service: ingress allows its public addresses alone.
+        container_apps.https_ingress(DEVICE_PORT, allow=api_management.ingress_allow_list(gateway)),
+        container_apps.http_scale(
+            0 if spec.capacity.scale_to_zero else 1, spec.capacity.max_instances, 50
         ),
-        template=app.TemplateArgs(
-            revision_suffix=f"code-{code_digest()}",
-            containers=[
-                app.ContainerArgs(
-                    name="devices",
-                    image=DEVICE_IMAGE,
-                    command=["python3", "-m", "device_fn.server"],
-                    resources=app.ContainerResourcesArgs(cpu=0.25, memory="0.5Gi"),
-                    env=[app.EnvironmentVarArgs(name=k, value=v) for k, v in settings.items()],
-                    volume_mounts=[app.VolumeMountArgs(volume_name="code", mount_path="/app")],
-                    probes=[
-                        app.ContainerAppProbeArgs(
-                            type=probe,
-                            http_get=app.ContainerAppProbeHttpGetArgs(
-                                path="/healthz", port=DEVICE_PORT
-                            ),
-                            period_seconds=10,
-                        )
-                        for probe in (app.Type.LIVENESS, app.Type.READINESS)
-                    ],
-                )
-            ],
-            volumes=[
-                app.VolumeArgs(
-                    name="code",
-                    storage_type=app.StorageType.SECRET,
-                    secrets=[
-                        app.SecretVolumeItemArgs(
-                            secret_ref=_secret_name(rel), path=f"device_fn/{rel}"
-                        )
-                        for rel in DEVICE_FN_SOURCES
-                    ],
-                )
-            ],
-            scale=app.ScaleArgs(
-                min_replicas=floor,
-                max_replicas=spec.capacity.max_instances,
-                rules=[
-                    app.ScaleRuleArgs(
-                        name="http",
-                        http=app.HttpScaleRuleArgs(metadata={"concurrentRequests": "50"}),
-                    )
-                ],
-            ),
-        ),
-        tags=spec.standard_tags(),
         # The service reads the channel from its first request: after its grants propagate.
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ready])),
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[ready])),
     )
 
     backend_url = pulumi.Output.concat("https://", app_name, ".", environment.default_domain)
-    backend = apim.Backend(
+    backend = api_management.create_backend(
         f"{base}-apim-backend",
-        resource_group_name=rg.name,
-        service_name=gateway.name,
-        backend_id=BACKEND_ID,
-        protocol=apim.BackendProtocol.HTTP,
-        url=backend_url,
-        tls=apim.BackendTlsPropertiesArgs(
-            validate_certificate_chain=True, validate_certificate_name=True
-        ),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[service])),
+        rg,
+        gateway,
+        BACKEND_ID,
+        backend_url,
+        pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[service])),
     )
-    api = apim.Api(
-        f"{base}-api",
-        resource_group_name=rg.name,
-        service_name=gateway.name,
-        api_id=API_ID,
-        display_name=f"{spec.project} devices",
-        path=API_ID,
-        protocols=[apim.Protocol.HTTPS],
-        # Devices authenticate with their identity provider's JWT (the policy), not a key a
-        # binary would have to carry.
-        subscription_required=False,
-        service_url=backend_url,
-        opts=opts,
+    # Devices authenticate with their identity provider's JWT (the policy), not a key a binary
+    # would have to carry: no subscription.
+    api = api_management.create_api(
+        f"{base}-api", rg, gateway, API_ID, f"{spec.project} devices", API_ID, backend_url, opts
     )
     for method, template, operation in (DOWNLOAD_ROUTE, TELEMETRY_ROUTE):
         apim.ApiOperation(
@@ -355,15 +245,8 @@ def create_device_api(
             url_template=template,
             opts=opts,
         )
-    policy = apim.ApiPolicy(
-        f"{base}-api-policy",
-        resource_group_name=rg.name,
-        service_name=gateway.name,
-        api_id=api.name,
-        policy_id="policy",
-        format=apim.PolicyContentFormat.RAWXML,
-        value=device_policy(spec, BACKEND_ID),
-        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[backend])),
+    policy = api_management.create_api_policy(
+        f"{base}-api-policy", rg, gateway, api, device_policy(spec, BACKEND_ID), [backend], opts
     )
     url = api.id.apply(lambda _: f"https://{gateway_name}.azure-api.net/{API_ID}")
     return DeviceApi(

@@ -42,7 +42,6 @@ import pulumi_azure_native.cosmosdb as cosmosdb
 import pulumi_azure_native.eventgrid as eventgrid
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.network as network
-import pulumi_azure_native.privatedns as privatedns
 import pulumi_azure_native.servicebus as servicebus
 import pulumi_azure_native.storage as storage
 
@@ -54,7 +53,7 @@ from components.alarms import (
     max_processing_seconds,
     visibility_timeout_seconds,
 )
-from components.azure import hosting, monitoring, security, waivers
+from components.azure import hosting, monitoring, private_link, security, waivers
 from components.base import PatternComponent
 from components.naming import resource_name
 from components.spec import DeploymentSpec, Pattern
@@ -395,10 +394,7 @@ class AzureEventDriven(PatternComponent):
         )
         # Deleted blobs and containers stay recoverable (a bad cleanup is not data loss).
         self.recovery = security.blob_recovery(spec, name, self.account, self.rg, o)
-        security.diagnostics(f"{name}-st-jobs-diagnostics", self.account.id, self.workspace, o)
-        security.blob_service_diagnostics(
-            f"{name}-st-jobs-blob-diagnostics", self.account, self.workspace, o
-        )
+        security.storage_logs(f"{name}-st-jobs", self.account, self.workspace, o)
 
         def container(role: str, container_name: str) -> storage.BlobContainer:
             return storage.BlobContainer(
@@ -675,50 +671,20 @@ class AzureEventDriven(PatternComponent):
         }
         self.private_endpoints: dict[str, network.PrivateEndpoint] = {}
         for key, link in PRIVATE_LINKS.items():
-            zone = privatedns.PrivateZone(
-                f"{name}-dns-{key}",
-                private_zone_name=link.zone,
-                resource_group_name=self.rg.name,
-                location="global",
-                tags=spec.standard_tags(),
-                opts=o,
+            zone = private_link.create_private_zone(
+                f"{name}-dns-{key}", spec, link.zone, self.rg, self.vnet_id, o
             )
-            privatedns.VirtualNetworkLink(
-                f"{name}-dns-{key}-link",
-                private_zone_name=zone.name,
-                resource_group_name=self.rg.name,
-                location="global",
-                registration_enabled=False,
-                virtual_network=privatedns.SubResourceArgs(id=self.vnet_id),
-                tags=spec.standard_tags(),
-                opts=o,
-            )
-            endpoint = network.PrivateEndpoint(
+            self.private_endpoints[key] = private_link.create_private_endpoint(
                 f"{name}-pe-{key}",
-                resource_group_name=self.rg.name,
-                location=spec.region,
-                subnet=network.SubnetArgs(id=self.endpoint_subnet_id),
-                private_link_service_connections=[
-                    network.PrivateLinkServiceConnectionArgs(
-                        name=key,
-                        private_link_service_id=services[key],
-                        group_ids=[link.group_id],
-                    )
-                ],
-                tags=spec.standard_tags(),
-                opts=o,
-            )
-            network.PrivateDnsZoneGroup(
-                f"{name}-pe-{key}-dns",
-                private_endpoint_name=endpoint.name,
-                resource_group_name=self.rg.name,
-                private_dns_zone_group_name="default",
-                private_dns_zone_configs=[
-                    network.PrivateDnsZoneConfigArgs(name=key, private_dns_zone_id=zone.id)
-                ],
-                opts=o,
-            )
-            self.private_endpoints[key] = endpoint
+                spec,
+                self.rg,
+                self.endpoint_subnet_id,
+                key,
+                services[key],
+                link.group_id,
+                [(key, zone)],
+                o,
+            ).endpoint
 
     # -- Trigger: blob uploads -----------------------------------------------------------------
     def _create_upload_trigger(

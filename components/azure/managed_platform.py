@@ -22,10 +22,9 @@ import pulumi_azure_native.containerregistry as containerregistry
 import pulumi_azure_native.machinelearningservices as ml
 import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.network as network
-import pulumi_azure_native.privatedns as privatedns
 
 from components.alarms import Tier, rollback_alarms, serving_alarms
-from components.azure import monitoring, roles, rollout, security, waivers
+from components.azure import monitoring, private_link, roles, rollout, security, waivers
 from components.azure.endpoint_traffic import EndpointTraffic
 from components.base import PatternComponent
 from components.spec import AuthMode, DeploymentSpec, Pattern
@@ -134,10 +133,7 @@ class AzureManagedPlatform(PatternComponent):
             spec, name, "ml", rg, base.keys, base.encryption, guarded
         )
         security.blob_recovery(spec, f"{name}-st-ml", self.storage, rg, o)
-        security.diagnostics(f"{name}-st-diagnostics", self.storage.id, base.workspace, o)
-        security.blob_service_diagnostics(
-            f"{name}-st-blob-diagnostics", self.storage, base.workspace, o
-        )
+        security.storage_logs(f"{name}-st", self.storage, base.workspace, o)
         # Premium: the tier with private endpoints, which the workspace's managed network uses.
         # No customer-managed key here (review A6): ACR reads its key as a user-assigned
         # identity, which Key Vault's trusted-services bypass does not admit, so a registry
@@ -248,52 +244,26 @@ class AzureManagedPlatform(PatternComponent):
                 opts=o,
             )
             vnet_id, subnet_id = vnet.id, subnet.id
-        self.inbound = network.PrivateEndpoint(
+        zones = [
+            (
+                f"zone{i}",
+                private_link.create_private_zone(
+                    f"{name}-dns-mlw-{i}", spec, zone_name, rg, vnet_id, o
+                ),
+            )
+            for i, zone_name in enumerate(WORKSPACE_DNS_ZONES)
+        ]
+        self.inbound = private_link.create_private_endpoint(
             f"{name}-pe-mlw",
-            resource_group_name=rg.name,
-            location=spec.region,
-            subnet=network.SubnetArgs(id=subnet_id),
-            private_link_service_connections=[
-                network.PrivateLinkServiceConnectionArgs(
-                    name="workspace",
-                    private_link_service_id=self.ml_workspace.id,
-                    group_ids=[WORKSPACE_PRIVATE_LINK],
-                )
-            ],
-            tags=spec.standard_tags(),
-            opts=o,
-        )
-        configs = []
-        for i, zone_name in enumerate(WORKSPACE_DNS_ZONES):
-            zone = privatedns.PrivateZone(
-                f"{name}-dns-mlw-{i}",
-                private_zone_name=zone_name,
-                resource_group_name=rg.name,
-                location="global",
-                tags=spec.standard_tags(),
-                opts=o,
-            )
-            privatedns.VirtualNetworkLink(
-                f"{name}-dns-mlw-{i}-link",
-                private_zone_name=zone.name,
-                resource_group_name=rg.name,
-                location="global",
-                registration_enabled=False,
-                virtual_network=privatedns.SubResourceArgs(id=vnet_id),
-                tags=spec.standard_tags(),
-                opts=o,
-            )
-            configs.append(
-                network.PrivateDnsZoneConfigArgs(name=f"zone{i}", private_dns_zone_id=zone.id)
-            )
-        network.PrivateDnsZoneGroup(
-            f"{name}-pe-mlw-dns",
-            private_endpoint_name=self.inbound.name,
-            resource_group_name=rg.name,
-            private_dns_zone_group_name="default",
-            private_dns_zone_configs=configs,
-            opts=o,
-        )
+            spec,
+            rg,
+            subnet_id,
+            "workspace",
+            self.ml_workspace.id,
+            WORKSPACE_PRIVATE_LINK,
+            zones,
+            o,
+        ).endpoint
 
     # -- endpoint, deployments, autoscale --------------------------------------------------
     def _create_endpoint(self, name: str, spec: DeploymentSpec, o: pulumi.ResourceOptions) -> None:

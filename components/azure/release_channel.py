@@ -203,10 +203,7 @@ def create_release_channel(
             + lock_command(account_name),
             resource=container,
         )
-    security.diagnostics(f"{name}-st-releases-diagnostics", account.id, workspace, opts)
-    security.blob_service_diagnostics(
-        f"{name}-st-releases-blob-diagnostics", account, workspace, opts
-    )
+    security.storage_logs(f"{name}-st-releases", account, workspace, opts)
     return ReleaseChannel(account, account_name, container, versioning, policy)
 
 
@@ -248,47 +245,15 @@ def create_signing_key(
     """The signing vault and key (logical names ``<name>-sign-kv``, ``<name>-signing-key``),
     and the deployer's release-signer grant on the key."""
     vault_name = security.physical_name(spec, "key-vault", "sign")
-    vault = keyvault.Vault(
-        f"{name}-sign-kv",
-        vault_name=vault_name,
-        resource_group_name=rg.name,
-        location=spec.region,
-        properties=keyvault.VaultPropertiesArgs(
-            tenant_id=security.tenant_id(),
-            # Premium: HSM-protected keys (EC-HSM). No base fee; HSM keys bill per key.
-            sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.PREMIUM),
-            enable_rbac_authorization=True,
-            enable_soft_delete=True,
-            soft_delete_retention_in_days=security.SOFT_DELETE_DAYS,
-            enable_purge_protection=True,
-            # CI runners sign from addresses no firewall can name (the pack waiver says so).
-            public_network_access="Enabled",
-            network_acls=keyvault.NetworkRuleSetArgs(
-                default_action=keyvault.NetworkRuleAction.ALLOW,
-                bypass=keyvault.NetworkRuleBypassOptions.AZURE_SERVICES,
-            ),
-            enabled_for_deployment=False,
-            enabled_for_disk_encryption=False,
-            enabled_for_template_deployment=False,
-        ),
-        tags=spec.standard_tags(),
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
-        ),
+    # Premium: HSM-protected keys (EC-HSM). No base fee; HSM keys bill per key. Public: CI
+    # runners sign from addresses no firewall can name (the pack waiver says so).
+    vault = security.hardened_vault(
+        f"{name}-sign-kv", spec, vault_name, rg, opts, hsm=True, public=True
     )
     security.diagnostics(f"{name}-sign-kv-diagnostics", vault.id, workspace, opts)
     # Creating the key is a data-plane action (review A5): the deployer's key-creator role on
     # this vault, self-assigned exactly as for the stack's CMK vault.
-    creator = authorization.RoleAssignment(
-        f"{name}-sign-kv-deployer-grant",
-        principal_id=security.deployer_object_id(),
-        principal_type=security.deployer_principal_type(),
-        role_definition_id=security.custom_role_id(spec, roles.KEY_CREATOR),
-        scope=vault.id,
-        description="aideploy: the deployer creates this vault's signing key (key-creator role)",
-        opts=opts,
-    )
-    creator_ready = security.rbac_wait(f"{name}-sign-kv-deployer-wait", [creator], opts)
+    creator = security.deployer_key_creator(f"{name}-sign-kv", spec, vault, "signing key", opts)
     key_name = signing_key_name(spec)
     key = keyvault.Key(
         f"{name}-signing-key",
@@ -303,7 +268,7 @@ def create_signing_key(
         ),
         tags=spec.standard_tags(),
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=[vault, creator, creator_ready])
+            opts, pulumi.ResourceOptions(depends_on=[vault, *creator.depends_on])
         ),
     )
     # The pipeline signs as the deployer: bootstrap's release-signer role on this key alone.

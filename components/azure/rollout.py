@@ -35,7 +35,7 @@ import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
-from components.azure import hosting, monitoring, roles, security
+from components.azure import container_apps, hosting, monitoring, roles, security
 from components.naming import resource_name
 from components.rollout import ROLLBACK_MARKER, settings_for, traffic_split
 from components.spec import DeploymentSpec, Pattern
@@ -406,33 +406,27 @@ def online_endpoint_traffic(spec: DeploymentSpec) -> EndpointTraffic:
     return EndpointTraffic(live=live, mirror=mirror)
 
 
+# The service's code, shipped as Container Apps secrets (components/azure/container_apps.py).
+ROLLBACK_CODE = container_apps.CodePackage("rollback_fn", ROLLBACK_FN_SOURCES)
+
+
 def code_secrets() -> dict[str, str]:
     """The service's files as Container Apps secrets: secret name -> file content.
 
     Secret names allow lowercase letters, digits and dashes, so ``decision.py`` is
     ``code-decision-py``; :func:`code_volume_items` maps each back to its path.
     """
-    return {_secret_name(rel): src.read_text() for rel, src in ROLLBACK_FN_SOURCES.items()}
-
-
-def _secret_name(rel: str) -> str:
-    return "code-" + re.sub(r"[^a-z0-9]+", "-", rel.lower()).strip("-")
+    return ROLLBACK_CODE.secrets()
 
 
 def code_volume_items() -> list[app.SecretVolumeItemArgs]:
     """Mount every code secret at ``rollback_fn/<file>`` under the volume's mount path."""
-    return [
-        app.SecretVolumeItemArgs(secret_ref=_secret_name(rel), path=f"rollback_fn/{rel}")
-        for rel in ROLLBACK_FN_FILES
-    ]
+    return ROLLBACK_CODE.volume_items()
 
 
 def code_digest() -> str:
     """A short hash of the code: it names the revision, so a code change is a new revision."""
-    digest = hashlib.sha256()
-    for name, content in sorted(code_secrets().items()):
-        digest.update(name.encode() + b"\0" + content.encode() + b"\0")
-    return digest.hexdigest()[:10]
+    return ROLLBACK_CODE.digest()
 
 
 @dataclass(frozen=True)
@@ -540,8 +534,7 @@ def rollback_path(
     app_name = rollback_app_name(spec)
     decision = settings_for(spec)
     settings: dict[str, pulumi.Input[str]] = {
-        "PYTHONPATH": "/app",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        **container_apps.CODE_SETTINGS,
         "PORT": str(ROLLBACK_PORT),
         "ROLLBACK_IDENTITY_CLIENT_ID": svc_identity.client_id,
         "ROLLBACK_TARGET_KIND": target.kind,
@@ -563,74 +556,36 @@ def rollback_path(
         "ROLLBACK_WEBHOOK_AUDIENCES": auth.audiences,
         "APPLICATIONINSIGHTS_CONNECTION_STRING": insights.connection_string,
     }
-    service = app.ContainerApp(
+    service = container_apps.create_container_app(
         f"{name}-rollback",
-        container_app_name=app_name,
-        resource_group_name=rg.name,
-        location=spec.region,
-        managed_environment_id=environment.id,
-        identity=app.ManagedServiceIdentityArgs(
-            type=app.ManagedServiceIdentityType.USER_ASSIGNED,
-            user_assigned_identities=[svc_identity.id],
+        spec,
+        app_name,
+        rg,
+        environment,
+        [svc_identity.id],
+        container_apps.Container(
+            name="rollback",
+            image=ROLLBACK_IMAGE,
+            cpu=0.25,
+            memory="0.5Gi",
+            port=ROLLBACK_PORT,
+            health_path="/healthz",
+            env=settings,
+            command=["python3", "-m", "rollback_fn.server"],
+            # Liveness alone, at the platform's default period, as the service always had.
+            probes=(app.Type.LIVENESS,),
+            probe_period_seconds=None,
+            code=ROLLBACK_CODE,
         ),
-        configuration=app.ConfigurationArgs(
-            active_revisions_mode=app.ActiveRevisionsMode.SINGLE,
-            # Action groups call from Azure's public addresses (the ActionGroup service tag,
-            # which IP rules cannot name): HTTPS only, every call must carry Azure Monitor's
-            # Entra token for the webhook application (webhook_auth.py), and the alert it names
-            # is read back from Azure Monitor before anything moves.
-            ingress=app.IngressArgs(
-                external=True,
-                allow_insecure=False,
-                target_port=ROLLBACK_PORT,
-                transport=app.IngressTransportMethod.HTTP,
-            ),
-            secrets=[
-                app.SecretArgs(name=secret, value=content)
-                for secret, content in code_secrets().items()
-            ],
-        ),
-        template=app.TemplateArgs(
-            revision_suffix=f"code-{code_digest()}",
-            containers=[
-                app.ContainerArgs(
-                    name="rollback",
-                    image=ROLLBACK_IMAGE,
-                    command=["python3", "-m", "rollback_fn.server"],
-                    resources=app.ContainerResourcesArgs(cpu=0.25, memory="0.5Gi"),
-                    env=[app.EnvironmentVarArgs(name=k, value=v) for k, v in settings.items()],
-                    volume_mounts=[app.VolumeMountArgs(volume_name="code", mount_path="/app")],
-                    probes=[
-                        app.ContainerAppProbeArgs(
-                            type=app.Type.LIVENESS,
-                            http_get=app.ContainerAppProbeHttpGetArgs(
-                                path="/healthz", port=ROLLBACK_PORT
-                            ),
-                        )
-                    ],
-                )
-            ],
-            volumes=[
-                app.VolumeArgs(
-                    name="code",
-                    storage_type=app.StorageType.SECRET,
-                    secrets=code_volume_items(),
-                )
-            ],
-            # Scale to zero between alerts; one replica serialises concurrent rollbacks.
-            scale=app.ScaleArgs(
-                min_replicas=0,
-                max_replicas=1,
-                rules=[
-                    app.ScaleRuleArgs(
-                        name="http",
-                        http=app.HttpScaleRuleArgs(metadata={"concurrentRequests": "10"}),
-                    )
-                ],
-            ),
-        ),
-        tags={**spec.standard_tags(), **ROLLBACK_MARKER},
-        opts=opts,
+        # Action groups call from Azure's public addresses (the ActionGroup service tag, which
+        # IP rules cannot name): HTTPS only, every call must carry Azure Monitor's Entra token
+        # for the webhook application (webhook_auth.py), and the alert it names is read back
+        # from Azure Monitor before anything moves.
+        container_apps.https_ingress(ROLLBACK_PORT),
+        # Scale to zero between alerts; one replica serialises concurrent rollbacks.
+        container_apps.http_scale(0, 1, 10),
+        opts,
+        extra_tags=ROLLBACK_MARKER,
     )
     action_group = monitor.ActionGroup(
         f"{name}-rollback-action",

@@ -199,6 +199,99 @@ def tenant_id() -> pulumi.Output[str]:
     return authorization.get_client_config_output().tenant_id
 
 
+def hardened_vault(
+    logical_name: str,
+    spec: DeploymentSpec,
+    vault_name: str,
+    rg: resources.ResourceGroup,
+    opts: pulumi.ResourceOptions,
+    *,
+    hsm: bool = False,
+    public: bool = False,
+) -> keyvault.Vault:
+    """A Key Vault with RBAC authorization only (no access policies), soft delete for
+    :data:`SOFT_DELETE_DAYS` and purge protection, never used by VM deployment, disk encryption
+    or templates, and guarded against deletion as the profile says.
+
+    ``hsm``: the Premium tier (HSM-protected keys). ``public``: reachable from any network
+    (default: public network access off and the firewall denying by default; trusted Azure
+    services still reach it through the bypass); the caller must say why.
+    """
+    return keyvault.Vault(
+        logical_name,
+        vault_name=vault_name,
+        resource_group_name=rg.name,
+        location=spec.region,
+        properties=keyvault.VaultPropertiesArgs(
+            tenant_id=tenant_id(),
+            sku=keyvault.SkuArgs(
+                family="A", name=keyvault.SkuName.PREMIUM if hsm else keyvault.SkuName.STANDARD
+            ),
+            enable_rbac_authorization=True,
+            enable_soft_delete=True,
+            soft_delete_retention_in_days=SOFT_DELETE_DAYS,
+            enable_purge_protection=True,
+            public_network_access="Enabled" if public else "Disabled",
+            network_acls=keyvault.NetworkRuleSetArgs(
+                default_action=(
+                    keyvault.NetworkRuleAction.ALLOW if public else keyvault.NetworkRuleAction.DENY
+                ),
+                bypass=keyvault.NetworkRuleBypassOptions.AZURE_SERVICES,
+            ),
+            enabled_for_deployment=False,
+            enabled_for_disk_encryption=False,
+            enabled_for_template_deployment=False,
+        ),
+        tags=spec.standard_tags(),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class KeyCreator:
+    """The deployer's key-creator grant on one vault, and the wait for it to propagate: a key
+    in the vault depends on both."""
+
+    grant: authorization.RoleAssignment
+    ready: pulumiverse_time.Sleep
+
+    @property
+    def depends_on(self) -> list[pulumi.Resource]:
+        """What a key created in the vault must wait for."""
+        return [self.grant, self.ready]
+
+
+def deployer_key_creator(
+    logical_name: str,
+    spec: DeploymentSpec,
+    vault: keyvault.Vault,
+    key_description: str,
+    opts: pulumi.ResourceOptions,
+) -> KeyCreator:
+    """Let the deployer create ``vault``'s keys (``<logical_name>-deployer-grant`` and
+    ``-deployer-wait``).
+
+    Creating a key in an RBAC vault is a data-plane action, authorised against the caller's
+    Key Vault roles: subscription-level rights do not carry it (review A5). The deployer
+    assigns itself bootstrap's key-creator role on this vault alone (create a key and set its
+    rotation policy, no cryptographic operation: never Crypto Officer, which its role-assignment
+    allow-list therefore need not hold); the key waits for it to propagate.
+    """
+    creator = authorization.RoleAssignment(
+        f"{logical_name}-deployer-grant",
+        principal_id=deployer_object_id(),
+        principal_type=deployer_principal_type(),
+        role_definition_id=custom_role_id(spec, roles.KEY_CREATOR),
+        scope=vault.id,
+        description=f"aideploy: the deployer creates this vault's {key_description} "
+        "(key-creator role)",
+        opts=opts,
+    )
+    return KeyCreator(creator, rbac_wait(f"{logical_name}-deployer-wait", [creator], opts))
+
+
 def key_vault(
     spec: DeploymentSpec,
     name: str,
@@ -213,47 +306,8 @@ def key_vault(
     how server-side encryption with a customer-managed key works without private endpoints.
     """
     vault_name = physical_name(spec, "key-vault", role)
-    vault = keyvault.Vault(
-        f"{name}-{role}",
-        vault_name=vault_name,
-        resource_group_name=rg.name,
-        location=spec.region,
-        properties=keyvault.VaultPropertiesArgs(
-            tenant_id=tenant_id(),
-            sku=keyvault.SkuArgs(family="A", name=keyvault.SkuName.STANDARD),
-            enable_rbac_authorization=True,
-            enable_soft_delete=True,
-            soft_delete_retention_in_days=SOFT_DELETE_DAYS,
-            enable_purge_protection=True,
-            public_network_access="Disabled",
-            network_acls=keyvault.NetworkRuleSetArgs(
-                default_action=keyvault.NetworkRuleAction.DENY,
-                bypass=keyvault.NetworkRuleBypassOptions.AZURE_SERVICES,
-            ),
-            enabled_for_deployment=False,
-            enabled_for_disk_encryption=False,
-            enabled_for_template_deployment=False,
-        ),
-        tags=spec.standard_tags(),
-        opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(protect=spec.retention.deletion_protection)
-        ),
-    )
-    # Creating a key in an RBAC vault is a data-plane action, authorised against the caller's
-    # Key Vault roles: subscription-level rights do not carry it (review A5). The deployer
-    # assigns itself bootstrap's key-creator role on this vault alone (create a key and set its
-    # rotation policy, no cryptographic operation: never Crypto Officer, which its role-assignment
-    # allow-list therefore need not hold), and the key waits for it to propagate.
-    officer = authorization.RoleAssignment(
-        f"{name}-{role}-deployer-grant",
-        principal_id=deployer_object_id(),
-        principal_type=deployer_principal_type(),
-        role_definition_id=custom_role_id(spec, roles.KEY_CREATOR),
-        scope=vault.id,
-        description="aideploy: the deployer creates this vault's key (key-creator role)",
-        opts=opts,
-    )
-    officer_ready = rbac_wait(f"{name}-{role}-deployer-wait", [officer], opts)
+    vault = hardened_vault(f"{name}-{role}", spec, vault_name, rg, opts)
+    creator = deployer_key_creator(f"{name}-{role}", spec, vault, "key", opts)
     key_name = "cmk"
     key = keyvault.Key(
         f"{name}-{role}-cmk",
@@ -285,7 +339,7 @@ def key_vault(
         ),
         tags=spec.standard_tags(),
         opts=pulumi.ResourceOptions.merge(
-            opts, pulumi.ResourceOptions(depends_on=[vault, officer, officer_ready])
+            opts, pulumi.ResourceOptions(depends_on=[vault, *creator.depends_on])
         ),
     )
     return KeyBundle(
@@ -595,6 +649,29 @@ def blob_service_diagnostics(
     """Storage logs live on the blob service sub-resource, not the account: send both."""
     blob_service_id = account.id.apply(lambda i: f"{i}/blobServices/default")
     return diagnostics(name, blob_service_id, workspace, opts)
+
+
+@dataclass(frozen=True)
+class StorageLogs:
+    """The two diagnostic settings that together log a storage account."""
+
+    account: monitor.DiagnosticSetting
+    blobs: monitor.DiagnosticSetting
+
+
+def storage_logs(
+    logical_prefix: str,
+    account: storage.StorageAccount,
+    workspace: operationalinsights.Workspace,
+    opts: pulumi.ResourceOptions,
+) -> StorageLogs:
+    """Log ``account`` to the workspace: its own metrics and logs
+    (``<logical_prefix>-diagnostics``) and its blob service's data-plane log, which is where
+    reads and writes are recorded (``<logical_prefix>-blob-diagnostics``)."""
+    return StorageLogs(
+        diagnostics(f"{logical_prefix}-diagnostics", account.id, workspace, opts),
+        blob_service_diagnostics(f"{logical_prefix}-blob-diagnostics", account, workspace, opts),
+    )
 
 
 @dataclass(frozen=True)
