@@ -35,7 +35,10 @@ INLINE = re.compile(r"`([^`\n]+)`")
 PATH_LIKE = re.compile(r"^(?:\./)?[\w.-]+(?:/[\w.{},-]+)+/?$")
 # Paths a doc may name that a project creates later, or that belong to the CI host.
 FILE_SUFFIX = re.compile(r"\.(md|py|ya?ml|json|txt|toml|cfg)$")
-CREATED_LATER = (".state", "bootstrap-", ".venv", "policy-results", "outputs.json", ".pulumi/")
+# ... and `releases/...`: objects of an embedded project's release channel, not project files.
+CREATED_LATER = (
+    ".state", "bootstrap-", ".venv", "policy-results", "outputs.json", ".pulumi/", "releases/",
+)  # fmt: skip
 EXTERNAL_ROOTS = ("s3:", "gs:", "azblob:", "https:", "http:", "arn:", ".github/actions")
 
 

@@ -204,9 +204,12 @@ def _check_integration_tls(props: Any, _args: ResourceValidationArgs) -> Iterato
             "API Gateway integration does not verify the backend's certificate "
             "(tls_config.insecure_skip_verification=true): the hop accepts any certificate."
         )
+    # Only an HTTP integration's uri is a URL; a Lambda proxy's is its invoke ARN, unknown at a
+    # first preview (reading it there is what the engine reports as a failed rule).
+    if get(props, "type") not in HTTP_INTEGRATIONS:
+        return
     uri = get(props, "uri")
-    plain = isinstance(uri, str) and uri.lower().startswith("http://")
-    if get(props, "type") in HTTP_INTEGRATIONS and plain:
+    if isinstance(uri, str) and uri.lower().startswith("http://"):
         yield f"API Gateway integration calls its backend over plain HTTP ({uri})."
 
 
