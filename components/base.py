@@ -8,6 +8,31 @@ import pulumi
 
 from components.spec import DeploymentSpec
 
+# A component's declared waivers: rule -> ((resource suffix after the component's name, reason),).
+DeclaredWaivers = dict[str, tuple[tuple[str, str], ...]]
+
+# Why a device API (the embedded pattern, every cloud) carries no alarm-driven rollback (S2).
+DEVICE_API_NO_ROLLBACK = (
+    "The device API serves downloads and takes telemetry, not inference: there is no traffic "
+    "split to roll back. A bad release is withdrawn by re-publishing the previous model under a "
+    "newer sequence (docs/runbooks), and devices refuse any bundle that fails verification."
+)
+
+
+def waiver_entries(
+    name: str, declared: DeclaredWaivers
+) -> dict[str, dict[str, list[dict[str, str]]]]:
+    """Pack config entries (``{rule: {"waivers": [{resource, reason}]}}``) waiving ``declared``
+    for the component called ``name``."""
+    return {
+        rule: {
+            "waivers": [
+                {"resource": f"{name}-{suffix}", "reason": reason} for suffix, reason in entries
+            ]
+        }
+        for rule, entries in declared.items()
+    }
+
 
 def type_token(spec: DeploymentSpec) -> str:
     """``aideploy:<cloud>:<Pattern>``, e.g. ``aideploy:aws:ApiFirst``."""

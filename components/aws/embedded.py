@@ -19,33 +19,24 @@ import pulumi
 
 from components.alarms import Tier, endpoint_alarms
 from components.aws import delivery, monitoring, release_channel, security
-from components.base import PatternComponent
+from components.base import (
+    DEVICE_API_NO_ROLLBACK,
+    DeclaredWaivers,
+    PatternComponent,
+    waiver_entries,
+)
 from components.spec import DeploymentSpec
 
 # The device API is not a serving endpoint with a traffic split: a bad model is withdrawn by
 # publishing the previous one under a newer sequence, and devices refuse what fails to verify.
-POLICY_WAIVERS: dict[str, tuple[tuple[str, str], ...]] = {
-    "aideploy-stack-require-rollback-wired-to-alarms": (
-        (
-            "dl-stage",
-            "The device API serves downloads, not inference: there is no traffic split to roll "
-            "back. A bad release is withdrawn by re-publishing the previous model under a newer "
-            "sequence (docs/runbooks), and devices refuse any bundle that fails verification.",
-        ),
-    ),
+POLICY_WAIVERS: DeclaredWaivers = {
+    "aideploy-stack-require-rollback-wired-to-alarms": (("dl-stage", DEVICE_API_NO_ROLLBACK),),
 }
 
 
 def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
     """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``."""
-    return {
-        rule: {
-            "waivers": [
-                {"resource": f"{name}-{role}", "reason": reason} for role, reason in entries
-            ]
-        }
-        for rule, entries in POLICY_WAIVERS.items()
-    }
+    return waiver_entries(name, POLICY_WAIVERS)
 
 
 class AwsEmbedded(PatternComponent):

@@ -22,7 +22,12 @@ import pulumi
 
 from components.alarms import endpoint_alarms
 from components.azure import delivery, monitoring, release_channel, security
-from components.base import PatternComponent
+from components.base import (
+    DEVICE_API_NO_ROLLBACK,
+    DeclaredWaivers,
+    PatternComponent,
+    waiver_entries,
+)
 from components.spec import DeploymentSpec
 
 # rule -> ((resource suffix after the component name, reason), ...). Each reason is true of
@@ -40,15 +45,10 @@ _ENV_CMK = (
     "not reach the key (review A6). Disks use platform-managed keys; the device service stores "
     "nothing on them (releases live in the CMK-encrypted channel account)."
 )
-_NO_ROLLBACK = (
-    "The device API serves downloads and takes telemetry, not inference: there is no traffic "
-    "split to roll back. A bad release is withdrawn by re-publishing the previous model under a "
-    "newer sequence (docs/runbooks), and devices refuse any bundle that fails verification."
-)
-POLICY_WAIVERS: dict[str, tuple[tuple[str, str], ...]] = {
+POLICY_WAIVERS: DeclaredWaivers = {
     "aideploy-stack-require-rollback-wired-to-alarms": (
-        ("dl-apim", _NO_ROLLBACK),
-        ("dl", _NO_ROLLBACK),
+        ("dl-apim", DEVICE_API_NO_ROLLBACK),
+        ("dl", DEVICE_API_NO_ROLLBACK),
     ),
     "azure-container-app-secrets-from-key-vault": (("dl", _DEVICE_CODE),),
     "azure-container-app-environment-require-cmk": (("dl-env", _ENV_CMK),),
@@ -78,14 +78,7 @@ POLICY_WAIVERS: dict[str, tuple[tuple[str, str], ...]] = {
 
 def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
     """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``."""
-    return {
-        rule: {
-            "waivers": [
-                {"resource": f"{name}-{suffix}", "reason": reason} for suffix, reason in entries
-            ]
-        }
-        for rule, entries in POLICY_WAIVERS.items()
-    }
+    return waiver_entries(name, POLICY_WAIVERS)
 
 
 class AzureEmbedded(PatternComponent):

@@ -20,7 +20,12 @@ from __future__ import annotations
 import pulumi
 
 from components.alarms import endpoint_alarms
-from components.base import PatternComponent
+from components.base import (
+    DEVICE_API_NO_ROLLBACK,
+    DeclaredWaivers,
+    PatternComponent,
+    waiver_entries,
+)
 from components.gcp import delivery, monitoring, release_channel, security
 from components.spec import DeploymentSpec, Pattern
 
@@ -33,18 +38,8 @@ KEY_USERS: tuple[str, ...] = ("storage", "artifactregistry", "cloudfunctions", "
 # and this output moves to it in the stack that rotates.
 SIGNING_KEY_VERSION = 1
 
-POLICY_WAIVERS: dict[str, tuple[tuple[str, str], ...]] = {
-    # The device API is not a serving endpoint with a traffic split: a bad model is withdrawn by
-    # publishing the previous one under a newer sequence, and devices refuse what fails to
-    # verify.
-    "aideploy-stack-require-rollback-wired-to-alarms": (
-        (
-            "dl-gateway",
-            "The device API serves downloads, not inference: there is no traffic split to roll "
-            "back. A bad release is withdrawn by re-publishing the previous model under a newer "
-            "sequence (docs/runbooks), and devices refuse any bundle that fails verification.",
-        ),
-    ),
+POLICY_WAIVERS: DeclaredWaivers = {
+    "aideploy-stack-require-rollback-wired-to-alarms": (("dl-gateway", DEVICE_API_NO_ROLLBACK),),
     # API Gateway calls its backends on their public URL (it is not in the VPC and is not a
     # load balancer), so internal ingress would refuse the gateway itself.
     "gcp-serverless-restrict-ingress": tuple(
@@ -62,14 +57,10 @@ POLICY_WAIVERS: dict[str, tuple[tuple[str, str], ...]] = {
 def policy_waivers(name: str) -> dict[str, dict[str, list[dict[str, str]]]]:
     """Pack config entries waiving :data:`POLICY_WAIVERS` for the component called ``name``,
     plus the bootstrap's audit logs (as for every GCP pattern)."""
-    waivers = security.bootstrap_audit_waivers(name, Pattern.EMBEDDED)
-    for rule, entries in POLICY_WAIVERS.items():
-        waivers[rule] = {
-            "waivers": [
-                {"resource": f"{name}-{role}", "reason": reason} for role, reason in entries
-            ]
-        }
-    return waivers
+    return {
+        **security.bootstrap_audit_waivers(name, Pattern.EMBEDDED),
+        **waiver_entries(name, POLICY_WAIVERS),
+    }
 
 
 class GcpEmbedded(PatternComponent):
