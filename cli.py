@@ -170,11 +170,13 @@ SUGGESTED_REGION: dict[Cloud, str] = {
     Cloud.AWS: "eu-west-1",
     Cloud.AZURE: "westeurope",
     Cloud.GCP: "europe-west1",
+    Cloud.KUBERNETES: "dc-1",
 }
 ACCOUNT_PROMPT: dict[Cloud, str] = {
     Cloud.AWS: "AWS account id",
     Cloud.AZURE: "Azure subscription id",
     Cloud.GCP: "GCP project id",
+    Cloud.KUBERNETES: "kubeconfig context",
 }
 
 
@@ -292,14 +294,22 @@ def new(
     ),
 ) -> None:
     """Scaffold a self-contained client project for the cloud the client already uses."""
+    from components.registry import project_clouds
     from components.spec import GATEWAY_PATTERNS, SHIPPED_PATTERNS, AuthMode, Pattern
     from templates.answers import Answers, per_environment, project_slug
     from templates.generator import generate
 
     ask = Asker(no_input)
+    clouds = project_clouds()
     cloud_enum = cloud or Cloud(
-        ask(None, "--cloud", "Cloud", choices=tuple(c.value for c in Cloud))
+        ask(None, "--cloud", "Cloud", choices=tuple(c.value for c in clouds))
     )
+    if cloud_enum not in clouds:
+        fail(
+            f"--cloud {cloud_enum.value}: its components and policy rules are built, but not the "
+            "project template (bootstrap, pipelines, runbooks) yet; choose "
+            + ", ".join(c.value for c in clouds)
+        )
     offered = _offered_patterns()
     pattern_value = ask(pattern, "--pattern", "Pattern", choices=offered)
     if pattern_value not in offered:
@@ -430,25 +440,39 @@ def patterns(
     ),
 ) -> None:
     """List every pattern per cloud with the managed services it uses."""
-    from components.registry import REGISTRY, is_available
+    from components.registry import REGISTRY, is_available, scaffolded
+
+    def status(cloud: Cloud, pattern: Pattern) -> str:
+        # "components": the component and its rules are built, `aideploy new` cannot scaffold
+        # a project for it yet (the kubernetes target, issue 13).
+        if scaffolded(cloud, pattern):
+            return "available"
+        return "components" if is_available(cloud, pattern) else "planned"
 
     rows = [
-        (pattern, cloud, is_available(cloud, pattern), REGISTRY[(cloud, pattern)].services)
+        (pattern, cloud, status(cloud, pattern), REGISTRY[(cloud, pattern)].services)
         for pattern in Pattern
         for cloud in Cloud
+        if (cloud, pattern) in REGISTRY  # the kubernetes target runs two of the four
     ]
     if fmt is OutputFormat.JSON:
         payload = [
-            {"pattern": p.value, "cloud": c.value, "available": ok, "services": list(services)}
-            for p, c, ok, services in rows
+            {
+                "pattern": p.value,
+                "cloud": c.value,
+                "available": state == "available",
+                "status": state,
+                "services": list(services),
+            }
+            for p, c, state, services in rows
         ]
         print(json.dumps(payload))
         return
     table = Table(title="aideploy patterns")
     for column in ("pattern", "cloud", "status", "managed services"):
         table.add_column(column)
-    for p, c, ok, services in rows:
-        table.add_row(p.value, c.value, "available" if ok else "planned", ", ".join(services))
+    for p, c, state, services in rows:
+        table.add_row(p.value, c.value, state, ", ".join(services))
     console.print(table)
 
 

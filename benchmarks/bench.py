@@ -23,7 +23,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from components.registry import is_available  # noqa: E402
+from components.registry import scaffolded  # noqa: E402
 from components.spec import Cloud, Environment, Pattern  # noqa: E402
 from policies.runner.capture import capture  # noqa: E402
 from policies.runner.program import run_stack  # noqa: E402
@@ -48,7 +48,7 @@ def bench_new(workdir: Path, repeat: int) -> list[dict[str, Any]]:
     rows = []
     for cloud in Cloud:
         for pattern in Pattern:  # every built cell, embedded included
-            if not is_available(cloud, pattern):
+            if not scaffolded(cloud, pattern):
                 continue
             answers = example_answers(cloud, pattern, name="bench")
             target = workdir / f"new-{cloud.value}-{pattern.value}"

@@ -28,11 +28,11 @@ from components.spec import (
     EMAIL_RE,
     MODEL_NAME_RE,
     PROJECT_NAME_RE,
-    REGIONS,
     SUFFIX_RE,
     Cloud,
     Environment,
     Pattern,
+    region_known,
 )
 
 
@@ -110,11 +110,14 @@ ACCOUNT_RES: dict[Cloud, re.Pattern[str]] = {
     Cloud.AWS: re.compile(r"^[0-9]{12}$"),
     Cloud.AZURE: re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"),
     Cloud.GCP: re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$"),
+    # The kubeconfig context of the environment's cluster (the stack's `kubernetes:context`).
+    Cloud.KUBERNETES: re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:-]{0,99}$"),
 }
 ACCOUNT_WORDS: dict[Cloud, str] = {
     Cloud.AWS: "AWS account id (12 digits)",
     Cloud.AZURE: "Azure subscription id (a GUID)",
     Cloud.GCP: "GCP project id (6-30 lowercase letters, digits and dashes)",
+    Cloud.KUBERNETES: "kubeconfig context name (letters, digits and . _ @ : -)",
 }
 TENANT_RE = ACCOUNT_RES[Cloud.AZURE]
 # The provider config key that pins a stack to its environment's account, so a `pulumi up` with
@@ -123,7 +126,10 @@ ACCOUNT_CONFIG_KEYS: dict[Cloud, str] = {
     Cloud.AWS: "aws:allowedAccountIds",
     Cloud.AZURE: "azure-native:subscriptionId",
     Cloud.GCP: "gcp:project",
+    # Pins the stack to one kubeconfig context: the wrong cluster fails instead of deploying.
+    Cloud.KUBERNETES: "kubernetes:context",
 }
+# A cluster has no region setting (its site is the spec's region label only).
 REGION_CONFIG_KEYS: dict[Cloud, str] = {
     Cloud.AWS: "aws:region",
     Cloud.AZURE: "azure-native:location",
@@ -328,7 +334,7 @@ class BootstrapSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> BootstrapSpec:
-        if self.region not in REGIONS[self.cloud]:
+        if not region_known(self.cloud, self.region):
             raise ValueError(f"region {self.region!r} is not a known {self.cloud.value} region")
         for account in (self.account, *self.pull_accounts):
             problem = account_problem(self.cloud, account)

@@ -160,6 +160,39 @@ REGISTRY: dict[tuple[Cloud, Pattern], Entry] = {
 }
 
 
+# The kubernetes target (the client's own cluster): the patterns that run in a cluster
+# (components.spec.CLUSTER_PATTERNS); each names the add-ons it needs from the cluster.
+REGISTRY.update(
+    {
+        (Cloud.KUBERNETES, Pattern.API_FIRST): Entry(
+            "components.kubernetes.api_first",
+            "KubernetesApiFirst",
+            (
+                "Gateway API (Envoy Gateway)",
+                "cert-manager",
+                "External Secrets",
+                "Deployment + HPA + PDB",
+                "NetworkPolicy",
+                "Prometheus Operator",
+            ),
+        ),
+        (Cloud.KUBERNETES, Pattern.EVENT_DRIVEN): Entry(
+            "components.kubernetes.event_driven",
+            "KubernetesEventDriven",
+            (
+                "RabbitMQ (the client's)",
+                "S3-compatible object store (the client's)",
+                "KEDA",
+                "External Secrets",
+                "Deployment + PDB",
+                "NetworkPolicy",
+                "Prometheus Operator",
+            ),
+        ),
+    }
+)
+
+
 # Each cloud's bootstrap program (components/<cloud>/bootstrap.py): what must exist in an
 # account before the first `pulumi up` of a stack (components/bootstrap.py).
 BOOTSTRAP: dict[Cloud, Entry] = {
@@ -195,7 +228,23 @@ BOOTSTRAP: dict[Cloud, Entry] = {
 
 def offered_patterns() -> tuple[Pattern, ...]:
     """Patterns built on at least one cloud: what `aideploy new` offers."""
-    return tuple(p for p in Pattern if any(not REGISTRY[(c, p)].planned for c in Cloud))
+    return tuple(
+        p
+        for p in Pattern
+        if any((c, p) in REGISTRY and not REGISTRY[(c, p)].planned for c in Cloud)
+    )
+
+
+def project_clouds() -> tuple[Cloud, ...]:
+    """The clouds `aideploy new` scaffolds a whole client project for: those with a bootstrap
+    program (a project cannot reach its first deploy without one). The kubernetes target's
+    components and rules exist; its project template and bootstrap are not built yet."""
+    return tuple(c for c in Cloud if c in BOOTSTRAP)
+
+
+def scaffolded(cloud: Cloud, pattern: Pattern) -> bool:
+    """True when `aideploy new` generates a project for ``cloud`` and ``pattern``."""
+    return cloud in BOOTSTRAP and is_available(cloud, pattern)
 
 
 def bootstrap_waivers(cloud: Cloud, name: str) -> dict[str, list[dict[str, str]]]:
@@ -251,7 +300,11 @@ def policy_waivers(
 
 def component_for(cloud: Cloud, pattern: Pattern) -> Any:
     """The component class for ``cloud`` and ``pattern``, imported on first use."""
-    entry = REGISTRY[(cloud, pattern)]
+    entry = REGISTRY.get((cloud, pattern))
+    if entry is None:
+        raise ComponentUnavailableError(
+            f"the {pattern.value} pattern does not run on {cloud.value}"
+        )
     if entry.planned:
         raise ComponentUnavailableError(
             f"the {pattern.value} pattern on {cloud.value} is planned, not built yet"

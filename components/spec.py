@@ -28,6 +28,8 @@ class Cloud(str, Enum):
     AWS = "aws"
     AZURE = "azure"
     GCP = "gcp"
+    # The client's own Kubernetes cluster (on premises or any distribution they run).
+    KUBERNETES = "kubernetes"
 
 
 class Pattern(str, Enum):
@@ -133,7 +135,7 @@ SHIPPED_PATTERNS: frozenset[Pattern] = frozenset({Pattern.EMBEDDED})
 GATEWAY_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST})
 # Clouds whose gateway has no host name of its own, so every environment needs a domain (GCP's
 # load balancer has only an IP: a managed certificate needs a name).
-DOMAIN_REQUIRED: frozenset[Cloud] = frozenset({Cloud.GCP})
+DOMAIN_REQUIRED: frozenset[Cloud] = frozenset({Cloud.GCP, Cloud.KUBERNETES})
 # Clouds where a bare wildcard-DNS domain (`sslip.io`) can stand for the gateway's address in
 # dev: the load balancer's IP under that service. AWS and Azure have host names of their own and
 # their certificate services refuse such names.
@@ -232,6 +234,8 @@ REGIONS: dict[Cloud, frozenset[str]] = {
             "southafricanorth",
         }
     ),
+    # A site label, not a region list (see SITE_RE): the empty set keeps lookups total.
+    Cloud.KUBERNETES: frozenset(),
     Cloud.GCP: frozenset(
         {
             "us-central1",
@@ -260,6 +264,19 @@ REGIONS: dict[Cloud, frozenset[str]] = {
         }
     ),
 }
+
+# Where a cloud has no region list (the client's own cluster), ``region`` names the site or data
+# centre the cluster runs in: a plain label that reaches names and labels.
+SITE_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+SITE_CLOUDS: frozenset[Cloud] = frozenset({Cloud.KUBERNETES})
+
+
+def region_known(cloud: Cloud, region: str) -> bool:
+    """True when ``region`` is one of ``cloud``'s regions (or a valid site label on-prem)."""
+    if cloud in SITE_CLOUDS:
+        return SITE_RE.match(region) is not None
+    return region in REGIONS[cloud]
+
 
 # Answers are plain data: these patterns are the whole allowed alphabet, so nothing a user types
 # can carry quotes, newlines or template syntax into a generated file.
@@ -560,6 +577,116 @@ class NetworkSettings(_Model):
         return self
 
 
+# Patterns the kubernetes target runs: serving and workers in the client's cluster. Embedded and
+# managed-platform depend on a cloud's signing keys or managed ML service.
+CLUSTER_PATTERNS: frozenset[Pattern] = frozenset({Pattern.API_FIRST, Pattern.EVENT_DRIVEN})
+# Kubernetes minors the kubernetes target supports and is validated against (schemas offline).
+# 1.30 is the oldest: structured authentication (the CI's OIDC tokens) is beta there and every
+# API we render (apps/v1, autoscaling/v2, policy/v1, networking/v1) is GA long before.
+SUPPORTED_KUBERNETES_VERSIONS: tuple[str, ...] = (
+    "1.30",
+    "1.31",
+    "1.32",
+    "1.33",
+    "1.34",
+    "1.35",
+    "1.36",
+    "1.37",
+)
+K8S_NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+K8sName = Annotated[str, StringConstraints(pattern=K8S_NAME_RE.pattern)]
+# A key in the client's external secret store (a Vault path, a cloud secret name).
+STORE_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,252}$")
+StoreKey = Annotated[str, StringConstraints(pattern=STORE_KEY_RE.pattern)]
+LABEL_VALUE_RE = re.compile(r"^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$")
+
+
+class EnvironmentIsolation(str, Enum):
+    """How the client separates environments on premises: a namespace of one cluster each, or a
+    cluster each (then each stack's kubeconfig points at its own cluster)."""
+
+    NAMESPACE = "namespace"
+    CLUSTER = "cluster"
+
+
+class QueueKind(str, Enum):
+    """The message broker the client already runs for the event-driven pattern on-prem."""
+
+    RABBITMQ = "rabbitmq"
+
+
+class ClusterQueue(_Model):
+    """The client's broker: the workers consume ``<project>-<env>-jobs`` (and a dead-letter queue)
+    on it. The connection URL lives in the external store under ``url_key``, never here."""
+
+    kind: QueueKind = QueueKind.RABBITMQ
+    url_key: StoreKey
+    # The broker's address for the NetworkPolicy's egress (host or IP, and the AMQPS port).
+    host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")]
+    port: int = Field(5671, ge=1, le=65535)
+
+
+class ObjectStore(_Model):
+    """The client's S3-compatible object store (MinIO, Ceph RGW, a NetApp or Dell appliance) that
+    keeps the event-driven pattern's inputs and results; its keys are in the external store."""
+
+    endpoint: Annotated[str, StringConstraints(pattern=URL_RE.pattern)]
+    credentials_key: StoreKey
+
+
+class ClusterSettings(_Model):
+    """The kubernetes target: what the client's cluster provides and the choices recorded here.
+
+    Every add-on is named, never assumed: the Gateway API implementation (``gateway_class``, Envoy
+    Gateway, for JWT, API keys and rate limits at the edge), cert-manager's ``tls_issuer`` or a
+    client certificate in the external store (``tls_secret_key``), the External Secrets store
+    (``secret_store``), Prometheus Operator (``prometheus``), KEDA (``keda``) and KServe
+    (``kserve``). docs/cluster.md in a generated project lists the versions.
+    """
+
+    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = "1.34"
+    isolation: EnvironmentIsolation = EnvironmentIsolation.NAMESPACE
+    gateway_class: K8sName = "envoy-gateway"
+    # The namespace the gateway's proxies run in: the only source the model pods accept.
+    gateway_namespace: K8sName = "envoy-gateway-system"
+    tls_issuer: K8sName | None = "letsencrypt"
+    tls_secret_key: StoreKey | None = None
+    secret_store: K8sName = "vault"  # noqa: S105 (the name of a ClusterSecretStore)
+    prometheus: bool = True
+    monitoring_namespace: K8sName = "monitoring"
+    # The label Prometheus Operator selects ServiceMonitors and rules by (release=<its release>).
+    prometheus_release: Annotated[str, StringConstraints(pattern=LABEL_VALUE_RE.pattern)] = (
+        "kube-prometheus-stack"
+    )
+    keda: bool = True
+    kserve: bool = False
+    gpus: int = Field(0, ge=0, le=8)
+    # Where the gateway fetches the JWT signing keys (default <issuer>/.well-known/jwks.json):
+    # Envoy Gateway takes the JWKS URL itself, not the issuer's discovery document.
+    jwks_uri: Annotated[str, StringConstraints(pattern=URL_RE.pattern)] | None = None
+    # Address ranges of the services the pods call (the broker, the object store): NetworkPolicy
+    # matches addresses, not host names. Empty: egress is limited by port only (documented).
+    egress_cidrs: tuple[Annotated[str, StringConstraints(pattern=r"^[0-9./]{9,18}$")], ...] = ()
+    queue: ClusterQueue | None = None
+    object_store: ObjectStore | None = None
+
+    @model_validator(mode="after")
+    def _choices(self) -> ClusterSettings:
+        if self.kubernetes_version not in SUPPORTED_KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"cluster.kubernetes_version {self.kubernetes_version}: supported are "
+                f"{', '.join(SUPPORTED_KUBERNETES_VERSIONS)}"
+            )
+        if (self.tls_issuer is None) == (self.tls_secret_key is None):
+            raise ValueError(
+                "cluster: give tls_issuer (a cert-manager ClusterIssuer) or tls_secret_key (your "
+                "certificate in the secret store), exactly one"
+            )
+        if (self.queue is None) != (self.object_store is None):
+            raise ValueError("cluster: queue and object_store go together (event-driven)")
+        return self
+
+
 class DeploymentSpec(_Model):
     """Everything one stack of one client project deploys.
 
@@ -580,6 +707,8 @@ class DeploymentSpec(_Model):
     rollout: RolloutSettings = RolloutSettings()
     retention: Retention
     network: NetworkSettings = NetworkSettings()
+    # The client's cluster (the kubernetes target only): what it provides and how we use it.
+    cluster: ClusterSettings | None = None
     # Chosen at random when the stack is created (`aideploy new`), recorded in the stack file and
     # never changed for a live stack. None: a stack generated before suffixes existed keeps the
     # names it was deployed with.
@@ -591,11 +720,45 @@ class DeploymentSpec(_Model):
 
     @model_validator(mode="after")
     def _region_belongs_to_cloud(self) -> DeploymentSpec:
-        if self.region not in REGIONS[self.cloud]:
+        if self.cloud in SITE_CLOUDS:
+            if not region_known(self.cloud, self.region):
+                raise ValueError(
+                    f"region {self.region!r}: on {self.cloud.value} the region is the site's "
+                    "label (3-32 lowercase letters, digits and dashes, e.g. dc-paris)"
+                )
+        elif self.region not in REGIONS[self.cloud]:
             raise ValueError(
                 f"region {self.region!r} is not a known {self.cloud.value} region "
                 f"(e.g. {', '.join(sorted(REGIONS[self.cloud])[:4])})"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_only_on_kubernetes(self) -> DeploymentSpec:
+        on_cluster = self.cloud is Cloud.KUBERNETES
+        if on_cluster and self.cluster is None:
+            raise ValueError("cluster: the kubernetes target needs its cluster settings")
+        if not on_cluster and self.cluster is not None:
+            raise ValueError(
+                f"cluster: only the kubernetes target takes it, not {self.cloud.value}"
+            )
+        if on_cluster and self.pattern not in CLUSTER_PATTERNS:
+            raise ValueError(
+                f"pattern {self.pattern.value} does not run on kubernetes (choose "
+                f"{' or '.join(p.value for p in sorted(CLUSTER_PATTERNS, key=lambda p: p.value))})"
+            )
+        if on_cluster and self.cluster is not None:
+            for field_name, image in (
+                ("model.image", self.model.image),
+                ("rollout.candidate_image", self.rollout.candidate_image),
+            ):
+                if image is not None and "@sha256:" not in image:
+                    raise ValueError(
+                        f"{field_name}: on kubernetes the image is pinned by digest "
+                        "(registry/path@sha256:...), so every node runs the same bytes"
+                    )
+            if self.pattern is Pattern.EVENT_DRIVEN and self.cluster.queue is None:
+                raise ValueError("cluster.queue: the event-driven pattern needs the queue it reads")
         return self
 
     @model_validator(mode="after")
@@ -708,6 +871,7 @@ CONFIG_SECTIONS: tuple[str, ...] = (
     "rollout",
     "retention",
     "network",
+    "cluster",
     "suffix",
     "tags",
 )

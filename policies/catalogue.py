@@ -25,7 +25,13 @@ from typing import Any
 from policies.pack import CONFIG_DIR, ENVIRONMENTS, MANDATORY, level_for, project_baseline
 
 DOCS_FILE = Path(__file__).resolve().parent.parent / "docs" / "rules.md"
-CLOUD_PREFIXES = {"aws": "AWS", "azure": "Azure", "gcp": "GCP", "aideploy": "Stack (every cloud)"}
+CLOUD_PREFIXES = {
+    "aws": "AWS",
+    "azure": "Azure",
+    "gcp": "GCP",
+    "k8s": "Kubernetes",
+    "aideploy": "Stack (every cloud)",
+}
 
 
 @dataclass(frozen=True)

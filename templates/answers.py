@@ -24,6 +24,7 @@ from pydantic import (
 from components.bootstrap import REPO_RE as REPO_PATTERN
 from components.bootstrap import TENANT_RE, CiSystem, account_problem
 from components.spec import (
+    CLUSTER_PATTERNS,
     DOMAIN_REQUIRED,
     EMAIL_RE,
     GATEWAY_PATTERNS,
@@ -33,17 +34,20 @@ from components.spec import (
     PROJECT_NAME_RE,
     REGIONS,
     SHIPPED_PATTERNS,
+    SITE_CLOUDS,
     URL_RE,
     VERSION_RE,
     WILDCARD_DNS_CLOUDS,
     WILDCARD_DNS_DOMAINS,
     AuthMode,
     Cloud,
+    ClusterSettings,
     Environment,
     HostName,
     ImageRef,
     Pattern,
     RolloutStrategy,
+    region_known,
     registry_problem,
 )
 
@@ -135,6 +139,8 @@ class Answers(BaseModel):
     # (about USD 400 a month per CA); without it the hop inside the VPC uses the client's domain
     # certificate, or plain HTTP inside the VPC with a documented waiver.
     private_ca: bool = False
+    # The kubernetes target only: what the client's cluster provides (components/spec.py).
+    cluster: ClusterSettings | None = None
 
     @field_validator("model_image", mode="before")
     @classmethod
@@ -166,8 +172,9 @@ class Answers(BaseModel):
     @model_validator(mode="after")
     def _complete(self) -> Answers:
         cloud, pattern = self.cloud, self.pattern
-        if self.region not in REGIONS[cloud]:
+        if not region_known(cloud, self.region):
             raise ValueError(_region_message(cloud, self.region))
+        self._check_cluster()
         missing = [e.value for e in Environment if e not in self.accounts]
         if missing:
             raise ValueError(f"account: no account for {', '.join(missing)}")
@@ -200,6 +207,30 @@ class Answers(BaseModel):
         if self.private_ca and (cloud, pattern) != (Cloud.AWS, Pattern.API_FIRST):
             raise ValueError("private CA: only the aws api-first pattern uses one")
         return self
+
+    def _check_cluster(self) -> None:
+        on_cluster = self.cloud is Cloud.KUBERNETES
+        if not on_cluster:
+            if self.cluster is not None:
+                raise ValueError(f"cluster settings: only kubernetes takes them, not {self.cloud}")
+            return
+        if self.pattern not in CLUSTER_PATTERNS:
+            choices = " or ".join(sorted(p.value for p in CLUSTER_PATTERNS))
+            raise ValueError(f"pattern {self.pattern.value} does not run on kubernetes ({choices})")
+        if self.cluster is None:
+            raise ValueError("cluster settings: the kubernetes target needs them")
+        if self.pattern is Pattern.EVENT_DRIVEN and self.cluster.queue is None:
+            raise ValueError("cluster settings: the event-driven pattern needs the queue it reads")
+        if self.sample_model:
+            raise ValueError(
+                "model image: on kubernetes give --model-image REGISTRY/REPO@sha256:DIGEST (an "
+                "image your cluster's nodes can pull); the sample model is built by CI elsewhere"
+            )
+        if self.model_image is not None and "@sha256:" not in self.model_image:
+            raise ValueError(
+                "model image: on kubernetes the image is pinned by digest "
+                "(REGISTRY/REPO@sha256:DIGEST), so every node runs the same bytes"
+            )
 
     def _check_gateway(self) -> None:
         gateway = self.pattern in GATEWAY_PATTERNS
@@ -263,6 +294,11 @@ class Answers(BaseModel):
 
 def _region_message(cloud: Cloud, region: str) -> str:
     """Unknown region: name the cloud it belongs to if it is another's, else close matches."""
+    if cloud in SITE_CLOUDS:
+        return (
+            f"region {region!r}: on {cloud.value} the region is your site's label (3-32 "
+            "lowercase letters, digits and dashes, e.g. dc-paris)"
+        )
     for other, regions in REGIONS.items():
         if other is not cloud and region in regions:
             return f"region {region!r} belongs to {other.value}, not to {cloud.value}"
@@ -279,11 +315,26 @@ EXAMPLE_REGIONS: dict[Cloud, str] = {
     Cloud.AWS: "eu-west-1",
     Cloud.AZURE: "westeurope",
     Cloud.GCP: "europe-west1",
+    Cloud.KUBERNETES: "dc-paris",
 }
 EXAMPLE_ACCOUNTS: dict[Cloud, str] = {
     Cloud.AWS: "123456789012",
     Cloud.AZURE: "00000000-0000-0000-0000-000000000000",
     Cloud.GCP: "acme-ai-demo",
+    Cloud.KUBERNETES: "acme-onprem",
+}
+# The kubernetes target's examples: an image by digest in the client's own registry, and the
+# cluster's add-ons (the event-driven pattern reads the client's RabbitMQ and object store).
+EXAMPLE_CLUSTER_IMAGE = "registry.acme.example/support/model@sha256:" + "3" * 64
+EXAMPLE_CLUSTER: dict[Pattern, dict[str, object]] = {
+    Pattern.API_FIRST: {},
+    Pattern.EVENT_DRIVEN: {
+        "queue": {"url_key": "acme-support/rabbitmq-url", "host": "rabbitmq.acme.internal"},
+        "object_store": {
+            "endpoint": "https://minio.acme.internal",
+            "credentials_key": "acme-support/object-store",
+        },
+    },
 }
 EXAMPLE_TENANT = "44444444-4444-4444-4444-444444444444"
 EXAMPLE_DOMAINS: dict[Environment, str] = {
@@ -309,6 +360,10 @@ def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answ
         "tenant": EXAMPLE_TENANT if cloud is Cloud.AZURE else None,
         "sample_model": "model_image" not in overrides and pattern not in SHIPPED_PATTERNS,
     }
+    if cloud is Cloud.KUBERNETES:
+        values["sample_model"] = False
+        values["model_image"] = EXAMPLE_CLUSTER_IMAGE
+        values["cluster"] = EXAMPLE_CLUSTER.get(pattern, {})
     if pattern in GATEWAY_PATTERNS or pattern in SHIPPED_PATTERNS:
         values["jwt_issuer"] = "https://login.acme.example"
         values["jwt_audience"] = "api://acme-support"

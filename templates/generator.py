@@ -33,7 +33,13 @@ from components.bootstrap import (
     bootstrap_specs,
     registry_of,
 )
-from components.registry import REGISTRY, bootstrap_waivers, is_available, policy_waivers
+from components.registry import (
+    BOOTSTRAP,
+    REGISTRY,
+    bootstrap_waivers,
+    is_available,
+    policy_waivers,
+)
 from components.spec import (
     SHIPPED_PATTERNS,
     WILDCARD_DNS_DOMAINS,
@@ -87,6 +93,7 @@ CLOUD_PINS: dict[Cloud, dict[str, str]] = {
         "pulumiverse-time": "0.1.1",
     },
     Cloud.GCP: {"pulumi-gcp": "10.2.0"},
+    Cloud.KUBERNETES: {"pulumi-kubernetes": "4.34.2"},
 }
 
 # Pins the patterns that ship model files add: the release tool's signatures (cryptography) and,
@@ -203,6 +210,8 @@ def stack_sections(
         "alerts": {"emails": list(answers.alert_emails or (answers.owner,))},
         "rollout": {"strategy": answers.rollout.value},
     }
+    if answers.cluster is not None:
+        base["cluster"] = answers.cluster.model_dump(mode="json", exclude_none=True)
     if suffix is not None:
         base["suffix"] = suffix
     return deep_merge(base, load_profile(environment))
@@ -252,7 +261,9 @@ def provider_config(answers: Answers, environment: Environment) -> dict[str, Any
     """The provider keys of one stack: its region, and the account it must deploy into."""
     cloud = answers.cloud
     account = answers.accounts[environment]
-    config: dict[str, Any] = {REGION_CONFIG_KEYS[cloud]: answers.region}
+    config: dict[str, Any] = {}
+    if cloud in REGION_CONFIG_KEYS:  # a cluster has no region setting
+        config[REGION_CONFIG_KEYS[cloud]] = answers.region
     # AWS takes a list of allowed accounts; Azure and GCP name the one subscription / project.
     config[ACCOUNT_CONFIG_KEYS[cloud]] = [account] if cloud is Cloud.AWS else account
     if answers.tenant is not None:
@@ -631,6 +642,12 @@ def generate(
         plan = plan_project(answers, rng=rng)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise GenerationError(f"invalid answers: {describe_validation_error(exc)}") from exc
+    if answers.cloud not in BOOTSTRAP:
+        raise GenerationError(
+            f"{answers.cloud.value}: its components and policy rules are built, but not the "
+            "project template (bootstrap, pipelines, runbooks) yet; `aideploy new` cannot "
+            "scaffold it"
+        )
     if not is_available(answers.cloud, answers.pattern):
         raise GenerationError(
             f"the {answers.pattern.value} pattern is not available on {answers.cloud.value} yet"

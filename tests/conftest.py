@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +33,13 @@ from templates.generator import ProjectPlan, plan_project  # noqa: E402
 SAMPLE_REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
 # The environments' accounts in tests: the ones the mocks answer with, so a stack's own
 # lookups (caller identity, client config, project) agree with its stack file.
-SAMPLE_ACCOUNT = {Cloud.AWS: ACCOUNT_ID, Cloud.AZURE: SUBSCRIPTION_ID, Cloud.GCP: GCP_PROJECT}
+SAMPLE_ACCOUNT = {
+    Cloud.AWS: ACCOUNT_ID,
+    Cloud.AZURE: SUBSCRIPTION_ID,
+    Cloud.GCP: GCP_PROJECT,
+    # The kubeconfig context the stacks pin (`kubernetes:context`); the mocks never read it.
+    Cloud.KUBERNETES: "acme-onprem",
+}
 
 
 def sample_answers(cloud: Cloud, pattern: Pattern, **overrides: Any) -> Answers:
@@ -49,8 +56,13 @@ def sample_plan(cloud: Cloud, pattern: Pattern, seed: int = 0, **overrides: Any)
 
 
 def candidate_image(cloud: Cloud, pattern: Pattern, version: str = "1.1.0") -> str:
-    """A candidate release's image in the project's own registry (where CI pushes it)."""
-    return sample_plan(cloud, pattern).image.rsplit(":", 1)[0] + f":{version}"
+    """A candidate release's image in the project's own registry (where CI pushes it); on the
+    kubernetes target by digest (a digest derived from ``version``), as the spec requires."""
+    image = sample_plan(cloud, pattern).image
+    if "@sha256:" in image:
+        digest = hashlib.sha256(version.encode()).hexdigest()
+        return f"{image.split('@', 1)[0]}@sha256:{digest}"
+    return image.rsplit(":", 1)[0] + f":{version}"
 
 
 def make_spec(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies.rules import aws, azure, gcp, stack
+from policies.rules import aws, azure, gcp, kubernetes, stack
 
 
 def all_policies() -> list[Policy]:
-    """The pack's rules: AWS, Azure, GCP, then the stack rules."""
-    return [*aws.POLICIES, *azure.POLICIES, *gcp.POLICIES, *stack.POLICIES]
+    """The pack's rules: AWS, Azure, GCP, Kubernetes, then the stack rules."""
+    return [*aws.POLICIES, *azure.POLICIES, *gcp.POLICIES, *kubernetes.POLICIES, *stack.POLICIES]

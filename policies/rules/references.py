@@ -2,10 +2,11 @@
 
 Every rule names at least one control from a public benchmark (Checkov's policy index, AWS
 Foundational Security Best Practices, the Microsoft cloud security benchmark, the CIS benchmarks
-of the three clouds) or, where no benchmark has the control, the aideploy guardrail number in
-POLICY-RULES.md. The controls travel with the rule: as tags (``checkov:CKV_AWS_61``), as the
-policy's compliance framework (the first reference) and as its help URL, so SARIF, the JSON
-catalogue (``aideploy check --list-rules``) and docs/rules.md all show them.
+of the three clouds and of Kubernetes, the Kubernetes Pod Security Standards) or, where no
+benchmark has the control, the aideploy guardrail number in POLICY-RULES.md. The controls travel
+with the rule: as tags (``checkov:CKV_AWS_61``), as the policy's compliance framework (the first
+reference) and as its help URL, so SARIF, the JSON catalogue (``aideploy check --list-rules``)
+and docs/rules.md all show them.
 """
 
 from __future__ import annotations
@@ -83,11 +84,49 @@ def mcsb(control: str) -> Reference:
     return Reference("mcsb", "Microsoft cloud security benchmark", control, url)
 
 
+# How each CIS benchmark is named in reports (the clouds' by their acronym).
+_CIS_TITLES = {"kubernetes": "Kubernetes"}
+
+
 def cis(cloud: str, control: str) -> Reference:
-    """A CIS benchmark recommendation of one cloud (``cis("gcp", "2.1")``)."""
+    """A CIS benchmark recommendation of one cloud (``cis("gcp", "2.1")``), or of Kubernetes
+    (``cis("kubernetes", "5.2.2")``)."""
     if cloud not in CIS_URLS or not re.fullmatch(r"\d+(\.\d+)*", control):
         raise ValueError(f"not a CIS {cloud} recommendation: {control!r}")
-    return Reference(f"cis-{cloud}", f"CIS {cloud.upper()} benchmark", control, CIS_URLS[cloud])
+    title = _CIS_TITLES.get(cloud, cloud.upper())
+    return Reference(f"cis-{cloud}", f"CIS {title} benchmark", control, CIS_URLS[cloud])
+
+
+PSS_URL = "https://kubernetes.io/docs/concepts/security/pod-security-standards/"
+# The Pod Security Standards controls this pack cites, as ``<profile>/<control>`` (the page's
+# control names, lower-cased and hyphenated), or a whole profile. The page anchors each profile's
+# table, not each control.
+PSS_CONTROLS = frozenset(
+    {
+        "baseline",
+        "baseline/host-namespaces",
+        "baseline/privileged-containers",
+        "baseline/capabilities",
+        "baseline/hostpath-volumes",
+        "baseline/host-ports",
+        "restricted",
+        "restricted/privilege-escalation",
+        "restricted/running-as-non-root",
+        "restricted/seccomp",
+        "restricted/capabilities",
+    }
+)
+
+
+def pss(control: str) -> Reference:
+    """A Kubernetes Pod Security Standards control (``pss("restricted/seccomp")``) or a whole
+    profile (``pss("restricted")``)."""
+    if control not in PSS_CONTROLS:
+        raise ValueError(f"not a Pod Security Standards control this pack cites: {control!r}")
+    profile = control.split("/", 1)[0]
+    return Reference(
+        "k8s-pss", "Kubernetes Pod Security Standards", control, f"{PSS_URL}#{profile}"
+    )
 
 
 OWASP_LLM = {
@@ -122,6 +161,7 @@ def from_tags(tags: tuple[str, ...] | list[str]) -> list[str]:
         "mcsb",
         "aideploy",
         "owasp-llm",
+        "k8s-pss",
         *(f"cis-{c}" for c in CIS_URLS),
     }
     return [t for t in tags if t.split(":", 1)[0] in slugs and ":" in t]

@@ -14,6 +14,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from components.registry import project_clouds
 from components.spec import Cloud, Environment, Pattern
 from templates import generator
 from templates.answers import Answers, project_slug
@@ -213,7 +214,7 @@ def test_hostile_descriptions_stay_inert(tmp_path: Path, text: str) -> None:
 )
 @given(
     description=st.text(max_size=120),
-    cloud=st.sampled_from(list(Cloud)),
+    cloud=st.sampled_from(project_clouds()),
 )
 def test_any_answer_text_is_refused_or_inert(
     tmp_path_factory: pytest.TempPathFactory, description: str, cloud: Cloud
@@ -259,7 +260,7 @@ def test_failure_part_way_leaves_nothing_behind(
 
 
 @pytest.mark.usefixtures("any_component_available")
-@pytest.mark.parametrize("cloud", list(Cloud))
+@pytest.mark.parametrize("cloud", project_clouds())
 def test_vendors_only_the_chosen_cloud(tmp_path: Path, cloud: Cloud) -> None:
     project = _render(tmp_path, _answers(cloud=cloud.value))
     vendored = {p.name for p in (project / "components").iterdir() if p.is_dir()}
@@ -320,5 +321,7 @@ def test_pins_match_the_installed_sdks() -> None:
 
 def test_patterns_cover_every_cloud() -> None:
     from components.registry import REGISTRY
+    from components.spec import CLUSTER_PATTERNS
 
-    assert {(c, p) for c in Cloud for p in Pattern} == set(REGISTRY)
+    cells = {(c, p) for c in project_clouds() for p in Pattern}
+    assert cells | {(Cloud.KUBERNETES, p) for p in CLUSTER_PATTERNS} == set(REGISTRY)

@@ -26,14 +26,14 @@ from typing import Any, ClassVar
 import pytest
 import yaml
 
-from components.registry import is_available
+from components.registry import scaffolded
 from components.spec import Cloud, Pattern
 from templates.generator import generate
 from tests.conftest import sample_answers
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "tests" / "vectors" / "rollout_decisions.json").read_text())
-CLOUDS = [c for c in Cloud if is_available(c, Pattern.API_FIRST)]
+CLOUDS = [c for c in Cloud if scaffolded(c, Pattern.API_FIRST)]
 
 # The double of components/<cloud>/release_watch.py: standard library, driven by a JSON script
 # (FAKE_WATCH), every call appended to FAKE_WATCH_LOG. Lists are consumed one item per call,

@@ -18,13 +18,13 @@ import pytest
 import yaml
 
 from components import release_cli
-from components.registry import is_available
+from components.registry import scaffolded
 from components.spec import PATTERN_OUTPUTS, Cloud, Pattern
 from templates.answers import example_answers
 from templates.generator import generate
 from tests.generator.test_pipeline import BIN, _run
 
-CLOUDS = [c for c in Cloud if is_available(c, Pattern.EMBEDDED)]
+CLOUDS = [c for c in Cloud if scaffolded(c, Pattern.EMBEDDED)]
 JOBS = {
     "github": {"dev": "deploy-dev", "staging": "integration", "prod": "production"},
     "gitlab": {"dev": "deploy-dev", "staging": "deploy-staging", "prod": "deploy-production"},

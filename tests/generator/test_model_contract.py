@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 import templates.generator as generator
+from components.registry import project_clouds
 from components.spec import IMAGE_REGISTRIES, Cloud, Environment, ModelSpec, Pattern
 from policies.runner.capture import CapturedResource
 from stacks.profiles import deep_merge, load_profile
@@ -30,7 +31,7 @@ from templates.generator import generate
 from tests.conftest import make_spec, run_component, sample_answers
 
 PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)
-COMBOS = [(cloud, pattern) for cloud in Cloud for pattern in PATTERNS]
+COMBOS = [(cloud, pattern) for cloud in project_clouds() for pattern in PATTERNS]
 IDS = [f"{c.value}-{p.value}" for c, p in COMBOS]
 
 
@@ -108,7 +109,7 @@ def test_the_contract_names_the_stacks_port_and_paths(
 CUSTOM_MODEL = {"port": 9090, "health_path": "/ready", "predict_path": "/v1/score"}
 
 
-@pytest.mark.parametrize("cloud", list(Cloud))
+@pytest.mark.parametrize("cloud", project_clouds())
 def test_a_stack_with_its_own_port_and_paths_gets_a_contract_and_image_to_match(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cloud: Cloud
 ) -> None:

@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import app
-from components.registry import is_available
+from components.registry import scaffolded
 from components.spec import Cloud, Pattern
 from stacks.profiles import flatten
 from templates.generator import generate
@@ -25,7 +25,7 @@ from tests.conftest import candidate_image, sample_answers
 
 runner = CliRunner()
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
-CLOUDS = [c for c in Cloud if is_available(c, Pattern.API_FIRST)]
+CLOUDS = [c for c in Cloud if scaffolded(c, Pattern.API_FIRST)]
 
 
 def _edit(path: Path, section: str, **values: Any) -> None:

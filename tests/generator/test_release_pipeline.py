@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from components.registry import is_available
+from components.registry import scaffolded
 from components.spec import Cloud, Pattern
 from templates.generator import generate
 from templates.pipeline_context import CLOUD_CLI, CLOUD_PIPELINE, GITLAB_PYTHON_IMAGE
 from tests.conftest import sample_answers
 
-CLOUDS = [c for c in Cloud if is_available(c, Pattern.API_FIRST)]
+CLOUDS = [c for c in Cloud if scaffolded(c, Pattern.API_FIRST)]
 LOGIN = {
     Cloud.AWS: "aws-actions/configure-aws-credentials",
     Cloud.AZURE: "azure/login",

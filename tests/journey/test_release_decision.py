@@ -14,6 +14,7 @@ from typing import Any
 import pulumi
 import pytest
 
+from components.registry import project_clouds
 from components.spec import Cloud, Environment, Pattern
 from tests.conftest import candidate_image, make_spec, run_component
 
@@ -72,7 +73,7 @@ def shipped_rules(cloud: Cloud, pattern: Pattern) -> list[str]:
     return found
 
 
-CASES = [(c, p) for c in Cloud for p in (Pattern.API_FIRST, Pattern.MANAGED_PLATFORM)]
+CASES = [(c, p) for c in project_clouds() for p in (Pattern.API_FIRST, Pattern.MANAGED_PLATFORM)]
 
 
 @pytest.mark.parametrize(

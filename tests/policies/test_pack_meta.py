@@ -17,12 +17,17 @@ import yaml
 from pulumi_policy import EnforcementLevel
 
 from policies import pack
-from policies.rules import all_policies, aws, azure, gcp, stack
+from policies.rules import all_policies, aws, azure, gcp, kubernetes, stack
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = all_policies()
 NAMES = [p.name for p in POLICIES]
-CLOUD_SDKS = {"aws": "pulumi_aws", "azure": "pulumi_azure_native", "gcp": "pulumi_gcp"}
+CLOUD_SDKS = {
+    "aws": "pulumi_aws",
+    "azure": "pulumi_azure_native",
+    "gcp": "pulumi_gcp",
+    "kubernetes": "pulumi_kubernetes",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -39,12 +44,19 @@ def imported_modules(path: Path) -> set[str]:
 def test_policy_names_are_unique_and_say_what_they_demand() -> None:
     assert len(NAMES) == len(set(NAMES))
     for name in NAMES:
-        assert re.fullmatch(r"(aws|azure|gcp|aideploy)-[a-z0-9]+(-[a-z0-9]+)+", name), name
+        assert re.fullmatch(r"(aws|azure|gcp|k8s|aideploy)-[a-z0-9]+(-[a-z0-9]+)+", name), name
 
 
 def test_pack_holds_exactly_the_listed_rules_in_order() -> None:
     assert [
-        p.name for p in (*aws.POLICIES, *azure.POLICIES, *gcp.POLICIES, *stack.POLICIES)
+        p.name
+        for p in (
+            *aws.POLICIES,
+            *azure.POLICIES,
+            *gcp.POLICIES,
+            *kubernetes.POLICIES,
+            *stack.POLICIES,
+        )
     ] == NAMES
     assert [p.name for p in stack.POLICIES] == [
         "aideploy-stack-require-routed-serving-alarms",
@@ -153,7 +165,7 @@ def _rule_attributes() -> dict[str, set[str]]:
     from pulumi_policy import Policy
 
     found: dict[str, set[str]] = {}
-    for cloud in ("aws", "azure", "gcp"):
+    for cloud in ("aws", "azure", "gcp", "kubernetes"):
         package = importlib.import_module(f"policies.rules.{cloud}")
         for info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"policies.rules.{cloud}.{info.name}")
@@ -172,7 +184,7 @@ def _rule_modules() -> dict[str, str]:
     from pulumi_policy import StackValidationPolicy
 
     owner: dict[str, str] = {}
-    for cloud in ("aws", "azure", "gcp"):
+    for cloud in ("aws", "azure", "gcp", "kubernetes"):
         package = importlib.import_module(f"policies.rules.{cloud}")
         for info in pkgutil.iter_modules(package.__path__):
             if info.name.startswith("_"):

@@ -1,0 +1,250 @@
+"""The API-first pattern on the client's Kubernetes cluster.
+
+    client --HTTPS, TLS 1.2+--> Gateway (Envoy Gateway; cert-manager or the client's certificate)
+        HTTPRoute <name>-api:  POST <predict_path>, JWT and/or API key (SecurityPolicy),
+                               rate limit and body limit (BackendTrafficPolicy),
+                               weighted split stable/candidate from components.rollout
+        HTTPRoute <name>-health: GET <health_path>, no credentials (the pipeline's smoke test)
+      --> Service <name>-stable / <name>-candidate (ClusterIP)
+      --> Deployment (or KServe InferenceService) of the hardened pod, HPA on CPU, PDB
+    namespace <project>-<env>: restricted Pod Security, quota, default-deny NetworkPolicy; the
+    model pods accept traffic only from the gateway's namespace (model port) and the
+    monitoring namespace (metrics port) and reach only the cluster DNS.
+    Prometheus Operator: ServiceMonitor, PrometheusRule (the neutral alarms by their exact
+    names), AlertmanagerConfig (tiers to the spec's destinations), Grafana dashboard.
+
+The cluster has no KMS of its own: secrets live in the client's store and reach the cluster
+only through External Secrets, so ``kms_key_id`` names the ClusterSecretStore that holds them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.alarms import alarm_name, rollback_alarms, serving_alarms
+from components.base import PatternComponent
+from components.kubernetes import gateway, kserve, monitoring, network, scaling, secrets, workload
+from components.kubernetes.meta import (
+    NAME_LABEL,
+    VERSION_LABEL,
+    label_value,
+    object_name,
+    selector,
+    stack_labels,
+)
+from components.kubernetes.patterns import cluster_of, create_alerting, create_namespace
+from components.rollout import traffic_split
+from components.spec import DeploymentSpec
+
+# The role labels of the two release slots (the candidate's Service and Deployment carry it).
+STABLE, CANDIDATE = "stable", "candidate"
+# Where the client keeps the API keys in its store: one property per client id, its value the
+# key (Envoy Gateway's apiKeyAuth reads exactly that shape from the synced Secret).
+API_KEYS_STORE_KEY = "{project}/{environment}/api-keys"
+# The certificate in the client's store (cluster.tls_secret_key): these two properties.
+TLS_PROPERTIES = ("tls.crt", "tls.key")
+TLS_SECRET_TYPE = "kubernetes.io/tls"  # noqa: S105 - a Secret type, not a password
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One release slot: the names the route, the alarms and the outputs use."""
+
+    workload: str
+    service: str
+
+
+class KubernetesApiFirst(PatternComponent):
+    """Model serving behind an authenticated, rate-limited HTTPS API in the client's cluster."""
+
+    def __init__(
+        self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(name, spec, opts)
+        self.cluster = cluster_of(spec)
+        self.labels = stack_labels(spec)
+        self.ns = create_namespace(
+            name, spec, self.labels, 2 if spec.has_candidate else 1, self.child_opts()
+        )
+        self.namespace = self.ns.name
+        # Everything else waits for the namespace (and its quota and default deny).
+        self.inside = self.child_opts(
+            depends_on=[self.ns.resource, self.ns.quota, self.ns.default_deny]
+        )
+        self.account_name = object_name(name, "model")
+        account = workload.service_account(
+            f"{name}-model", self.inside, name=self.account_name,
+            namespace=self.namespace, labels=self.labels,
+        )  # fmt: skip
+        self.serving = self.child_opts(depends_on=[self.ns.resource, self.ns.quota, account])
+        self.stable = self._create_slot(name, spec, STABLE)
+        self.candidate = self._create_slot(name, spec, CANDIDATE) if spec.has_candidate else None
+        self._create_network(name, spec)
+        self._create_edge(name, spec)
+        rules = serving_alarms(spec)
+        targets = monitoring.Targets(
+            namespace=self.namespace,
+            route=self.route_name,
+            stable_service=self.stable.service,
+            candidate_service=object_name(name, CANDIDATE),
+        )
+        self.alerting = create_alerting(
+            name, spec, self.labels, rules, targets, api=True, opts=self.inside
+        )
+
+        host = spec.api.domain
+        self.endpoint_url = f"https://{host}{spec.model.predict_path}"
+        # GET, no credentials, same Gateway and listener as predict (its own route).
+        self.health_url = f"https://{host}{spec.model.health_path}"
+        self.rollback_alarms = [alarm_name(spec, r.key) for r in rollback_alarms(spec)]
+        self.api_id = self.route_name
+        self.serving_service = self.stable.workload
+        self.canary_service = self.candidate.workload if self.candidate else ""
+        self.kms_key_id = self.cluster.secret_store
+        self.log_group = self.namespace
+        self.alert_topic = self.alerting.routing
+        self.dashboard_name = self.alerting.dashboard
+        self._finish()
+
+    # -- Serving: one workload and Service per release slot ----------------------------------
+    def _create_slot(self, name: str, spec: DeploymentSpec, role: str) -> Slot:
+        candidate = role == CANDIDATE
+        version = spec.rollout.candidate_version if candidate else spec.model.version
+        image = spec.rollout.candidate_image if candidate else spec.model.serving_image
+        assert version is not None and image is not None  # the spec pairs them  # nosec B101
+        slot = object_name(name, role)
+        pods = selector(name, role)
+        labels = {**self.labels, **pods, VERSION_LABEL: label_value(version)}
+        cap, model = spec.capacity, spec.model
+        c = workload.Container(
+            image=image, port=model.port, health_path=model.health_path, cpu=cap.cpu,
+            memory_mb=cap.memory_mb, gpus=self.cluster.gpus,
+            env={"MODEL_VERSION": version, "MODEL_PORT": str(model.port)},
+        )  # fmt: skip
+        # Both slots scale within the profile's bounds: the HPA sizes each to its share.
+        floor = max(1, cap.min_instances)
+        if self.cluster.kserve:
+            kserve.create_inference_service(
+                f"{name}-{role}", self.serving, name=slot, namespace=self.namespace,
+                labels=labels, selector_labels=pods, c=c, service_account=self.account_name,
+                min_replicas=floor, max_replicas=cap.max_instances,
+                target_cpu_percent=cap.target_cpu_percent,
+            )  # fmt: skip
+        else:
+            template = workload.pod_template(
+                c, container_name="model", service_account=self.account_name,
+                selector_labels=pods, labels=labels,
+            )  # fmt: skip
+            workload.create_deployment(
+                f"{name}-{role}", self.serving, name=slot, namespace=self.namespace,
+                labels=labels, selector_labels=pods, template=template,
+            )  # fmt: skip
+            scaling.create_hpa(
+                f"{name}-{role}-scaling", self.inside, name=slot, namespace=self.namespace,
+                labels=labels, deployment=slot, min_replicas=floor,
+                max_replicas=cap.max_instances, target_cpu_percent=cap.target_cpu_percent,
+            )  # fmt: skip
+        scaling.create_pdb(
+            f"{name}-{role}-budget", self.inside, name=slot, namespace=self.namespace,
+            labels=labels, selector_labels=pods, floor=floor,
+        )  # fmt: skip
+        workload.create_service(
+            f"{name}-{role}-service", self.inside, name=slot, namespace=self.namespace,
+            labels={**self.labels, NAME_LABEL: label_value(name)}, selector_labels=pods,
+            ports={"http": model.port, "metrics": workload.metrics_port(model.port)},
+        )  # fmt: skip
+        return Slot(workload=slot, service=slot)
+
+    # -- Network: only the gateway and the monitoring reach the pods -------------------------
+    def _create_network(self, name: str, spec: DeploymentSpec) -> None:
+        pods = {NAME_LABEL: label_value(name)}
+        network.allow_from_namespace(
+            f"{name}-from-gateway", self.inside, name=object_name(name, "from-gateway"),
+            namespace=self.namespace, labels=self.labels, pods=pods,
+            source_namespace=self.cluster.gateway_namespace, port=spec.model.port,
+        )  # fmt: skip
+        if self.cluster.prometheus:
+            network.allow_from_namespace(
+                f"{name}-from-monitoring", self.inside, name=object_name(name, "from-monitoring"),
+                source_namespace=self.cluster.monitoring_namespace,
+                port=workload.metrics_port(spec.model.port), namespace=self.namespace,
+                labels=self.labels, pods=pods,
+            )  # fmt: skip
+        network.allow_dns(
+            f"{name}-to-dns", self.inside, name=object_name(name, "to-dns"),
+            namespace=self.namespace, labels=self.labels, pods=pods,
+        )  # fmt: skip
+
+    # -- Edge: Gateway, routes, authentication, limits ---------------------------------------
+    def _create_edge(self, name: str, spec: DeploymentSpec) -> None:
+        api, cluster, ns, labels = spec.api, self.cluster, self.namespace, self.labels
+        host = api.domain
+        assert host is not None  # the spec requires a domain on kubernetes  # nosec B101
+        tls_secret = object_name(name, "tls")
+        if cluster.tls_secret_key is not None:
+            secrets.external_secret(
+                f"{name}-tls", self.inside, name=tls_secret, namespace=ns, labels=labels,
+                store=cluster.secret_store, secret_type=TLS_SECRET_TYPE,
+                entries=[secrets.Entry(p, cluster.tls_secret_key, p) for p in TLS_PROPERTIES],
+            )  # fmt: skip
+        gateway_name = object_name(name, "gateway")
+        gateway.create_gateway(
+            f"{name}-gateway", self.inside, name=gateway_name, namespace=ns, labels=labels,
+            gateway_class=cluster.gateway_class, hostname=host, tls_secret=tls_secret,
+            tls_issuer=cluster.tls_issuer,
+        )  # fmt: skip
+        gateway.create_client_policy(
+            f"{name}-client", self.inside, name=object_name(name, "client"), namespace=ns,
+            labels=labels, gateway=gateway_name, buffer_bytes=api.max_request_bytes,
+        )  # fmt: skip
+        stable_pct, candidate_pct = traffic_split(spec)
+        backends = [gateway.Backend(self.stable.service, spec.model.port, stable_pct)]
+        if self.candidate is not None:
+            backends.append(gateway.Backend(self.candidate.service, spec.model.port, candidate_pct))
+        self.route_name = object_name(name, "api")
+        gateway.create_route(
+            f"{name}-api", self.inside, name=self.route_name, method="POST",
+            path=spec.model.predict_path, backends=backends, namespace=ns, labels=labels,
+            gateway=gateway_name, hostname=host,
+        )  # fmt: skip
+        health_route = object_name(name, "health")
+        gateway.create_route(
+            f"{name}-health", self.inside, name=health_route, method="GET",
+            path=spec.model.health_path,
+            backends=[gateway.Backend(self.stable.service, spec.model.port, 100)],
+            namespace=ns, labels=labels, gateway=gateway_name, hostname=host,
+        )  # fmt: skip
+        self._create_auth(name, spec)
+        gateway.create_traffic_policy(
+            f"{name}-limits", self.inside, name=object_name(name, "limits"), namespace=ns,
+            labels=labels, route=self.route_name, requests=api.rate_limit_rps, unit="Second",
+            max_request_bytes=api.max_request_bytes,
+        )  # fmt: skip
+        gateway.create_traffic_policy(
+            f"{name}-health-limits", self.inside, name=object_name(name, "health-limits"),
+            namespace=ns, labels=labels, route=health_route,
+            requests=gateway.HEALTH_REQUESTS_PER_MINUTE, unit="Minute", max_request_bytes=None,
+        )  # fmt: skip
+
+    def _create_auth(self, name: str, spec: DeploymentSpec) -> None:
+        api, cluster = spec.api, self.cluster
+        jwt = None
+        if api.uses_jwt:
+            issuer, audience = api.jwt()
+            jwt = gateway.Jwt(issuer, audience, gateway.jwks_uri(issuer, cluster.jwks_uri))
+        keys_secret = None
+        if api.uses_api_key:
+            keys_secret = object_name(name, "api-keys")
+            secrets.external_secret(
+                f"{name}-api-keys", self.inside, name=keys_secret, namespace=self.namespace,
+                labels=self.labels, store=cluster.secret_store,
+                extract=API_KEYS_STORE_KEY.format(
+                    project=spec.project, environment=spec.environment.value
+                ),
+            )  # fmt: skip
+        gateway.create_security_policy(
+            f"{name}-auth", self.inside, name=object_name(name, "auth"), namespace=self.namespace,
+            labels=self.labels, route=self.route_name, jwt=jwt, api_key_secret=keys_secret,
+        )  # fmt: skip

@@ -1,0 +1,356 @@
+"""Kubernetes building block: alerts, their routing and a dashboard, with Prometheus Operator.
+
+* :func:`create_service_monitor`: Prometheus scrapes the stack's Services on their ``metrics``
+  port (label ``release=<cluster.prometheus_release>``, which the operator selects by);
+* :func:`create_rules`: one PrometheusRule whose alert names are exactly
+  ``alarm_name(spec, rule.key)`` for every neutral alarm (components/alarms.py), so the
+  pipeline's watch finds them by the names the stack exports; ``severity`` is the tier;
+* :func:`create_routing`: an AlertmanagerConfig routing each tier (``severity``) to the spec's
+  destinations: e-mail addresses inline, webhook URLs only by Secret reference (the Secret is
+  synced by an ExternalSecret from the store keys named by ``Destination.secret``);
+* :func:`create_dashboard`: a Grafana dashboard ConfigMap (``grafana_dashboard: "1"``, the
+  label Grafana's sidecar loads dashboards by).
+
+Which metrics (:func:`signal_value`, one PromQL expression per neutral signal):
+
+* the API's endpoint alarms read Envoy's upstream statistics of the HTTPRoute's rule cluster
+  (``envoy_cluster_upstream_rq_xx``, ``envoy_cluster_upstream_rq_total``,
+  ``envoy_cluster_upstream_rq_time_bucket`` in ms; Envoy Gateway names the cluster of rule 0 of
+  a route ``httproute/<namespace>/<route>/rule/0``);
+* the candidate's rollback alarms read the model's own metrics (the model contract on
+  kubernetes: ``http_requests_total{code}`` and ``http_request_duration_seconds_bucket`` on the
+  metrics port), selected by the ``service`` label Prometheus Operator gives every target: the
+  stable and candidate Services. Envoy mixes both weighted backends into one cluster, so only
+  the Services tell them apart; a candidate that answers nothing (crash loop) leaves its share
+  of model requests near zero, which the starved rule catches;
+* the workers' alarms read the worker's ``aideploy_jobs_total{outcome}`` and
+  ``aideploy_job_duration_seconds_bucket``, and the queue's RabbitMQ's own Prometheus plugin
+  (``rabbitmq_queue_messages_ready``, ``rabbitmq_queue_messages``,
+  ``rabbitmq_queue_head_message_timestamp``), which the client's Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.alarms import AlarmRule, Comparison, Signal, Tier
+from components.kubernetes.meta import metadata
+from components.kubernetes.workload import METRICS_PATH
+from components.spec import Destination, DestinationKind
+
+MONITORING_API = "monitoring.coreos.com/v1"
+ALERTMANAGER_API = "monitoring.coreos.com/v1alpha1"
+SCRAPE_INTERVAL = "30s"
+DASHBOARD_LABEL = "grafana_dashboard"
+# Extra label matchers: the model's 5xx answers, the worker's failed jobs.
+SERVER_ERRORS = ',code=~"5.."'
+FAILED_JOBS = ',outcome="failed"'
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the alarms look at: the namespace, the API's route and Services, the worker's
+    Service and the queues. Names a pattern does not have are ""."""
+
+    namespace: str
+    route: str = ""
+    stable_service: str = ""
+    candidate_service: str = ""
+    worker_service: str = ""
+    queue: str = ""
+    dead_letter_queue: str = ""
+
+
+def _envoy(t: Targets, metric: str, extra: str = "") -> str:
+    cluster = f"httproute/{t.namespace}/{t.route}/rule/0"
+    return f'{metric}{{envoy_cluster_name="{cluster}"{extra}}}'
+
+
+def _model(t: Targets, metric: str, service: str, extra: str = "") -> str:
+    return f'{metric}{{namespace="{t.namespace}",service="{service}"{extra}}}'
+
+
+def _rate(series: str) -> str:
+    return f"sum(rate({series}[1m]))"
+
+
+def _quantile(q: float, buckets: str, scale: str = "") -> str:
+    return f"histogram_quantile({q}, sum by (le) (rate({buckets}[1m]))){scale}"
+
+
+def _envoy_class_rate(t: Targets, code_class: str) -> str:
+    failed = _rate(
+        _envoy(t, "envoy_cluster_upstream_rq_xx", f',envoy_response_code_class="{code_class}"')
+    )
+    return f"({failed} / {_rate(_envoy(t, 'envoy_cluster_upstream_rq_total'))})"
+
+
+def _candidate_requests(t: Targets, extra: str = "") -> str:
+    return _model(t, "http_requests_total", t.candidate_service, extra)
+
+
+def _candidate_p99(t: Targets) -> str:
+    return _quantile(0.99, _model(t, "http_request_duration_seconds_bucket", t.candidate_service))
+
+
+def _stable_p99(t: Targets) -> str:
+    return _quantile(0.99, _model(t, "http_request_duration_seconds_bucket", t.stable_service))
+
+
+def _all_model_requests(t: Targets) -> str:
+    services = f"{t.stable_service}|{t.candidate_service}"
+    return f'http_requests_total{{namespace="{t.namespace}",service=~"{services}"}}'
+
+
+def _worker(t: Targets, metric: str, extra: str = "") -> str:
+    return _model(t, metric, t.worker_service, extra)
+
+
+def _queue(metric: str, queue: str) -> str:
+    return f'{metric}{{queue="{queue}"}}'
+
+
+def signal_value(signal: Signal, t: Targets, *, api: bool) -> str:
+    """The PromQL whose value the rule for ``signal`` compares (``api``: the API pattern's
+    latency is Envoy's; otherwise the worker's processing time)."""
+    latency = {Signal.LATENCY_P50: 0.5, Signal.LATENCY_P95: 0.95, Signal.LATENCY_P99: 0.99}
+    if signal in latency:
+        if api:
+            return _quantile(latency[signal], _envoy(t, "envoy_cluster_upstream_rq_time_bucket"))
+        return _quantile(
+            latency[signal], _worker(t, "aideploy_job_duration_seconds_bucket"), " * 1000"
+        )
+    table: dict[Signal, str] = {
+        Signal.ERROR_RATE_4XX: _envoy_class_rate(t, "4"),
+        Signal.ERROR_RATE_5XX: _envoy_class_rate(t, "5"),
+        Signal.AVAILABILITY: f"(1 - {_envoy_class_rate(t, '5')})",
+        Signal.CANARY_ERROR_RATE: (
+            f"({_rate(_candidate_requests(t, SERVER_ERRORS))} / {_rate(_candidate_requests(t))})"
+        ),
+        Signal.CANARY_LATENCY_P99: f"{_candidate_p99(t)} * 1000",
+        Signal.CANARY_LATENCY_RATIO: f"({_candidate_p99(t)} / {_stable_p99(t)})",
+        # No candidate series at all (it serves nothing) counts as a share of 0.
+        Signal.CANARY_STARVED: (
+            f"(({_rate(_candidate_requests(t))} or vector(0)) / {_rate(_all_model_requests(t))})"
+        ),
+        Signal.QUEUE_DEPTH: f"sum({_queue('rabbitmq_queue_messages_ready', t.queue)})",
+        Signal.QUEUE_OLDEST_AGE: (
+            f"(time() - min({_queue('rabbitmq_queue_head_message_timestamp', t.queue)}))"
+        ),
+        Signal.DEAD_LETTERS: f"sum({_queue('rabbitmq_queue_messages', t.dead_letter_queue)})",
+        Signal.WORKER_ERROR_RATE: (
+            f"({_rate(_worker(t, 'aideploy_jobs_total', FAILED_JOBS))} / "
+            f"{_rate(_worker(t, 'aideploy_jobs_total'))})"
+        ),
+    }
+    return table[signal]
+
+
+def _guard(rule: AlarmRule, t: Targets) -> str:
+    """The volume guard: at least ``min_requests`` requests in the period (the candidate's own,
+    or for the starved rule all model requests: a starved candidate has none by definition)."""
+    if not rule.min_requests:
+        return ""
+    series = (
+        _all_model_requests(t) if rule.signal is Signal.CANARY_STARVED else _candidate_requests(t)
+    )
+    window = f"{rule.period_seconds}s"
+    return f" and sum(increase({series}[{window}])) >= {rule.min_requests}"
+
+
+def expression(rule: AlarmRule, t: Targets, *, api: bool) -> str:
+    """The alert's PromQL: the signal against the threshold, and the volume guard."""
+    op = ">" if rule.comparison is Comparison.ABOVE else "<"
+    return f"{signal_value(rule.signal, t, api=api)} {op} {rule.threshold:g}{_guard(rule, t)}"
+
+
+def create_service_monitor(
+    logical: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    selector_labels: Mapping[str, str],
+    release: str,
+) -> k8s.apiextensions.CustomResource:
+    """Scrape every Service ``selector_labels`` selects on its ``metrics`` port."""
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=MONITORING_API,
+        kind="ServiceMonitor",
+        metadata=metadata(name, namespace, {**labels, "release": release}),
+        spec={
+            "selector": {"matchLabels": dict(selector_labels)},
+            "namespaceSelector": {"matchNames": [namespace]},
+            "endpoints": [{"port": "metrics", "path": METRICS_PATH, "interval": SCRAPE_INTERVAL}],
+        },
+        opts=opts,
+    )
+
+
+@dataclass(frozen=True)
+class NamedRule:
+    """A neutral alarm and the exact name its alert carries."""
+
+    name: str
+    rule: AlarmRule
+
+
+def create_rules(
+    logical: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    release: str,
+    rules: Sequence[NamedRule],
+    targets: Targets,
+    api: bool,
+) -> k8s.apiextensions.CustomResource:
+    """One PrometheusRule with an alert per rule: ``for`` the rule's evaluation window, the
+    tier as ``severity`` and the namespace as a label (Alertmanager routes a namespace's
+    AlertmanagerConfig only alerts that carry it; ``sum`` would otherwise drop it)."""
+    alerts = [
+        {
+            "alert": r.name,
+            "expr": expression(r.rule, targets, api=api),
+            "for": f"{r.rule.period_seconds * r.rule.evaluation_periods}s",
+            "labels": {
+                "severity": r.rule.tier.value,
+                "namespace": namespace,
+                "signal": r.rule.signal.value,
+                "rollback": "true" if r.rule.triggers_rollback else "false",
+            },
+            "annotations": {
+                "summary": (
+                    f"{r.rule.signal.value} {r.rule.comparison.value} {r.rule.threshold:g} "
+                    f"for {r.rule.evaluation_periods} x {r.rule.period_seconds}s in {namespace}"
+                )
+            },
+        }
+        for r in rules
+    ]
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=MONITORING_API,
+        kind="PrometheusRule",
+        metadata=metadata(name, namespace, {**labels, "release": release}),
+        spec={"groups": [{"name": name, "interval": "60s", "rules": alerts}]},
+        opts=opts,
+    )
+
+
+# Where each kind of webhook destination goes in Alertmanager, and the field holding the
+# Secret reference to its URL. E-mail needs no secret (the address is inline).
+WEBHOOK_FIELDS: dict[DestinationKind, tuple[str, str]] = {
+    DestinationKind.EVENTS: ("webhookConfigs", "urlSecret"),
+    DestinationKind.SLACK: ("slackConfigs", "apiURL"),
+    DestinationKind.TEAMS: ("msteamsConfigs", "webhookUrl"),
+}
+
+
+def receiver(tier: Tier, destinations: Sequence[Destination], secret: str) -> dict[str, object]:
+    """The Alertmanager receiver of ``tier``: e-mails inline, webhooks by reference to keys
+    (named by ``Destination.secret``) of the Secret ``secret``."""
+    out: dict[str, object] = {"name": tier.value}
+    for d in destinations:
+        if d.kind is DestinationKind.EMAIL:
+            configs = out.setdefault("emailConfigs", [])
+            assert isinstance(configs, list)
+            configs.append({"to": d.address, "sendResolved": True})
+            continue
+        field_name, ref = WEBHOOK_FIELDS[d.kind]
+        configs = out.setdefault(field_name, [])
+        assert isinstance(configs, list)
+        configs.append({ref: {"name": secret, "key": d.secret}, "sendResolved": True})
+    return out
+
+
+def create_routing(
+    logical: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    release: str,
+    destinations: Mapping[Tier, Sequence[Destination]],
+    webhook_secret: str,
+) -> k8s.apiextensions.CustomResource:
+    """An AlertmanagerConfig: one route per tier matching ``severity``, to that tier's
+    receiver; anything unmatched goes to the ticket tier (never dropped)."""
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=ALERTMANAGER_API,
+        kind="AlertmanagerConfig",
+        metadata=metadata(name, namespace, {**labels, "release": release}),
+        spec={
+            "route": {
+                "receiver": Tier.TICKET.value,
+                "groupBy": ["alertname"],
+                "groupWait": "30s",
+                "groupInterval": "5m",
+                "repeatInterval": "4h",
+                "routes": [
+                    {
+                        "receiver": tier.value,
+                        "matchers": [{"name": "severity", "value": tier.value, "matchType": "="}],
+                    }
+                    for tier in Tier
+                ],
+            },
+            "receivers": [receiver(tier, destinations[tier], webhook_secret) for tier in Tier],
+        },
+        opts=opts,
+    )
+
+
+def dashboard_json(title: str, panels: Mapping[str, str]) -> str:
+    """A Grafana dashboard (schema 39) of one time-series panel per ``panels`` title -> PromQL."""
+    return json.dumps(
+        {
+            "title": title,
+            "uid": title[:40],
+            "schemaVersion": 39,
+            "tags": ["aideploy"],
+            "time": {"from": "now-6h", "to": "now"},
+            "panels": [
+                {
+                    "id": i + 1,
+                    "type": "timeseries",
+                    "title": panel_title,
+                    "gridPos": {"x": (i % 2) * 12, "y": (i // 2) * 8, "w": 12, "h": 8},
+                    "targets": [{"expr": expr, "refId": "A"}],
+                }
+                for i, (panel_title, expr) in enumerate(panels.items())
+            ],
+        },
+        indent=2,
+        sort_keys=True,
+    )
+
+
+def create_dashboard(
+    logical: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    title: str,
+    panels: Mapping[str, str],
+) -> k8s.core.v1.ConfigMap:
+    """The dashboard as a ConfigMap Grafana's sidecar loads (label ``grafana_dashboard: "1"``)."""
+    return k8s.core.v1.ConfigMap(
+        logical,
+        metadata=metadata(name, namespace, {**labels, DASHBOARD_LABEL: "1"}),
+        data={f"{name}.json": dashboard_json(title, panels)},
+        opts=opts,
+    )

@@ -1,0 +1,114 @@
+"""What both cluster patterns compose the same way: the namespace, the alerting, the names.
+
+Plain functions over the spec with explicit results, called by api_first.py and
+event_driven.py; each creates its resources with the caller's options (parented to the
+pattern component), so the URNs stay the pattern's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.alarms import AlarmRule, Tier, alarm_name
+from components.kubernetes import monitoring, namespace, secrets
+from components.kubernetes.meta import NAME_LABEL, label_value, namespace_name, object_name
+from components.spec import ClusterSettings, DeploymentSpec
+
+
+def cluster_of(spec: DeploymentSpec) -> ClusterSettings:
+    """The spec's cluster settings (the spec guarantees them on kubernetes)."""
+    if spec.cluster is None:
+        raise ValueError("cluster: the kubernetes target needs its cluster settings")
+    return spec.cluster
+
+
+def create_namespace(
+    name: str,
+    spec: DeploymentSpec,
+    labels: Mapping[str, str],
+    workloads: int,
+    opts: pulumi.ResourceOptions,
+) -> namespace.Namespace:
+    """The stack's namespace, its quota for ``workloads`` Deployments at the profile's ceiling,
+    protected where the profile protects data."""
+    cluster = cluster_of(spec)
+    return namespace.create_namespace(
+        name,
+        opts,
+        name=namespace_name(spec),
+        kubernetes_version=cluster.kubernetes_version,
+        labels=labels,
+        hard=namespace.quota_for(spec.capacity, workloads, cluster.gpus),
+        protect=spec.retention.deletion_protection,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Alerting:
+    """The alerting a stack exports: its routing's name and its dashboard's name ("" when the
+    cluster has no Prometheus Operator)."""
+
+    routing: str
+    dashboard: str
+    rules: k8s.apiextensions.CustomResource | None = None
+
+
+def webhook_entries(spec: DeploymentSpec) -> list[secrets.Entry]:
+    """One Secret key per webhook destination, copied from the store key of the same name."""
+    keys = sorted(
+        {d.secret for tier in Tier for d in spec.alerts.destinations(tier.value) if d.secret}
+    )
+    return [secrets.Entry(secret_key=k, remote_key=k) for k in keys]
+
+
+def create_alerting(
+    name: str,
+    spec: DeploymentSpec,
+    labels: Mapping[str, str],
+    rules: Sequence[AlarmRule],
+    targets: monitoring.Targets,
+    *,
+    api: bool,
+    opts: pulumi.ResourceOptions,
+) -> Alerting:
+    """ServiceMonitor, PrometheusRule (alert names ``alarm_name(spec, key)``), AlertmanagerConfig
+    (with the webhook Secret's ExternalSecret when a tier has webhooks) and dashboard; nothing
+    when ``cluster.prometheus`` is off (then the stack exports "" for them)."""
+    cluster = cluster_of(spec)
+    if not cluster.prometheus:
+        return Alerting(routing="", dashboard="")
+    ns = targets.namespace
+    release = cluster.prometheus_release
+    monitoring.create_service_monitor(
+        f"{name}-metrics", opts, name=object_name(name, "metrics"), namespace=ns, labels=labels,
+        selector_labels={NAME_LABEL: label_value(name)}, release=release,
+    )  # fmt: skip
+    named = [monitoring.NamedRule(alarm_name(spec, r.key), r) for r in rules]
+    prometheus_rule = monitoring.create_rules(
+        f"{name}-alerts", opts, name=object_name(name, "alerts"), namespace=ns, labels=labels,
+        release=release, rules=named, targets=targets, api=api,
+    )  # fmt: skip
+    webhook_secret = object_name(name, "alert-webhooks")
+    entries = webhook_entries(spec)
+    if entries:
+        secrets.external_secret(
+            f"{name}-alert-webhooks", opts, name=webhook_secret, namespace=ns, labels=labels,
+            store=cluster.secret_store, entries=entries,
+        )  # fmt: skip
+    routing = object_name(name, "routing")
+    monitoring.create_routing(
+        f"{name}-routing", opts, name=routing, namespace=ns, labels=labels, release=release,
+        destinations={tier: spec.alerts.destinations(tier.value) for tier in Tier},
+        webhook_secret=webhook_secret,
+    )  # fmt: skip
+    dashboard = object_name(name, "dashboard")
+    monitoring.create_dashboard(
+        f"{name}-dashboard", opts, name=dashboard, namespace=ns, labels=labels,
+        title=dashboard,
+        panels={n.name: monitoring.signal_value(n.rule.signal, targets, api=api) for n in named},
+    )  # fmt: skip
+    return Alerting(routing=routing, dashboard=dashboard, rules=prometheus_rule)
