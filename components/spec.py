@@ -649,7 +649,9 @@ class ClusterSettings(_Model):
     gateway_class: K8sName = "envoy-gateway"
     # The namespace the gateway's proxies run in: the only source the model pods accept.
     gateway_namespace: K8sName = "envoy-gateway-system"
-    tls_issuer: K8sName | None = "letsencrypt"
+    # No default: the Gateway listens on HTTPS only (k8s-gateway-tls), so an ACME HTTP-01 issuer
+    # cannot answer its challenge there; name a DNS-01 or CA ClusterIssuer, or your certificate.
+    tls_issuer: K8sName | None = None
     tls_secret_key: StoreKey | None = None
     secret_store: K8sName = "vault"  # noqa: S105 (the name of a ClusterSecretStore)
     prometheus: bool = True
@@ -757,6 +759,13 @@ class DeploymentSpec(_Model):
                         f"{field_name}: on kubernetes the image is pinned by digest "
                         "(registry/path@sha256:...), so every node runs the same bytes"
                     )
+            gateway = self.pattern in GATEWAY_PATTERNS
+            if gateway and self.api.uses_jwt and self.cluster.jwks_uri is None:
+                raise ValueError(
+                    "cluster.jwks_uri: the gateway fetches your identity provider's signing keys "
+                    "from this URL (its discovery document's jwks_uri, e.g. Keycloak's "
+                    ".../protocol/openid-connect/certs); give it"
+                )
             if self.pattern is Pattern.EVENT_DRIVEN and self.cluster.queue is None:
                 raise ValueError("cluster.queue: the event-driven pattern needs the queue it reads")
         return self

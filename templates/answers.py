@@ -327,8 +327,12 @@ EXAMPLE_ACCOUNTS: dict[Cloud, str] = {
 # cluster's add-ons (the event-driven pattern reads the client's RabbitMQ and object store).
 EXAMPLE_CLUSTER_IMAGE = "registry.acme.example/support/model@sha256:" + "3" * 64
 EXAMPLE_CLUSTER: dict[Pattern, dict[str, object]] = {
-    Pattern.API_FIRST: {},
+    Pattern.API_FIRST: {
+        "tls_issuer": "acme-internal-ca",
+        "jwks_uri": "https://login.acme.example/.well-known/jwks.json",
+    },
     Pattern.EVENT_DRIVEN: {
+        "tls_issuer": "acme-internal-ca",
         "queue": {"url_key": "acme-support/rabbitmq-url", "host": "rabbitmq.acme.internal"},
         "object_store": {
             "endpoint": "https://minio.acme.internal",
@@ -363,7 +367,7 @@ def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answ
     if cloud is Cloud.KUBERNETES:
         values["sample_model"] = False
         values["model_image"] = EXAMPLE_CLUSTER_IMAGE
-        values["cluster"] = EXAMPLE_CLUSTER.get(pattern, {})
+        values["cluster"] = EXAMPLE_CLUSTER.get(pattern, EXAMPLE_CLUSTER[Pattern.API_FIRST])
     if pattern in GATEWAY_PATTERNS or pattern in SHIPPED_PATTERNS:
         values["jwt_issuer"] = "https://login.acme.example"
         values["jwt_audience"] = "api://acme-support"

@@ -233,7 +233,7 @@ class KubernetesApiFirst(PatternComponent):
         jwt = None
         if api.uses_jwt:
             issuer, audience = api.jwt()
-            jwt = gateway.Jwt(issuer, audience, gateway.jwks_uri(issuer, cluster.jwks_uri))
+            jwt = gateway.Jwt(issuer, audience, gateway.jwks_uri(cluster.jwks_uri))
         keys_secret = None
         if api.uses_api_key:
             keys_secret = object_name(name, "api-keys")

@@ -46,6 +46,9 @@ OBJECT_STORE_PROPERTIES = {
     "AWS_SECRET_ACCESS_KEY": "secret_access_key",
 }
 QUEUE_URL_KEY = "url"  # the key of the queue Secret that holds the broker URL
+# The property of cluster.queue.url_key in the store that holds the URL (a Vault KV entry is a
+# map: without a property External Secrets would copy its whole JSON).
+QUEUE_URL_PROPERTY = "url"
 STATUS_PREFIX = "status/"
 
 
@@ -107,7 +110,8 @@ class KubernetesEventDriven(PatternComponent):
             secrets.external_secret(
                 f"{name}-queue", self.inside, name=self.queue_secret,
                 store=self.cluster.secret_store,
-                entries=[secrets.Entry(QUEUE_URL_KEY, queue.url_key)], namespace=self.namespace,
+                entries=[secrets.Entry(QUEUE_URL_KEY, queue.url_key, QUEUE_URL_PROPERTY)],
+                namespace=self.namespace,
                 labels=self.labels,
             ),
             secrets.external_secret(

@@ -60,10 +60,14 @@ class Jwt:
     jwks_uri: str
 
 
-def jwks_uri(issuer: str, override: str | None) -> str:
+def jwks_uri(given: str | None) -> str:
     """The JWKS URL (Envoy Gateway takes it, not the issuer's discovery document): the
-    cluster's ``jwks_uri``, else ``<issuer>/.well-known/jwks.json``."""
-    return override or f"{issuer.rstrip('/')}/.well-known/jwks.json"
+    cluster's ``jwks_uri``, which the spec requires with JWT auth. No guess under the issuer:
+    the path differs by provider (Keycloak's /protocol/openid-connect/certs, Entra ID's
+    /discovery/v2.0/keys), and a wrong one answers every request with 401."""
+    if given is None:
+        raise ValueError("cluster.jwks_uri: required with JWT auth")
+    return given
 
 
 def _route_ref(name: str) -> dict[str, str]:
@@ -227,7 +231,11 @@ def create_traffic_policy(
     """
     spec: dict[str, object] = {
         "targetRefs": [_route_ref(route)],
-        "rateLimit": {"local": {"rules": [{"limit": {"requests": requests, "unit": unit}}]}},
+        # `type` is required by Envoy Gateway up to v1.5 and still accepted (deprecated) after.
+        "rateLimit": {
+            "type": "Local",
+            "local": {"rules": [{"limit": {"requests": requests, "unit": unit}}]},
+        },
     }
     if max_request_bytes is not None:
         spec["requestBuffer"] = {"limit": str(max_request_bytes)}

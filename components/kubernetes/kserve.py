@@ -36,6 +36,9 @@ DEPLOYMENT_MODE = {"serving.kserve.io/deploymentMode": "RawDeployment"}
 # KServe requires this name for the predictor's container.
 CONTAINER_NAME = "kserve-container"
 
+# KServe's visibility label: no route of its own outside the cluster.
+CLUSTER_LOCAL = {"networking.kserve.io/visibility": "cluster-local"}
+
 
 def create_inference_service(
     logical: str,
@@ -74,7 +77,9 @@ def create_inference_service(
         logical,
         api_version=API_VERSION,
         kind="InferenceService",
-        metadata=metadata(name, namespace, labels, DEPLOYMENT_MODE),
+        # cluster-local: KServe then makes no Ingress or HTTPRoute of its own for the model,
+        # which would reach it around the gateway's authentication and rate limits.
+        metadata=metadata(name, namespace, {**labels, **CLUSTER_LOCAL}, DEPLOYMENT_MODE),
         spec={"predictor": predictor},
         opts=opts,
     )

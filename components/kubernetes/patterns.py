@@ -18,6 +18,9 @@ from components.kubernetes import monitoring, namespace, secrets
 from components.kubernetes.meta import NAME_LABEL, label_value, namespace_name, object_name
 from components.spec import ClusterSettings, DeploymentSpec
 
+# The store entry holding the stack's alert webhook URLs, one property per Destination.secret.
+ALERTS_STORE_KEY = "{project}/{environment}/alerts"
+
 
 def cluster_of(spec: DeploymentSpec) -> ClusterSettings:
     """The spec's cluster settings (the spec guarantees them on kubernetes)."""
@@ -58,11 +61,15 @@ class Alerting:
 
 
 def webhook_entries(spec: DeploymentSpec) -> list[secrets.Entry]:
-    """One Secret key per webhook destination, copied from the store key of the same name."""
+    """One Secret key per webhook destination: the property of that name of the stack's alerts
+    entry in the store (``<project>/<environment>/alerts``). A property, never the whole entry:
+    a Vault KV entry is a map, and without one External Secrets hands over its JSON, which the
+    Prometheus Operator refuses as a URL."""
     keys = sorted(
         {d.secret for tier in Tier for d in spec.alerts.destinations(tier.value) if d.secret}
     )
-    return [secrets.Entry(secret_key=k, remote_key=k) for k in keys]
+    store_key = ALERTS_STORE_KEY.format(project=spec.project, environment=spec.environment.value)
+    return [secrets.Entry(secret_key=k, remote_key=store_key, remote_property=k) for k in keys]
 
 
 def create_alerting(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pulumi
+import pydantic
 import pytest
 
 from components.alarms import AlarmRule, Comparison, Signal, Tier
@@ -369,11 +370,16 @@ def test_a_security_policy_without_authentication_is_refused() -> None:
         )  # fmt: skip
 
 
-def test_the_jwks_uri_defaults_under_the_issuer() -> None:
-    assert (
-        gateway.jwks_uri("https://id.example/", None) == "https://id.example/.well-known/jwks.json"
-    )
-    assert gateway.jwks_uri("https://id.example", "https://k.example/j") == "https://k.example/j"
+def test_the_jwks_uri_is_never_guessed() -> None:
+    # Review (platform engineer, this stop): <issuer>/.well-known/jwks.json is Auth0's path,
+    # not Keycloak's or Entra ID's; a wrong guess answers every request with 401.
+    with pytest.raises(ValueError, match=r"cluster\.jwks_uri"):
+        gateway.jwks_uri(None)
+    assert gateway.jwks_uri("https://k.example/j") == "https://k.example/j"
+    with pytest.raises(pydantic.ValidationError, match="jwks_uri"):
+        make_spec(
+            Cloud.KUBERNETES, Pattern.API_FIRST, Environment.DEV, {"cluster": {"jwks_uri": None}}
+        )
 
 
 def test_the_traffic_policy_limits_rate_and_body() -> None:
@@ -385,6 +391,8 @@ def test_the_traffic_policy_limits_rate_and_body() -> None:
     )  # fmt: skip
     spec = policy.inputs["spec"]
     assert spec["rateLimit"]["local"]["rules"] == [{"limit": {"requests": 50, "unit": "Second"}}]
+    # Required by Envoy Gateway up to v1.5: without it the whole policy is refused.
+    assert spec["rateLimit"]["type"] == "Local"
     assert spec["requestBuffer"] == {"limit": "1048576"}
 
 
@@ -518,6 +526,9 @@ def test_an_inference_service_runs_the_hardened_pod_in_raw_mode() -> None:
         )
     )  # fmt: skip
     assert isvc.inputs["metadata"]["annotations"] == kserve.DEPLOYMENT_MODE
+    # Review (platform engineer, this stop): without it KServe routes to the model itself,
+    # around the gateway's authentication and rate limits.
+    assert isvc.inputs["metadata"]["labels"]["networking.kserve.io/visibility"] == "cluster-local"
     predictor = manifest(isvc)["spec"]["predictor"]
     assert_hardened_pod(predictor)
     assert predictor["labels"][meta.ROLE_LABEL] == "stable"

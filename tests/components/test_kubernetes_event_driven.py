@@ -167,3 +167,24 @@ def test_every_object_is_namespaced_and_parented(env: Environment) -> None:
 def test_the_policy_pack_finds_nothing(env: Environment) -> None:
     _, cap = _run(env)
     assert evaluate(all_policies(), cap.resources) == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_synced_secret_reads_one_property_of_its_store_entry(env: Environment) -> None:
+    # Review (platform engineer, this stop): a Vault KV entry is a map; an ExternalSecret entry
+    # without a property copies its whole JSON, so the broker URL became '{"url": ...}'.
+    spec, cap = _run(env)
+    found = 0
+    for external in of_kind(cap.resources, "ExternalSecret"):
+        for item in manifest(external)["spec"].get("data", []):
+            assert item["remoteRef"].get("property"), (external.name, item)
+            found += 1
+    assert found >= 3  # the broker URL and the object store's two keys
+    assert spec.cluster is not None and spec.cluster.queue is not None
+    queue_urls = [
+        item
+        for external in of_kind(cap.resources, "ExternalSecret")
+        for item in manifest(external)["spec"].get("data", [])
+        if item["secretKey"] == QUEUE_URL_KEY
+    ]
+    assert [i["remoteRef"]["key"] for i in queue_urls] == [spec.cluster.queue.url_key]
