@@ -609,6 +609,12 @@ class EnvironmentIsolation(str, Enum):
     CLUSTER = "cluster"
 
 
+# An IPv4 range a NetworkPolicy's ipBlock takes.
+EgressCidr = Annotated[
+    str, StringConstraints(pattern=rf"^{_OCTET}(?:\.{_OCTET}){{3}}/(?:[0-9]|[12][0-9]|3[0-2])$")
+]
+
+
 class QueueKind(str, Enum):
     """The message broker the client already runs for the event-driven pattern on-prem."""
 
@@ -624,6 +630,9 @@ class ClusterQueue(_Model):
     # The broker's address for the NetworkPolicy's egress (host or IP, and the AMQPS port).
     host: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}$")]
     port: int = Field(5671, ge=1, le=65535)
+    # The broker's addresses: NetworkPolicy matches addresses, not host names. Required outside
+    # dev (without them the workers could reach any address on the port).
+    cidrs: tuple[EgressCidr, ...] = ()
 
 
 class ObjectStore(_Model):
@@ -632,6 +641,8 @@ class ObjectStore(_Model):
 
     endpoint: Annotated[str, StringConstraints(pattern=URL_RE.pattern)]
     credentials_key: StoreKey
+    # The store's addresses, for the workers' egress (as for the broker, required outside dev).
+    cidrs: tuple[EgressCidr, ...] = ()
 
 
 class ClusterSettings(_Model):
@@ -666,9 +677,20 @@ class ClusterSettings(_Model):
     # Where the gateway fetches the JWT signing keys (default <issuer>/.well-known/jwks.json):
     # Envoy Gateway takes the JWKS URL itself, not the issuer's discovery document.
     jwks_uri: Annotated[str, StringConstraints(pattern=URL_RE.pattern)] | None = None
-    # Address ranges of the services the pods call (the broker, the object store): NetworkPolicy
-    # matches addresses, not host names. Empty: egress is limited by port only (documented).
-    egress_cidrs: tuple[Annotated[str, StringConstraints(pattern=r"^[0-9./]{9,18}$")], ...] = ()
+    # Where the pods resolve names: the cluster DNS's namespace and port (OpenShift: openshift-dns
+    # and 5353), and address ranges for a node-local cache (NodeLocal DNSCache: 169.254.20.10/32).
+    dns_namespace: K8sName = "kube-system"
+    dns_port: int = Field(53, ge=1, le=65535)
+    dns_cidrs: tuple[EgressCidr, ...] = ()
+    # The client's internal CA bundle in the store (a PEM under property `ca.crt`), when the
+    # broker, the object store or the identity provider use certificates it signed.
+    ca_bundle_key: StoreKey | None = None
+    # Alertmanager's mail relay and sender for the e-mail receivers, when its global SMTP
+    # settings do not have them (Alertmanager refuses an e-mail receiver without a smarthost).
+    smtp_smarthost: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]{1,253}:[0-9]{1,5}$")] | None
+    ) = None
+    smtp_from: Email | None = None
     queue: ClusterQueue | None = None
     object_store: ObjectStore | None = None
 
@@ -768,6 +790,16 @@ class DeploymentSpec(_Model):
                 )
             if self.pattern is Pattern.EVENT_DRIVEN and self.cluster.queue is None:
                 raise ValueError("cluster.queue: the event-driven pattern needs the queue it reads")
+            store = self.cluster.object_store
+            open_egress = self.cluster.queue is not None and (
+                not self.cluster.queue.cidrs or store is None or not store.cidrs
+            )
+            if open_egress and self.environment is not Environment.DEV:
+                raise ValueError(
+                    "cluster.queue.cidrs, cluster.object_store.cidrs: give the broker's and the "
+                    "store's address ranges outside dev; without them the workers could send "
+                    "what they process to any address on those ports"
+                )
         return self
 
     @model_validator(mode="after")

@@ -333,10 +333,15 @@ EXAMPLE_CLUSTER: dict[Pattern, dict[str, object]] = {
     },
     Pattern.EVENT_DRIVEN: {
         "tls_issuer": "acme-internal-ca",
-        "queue": {"url_key": "acme-support/rabbitmq-url", "host": "rabbitmq.acme.internal"},
+        "queue": {
+            "url_key": "acme-support/rabbitmq",
+            "host": "rabbitmq.acme.internal",
+            "cidrs": ["10.20.1.0/28"],
+        },
         "object_store": {
             "endpoint": "https://minio.acme.internal",
             "credentials_key": "acme-support/object-store",
+            "cidrs": ["10.20.2.0/28"],
         },
     },
 }

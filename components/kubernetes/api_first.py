@@ -10,8 +10,11 @@
     namespace <project>-<env>: restricted Pod Security, quota, default-deny NetworkPolicy; the
     model pods accept traffic only from the gateway's namespace (model port) and the
     monitoring namespace (metrics port) and reach only the cluster DNS.
-    Prometheus Operator: ServiceMonitor, PrometheusRule (the neutral alarms by their exact
-    names), AlertmanagerConfig (tiers to the spec's destinations), Grafana dashboard.
+    Prometheus Operator: ServiceMonitor (the models), PodMonitor (the Gateway's Envoy proxies),
+    PrometheusRule (the neutral alarms by their exact names), AlertmanagerConfig (tiers to the
+    spec's destinations; the rollback alerts also to the rollback service), Grafana dashboard.
+    Rollback service <name>-rollback (rollback.py): verifies a firing rollback alert with
+    Alertmanager and moves the predict route's weights to stable (candidate 0, stable 100).
 
 The cluster has no KMS of its own: secrets live in the client's store and reach the cluster
 only through External Secrets, so ``kms_key_id`` names the ClusterSecretStore that holds them.
@@ -25,17 +28,27 @@ import pulumi
 
 from components.alarms import alarm_name, rollback_alarms, serving_alarms
 from components.base import PatternComponent
-from components.kubernetes import gateway, kserve, monitoring, network, scaling, secrets, workload
+from components.kubernetes import (
+    gateway,
+    kserve,
+    monitoring,
+    network,
+    rollback,
+    scaling,
+    secrets,
+    workload,
+)
 from components.kubernetes.meta import (
     NAME_LABEL,
     VERSION_LABEL,
     label_value,
+    namespace_name,
     object_name,
     selector,
     stack_labels,
 )
-from components.kubernetes.patterns import cluster_of, create_alerting, create_namespace
-from components.rollout import traffic_split
+from components.kubernetes.patterns import cluster_of, create_alerting
+from components.rollout import settings_for, traffic_split
 from components.spec import DeploymentSpec
 
 # The role labels of the two release slots (the candidate's Service and Deployment carry it).
@@ -65,20 +78,29 @@ class KubernetesApiFirst(PatternComponent):
         super().__init__(name, spec, opts)
         self.cluster = cluster_of(spec)
         self.labels = stack_labels(spec)
-        self.ns = create_namespace(
-            name, spec, self.labels, 2 if spec.has_candidate else 1, self.child_opts()
-        )
-        self.namespace = self.ns.name
-        # Everything else waits for the namespace (and its quota and default deny).
-        self.inside = self.child_opts(
-            depends_on=[self.ns.resource, self.ns.quota, self.ns.default_deny]
-        )
+        # The namespace, its quota and its default deny are bootstrap's (the platform team's),
+        # never the stack's: its deployer has no right to relax them (bootstrap.py).
+        self.namespace = namespace_name(spec)
+        self.inside = self.child_opts()
         self.account_name = object_name(name, "model")
         account = workload.service_account(
             f"{name}-model", self.inside, name=self.account_name,
             namespace=self.namespace, labels=self.labels,
         )  # fmt: skip
-        self.serving = self.child_opts(depends_on=[self.ns.resource, self.ns.quota, account])
+        serving_deps: list[pulumi.Resource] = [account]
+        # The client's internal CA (an identity provider, a model store it signed): mounted
+        # read-only into the model pods, the trust store of their HTTP clients.
+        self.ca_secret: str | None = None
+        if self.cluster.ca_bundle_key is not None:
+            self.ca_secret = object_name(name, "ca")
+            serving_deps.append(
+                secrets.ca_bundle(
+                    f"{name}-ca", self.inside, name=self.ca_secret, namespace=self.namespace,
+                    labels=self.labels, store=self.cluster.secret_store,
+                    remote_key=self.cluster.ca_bundle_key,
+                )
+            )  # fmt: skip
+        self.serving = self.child_opts(depends_on=serving_deps)
         self.stable = self._create_slot(name, spec, STABLE)
         self.candidate = self._create_slot(name, spec, CANDIDATE) if spec.has_candidate else None
         self._create_network(name, spec)
@@ -90,15 +112,22 @@ class KubernetesApiFirst(PatternComponent):
             stable_service=self.stable.service,
             candidate_service=object_name(name, CANDIDATE),
         )
-        self.alerting = create_alerting(
-            name, spec, self.labels, rules, targets, api=True, opts=self.inside
+        # The rollback acts on what the alerts report: without Prometheus Operator there is
+        # neither (and S2 says so in prod).
+        self.rollback = (
+            self._create_rollback(name, spec, targets) if self.cluster.prometheus else None
         )
+        self.alerting = create_alerting(
+            name, spec, self.labels, rules, targets, api=True, opts=self.inside,
+            gateway=self.gateway_name,
+            rollback=self.rollback.webhook if self.rollback else None,
+        )  # fmt: skip
 
         host = spec.api.domain
         self.endpoint_url = f"https://{host}{spec.model.predict_path}"
         # GET, no credentials, same Gateway and listener as predict (its own route).
         self.health_url = f"https://{host}{spec.model.health_path}"
-        self.rollback_alarms = [alarm_name(spec, r.key) for r in rollback_alarms(spec)]
+        self.rollback_alarms = self.rollback_alarm_names(spec)
         self.api_id = self.route_name
         self.serving_service = self.stable.workload
         self.canary_service = self.candidate.workload if self.candidate else ""
@@ -122,6 +151,7 @@ class KubernetesApiFirst(PatternComponent):
             image=image, port=model.port, health_path=model.health_path, cpu=cap.cpu,
             memory_mb=cap.memory_mb, gpus=self.cluster.gpus,
             env={"MODEL_VERSION": version, "MODEL_PORT": str(model.port)},
+            ca_secret=self.ca_secret,
         )  # fmt: skip
         # Both slots scale within the profile's bounds: the HPA sizes each to its share.
         floor = max(1, cap.min_instances)
@@ -164,6 +194,8 @@ class KubernetesApiFirst(PatternComponent):
             f"{name}-from-gateway", self.inside, name=object_name(name, "from-gateway"),
             namespace=self.namespace, labels=self.labels, pods=pods,
             source_namespace=self.cluster.gateway_namespace, port=spec.model.port,
+            # Only Envoy Gateway's proxies there, not whatever else shares the namespace.
+            source_pods=network.ENVOY_PROXY_PODS,
         )  # fmt: skip
         if self.cluster.prometheus:
             network.allow_from_namespace(
@@ -175,7 +207,31 @@ class KubernetesApiFirst(PatternComponent):
         network.allow_dns(
             f"{name}-to-dns", self.inside, name=object_name(name, "to-dns"),
             namespace=self.namespace, labels=self.labels, pods=pods,
+            dns_namespace=self.cluster.dns_namespace, dns_port=self.cluster.dns_port,
+            dns_cidrs=self.cluster.dns_cidrs,
         )  # fmt: skip
+
+    # -- Rollback: the alerts' webhook that moves the route back to stable ---------------------
+    def _create_rollback(
+        self, name: str, spec: DeploymentSpec, targets: monitoring.Targets
+    ) -> rollback.RollbackService:
+        target = rollback.Target(
+            route=self.route, route_name=self.route_name, stable=targets.stable_service,
+            candidate=targets.candidate_service, candidate_version=spec.rollout.candidate_version,
+            alerts=self.rollback_alarm_names(spec), settings=settings_for(spec),
+        )  # fmt: skip
+        return rollback.create_rollback_service(
+            f"{name}-rollback", self.inside, name=object_name(name, "rollback"),
+            namespace=self.namespace, labels=self.labels, cluster=self.cluster, target=target,
+            token_store_key=rollback.TOKEN_STORE_KEY.format(
+                project=spec.project, environment=spec.environment.value
+            ),
+        )  # fmt: skip
+
+    @staticmethod
+    def rollback_alarm_names(spec: DeploymentSpec) -> list[str]:
+        """The exact names of the stack's rollback alerts (the outputs' and the service's)."""
+        return [alarm_name(spec, r.key) for r in rollback_alarms(spec)]
 
     # -- Edge: Gateway, routes, authentication, limits ---------------------------------------
     def _create_edge(self, name: str, spec: DeploymentSpec) -> None:
@@ -189,7 +245,7 @@ class KubernetesApiFirst(PatternComponent):
                 store=cluster.secret_store, secret_type=TLS_SECRET_TYPE,
                 entries=[secrets.Entry(p, cluster.tls_secret_key, p) for p in TLS_PROPERTIES],
             )  # fmt: skip
-        gateway_name = object_name(name, "gateway")
+        gateway_name = self.gateway_name = object_name(name, "gateway")
         gateway.create_gateway(
             f"{name}-gateway", self.inside, name=gateway_name, namespace=ns, labels=labels,
             gateway_class=cluster.gateway_class, hostname=host, tls_secret=tls_secret,
@@ -204,7 +260,7 @@ class KubernetesApiFirst(PatternComponent):
         if self.candidate is not None:
             backends.append(gateway.Backend(self.candidate.service, spec.model.port, candidate_pct))
         self.route_name = object_name(name, "api")
-        gateway.create_route(
+        self.route = gateway.create_route(
             f"{name}-api", self.inside, name=self.route_name, method="POST",
             path=spec.model.predict_path, backends=backends, namespace=ns, labels=labels,
             gateway=gateway_name, hostname=host,
@@ -214,7 +270,8 @@ class KubernetesApiFirst(PatternComponent):
             f"{name}-health", self.inside, name=health_route, method="GET",
             path=spec.model.health_path,
             backends=[gateway.Backend(self.stable.service, spec.model.port, 100)],
-            namespace=ns, labels=labels, gateway=gateway_name, hostname=host,
+            namespace=ns, labels={**labels, gateway.PUBLIC_LABEL: gateway.PUBLIC},
+            gateway=gateway_name, hostname=host,
         )  # fmt: skip
         self._create_auth(name, spec)
         gateway.create_traffic_policy(

@@ -12,7 +12,11 @@ The broker and the store are the client's, outside the cluster's API: the queues
 exchange are declared by the worker on start (idempotent AMQP declarations with the arguments
 above) and the buckets by the client's storage administrators (docs/cluster.md), so the stack
 holds their names (its outputs) and the credentials' ExternalSecrets, never the services. The
-worker reaches them only on their ports (NetworkPolicy, to ``cluster.egress_cidrs`` when given).
+worker reaches each only on its own port and at its own addresses (NetworkPolicy: one rule per
+service, to ``cluster.queue.cidrs`` and ``cluster.object_store.cidrs``; dev may leave them
+empty, then the port is the only limit). With ``cluster.ca_bundle_key`` (services whose
+certificates the client's internal CA signed) the worker mounts that bundle and KEDA verifies
+the broker against it.
 ``status_table`` is the results bucket's ``status/`` prefix: one JSON object per job, which
 the object store's lifecycle expires with the results; no database is added on-prem for it.
 """
@@ -30,11 +34,12 @@ from components.kubernetes.meta import (
     NAME_LABEL,
     VERSION_LABEL,
     label_value,
+    namespace_name,
     object_name,
     selector,
     stack_labels,
 )
-from components.kubernetes.patterns import cluster_of, create_alerting, create_namespace
+from components.kubernetes.patterns import cluster_of, create_alerting
 from components.spec import ClusterQueue, DeploymentSpec, ObjectStore
 
 ROLE = "worker"
@@ -74,11 +79,9 @@ class KubernetesEventDriven(PatternComponent):
             raise ValueError("cluster.queue and cluster.object_store: event-driven needs both")
         queue, store = self.cluster.queue, self.cluster.object_store
         self.labels = stack_labels(spec)
-        self.ns = create_namespace(name, spec, self.labels, 1, self.child_opts())
-        self.namespace = self.ns.name
-        self.inside = self.child_opts(
-            depends_on=[self.ns.resource, self.ns.quota, self.ns.default_deny]
-        )
+        # The namespace, its quota and its default deny are bootstrap's (bootstrap.py).
+        self.namespace = namespace_name(spec)
+        self.inside = self.child_opts()
         self.input_bucket = stack_name(spec, "input")
         self.results_bucket = stack_name(spec, "results")
         self.queue_name = stack_name(spec, "jobs")
@@ -106,6 +109,7 @@ class KubernetesEventDriven(PatternComponent):
     def _create_secrets(self, name: str, queue: ClusterQueue, store: ObjectStore) -> None:
         self.queue_secret = object_name(name, "queue")
         self.store_secret = object_name(name, "object-store")
+        self.ca_secret: str | None = None
         self.secrets = [
             secrets.external_secret(
                 f"{name}-queue", self.inside, name=self.queue_secret,
@@ -124,6 +128,17 @@ class KubernetesEventDriven(PatternComponent):
                 namespace=self.namespace, labels=self.labels,
             ),
         ]  # fmt: skip
+        if self.cluster.ca_bundle_key is not None:
+            self.ca_secret = object_name(name, "ca")
+            self.secrets.append(
+                secrets.ca_bundle(
+                    f"{name}-ca", self.inside, name=self.ca_secret, namespace=self.namespace,
+                    labels=self.labels, store=self.cluster.secret_store,
+                    remote_key=self.cluster.ca_bundle_key,
+                    # KEDA reads its TLS switch from the same Secret (scaling.py).
+                    literals=scaling.KEDA_TLS_LITERALS if self.cluster.keda else None,
+                )
+            )  # fmt: skip
 
     # -- Workers -----------------------------------------------------------------------------
     def _create_worker(
@@ -159,11 +174,10 @@ class KubernetesEventDriven(PatternComponent):
                 "QUEUE_URL": (self.queue_secret, QUEUE_URL_KEY),
                 **{env: (self.store_secret, env) for env in OBJECT_STORE_PROPERTIES},
             },
+            ca_secret=self.ca_secret,
         )  # fmt: skip
         # The pod needs its identity and the Secrets its environment reads.
-        after = self.child_opts(
-            depends_on=[self.ns.resource, self.ns.quota, account, *self.secrets]
-        )
+        after = self.child_opts(depends_on=[account, *self.secrets])
         template = workload.pod_template(
             c, container_name=ROLE, service_account=account_name, selector_labels=pods,
             labels=labels,
@@ -178,7 +192,7 @@ class KubernetesEventDriven(PatternComponent):
                 f"{name}-{ROLE}-scaling", after, name=worker, namespace=self.namespace,
                 labels=labels, deployment=worker, queue=self.queue_name,
                 url_secret=self.queue_secret, url_key=QUEUE_URL_KEY,
-                min_replicas=low, max_replicas=high,
+                min_replicas=low, max_replicas=high, ca_secret=self.ca_secret,
             )  # fmt: skip
         else:
             # Without KEDA nothing reads the queue's length: CPU it is, and never zero workers
@@ -206,13 +220,22 @@ class KubernetesEventDriven(PatternComponent):
         self, name: str, spec: DeploymentSpec, queue: ClusterQueue, store: ObjectStore
     ) -> None:
         pods = {NAME_LABEL: label_value(name)}
+        cluster = self.cluster
         network.allow_dns(
             f"{name}-to-dns", self.inside, name=object_name(name, "to-dns"),
             namespace=self.namespace, labels=self.labels, pods=pods,
+            dns_namespace=cluster.dns_namespace, dns_port=cluster.dns_port,
+            dns_cidrs=cluster.dns_cidrs,
         )  # fmt: skip
+        # One rule per service: the broker's port to the broker's ranges, the store's port to
+        # the store's. Ranges are required outside dev (the spec); a dev stack without them
+        # keeps a port-only rule per service (any address, that port only).
         network.allow_egress(
             f"{name}-to-services", self.inside, name=object_name(name, "to-services"),
-            ports=[queue.port, store_port(store.endpoint)], cidrs=self.cluster.egress_cidrs,
+            upstreams=[
+                network.Upstream(queue.port, queue.cidrs),
+                network.Upstream(store_port(store.endpoint), store.cidrs),
+            ],
             namespace=self.namespace, labels=self.labels, pods=pods,
         )  # fmt: skip
         if self.cluster.prometheus:

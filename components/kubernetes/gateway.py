@@ -14,7 +14,8 @@ stable and candidate Services (the HTTPRoute's backendRefs), which is the canary
             BackendTrafficPolicy <name>-health-limits: its own small rate limit
 
 The health route is a route of its own with no SecurityPolicy, so the pipeline's smoke test
-and uptime checks reach ``health_url`` without credentials through the same listener.
+and uptime checks reach ``health_url`` without credentials through the same listener; it says
+so with the label ``aideploy.io/public: "true"`` (:data:`PUBLIC_LABEL`).
 Everything is a ``CustomResource``: the CRDs are the cluster's (Envoy Gateway's Helm chart).
 """
 
@@ -40,6 +41,10 @@ ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 # The health route's own limit: generous for uptime checkers and the pipeline, far below what
 # would load the model (per Envoy replica: Envoy Gateway's local limit counts per proxy).
 HEALTH_REQUESTS_PER_MINUTE = 60
+# The label of a route that is public on purpose (the health route): the policy pack's
+# k8s-route-authenticated exempts exactly this label from requiring a SecurityPolicy.
+PUBLIC_LABEL = "aideploy.io/public"
+PUBLIC = "true"
 
 
 @dataclass(frozen=True)

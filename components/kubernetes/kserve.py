@@ -67,7 +67,7 @@ def create_inference_service(
         "enableServiceLinks": False,
         "securityContext": pod_security(),
         "containers": [container(CONTAINER_NAME, c)],
-        "volumes": volumes(),
+        "volumes": volumes(c),
         "topologySpreadConstraints": spread(selector_labels),
         "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
     }

@@ -8,8 +8,19 @@
 * :func:`create_routing`: an AlertmanagerConfig routing each tier (``severity``) to the spec's
   destinations: e-mail addresses inline, webhook URLs only by Secret reference (the Secret is
   synced by an ExternalSecret from the store keys named by ``Destination.secret``);
+* :func:`create_pod_monitor`: Prometheus scrapes the Envoy proxies of the stack's Gateway
+  (in ``cluster.gateway_namespace``) on their ``metrics`` port, 19001, path ``/stats/prometheus``
+  (Envoy Gateway's proxy Deployment: envoyproxy/gateway internal/infrastructure/kubernetes/proxy
+  testdata/deployments/default.yaml), where the ``envoy_cluster_*`` series the API's endpoint
+  alarms read come from. The Prometheus must allow PodMonitors to select other namespaces (no
+  ``ignoreNamespaceSelectors``) and reach the proxies' port 19001;
 * :func:`create_dashboard`: a Grafana dashboard ConfigMap (``grafana_dashboard: "1"``, the
   label Grafana's sidecar loads dashboards by).
+
+The PrometheusRule names its AlertmanagerConfig (annotation ``aideploy-routing``, an Output of
+the routing: the rule is created after it, so a first alert has somewhere to go) and the neutral
+signals it holds (one annotation ``aideploy-signal-<signal>`` each): the policy pack's S1 and S2
+read both (policies/rules/stack.py, rollback_paths.py).
 
 Which metrics (:func:`signal_value`, one PromQL expression per neutral signal):
 
@@ -34,12 +45,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.alarms import AlarmRule, Comparison, Signal, Tier
 from components.kubernetes.meta import metadata
+from components.kubernetes.network import ENVOY_PROXY_PODS
 from components.kubernetes.workload import METRICS_PATH
 from components.spec import Destination, DestinationKind
 
@@ -50,6 +63,26 @@ DASHBOARD_LABEL = "grafana_dashboard"
 # Extra label matchers: the model's 5xx answers, the worker's failed jobs.
 SERVER_ERRORS = ',code=~"5.."'
 FAILED_JOBS = ',outcome="failed"'
+# The rule's annotations the policy pack reads (keys without dots: the pack reads dotted paths).
+ROUTING_ANNOTATION = "aideploy-routing"
+SIGNAL_ANNOTATION = "aideploy-signal-{signal}"
+# Envoy Gateway's proxy pods: their metrics port (name and number) and path, and the labels
+# naming the Gateway a proxy serves (besides network.ENVOY_PROXY_PODS and name=envoy).
+ENVOY_METRICS_PORT = "metrics"
+ENVOY_METRICS_PORT_NUMBER = 19001
+ENVOY_METRICS_PATH = "/stats/prometheus"
+ENVOY_OWNER_NAME = "gateway.envoyproxy.io/owning-gateway-name"
+ENVOY_OWNER_NAMESPACE = "gateway.envoyproxy.io/owning-gateway-namespace"
+# The receiver the rollback alerts go to (besides their tier's), and how soon and how often.
+ROLLBACK_RECEIVER = "rollback"
+ROLLBACK_LABEL = "rollback"
+
+
+def after(resource: pulumi.Resource, value: Any) -> pulumi.Output[Any]:
+    """``value``, once ``resource`` exists: a property that names another object by name
+    carries that object as a dependency, so Pulumi creates them in order and the policy pack
+    sees the reference. The URN is known at preview, so the value stays known there."""
+    return pulumi.Output.all(resource.urn, value).apply(lambda both: both[1])
 
 
 @dataclass(frozen=True)
@@ -194,6 +227,45 @@ def create_service_monitor(
     )
 
 
+def create_pod_monitor(
+    logical: str,
+    opts: pulumi.ResourceOptions,
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str],
+    release: str,
+    gateway: str,
+    gateway_namespace: str,
+) -> k8s.apiextensions.CustomResource:
+    """Scrape the Envoy proxies Envoy Gateway runs for the Gateway ``gateway`` (of
+    ``namespace``) in ``gateway_namespace``: only that Gateway's proxies, by its owner labels."""
+    proxies = {
+        **ENVOY_PROXY_PODS,
+        "app.kubernetes.io/name": "envoy",
+        ENVOY_OWNER_NAME: gateway,
+        ENVOY_OWNER_NAMESPACE: namespace,
+    }
+    return k8s.apiextensions.CustomResource(
+        logical,
+        api_version=MONITORING_API,
+        kind="PodMonitor",
+        metadata=metadata(name, namespace, {**labels, "release": release}),
+        spec={
+            "selector": {"matchLabels": proxies},
+            "namespaceSelector": {"matchNames": [gateway_namespace]},
+            "podMetricsEndpoints": [
+                {
+                    "port": ENVOY_METRICS_PORT,
+                    "path": ENVOY_METRICS_PATH,
+                    "interval": SCRAPE_INTERVAL,
+                }
+            ],
+        },
+        opts=opts,
+    )
+
+
 @dataclass(frozen=True)
 class NamedRule:
     """A neutral alarm and the exact name its alert carries."""
@@ -213,10 +285,13 @@ def create_rules(
     rules: Sequence[NamedRule],
     targets: Targets,
     api: bool,
+    routing: pulumi.Resource | None = None,
+    routing_name: str = "",
 ) -> k8s.apiextensions.CustomResource:
     """One PrometheusRule with an alert per rule: ``for`` the rule's evaluation window, the
     tier as ``severity`` and the namespace as a label (Alertmanager routes a namespace's
-    AlertmanagerConfig only alerts that carry it; ``sum`` would otherwise drop it)."""
+    AlertmanagerConfig only alerts that carry it; ``sum`` would otherwise drop it); annotated
+    with its ``routing`` (the AlertmanagerConfig ``routing_name``) and its signals."""
     alerts = [
         {
             "alert": r.name,
@@ -237,11 +312,21 @@ def create_rules(
         }
         for r in rules
     ]
+    annotations: dict[str, pulumi.Input[str]] = {
+        SIGNAL_ANNOTATION.format(signal=r.rule.signal.value): r.rule.signal.value for r in rules
+    }
+    if routing is not None:
+        annotations[ROUTING_ANNOTATION] = after(routing, routing_name)
     return k8s.apiextensions.CustomResource(
         logical,
         api_version=MONITORING_API,
         kind="PrometheusRule",
-        metadata=metadata(name, namespace, {**labels, "release": release}),
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=name,
+            namespace=namespace,
+            labels={**labels, "release": release},
+            annotations=annotations,
+        ),
         spec={"groups": [{"name": name, "interval": "60s", "rules": alerts}]},
         opts=opts,
     )
@@ -256,15 +341,43 @@ WEBHOOK_FIELDS: dict[DestinationKind, tuple[str, str]] = {
 }
 
 
-def receiver(tier: Tier, destinations: Sequence[Destination], secret: str) -> dict[str, object]:
-    """The Alertmanager receiver of ``tier``: e-mails inline, webhooks by reference to keys
-    (named by ``Destination.secret``) of the Secret ``secret``."""
+@dataclass(frozen=True)
+class Smtp:
+    """The mail relay (``host:port``) and sender of the e-mail receivers, when Alertmanager's
+    global settings do not give them (cluster.smtp_smarthost, cluster.smtp_from)."""
+
+    smarthost: str | None = None
+    sender: str | None = None
+
+    def fields(self) -> dict[str, str]:
+        """The emailConfig fields these set."""
+        out = {"smarthost": self.smarthost, "from": self.sender}
+        return {k: v for k, v in out.items() if v}
+
+
+@dataclass(frozen=True)
+class RollbackHook:
+    """The rollback service's webhook: its URL (an Output of its Service) and the Secret key
+    holding the bearer token Alertmanager sends (the same Secret the service checks it with)."""
+
+    url: pulumi.Input[str]
+    secret: str
+    key: str
+
+
+def receiver(
+    tier: Tier, destinations: Sequence[Destination], secret: str, smtp: Smtp | None = None
+) -> dict[str, object]:
+    """The Alertmanager receiver of ``tier``: e-mails inline (with ``smtp``'s relay and sender
+    when given), webhooks by reference to keys (named by ``Destination.secret``) of the Secret
+    ``secret``."""
     out: dict[str, object] = {"name": tier.value}
+    mail = smtp.fields() if smtp else {}
     for d in destinations:
         if d.kind is DestinationKind.EMAIL:
             configs = out.setdefault("emailConfigs", [])
             assert isinstance(configs, list)
-            configs.append({"to": d.address, "sendResolved": True})
+            configs.append({"to": d.address, **mail, "sendResolved": True})
             continue
         field_name, ref = WEBHOOK_FIELDS[d.kind]
         configs = out.setdefault(field_name, [])
@@ -283,9 +396,26 @@ def create_routing(
     release: str,
     destinations: Mapping[Tier, Sequence[Destination]],
     webhook_secret: str,
+    smtp: Smtp | None = None,
+    rollback: RollbackHook | None = None,
 ) -> k8s.apiextensions.CustomResource:
     """An AlertmanagerConfig: one route per tier matching ``severity``, to that tier's
-    receiver; anything unmatched goes to the ticket tier (never dropped)."""
+    receiver; anything unmatched goes to the ticket tier (never dropped). With ``rollback``,
+    the alerts labelled rollback="true" also go, first and at once, to the rollback service
+    (``continue``: their tier's route still tells people)."""
+    routes: list[dict[str, object]] = [
+        {
+            "receiver": tier.value,
+            "matchers": [{"name": "severity", "value": tier.value, "matchType": "="}],
+        }
+        for tier in Tier
+    ]
+    receivers: list[dict[str, object]] = [
+        receiver(tier, destinations[tier], webhook_secret, smtp) for tier in Tier
+    ]
+    if rollback is not None:
+        routes.insert(0, rollback_route())
+        receivers.append(rollback_receiver(rollback))
     return k8s.apiextensions.CustomResource(
         logical,
         api_version=ALERTMANAGER_API,
@@ -298,18 +428,45 @@ def create_routing(
                 "groupWait": "30s",
                 "groupInterval": "5m",
                 "repeatInterval": "4h",
-                "routes": [
-                    {
-                        "receiver": tier.value,
-                        "matchers": [{"name": "severity", "value": tier.value, "matchType": "="}],
-                    }
-                    for tier in Tier
-                ],
+                "routes": routes,
             },
-            "receivers": [receiver(tier, destinations[tier], webhook_secret) for tier in Tier],
+            "receivers": receivers,
         },
         opts=opts,
     )
+
+
+def rollback_route() -> dict[str, object]:
+    """The rollback alerts' route: sent within seconds, and again every few minutes while they
+    fire (the service is idempotent; a rollback that failed is retried)."""
+    return {
+        "receiver": ROLLBACK_RECEIVER,
+        "matchers": [{"name": ROLLBACK_LABEL, "value": "true", "matchType": "="}],
+        "groupWait": "10s",
+        "groupInterval": "1m",
+        "repeatInterval": "5m",
+        "continue": True,
+    }
+
+
+def rollback_receiver(hook: RollbackHook) -> dict[str, object]:
+    """The rollback service's webhook, authenticated with the bearer token of ``hook``'s
+    Secret. Resolved alerts are not sent: there is nothing to undo."""
+    return {
+        "name": ROLLBACK_RECEIVER,
+        "webhookConfigs": [
+            {
+                "url": hook.url,
+                "httpConfig": {
+                    "authorization": {
+                        "type": "Bearer",
+                        "credentials": {"name": hook.secret, "key": hook.key},
+                    }
+                },
+                "sendResolved": False,
+            }
+        ],
+    }
 
 
 def dashboard_json(title: str, panels: Mapping[str, str]) -> str:

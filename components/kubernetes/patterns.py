@@ -14,8 +14,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.alarms import AlarmRule, Tier, alarm_name
-from components.kubernetes import monitoring, namespace, secrets
-from components.kubernetes.meta import NAME_LABEL, label_value, namespace_name, object_name
+from components.kubernetes import monitoring, secrets
+from components.kubernetes.meta import NAME_LABEL, label_value, object_name
 from components.spec import ClusterSettings, DeploymentSpec
 
 # The store entry holding the stack's alert webhook URLs, one property per Destination.secret.
@@ -27,27 +27,6 @@ def cluster_of(spec: DeploymentSpec) -> ClusterSettings:
     if spec.cluster is None:
         raise ValueError("cluster: the kubernetes target needs its cluster settings")
     return spec.cluster
-
-
-def create_namespace(
-    name: str,
-    spec: DeploymentSpec,
-    labels: Mapping[str, str],
-    workloads: int,
-    opts: pulumi.ResourceOptions,
-) -> namespace.Namespace:
-    """The stack's namespace, its quota for ``workloads`` Deployments at the profile's ceiling,
-    protected where the profile protects data."""
-    cluster = cluster_of(spec)
-    return namespace.create_namespace(
-        name,
-        opts,
-        name=namespace_name(spec),
-        kubernetes_version=cluster.kubernetes_version,
-        labels=labels,
-        hard=namespace.quota_for(spec.capacity, workloads, cluster.gpus),
-        protect=spec.retention.deletion_protection,
-    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -81,10 +60,14 @@ def create_alerting(
     *,
     api: bool,
     opts: pulumi.ResourceOptions,
+    gateway: str | None = None,
+    rollback: monitoring.RollbackHook | None = None,
 ) -> Alerting:
-    """ServiceMonitor, PrometheusRule (alert names ``alarm_name(spec, key)``), AlertmanagerConfig
-    (with the webhook Secret's ExternalSecret when a tier has webhooks) and dashboard; nothing
-    when ``cluster.prometheus`` is off (then the stack exports "" for them)."""
+    """ServiceMonitor, PodMonitor of the ``gateway``'s Envoy proxies (the API pattern),
+    AlertmanagerConfig (with the webhook Secret's ExternalSecret when a tier has webhooks, and
+    the ``rollback`` service's webhook), PrometheusRule (alert names ``alarm_name(spec, key)``,
+    created after its routing) and dashboard; nothing when ``cluster.prometheus`` is off (then
+    the stack exports "" for them)."""
     cluster = cluster_of(spec)
     if not cluster.prometheus:
         return Alerting(routing="", dashboard="")
@@ -94,11 +77,13 @@ def create_alerting(
         f"{name}-metrics", opts, name=object_name(name, "metrics"), namespace=ns, labels=labels,
         selector_labels={NAME_LABEL: label_value(name)}, release=release,
     )  # fmt: skip
+    if gateway is not None:
+        monitoring.create_pod_monitor(
+            f"{name}-proxy-metrics", opts, name=object_name(name, "proxy-metrics"), namespace=ns,
+            labels=labels, release=release, gateway=gateway,
+            gateway_namespace=cluster.gateway_namespace,
+        )  # fmt: skip
     named = [monitoring.NamedRule(alarm_name(spec, r.key), r) for r in rules]
-    prometheus_rule = monitoring.create_rules(
-        f"{name}-alerts", opts, name=object_name(name, "alerts"), namespace=ns, labels=labels,
-        release=release, rules=named, targets=targets, api=api,
-    )  # fmt: skip
     webhook_secret = object_name(name, "alert-webhooks")
     entries = webhook_entries(spec)
     if entries:
@@ -107,10 +92,16 @@ def create_alerting(
             store=cluster.secret_store, entries=entries,
         )  # fmt: skip
     routing = object_name(name, "routing")
-    monitoring.create_routing(
+    routing_resource = monitoring.create_routing(
         f"{name}-routing", opts, name=routing, namespace=ns, labels=labels, release=release,
         destinations={tier: spec.alerts.destinations(tier.value) for tier in Tier},
-        webhook_secret=webhook_secret,
+        webhook_secret=webhook_secret, rollback=rollback,
+        smtp=monitoring.Smtp(cluster.smtp_smarthost, cluster.smtp_from),
+    )  # fmt: skip
+    prometheus_rule = monitoring.create_rules(
+        f"{name}-alerts", opts, name=object_name(name, "alerts"), namespace=ns, labels=labels,
+        release=release, rules=named, targets=targets, api=api, routing=routing_resource,
+        routing_name=routing,
     )  # fmt: skip
     dashboard = object_name(name, "dashboard")
     monitoring.create_dashboard(

@@ -5,7 +5,8 @@
 * :func:`create_pdb`: a PodDisruptionBudget that never blocks a drain (:func:`budget`);
 * :func:`create_queue_scaler`: KEDA's ScaledObject on the RabbitMQ queue length, with the
   TriggerAuthentication that reads the broker URL from the queue's Secret (ExternalSecret), so
-  workers follow the backlog and, where the profile allows, stop at zero.
+  workers follow the backlog and, where the profile allows, stop at zero; with the client's
+  internal CA, TLS verified against it (:data:`KEDA_TLS_LITERALS`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.kubernetes.meta import metadata
+from components.kubernetes.secrets import CA_BUNDLE_PROPERTY
 
 KEDA_API_VERSION = "keda.sh/v1alpha1"
 # One job per worker: KEDA aims at this many ready messages per replica.
@@ -24,6 +26,17 @@ MESSAGES_PER_WORKER = 1
 KEDA_POLLING_SECONDS = 15
 # How long an idle queue waits before the last worker stops (scale to zero only).
 KEDA_COOLDOWN_SECONDS = 300
+# KEDA's rabbitmq scaler (kedacore/keda pkg/scalers/rabbitmq_scaler.go, rabbitMQMetadata) reads
+# `tls` (enable | disable, default disable), `ca`, `cert` and `key` from the authentication
+# parameters only (order=authParams: a TriggerAuthentication, never the trigger's metadata).
+# With `tls: enable` it builds its TLS configuration from `ca` (the PEM itself, not a path),
+# added to the system roots; without it an amqps:// URL is dialled against the system roots
+# alone, so a broker certificate signed by an internal CA is refused. A TriggerAuthentication
+# takes no literal value, so `tls` is a key of the CA bundle's Secret, written there by its
+# ExternalSecret (these literals) next to ca.crt.
+KEDA_TLS_PARAMETER = "tls"
+KEDA_CA_PARAMETER = "ca"
+KEDA_TLS_LITERALS = {KEDA_TLS_PARAMETER: "enable"}
 
 
 @dataclass(frozen=True)
@@ -134,18 +147,29 @@ def create_queue_scaler(
     url_key: str,
     min_replicas: int,
     max_replicas: int,
+    ca_secret: str | None = None,
 ) -> QueueScaler:
     """Scale ``deployment`` on the ready messages of the RabbitMQ ``queue``: one worker per
     MESSAGES_PER_WORKER messages, from ``min_replicas`` (0 allowed: KEDA, unlike an HPA, stops
     the last worker) to ``max_replicas``. KEDA creates and owns the HPA; none is made here.
     The broker URL (with its credentials) stays in the Secret ``url_secret``; KEDA's trigger
-    reads it as its ``host`` parameter and the protocol follows the URL (amqp/amqps)."""
+    reads it as its ``host`` parameter and the protocol follows the URL (amqp/amqps).
+
+    ``ca_secret``: the Secret of the client's CA bundle (secrets.ca_bundle, written with
+    :data:`KEDA_TLS_LITERALS`): KEDA then reads ``tls`` and ``ca`` from it and verifies the
+    broker against that CA. None: the system roots only, as before."""
+    refs = [{"parameter": "host", "name": url_secret, "key": url_key}]
+    if ca_secret is not None:
+        refs += [
+            {"parameter": KEDA_TLS_PARAMETER, "name": ca_secret, "key": KEDA_TLS_PARAMETER},
+            {"parameter": KEDA_CA_PARAMETER, "name": ca_secret, "key": CA_BUNDLE_PROPERTY},
+        ]
     authentication = k8s.apiextensions.CustomResource(
         f"{logical}-auth",
         api_version=KEDA_API_VERSION,
         kind="TriggerAuthentication",
         metadata=metadata(f"{name}-auth", namespace, labels),
-        spec={"secretTargetRef": [{"parameter": "host", "name": url_secret, "key": url_key}]},
+        spec={"secretTargetRef": refs},
         opts=opts,
     )
     scaled_object = k8s.apiextensions.CustomResource(

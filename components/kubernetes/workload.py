@@ -11,6 +11,13 @@ replicas spread over nodes; GPUs requested explicitly and tolerated only when as
 host namespaces, no hostPath, no privileged container: none is ever set here, and
 tests/components/test_kubernetes_blocks.py holds every pod of every stack to it.
 
+With ``Container.ca_secret`` (the client's internal CA, ``cluster.ca_bundle_key``, synced by
+secrets.ca_bundle) the pod also mounts that Secret's ``ca.crt`` read-only at CA_FILE and points
+OpenSSL (SSL_CERT_FILE), requests (REQUESTS_CA_BUNDLE) and the AWS SDKs (AWS_CA_BUNDLE, the
+S3 client of the object store) at it. requests and the AWS SDKs then trust that file instead of
+their own bundles (and OpenSSL reads it instead of its default file), so the bundle in the store
+holds every CA the pods must trust, public ones included when they call public services.
+
 :class:`Container` is the explicit input; :func:`pod_template` the result a Deployment (or a
 KServe predictor, kserve.py) takes.
 """
@@ -25,6 +32,7 @@ import pulumi_kubernetes as k8s
 
 from components.kubernetes.meta import metadata
 from components.kubernetes.namespace import CPU_LIMIT_FACTOR
+from components.kubernetes.secrets import CA_BUNDLE_PROPERTY
 
 RUN_AS = 10001
 TMP_DIR = "/tmp"  # noqa: S108  # nosec B108 - the pod's own emptyDir, not a host directory
@@ -47,6 +55,14 @@ TERMINATION_GRACE_SECONDS = 60
 # A scratch volume is bounded: a runaway write fills it, not the node.
 TMP_SIZE_LIMIT = "1Gi"
 CACHE_SIZE_LIMIT = "10Gi"
+# The client's CA bundle, when there is one: a read-only Secret volume, one file.
+CA_VOLUME = "ca-bundle"
+CA_DIR = "/etc/aideploy/ca"
+CA_FILE = f"{CA_DIR}/{CA_BUNDLE_PROPERTY}"
+CA_FILE_MODE = 0o444  # r--r--r--: a public certificate, written by no one
+# What the usual TLS clients read a CA bundle from: OpenSSL (Python's ssl, curl), requests,
+# and the AWS SDKs (boto3 / botocore and the CLI; the S3 client of the object store).
+CA_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "AWS_CA_BUNDLE")
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,9 @@ class Container:
     env: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     # Environment variables read from a Secret: name -> (secret name, key).
     secret_env: Mapping[str, tuple[pulumi.Input[str], str]] = field(default_factory=dict)
+    # The Secret holding the client's CA bundle (key ca.crt), mounted read-only; None: the
+    # image's trust store only (and nothing is mounted).
+    ca_secret: str | None = None
 
 
 def require_digest(image: str) -> str:
@@ -148,6 +167,15 @@ def container(name: str, c: Container) -> k8s.core.v1.ContainerArgs:
         k8s.core.v1.EnvVarArgs(name="MODEL_CACHE_DIR", value=CACHE_DIR),
         k8s.core.v1.EnvVarArgs(name="METRICS_PORT", value=str(metrics_port(c.port))),
     ]
+    mounts = [
+        k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR),
+        k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=CACHE_DIR),
+    ]
+    if c.ca_secret is not None:
+        env += [k8s.core.v1.EnvVarArgs(name=k, value=CA_FILE) for k in CA_ENV]
+        mounts.append(
+            k8s.core.v1.VolumeMountArgs(name=CA_VOLUME, mount_path=CA_DIR, read_only=True)
+        )
     return k8s.core.v1.ContainerArgs(
         name=name,
         image=require_digest(c.image),
@@ -164,16 +192,15 @@ def container(name: str, c: Container) -> k8s.core.v1.ContainerArgs:
         startup_probe=_probe(c, STARTUP_PERIOD_SECONDS, STARTUP_FAILURE_THRESHOLD),
         readiness_probe=_probe(c, 10, 3),
         liveness_probe=_probe(c, 30, 3),
-        volume_mounts=[
-            k8s.core.v1.VolumeMountArgs(name="tmp", mount_path=TMP_DIR),
-            k8s.core.v1.VolumeMountArgs(name="model-cache", mount_path=CACHE_DIR),
-        ],
+        volume_mounts=mounts,
     )
 
 
-def volumes() -> list[k8s.core.v1.VolumeArgs]:
-    """The pod's only writable places: size-bounded emptyDirs (the root file system is not)."""
-    return [
+def volumes(c: Container | None = None) -> list[k8s.core.v1.VolumeArgs]:
+    """The pod's only writable places: size-bounded emptyDirs (the root file system is not);
+    and, when ``c`` has a ``ca_secret``, that Secret's ``ca.crt`` alone, read-only (every
+    caller whose container has a ``ca_secret`` passes it, or the mount has no volume)."""
+    scratch = [
         k8s.core.v1.VolumeArgs(
             name="tmp", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=TMP_SIZE_LIMIT)
         ),
@@ -182,6 +209,17 @@ def volumes() -> list[k8s.core.v1.VolumeArgs]:
             empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(size_limit=CACHE_SIZE_LIMIT),
         ),
     ]
+    if c is None or c.ca_secret is None:
+        return scratch
+    ca = k8s.core.v1.VolumeArgs(
+        name=CA_VOLUME,
+        secret=k8s.core.v1.SecretVolumeSourceArgs(
+            secret_name=c.ca_secret,
+            items=[k8s.core.v1.KeyToPathArgs(key=CA_BUNDLE_PROPERTY, path=CA_BUNDLE_PROPERTY)],
+            default_mode=CA_FILE_MODE,
+        ),
+    )
+    return [*scratch, ca]
 
 
 def spread(selector_labels: Mapping[str, str]) -> list[k8s.core.v1.TopologySpreadConstraintArgs]:
@@ -211,7 +249,7 @@ def pod_spec(
         enable_service_links=False,
         security_context=pod_security(),
         containers=[container(container_name, c)],
-        volumes=volumes(),
+        volumes=volumes(c),
         topology_spread_constraints=spread(selector_labels),
         tolerations=[GPU_TOLERATION] if c.gpus else None,
         termination_grace_period_seconds=TERMINATION_GRACE_SECONDS,

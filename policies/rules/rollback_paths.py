@@ -6,23 +6,32 @@ An alarm counts as an automatic rollback (review D-4) only when all of this hold
    alarm to a Lambda function directly, through an SNS subscription or an EventBridge rule; an
    Azure alert to an action group whose webhook or function receiver is a container app or
    function app; a GCP alert policy to a Pub/Sub channel whose topic triggers a function, or
-   whose push subscription calls a Cloud Run service. The path never passes through another
+   whose push subscription calls a Cloud Run service; on Kubernetes, a PrometheusRule to the
+   AlertmanagerConfig it names, whose webhook is a Service, to the Deployment whose pods that
+   Service selects. The path never passes through another
    alarm (alarms sharing a topic do not share consumers) nor through anything switched off (a
    disabled EventBridge rule, action group, channel or alert), and a Lambda consumer needs a
    permission for the service that delivers the alarm.
 2. **The consumer is the component's rollback.** It carries the marker :data:`MARKER_KEYS` =
-   ``rollback`` (the tag ``aideploy-role``; on GCP also aideploy's label ``role``). A notifier,
+   ``rollback`` (the tag ``aideploy-role``; on GCP also aideploy's label ``role``; on
+   Kubernetes the Deployment's label ``aideploy-role``). A notifier,
    a ticketing bridge or any other function that happens to receive the alarm is not a rollback.
 3. **Its identity can read the alarm.** A grant to the consumer's identity whose scope covers
    the alarm: the alarm itself, what it is raised on (an Azure log alert's workspace), its
    resource group, or a whole account / subscription / project; and, where the stack shows what
    the grant allows, a permission in :data:`READ_ACTIONS` (what the rollback calls to verify the
-   alarm before it moves traffic: review E2's failure mode).
+   alarm before it moves traffic: review E2's failure mode). On Kubernetes the rollback reads
+   Alertmanager's API, which no RBAC guards: what lets it is a NetworkPolicy whose pods are the
+   consumer's (its selector read from the Deployment) with egress to Alertmanager's port
+   (:data:`NETWORK_READS`).
 4. **Its identity can change the guarded target.** A grant whose scope is a resource that
    carries the endpoint's traffic (:data:`TARGET_TYPES`, in the endpoint's deployment), with a
    write action that changes it (:data:`TARGET_TYPES`: ``apigateway:PATCH``,
    ``ecs:UpdateService``, ``Microsoft.App/containerApps/write``, ``compute.urlMaps.update``...;
    invoking, tagging or publishing is not rolling back), where the grant's content is visible.
+   On Kubernetes: a RoleBinding of the consumer's ServiceAccount to a Role whose rule allows
+   ``patch`` (or ``update``) on ``httproutes``, naming the route (``resourceNames``) or all of
+   the namespace's.
    An IAM policy document's statements share the document's dependencies, so on AWS the
    statement's action, not its resource, ties it to the target.
 
@@ -70,6 +79,17 @@ _PUBSUB_SUBSCRIPTION = "gcp:pubsub/subscription:Subscription"
 _GCP_FUNCTION = "gcp:cloudfunctionsv2/function:Function"
 _RUN_SERVICE = "gcp:cloudrunv2/service:Service"
 _SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+_PROMETHEUS_RULE = "kubernetes:monitoring.coreos.com/v1:PrometheusRule"
+_ALERTMANAGER_CONFIG = "kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig"
+_K8S_SERVICE = "kubernetes:core/v1:Service"
+_K8S_DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+_HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+_ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
+_K8S_ROLES = (
+    "kubernetes:rbac.authorization.k8s.io/v1:Role",
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole",
+)
+_NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,11 @@ LINKS: tuple[Link, ...] = (
     Link(_GCP_FUNCTION, "eventTrigger", _PUBSUB_TOPIC),
     Link(_PUBSUB_SUBSCRIPTION, "topic", _PUBSUB_TOPIC),
     Link(_PUBSUB_SUBSCRIPTION, "pushConfig", _RUN_SERVICE),
+    # Kubernetes: the rule's annotation names its AlertmanagerConfig, whose webhook URL is a
+    # Service's, which selects the Deployment's pods (each an Output of the next).
+    Link(_PROMETHEUS_RULE, "metadata", _ALERTMANAGER_CONFIG),
+    Link(_ALERTMANAGER_CONFIG, "spec", _K8S_SERVICE),
+    Link(_K8S_SERVICE, "spec", _K8S_DEPLOYMENT),
 )
 
 
@@ -125,10 +150,17 @@ CONSUMERS: dict[str, Consumer] = {
     _WEB_APP: Consumer(identity_deps=("identity",), self_principal=True),
     _GCP_FUNCTION: Consumer(email="serviceConfig.serviceAccountEmail", email_deps="serviceConfig"),
     _RUN_SERVICE: Consumer(email="template.serviceAccount", email_deps="template"),
+    # Its ServiceAccount is named in the pod template; NetworkPolicies select it by its pods.
+    _K8S_DEPLOYMENT: Consumer(identity_deps=("spec",), self_principal=True),
 }
 
 # The rollback marker: tag or label key -> value (GCP's aideploy labels use ``role``).
-MARKER_KEYS: tuple[str, ...] = ("tags.aideploy-role", "labels.aideploy-role", "labels.role")
+MARKER_KEYS: tuple[str, ...] = (
+    "tags.aideploy-role",
+    "labels.aideploy-role",
+    "labels.role",
+    "metadata.labels.aideploy-role",
+)
 MARKER_VALUE = "rollback"
 
 # What verifying an alarm calls, per alarm type (any one suffices; patterns in grants match).
@@ -148,7 +180,12 @@ READ_ACTIONS: dict[str, tuple[str, ...]] = {
         "monitoring.alerts.get",
         "monitoring.alertPolicies.get",
     ),
+    _PROMETHEUS_RULE: ("alertmanager-api-alerts-read",),
 }
+
+# Kubernetes: what egress to a TCP port lets a pod read (no RBAC guards Alertmanager's API; the
+# NetworkPolicy is the permission). The action has no "/" nor ":", so no RBAC rule matches it.
+NETWORK_READS: dict[int, tuple[str, ...]] = {9093: READ_ACTIONS[_PROMETHEUS_RULE]}
 
 # Resources whose change moves a deployment's traffic, with the actions that change them: a
 # grant counts only with one of these (a role that may invoke, tag or publish cannot roll back).
@@ -177,6 +214,11 @@ TARGET_TYPES: dict[str, tuple[str, ...]] = {
     "gcp:compute/uRLMap:URLMap": ("compute.urlMaps.update",),
     _RUN_SERVICE: ("run.services.update",),
     "gcp:vertex/aiEndpoint:AiEndpoint": ("aiplatform.endpoints.update",),
+    # RBAC rules read as ``<apiGroup>/<resource>:<verb>`` (see _k8s_role_binding).
+    _HTTP_ROUTE: (
+        "gateway.networking.k8s.io/httproutes:patch",
+        "gateway.networking.k8s.io/httproutes:update",
+    ),
 }
 
 # Nodes on an alarm's path that can be switched off: (wire path, value meaning off).
@@ -490,6 +532,60 @@ def _gcp_resource_member(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
     yield Grant(principals, _gcp_members(r), scope, False, _gcp_role_actions(r), role=_gcp_role(r))
 
 
+def _k8s_named(stack: Stack, names: Iterable[Any], namespace: Any) -> frozenset[str]:
+    """The stack's traffic targets of these literal names in ``namespace``."""
+    wanted = {n for n in names if isinstance(n, str)}
+    return frozenset(
+        t.urn
+        for t in stack.resources
+        if canonical_type(t.resource_type) in TARGET_TYPES
+        and _at(t.props, "metadata.name") in wanted
+        and _at(t.props, "metadata.namespace") == namespace
+    )
+
+
+def _k8s_role_binding(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    """One grant per rule of the bound Role: to the subjects, actions
+    ``<apiGroup>/<resource>:<verb>``, over the objects its ``resourceNames`` name (Outputs of
+    them, or literal names of the stack's targets), or the whole namespace without them."""
+    principals = frozenset(d.urn for d in _deps(r, "subjects"))
+    namespace = _at(r.props, "metadata.namespace")
+    for role in _deps(r, "roleRef"):
+        if canonical_type(role.resource_type) not in _K8S_ROLES:
+            continue
+        named = frozenset(d.urn for d in _deps(role, "rules"))
+        for rule in _seq(_at(role.props, "rules")):
+            if not isinstance(rule, Mapping):
+                continue
+            actions = tuple(
+                f"{group}/{resource}:{verb}"
+                for group in _seq(_item(rule, "apiGroups"))
+                for resource in _seq(_item(rule, "resources"))
+                for verb in _seq(_item(rule, "verbs"))
+            )
+            names = _seq(_item(rule, "resourceNames"))
+            scope = named | _k8s_named(stack, names, namespace) if names else frozenset()
+            yield Grant(principals, frozenset(), scope, not names, actions)
+
+
+def _k8s_network_reach(r: PolicyResource, stack: Stack) -> Iterator[Grant]:
+    """An egress NetworkPolicy to a port of :data:`NETWORK_READS`: a read for the pods it
+    selects, named by the workload its selector was read from (a dependency)."""
+    if "Egress" not in _seq(_at(r.props, "spec.policyTypes")):
+        return
+    actions = tuple(
+        action
+        for rule in _seq(_at(r.props, "spec.egress"))
+        if isinstance(rule, Mapping)
+        for port in _seq(_item(rule, "ports"))
+        if isinstance(port, Mapping)
+        for action in NETWORK_READS.get(_item(port, "port"), ())
+    )
+    if actions:
+        principals = frozenset(d.urn for d in _deps(r, "spec"))
+        yield Grant(principals, frozenset(), frozenset(), True, actions)
+
+
 _IAM_POLICY = "aws:iam/policy:Policy"
 GRANT_READERS: dict[str, Callable[[PolicyResource, Stack], Iterator[Grant]]] = {
     "aws:iam/rolePolicy:RolePolicy": _aws_role_policy,
@@ -498,6 +594,8 @@ GRANT_READERS: dict[str, Callable[[PolicyResource, Stack], Iterator[Grant]]] = {
     "azure-native:authorization:RoleAssignment": _azure_role_assignment,
     "gcp:projects/iAMMember:IAMMember": _gcp_project_member,
     "gcp:projects/iAMBinding:IAMBinding": _gcp_project_member,
+    _ROLE_BINDING: _k8s_role_binding,
+    _NETWORK_POLICY: _k8s_network_reach,
 }
 # Resource-level IAM on GCP: every ``...IamMember`` / ``...IamBinding`` type outside projects.
 _GCP_RESOURCE_IAM = re.compile(r"^gcp:(?!projects/)[^:]+:\w+Iam(Member|Binding)$", re.IGNORECASE)

@@ -120,6 +120,8 @@ SERVING_TYPES: tuple[ServingType, ...] = (
     ServingType("gcp:apigateway/gateway:Gateway"),
     ServingType("gcp:cloudrunv2/service:Service", (("ingress", "INGRESS_TRAFFIC_INTERNAL_ONLY"),)),
     ServingType("gcp:cloudrun/service:Service"),
+    # Kubernetes: the Gateway API route that carries the model's traffic (and its weights).
+    ServingType("kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"),
 )
 _SERVING = {s.token: s for s in SERVING_TYPES}
 
@@ -145,6 +147,7 @@ _SNS = (
 )
 _AWS_ACTION_ARN = r"^arn:aws[a-z-]*:(sns|lambda|autoscaling|application-autoscaling|ssm):"
 _ACTION_GROUPS = ("azure-native:monitor:ActionGroup", "azure-native:insights:ActionGroup")
+_ALERTMANAGER_CONFIG = "kubernetes:monitoring.coreos.com/v1alpha1:AlertmanagerConfig"
 ALARM_TYPES: tuple[AlarmType, ...] = (
     AlarmType(
         "aws:cloudwatch/metricAlarm:MetricAlarm",
@@ -187,6 +190,14 @@ ALARM_TYPES: tuple[AlarmType, ...] = (
         r"^projects/[^/]+/notificationChannels/[^/]+$",
         "enabled",
     ),
+    # A PrometheusRule names the AlertmanagerConfig that routes its alerts in an annotation
+    # (an Output of it); Alertmanager matches by labels, so no literal id names a target.
+    AlarmType(
+        "kubernetes:monitoring.coreos.com/v1:PrometheusRule",
+        "metadata.annotations",
+        (_ALERTMANAGER_CONFIG,),
+        r"(?!)",
+    ),
 )
 _ALARMS = {a.token: a for a in ALARM_TYPES}
 
@@ -196,6 +207,7 @@ NOTIFICATION_TYPES = frozenset(
         "aws:sns/topic:Topic",
         *_ACTION_GROUPS,
         "gcp:monitoring/notificationChannel:NotificationChannel",
+        _ALERTMANAGER_CONFIG,
     }
 )
 _NOTIFICATION_LITERAL = re.compile(
@@ -204,7 +216,13 @@ _NOTIFICATION_LITERAL = re.compile(
 )
 
 # Where an explicit signal marker lives on each alarm type's wire form.
-_MARKER_PATHS = ("tags.aideploy-signal", "userLabels.signal", "actions.customProperties")
+# A PrometheusRule holds many alerts: one annotation per signal (aideploy-signal-<signal>).
+_MARKER_PATHS = (
+    "tags.aideploy-signal",
+    "userLabels.signal",
+    "actions.customProperties",
+    *(f"metadata.annotations.aideploy-signal-{signal}" for signal in SIGNAL_CATEGORIES),
+)
 
 # Native rollback wired to alarms: (type, wire path of the alarm list, settings that must hold).
 NATIVE_ROLLBACK: tuple[tuple[str, str, tuple[tuple[str, Any], ...]], ...] = (

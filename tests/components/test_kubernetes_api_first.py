@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from components.alarms import alarm_name, rollback_alarms, serving_alarms, traffic_split
-from components.kubernetes.meta import namespace_name
+from components.kubernetes import gateway, network, rollback
+from components.kubernetes.meta import ROLE_LABEL, namespace_name
 from components.kubernetes.scaling import budget
 from components.spec import PATTERN_OUTPUTS, AuthMode, DeploymentSpec, Environment, Pattern
 from policies.rules import all_policies
@@ -49,6 +50,15 @@ def outputs(cap: Capture) -> dict[str, Any]:
 def named(resources: list[CapturedResource], kind: str, name: str) -> dict[str, Any]:
     (found,) = [r for r in of_kind(resources, kind) if r.inputs["metadata"]["name"] == name]
     return manifest(found)
+
+
+def model_deployments(resources: list[CapturedResource]) -> list[CapturedResource]:
+    """The model's Deployments (not the rollback service's)."""
+    return [
+        d
+        for d in of_kind(resources, "Deployment")
+        if d.inputs["metadata"]["labels"][ROLE_LABEL] != rollback.ROLE
+    ]
 
 
 @pytest.mark.parametrize("candidate", [False, True])
@@ -122,9 +132,12 @@ def test_health_is_reachable_without_credentials_through_the_same_gateway(
         for ref in p.inputs["spec"]["targetRefs"]
     }
     assert targeted == {"acme-support-api"}
+    # ... and it says so, with the one label k8s-route-authenticated exempts; the API does not.
+    assert health["metadata"]["labels"][gateway.PUBLIC_LABEL] == "true"
+    assert gateway.PUBLIC_LABEL not in api["metadata"]["labels"]
     # The health URL's path is the probe's path: both from model.health_path.
     assert outputs(cap)["health_url"].endswith(match["path"]["value"])
-    for d in of_kind(cap.resources, "Deployment"):
+    for d in model_deployments(cap.resources):
         (c,) = manifest(d)["spec"]["template"]["spec"]["containers"]
         assert c["readinessProbe"]["httpGet"]["path"] == match["path"]["value"]
 
@@ -177,10 +190,12 @@ def test_budgets_never_block_a_drain(env: Environment, candidate: bool) -> None:
 def test_every_pod_is_hardened(env: Environment, candidate: bool) -> None:
     spec, cap = _run(env, candidate)
     pods = pod_specs(cap.resources)
-    assert len(pods) == (2 if candidate else 1)
+    # The model's slots and the rollback service: the same hardened pod builder.
+    assert len(pods) == (3 if candidate else 2)
     for pod in pods:
         assert_hardened_pod(pod)
     images = {c["image"] for pod in pods for c in pod["containers"]}
+    assert rollback.PYTHON_IMAGE in images
     assert spec.model.image in images
     if candidate:
         assert spec.rollout.candidate_image in images
@@ -205,3 +220,47 @@ def test_every_object_is_namespaced_parented_and_labelled(env: Environment) -> N
 def test_the_policy_pack_finds_nothing(env: Environment) -> None:
     _, cap = _run(env, candidate=True)
     assert evaluate(all_policies(), cap.resources) == []
+
+
+@pytest.mark.parametrize("kserve", [False, True])
+def test_the_clients_ca_reaches_every_model_pod(kserve: bool) -> None:
+    overrides: dict[str, Any] = {
+        **CANDIDATE,
+        "cluster": {"ca_bundle_key": "acme-support/ca", "kserve": kserve},
+    }
+    spec = k8s_spec(Pattern.API_FIRST, Environment.PROD, overrides)
+    cap = run_component(spec)
+    (bundle,) = [
+        e for e in of_kind(cap.resources, "ExternalSecret")
+        if any(d["remoteRef"]["key"] == "acme-support/ca" for d in e.inputs["spec"].get("data", []))
+    ]  # fmt: skip
+    secret = bundle.inputs["spec"]["target"]["name"]
+    kind = "InferenceService" if kserve else "Deployment"
+    pods = [
+        manifest(r)["spec"]["predictor"] if kserve else manifest(r)["spec"]["template"]["spec"]
+        for r in of_kind(cap.resources, kind)
+        if r.inputs["metadata"]["labels"].get(ROLE_LABEL) != rollback.ROLE
+    ]
+    assert len(pods) == 2  # stable and candidate
+    for pod in pods:
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        ca_volumes = [
+            v for v in volumes.values() if v.get("secret", {}).get("secretName") == secret
+        ]
+        assert len(ca_volumes) == 1, volumes
+        (model,) = pod["containers"]
+        mounts = {m["name"]: m for m in model["volumeMounts"]}
+        assert mounts[ca_volumes[0]["name"]]["readOnly"] is True
+        env = {e["name"]: e["value"] for e in model["env"]}
+        assert env["SSL_CERT_FILE"].startswith(mounts[ca_volumes[0]["name"]]["mountPath"])
+
+
+def test_only_the_gateways_proxies_reach_the_model() -> None:
+    _, cap = _run(Environment.PROD)
+    policy = named(cap.resources, "NetworkPolicy", "acme-support-from-gateway")
+    (rule,) = policy["spec"]["ingress"]
+    (peer,) = rule["from"]
+    assert peer["podSelector"]["matchLabels"] == network.ENVOY_PROXY_PODS
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "envoy-gateway-system"
+    }

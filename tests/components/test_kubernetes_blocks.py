@@ -103,6 +103,7 @@ def assert_hardened_pod(pod: dict[str, Any]) -> None:
     assert all("hostPath" not in v for v in pod["volumes"])
     mounts = {v["name"] for v in pod["volumes"] if "emptyDir" in v}
     assert mounts == {"tmp", "model-cache"}
+    volumes = {v["name"]: v for v in pod["volumes"]}
     spread = pod["topologySpreadConstraints"]
     assert [s["topologyKey"] for s in spread] == ["kubernetes.io/hostname"]
     for c in pod["containers"]:
@@ -114,10 +115,18 @@ def assert_hardened_pod(pod: dict[str, Any]) -> None:
         assert "@sha256:" in c["image"]
         res = c["resources"]
         assert res["requests"]["memory"] == res["limits"]["memory"]
-        assert {m["mountPath"] for m in c["volumeMounts"]} == {
+        # Writable: the two scratch emptyDirs only; anything else (the client's CA bundle, the
+        # rollback service's code, webhook token and projected API token) is a Secret, a
+        # ConfigMap or a projection mounted read-only. Every mount has its volume in the pod.
+        assert {m["mountPath"] for m in c["volumeMounts"] if not m.get("readOnly")} == {
             workload.TMP_DIR,
             workload.CACHE_DIR,
         }
+        for m in c["volumeMounts"]:
+            assert m["name"] in volumes, m
+            if m["mountPath"] not in (workload.TMP_DIR, workload.CACHE_DIR):
+                assert m["readOnly"] is True, m
+                assert {"secret", "configMap", "projected"} & set(volumes[m["name"]]), m
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert c[probe]["httpGet"]["port"] == "http"
 
@@ -241,6 +250,43 @@ def test_the_pod_template_is_hardened(gpus: int) -> None:
     assert account.inputs["automountServiceAccountToken"] is False
 
 
+@pytest.mark.parametrize("ca_secret", [None, "acme-support-ca"])
+def test_the_clients_ca_is_mounted_read_only_and_named_to_the_tls_clients(
+    ca_secret: str | None,
+) -> None:
+    # Review (platform engineer): the broker, the object store and the identity provider use
+    # certificates the client's internal CA signed; without its bundle every TLS call fails.
+    def build(o: pulumi.ResourceOptions) -> None:
+        template = workload.pod_template(
+            _container(ca_secret=ca_secret), container_name="model",
+            service_account="acme-model", selector_labels=PODS, labels=LABELS,
+        )  # fmt: skip
+        workload.create_deployment(
+            "d", o, name="acme-support-stable", namespace=NS, labels=LABELS,
+            selector_labels=PODS, template=template,
+        )  # fmt: skip
+
+    (pod,) = pod_specs(run_blocks(build))
+    assert_hardened_pod(pod)
+    (c,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    cas = [v for v in pod["volumes"] if v["name"] == workload.CA_VOLUME]
+    mounts = [m for m in c["volumeMounts"] if m["name"] == workload.CA_VOLUME]
+    if ca_secret is None:
+        assert cas == [] and mounts == []
+        assert not set(workload.CA_ENV) & set(env)
+        return
+    (volume,) = cas
+    assert volume["secret"] == {
+        "secretName": ca_secret,
+        "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        "defaultMode": 0o444,
+    }
+    assert mounts == [{"name": workload.CA_VOLUME, "mountPath": workload.CA_DIR, "readOnly": True}]
+    for name in ("SSL_CERT_FILE", "AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        assert env[name] == f"{workload.CA_DIR}/ca.crt"
+
+
 def test_the_metrics_port_avoids_the_model_port() -> None:
     assert workload.metrics_port(8080) == workload.METRICS_PORT
     assert workload.metrics_port(workload.METRICS_PORT) == workload.METRICS_PORT + 1
@@ -259,52 +305,108 @@ def test_a_service_is_cluster_internal() -> None:
 
 
 # -- network ------------------------------------------------------------------------------------
-def test_ingress_only_from_the_named_namespace_on_the_port() -> None:
+@pytest.mark.parametrize("source_pods", [None, network.ENVOY_PROXY_PODS])
+def test_ingress_only_from_the_named_namespace_on_the_port(
+    source_pods: dict[str, str] | None,
+) -> None:
     resources = run_blocks(
         lambda o: network.allow_from_namespace(
             "p", o, name="from-gateway", namespace=NS, labels=LABELS, pods=PODS,
-            source_namespace="envoy-gateway-system", port=8080,
+            source_namespace="envoy-gateway-system", port=8080, source_pods=source_pods,
         )
     )  # fmt: skip
     (policy,) = resources
     spec = policy.inputs["spec"]
     assert spec["policyTypes"] == ["Ingress"]
     (rule,) = spec["ingress"]
-    assert rule["from"] == [
-        {
-            "namespaceSelector": {
-                "matchLabels": {network.NAMESPACE_NAME_LABEL: "envoy-gateway-system"}
-            }
-        }
-    ]
+    # One peer: the namespace AND (with source_pods) the pods' labels, never either alone.
+    (peer,) = rule["from"]
+    assert peer["namespaceSelector"] == {
+        "matchLabels": {network.NAMESPACE_NAME_LABEL: "envoy-gateway-system"}
+    }
+    if source_pods is None:
+        assert "podSelector" not in peer
+    else:
+        assert peer["podSelector"] == {"matchLabels": source_pods}
     assert rule["ports"] == [{"protocol": "TCP", "port": 8080}]
 
 
-def test_dns_egress_is_kube_system_udp_and_tcp_53() -> None:
+def test_the_gateway_peer_is_envoy_gateways_proxy_pods() -> None:
+    # Review (platform engineer): the whole gateway namespace was trusted; only the proxies
+    # carry these labels (Envoy Gateway's EnvoyAppLabel, see network.py).
+    assert network.ENVOY_PROXY_PODS == {
+        "app.kubernetes.io/component": "proxy",
+        "app.kubernetes.io/managed-by": "envoy-gateway",
+    }
+
+
+def test_dns_egress_defaults_to_kube_system_udp_and_tcp_53() -> None:
     (policy,) = run_blocks(
         lambda o: network.allow_dns("p", o, name="to-dns", namespace=NS, labels=LABELS, pods=PODS)
     )
     (rule,) = policy.inputs["spec"]["egress"]
-    assert rule["to"][0]["namespaceSelector"]["matchLabels"] == {
-        network.NAMESPACE_NAME_LABEL: "kube-system"
-    }
+    assert rule["to"] == [
+        {"namespaceSelector": {"matchLabels": {network.NAMESPACE_NAME_LABEL: "kube-system"}}}
+    ]
     assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
 
 
-@pytest.mark.parametrize("cidrs", [(), ("10.20.0.0/24", "10.30.1.5/32")])
-def test_service_egress_is_limited_to_ports_and_given_ranges(cidrs: tuple[str, ...]) -> None:
+def test_dns_egress_follows_the_clusters_dns_and_reaches_a_node_local_cache() -> None:
+    # Review (platform engineer): OpenShift's DNS is openshift-dns on 5353; NodeLocal DNSCache
+    # (169.254.20.10) runs in the host network, where no namespaceSelector can match it.
     (policy,) = run_blocks(
-        lambda o: network.allow_egress(
-            "p", o, name="to-services", namespace=NS, labels=LABELS, pods=PODS,
-            ports=[5671, 443, 443], cidrs=cidrs,
+        lambda o: network.allow_dns(
+            "p", o, name="to-dns", namespace=NS, labels=LABELS, pods=PODS,
+            dns_namespace="openshift-dns", dns_port=5353,
+            dns_cidrs=("169.254.20.10/32", "10.96.0.10/32"),
         )
     )  # fmt: skip
     (rule,) = policy.inputs["spec"]["egress"]
-    assert [p["port"] for p in rule["ports"]] == [443, 5671]
-    if cidrs:
-        assert [peer["ipBlock"]["cidr"] for peer in rule["to"]] == list(cidrs)
-    else:
-        assert "to" not in rule  # any address, on these ports only
+    assert rule["to"] == [
+        {"namespaceSelector": {"matchLabels": {network.NAMESPACE_NAME_LABEL: "openshift-dns"}}},
+        {"ipBlock": {"cidr": "169.254.20.10/32"}},
+        {"ipBlock": {"cidr": "10.96.0.10/32"}},
+    ]
+    assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 5353), ("TCP", 5353)}
+
+
+def test_service_egress_opens_each_port_to_its_own_ranges_only() -> None:
+    # Review (platform engineer): one rule with both ports and both services' ranges let the
+    # workers reach the store's port at the broker's addresses and the reverse.
+    upstreams = [
+        network.Upstream(5671, ("10.20.1.0/28", "10.20.1.16/28")),
+        network.Upstream(443, ("10.30.2.0/28",)),
+    ]
+    (policy,) = run_blocks(
+        lambda o: network.allow_egress(
+            "p", o, name="to-services", namespace=NS, labels=LABELS, pods=PODS,
+            upstreams=upstreams,
+        )
+    )  # fmt: skip
+    assert policy.inputs["spec"]["policyTypes"] == ["Egress"]
+    rules = policy.inputs["spec"]["egress"]
+    assert [
+        ([p["port"] for p in r["ports"]], [peer["ipBlock"]["cidr"] for peer in r["to"]])
+        for r in rules
+    ] == [([5671], ["10.20.1.0/28", "10.20.1.16/28"]), ([443], ["10.30.2.0/28"])]
+    assert all(p["protocol"] == "TCP" for r in rules for p in r["ports"])
+
+
+def test_service_egress_without_ranges_is_its_port_only() -> None:
+    (policy,) = run_blocks(
+        lambda o: network.allow_egress(
+            "p", o, name="to-services", namespace=NS, labels=LABELS, pods=PODS,
+            upstreams=[network.Upstream(5671), network.Upstream(443, ("10.30.2.0/28",))],
+        )
+    )  # fmt: skip
+    broker, store = policy.inputs["spec"]["egress"]
+    assert "to" not in broker and broker["ports"] == [{"protocol": "TCP", "port": 5671}]
+    assert store["to"] == [{"ipBlock": {"cidr": "10.30.2.0/28"}}]
+    with pytest.raises(ValueError, match="at least one upstream"):
+        network.allow_egress(
+            "p", pulumi.ResourceOptions(), name="x", namespace=NS, labels=LABELS, pods=PODS,
+            upstreams=[],
+        )  # fmt: skip
 
 
 # -- gateway ------------------------------------------------------------------------------------
@@ -415,6 +517,28 @@ def test_an_external_secret_reads_the_cluster_store_and_owns_its_secret() -> Non
     ]
 
 
+@pytest.mark.parametrize("literals", [None, {"tls": "enable"}])
+def test_the_ca_bundle_syncs_one_property_and_keeps_it_beside_literals(
+    literals: dict[str, str] | None,
+) -> None:
+    (es,) = run_blocks(
+        lambda o: secrets.ca_bundle(
+            "c", o, name="acme-support-ca", namespace=NS, labels=LABELS, store="vault",
+            remote_key="acme/internal-ca", literals=literals,
+        )
+    )  # fmt: skip
+    spec = manifest(es)["spec"]
+    assert spec["data"] == [
+        {"secretKey": "ca.crt", "remoteRef": {"key": "acme/internal-ca", "property": "ca.crt"}}
+    ]
+    assert spec["target"]["name"] == "acme-support-ca"
+    if literals is None:
+        assert "template" not in spec["target"]
+    else:
+        # Merge: the synced ca.crt stays next to the literal (Replace would drop it).
+        assert spec["target"]["template"] == {"mergePolicy": "Merge", "data": literals}
+
+
 def test_an_external_secret_needs_something_to_copy() -> None:
     with pytest.raises(ValueError, match="entries or a key"):
         secrets.external_secret(
@@ -470,6 +594,24 @@ def test_keda_scales_on_queue_length_with_the_url_from_the_secret() -> None:
     assert auth.inputs["spec"]["secretTargetRef"] == [
         {"parameter": "host", "name": "acme-queue", "key": "url"}
     ]
+
+
+def test_keda_verifies_the_broker_against_the_clients_ca_when_given() -> None:
+    # KEDA's rabbitmq scaler reads tls and ca from authentication parameters only.
+    resources = run_blocks(
+        lambda o: scaling.create_queue_scaler(
+            "k", o, name="acme-worker", namespace=NS, labels=LABELS, deployment="acme-worker",
+            queue="acme-dev-jobs", url_secret="acme-queue", url_key="url", min_replicas=0,
+            max_replicas=2, ca_secret="acme-ca",
+        )
+    )  # fmt: skip
+    (auth,) = of_kind(resources, "TriggerAuthentication")
+    assert auth.inputs["spec"]["secretTargetRef"] == [
+        {"parameter": "host", "name": "acme-queue", "key": "url"},
+        {"parameter": "tls", "name": "acme-ca", "key": "tls"},
+        {"parameter": "ca", "name": "acme-ca", "key": "ca.crt"},
+    ]
+    assert scaling.KEDA_TLS_LITERALS == {"tls": "enable"}
 
 
 # -- monitoring ---------------------------------------------------------------------------------

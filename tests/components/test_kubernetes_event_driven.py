@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from components.alarms import alarm_name, event_alarms, worker_bounds
+from components.kubernetes import network, workload
 from components.kubernetes.event_driven import OBJECT_STORE_PROPERTIES, QUEUE_URL_KEY
 from components.kubernetes.meta import namespace_name
 from components.kubernetes.scaling import budget
@@ -28,15 +29,40 @@ from tests.conftest import run_component
 from tests.policies.harness import evaluate
 
 ENVS = list(Environment)
+CA_KEY = "acme-support/internal-ca"
+NODE_LOCAL_DNS = "169.254.20.10/32"
+# Cluster settings over the example's (whose broker and store have ranges of their own).
+CLUSTERS: dict[str, dict[str, Any]] = {
+    "example": {},
+    # Allowed in dev only (the spec refuses it in staging and prod).
+    "no-ranges": {"queue": {"cidrs": []}, "object_store": {"cidrs": []}},
+    "distinct-ranges": {
+        "queue": {"cidrs": ["10.20.1.0/28"]},
+        "object_store": {"cidrs": ["10.30.2.0/28", "10.30.3.0/28"]},
+    },
+    "ca-dns": {
+        "ca_bundle_key": CA_KEY,
+        "dns_namespace": "openshift-dns",
+        "dns_port": 5353,
+        "dns_cidrs": [NODE_LOCAL_DNS],
+    },
+}
 
 
 @cache
 def _run(
-    env: Environment, keda: bool = True, cidrs: tuple[str, ...] = ()
+    env: Environment, keda: bool = True, cluster: str = "example"
 ) -> tuple[DeploymentSpec, Capture]:
-    cluster: dict[str, Any] = {"keda": keda, "egress_cidrs": list(cidrs)}
-    spec = k8s_spec(Pattern.EVENT_DRIVEN, env, {"cluster": cluster})
+    overrides = {"cluster": {"keda": keda, **CLUSTERS[cluster]}}
+    spec = k8s_spec(Pattern.EVENT_DRIVEN, env, overrides)
     return spec, run_component(spec)
+
+
+def _policies(cap: Capture) -> dict[str, dict[str, Any]]:
+    return {
+        p.inputs["metadata"]["name"]: manifest(p)["spec"]
+        for p in of_kind(cap.resources, "NetworkPolicy")
+    }
 
 
 def outputs(cap: Capture) -> dict[str, Any]:
@@ -138,19 +164,105 @@ def test_the_worker_pod_is_hardened_and_reads_credentials_from_synced_secrets(
     assert of_kind(cap.resources, "Secret") == []
 
 
-@pytest.mark.parametrize("cidrs", [(), ("10.20.0.0/24",)])
-def test_egress_is_the_broker_and_store_ports(cidrs: tuple[str, ...]) -> None:
-    spec, cap = _run(Environment.PROD, cidrs=cidrs)
+def test_egress_is_the_broker_and_store_ports() -> None:
+    # Review (platform engineer): one rule held both ports and both services' ranges, so the
+    # workers could reach the store's port at the broker's addresses and the reverse. Now one
+    # rule per service, each port to its own ranges only.
+    spec, cap = _run(Environment.PROD, cluster="distinct-ranges")
     assert spec.cluster is not None and spec.cluster.queue is not None
-    policies = {
-        p.inputs["metadata"]["name"]: p.inputs["spec"]
-        for p in of_kind(cap.resources, "NetworkPolicy")
-    }
-    (rule,) = policies["acme-support-to-services"]["egress"]
-    assert sorted(p["port"] for p in rule["ports"]) == sorted({spec.cluster.queue.port, 443})
-    assert [peer["ipBlock"]["cidr"] for peer in rule.get("to", [])] == list(cidrs)
+    assert spec.cluster.object_store is not None
+    queue, store = spec.cluster.queue, spec.cluster.object_store
+    assert set(queue.cidrs).isdisjoint(store.cidrs)
+    policies = _policies(cap)
+    broker_rule, store_rule = policies["acme-support-to-services"]["egress"]
+    assert broker_rule["ports"] == [{"protocol": "TCP", "port": queue.port}]
+    assert [p["ipBlock"]["cidr"] for p in broker_rule["to"]] == list(queue.cidrs)
+    assert store_rule["ports"] == [{"protocol": "TCP", "port": 443}]  # https://, no port
+    assert [p["ipBlock"]["cidr"] for p in store_rule["to"]] == list(store.cidrs)
     # Workers take no requests: nothing from the gateway.
     assert "acme-support-from-gateway" not in policies
+
+    # Dev without ranges (the only environment that may): each port alone, to any address.
+    spec, cap = _run(Environment.DEV, cluster="no-ranges")
+    assert spec.cluster is not None and spec.cluster.queue is not None
+    rules = _policies(cap)["acme-support-to-services"]["egress"]
+    assert rules == [
+        {"ports": [{"protocol": "TCP", "port": spec.cluster.queue.port}]},
+        {"ports": [{"protocol": "TCP", "port": 443}]},
+    ]
+
+
+@pytest.mark.parametrize("cluster", ["example", "ca-dns"])
+def test_dns_egress_is_the_clusters_dns_and_its_node_local_cache(cluster: str) -> None:
+    spec, cap = _run(Environment.PROD, cluster=cluster)
+    assert spec.cluster is not None
+    (rule,) = _policies(cap)["acme-support-to-dns"]["egress"]
+    namespace = {network.NAMESPACE_NAME_LABEL: spec.cluster.dns_namespace}
+    assert rule["to"][0] == {"namespaceSelector": {"matchLabels": namespace}}
+    assert [p["ipBlock"]["cidr"] for p in rule["to"][1:]] == list(spec.cluster.dns_cidrs)
+    assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {
+        ("UDP", spec.cluster.dns_port),
+        ("TCP", spec.cluster.dns_port),
+    }
+    if cluster == "ca-dns":
+        assert spec.cluster.dns_namespace == "openshift-dns" and spec.cluster.dns_port == 5353
+        assert rule["to"][1:] == [{"ipBlock": {"cidr": NODE_LOCAL_DNS}}]
+    else:
+        assert (spec.cluster.dns_namespace, spec.cluster.dns_port) == ("kube-system", 53)
+        assert len(rule["to"]) == 1
+
+
+@pytest.mark.parametrize("keda", [True, False])
+def test_the_clients_ca_reaches_the_worker_and_keda(keda: bool) -> None:
+    # Review (platform engineer): a broker and a store whose certificates the client's
+    # internal CA signed are refused by the worker's SDKs and by KEDA without that CA.
+    _, cap = _run(Environment.PROD, keda, cluster="ca-dns")
+    externals = {
+        e.inputs["metadata"]["name"]: manifest(e) for e in of_kind(cap.resources, "ExternalSecret")
+    }
+    ca = externals["acme-support-ca"]["spec"]
+    assert ca["data"] == [
+        {"secretKey": "ca.crt", "remoteRef": {"key": CA_KEY, "property": "ca.crt"}}
+    ]
+    (pod,) = pod_specs(cap.resources)
+    assert_hardened_pod(pod)
+    (volume,) = [v for v in pod["volumes"] if "secret" in v]
+    assert volume["secret"]["secretName"] == "acme-support-ca"
+    assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+    (c,) = pod["containers"]
+    (mount,) = [m for m in c["volumeMounts"] if m["name"] == volume["name"]]
+    assert mount["readOnly"] is True
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    ca_file = f"{mount['mountPath']}/ca.crt"
+    for name in ("SSL_CERT_FILE", "AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE"):
+        assert env[name] == ca_file
+    if keda:
+        # KEDA reads its TLS switch and the CA from the same Secret (no literal in a
+        # TriggerAuthentication): the ExternalSecret writes tls=enable beside ca.crt.
+        assert ca["target"]["template"] == {"mergePolicy": "Merge", "data": {"tls": "enable"}}
+        (auth,) = of_kind(cap.resources, "TriggerAuthentication")
+        refs = {
+            r["parameter"]: (r["name"], r["key"]) for r in auth.inputs["spec"]["secretTargetRef"]
+        }
+        assert refs["tls"] == ("acme-support-ca", "tls")
+        assert refs["ca"] == ("acme-support-ca", "ca.crt")
+        assert refs["host"] == ("acme-support-queue", QUEUE_URL_KEY)
+    else:
+        assert "template" not in ca["target"]
+        assert of_kind(cap.resources, "TriggerAuthentication") == []
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_without_a_ca_bundle_nothing_is_mounted_or_trusted_extra(env: Environment) -> None:
+    spec, cap = _run(env)
+    assert spec.cluster is not None and spec.cluster.ca_bundle_key is None
+    (pod,) = pod_specs(cap.resources)
+    assert [v for v in pod["volumes"] if "emptyDir" not in v] == []
+    env_names = {e["name"] for e in pod["containers"][0]["env"]}
+    assert not env_names & set(workload.CA_ENV)
+    assert "acme-support-ca" not in {
+        e.inputs["metadata"]["name"] for e in of_kind(cap.resources, "ExternalSecret")
+    }
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -163,9 +275,10 @@ def test_every_object_is_namespaced_and_parented(env: Environment) -> None:
             assert r.inputs["metadata"]["namespace"] == namespace_name(spec)
 
 
+@pytest.mark.parametrize("cluster", ["example", "ca-dns"])
 @pytest.mark.parametrize("env", ENVS)
-def test_the_policy_pack_finds_nothing(env: Environment) -> None:
-    _, cap = _run(env)
+def test_the_policy_pack_finds_nothing(env: Environment, cluster: str) -> None:
+    _, cap = _run(env, cluster=cluster)
     assert evaluate(all_policies(), cap.resources) == []
 
 

@@ -5,8 +5,9 @@ minor (components.spec.SUPPORTED_KUBERNETES_VERSIONS), offline.
 The objects are rebuilt from what the real programs registered under mocks (apiVersion, kind,
 metadata, spec/data...), for both patterns in dev, staging and prod and the variants that change
 what is rendered (a candidate, KServe, the client's own certificate, no KEDA, no Prometheus
-Operator, GPUs). Custom resources have no schema there: their kinds are listed explicitly and
-each gets a structural check of the fields its CRD requires.
+Operator, GPUs, the client's CA bundle with a node-local DNS cache). Custom resources have no
+schema there: their kinds are listed explicitly and each gets a structural check of the fields
+its CRD requires.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from components.spec import (
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec, manifest, objects
 from tests.conftest import ROOT, run_component
 
+CA_DNS = {"ca_bundle_key": "acme-support/internal-ca", "dns_cidrs": ["169.254.20.10/32"]}
 # (pattern, environment, overrides) of every stack rendered here.
 VARIANTS: dict[str, tuple[Pattern, Environment, dict[str, Any]]] = {
     **{
@@ -61,10 +63,16 @@ VARIANTS: dict[str, tuple[Pattern, Environment, dict[str, Any]]] = {
     "event-driven-prod-cidrs-webhooks": (
         Pattern.EVENT_DRIVEN, Environment.PROD,
         {
-            "cluster": {"egress_cidrs": ["10.20.0.0/24"]},
+            "cluster": {"queue": {"cidrs": ["10.20.0.0/24"]}},
             "alerts": {"routes": {"page": [{"kind": "slack", "secret": "slack_url"}]}},
         },
     ),
+    # The client's internal CA (a Secret volume, its env, KEDA's TLS parameters) and a
+    # node-local DNS cache (ipBlock peers of the DNS policy).
+    **{
+        f"{p.value}-prod-ca-dns": (p, Environment.PROD, {"cluster": CA_DNS})
+        for p in (Pattern.API_FIRST, Pattern.EVENT_DRIVEN)
+    },
 }  # fmt: skip
 
 # The custom kinds (apiVersion, kind) the target renders, and the fields each CRD requires.
@@ -78,13 +86,16 @@ CUSTOM_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("keda.sh/v1alpha1", "ScaledObject"): ("scaleTargetRef", "triggers"),
     ("keda.sh/v1alpha1", "TriggerAuthentication"): ("secretTargetRef",),
     ("monitoring.coreos.com/v1", "ServiceMonitor"): ("selector", "endpoints"),
+    ("monitoring.coreos.com/v1", "PodMonitor"): ("selector", "podMetricsEndpoints"),
     ("monitoring.coreos.com/v1", "PrometheusRule"): ("groups",),
     ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig"): ("route", "receivers"),
     ("serving.kserve.io/v1beta1", "InferenceService"): ("predictor",),
 }
+# The stacks' kinds; the namespace, its quota and limit range are bootstrap's (validated in
+# test_kubernetes_bootstrap.py).
 CORE_KINDS = {
-    "Namespace", "ResourceQuota", "LimitRange", "NetworkPolicy", "ServiceAccount", "Deployment",
-    "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap",
+    "NetworkPolicy", "ServiceAccount", "Deployment", "Service", "HorizontalPodAutoscaler",
+    "PodDisruptionBudget", "ConfigMap", "Role", "RoleBinding",
 }  # fmt: skip
 
 
@@ -115,6 +126,28 @@ def _is_custom(doc: dict[str, Any]) -> bool:
 def test_every_variant_renders_the_expected_kinds() -> None:
     kinds = {d["kind"] for d in documents()}
     assert kinds == CORE_KINDS | {kind for _, kind in CUSTOM_KINDS}
+
+
+def test_the_ca_and_dns_variant_renders_what_it_adds() -> None:
+    # Else the strict validation below would not see the Secret volume or the ipBlock peers.
+    docs = documents()
+    volumes = [
+        v
+        for d in docs
+        if d["kind"] == "Deployment"
+        for v in d["spec"]["template"]["spec"]["volumes"]
+        if "secret" in v
+    ]
+    # (The rollback service's pod also mounts a Secret: its webhook token.)
+    assert "ca.crt" in {v["secret"]["items"][0]["key"] for v in volumes}
+    dns_peers = [
+        peer
+        for d in docs
+        if d["kind"] == "NetworkPolicy" and d["metadata"]["name"].endswith("-to-dns")
+        for rule in d["spec"]["egress"]
+        for peer in rule["to"]
+    ]
+    assert {"ipBlock": {"cidr": "169.254.20.10/32"}} in dns_peers
 
 
 @pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_VERSIONS)

@@ -51,8 +51,10 @@ POD_AT: dict[str, str] = {
     "kubernetes:core/v1:ReplicationController": "spec.template.spec",
     "kubernetes:batch/v1:Job": "spec.template.spec",
     "kubernetes:batch/v1:CronJob": "spec.jobTemplate.spec.template.spec",
+    "kubernetes:serving.kserve.io/v1beta1:InferenceService": "spec.predictor",
 }
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+INFERENCE_SERVICE = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 
 
 def probe(path: str) -> k8s.core.v1.ProbeArgs:
@@ -159,6 +161,14 @@ BUILDERS: dict[str, Callable[[str, k8s.core.v1.PodSpecArgs], pulumi.Resource]] =
                 spec=k8s.batch.v1.JobSpecArgs(template=_template(on_failure(pod)))
             ),
         ),
+    ),
+    # KServe's predictor inlines the pod spec (as components/kubernetes/kserve.py writes it).
+    INFERENCE_SERVICE: lambda n, pod: k8s.apiextensions.CustomResource(
+        n,
+        api_version="serving.kserve.io/v1beta1",
+        kind="InferenceService",
+        metadata=_meta(n),
+        spec={"predictor": pod},
     ),
 }
 
@@ -323,7 +333,10 @@ def _mixed() -> None:
     and an auto-named namespace's name."""
     source = k8s.core.v1.ConfigMap("model-ref", data={"model": "scorer"})
     later = source.metadata.apply(lambda _: "computed")  # unknown during this preview
-    restricted = {"pod-security.kubernetes.io/enforce": "restricted"}
+    restricted = {
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "v1.31",
+    }
     team = k8s.core.v1.Namespace("team", metadata=k8s.meta.v1.ObjectMetaArgs(labels=restricted))
     batch = k8s.core.v1.Namespace(
         "batch", metadata=k8s.meta.v1.ObjectMetaArgs(name=later, labels=restricted)
@@ -352,6 +365,32 @@ def _mixed() -> None:
     )
     k8s.core.v1.ServiceAccount("runner")
 
+    # A route named by an unknown Output and the policy naming it by the same Output; a route
+    # no policy covers.
+    def route(name: str, route_name: Any) -> None:
+        k8s.apiextensions.CustomResource(
+            name,
+            api_version="gateway.networking.k8s.io/v1",
+            kind="HTTPRoute",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=route_name, namespace=NAMESPACE),
+            spec={"parentRefs": [{"name": "edge"}]},
+        )
+
+    route("api", later)
+    route("open-route", "open-route")
+    k8s.apiextensions.CustomResource(
+        "api-auth",
+        api_version="gateway.envoyproxy.io/v1alpha1",
+        kind="SecurityPolicy",
+        metadata=k8s.meta.v1.ObjectMetaArgs(namespace=NAMESPACE),
+        spec={
+            "targetRefs": [
+                {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": later}
+            ],
+            "apiKeyAuth": {"credentialRefs": [{"kind": "Secret", "name": "keys"}]},
+        },
+    )
+
 
 def test_the_mixed_program_holds_values_unknown_at_preview() -> None:
     """The protocol test below really meets unknowns (a fixture guard)."""
@@ -361,6 +400,9 @@ def test_the_mixed_program_holds_values_unknown_at_preview() -> None:
     assert isinstance(by_name["batch"]["metadata"]["name"], pulumi.output.Unknown)
     assert not isinstance(by_name["batch-deny"]["metadata"].get("namespace"), str)
     assert "namespace" not in by_name["team-deny"]["metadata"]  # the mocks never name "team"
+    assert isinstance(by_name["api"]["metadata"]["name"], pulumi.output.Unknown)
+    ref = by_name["api-auth"]["spec"]["targetRefs"][0]
+    assert isinstance(ref["name"], pulumi.output.Unknown)
 
 
 def test_the_pack_over_grpc_agrees_and_survives_unknowns() -> None:
@@ -387,5 +429,6 @@ def test_the_pack_over_grpc_agrees_and_survives_unknowns() -> None:
         ("k8s-no-plain-secrets", "api-key"),
         ("k8s-service-not-exposed", "public"),
         ("k8s-service-account-token", "runner"),
+        ("k8s-route-authenticated", "open-route"),
     }
     assert not [v for v in violations if "can't run policy" in v.message]

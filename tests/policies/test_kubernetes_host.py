@@ -10,6 +10,7 @@ import pytest
 from policies.rules.kubernetes import host
 from tests.policies.test_kubernetes_common import (
     DEPLOYMENT,
+    INFERENCE_SERVICE,
     POD_AT,
     at,
     captured,
@@ -80,6 +81,15 @@ def test_the_safe_values_written_out_pass(path: str, value: Any) -> None:
 def test_a_cronjob_sharing_the_host_network_fails() -> None:
     kind = "kubernetes:batch/v1:CronJob"
     assert judge(RULE, [changed(captured(kind), **{at(kind, "hostNetwork"): True})]) == {"scorer"}
+
+
+@pytest.mark.parametrize(("path", "value", "says"), CASES.values(), ids=CASES.keys())
+def test_an_inference_service_predictor_reaching_its_node_fails(
+    path: str, value: Any, says: str
+) -> None:
+    isvc = changed(captured(INFERENCE_SERVICE), **{at(INFERENCE_SERVICE, path): value})
+    ((name, message),) = findings(RULE, [isvc])
+    assert name == "scorer" and says in message, message
 
 
 def test_a_waived_node_agent_is_skipped() -> None:

@@ -10,6 +10,7 @@ from policies.rules.kubernetes import images
 from tests.policies.test_kubernetes_common import (
     DEPLOYMENT,
     IMAGE,
+    INFERENCE_SERVICE,
     POD_AT,
     REMOVE,
     at,
@@ -82,3 +83,15 @@ def test_an_image_unknown_at_preview_is_left_to_the_update_run() -> None:
     path = at(DEPLOYMENT, "containers.0.image")
     deployment = changed(captured(DEPLOYMENT), **{path: UNKNOWN_STRING_VALUE})
     assert judge(RULE, [deployment]) == set()
+
+
+def test_an_inference_service_predictor_on_a_tag_fails() -> None:
+    path = at(INFERENCE_SERVICE, "containers.0.image")
+    isvc = changed(captured(INFERENCE_SERVICE), **{path: "kserve/sklearnserver:v0.15.0"})
+    assert findings(RULE, [isvc]) == [
+        (
+            "scorer",
+            'container "server" runs image "kserve/sklearnserver:v0.15.0", not pinned by '
+            "digest: a tag can be moved to other content after review.",
+        )
+    ]

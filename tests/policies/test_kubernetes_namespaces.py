@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 import pytest
+from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies.rules.kubernetes import namespaces
 from policies.runner.capture import CapturedResource
@@ -25,6 +26,8 @@ from tests.policies.test_kubernetes_common import (
 RESTRICTED = namespaces.namespace_restricted
 DEFAULT_DENY = namespaces.namespace_default_deny
 LABEL = "pod-security.kubernetes.io/enforce"
+VERSION = "pod-security.kubernetes.io/enforce-version"
+LABELS = {LABEL: "restricted", VERSION: "v1.31"}
 
 
 def deny_all(name: str, namespace: Any) -> k8s.networking.v1.NetworkPolicy:
@@ -41,7 +44,7 @@ def deny_all(name: str, namespace: Any) -> k8s.networking.v1.NetworkPolicy:
 def namespace(name: str | None = "serving", resource: str = "serving") -> k8s.core.v1.Namespace:
     return k8s.core.v1.Namespace(
         resource,
-        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels={LABEL: "restricted"}),
+        metadata=k8s.meta.v1.ObjectMetaArgs(name=name, labels=LABELS),
     )
 
 
@@ -84,20 +87,77 @@ def test_a_restricted_namespace_passes() -> None:
     assert judge(RESTRICTED, compliant()) == set()
 
 
+def with_labels(labels: dict[str, Any]) -> list[CapturedResource]:
+    """The compliant stack with the namespace's labels replaced (a label's key holds dots, so
+    :func:`changed` cannot reach one label: each case differs from :data:`LABELS` by one)."""
+    return [changed(r, metadata__labels=labels) if r.name == "serving" else r for r in compliant()]
+
+
+def _without(key: str) -> dict[str, Any]:
+    return {k: v for k, v in LABELS.items() if k != key}
+
+
 @pytest.mark.parametrize("level", [None, "baseline", "privileged", "Restricted", ""])
 def test_a_namespace_not_enforcing_restricted_fails(level: str | None) -> None:
-    # The label's key holds dots, so the labels are replaced whole.
-    labels = {} if level is None else {LABEL: level}
-    resources = [
-        changed(r, metadata__labels=labels) if r.name == "serving" else r for r in compliant()
-    ]
-    (found,) = findings(RESTRICTED, resources)
+    labels = _without(LABEL) if level is None else {**LABELS, LABEL: level}
+    (found,) = findings(RESTRICTED, with_labels(labels))
     assert found[0] == "serving" and f"label `{LABEL}` is" in found[1]
+
+
+@pytest.mark.parametrize("version", ["v1.31", "v1.0", "v1.34"])
+def test_a_pinned_enforce_version_passes(version: str) -> None:
+    assert judge(RESTRICTED, with_labels({**LABELS, VERSION: version})) == set()
+
+
+LATEST = "what the profile admits then changes with every cluster upgrade"
+MALFORMED = "Pod Security Admission reads only a Kubernetes minor version there"
+
+
+@pytest.mark.parametrize(
+    ("version", "shown", "why"),
+    [
+        (None, "unset (latest)", LATEST),
+        ("latest", '"latest"', LATEST),
+        ("1.31", '"1.31"', MALFORMED),
+        ("v1.31.2", '"v1.31.2"', MALFORMED),
+        ("V1.31", '"V1.31"', MALFORMED),
+        ("", '""', MALFORMED),
+    ],
+    ids=["unset", "latest", "no-v", "patch", "upper-case", "empty"],
+)
+def test_an_enforce_version_not_pinned_fails(version: str | None, shown: str, why: str) -> None:
+    labels = _without(VERSION) if version is None else {**LABELS, VERSION: version}
+    assert findings(RESTRICTED, with_labels(labels)) == [
+        (
+            "serving",
+            f'label `{VERSION}` is {shown}: {why}; pin it to the cluster\'s minor (e.g. "v1.31").',
+        )
+    ]
+
+
+def test_a_namespace_failing_both_labels_is_told_both() -> None:
+    messages = [m for _, m in findings(RESTRICTED, with_labels({LABEL: "baseline"}))]
+    assert len(messages) == 2
+    assert f"`{LABEL}` is" in messages[0] and f"`{VERSION}` is unset (latest)" in messages[1]
+
+
+@pytest.mark.parametrize("key", [LABEL, VERSION])
+def test_a_label_unknown_at_preview_is_left_to_the_update_run(key: str) -> None:
+    assert judge(RESTRICTED, with_labels({**LABELS, key: UNKNOWN_STRING_VALUE})) == set()
+
+
+def test_labels_unknown_at_preview_are_left_to_the_update_run() -> None:
+    resources = [
+        changed(r, metadata__labels=UNKNOWN_STRING_VALUE) if r.name == "serving" else r
+        for r in compliant()
+    ]
+    assert judge(RESTRICTED, resources) == set()
 
 
 def test_a_namespace_without_labels_fails_and_a_waiver_skips_it() -> None:
     program: Program = lambda: k8s.core.v1.Namespace("ingress")  # noqa: E731
     assert judge(RESTRICTED, program) == {"ingress"}
+    assert len(findings(RESTRICTED, program)) == 2  # neither the level nor the version
     assert judge(RESTRICTED, program, waiver("ingress")) == set()
 
 

@@ -11,6 +11,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE
 from policies.rules.kubernetes import pods
 from tests.policies.test_kubernetes_common import (
     DEPLOYMENT,
+    INFERENCE_SERVICE,
     POD_AT,
     REMOVE,
     at,
@@ -154,8 +155,16 @@ def test_a_waived_workload_is_skipped() -> None:
     assert judge(HARDENED, [deployment], waiver("scorer")) == set()
 
 
+def test_an_inference_service_predictor_is_held_to_the_pod_settings() -> None:
+    """KServe: the pod-level fields sit on ``spec.predictor`` itself."""
+    path = at(INFERENCE_SERVICE, "securityContext.runAsNonRoot")
+    assert path == "spec__predictor__securityContext__runAsNonRoot"
+    isvc = changed(captured(INFERENCE_SERVICE), **{path: False})
+    assert {m.split(":")[0] for _, m in findings(HARDENED, [isvc])} == {MAIN[1], INIT[1]}
+
+
 # ---------------------------------------------------------------------------- probes
-@pytest.mark.parametrize("kind", [DEPLOYMENT, "kubernetes:apps/v1:StatefulSet"])
+@pytest.mark.parametrize("kind", [DEPLOYMENT, "kubernetes:apps/v1:StatefulSet", INFERENCE_SERVICE])
 @pytest.mark.parametrize("probe", ["readinessProbe", "livenessProbe"])
 def test_a_serving_container_without_a_probe_fails(kind: str, probe: str) -> None:
     assert judge(PROBES, [captured(kind)]) == set()

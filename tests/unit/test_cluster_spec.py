@@ -70,6 +70,25 @@ def test_event_driven_needs_the_clients_queue_and_store() -> None:
     assert "cluster.queue" in message
 
 
+@pytest.mark.parametrize("empty", [("queue",), ("object_store",), ("queue", "object_store")])
+@pytest.mark.parametrize("env", list(Environment))
+def test_the_workers_egress_ranges_are_required_outside_dev(
+    env: Environment, empty: tuple[str, ...]
+) -> None:
+    # Without a service's ranges its port is open to any address: dev only.
+    overrides = {"cluster": {service: {"cidrs": []} for service in empty}}
+    if env is Environment.DEV:
+        spec = make_spec(K8S, Pattern.EVENT_DRIVEN, env, overrides)
+        assert spec.cluster is not None and spec.cluster.queue is not None
+        return
+    with pytest.raises(pydantic.ValidationError) as info:
+        make_spec(K8S, Pattern.EVENT_DRIVEN, env, overrides)
+    assert info.value.error_count() == 1
+    message = describe_validation_error(info.value)
+    assert "cluster.queue.cidrs, cluster.object_store.cidrs" in message
+    assert "outside dev" in message
+
+
 @pytest.mark.parametrize("pattern", [Pattern.EMBEDDED, Pattern.MANAGED_PLATFORM])
 def test_cloud_only_patterns_are_refused_on_kubernetes(pattern: Pattern) -> None:
     with pytest.raises(pydantic.ValidationError) as info:

@@ -11,6 +11,7 @@ from policies.rules.kubernetes import (
     images,
     namespaces,
     pods,
+    routes,
     secrets,
     service_accounts,
 )
@@ -27,7 +28,8 @@ POLICIES: list[Policy] = [
     # Secrets come from the client's store; tokens only where needed
     secrets.no_plain_secrets,
     service_accounts.service_account_token,
-    # Traffic enters through the gateway, over TLS
+    # Traffic enters through the gateway, over TLS, and every route asks for credentials
     exposure.service_not_exposed,
     exposure.gateway_tls,
+    routes.route_authenticated,
 ]

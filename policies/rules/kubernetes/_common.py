@@ -37,10 +37,21 @@ GATEWAYS = (
     "kubernetes:gateway.networking.k8s.io/v1:Gateway",
     "kubernetes:gateway.networking.k8s.io/v1beta1:Gateway",
 )
+HTTP_ROUTES = (
+    "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute",
+    "kubernetes:gateway.networking.k8s.io/v1beta1:HTTPRoute",
+)
+# Envoy Gateway's policy attachment: authentication on a Gateway or an HTTPRoute.
+SECURITY_POLICY = "kubernetes:gateway.envoyproxy.io/v1alpha1:SecurityPolicy"
+# KServe's model server: the predictor inlines a pod spec (containers, securityContext,
+# serviceAccountName... directly under ``spec.predictor``).
+INFERENCE_SERVICE = "kubernetes:serving.kserve.io/v1beta1:InferenceService"
 
 # Where each workload kind holds the pod it runs. Only the GA API versions: the beta ones
 # (apps/v1beta2, extensions/v1beta1, batch/v1beta1) are gone from every cluster version the
-# kubernetes target supports.
+# kubernetes target supports. A KServe InferenceService is judged on its predictor (the pod
+# KServe runs the model in); its transformer and explainer, and a predictor given as a
+# ``model`` for a ServingRuntime rather than as ``containers``, are not read.
 POD_SPEC_PATHS: dict[str, str] = {
     POD: "spec",
     DEPLOYMENT: "spec.template.spec",
@@ -50,6 +61,7 @@ POD_SPEC_PATHS: dict[str, str] = {
     REPLICATION_CONTROLLER: "spec.template.spec",
     JOB: "spec.template.spec",
     CRON_JOB: "spec.jobTemplate.spec.template.spec",
+    INFERENCE_SERVICE: "spec.predictor",
 }
 WORKLOADS: tuple[str, ...] = tuple(POD_SPEC_PATHS)
 
@@ -99,10 +111,12 @@ def items(value: Any) -> Iterator[Any]:
 def entry(mapping: Any, key: str) -> Any:
     """``mapping[key]`` for a key that holds dots or slashes (a label, an annotation), None when
     absent, :data:`UNKNOWN` when unknown at preview."""
-    if not isinstance(mapping, Mapping) or key not in mapping:
+    if not isinstance(mapping, Mapping):
         return None
     try:
-        return mapping[key]
+        # Not ``key in mapping`` first: ``in`` reads the value too (Mapping.__contains__), so
+        # an unknown one would raise there, outside this guard.
+        return mapping.get(key)
     except UnknownValueError:
         return UNKNOWN
 

@@ -20,6 +20,7 @@ namespace and covers no Namespace of the stack.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -38,23 +39,43 @@ from policies.rules.kubernetes._common import (
 from policies.rules.references import checkov, cis, pss
 
 ENFORCE_LABEL = "pod-security.kubernetes.io/enforce"
+VERSION_LABEL = "pod-security.kubernetes.io/enforce-version"
 RESTRICTED = "restricted"
+# What "latest" means moves with every cluster upgrade; a pinned minor ("v1.31", the form Pod
+# Security Admission parses) keeps what is admitted fixed until the label is raised on purpose.
+LATEST = "latest"
+PINNED_VERSION = re.compile(r"v1\.(0|[1-9][0-9]*)")
 
 
 def _not_restricted(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
-    level = entry(read(props, "metadata.labels"), ENFORCE_LABEL)
-    if level is UNKNOWN or level == RESTRICTED:
+    labels = read(props, "metadata.labels")
+    if labels is UNKNOWN:
+        return  # the whole map computed at deployment: the update run judges it
+    level = entry(labels, ENFORCE_LABEL)
+    if level is not UNKNOWN and level != RESTRICTED:
+        yield (
+            f"Pod Security Admission does not enforce the restricted profile here: label "
+            f"`{ENFORCE_LABEL}` is {show(level)}; set it to {show(RESTRICTED)}."
+        )
+    version = entry(labels, VERSION_LABEL)
+    if version is UNKNOWN or (isinstance(version, str) and PINNED_VERSION.fullmatch(version)):
         return
+    why = (
+        "what the profile admits then changes with every cluster upgrade"
+        if version is None or version == LATEST
+        else "Pod Security Admission reads only a Kubernetes minor version there"
+    )
+    shown = f"unset ({LATEST})" if version is None else show(version)
     yield (
-        f"Pod Security Admission does not enforce the restricted profile here: label "
-        f"`{ENFORCE_LABEL}` is {show(level)}; set it to {show(RESTRICTED)}."
+        f'label `{VERSION_LABEL}` is {shown}: {why}; pin it to the cluster\'s minor (e.g. "v1.31").'
     )
 
 
 namespace_restricted = resource_rule(
     "k8s-namespace-restricted",
-    "Every namespace the stack creates enforces the restricted Pod Security Standard (label "
-    f"`{ENFORCE_LABEL}: {RESTRICTED}`).",
+    "Every namespace the stack creates enforces the restricted Pod Security Standard at a "
+    f"pinned version (labels `{ENFORCE_LABEL}: {RESTRICTED}` and `{VERSION_LABEL}: v1.<minor>`, "
+    f"not `{LATEST}`).",
     types=[NAMESPACE],
     check=_not_restricted,
     severity=Severity.HIGH,
@@ -62,8 +83,10 @@ namespace_restricted = resource_rule(
     references=[cis("kubernetes", "5.2.1"), pss(RESTRICTED)],
     remediation=(
         f'Label the namespace: `metadata=ObjectMetaArgs(labels={{"{ENFORCE_LABEL}": '
-        f'"{RESTRICTED}"}})`, so the API server itself refuses a pod this pack would flag, '
-        "whoever creates it."
+        f'"{RESTRICTED}", "{VERSION_LABEL}": "v1.<cluster minor>"}})`, so the API server '
+        "itself refuses a pod this pack would flag, whoever creates it, and a cluster upgrade "
+        "cannot change what it admits; raise the version after checking the workloads against "
+        "the new one."
     ),
     since=3,
 )

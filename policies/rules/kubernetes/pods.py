@@ -20,6 +20,7 @@ from policies.rules.kubernetes._common import (
     CONTAINERS,
     DEPLOYMENT,
     EPHEMERAL_CONTAINERS,
+    INFERENCE_SERVICE,
     STATEFUL_SET,
     UNKNOWN,
     WORKLOADS,
@@ -196,8 +197,9 @@ workload_hardened = resource_rule(
     since=3,
 )
 
-# Workloads that serve traffic: the ones a Service routes to and a rollout replaces gradually.
-SERVING: tuple[str, ...] = (DEPLOYMENT, STATEFUL_SET)
+# Workloads that serve traffic: the ones a Service routes to and a rollout replaces gradually
+# (KServe runs its predictor as one: a Deployment in raw mode, a Knative revision otherwise).
+SERVING: tuple[str, ...] = (DEPLOYMENT, STATEFUL_SET, INFERENCE_SERVICE)
 
 
 # What a missing probe costs, for messages.
@@ -222,8 +224,8 @@ def _unprobed(pod: Mapping[str, Any]) -> Iterator[str]:
 
 serving_probes = resource_rule(
     "k8s-serving-probes",
-    "Every container of a serving workload (Deployment, StatefulSet) has a readiness and a "
-    "liveness probe.",
+    "Every container of a serving workload (Deployment, StatefulSet, KServe InferenceService "
+    "predictor) has a readiness and a liveness probe.",
     types=SERVING,
     check=pod_check(_unprobed),
     severity=Severity.MEDIUM,
