@@ -101,14 +101,14 @@ def write_synthetic(root: Path, n: int, pack_from: Path | None = None) -> Path:
 
 
 def generate_projects(root: Path) -> list[Path]:
-    """One generated project per available (cloud, pattern)."""
-    from components.registry import REGISTRY, is_available
+    """One generated project per (cloud, pattern) `aideploy new` scaffolds."""
+    from components.registry import REGISTRY, scaffolded
     from templates.answers import example_answers
     from templates.generator import generate
 
     projects = []
     for cloud, pattern in sorted(REGISTRY, key=lambda k: (k[0].value, k[1].value)):
-        if not is_available(cloud, pattern):
+        if not scaffolded(cloud, pattern):
             continue
         answers = example_answers(cloud, pattern, name=f"bench-{cloud.value}-{pattern.value}")
         projects.append(generate(answers, root / answers.project_slug).path)
