@@ -682,6 +682,10 @@ class ClusterSettings(_Model):
     dns_namespace: K8sName = "kube-system"
     dns_port: int = Field(53, ge=1, le=65535)
     dns_cidrs: tuple[EgressCidr, ...] = ()
+    # The control plane's addresses (the API server's hosts): the api-first rollback service
+    # patches its route through the API server, and NetworkPolicy cannot select the API server
+    # by namespace. Required outside dev; without them that pod reaches any address on 443/6443.
+    api_server_cidrs: tuple[EgressCidr, ...] = ()
     # The client's internal CA bundle in the store (a PEM under property `ca.crt`), when the
     # broker, the object store or the identity provider use certificates it signed.
     ca_bundle_key: StoreKey | None = None
@@ -794,6 +798,16 @@ class DeploymentSpec(_Model):
             open_egress = self.cluster.queue is not None and (
                 not self.cluster.queue.cidrs or store is None or not store.cidrs
             )
+            rollback_open = (
+                self.pattern in CANDIDATE_PATTERNS
+                and self.cluster.prometheus
+                and not self.cluster.api_server_cidrs
+            )
+            if rollback_open and self.environment is not Environment.DEV:
+                raise ValueError(
+                    "cluster.api_server_cidrs: give the control plane's address ranges outside "
+                    "dev; the rollback service's egress to the API server is limited to them"
+                )
             if open_egress and self.environment is not Environment.DEV:
                 raise ValueError(
                     "cluster.queue.cidrs, cluster.object_store.cidrs: give the broker's and the "

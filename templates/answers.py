@@ -330,6 +330,7 @@ EXAMPLE_CLUSTER: dict[Pattern, dict[str, object]] = {
     Pattern.API_FIRST: {
         "tls_issuer": "acme-internal-ca",
         "jwks_uri": "https://login.acme.example/.well-known/jwks.json",
+        "api_server_cidrs": ["10.20.0.10/32"],
     },
     Pattern.EVENT_DRIVEN: {
         "tls_issuer": "acme-internal-ca",

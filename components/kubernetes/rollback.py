@@ -74,8 +74,9 @@ ALERTMANAGER_PODS = {
 # NetworkPolicy cannot select it: the Service forwards to the API server's own addresses (the
 # control plane's hosts, port 6443 on most distributions, 443 on some managed ones), which
 # belong to no pod and no namespace, and most CNIs (Calico, Cilium) judge egress after that
-# translation, so a namespaceSelector on ``default`` never matches. Without the control
-# plane's addresses (no cluster setting holds them), the egress rule is limited by port only.
+# translation, so a namespaceSelector on ``default`` never matches: the rule names the control
+# plane's addresses (``cluster.api_server_cidrs``, required outside dev); without them (dev)
+# it is limited by port only.
 API_SERVER_URL = "https://kubernetes.default.svc"
 API_SERVER_PORTS = (443, 6443)
 # The webhook's bearer token, in the client's store: property `token` of this key.
@@ -360,7 +361,13 @@ def create_rollback_service(
     )  # fmt: skip
     _egress(
         f"{logical}-to-api-server", opts, name=f"{name}-to-api-server", namespace=namespace,
-        labels=own, pods=pods, peers=None, ports=API_SERVER_PORTS,
+        labels=own, pods=pods, ports=API_SERVER_PORTS,
+        peers=[
+            k8s.networking.v1.NetworkPolicyPeerArgs(
+                ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+            )
+            for cidr in cluster.api_server_cidrs
+        ] or None,
     )  # fmt: skip
     url = f"http://{name}.{namespace}.svc:{PORT}{app.ALERTS_PATH}"
     hook = monitoring.RollbackHook(

@@ -238,6 +238,9 @@ def test_only_alertmanager_reaches_it_and_it_reaches_only_what_it_calls() -> Non
     }
     (to_api,) = policies[f"{NAME}-to-api-server"]["egress"]
     assert {p["port"] for p in to_api["ports"]} == set(rollback.API_SERVER_PORTS)
+    # Only the control plane's addresses (required outside dev: the spec refuses without).
+    assert [peer["ipBlock"]["cidr"] for peer in to_api["to"]] == list(spec.cluster.api_server_cidrs)
+    assert spec.cluster.api_server_cidrs
     assert f"{NAME}-to-dns" in policies
 
 

@@ -130,3 +130,16 @@ def test_new_refuses_kubernetes_until_its_template_exists(tmp_path: Any) -> None
     with pytest.raises(GenerationError, match="project template"):
         generate(example_answers(K8S, Pattern.API_FIRST), tmp_path / "y")
     assert not (tmp_path / "y").exists()
+
+
+@pytest.mark.parametrize("env", [Environment.STAGING, Environment.PROD])
+def test_the_rollback_services_api_server_ranges_are_required_outside_dev(env: Environment) -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        make_spec(K8S, Pattern.API_FIRST, env, {"cluster": {"api_server_cidrs": []}})
+    assert "cluster.api_server_cidrs" in describe_validation_error(info.value)
+    # dev may leave them out (port-only egress), and without Prometheus there is no rollback
+    # service to reach the API server.
+    make_spec(K8S, Pattern.API_FIRST, Environment.DEV, {"cluster": {"api_server_cidrs": []}})
+    make_spec(
+        K8S, Pattern.API_FIRST, env, {"cluster": {"api_server_cidrs": [], "prometheus": False}}
+    )
