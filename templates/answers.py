@@ -43,6 +43,7 @@ from components.spec import (
     Cloud,
     ClusterSettings,
     Environment,
+    EnvironmentIsolation,
     HostName,
     ImageRef,
     Pattern,
@@ -225,6 +226,19 @@ class Answers(BaseModel):
             raise ValueError(
                 "model image: on kubernetes give --model-image REGISTRY/REPO@sha256:DIGEST (an "
                 "image your cluster's nodes can pull); the sample model is built by CI elsewhere"
+            )
+        # The isolation the client chose is the one the accounts (kubeconfig contexts) show.
+        contexts = set(self.accounts.values())
+        if self.cluster.isolation is EnvironmentIsolation.NAMESPACE and len(contexts) != 1:
+            raise ValueError(
+                "account: with namespace isolation the three environments share one cluster: "
+                "give one kubeconfig context (--account CONTEXT)"
+            )
+        if self.cluster.isolation is EnvironmentIsolation.CLUSTER and len(contexts) != 3:
+            raise ValueError(
+                "account: with cluster isolation each environment has its own cluster: give "
+                "three kubeconfig contexts (--account dev=... --account staging=... "
+                "--account prod=...)"
             )
         if self.model_image is not None and "@sha256:" not in self.model_image:
             raise ValueError(

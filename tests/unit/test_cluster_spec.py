@@ -19,7 +19,7 @@ from components.spec import (
     describe_validation_error,
 )
 from stacks.profiles import load_parity_rules, parity_violations
-from templates.answers import example_answers
+from templates.answers import EXAMPLE_CLUSTER, example_answers
 from templates.generator import GenerationError, generate, plan_project
 from tests.conftest import make_spec
 
@@ -32,7 +32,7 @@ def _error(pattern: Pattern, overrides: dict[str, Any]) -> str:
     return describe_validation_error(info.value)
 
 
-@pytest.mark.parametrize("pattern", sorted(CLUSTER_PATTERNS, key=lambda p: p.value))
+@pytest.mark.parametrize("pattern", sorted(CLUSTER_PATTERNS))
 @pytest.mark.parametrize("env", list(Environment))
 def test_example_stacks_are_valid_and_carry_the_cluster(pattern: Pattern, env: Environment) -> None:
     spec = make_spec(K8S, pattern, env)
@@ -76,7 +76,7 @@ def test_the_workers_egress_ranges_are_required_outside_dev(
     env: Environment, empty: tuple[str, ...]
 ) -> None:
     # Without a service's ranges its port is open to any address: dev only.
-    overrides = {"cluster": {service: {"cidrs": []} for service in empty}}
+    overrides: dict[str, Any] = {"cluster": {service: {"cidrs": []} for service in empty}}
     if env is Environment.DEV:
         spec = make_spec(K8S, Pattern.EVENT_DRIVEN, env, overrides)
         assert spec.cluster is not None and spec.cluster.queue is not None
@@ -104,7 +104,7 @@ def test_answers_refuse_a_tagged_image_and_the_sample_model() -> None:
         example_answers(K8S, Pattern.API_FIRST, model_image=None, sample_model=True)
 
 
-@pytest.mark.parametrize("pattern", sorted(CLUSTER_PATTERNS, key=lambda p: p.value))
+@pytest.mark.parametrize("pattern", sorted(CLUSTER_PATTERNS))
 def test_the_three_stacks_are_at_parity(pattern: Pattern) -> None:
     plan = plan_project(example_answers(K8S, pattern))
     for env in (Environment.STAGING, Environment.PROD):
@@ -143,3 +143,19 @@ def test_the_rollback_services_api_server_ranges_are_required_outside_dev(env: E
     make_spec(
         K8S, Pattern.API_FIRST, env, {"cluster": {"api_server_cidrs": [], "prometheus": False}}
     )
+
+
+def test_the_isolation_the_client_records_is_the_one_the_contexts_show() -> None:
+    split = {Environment.DEV: "dc-dev", Environment.STAGING: "dc-stg", Environment.PROD: "dc-prd"}
+    cluster_each = {**EXAMPLE_CLUSTER[Pattern.API_FIRST], "isolation": "cluster"}
+    with pytest.raises(pydantic.ValidationError, match="namespace isolation"):
+        example_answers(K8S, Pattern.API_FIRST, accounts=split)
+    with pytest.raises(pydantic.ValidationError, match="cluster isolation"):
+        example_answers(K8S, Pattern.API_FIRST, cluster=cluster_each)
+    # A cluster per environment: one bootstrap per cluster, each guarding its one namespace.
+    plan = plan_project(
+        example_answers(K8S, Pattern.API_FIRST, accounts=split, cluster=cluster_each)
+    )
+    assert sorted(len(b.environments) for b in plan.bootstrap.values()) == [1, 1, 1]
+    assert {b.account for b in plan.bootstrap.values()} == set(split.values())
+    assert {plan.specs[e].cluster.isolation.value for e in Environment} == {"cluster"}  # type: ignore[union-attr]
