@@ -100,6 +100,41 @@ def bench_stacks(workdir: Path, repeat: int) -> list[dict[str, Any]]:
     return rows
 
 
+def bench_components(repeat: int) -> list[dict[str, Any]]:
+    """Components no project scaffolds yet (the kubernetes target) under mocks, per stack: the
+    check will run them once their project template exists."""
+    from components.registry import REGISTRY, component_for, is_available
+    from templates.answers import example_answers
+    from templates.generator import plan_project
+
+    rows = []
+    for cloud, pattern in sorted(REGISTRY, key=lambda k: (k[0].value, k[1].value)):
+        if scaffolded(cloud, pattern) or not is_available(cloud, pattern):
+            continue
+        plan = plan_project(example_answers(cloud, pattern))
+        for env in Environment:
+            spec = plan.specs[env]
+
+            def program(s: Any = spec) -> None:
+                component_for(s.cloud, s.pattern)(s.project, s)
+
+            seconds, cap = _timed(
+                lambda p=program, s=spec: capture(p, project=s.project, stack=s.environment.value),
+                repeat,
+            )
+            n = len(cap.resources)
+            rows.append(
+                {
+                    "project": f"{cloud.value}-{pattern.value}",
+                    "stack": env.value,
+                    "resources": n,
+                    "seconds": round(seconds, 3),
+                    "resources_per_s": round(n / seconds, 1),
+                }
+            )
+    return rows
+
+
 def bench_synthetic(count: int) -> dict[str, Any]:
     """A program of ``count`` resources under mocks: the capture cost per resource."""
     import pulumi_aws as aws
@@ -126,6 +161,7 @@ def main() -> int:
         report = {
             "new": bench_new(work, args.repeat),
             "stacks_under_mocks": bench_stacks(work, args.repeat),
+            "components_under_mocks": bench_components(args.repeat),
             "synthetic_capture": bench_synthetic(args.synthetic),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
@@ -136,7 +172,7 @@ def main() -> int:
         from rich.table import Table
 
         console = Console()
-        for section in ("new", "stacks_under_mocks"):
+        for section in ("new", "stacks_under_mocks", "components_under_mocks"):
             rows = report[section]
             if not rows:
                 continue
