@@ -1,0 +1,192 @@
+"""The CI's way into a client's cluster: ci/kube_credentials.py of the generated project.
+
+The module is plain Python in the template (no Jinja), loaded here from its template path. The
+kubeconfig it writes is exercised the way client-go uses it: the test runs the exec plugin's
+own command line from the written file and reads the ExecCredential it prints.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import os
+import stat
+import subprocess  # nosec B404 - runs this interpreter on a file of the repository
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+SOURCE = (
+    Path(__file__).resolve().parents[2]
+    / "templates/client-project/{{cookiecutter.project_slug}}/ci/kube_credentials.py"
+)
+AUDIENCE = "kubernetes-acme-onprem"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("kube_credentials", SOURCE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["kube_credentials"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+kc = _load()
+
+
+def jwt(claims: dict[str, Any]) -> str:
+    """An unsigned JWT with ``claims`` (the plugin never verifies; the API server does)."""
+
+    def part(obj: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(obj).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256'})}.{part(claims)}.c2ln"
+
+
+def github_env(**extra: str) -> dict[str, str]:
+    return {
+        "GITHUB_ACTIONS": "true",
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://token.actions.example/req?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "runner-bearer",
+        "KUBE_OIDC_AUDIENCE": AUDIENCE,
+        **extra,
+    }
+
+
+def test_github_requests_a_fresh_token_for_the_audience_and_expires_before_it() -> None:
+    exp = int(time.time()) + 300
+    seen: list[urllib.request.Request] = []
+
+    def fetch(request: urllib.request.Request) -> bytes:
+        seen.append(request)
+        return json.dumps({"value": jwt({"aud": AUDIENCE, "exp": exp})}).encode()
+
+    credential = kc.token_credential(github_env(), fetch)
+    credential_again = kc.token_credential(github_env(), fetch)
+    assert len(seen) == 2  # every call is a new token: a long `pulumi up` keeps working
+    url = seen[0].full_url
+    assert url.startswith("https://token.actions.example/req?api-version=2.0&audience=")
+    assert f"audience={AUDIENCE}" in url
+    assert seen[0].get_header("Authorization") == "bearer runner-bearer"
+    assert credential == credential_again
+    assert credential["apiVersion"] == "client.authentication.k8s.io/v1"
+    assert credential["kind"] == "ExecCredential"
+    expires = datetime.strptime(
+        credential["status"]["expirationTimestamp"], "%Y-%m-%dT%H:%M:%SZ"
+    ).replace(tzinfo=timezone.utc)
+    assert expires.timestamp() == exp - kc.EXPIRY_MARGIN.total_seconds()
+
+
+def test_gitlab_hands_on_the_jobs_id_token() -> None:
+    token = jwt({"aud": [AUDIENCE, "other"], "exp": int(time.time()) + 3600})
+    env = {"GITLAB_CI": "true", "KUBE_OIDC_AUDIENCE": AUDIENCE, "KUBE_OIDC_TOKEN": token}
+    assert kc.token_credential(env)["status"]["token"] == token
+
+
+@pytest.mark.parametrize(
+    ("env", "fetched", "message"),
+    [
+        ({"KUBE_OIDC_AUDIENCE": AUDIENCE}, None, "not a GitHub Actions or GitLab CI job"),
+        (github_env(KUBE_OIDC_AUDIENCE=""), None, "KUBE_OIDC_AUDIENCE is not set"),
+        (
+            {k: v for k, v in github_env().items() if k != "ACTIONS_ID_TOKEN_REQUEST_URL"},
+            None,
+            "id-token: write",
+        ),
+        (github_env(), {"aud": "sts.amazonaws.com", "exp": 4102444800}, "not 'kubernetes-"),
+        (github_env(), {"aud": AUDIENCE, "exp": 1000}, "has expired"),
+        (github_env(), {"aud": AUDIENCE}, "no expiry"),
+        (github_env(), "not-a-jwt", "not a JWT"),
+        ({"GITLAB_CI": "true", "KUBE_OIDC_AUDIENCE": AUDIENCE}, None, "id_tokens"),
+    ],
+)
+def test_refusals_are_one_line(
+    env: dict[str, str], fetched: Any, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def fetch(request: urllib.request.Request) -> bytes:
+        value = fetched if isinstance(fetched, str) else jwt(fetched)
+        return json.dumps({"value": value}).encode()
+
+    with pytest.raises(kc.CredentialError, match=message):
+        kc.token_credential(env, fetch)
+
+
+def test_a_refused_request_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    def refuse(request: urllib.request.Request) -> bytes:
+        raise urllib.error.HTTPError(request.full_url, 403, "Forbidden", {}, None)  # type: ignore[arg-type]
+
+    assert kc.main(["token"], github_env(), refuse) == 1
+    out, err = capsys.readouterr()
+    assert out == ""  # nothing a client could take for a credential
+    assert err == "kube_credentials: GitHub refused the OIDC token request: HTTP 403\n"
+
+
+def test_the_written_kubeconfig_runs_its_own_plugin(tmp_path: Path) -> None:
+    ca = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    out = tmp_path / "kube" / "config"
+    env = {"KUBE_SERVER": "https://api.dc-paris.example:6443", "KUBE_CA_DATA": ca.decode()}
+    assert kc.main(["kubeconfig", str(out), "--context", "acme-onprem-prod"], env) == 0
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    config = json.loads(out.read_text())
+    assert config["current-context"] == "acme-onprem-prod"
+    (context,) = config["contexts"]
+    (cluster,) = config["clusters"]
+    (user,) = config["users"]
+    assert context["name"] == cluster["name"] == "acme-onprem-prod"
+    assert context["context"] == {"cluster": cluster["name"], "user": user["name"]}
+    assert cluster["cluster"] == {
+        "server": env["KUBE_SERVER"],
+        "certificate-authority-data": env["KUBE_CA_DATA"],
+    }
+    plugin = user["user"]["exec"]
+    assert plugin["apiVersion"] == "client.authentication.k8s.io/v1"
+    assert plugin["interactiveMode"] == "Never"  # required by the v1 exec API
+    # What client-go does: run command + args from another directory, read stdout.
+    token = jwt({"aud": AUDIENCE, "exp": int(time.time()) + 600})
+    run_env = {
+        "PATH": os.environ.get("PATH", ""),
+        "GITLAB_CI": "true",
+        "KUBE_OIDC_AUDIENCE": AUDIENCE,
+        "KUBE_OIDC_TOKEN": token,
+        "KUBERNETES_EXEC_INFO": json.dumps(
+            {"apiVersion": plugin["apiVersion"], "kind": "ExecCredential", "spec": {}}
+        ),
+    }
+    done = subprocess.run(  # nosec B603 - fixed argv from the file under test
+        [plugin["command"], *plugin["args"]],
+        cwd=tmp_path,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert printed["status"]["token"] == token
+    assert printed["kind"] == "ExecCredential"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "KUBE_SERVER is not set"),
+        ({"KUBE_SERVER": "http://api:6443"}, "must be an https URL"),
+        ({"KUBE_SERVER": "https://api:6443", "KUBE_CA_DATA": "not base64!"}, "not base64"),
+    ],
+)
+def test_kubeconfig_refusals_write_nothing(
+    tmp_path: Path, env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "config"
+    assert kc.main(["kubeconfig", str(out), "--context", "c"], env) == 1
+    assert not out.exists()
+    assert message in capsys.readouterr().err
