@@ -120,6 +120,20 @@ ACCOUNT_WORDS: dict[Cloud, str] = {
     Cloud.KUBERNETES: "kubeconfig context name (letters, digits and . _ @ : -)",
 }
 TENANT_RE = ACCOUNT_RES[Cloud.AZURE]
+# On premises (kubernetes) the state lives in the client's S3-compatible object store and images
+# in the client's registry: their addresses are answers, not things bootstrap creates.
+# host[:port] of the object store's S3 API (served over https).
+ENDPOINT_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$")
+# The repository a `docker push` takes (host[:port]/path, no tag or digest): on premises the one
+# the client's model image (`--model-image`, by digest) lives in.
+CLIENT_REPOSITORY_RE = re.compile(
+    r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$"
+)
+# The signing region S3-compatible stores accept by default (MinIO, Ceph RGW): SigV4 needs one.
+ON_PREMISES_S3_REGION = "us-east-1"
+# Vault's transit engine, where the stacks' secrets keys live (Pulumi's `hashivault://<key>`
+# provider uses the engine mounted at `transit/`).
+VAULT_TRANSIT_MOUNT = "transit"
 # The provider config key that pins a stack to its environment's account, so a `pulumi up` with
 # the wrong credentials fails instead of deploying into whatever account the shell points at.
 ACCOUNT_CONFIG_KEYS: dict[Cloud, str] = {
@@ -219,16 +233,21 @@ BACKEND_URLS: dict[Cloud, str] = {
     Cloud.AWS: "s3://{state}?region={region}",
     Cloud.AZURE: "azblob://{container}?storage_account={state}",
     Cloud.GCP: "gs://{state}",
+    # Path-style addressing: on-premises stores rarely serve one DNS name per bucket.
+    Cloud.KUBERNETES: "s3://{state}?endpoint={endpoint}&s3ForcePathStyle=true&region={s3_region}",
 }
 SECRETS_PROVIDER_URLS: dict[Cloud, str] = {
     Cloud.AWS: "awskms://alias/{key}?region={region}",
     Cloud.AZURE: "azurekeyvault://{vault}.vault.azure.net/keys/{key}",
     Cloud.GCP: ("gcpkms://projects/{account}/locations/{region}/keyRings/{vault}/cryptoKeys/{key}"),
+    # The key in Vault's transit engine (VAULT_SERVER_URL, VAULT_SERVER_TOKEN in the job).
+    Cloud.KUBERNETES: "hashivault://{key}",
 }
 IMAGE_REPOSITORIES: dict[Cloud, str] = {
     Cloud.AWS: "{account}.dkr.ecr.{region}.amazonaws.com/{registry}/{model}",
     Cloud.AZURE: "{registry}.azurecr.io/{model}",
     Cloud.GCP: "{region}-docker.pkg.dev/{account}/{registry}/{model}",
+    Cloud.KUBERNETES: "{client_repository}",
 }
 STATE_CONTAINER = "pulumi-state"
 
@@ -323,6 +342,11 @@ class BootstrapSpec(BaseModel):
     owner: Annotated[str, StringConstraints(pattern=EMAIL_RE.pattern)]
     account: str
     tenant: Annotated[str, StringConstraints(pattern=TENANT_RE.pattern)] | None = None
+    # kubernetes only: the client's object store (state) and image repository (its registry).
+    state_endpoint: Annotated[str, StringConstraints(pattern=ENDPOINT_RE.pattern)] | None = None
+    client_repository: (
+        Annotated[str, StringConstraints(pattern=CLIENT_REPOSITORY_RE.pattern)] | None
+    ) = None
     environments: tuple[Environment, ...] = Field(min_length=1, max_length=3)
     registry: bool
     pull_accounts: tuple[str, ...] = ()
@@ -342,6 +366,10 @@ class BootstrapSpec(BaseModel):
                 raise ValueError(problem)
         if (self.cloud is Cloud.AZURE) != (self.tenant is not None):
             raise ValueError("tenant: required on azure (the Entra ID tenant id), only there")
+        on_premises = self.cloud is Cloud.KUBERNETES
+        for field in ("state_endpoint", "client_repository"):
+            if on_premises != (getattr(self, field) is not None):
+                raise ValueError(f"{field}: required on kubernetes (the client's), only there")
         if len(set(self.environments)) != len(self.environments):
             raise ValueError("environments: each environment once")
         if self.registry != (Environment.PROD in self.environments):
@@ -372,7 +400,12 @@ class BootstrapSpec(BaseModel):
     @property
     def state_name(self) -> str:
         """The state bucket (AWS, GCP) or storage account (Azure): unique worldwide."""
-        kind = {Cloud.AWS: "s3-bucket", Cloud.AZURE: "storage-account", Cloud.GCP: "bucket"}
+        kind = {
+            Cloud.AWS: "s3-bucket",
+            Cloud.AZURE: "storage-account",
+            Cloud.GCP: "bucket",
+            Cloud.KUBERNETES: "bucket",
+        }
         return resource_name(self.cloud.value, kind[self.cloud], self.project, "state", self.suffix)
 
     @property
@@ -392,7 +425,11 @@ class BootstrapSpec(BaseModel):
     def backend_url(self) -> str:
         """What `pulumi login` takes for this account's stacks."""
         return BACKEND_URLS[self.cloud].format(
-            state=self.state_name, region=self.region, container=STATE_CONTAINER
+            state=self.state_name,
+            region=self.region,
+            container=STATE_CONTAINER,
+            endpoint=self.state_endpoint,
+            s3_region=ON_PREMISES_S3_REGION,
         )
 
     def secrets_provider(self, environment: Environment) -> str:
@@ -415,6 +452,7 @@ class BootstrapSpec(BaseModel):
     def image_repository(self) -> str:
         """Where the model's images are pushed (without a tag)."""
         return IMAGE_REPOSITORIES[self.cloud].format(
+            client_repository=self.client_repository,
             account=self.account,
             region=self.region,
             registry=self.registry_name,
@@ -429,7 +467,14 @@ class BootstrapSpec(BaseModel):
 def identity_name(cloud: Cloud, project: str, role: IdentityRole) -> str:
     """A CI identity's name (IAM role, managed identity, service-account id), as bootstrap
     creates it and as a stack names it (e.g. the deployer allowed to sign releases)."""
-    kind = {Cloud.AWS: "iam-role", Cloud.AZURE: "default", Cloud.GCP: "service-account"}
+    # kubernetes: a label only; the cluster users are ci:<ci>:<repo>:<CI environment>
+    # (components/kubernetes/bootstrap.py).
+    kind = {
+        Cloud.AWS: "iam-role",
+        Cloud.AZURE: "default",
+        Cloud.GCP: "service-account",
+        Cloud.KUBERNETES: "default",
+    }
     short = project if cloud is not Cloud.GCP else project[:16]
     return resource_name(cloud.value, kind[cloud], short, role.value)
 
@@ -448,6 +493,8 @@ def bootstrap_specs(
     model_name: str,
     suffixes: Mapping[str, str],
     oidc_issuer: str | None = None,
+    state_endpoint: str | None = None,
+    client_repository: str | None = None,
 ) -> dict[str, BootstrapSpec]:
     """One bootstrap spec per distinct account, by bootstrap stack name.
 
@@ -466,6 +513,8 @@ def bootstrap_specs(
             owner=owner,
             account=account,
             tenant=tenant,
+            state_endpoint=state_endpoint,
+            client_repository=client_repository,
             environments=envs,
             registry=holds_registry,
             pull_accounts=(

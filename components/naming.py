@@ -54,6 +54,10 @@ NAME_RULES: dict[str, NameRule] = {
     "gcp:bucket": NameRule(max_len=63, min_len=3),
     "gcp:cloud-run": NameRule(max_len=49, must_start_with_letter=True),
     "gcp:kms-key-ring": NameRule(max_len=63, alphabet="a-z0-9_-"),
+    # kubernetes: DNS-1123 labels; the state bucket follows the S3 bucket rules the client's
+    # S3-compatible store applies.
+    "kubernetes:default": NameRule(max_len=63, must_start_with_letter=True),
+    "kubernetes:bucket": NameRule(max_len=63, min_len=3, must_start_with_letter=True),
 }
 
 

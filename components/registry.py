@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.spec import Cloud, Pattern
+from components.spec import Cloud, Environment, Pattern
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,20 @@ BOOTSTRAP: dict[Cloud, Entry] = {
             "Service usage (APIs) + service identities",
         ),
     ),
+    Cloud.KUBERNETES: Entry(
+        "components.kubernetes.bootstrap",
+        "KubernetesBootstrap",
+        (
+            "Namespaces (restricted, quota, default deny)",
+            "CI users' RoleBindings",
+            "ValidatingAdmissionPolicy (guards)",
+        ),
+    ),
 }
+# Clouds whose bootstrap and components exist but whose project template (pipelines, runbooks,
+# the model's side) is not finished: `aideploy new` refuses them. One switch, removed when the
+# template is done.
+TEMPLATE_PENDING: frozenset[Cloud] = frozenset({Cloud.KUBERNETES})
 
 
 def offered_patterns() -> tuple[Pattern, ...]:
@@ -237,14 +251,14 @@ def offered_patterns() -> tuple[Pattern, ...]:
 
 def project_clouds() -> tuple[Cloud, ...]:
     """The clouds `aideploy new` scaffolds a whole client project for: those with a bootstrap
-    program (a project cannot reach its first deploy without one). The kubernetes target's
-    components and rules exist; its project template and bootstrap are not built yet."""
-    return tuple(c for c in Cloud if c in BOOTSTRAP)
+    program (a project cannot reach its first deploy without one) and a finished project
+    template (:data:`TEMPLATE_PENDING`)."""
+    return tuple(c for c in Cloud if c in BOOTSTRAP and c not in TEMPLATE_PENDING)
 
 
 def scaffolded(cloud: Cloud, pattern: Pattern) -> bool:
     """True when `aideploy new` generates a project for ``cloud`` and ``pattern``."""
-    return cloud in BOOTSTRAP and is_available(cloud, pattern)
+    return cloud in project_clouds() and is_available(cloud, pattern)
 
 
 def bootstrap_waivers(cloud: Cloud, name: str) -> dict[str, list[dict[str, str]]]:
@@ -256,6 +270,20 @@ def bootstrap_waivers(cloud: Cloud, name: str) -> dict[str, list[dict[str, str]]
     if declared is None:
         return {}
     return {rule: list(entry.get("waivers", [])) for rule, entry in declared(name).items()}
+
+
+def bootstrap_inputs(
+    cloud: Cloud, spec: Any, stack_sections: Callable[[Environment], Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Extra keyword arguments the cloud's bootstrap component takes beyond its spec, from the
+    module's ``bootstrap_inputs(spec, stack_sections)`` when it defines one (kubernetes sizes
+    each environment's namespace from that stack's file); ``stack_sections(env)`` reads one
+    stack file's sections, and is called only by clouds that need them."""
+    module = importlib.import_module(BOOTSTRAP[cloud].module)
+    hook = getattr(module, "bootstrap_inputs", None)
+    if hook is None:
+        return {}
+    return dict(hook(spec, stack_sections))
 
 
 def bootstrap_component_for(cloud: Cloud) -> Any:

@@ -21,8 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from components.bootstrap import ENDPOINT_RE, TENANT_RE, CiSystem, account_problem
 from components.bootstrap import REPO_RE as REPO_PATTERN
-from components.bootstrap import TENANT_RE, CiSystem, account_problem
 from components.spec import (
     CLUSTER_PATTERNS,
     DOMAIN_REQUIRED,
@@ -140,8 +140,10 @@ class Answers(BaseModel):
     # (about USD 400 a month per CA); without it the hop inside the VPC uses the client's domain
     # certificate, or plain HTTP inside the VPC with a documented waiver.
     private_ca: bool = False
-    # The kubernetes target only: what the client's cluster provides (components/spec.py).
+    # The kubernetes target only: what the client's cluster provides (components/spec.py), and
+    # the S3 API (host[:port], https) of the client's object store that keeps the Pulumi state.
     cluster: ClusterSettings | None = None
+    state_endpoint: Annotated[str, StringConstraints(pattern=ENDPOINT_RE.pattern)] | None = None
 
     @field_validator("model_image", mode="before")
     @classmethod
@@ -214,7 +216,14 @@ class Answers(BaseModel):
         if not on_cluster:
             if self.cluster is not None:
                 raise ValueError(f"cluster settings: only kubernetes takes them, not {self.cloud}")
+            if self.state_endpoint is not None:
+                raise ValueError("state endpoint: only kubernetes takes one (the client's store)")
             return
+        if self.state_endpoint is None:
+            raise ValueError(
+                "state endpoint: on kubernetes give the S3 API host[:port] of your object store "
+                "(the Pulumi state lives there)"
+            )
         if self.pattern not in CLUSTER_PATTERNS:
             choices = " or ".join(sorted(p.value for p in CLUSTER_PATTERNS))
             raise ValueError(f"pattern {self.pattern.value} does not run on kubernetes ({choices})")
@@ -360,6 +369,7 @@ EXAMPLE_CLUSTER: dict[Pattern, dict[str, object]] = {
         },
     },
 }
+EXAMPLE_STATE_ENDPOINT = "s3.acme.example"
 EXAMPLE_TENANT = "44444444-4444-4444-4444-444444444444"
 EXAMPLE_DOMAINS: dict[Environment, str] = {
     Environment.DEV: "dev.api.acme.example",
@@ -388,6 +398,7 @@ def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answ
         values["sample_model"] = False
         values["model_image"] = EXAMPLE_CLUSTER_IMAGE
         values["cluster"] = EXAMPLE_CLUSTER.get(pattern, EXAMPLE_CLUSTER[Pattern.API_FIRST])
+        values["state_endpoint"] = EXAMPLE_STATE_ENDPOINT
     if pattern in GATEWAY_PATTERNS or pattern in SHIPPED_PATTERNS:
         values["jwt_issuer"] = "https://login.acme.example"
         values["jwt_audience"] = "api://acme-support"

@@ -34,11 +34,11 @@ from components.bootstrap import (
     registry_of,
 )
 from components.registry import (
-    BOOTSTRAP,
     REGISTRY,
     bootstrap_waivers,
     is_available,
     policy_waivers,
+    project_clouds,
 )
 from components.spec import (
     SHIPPED_PATTERNS,
@@ -168,6 +168,16 @@ class ProjectPlan:
         return str(self.sections[Environment.DEV]["model"].get("image", ""))
 
 
+def client_repository(answers: Answers) -> str | None:
+    """On kubernetes, the repository of the client's model image (no tag, no digest): where the
+    pipeline pushes the images it builds. None elsewhere (bootstrap creates the registry)."""
+    if answers.cloud is not Cloud.KUBERNETES or answers.model_image is None:
+        return None
+    name = answers.model_image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    return f"{head}/{last.split(':', 1)[0]}"
+
+
 def sample_image(answers: Answers, bootstrap: dict[str, BootstrapSpec]) -> str:
     """The sample model's image in the project's own registry (created by bootstrap, pushed by
     CI or by hand before the first `pulumi up`), tagged with the model version."""
@@ -238,6 +248,8 @@ def plan_project(
         repo=answers.repo,
         model_name=answers.model_name,
         suffixes={name: new_suffix(rng) for name in groups},
+        state_endpoint=answers.state_endpoint,
+        client_repository=client_repository(answers),
     )
     image = sample_image(answers, bootstrap) if answers.sample_model else answers.model_image
     sections = {
@@ -642,10 +654,10 @@ def generate(
         plan = plan_project(answers, rng=rng)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise GenerationError(f"invalid answers: {describe_validation_error(exc)}") from exc
-    if answers.cloud not in BOOTSTRAP:
+    if answers.cloud not in project_clouds():
         raise GenerationError(
-            f"{answers.cloud.value}: its components and policy rules are built, but not the "
-            "project template (bootstrap, pipelines, runbooks) yet; `aideploy new` cannot "
+            f"{answers.cloud.value}: its components, bootstrap and policy rules are built, but "
+            "not the project template (pipelines, runbooks) yet; `aideploy new` cannot "
             "scaffold it"
         )
     if not is_available(answers.cloud, answers.pattern):

@@ -15,23 +15,39 @@ becomes one such user per CI environment, bound in the namespaces it works on: a
 the ``aideploy-deployer`` Role of its environment's namespace, a previewer to the built-in
 ``view`` ClusterRole of the namespaces it previews. No static token or kubeconfig exists.
 
-Nothing here runs yet from ``aideploy new`` (the project template for this target is not built):
-the component is tested under mocks with explicit inputs, and the registry does not list it.
+The generated bootstrap program passes each environment's namespace plan, derived from that
+stack's file (``bootstrap_inputs``), so the quota follows the capacity the stack declares.
+Bootstrap does not create the state store, the secrets keys or the registry: on premises they are
+the client's (an S3-compatible store, Vault's transit engine, the registry the model image is
+in); the outputs name them the way `pulumi login`, `pulumi stack init` and CI take them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.bootstrap import IDENTITY_STACKS, READ_ONLY_ROLES, BootstrapSpec, IdentityRole
+from components.bootstrap import (
+    BOOTSTRAP_OUTPUTS,
+    IDENTITY_STACKS,
+    READ_ONLY_ROLES,
+    BootstrapSpec,
+    IdentityRole,
+)
 from components.kubernetes import namespace
 from components.kubernetes.meta import metadata, namespace_name
 from components.kubernetes.patterns import cluster_of
-from components.spec import CANDIDATE_PATTERNS, Cloud, DeploymentSpec, Environment
+from components.spec import (
+    CANDIDATE_PATTERNS,
+    Cloud,
+    DeploymentSpec,
+    Environment,
+    spec_from_config,
+)
 
 # What the stacks create in their namespace (components/kubernetes/*): the deployer's Role
 # grants exactly these, in that namespace only. Namespaces, quotas and limit ranges are absent
@@ -94,6 +110,22 @@ def namespace_plan(spec: DeploymentSpec) -> NamespacePlan:
         quota=namespace.quota_for(spec.capacity, workloads, cluster.gpus),
         protect=spec.retention.deletion_protection,
     )
+
+
+def bootstrap_inputs(
+    spec: BootstrapSpec, stack_sections: Callable[[Environment], Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The registry's hook (components.registry.bootstrap_inputs): ``namespaces``, one plan per
+    environment of this cluster, from that environment's stack file."""
+    plans = {}
+    for env in spec.environments:
+        stack = spec_from_config(spec.project, dict(stack_sections(env)))
+        if stack.environment is not env or stack.cloud is not Cloud.KUBERNETES:
+            raise ValueError(
+                f"stack file of {env.value} describes {stack.cloud.value} {stack.environment.value}"
+            )
+        plans[env] = namespace_plan(stack)
+    return {"namespaces": plans}
 
 
 def ci_user(spec: BootstrapSpec, ci_environment: str) -> str:
@@ -175,13 +207,44 @@ class KubernetesBootstrap(pulumi.ComponentResource):
         self.stack_prerequisites = {
             env.value: {"namespace": namespaces[env].name} for env in spec.environments
         }
+        self._outputs = self._collect_outputs(namespaces)
         self.register_outputs(
-            {
-                "namespaces": {e.value: p.name for e, p in namespaces.items()},
-                "identities": self.identities,
-                "stack_prerequisites": self.stack_prerequisites,
-            }
+            {**self._outputs, "namespaces": {e.value: p.name for e, p in namespaces.items()}}
         )
+
+    def outputs(self) -> dict[str, pulumi.Output[Any]]:
+        """Exactly ``BOOTSTRAP_OUTPUTS``, by name (the same keys as every cloud's bootstrap)."""
+        return dict(self._outputs)
+
+    def _collect_outputs(
+        self, namespaces: Mapping[Environment, NamespacePlan]
+    ) -> dict[str, pulumi.Output[Any]]:
+        spec = self.spec
+        # What CI needs per CI environment beyond what the client sets itself (KUBE_SERVER,
+        # KUBE_CA_DATA, KUBE_OIDC_AUDIENCE, VAULT_SERVER_URL, the store's keys: docs/ci.md).
+        ci_variables = {
+            ci_environment: {
+                "PULUMI_BACKEND_URL": spec.backend_url,
+                "KUBE_CONTEXT": spec.account,
+                "KUBE_NAMESPACES": ",".join(
+                    namespaces[e].name for e in IDENTITY_STACKS[role] if e in namespaces
+                ),
+            }
+            for role in spec.identities
+            if role is not IdentityRole.PUBLISH
+            for ci_environment in spec.ci_environments(role)
+        }
+        values: dict[str, Any] = {
+            "backend_url": spec.backend_url,
+            "secrets_providers": {e.value: spec.secrets_provider(e) for e in spec.environments},
+            "identities": self.identities,
+            "ci_variables": ci_variables,
+            "image_repository": spec.image_repository if spec.registry else "",
+            "stack_prerequisites": self.stack_prerequisites,
+        }
+        if set(values) != set(BOOTSTRAP_OUTPUTS):
+            raise TypeError(f"bootstrap outputs {sorted(values)} != {sorted(BOOTSTRAP_OUTPUTS)}")
+        return {key: pulumi.Output.from_input(value) for key, value in values.items()}
 
     def _bind(self, name: str, env: Environment, ns: str) -> None:
         """The deployer Role and its binding in ``ns``; the previewers' view bindings."""

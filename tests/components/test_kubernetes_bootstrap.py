@@ -4,12 +4,22 @@ admission policy; and the seams with the stacks (their quotas, what their deploy
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import kubernetes_validate  # type: ignore[import-untyped]  # no stubs or py.typed
+import pulumi
 import pytest
+import yaml
 
-from components.bootstrap import DEPLOYERS, IDENTITY_STACKS, BootstrapSpec, IdentityRole
+from components.bootstrap import (
+    ACCOUNT_CONFIG_KEYS,
+    BOOTSTRAP_OUTPUTS,
+    DEPLOYERS,
+    IDENTITY_STACKS,
+    BootstrapSpec,
+    IdentityRole,
+)
 from components.kubernetes.bootstrap import (
     DEPLOYER_ROLE,
     DEPLOYER_RULES,
@@ -20,6 +30,7 @@ from components.kubernetes.bootstrap import (
 )
 from components.kubernetes.meta import namespace_name
 from components.kubernetes.namespace import pod_security_labels
+from components.registry import bootstrap_component_for, bootstrap_inputs
 from components.spec import (
     SUPPORTED_KUBERNETES_VERSIONS,
     Cloud,
@@ -28,8 +39,10 @@ from components.spec import (
 )
 from policies.rules import all_policies
 from policies.runner.capture import Capture, CapturedResource, capture
+from policies.runner.program import stack_file
+from stacks.parity_check import stack_sections
 from templates.answers import example_answers
-from templates.generator import plan_project
+from templates.generator import plan_project, stack_file_text
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec, manifest
 from tests.conftest import ROOT, run_component
 from tests.policies.harness import evaluate
@@ -229,3 +242,86 @@ def test_the_docs_name_the_users_bootstrap_binds() -> None:
     assert f"`{prod_user}`" in doc
     for ci, claim in (("github", "claims.repository"), ("gitlab", "claims.project_path")):
         assert f"'ci:{ci}:' + {claim} + ':' + claims.environment" in doc
+
+
+# -- the bootstrap program's path: stack files -> namespace plans -> outputs --------------------
+def _write_project(tmp_path: Path, pattern: Pattern = Pattern.API_FIRST) -> Any:
+    """The stack files and Pulumi.yaml `aideploy new` writes, from the generator's own code."""
+    plan = plan_project(example_answers(K8S, pattern))
+    (tmp_path / "Pulumi.yaml").write_text(
+        yaml.safe_dump({"name": plan.answers.project_slug, "runtime": "python"})
+    )
+    for env in Environment:
+        path = stack_file(tmp_path, env.value)
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(stack_file_text(plan, env))
+    return plan
+
+
+def _program_run(tmp_path: Path, spec: BootstrapSpec) -> Capture:
+    """What bootstrap/__main__.py does: the registry's inputs hook reads the stack files."""
+
+    def program() -> None:
+        inputs = bootstrap_inputs(spec.cloud, spec, lambda env: stack_sections(tmp_path, env.value))
+        component = bootstrap_component_for(spec.cloud)(spec.project, spec, **inputs)
+        for key, value in component.outputs().items():
+            pulumi.export(key, value)
+
+    return capture(program, project=f"{spec.project}-bootstrap", stack=spec.stack)
+
+
+def test_the_program_sizes_namespaces_from_the_stack_files(tmp_path: Path) -> None:
+    plan = _write_project(tmp_path)
+    (spec,) = plan.bootstrap.values()
+    inputs = bootstrap_inputs(K8S, spec, lambda env: stack_sections(tmp_path, env.value))
+    assert inputs == {"namespaces": {e: namespace_plan(plan.specs[e]) for e in Environment}}
+    # A capacity raised in prod's stack file raises prod's quota at the next bootstrap run.
+    path = stack_file(tmp_path, "prod")
+    data = yaml.safe_load(path.read_text())
+    key = f"{plan.answers.project_slug}:capacity"
+    data["config"][key]["max_instances"] *= 2
+    path.write_text(yaml.safe_dump(data))
+    raised = bootstrap_inputs(K8S, spec, lambda env: stack_sections(tmp_path, env.value))
+    prod, before = raised["namespaces"][Environment.PROD], inputs["namespaces"][Environment.PROD]
+    assert prod.quota != before.quota
+    assert raised["namespaces"][Environment.DEV] == inputs["namespaces"][Environment.DEV]
+
+
+def test_a_stack_file_of_another_environment_is_refused(tmp_path: Path) -> None:
+    plan = _write_project(tmp_path)
+    (spec,) = plan.bootstrap.values()
+    with pytest.raises(ValueError, match="stack file of dev describes kubernetes prod"):
+        bootstrap_inputs(K8S, spec, lambda env: stack_sections(tmp_path, "prod"))
+
+
+def test_outputs_name_what_ci_and_the_stacks_use(tmp_path: Path) -> None:
+    plan = _write_project(tmp_path)
+    (spec,) = plan.bootstrap.values()
+    outputs = _program_run(tmp_path, spec).stack_outputs()
+    assert set(outputs) == set(BOOTSTRAP_OUTPUTS)
+    # The client's store, path-style, and the client's Vault transit keys, one per environment.
+    assert outputs["backend_url"] == (
+        f"s3://{spec.state_name}?endpoint={plan.answers.state_endpoint}"
+        "&s3ForcePathStyle=true&region=us-east-1"
+    )
+    assert outputs["secrets_providers"] == {
+        e.value: f"hashivault://{spec.secrets_key_name(e)}" for e in Environment
+    }
+    # Images go where the client's model image already lives.
+    assert plan.answers.model_image is not None
+    assert outputs["image_repository"] == plan.answers.model_image.split("@")[0]
+    for env in Environment:
+        stack = yaml.safe_load(stack_file(tmp_path, env.value).read_text())["config"]
+        for ci_env in spec.ci_environments(DEPLOYERS[env]):
+            variables = outputs["ci_variables"][ci_env]
+            # ci/kube_credentials.py names its context after KUBE_CONTEXT; the stack pins it.
+            assert variables["KUBE_CONTEXT"] == stack[ACCOUNT_CONFIG_KEYS[K8S]]
+            assert variables["KUBE_NAMESPACES"] == namespace_name(plan.specs[env])
+            assert variables["PULUMI_BACKEND_URL"] == outputs["backend_url"]
+        assert outputs["stack_prerequisites"][env.value] == {
+            "namespace": namespace_name(plan.specs[env])
+        }
+    previews = outputs["ci_variables"][spec.ci_environments(IdentityRole.PREVIEW)[0]]
+    assert previews["KUBE_NAMESPACES"] == ",".join(
+        namespace_name(plan.specs[e]) for e in IDENTITY_STACKS[IdentityRole.PREVIEW]
+    )

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from components.bootstrap import BootstrapSpec
 from components.registry import REGISTRY, project_clouds, scaffolded
 from components.spec import (
     CLUSTER_PATTERNS,
@@ -125,7 +126,7 @@ def test_new_refuses_kubernetes_until_its_template_exists(tmp_path: Any) -> None
     )
     assert result.exit_code == 2
     assert "project template" in result.output
-    assert len(result.output.strip().splitlines()) == 1
+    assert len(result.output.strip().splitlines()) == 1, result.output
     assert not (tmp_path / "x").exists()
     with pytest.raises(GenerationError, match="project template"):
         generate(example_answers(K8S, Pattern.API_FIRST), tmp_path / "y")
@@ -159,3 +160,49 @@ def test_the_isolation_the_client_records_is_the_one_the_contexts_show() -> None
     assert sorted(len(b.environments) for b in plan.bootstrap.values()) == [1, 1, 1]
     assert {b.account for b in plan.bootstrap.values()} == set(split.values())
     assert {plan.specs[e].cluster.isolation.value for e in Environment} == {"cluster"}  # type: ignore[union-attr]
+
+
+def test_the_state_store_is_the_clients_and_only_kubernetes_names_one() -> None:
+    with pytest.raises(pydantic.ValidationError, match="S3 API host"):
+        example_answers(K8S, Pattern.API_FIRST, state_endpoint=None)
+    with pytest.raises(pydantic.ValidationError, match="only kubernetes takes one"):
+        example_answers(Cloud.AWS, Pattern.API_FIRST, state_endpoint="s3.acme.example")
+    for bad in ("https://s3.acme.example", "s3.acme.example/state", "S3.ACME", "s3 .acme"):
+        with pytest.raises(pydantic.ValidationError):
+            example_answers(K8S, Pattern.API_FIRST, state_endpoint=bad)
+    assert example_answers(K8S, Pattern.API_FIRST, state_endpoint="10.0.0.5:9000")
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        (
+            "registry.acme.example/support/model@sha256:" + "3" * 64,
+            "registry.acme.example/support/model",
+        ),
+        ("registry.acme.example:5000/m@sha256:" + "a" * 64, "registry.acme.example:5000/m"),
+        (
+            "harbor.acme.example/ai/team/model:1.2@sha256:" + "b" * 64,
+            "harbor.acme.example/ai/team/model",
+        ),
+    ],
+)
+def test_images_are_pushed_to_the_repository_the_clients_image_is_in(
+    image: str, repository: str
+) -> None:
+    plan = plan_project(example_answers(K8S, Pattern.API_FIRST, model_image=image))
+    (spec,) = plan.bootstrap.values()
+    assert spec.image_repository == repository
+    assert plan.image == image  # the stacks keep the digest the client gave
+
+
+def test_the_on_premises_fields_are_refused_on_a_cloud() -> None:
+    plan = plan_project(example_answers(Cloud.AWS, Pattern.API_FIRST))
+    (spec,) = plan.bootstrap.values()
+    data = spec.model_dump()
+    for field, value in (("state_endpoint", "s3.acme.example"), ("client_repository", "r.x/m")):
+        with pytest.raises(pydantic.ValidationError, match=f"{field}: required on kubernetes"):
+            BootstrapSpec.model_validate({**data, field: value})
+    k8s = next(iter(plan_project(example_answers(K8S, Pattern.API_FIRST)).bootstrap.values()))
+    with pytest.raises(pydantic.ValidationError, match="state_endpoint: required on kubernetes"):
+        BootstrapSpec.model_validate({**k8s.model_dump(), "state_endpoint": None})

@@ -12,15 +12,21 @@ from pathlib import Path
 
 import pulumi
 
-# The project's vendored components live one folder up.
+# The project's vendored components (and its stack files) live one folder up.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components.bootstrap import BootstrapSpec  # noqa: E402
-from components.registry import bootstrap_component_for  # noqa: E402
+from components.registry import bootstrap_component_for, bootstrap_inputs  # noqa: E402
+from stacks.parity_check import stack_sections  # noqa: E402
+
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 spec = BootstrapSpec.model_validate(pulumi.Config().require_object("bootstrap"))
 Bootstrap = bootstrap_component_for(spec.cloud)
-bootstrap = Bootstrap(spec.project, spec)
+# What a cloud's bootstrap needs from the stacks themselves (on kubernetes each environment's
+# namespace is sized from its stack file's capacity); read only by clouds that need it.
+inputs = bootstrap_inputs(spec.cloud, spec, lambda env: stack_sections(PROJECT_DIR, env.value))
+bootstrap = Bootstrap(spec.project, spec, **inputs)
 
 for output_name, value in bootstrap.outputs().items():
     pulumi.export(output_name, value)
