@@ -31,9 +31,10 @@ Which metrics (:func:`signal_value`, one PromQL expression per neutral signal):
 * the candidate's rollback alarms read the model's own metrics (the model contract on
   kubernetes: ``http_requests_total{code}`` and ``http_request_duration_seconds_bucket`` on the
   metrics port), selected by the ``service`` label Prometheus Operator gives every target: the
-  stable and candidate Services. Envoy mixes both weighted backends into one cluster, so only
-  the Services tell them apart; a candidate that answers nothing (crash loop) leaves its share
-  of model requests near zero, which the starved rule catches;
+  stable and candidate Services (the selectors are ``release_watch.model_series``: the
+  pipeline's watch samples the same series). Envoy mixes both weighted backends into one
+  cluster, so only the Services tell them apart; a candidate that answers nothing (crash
+  loop) leaves its share of model requests near zero, which the starved rule catches;
 * the workers' alarms read the worker's ``aideploy_jobs_total{outcome}`` and
   ``aideploy_job_duration_seconds_bucket``, and the queue's RabbitMQ's own Prometheus plugin
   (``rabbitmq_queue_messages_ready``, ``rabbitmq_queue_messages``,
@@ -53,6 +54,12 @@ import pulumi_kubernetes as k8s
 from components.alarms import AlarmRule, Comparison, Signal, Tier
 from components.kubernetes.meta import metadata
 from components.kubernetes.network import ENVOY_PROXY_PODS
+from components.kubernetes.release_watch import (
+    LATENCY_BUCKETS,
+    REQUESTS_METRIC,
+    SERVER_ERRORS,
+    model_series,
+)
 from components.kubernetes.workload import METRICS_PATH
 from components.spec import Destination, DestinationKind
 
@@ -60,8 +67,9 @@ MONITORING_API = "monitoring.coreos.com/v1"
 ALERTMANAGER_API = "monitoring.coreos.com/v1alpha1"
 SCRAPE_INTERVAL = "30s"
 DASHBOARD_LABEL = "grafana_dashboard"
-# Extra label matchers: the model's 5xx answers, the worker's failed jobs.
-SERVER_ERRORS = ',code=~"5.."'
+# Extra label matchers: the model's 5xx answers (SERVER_ERRORS, with the model's series and
+# metric names, is release_watch's: the pipeline samples the series these alerts evaluate),
+# the worker's failed jobs.
 FAILED_JOBS = ',outcome="failed"'
 # The rule's annotations the policy pack reads (keys without dots: the pack reads dotted paths).
 ROUTING_ANNOTATION = "aideploy-routing"
@@ -105,7 +113,7 @@ def _envoy(t: Targets, metric: str, extra: str = "") -> str:
 
 
 def _model(t: Targets, metric: str, service: str, extra: str = "") -> str:
-    return f'{metric}{{namespace="{t.namespace}",service="{service}"{extra}}}'
+    return model_series(t.namespace, metric, service, extra)
 
 
 def _rate(series: str) -> str:
@@ -124,20 +132,20 @@ def _envoy_class_rate(t: Targets, code_class: str) -> str:
 
 
 def _candidate_requests(t: Targets, extra: str = "") -> str:
-    return _model(t, "http_requests_total", t.candidate_service, extra)
+    return _model(t, REQUESTS_METRIC, t.candidate_service, extra)
 
 
 def _candidate_p99(t: Targets) -> str:
-    return _quantile(0.99, _model(t, "http_request_duration_seconds_bucket", t.candidate_service))
+    return _quantile(0.99, _model(t, LATENCY_BUCKETS, t.candidate_service))
 
 
 def _stable_p99(t: Targets) -> str:
-    return _quantile(0.99, _model(t, "http_request_duration_seconds_bucket", t.stable_service))
+    return _quantile(0.99, _model(t, LATENCY_BUCKETS, t.stable_service))
 
 
 def _all_model_requests(t: Targets) -> str:
     services = f"{t.stable_service}|{t.candidate_service}"
-    return f'http_requests_total{{namespace="{t.namespace}",service=~"{services}"}}'
+    return f'{REQUESTS_METRIC}{{namespace="{t.namespace}",service=~"{services}"}}'
 
 
 def _worker(t: Targets, metric: str, extra: str = "") -> str:

@@ -24,6 +24,7 @@ RELEASE_WATCH: dict[str, str] = {
     "aws": "components.aws.release_watch",
     "azure": "components.azure.release_watch",
     "gcp": "components.gcp.release_watch",
+    "kubernetes": "components.kubernetes.release_watch",
 }
 
 
