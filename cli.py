@@ -229,6 +229,22 @@ def new(
     tenant: Annotated[
         str | None, typer.Option(help="Azure only: the Entra ID tenant id.", metavar="GUID")
     ] = None,
+    cluster: Annotated[
+        Path | None,
+        typer.Option(
+            help="kubernetes only: a YAML file of what the client's cluster provides (the "
+            "`cluster` settings, docs/patterns/kubernetes.md).",
+            metavar="FILE",
+        ),
+    ] = None,
+    state_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            help="kubernetes only: the S3 API of the client's object store that keeps the "
+            "Pulumi state.",
+            metavar="HOST[:PORT]",
+        ),
+    ] = None,
     model_image: Annotated[
         str | None,
         typer.Option(help="Serving image (a full registry reference).", metavar="IMAGE"),
@@ -321,6 +337,20 @@ def new(
     tenant_value = (
         ask(tenant, "--tenant", "Entra ID tenant id") if cloud_enum is Cloud.AZURE else tenant
     )
+    on_cluster = cloud_enum is Cloud.KUBERNETES
+    cluster_settings = (
+        read_cluster_file(
+            Path(
+                ask(str(cluster) if cluster else None, "--cluster", "Cluster settings file (YAML)")
+            )
+        )
+        if on_cluster
+        else (read_cluster_file(cluster) if cluster is not None else None)
+    )
+    if on_cluster:
+        state_endpoint = ask(
+            state_endpoint, "--state-endpoint", "Object store for the state (HOST[:PORT])"
+        )
     repo_value = ask(repo, "--repo", "CI repository (OWNER/NAME)")
     shipped = pattern_enum in SHIPPED_PATTERNS
     if model_image is None and not sample_model and not shipped:
@@ -349,6 +379,8 @@ def new(
         accounts=accounts,
         repo=repo_value,
         tenant=tenant_value,
+        cluster=cluster_settings,
+        state_endpoint=state_endpoint,
         model_image=model_image,
         sample_model=sample_model,
         jwt_issuer=jwt_issuer,
@@ -397,7 +429,8 @@ def new(
             + "; ".join(escape(r.summary()) for r in result.costs.values()),
             highlight=False,
         )
-    if answers.shared_account:
+    # On kubernetes one context for all three is the isolation the client chose (namespaces).
+    if answers.shared_account and answers.cluster is None:
         console.print(
             f"Note: dev, staging and prod share {ACCOUNT_PROMPT[answers.cloud]} "
             f"{escape(answers.accounts[Environment.DEV])}; one per environment keeps a dev "
@@ -410,6 +443,21 @@ def new(
         "then `pulumi up` per stack.",
         highlight=False,
     )
+
+
+def read_cluster_file(path: Path) -> dict[str, Any]:
+    """The ``--cluster`` file's settings (a YAML mapping; the answers validate its fields)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"--cluster {path}: cannot read it ({exc.strerror or exc.__class__.__name__})")
+    except yaml.YAMLError:
+        fail(f"--cluster {path}: not valid YAML")
+    if not isinstance(data, dict):
+        fail(f"--cluster {path}: expected a mapping of cluster settings")
+    return data
 
 
 def domain_hosts(values: list[str]) -> dict[Any, str]:

@@ -129,6 +129,9 @@ ENDPOINT_RE = re.compile(r"^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?(:[0-9]{1,5})?$"
 CLIENT_REPOSITORY_RE = re.compile(
     r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]{1,5})?(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+$"
 )
+# Targets whose state store, secrets keys and image registry belong to the client (bootstrap
+# creates none of them, only names them): the generated bootstrap README says so.
+CLIENT_OWNED_STORES: frozenset[Cloud] = frozenset({Cloud.KUBERNETES})
 # The signing region S3-compatible stores accept by default (MinIO, Ceph RGW): SigV4 needs one.
 ON_PREMISES_S3_REGION = "us-east-1"
 # Vault's transit engine, where the stacks' secrets keys live (Pulumi's `hashivault://<key>`

@@ -234,10 +234,6 @@ BOOTSTRAP: dict[Cloud, Entry] = {
         ),
     ),
 }
-# Clouds whose bootstrap and components exist but whose project template (pipelines, runbooks,
-# the model's side) is not finished: `aideploy new` refuses them. One switch, removed when the
-# template is done.
-TEMPLATE_PENDING: frozenset[Cloud] = frozenset({Cloud.KUBERNETES})
 
 
 def offered_patterns() -> tuple[Pattern, ...]:
@@ -251,9 +247,8 @@ def offered_patterns() -> tuple[Pattern, ...]:
 
 def project_clouds() -> tuple[Cloud, ...]:
     """The clouds `aideploy new` scaffolds a whole client project for: those with a bootstrap
-    program (a project cannot reach its first deploy without one) and a finished project
-    template (:data:`TEMPLATE_PENDING`)."""
-    return tuple(c for c in Cloud if c in BOOTSTRAP and c not in TEMPLATE_PENDING)
+    program (a project cannot reach its first deploy without one)."""
+    return tuple(c for c in Cloud if c in BOOTSTRAP)
 
 
 def scaffolded(cloud: Cloud, pattern: Pattern) -> bool:

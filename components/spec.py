@@ -652,7 +652,7 @@ class ClusterSettings(_Model):
     Gateway, for JWT, API keys and rate limits at the edge), cert-manager's ``tls_issuer`` or a
     client certificate in the external store (``tls_secret_key``), the External Secrets store
     (``secret_store``), Prometheus Operator (``prometheus``), KEDA (``keda``) and KServe
-    (``kserve``). docs/cluster.md in a generated project lists the versions.
+    (``kserve``). docs/patterns/kubernetes.md lists what the cluster must provide.
     """
 
     kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.[0-9]{2}$")] = "1.34"

@@ -63,6 +63,17 @@ SAMPLES: list[tuple[str, str, str, list[str]]] = [
         ["--region", "eu-west-1", "--account", "333333333333",
          "--jwt-issuer", "https://login.initech.example", "--jwt-audience", "field-app"],
     ),
+    (
+        # on premises: the client's cluster (one context, a namespace per environment), its
+        # object store for the state and its model image by digest; CLUSTER_FILE is written
+        # from the example cluster settings below
+        "umbrella-triage", "kubernetes", "api-first",
+        ["--region", "dc-paris", "--account", "umbrella-onprem",
+         "--cluster", "CLUSTER_FILE", "--state-endpoint", "s3.umbrella.example",
+         "--model-image", "registry.umbrella.example/triage/model@sha256:" + "4" * 64,
+         "--domain", "triage.umbrella.example",
+         "--jwt-issuer", "https://login.umbrella.example", "--jwt-audience", "triage"],
+    ),
 ]  # fmt: skip
 
 
@@ -128,6 +139,17 @@ def _decide(project: Path) -> tuple[bool, float, str]:
     return ok, elapsed, f"{decision.get('action')}: {decision.get('reason', '')}"
 
 
+def _cluster_file(out: Path, name: str) -> Path:
+    """The ``--cluster`` file a platform team writes: the example api-first cluster settings."""
+    sys.path.insert(0, str(ROOT))
+    from components.spec import Pattern
+    from templates.answers import EXAMPLE_CLUSTER
+
+    path = out / f"{name}-cluster.yaml"
+    path.write_text(json.dumps(EXAMPLE_CLUSTER[Pattern.API_FIRST], indent=2) + "\n")
+    return path
+
+
 def _aideploy_has(command: str) -> bool:
     proc = subprocess.run(
         [str(BIN / "aideploy"), command, "--help"], capture_output=True, text=True
@@ -150,10 +172,15 @@ def main() -> int:
         for name, cloud, pattern, answers in SAMPLES:
             project = out / name
             status.update(f"{name}: aideploy new --cloud {cloud} --pattern {pattern}")
+            if "CLUSTER_FILE" in answers:
+                answers = [
+                    str(_cluster_file(out, name)) if a == "CLUSTER_FILE" else a for a in answers
+                ]
+            image = [] if "--model-image" in answers else ["--sample-model"]
             new_cmd = [
                 str(BIN / "aideploy"), "new", name, "--cloud", cloud, "--pattern", pattern,
                 *answers, "--owner", f"ops@{name.split('-')[0]}.example",
-                "--repo", f"{name.split('-')[0]}/{name}", "--sample-model",
+                "--repo", f"{name.split('-')[0]}/{name}", *image,
                 "--no-input", "--output", str(project),
             ]  # fmt: skip
             ok, secs, detail = _run(new_cmd, out)

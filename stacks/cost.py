@@ -129,6 +129,9 @@ class PriceTable:
     hours_per_month: float
     entries: Mapping[str, Mapping[str, Any]]
     path: Path
+    # False when the prices hold wherever the stack runs (the on-premises table: nothing on it
+    # is billed by a region), so no "prices may differ" note.
+    regional: bool = True
 
 
 def _is_number(value: Any) -> bool:
@@ -248,6 +251,9 @@ def _load_table(path: Path) -> PriceTable:
         raise CostError(f"{where}: hours_per_month must be a positive number")
     if not isinstance(data["types"], Mapping) or not data["types"]:
         raise CostError(f"{where}: types must be a non-empty mapping")
+    regional = data.get("regional", True)
+    if not isinstance(regional, bool):  # YAML's "no" or "false" in quotes would read as true
+        raise CostError(f"{where}: regional must be true or false")
     entries = {
         str(token): _check_entry(entry, f"{where}: {token}", top=True)
         for token, entry in data["types"].items()
@@ -260,6 +266,7 @@ def _load_table(path: Path) -> PriceTable:
         hours_per_month=float(data["hours_per_month"]),
         entries=entries,
         path=path,
+        regional=regional,
     )
 
 
@@ -759,7 +766,7 @@ def estimate_run(
         "usage-priced charges (requests, data transfer, log ingestion, operations) are listed "
         "with their unit prices and not included in monthly_total",
     ]
-    if region is not None and region != table.region:
+    if region is not None and region != table.region and table.regional:
         notes.append(
             f"the stack runs in {region}; its prices may differ from {table.region}'s "
             "(often by 0-20 %)"

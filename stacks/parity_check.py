@@ -3,8 +3,9 @@
 A release moves dev -> staging -> prod one promotion at a time, so the promotable settings (the
 model version and image, the candidate) differ between neighbours while a release is in flight:
 those differences are reported as releases in flight, never as drift (the release pull request
-that records a new image in dev must pass this check), and their values are masked in the
-resource fingerprints like the stack's name.
+that records a new image in dev must pass this check), their values are masked in the
+resource fingerprints like the stack's name, and resources a release in flight brings (a
+candidate's own workload) are no drift either.
 
 Two views, because either alone misses drift:
 
@@ -417,7 +418,8 @@ def resource_drift(
     """Resources on one side only (grouped per type, with counts) and settings that differ.
 
     ``explained`` resources exist on one side only because of a declared difference (e.g. the
-    paging route of ``alerts.page_on_critical``); they are not drift.
+    paging route of ``alerts.page_on_critical``) or a release in flight (a candidate's own
+    workload); they are not drift.
     """
     drift: list[Drift] = []
     counts_left = Counter(t for t, _ in left)
@@ -536,16 +538,24 @@ def _explained_by_declared_differences(
     right_run: tuple[Mapping[tuple[str, str], ResourcePrint], Mapping[str, Any]],
     rules: ParityRules,
 ) -> frozenset[tuple[str, str]]:
-    """Resources whose presence follows from the declared differences alone.
+    """Resources whose presence follows from the declared differences and the releases in flight
+    alone.
 
     Runs ``left``'s program once more with ``right``'s values at every declared-difference path
-    (on a scratch copy; the stack name stays ``left``): a resource that this run gains or loses
-    the way ``right`` has it is explained by those settings, not by drift.
+    and every promotable one (on a scratch copy; the stack name stays ``left``): a resource that
+    this run gains or loses the way ``right`` has it is explained by those settings, not by
+    drift. A release in flight may bring its own resources: a candidate that the platform
+    serves from a workload of its own (kubernetes' candidate Deployment and Service) exists
+    only in the stack the release was promoted into, until it graduates.
     """
     (left_prints, left_sections), (right_prints, right_sections) = left_run, right_run
     a, b = flatten(left_sections), flatten(right_sections)
-    merged = {k: v for k, v in a.items() if not rules.allows(k)}
-    merged.update({k: v for k, v in b.items() if rules.allows(k)})
+
+    def differs(path: str) -> bool:
+        return rules.allows(path) or rules.promotes(path)
+
+    merged = {k: v for k, v in a.items() if not differs(k)}
+    merged.update({k: v for k, v in b.items() if differs(k)})
     project = load_project(project_dir)["name"]
     config = {
         (key if ":" in key else f"{project}:{key}"): value

@@ -408,10 +408,23 @@ def example_answers(cloud: Cloud, pattern: Pattern, **overrides: object) -> Answ
     return Answers.model_validate(values)
 
 
-def cli_flags(answers: Answers) -> list[str]:
+def cluster_file_text(answers: Answers) -> str:
+    """The ``--cluster`` file that gives ``answers.cluster`` (YAML), for scripts and tests."""
+    import yaml
+
+    if answers.cluster is None:
+        raise ValueError(f"{answers.cloud.value} takes no cluster settings")
+    data = answers.cluster.model_dump(mode="json", exclude_defaults=True)
+    return str(yaml.safe_dump(data, sort_keys=False))
+
+
+def cli_flags(answers: Answers, cluster_file: str | None = None) -> list[str]:
     """The ``aideploy new`` arguments that give ``answers`` (name first, then flags): scripts,
-    the demo and the benchmarks type exactly what a user would."""
+    the demo and the benchmarks type exactly what a user would. On kubernetes ``cluster_file``
+    is where the caller wrote :func:`cluster_file_text`."""
     a = answers
+    if a.cluster is not None and cluster_file is None:
+        raise ValueError("kubernetes answers need the --cluster file's path")
     flags = [
         a.name,
         "--cloud", a.cloud.value, "--pattern", a.pattern.value, "--region", a.region,
@@ -428,6 +441,8 @@ def cli_flags(answers: Answers) -> list[str]:
         flags += ["--domain", f"{env.value}={host}"]
     optional = {
         "--tenant": a.tenant,
+        "--cluster": cluster_file if a.cluster is not None else None,
+        "--state-endpoint": a.state_endpoint,
         "--model-image": a.model_image,
         "--jwt-issuer": a.jwt_issuer,
         "--jwt-audience": a.jwt_audience,

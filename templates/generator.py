@@ -25,6 +25,7 @@ import yaml
 
 from components.bootstrap import (
     ACCOUNT_CONFIG_KEYS,
+    CLIENT_OWNED_STORES,
     REGION_CONFIG_KEYS,
     TENANT_CONFIG_KEY,
     BootstrapSpec,
@@ -506,6 +507,7 @@ def bootstrap_context(plan: ProjectPlan) -> dict[str, Any]:
         "environments": environments,
         "shared_account": answers.shared_account,
         "image_repository": registry_of(plan.bootstrap).image_repository,
+        "client_owned": answers.cloud in CLIENT_OWNED_STORES,
         "registry_stack": registry_of(plan.bootstrap).stack,
         "registry_account": registry_of(plan.bootstrap).account,
     }
@@ -515,9 +517,11 @@ def bootstrap_stack_text(plan: ProjectPlan, stack: str) -> str:
     """``bootstrap/stacks/Pulumi.<stack>.yaml`` from its template (one file per account)."""
     spec = plan.bootstrap[stack]
     answers = plan.answers
-    provider = {REGION_CONFIG_KEYS[answers.cloud]: answers.region}
+    provider: dict[str, Any] = {}
+    if answers.cloud in REGION_CONFIG_KEYS:  # a cluster has no region setting
+        provider[REGION_CONFIG_KEYS[answers.cloud]] = answers.region
     provider[ACCOUNT_CONFIG_KEYS[answers.cloud]] = (
-        [spec.account] if answers.cloud is Cloud.AWS else spec.account  # type: ignore[assignment]
+        [spec.account] if answers.cloud is Cloud.AWS else spec.account
     )
     if answers.tenant is not None:
         provider[TENANT_CONFIG_KEY] = answers.tenant

@@ -77,6 +77,44 @@ class CloudPipeline:
     # The GitLab `preview` job's rules (a YAML list, comments allowed): when the pull-request
     # previews of dev and staging run, which the cloud's preview identity must be able to trust.
     gitlab_preview_rules: str
+    # `runs-on` of the GitHub jobs that reach the cloud (previews, deploys, the drill, the image
+    # release); the code checks run on GitHub's runners everywhere.
+    github_runs_on: str = "ubuntu-latest"
+    # The login step of the image release jobs (the `publish` identity); None: github_login.
+    github_publish_login: str | None = None
+    # Variables and secrets the client sets itself (bootstrap cannot create them: the
+    # addresses and credentials of the client's own systems): (name, kind, what).
+    client_variables: tuple[tuple[str, str, str], ...] = ()
+
+
+# kubectl of the release watch and the runbooks, pinned: within one minor of every supported
+# cluster (components/spec.SUPPORTED_KUBERNETES_VERSIONS' default). The release publishes a
+# .sha256 beside each binary; the download is checked against it.
+KUBECTL_VERSION = "1.34.2"
+KUBECTL_INSTALL = (
+    'mkdir -p "$HOME/.local/bin"\n'
+    f"curl -fsSLO https://dl.k8s.io/release/v{KUBECTL_VERSION}/bin/linux/amd64/kubectl\n"
+    f"curl -fsSLO https://dl.k8s.io/release/v{KUBECTL_VERSION}/bin/linux/amd64/kubectl.sha256\n"
+    'echo "$(cat kubectl.sha256)  kubectl" | sha256sum --check\n'
+    'install -m 0755 kubectl "$HOME/.local/bin/kubectl"\n'
+    "rm -f kubectl kubectl.sha256\n"
+)
+# The job's way into the client's cluster and Vault: ci/kube_credentials.py writes a kubeconfig
+# whose exec plugin hands client-go a fresh OIDC token, and trades the same token for a Vault
+# token (the hashivault:// secrets provider reads VAULT_SERVER_TOKEN).
+KUBE_GITLAB_LOGIN = (
+    'python ci/kube_credentials.py kubeconfig "$CI_PROJECT_DIR/.kubeconfig" '
+    '--context "$KUBE_CONTEXT"\n'
+    'export KUBECONFIG="$CI_PROJECT_DIR/.kubeconfig"\n'
+    'VAULT_SERVER_TOKEN="$(python ci/kube_credentials.py vault-token)"\n'
+    "export VAULT_SERVER_TOKEN\n"
+    'export AWS_ACCESS_KEY_ID="$STATE_ACCESS_KEY_ID"\n'
+    'export AWS_SECRET_ACCESS_KEY="$STATE_SECRET_ACCESS_KEY"\n'
+)
+KUBE_REGISTRY_LOGIN = (
+    'printf "%s" "$REGISTRY_PASSWORD" '
+    '| docker login "${IMAGE%%/*}" --username "$REGISTRY_USER" --password-stdin\n'
+)
 
 
 # Merge-request previews: the preview identity trusts the merge request's refs (AWS, GCP).
@@ -239,6 +277,105 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
         ),
         gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
     ),
+    Cloud.KUBERNETES: CloudPipeline(
+        github_login=(
+            "- name: Cluster and Vault credentials (OIDC, nothing stored)\n"
+            "  env:\n"
+            "    KUBE_SERVER: ${{ vars.KUBE_SERVER }}\n"
+            "    KUBE_CA_DATA: ${{ vars.KUBE_CA_DATA }}\n"
+            "    KUBE_CONTEXT: ${{ vars.KUBE_CONTEXT }}\n"
+            "    VAULT_ROLE: ${{ vars.VAULT_ROLE }}\n"
+            "  run: |\n"
+            + textwrap.indent(KUBECTL_INSTALL, "    ")
+            + '    echo "$HOME/.local/bin" >> "$GITHUB_PATH"\n'
+            '    python ci/kube_credentials.py kubeconfig "$RUNNER_TEMP/kubeconfig" '
+            '--context "$KUBE_CONTEXT"\n'
+            '    echo "KUBECONFIG=$RUNNER_TEMP/kubeconfig" >> "$GITHUB_ENV"\n'
+            '    vault_token="$(python ci/kube_credentials.py vault-token)"\n'
+            '    echo "::add-mask::$vault_token"\n'
+            '    echo "VAULT_SERVER_TOKEN=$vault_token" >> "$GITHUB_ENV"\n'
+        ),
+        # Every kubectl/client-go call asks the plugin again: no session to extend.
+        github_deploy_session="",
+        github_env=(
+            "KUBE_OIDC_AUDIENCE: ${{ vars.KUBE_OIDC_AUDIENCE }}\n"
+            "VAULT_SERVER_URL: ${{ vars.VAULT_SERVER_URL }}\n"
+            "AWS_ACCESS_KEY_ID: ${{ secrets.STATE_ACCESS_KEY_ID }}\n"
+            "AWS_SECRET_ACCESS_KEY: ${{ secrets.STATE_SECRET_ACCESS_KEY }}\n"
+            "PROMETHEUS_URL: ${{ vars.PROMETHEUS_URL }}\n"
+            "ALERTMANAGER_URL: ${{ vars.ALERTMANAGER_URL }}\n"
+            "REGISTRY_USER: ${{ vars.REGISTRY_USER }}\n"
+            "REGISTRY_PASSWORD: ${{ secrets.REGISTRY_PASSWORD }}\n"
+        ),
+        gitlab_login=KUBE_GITLAB_LOGIN,
+        gitlab_audience="$KUBE_OIDC_AUDIENCE",
+        variables=(
+            ("PULUMI_BACKEND_URL", "state backend in the client's store, s3://...?endpoint=..."),
+            ("KUBE_CONTEXT", "the stack's `kubernetes:context`: the kubeconfig's context name"),
+        ),
+        client_variables=(
+            (
+                "KUBE_SERVER",
+                "variable",
+                "the API server of the environment's cluster, https://HOST:PORT",
+            ),
+            ("KUBE_CA_DATA", "variable", "its CA certificate, `base64 -w0` of the PEM"),
+            (
+                "KUBE_OIDC_AUDIENCE",
+                "variable",
+                "the audience the API server's JWT authenticator and Vault's JWT role accept",
+            ),
+            ("VAULT_SERVER_URL", "variable", "the client's Vault, https://HOST:PORT"),
+            ("VAULT_ROLE", "variable", "the Vault JWT role of this CI environment (its key only)"),
+            (
+                "STATE_ACCESS_KEY_ID",
+                "secret (GitLab: masked variable)",
+                "the object store key of this environment's state, limited to its stack's objects",
+            ),
+            ("STATE_SECRET_ACCESS_KEY", "secret (GitLab: masked variable)", "its secret"),
+            (
+                "PROMETHEUS_URL",
+                "variable",
+                "Prometheus' HTTP API as the runner reaches it (release watch)",
+            ),
+            (
+                "ALERTMANAGER_URL",
+                "variable",
+                "Alertmanager's API as the runner reaches it (release watch)",
+            ),
+            (
+                "REGISTRY_USER",
+                "variable",
+                "`release` only: the registry robot account that pushes images",
+            ),
+            ("REGISTRY_PASSWORD", "secret (GitLab: masked variable)", "`release` only: its token"),
+            (
+                "CLUSTER_RUNNER",
+                "variable, optional",
+                "GitHub, repository level: the label of self-hosted runners inside the client's "
+                "network (empty: GitHub's runners, which the API server must then accept)",
+            ),
+        ),
+        data_rollback=(
+            "- Objects: the client's object store keeps versions where its bucket versioning is "
+            "on; restore a version with the store's tooling (`mc cp --version-id` on MinIO, "
+            "`aws s3api copy-object --endpoint-url` on any S3-compatible store).\n"
+            "- Queue (event-driven): messages the worker could not process are in the dead-letter "
+            "queue; "
+            "re-publish them once the fix is deployed.\n"
+            "- Secrets: the stacks hold none; the client's Vault keeps every version of its "
+            "KV entries (`vault kv rollback -version=N`)."
+        ),
+        alarm_console="Alertmanager (or Grafana) of the cluster: filter namespace=<project>-<env>",
+        registry_login=KUBE_REGISTRY_LOGIN,
+        gitlab_release_image="docker:27",
+        gitlab_registry_login=KUBE_REGISTRY_LOGIN,
+        gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
+        # Self-hosted runners inside the client's network (docs/ci.md): a repository variable
+        # names their label; GitHub's runners when the API server accepts them.
+        github_runs_on="${{ vars.CLUSTER_RUNNER || 'ubuntu-latest' }}",
+        github_publish_login="",
+    ),
 }
 
 
@@ -315,6 +452,14 @@ CLOUD_CLI: dict[Cloud, CloudCli] = {
         ),
         login='gcloud auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS" --quiet\n',
     ),
+    # kubectl from the Kubernetes release (checked against its published sha256); `auth whoami`
+    # proves the kubeconfig's plugin signs the job in as its CI user.
+    Cloud.KUBERNETES: CloudCli(
+        tool="kubectl",
+        version=KUBECTL_VERSION,
+        install=KUBECTL_INSTALL + 'export PATH="$HOME/.local/bin:$PATH"\n',
+        login="kubectl auth whoami\n",
+    ),
 }
 
 
@@ -358,6 +503,17 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
     return {
         # pre-indented for the place they take in the workflow files (a steps list, a job env)
         "ci_login_step": textwrap.indent(cloud.github_login.rstrip("\n"), " " * 6),
+        "ci_publish_login_step": textwrap.indent(
+            (
+                cloud.github_login
+                if cloud.github_publish_login is None
+                else cloud.github_publish_login
+            ).rstrip("\n"),
+            " " * 6,
+        ),
+        "ci_runs_on": cloud.github_runs_on,
+        # the image release signs in with an OIDC identity (not with a registry robot account)
+        "ci_publish_oidc": cloud.github_publish_login != "",
         "ci_deploy_login_step": textwrap.indent(
             (cloud.github_login + cloud.github_deploy_session).rstrip("\n"), " " * 6
         ),
@@ -377,6 +533,9 @@ def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]
             cloud.gitlab_registry_login.rstrip("\n"), " " * 6
         ),
         "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in variables),
+        "ci_client_variables_md": "\n".join(
+            f"   | `{name}` | {kind} | {what} |" for name, kind, what in cloud.client_variables
+        ),
         "ci_actions": ACTIONS,
         "http_endpoint_output": HTTP_ENDPOINT_OUTPUT[answers.pattern],
         "rollout_strategy": prod.rollout.strategy.value,

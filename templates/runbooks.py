@@ -155,6 +155,40 @@ def _gcp_event_driven(spec: DeploymentSpec) -> dict[str, Any]:
     return {}
 
 
+def _kubernetes_common(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.kubernetes.meta import namespace_name
+
+    return {"namespace": namespace_name(spec)}
+
+
+def _kubernetes_api_first(spec: DeploymentSpec) -> dict[str, Any]:
+    # The component is named after the project (components/kubernetes/api_first.py): its
+    # route, slots and rollback service are object_name(project, role).
+    from components.kubernetes.api_first import CANDIDATE, STABLE
+    from components.kubernetes.meta import object_name
+
+    p = spec.project
+    return {
+        **_kubernetes_common(spec),
+        "route": object_name(p, "api"),
+        "deployments": {"stable": object_name(p, STABLE), "candidate": object_name(p, CANDIDATE)},
+        "rollback_service": object_name(p, "rollback"),
+        "alerts": object_name(p, "alerts"),
+    }
+
+
+def _kubernetes_event_driven(spec: DeploymentSpec) -> dict[str, Any]:
+    from components.kubernetes.meta import object_name
+
+    p = spec.project
+    return {
+        **_kubernetes_common(spec),
+        "worker": object_name(p, "worker"),
+        "scaled_object": object_name(p, "worker"),
+        "alerts": object_name(p, "alerts"),
+    }
+
+
 # What each cloud x pattern's runbook names, from the component's own naming.
 NAMES: dict[tuple[Cloud, Pattern], Callable[[DeploymentSpec], dict[str, Any]]] = {
     (Cloud.AWS, Pattern.API_FIRST): _aws_api_first,
@@ -166,6 +200,8 @@ NAMES: dict[tuple[Cloud, Pattern], Callable[[DeploymentSpec], dict[str, Any]]] =
     (Cloud.GCP, Pattern.API_FIRST): _gcp_api_first,
     (Cloud.GCP, Pattern.MANAGED_PLATFORM): _gcp_managed_platform,
     (Cloud.GCP, Pattern.EVENT_DRIVEN): _gcp_event_driven,
+    (Cloud.KUBERNETES, Pattern.API_FIRST): _kubernetes_api_first,
+    (Cloud.KUBERNETES, Pattern.EVENT_DRIVEN): _kubernetes_event_driven,
 }
 
 
@@ -265,7 +301,38 @@ def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
     }
 
 
+def _pulumi_secret_webhooks(spec: DeploymentSpec) -> str:
+    # The components read Destination.secret with config.require_secret.
+    return (
+        "webhook URLs are Pulumi secrets (`pulumi config set --secret --stack <env> <key> <url>`)."
+    )
+
+
+def _store_webhooks(spec: DeploymentSpec) -> str:
+    # components/kubernetes/patterns.py webhook_entries: one property of the stack's alerts
+    # entry per Destination.secret, synced by an ExternalSecret for the AlertmanagerConfig.
+    from components.kubernetes.patterns import ALERTS_STORE_KEY
+
+    entry = ALERTS_STORE_KEY.format(project=spec.project, environment="<env>")
+    return (
+        "webhook URLs are in no stack file and no Pulumi secret: each is the property named by "
+        f"its destination's `secret` in the entry `{entry}` of the client's secret store, "
+        "which an ExternalSecret of the stack copies into the namespace for Alertmanager "
+        '(`bootstrap/README.md`, "What the stacks read from the secret store").'
+    )
+
+
+# Where a webhook destination's URL is kept, per cloud (section 6 of the runbook).
+WEBHOOK_SOURCES: dict[Cloud, Callable[[DeploymentSpec], str]] = {
+    Cloud.KUBERNETES: _store_webhooks,
+}
+
+
 def runbook_context(specs: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
     """The ``runbook`` key of the cookiecutter context (empty before specs are built)."""
     envs = [environment_context(specs[env]) for env in RUNBOOK_ENVIRONMENTS if env in specs]
-    return {"envs": envs, "prod": envs[-1] if envs else {}}
+    if not envs:
+        return {"envs": envs, "prod": {}}
+    spec = specs[RUNBOOK_ENVIRONMENTS[-1]]
+    webhooks = WEBHOOK_SOURCES.get(spec.cloud, _pulumi_secret_webhooks)(spec)
+    return {"envs": envs, "prod": envs[-1], "webhooks_md": webhooks}

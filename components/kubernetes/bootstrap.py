@@ -200,10 +200,11 @@ class KubernetesBootstrap(pulumi.ComponentResource):
             )  # fmt: skip
             self._bind(name, env, plan.name)
         self._guard(name)
+        # The publish role has no cluster user: it pushes with the registry's robot account.
         self.identities = {
-            role.value: list(role_users(spec, role)) for role in spec.identities
-            if role is not IdentityRole.PUBLISH  # no registry of ours on the client's cluster
-        }  # fmt: skip
+            role.value: [] if role is IdentityRole.PUBLISH else list(role_users(spec, role))
+            for role in spec.identities
+        }
         self.stack_prerequisites = {
             env.value: {"namespace": namespaces[env].name} for env in spec.environments
         }
@@ -222,14 +223,9 @@ class KubernetesBootstrap(pulumi.ComponentResource):
         spec = self.spec
         # What CI needs per CI environment beyond what the client sets itself (KUBE_SERVER,
         # KUBE_CA_DATA, KUBE_OIDC_AUDIENCE, VAULT_SERVER_URL, the store's keys: docs/ci.md).
+        # The release environment only pushes images, with the registry's own robot account.
         ci_variables = {
-            ci_environment: {
-                "PULUMI_BACKEND_URL": spec.backend_url,
-                "KUBE_CONTEXT": spec.account,
-                "KUBE_NAMESPACES": ",".join(
-                    namespaces[e].name for e in IDENTITY_STACKS[role] if e in namespaces
-                ),
-            }
+            ci_environment: {"PULUMI_BACKEND_URL": spec.backend_url, "KUBE_CONTEXT": spec.account}
             for role in spec.identities
             if role is not IdentityRole.PUBLISH
             for ci_environment in spec.ci_environments(role)

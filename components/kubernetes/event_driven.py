@@ -10,7 +10,8 @@
 
 The broker and the store are the client's, outside the cluster's API: the queues and the
 exchange are declared by the worker on start (idempotent AMQP declarations with the arguments
-above) and the buckets by the client's storage administrators (docs/cluster.md), so the stack
+above) and the buckets by the client's storage administrators (docs/patterns/kubernetes.md,
+"What the cluster must provide"; the generated bootstrap/README.md), so the stack
 holds their names (its outputs) and the credentials' ExternalSecrets, never the services. The
 worker reaches each only on its own port and at its own addresses (NetworkPolicy: one rule per
 service, to ``cluster.queue.cidrs`` and ``cluster.object_store.cidrs``; dev may leave them

@@ -164,7 +164,8 @@ def allow_egress(
     rules = [
         k8s.networking.v1.NetworkPolicyEgressRuleArgs(
             # No ranges (dev only: the spec refuses empty ranges in staging and prod): the rule
-            # has no `to`, so any address, but on this service's port only (docs/cluster.md).
+            # has no `to`, so any address, but on this service's port only
+            # (docs/patterns/kubernetes.md, "What the cluster must provide").
             to=_ranges(u.cidrs) or None,
             ports=[k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=u.port)],
         )

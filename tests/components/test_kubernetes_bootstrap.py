@@ -316,12 +316,10 @@ def test_outputs_name_what_ci_and_the_stacks_use(tmp_path: Path) -> None:
             variables = outputs["ci_variables"][ci_env]
             # ci/kube_credentials.py names its context after KUBE_CONTEXT; the stack pins it.
             assert variables["KUBE_CONTEXT"] == stack[ACCOUNT_CONFIG_KEYS[K8S]]
-            assert variables["KUBE_NAMESPACES"] == namespace_name(plan.specs[env])
             assert variables["PULUMI_BACKEND_URL"] == outputs["backend_url"]
         assert outputs["stack_prerequisites"][env.value] == {
             "namespace": namespace_name(plan.specs[env])
         }
-    previews = outputs["ci_variables"][spec.ci_environments(IdentityRole.PREVIEW)[0]]
-    assert previews["KUBE_NAMESPACES"] == ",".join(
-        namespace_name(plan.specs[e]) for e in IDENTITY_STACKS[IdentityRole.PREVIEW]
-    )
+    # No cluster user for the image release: it pushes with the registry's robot account.
+    assert outputs["identities"][IdentityRole.PUBLISH.value] == []
+    assert "release" not in outputs["ci_variables"]

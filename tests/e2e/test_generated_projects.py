@@ -22,10 +22,13 @@ from tests.conftest import sample_answers
 
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
 PATTERNS = [Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM, Pattern.EMBEDDED]
-# In a fresh venv from the project's own requirements: every cloud's api-first, and the
-# embedded pattern (its release tool and sample app add cryptography, and boto3 on AWS).
-FRESH = [(c, Pattern.API_FIRST) for c in project_clouds()] + [
-    (c, Pattern.EMBEDDED) for c in project_clouds()
+# In a fresh venv from the project's own requirements: every cloud's api-first, the embedded
+# pattern (its release tool and sample app add cryptography, and boto3 on AWS) and the
+# on-premises worker (the client's RabbitMQ and object store: its own client libraries).
+FRESH = [
+    *((c, Pattern.API_FIRST) for c in project_clouds()),
+    *((c, Pattern.EMBEDDED) for c in project_clouds()),
+    (Cloud.KUBERNETES, Pattern.EVENT_DRIVEN),
 ]
 
 

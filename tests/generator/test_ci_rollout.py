@@ -9,6 +9,7 @@ recording stand-in for the `pulumi` CLI that answers with recorded `pulumi previ
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -96,7 +97,7 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[Cloud, Path]:
 @pytest.fixture
 def project(projects: dict[Cloud, Path], tmp_path: Path) -> Path:
     """A scratch copy of the GCP project (the one whose endpoint_url is a base URL)."""
-    copy = Path(shutil.copytree(projects[CLOUDS[-1]], tmp_path / "project"))
+    copy = Path(shutil.copytree(projects[Cloud.GCP], tmp_path / "project"))
     (copy / "fake_watch.py").write_text(FAKE_WATCH)
     return copy
 
@@ -337,6 +338,9 @@ def test_guard_refuses_a_rolled_back_candidate_until_retry_version_names_it(
 def _image(project: Path, tag: str) -> str:
     prod = yaml.safe_load((project / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
     image = str(next(v for k, v in prod.items() if k.endswith(":model"))["image"])
+    if "@sha256:" in image:  # kubernetes takes images by digest only: one per tag
+        digest = hashlib.sha256(tag.encode()).hexdigest()
+        return f"{image.split('@', 1)[0]}@sha256:{digest}"
     return image.rsplit(":", 1)[0] + ":" + tag
 
 

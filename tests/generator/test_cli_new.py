@@ -154,11 +154,10 @@ def test_patterns_lists_every_cloud_and_pattern() -> None:
     assert len(rows) == 14  # 4 patterns x 3 clouds, and the two the kubernetes target runs
     assert {r["cloud"] for r in rows} == {"aws", "azure", "gcp", "kubernetes"}
     assert all(r["services"] for r in rows)
-    # The kubernetes target's components exist; `aideploy new` does not scaffold it yet.
-    k8s = {r["status"] for r in rows if r["cloud"] == "kubernetes"}
-    assert k8s <= {"components", "planned"} and not any(
-        r["available"] for r in rows if r["cloud"] == "kubernetes"
-    )
+    # The kubernetes target scaffolds its two patterns, like the clouds.
+    k8s = {r["pattern"]: r for r in rows if r["cloud"] == "kubernetes"}
+    assert set(k8s) == {"api-first", "event-driven"}
+    assert all(r["status"] == "available" and r["available"] for r in k8s.values())
 
 
 def test_patterns_table_for_people() -> None:
@@ -177,16 +176,22 @@ def test_patterns_table_for_people() -> None:
         ("gcp", "api-first", {"domains": {"dev": "sslip.io", "staging": "s.acme.example",
                                           "prod": "api.acme.example"}, "ci": "gitlab"}),
         ("gcp", "event-driven", {"model_image": "europe-west1-docker.pkg.dev/p/r/m:1"}),
+        ("kubernetes", "event-driven", {"ci": "gitlab"}),
     ],
 )  # fmt: skip
 def test_the_flags_a_script_types_give_the_same_answers(
     tmp_path: Path, cloud: str, pattern: str, overrides: dict[str, object]
 ) -> None:
     from components.spec import Cloud, Pattern
-    from templates.answers import cli_flags, example_answers
+    from templates.answers import cli_flags, cluster_file_text, example_answers
 
     answers = example_answers(Cloud(cloud), Pattern(pattern), **overrides)
-    code, _, err = _new(tmp_path, *cli_flags(answers), "--no-input", "-o", str(tmp_path / "p"))
+    cluster = None
+    if answers.cluster is not None:  # kubernetes: the cluster settings come in a file
+        cluster = tmp_path / "cluster.yaml"
+        cluster.write_text(cluster_file_text(answers))
+    flags = cli_flags(answers, str(cluster) if cluster else None)
+    code, _, err = _new(tmp_path, *flags, "--no-input", "-o", str(tmp_path / "p"))
     assert code == 0, err
     recorded = json.loads((tmp_path / "p" / ".aideploy.json").read_text())["answers"]
     assert recorded == answers.model_dump(mode="json")

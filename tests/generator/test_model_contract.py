@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 import templates.generator as generator
-from components.registry import project_clouds
+from components.registry import project_clouds, scaffolded
 from components.spec import IMAGE_REGISTRIES, Cloud, Environment, ModelSpec, Pattern
 from policies.runner.capture import CapturedResource
 from stacks.profiles import deep_merge, load_profile
@@ -31,7 +31,13 @@ from templates.generator import generate
 from tests.conftest import make_spec, run_component, sample_answers
 
 PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)
-COMBOS = [(cloud, pattern) for cloud in project_clouds() for pattern in PATTERNS]
+# Every cell a project can be generated for (kubernetes has no managed platform).
+COMBOS = [
+    (cloud, pattern)
+    for cloud in project_clouds()
+    for pattern in PATTERNS
+    if scaffolded(cloud, pattern)
+]
 IDS = [f"{c.value}-{p.value}" for c, p in COMBOS]
 
 
@@ -95,8 +101,11 @@ def test_the_contract_names_the_stacks_port_and_paths(
     assert rows["readiness"].startswith(f"`GET {model.health_path}`")
     assert rows["prediction"].startswith(f"`POST {model.predict_path}`")
     assert "{{" not in doc and "{%" not in doc
-    # The image the doc tells the client to push is the one the stacks pull.
-    repository = model.image.rsplit(":", 1)[0]
+    # The image the doc tells the client to push is the one the stacks pull (by tag, or on
+    # the kubernetes target by digest: the repository is what precedes either).
+    image = model.image
+    assert image is not None, "the stack file names no image"
+    repository = image.split("@", 1)[0] if "@" in image else image.rsplit(":", 1)[0]
     assert rows["image"].startswith(f"`{repository}:<version>`")
     # The Dockerfile declares the same port and paths the doc and the stacks name.
     dockerfile = (project / "model" / "Dockerfile").read_text()
@@ -155,6 +164,8 @@ def _containers(resource: CapturedResource) -> Iterator[dict[str, Any]]:
     if resource.type == "aws:ecs/taskDefinition:TaskDefinition":
         definitions = inputs["containerDefinitions"]
         yield from json.loads(definitions) if isinstance(definitions, str) else definitions
+    elif resource.type == "kubernetes:apps/v1:Deployment":
+        yield from inputs["spec"]["template"]["spec"]["containers"]
     elif "template" in inputs and isinstance(inputs["template"], Mapping):
         yield from inputs["template"].get("containers") or []
 
@@ -245,6 +256,62 @@ def _gcp_managed_platform(resources: list[CapturedResource]) -> dict[str, Any]:
     }
 
 
+KUBE_PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+
+
+def _kubernetes_port(port: Any, named: Mapping[str, int]) -> int:
+    """A Kubernetes port reference: a number, or the name of a container port."""
+    return named[port] if isinstance(port, str) else int(port)
+
+
+def _kubernetes_pods(resources: list[CapturedResource]) -> dict[str, Any]:
+    """The model's Deployments: the port their probes call and MODEL_PORT, the probes' path."""
+    containers = _containers_named(resources)
+    ports: set[int] = set()
+    paths: set[str] = set()
+    for c in containers:
+        named = {str(p["name"]): int(p["containerPort"]) for p in c.get("ports") or []}
+        ports |= {int(e["value"]) for e in c.get("env") or [] if e["name"] == "MODEL_PORT"}
+        for probe in (c[key]["httpGet"] for key in KUBE_PROBES if key in c):
+            ports.add(_kubernetes_port(probe["port"], named))
+            paths.add(probe["path"])
+    return {"port": _one(ports, "probe and model port"), "health": _one(paths, "probe path")}
+
+
+def _kubernetes_api_first(resources: list[CapturedResource]) -> dict[str, Any]:
+    """The probes, and the HTTPRoutes: what they send to the model's Services (the port each
+    backend's Service forwards to, the paths of the GET and POST rules)."""
+    pods = _kubernetes_pods(resources)
+    named = {
+        str(p["name"]): int(p["containerPort"])
+        for c in _containers_named(resources)
+        for p in c.get("ports") or []
+    }
+    services = {
+        r.inputs["metadata"]["name"]: r.inputs["spec"]["ports"]
+        for r in resources
+        if r.type == "kubernetes:core/v1:Service"
+    }
+    ports: set[int] = {pods["port"]}
+    paths: dict[str, set[str]] = {"GET": {pods["health"]}, "POST": set()}
+    for route in (r for r in resources if r.type.endswith(":HTTPRoute")):
+        for rule in route.inputs["spec"]["rules"]:
+            for ref in rule["backendRefs"]:
+                (target,) = [
+                    p["targetPort"]
+                    for p in services[ref["name"]]
+                    if int(p["port"]) == int(ref["port"])
+                ]
+                ports.add(_kubernetes_port(target, named))
+            for match in rule["matches"]:
+                paths[match["method"]].add(match["path"]["value"])
+    return {
+        "port": _one(ports, "route, probe and model port"),
+        "health": _one(paths["GET"], "health route and probe path"),
+        "predict": _one(paths["POST"], "predict route"),
+    }
+
+
 def _nothing(_resources: list[CapturedResource]) -> dict[str, Any]:
     return {}
 
@@ -263,13 +330,42 @@ CONFIGURED_ROUTES: dict[tuple[Cloud, Pattern], RouteReader] = {
     (Cloud.GCP, Pattern.API_FIRST): _gcp_cloud_run,
     (Cloud.GCP, Pattern.EVENT_DRIVEN): _gcp_cloud_run,
     (Cloud.GCP, Pattern.MANAGED_PLATFORM): _gcp_managed_platform,
+    (Cloud.KUBERNETES, Pattern.API_FIRST): _kubernetes_api_first,
+    (Cloud.KUBERNETES, Pattern.EVENT_DRIVEN): _kubernetes_pods,
 }
 
 
 @cache
-def captured(cloud: Cloud, pattern: Pattern) -> list[CapturedResource]:
-    """The dev stack's component under mocks, the spec exactly as a generated project holds it."""
-    return list(run_component(make_spec(cloud, pattern, Environment.DEV)).resources)
+def captured(
+    cloud: Cloud, pattern: Pattern, setting: tuple[str, str] | None = None
+) -> list[CapturedResource]:
+    """The dev stack's component under mocks, the spec exactly as a generated project holds it
+    (with one optional ``(dotted.setting, value)`` added)."""
+    overrides: dict[str, Any] = {}
+    if setting is not None:
+        *parents, leaf = setting[0].split(".")
+        place = overrides
+        for key in parents:
+            place = place.setdefault(key, {})
+        place[leaf] = setting[1]
+    return list(run_component(make_spec(cloud, pattern, Environment.DEV, overrides)).resources)
+
+
+# A variable the contract says is set "only with `<setting>`" (a stack file setting): the value
+# the test gives that setting to see them set.
+CONDITIONAL_SETTINGS: dict[str, str] = {"cluster.ca_bundle_key": "acme-support/ca"}
+
+
+def conditional_names(text: str) -> dict[str, str]:
+    """The variables of the table's rows that say they are set only with a setting: name ->
+    the setting."""
+    found: dict[str, str] = {}
+    for row in re.findall(r"^\|.*\|$", text, re.MULTILINE):
+        condition = re.search(r"only (?:with|when)[^`|]*`([a-z_]+(?:\.[a-z_]+)+)`", row)
+        if condition:
+            first = row.split("|")[1]
+            found |= dict.fromkeys(re.findall(r"`([A-Z][A-Z0-9_]*)`", first), condition.group(1))
+    return found
 
 
 @pytest.mark.parametrize(("cloud", "pattern"), COMBOS, ids=IDS)
@@ -278,11 +374,25 @@ def test_the_variables_the_contract_says_the_stack_sets_are_exactly_those_it_set
 ) -> None:
     doc = (projects(cloud, pattern) / "docs" / "model-contract.md").read_text()
     documented = table_names(section(doc, "Set by the stack"))
+    conditional = conditional_names(section(doc, "Set by the stack"))
+    # Without the settings they name, the stack sets exactly the unconditional ones...
     actual = stack_set_variables(captured(cloud, pattern))
-    assert documented == actual, (
-        f"documented but not set: {sorted(documented - actual)}; "
-        f"set but not documented: {sorted(actual - documented)}"
+    always = documented - set(conditional)
+    assert always == actual, (
+        f"documented but not set: {sorted(always - actual)}; "
+        f"set but not documented: {sorted(actual - always)}"
     )
+    # ... and with each, exactly those and the ones it adds.
+    for setting in sorted(set(conditional.values())):
+        assert setting in CONDITIONAL_SETTINGS, f"no value to try {setting} with"
+        with_setting = stack_set_variables(
+            captured(cloud, pattern, (setting, CONDITIONAL_SETTINGS[setting]))
+        )
+        expected = always | {n for n, s in conditional.items() if s == setting}
+        assert with_setting == expected, (
+            f"with {setting}: documented but not set: {sorted(expected - with_setting)}; "
+            f"set but not documented: {sorted(with_setting - expected)}"
+        )
 
 
 @pytest.mark.parametrize(("cloud", "pattern"), COMBOS, ids=IDS)

@@ -19,9 +19,11 @@ from typer.testing import CliRunner
 from cli import app
 from components.registry import scaffolded
 from components.spec import Cloud, Pattern
+from stacks.parity_check import check_parity, render
 from stacks.profiles import flatten
 from templates.generator import generate
 from tests.conftest import candidate_image, sample_answers
+from tests.unit.parity_fake_project import PROJECT, make_project, stack_config, write_stack
 
 runner = CliRunner()
 REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west1"}
@@ -91,10 +93,63 @@ def test_parity_and_promotion_on_a_generated_project(tmp_path: Path, cloud: Clou
     assert _parity(project, "--between", "staging", "prod")[0] == 0
 
     # a difference beyond the promotable settings: promotion is refused, nothing is written
-    _edit(stacks / "Pulumi.staging.yaml", "model", version="2.1.0", image=image + "1")
+    newer = candidate_image(
+        cloud, Pattern.API_FIRST, f"2.1.0-{cloud.value}"
+    )  # kubernetes: a digest
+    _edit(stacks / "Pulumi.staging.yaml", "model", version="2.1.0", image=newer)
     _edit(stacks / "Pulumi.prod.yaml", "api", rate_limit_rps=500)
     before = {p.name: p.read_bytes() for p in stacks.iterdir()}
     result = runner.invoke(app, ["promote", str(project), "--yes"])
     assert result.exit_code == 1
     assert "api.rate_limit_rps" in result.output and "nothing written" in result.output
     assert {p.name: p.read_bytes() for p in stacks.iterdir()} == before
+
+
+# The fake project's program, plus a candidate served by a model of its own (as kubernetes serves
+# one from its own Deployment and Service): it exists only while a candidate is configured.
+CANDIDATE_SLOT = """
+rollout = config.require_object("rollout")
+if rollout.get("candidate_image"):
+    aws.sagemaker.Model(
+        "fake-candidate",
+        execution_role_arn=role.arn,
+        primary_container=aws.sagemaker.ModelPrimaryContainerArgs(image=rollout["candidate_image"]),
+    )
+"""
+
+
+@pytest.mark.parametrize("hand_edited", [False, True])
+def test_resources_a_release_in_flight_brings_are_no_drift_and_others_are(
+    tmp_path: Path, hand_edited: bool
+) -> None:
+    """Regression: parity called a candidate's own resources in prod (kubernetes' candidate
+    Deployment, Service, autoscaler and budget) drift, so `promote` refused every promotion
+    into a kubernetes stack. The same resource made by a per-stack hand edit is still drift."""
+    project = make_project(tmp_path / "fake")
+    main_py = project / "__main__.py"
+    slot = CANDIDATE_SLOT
+    if hand_edited:
+        slot = slot.replace('if rollout.get("candidate_image"):', 'if stack == "prod":')
+        slot = slot.replace('rollout["candidate_image"]', 'model["image"]')
+    main_py.write_text(main_py.read_text() + slot)
+    write_stack(project, "staging", stack_config("staging", version="2.0.0"))
+    prod = stack_config("prod")
+    if not hand_edited:  # the release promoted into prod as its candidate
+        prod[f"{PROJECT}:rollout"] |= {
+            "candidate_version": "2.0.0",
+            "candidate_image": "ghcr.io/acme/model:2.0.0",
+        }
+    write_stack(project, "prod", prod)
+    report = check_parity(project, ("staging", "prod"))
+    drift = [(d.kind, d.subject, d.detail) for d in report.drift]
+    if hand_edited:
+        assert drift == [("resource", "aws:sagemaker/model:Model", "only in prod: fake-candidate")]
+    else:
+        assert report.ok, render(report)
+        assert report.resources["prod"] == report.resources["staging"] + 2  # + pager, candidate
+        assert {d.subject for d in report.in_flight} == {
+            "model.version",
+            "model.image",
+            "rollout.candidate_version",
+            "rollout.candidate_image",
+        }

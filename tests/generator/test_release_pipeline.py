@@ -21,7 +21,12 @@ import yaml
 from components.registry import scaffolded
 from components.spec import Cloud, Pattern
 from templates.generator import generate
-from templates.pipeline_context import CLOUD_CLI, CLOUD_PIPELINE, GITLAB_PYTHON_IMAGE
+from templates.pipeline_context import (
+    CLOUD_CLI,
+    CLOUD_PIPELINE,
+    GITLAB_PYTHON_IMAGE,
+    KUBECTL_INSTALL,
+)
 from tests.conftest import sample_answers
 
 CLOUDS = [c for c in Cloud if scaffolded(c, Pattern.API_FIRST)]
@@ -30,6 +35,15 @@ LOGIN = {
     Cloud.AZURE: "azure/login",
     Cloud.GCP: "google-github-actions/auth",
 }
+
+
+def is_login(step: dict[str, Any], cloud: Cloud) -> bool:
+    """Whether ``step`` is the cloud's OIDC login (kubernetes: the project's own step)."""
+    if cloud is Cloud.KUBERNETES:
+        return "python ci/kube_credentials.py kubeconfig" in str(step.get("run", ""))
+    return str(step.get("uses", "")).startswith(LOGIN[cloud])
+
+
 TAG = "pulumi stack tag set aideploy:last-deployed-commit"
 # Commands that load components/<cloud>/release_watch.py, which shells out to the cloud's CLI:
 # the guard, the watch and the rollback of ci/rollout.py, and the drill (ci/drill.py).
@@ -108,7 +122,7 @@ def test_prod_renews_credentials_before_the_watch_and_before_the_rollback(
     job = _workflow(projects[(cloud, "github")], "pipeline.yml")["jobs"]["production"]
     steps = _steps(job)
     names = [s.get("name", "") for s in steps]
-    logins = [i for i, s in enumerate(steps) if s.get("uses", "").startswith(LOGIN[cloud])]
+    logins = [i for i, s in enumerate(steps) if is_login(s, cloud)]
     up = names.index("Deploy prod (the candidate takes its share per the strategy)")
     watch = next(i for i, n in enumerate(names) if n.startswith("Watch period"))
     back = next(i for i, n in enumerate(names) if n.startswith("Automatic rollback"))
@@ -337,10 +351,16 @@ def test_github_jobs_that_reach_release_watch_run_where_the_cli_is_and_log_in_fi
             if not watch:
                 continue
             seen += 1
+            logins = [i for i, s in enumerate(steps) if is_login(s, cloud)]
+            assert logins and logins[0] < watch[0], (wf, name)
+            if cloud is Cloud.KUBERNETES:
+                # self-hosted runners may have no kubectl: the login installs the pinned one,
+                # checked against its published sha256
+                assert KUBECTL_INSTALL.splitlines()[1] in steps[logins[0]]["run"], (wf, name)
+                assert "sha256sum --check" in steps[logins[0]]["run"], (wf, name)
+                continue
             # GitHub-hosted Ubuntu images ship aws, az and gcloud (docs/ci.md says so)
             assert str(job["runs-on"]).startswith("ubuntu-"), (wf, name)
-            logins = [i for i, s in enumerate(steps) if s.get("uses", "").startswith(LOGIN[cloud])]
-            assert logins and logins[0] < watch[0], (wf, name)
     assert seen >= 4  # deploy-dev, integration, production, drill
     docs = " ".join((project / "docs" / "ci.md").read_text().split())
     assert "GitHub-hosted Ubuntu runners have `aws`, `az` and `gcloud`" in docs

@@ -112,7 +112,10 @@ def _problems(project: Path) -> list[str]:
                 literal = value and not re.search(r"[<>$*]", value)
                 if arg == "--stack" and literal and value not in stacks:
                     problems.append(f"{command.doc}: --stack {value}: no such stack")
-                named_file = arg in ("--policy-pack-config", "--policy-pack", "-f")
+                # (`vault write -f` forces a write without data: not a file)
+                named_file = arg in ("--policy-pack-config", "--policy-pack") or (
+                    arg == "-f" and argv[0] != "vault"
+                )
                 if named_file and literal and not (where / value).exists():
                     problems.append(f"{command.doc}: {arg} {value} does not exist")
             if argv[:3] == ("pulumi", "stack", "init") and len(argv) > 3:

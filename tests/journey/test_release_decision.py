@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.registry import project_clouds
+from components.registry import project_clouds, scaffolded
 from components.spec import Cloud, Environment, Pattern
 from tests.conftest import candidate_image, make_spec, run_component
 
@@ -63,6 +63,8 @@ def shipped_rules(cloud: Cloud, pattern: Pattern) -> list[str]:
     for r in run_component(spec).resources:
         if r.type == "azure-native:app:ContainerApp" and "configuration" in r.inputs:
             text = _azure_mounted(r.inputs)
+        elif r.type == "kubernetes:core/v1:ConfigMap":  # the rollback service's code (mounted)
+            text = (r.inputs.get("data") or {}).get(SHIPPED_NAME)
         else:
             text = next(
                 (t for v in r.inputs.values() if (t := _archive_file(v, SHIPPED_NAME)) is not None),
@@ -73,7 +75,12 @@ def shipped_rules(cloud: Cloud, pattern: Pattern) -> list[str]:
     return found
 
 
-CASES = [(c, p) for c in project_clouds() for p in (Pattern.API_FIRST, Pattern.MANAGED_PLATFORM)]
+CASES = [
+    (c, p)
+    for c in project_clouds()
+    for p in (Pattern.API_FIRST, Pattern.MANAGED_PLATFORM)
+    if scaffolded(c, p)
+]
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ from typing import Any
 
 import pydantic
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from cli import app
@@ -20,8 +21,8 @@ from components.spec import (
     describe_validation_error,
 )
 from stacks.profiles import load_parity_rules, parity_violations
-from templates.answers import EXAMPLE_CLUSTER, example_answers
-from templates.generator import GenerationError, generate, plan_project
+from templates.answers import EXAMPLE_CLUSTER, cli_flags, cluster_file_text, example_answers
+from templates.generator import plan_project
 from tests.conftest import make_spec
 
 K8S = Cloud.KUBERNETES
@@ -116,21 +117,60 @@ def test_the_three_stacks_are_at_parity(pattern: Pattern) -> None:
     assert len(clusters) == 1
 
 
-def test_new_refuses_kubernetes_until_its_template_exists(tmp_path: Any) -> None:
-    # Components and rules exist; the project template does not: one line, exit 2, nothing
-    # written (issue 13 is open until `aideploy new --cloud kubernetes` scaffolds a project).
-    assert K8S not in project_clouds()
-    assert not scaffolded(K8S, Pattern.API_FIRST)
-    result = CliRunner().invoke(
-        app, ["new", "x", "--cloud", "kubernetes", "--no-input", "-o", str(tmp_path / "x")]
-    )
+def test_new_scaffolds_kubernetes_from_a_cluster_file(tmp_path: Any) -> None:
+    # `aideploy new --cloud kubernetes` as a platform team types it: the cluster's settings in
+    # a file, the state store's address, the model image by digest.
+    assert K8S in project_clouds()
+    assert scaffolded(K8S, Pattern.API_FIRST) and scaffolded(K8S, Pattern.EVENT_DRIVEN)
+    answers = example_answers(K8S, Pattern.EVENT_DRIVEN)
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(cluster_file_text(answers))
+    flags = cli_flags(answers, str(cluster))
+    result = CliRunner().invoke(app, ["new", *flags, "--no-input", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    project = tmp_path / "p"
+    stack = yaml.safe_load((project / "stacks" / "Pulumi.prod.yaml").read_text())["config"]
+    assert stack["kubernetes:context"] == answers.accounts[Environment.PROD]
+    assert stack[f"{answers.project_slug}:cluster"] == answers.cluster.model_dump(
+        mode="json", exclude_none=True
+    )  # type: ignore[union-attr]
+    (boot,) = (project / "bootstrap" / "stacks").glob("Pulumi.*.yaml")
+    spec = yaml.safe_load(boot.read_text())["config"][f"{answers.project_slug}-bootstrap:bootstrap"]
+    assert spec["state_endpoint"] == answers.state_endpoint
+    assert spec["client_repository"] == answers.model_image.split("@")[0]  # type: ignore[union-attr]
+    assert (project / "ci" / "kube_credentials.py").is_file()
+    assert {p.name for p in (project / "components").iterdir() if p.is_dir()} >= {"kubernetes"}
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [("--cluster", "--cluster"), ("--state-endpoint", "--state-endpoint")],
+)
+def test_new_on_kubernetes_without_the_clusters_answers_is_one_line(
+    tmp_path: Any, drop: str, message: str
+) -> None:
+    answers = example_answers(K8S, Pattern.API_FIRST)
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(cluster_file_text(answers))
+    flags = cli_flags(answers, str(cluster))
+    at = flags.index(drop)
+    flags = flags[:at] + flags[at + 2 :]
+    result = CliRunner().invoke(app, ["new", *flags, "--no-input", "-o", str(tmp_path / "p")])
     assert result.exit_code == 2
-    assert "project template" in result.output
+    assert message in result.output
     assert len(result.output.strip().splitlines()) == 1, result.output
-    assert not (tmp_path / "x").exists()
-    with pytest.raises(GenerationError, match="project template"):
-        generate(example_answers(K8S, Pattern.API_FIRST), tmp_path / "y")
-    assert not (tmp_path / "y").exists()
+    assert not (tmp_path / "p").exists()
+
+
+def test_a_cluster_file_with_a_wrong_setting_is_one_line(tmp_path: Any) -> None:
+    answers = example_answers(K8S, Pattern.API_FIRST)
+    cluster = tmp_path / "cluster.yaml"
+    cluster.write_text(cluster_file_text(answers) + "gateway_class: 'x y'\n")
+    flags = cli_flags(answers, str(cluster))
+    result = CliRunner().invoke(app, ["new", *flags, "--no-input", "-o", str(tmp_path / "p")])
+    assert result.exit_code == 2
+    assert "gateway_class" in result.output
+    assert not (tmp_path / "p").exists()
 
 
 @pytest.mark.parametrize("env", [Environment.STAGING, Environment.PROD])

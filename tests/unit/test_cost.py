@@ -445,6 +445,36 @@ def test_a_region_without_its_own_prices_is_said() -> None:
     assert any("us-east-1" in n and "may differ" in n for n in report.notes)
 
 
+def test_the_on_premises_table_holds_at_any_site_and_says_no_prices_differ() -> None:
+    """The kubernetes table prices the client's own cluster: its `region` is no cloud region,
+    and a site label (the spec's region) is no reason to say prices may differ."""
+    tables = load_price_tables()
+    (onprem,) = [t for t in tables if t.cloud == Cloud.KUBERNETES.value]
+    assert not onprem.regional and onprem.region == "on-premises"
+    assert all(t.regional for t in tables if t.cloud in {"aws", "azure", "gcp"})
+    spec, resources = _captured(Cloud.KUBERNETES, Pattern.API_FIRST, Environment.DEV)
+    run = StackRun(spec.project, "dev", list(resources), {}, {})
+    for site in (spec.region, "dc-lyon-2"):
+        report = estimate_run(run, spec.model_copy(update={"region": site}))
+        assert report.region == site and report.price_region == "on-premises"
+        assert not any("may differ" in n for n in report.notes), report.notes
+    # the flag, not the cloud, decides: the same table marked regional says so
+    regional = dataclasses.replace(onprem, regional=True)
+    report = estimate_run(run, spec, tables=tuple(regional if t is onprem else t for t in tables))
+    assert any(spec.region in n and "may differ" in n for n in report.notes), report.notes
+
+
+@pytest.mark.parametrize("value", ["no", "false", 0, None])
+def test_regional_must_be_a_yaml_boolean(tmp_path: Path, value: Any) -> None:
+    import yaml
+
+    _write_table(tmp_path, "aws", {"aws:x/y:Free": {"rule": "free"}})
+    path = tmp_path / "aws.yaml"
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "regional": value}))
+    with pytest.raises(CostError, match="regional must be true or false"):
+        load_price_tables(tmp_path)
+
+
 def test_text_shows_the_big_fixed_costs_first_and_what_usage_is() -> None:
     report = _report(Cloud.AZURE, Pattern.API_FIRST, Environment.PROD)
     console = Console(record=True, width=160, no_color=True, force_terminal=False)

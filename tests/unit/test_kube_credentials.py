@@ -88,7 +88,7 @@ def test_github_requests_a_fresh_token_for_the_audience_and_expires_before_it() 
 
 def test_gitlab_hands_on_the_jobs_id_token() -> None:
     token = jwt({"aud": [AUDIENCE, "other"], "exp": int(time.time()) + 3600})
-    env = {"GITLAB_CI": "true", "KUBE_OIDC_AUDIENCE": AUDIENCE, "KUBE_OIDC_TOKEN": token}
+    env = {"GITLAB_CI": "true", "KUBE_OIDC_AUDIENCE": AUDIENCE, "CLOUD_OIDC_TOKEN": token}
     assert kc.token_credential(env)["status"]["token"] == token
 
 
@@ -156,7 +156,7 @@ def test_the_written_kubeconfig_runs_its_own_plugin(tmp_path: Path) -> None:
         "PATH": os.environ.get("PATH", ""),
         "GITLAB_CI": "true",
         "KUBE_OIDC_AUDIENCE": AUDIENCE,
-        "KUBE_OIDC_TOKEN": token,
+        "CLOUD_OIDC_TOKEN": token,
         "KUBERNETES_EXEC_INFO": json.dumps(
             {"apiVersion": plugin["apiVersion"], "kind": "ExecCredential", "spec": {}}
         ),
@@ -190,3 +190,56 @@ def test_kubeconfig_refusals_write_nothing(
     assert kc.main(["kubeconfig", str(out), "--context", "c"], env) == 1
     assert not out.exists()
     assert message in capsys.readouterr().err
+
+
+def test_vault_login_uses_the_same_token_and_prints_only_the_vault_token(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    oidc = jwt({"aud": AUDIENCE, "exp": int(time.time()) + 600})
+    sent: list[urllib.request.Request] = []
+
+    def vault(request: urllib.request.Request) -> bytes:
+        sent.append(request)
+        return json.dumps({"auth": {"client_token": "hvs.CAES-example"}}).encode()
+
+    env = {
+        "GITLAB_CI": "true",
+        "KUBE_OIDC_AUDIENCE": AUDIENCE,
+        "CLOUD_OIDC_TOKEN": oidc,
+        "VAULT_SERVER_URL": "https://vault.acme.example:8200/",
+        "VAULT_ROLE": "acme-support-production",
+    }
+    assert kc.main(["vault-token"], env, vault) == 0
+    assert capsys.readouterr().out == "hvs.CAES-example\n"
+    (request,) = sent
+    assert request.full_url == "https://vault.acme.example:8200/v1/auth/jwt/login"
+    assert request.get_method() == "POST"
+    assert json.loads(request.data) == {"role": "acme-support-production", "jwt": oidc}  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("extra", "answer", "message"),
+    [
+        ({"VAULT_SERVER_URL": "http://vault:8200"}, None, "must be an https URL"),
+        ({"VAULT_ROLE": ""}, None, "VAULT_ROLE is not set"),
+        ({"VAULT_AUTH_PATH": "jwt/../sys"}, None, "not a Vault mount path"),
+        ({}, 400, "Vault refused the JWT login: HTTP 400"),
+        ({}, {"errors": ["role not found"]}, "without a token"),
+    ],
+)
+def test_vault_refusals_are_one_line(extra: dict[str, str], answer: Any, message: str) -> None:
+    def vault(request: urllib.request.Request) -> bytes:
+        if isinstance(answer, int):
+            raise urllib.error.HTTPError(request.full_url, answer, "Bad", {}, None)  # type: ignore[arg-type]
+        return json.dumps(answer).encode()
+
+    env = {
+        "GITLAB_CI": "true",
+        "KUBE_OIDC_AUDIENCE": AUDIENCE,
+        "CLOUD_OIDC_TOKEN": jwt({"aud": AUDIENCE, "exp": int(time.time()) + 600}),
+        "VAULT_SERVER_URL": "https://vault.acme.example:8200",
+        "VAULT_ROLE": "r",
+        **extra,
+    }
+    with pytest.raises(kc.CredentialError, match=message):
+        kc.vault_token(env, vault)

@@ -1,6 +1,6 @@
-"""The CI job's way into the client's cluster (kubernetes target): no stored kubeconfig, no token.
+"""The CI job's way into the client's cluster and Vault (kubernetes target): nothing stored.
 
-Two commands, standard library only:
+Three commands, standard library only:
 
 ``python ci/kube_credentials.py kubeconfig --context NAME --server URL [--ca-file F] OUT``
     writes a kubeconfig whose one user is an exec credential plugin: this same file, run by the
@@ -14,13 +14,18 @@ Two commands, standard library only:
     (``KUBE_OIDC_AUDIENCE``) and its expiry, so the client asks again before it runs out. On
     GitHub Actions every call requests a fresh token (``ACTIONS_ID_TOKEN_REQUEST_URL``; the job
     needs ``id-token: write``): a `pulumi up` longer than one token's life keeps working. On
-    GitLab the job's ID token (``KUBE_OIDC_TOKEN``, declared under ``id_tokens`` with the same
+    GitLab the job's ID token (``CLOUD_OIDC_TOKEN``, declared under ``id_tokens`` with the same
     audience) lives as long as the job.
 
+``python ci/kube_credentials.py vault-token``
+    logs in to the client's Vault with the same OIDC token (JWT auth method at
+    ``VAULT_AUTH_PATH``, default ``jwt``, role ``VAULT_ROLE``) and prints the Vault token that
+    Pulumi's ``hashivault://`` secrets provider reads from ``VAULT_SERVER_TOKEN``.
+
 The API server maps the token to the user ``ci:<ci>:<repository>:<CI environment>``
-(docs/ci.md, "Cluster access"), which the kubernetes bootstrap binds to the environment's
-deployer Role. Errors are one line on stderr and exit 1; a token never reaches stdout except
-inside the ExecCredential the client reads.
+(bootstrap/README.md, "The API server trusts the CI's tokens"), which the kubernetes
+bootstrap binds to the environment's deployer Role. Errors are one line on stderr and exit 1;
+a token never reaches stdout except inside the ExecCredential the client reads.
 """
 
 from __future__ import annotations
@@ -65,12 +70,14 @@ _WHY = {
     "KUBE_SERVER": "the API server URL of this environment's cluster (CI variable)",
     "ACTIONS_ID_TOKEN_REQUEST_URL": "the job needs `permissions: id-token: write`",
     "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "the job needs `permissions: id-token: write`",
-    "KUBE_OIDC_TOKEN": "declare it under the job's `id_tokens` with aud $KUBE_OIDC_AUDIENCE",
+    "CLOUD_OIDC_TOKEN": "declare it under the job's `id_tokens` with aud $KUBE_OIDC_AUDIENCE",
+    "VAULT_SERVER_URL": "the client's Vault, https://HOST:PORT (CI variable)",
+    "VAULT_ROLE": "the Vault JWT role of this CI environment (CI variable)",
 }
 
 
 def _default_fetch(request: urllib.request.Request) -> bytes:
-    # The URL is GitHub's own token endpoint from the runner's environment (https).
+    # https only: GitHub's token endpoint from the runner's environment, the client's Vault.
     with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as answer:  # noqa: S310  # nosec B310
         body: bytes = answer.read()
         return body
@@ -137,16 +144,51 @@ def exec_credential(token: str, audience: str, now: datetime | None = None) -> d
     }
 
 
-def token_credential(env: Mapping[str, str], fetch: Fetch = _default_fetch) -> dict[str, Any]:
-    """The ExecCredential for this job: GitHub (a fresh token) or GitLab (the job's ID token)."""
+def job_token(env: Mapping[str, str], fetch: Fetch = _default_fetch) -> tuple[str, str]:
+    """(OIDC token, audience) of this job: GitHub (fresh) or GitLab (the job's ID token)."""
     audience = _require(env, "KUBE_OIDC_AUDIENCE")
     if env.get("GITHUB_ACTIONS") == "true":
-        token = github_token(env, audience, fetch)
-    elif env.get("GITLAB_CI") == "true":
-        token = _require(env, "KUBE_OIDC_TOKEN")
-    else:
-        raise CredentialError("not a GitHub Actions or GitLab CI job: use your own kubeconfig")
+        return github_token(env, audience, fetch), audience
+    if env.get("GITLAB_CI") == "true":
+        return _require(env, "CLOUD_OIDC_TOKEN"), audience
+    raise CredentialError("not a GitHub Actions or GitLab CI job: use your own kubeconfig")
+
+
+def token_credential(env: Mapping[str, str], fetch: Fetch = _default_fetch) -> dict[str, Any]:
+    """The ExecCredential for this job: GitHub (a fresh token) or GitLab (the job's ID token)."""
+    token, audience = job_token(env, fetch)
     return exec_credential(token, audience)
+
+
+def vault_token(env: Mapping[str, str], fetch: Fetch = _default_fetch) -> str:
+    """A Vault token from Vault's JWT auth method, for this job's OIDC token."""
+    token, audience = job_token(env, fetch)
+    exec_credential(token, audience)  # the same audience and expiry checks as the cluster's
+    server = _require(env, "VAULT_SERVER_URL").rstrip("/")
+    if not server.startswith("https://"):
+        raise CredentialError(f"VAULT_SERVER_URL must be an https URL, not {server!r}")
+    path = env.get("VAULT_AUTH_PATH") or "jwt"
+    if not all(part.isalnum() or part in "-_/" for part in path):
+        raise CredentialError(f"VAULT_AUTH_PATH {path!r} is not a Vault mount path")
+    request = urllib.request.Request(  # noqa: S310 - https checked above
+        f"{server}/v1/auth/{path}/login",
+        data=json.dumps({"role": _require(env, "VAULT_ROLE"), "jwt": token}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        body = fetch(request)
+    except urllib.error.HTTPError as error:
+        raise CredentialError(f"Vault refused the JWT login: HTTP {error.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        raise CredentialError(f"Vault did not answer: {error}") from None
+    try:
+        client_token = json.loads(body)["auth"]["client_token"]
+    except (ValueError, KeyError, TypeError):
+        raise CredentialError("Vault answered the JWT login without a token") from None
+    if not isinstance(client_token, str) or not client_token:
+        raise CredentialError("Vault answered the JWT login without a token")
+    return client_token
 
 
 def kubeconfig(
@@ -203,6 +245,7 @@ def main(
     parser = argparse.ArgumentParser(prog="kube_credentials", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("token", help="print an ExecCredential (run by kubectl/client-go)")
+    commands.add_parser("vault-token", help="print a Vault token (JWT login)")
     write = commands.add_parser("kubeconfig", help="write the job's kubeconfig")
     write.add_argument("out", type=Path)
     write.add_argument("--context", required=True, help="the stack's kubernetes:context")
@@ -212,6 +255,9 @@ def main(
     try:
         if args.command == "token":
             print(json.dumps(token_credential(environ, fetch)))
+            return 0
+        if args.command == "vault-token":
+            print(vault_token(environ, fetch))
             return 0
         config = kubeconfig(
             context=args.context,

@@ -3,9 +3,10 @@
 The pipeline's rollback returns the stack to the last successfully deployed commit (the stack
 tag ``aideploy:last-deployed-commit``), whole tree: components, policies and requirements, not
 only the stack file. A commit can be older than a resource that holds data (a bucket, a table,
-a queue, a key, a vault, a database, a registry, a log group): returning to it would delete or
-replace that resource, and its data with it. So the rollback previews first and goes on only
-when no step deletes or replaces a stateful resource; otherwise it stops and pages a person.
+a queue, a key, a vault, a database, a registry, a log group, a volume): returning to it would
+delete or replace that resource, and its data with it. So the rollback previews first and goes
+on only when no step deletes or replaces a stateful resource; otherwise it stops and pages a
+person.
 
 Pure functions over the preview's JSON, tested with recorded previews. Standard library only.
 """
@@ -19,8 +20,9 @@ from typing import Any
 
 # Resource types (Pulumi type tokens) whose deletion or replacement loses data or identity that
 # cannot be re-created: stored objects and rows, queued messages, key material (and everything
-# encrypted under it), secrets, images, logs, and the containers that hold them. azure-native
-# tokens are written without an API version (see `normalise_type`).
+# encrypted under it), secrets, images, logs, volumes, and the containers that hold them
+# (a resource group, a namespace). azure-native tokens are written without an API version (see
+# `normalise_type`). A kubernetes `*Patch` resource is not here: deleting one leaves its object.
 STATEFUL_TYPES: Mapping[str, frozenset[str]] = {
     "aws": frozenset(
         {
@@ -73,6 +75,21 @@ STATEFUL_TYPES: Mapping[str, frozenset[str]] = {
             "gcp:logging/projectBucketConfig:ProjectBucketConfig",
             "gcp:sql/databaseInstance:DatabaseInstance",
             "gcp:bigquery/dataset:Dataset",
+        }
+    ),
+    # pulumi-kubernetes tokens (kubernetes:<group>/<version>:<Kind>). The stacks keep no state in
+    # the cluster (secrets are synced from the client's store, data lives in the client's
+    # systems), so none of these is expected in a preview; any that appears is guarded.
+    "kubernetes": frozenset(
+        {
+            "kubernetes:core/v1:Namespace",  # deleting it deletes everything in it
+            "kubernetes:core/v1:PersistentVolumeClaim",  # its volume, by the reclaim policy
+            "kubernetes:core/v1:PersistentVolume",  # the disk behind it, by the reclaim policy
+            "kubernetes:core/v1:Secret",  # key material that may exist nowhere else
+            "kubernetes:apps/v1:StatefulSet",  # its pods' identities and volume claims
+            # deleting a CRD deletes every object of its kind in the whole cluster
+            "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition",
+            "kubernetes:helm.sh/v3:Release",  # uninstalls the chart, volumes and all
         }
     ),
 }
