@@ -103,6 +103,11 @@ KUBECTL_INSTALL = (
 # whose exec plugin hands client-go a fresh OIDC token, and trades the same token for a Vault
 # token (the hashivault:// secrets provider reads VAULT_SERVER_TOKEN).
 KUBE_GITLAB_LOGIN = (
+    # the client's internal CA beside the system's, for every TLS client the job runs
+    'python ci/kube_credentials.py ca-bundle "$CI_PROJECT_DIR/.ca-bundle.pem"\n'
+    'export SSL_CERT_FILE="$CI_PROJECT_DIR/.ca-bundle.pem" '
+    'AWS_CA_BUNDLE="$CI_PROJECT_DIR/.ca-bundle.pem" '
+    'REQUESTS_CA_BUNDLE="$CI_PROJECT_DIR/.ca-bundle.pem"\n'
     'python ci/kube_credentials.py kubeconfig "$CI_PROJECT_DIR/.kubeconfig" '
     '--context "$KUBE_CONTEXT"\n'
     'export KUBECONFIG="$CI_PROJECT_DIR/.kubeconfig"\n'
@@ -288,6 +293,12 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             "  run: |\n"
             + textwrap.indent(KUBECTL_INSTALL, "    ")
             + '    echo "$HOME/.local/bin" >> "$GITHUB_PATH"\n'
+            '    bundle="$RUNNER_TEMP/ca-bundle.pem"  # system CAs + CLIENT_CA_DATA\n'
+            '    python ci/kube_credentials.py ca-bundle "$bundle"\n'
+            '    export SSL_CERT_FILE="$bundle"\n'
+            "    for name in SSL_CERT_FILE AWS_CA_BUNDLE REQUESTS_CA_BUNDLE; do\n"
+            '      echo "$name=$bundle" >> "$GITHUB_ENV"\n'
+            "    done\n"
             '    python ci/kube_credentials.py kubeconfig "$RUNNER_TEMP/kubeconfig" '
             '--context "$KUBE_CONTEXT"\n'
             '    echo "KUBECONFIG=$RUNNER_TEMP/kubeconfig" >> "$GITHUB_ENV"\n'
@@ -299,6 +310,7 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
         github_deploy_session="",
         github_env=(
             "KUBE_OIDC_AUDIENCE: ${{ vars.KUBE_OIDC_AUDIENCE }}\n"
+            "CLIENT_CA_DATA: ${{ vars.CLIENT_CA_DATA }}\n"
             "VAULT_SERVER_URL: ${{ vars.VAULT_SERVER_URL }}\n"
             "AWS_ACCESS_KEY_ID: ${{ secrets.STATE_ACCESS_KEY_ID }}\n"
             "AWS_SECRET_ACCESS_KEY: ${{ secrets.STATE_SECRET_ACCESS_KEY }}\n"
@@ -320,6 +332,13 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
                 "the API server of the environment's cluster, https://HOST:PORT",
             ),
             ("KUBE_CA_DATA", "variable", "its CA certificate, `base64 -w0` of the PEM"),
+            (
+                "CLIENT_CA_DATA",
+                "variable, optional",
+                "your internal CA (`base64 -w0` of the PEM) when Vault, the object store, the "
+                "registry or the API host use it: every TLS client of the job trusts it beside "
+                "the system's CAs (`SSL_CERT_FILE`), nothing turns verification off",
+            ),
             (
                 "KUBE_OIDC_AUDIENCE",
                 "variable",

@@ -243,3 +243,37 @@ def test_vault_refusals_are_one_line(extra: dict[str, str], answer: Any, message
     }
     with pytest.raises(kc.CredentialError, match=message):
         kc.vault_token(env, vault)
+
+
+def _pem(name: str) -> str:
+    return f"-----BEGIN CERTIFICATE-----\n{name}\n-----END CERTIFICATE-----\n"
+
+
+def test_the_ca_bundle_adds_the_clients_ca_to_the_systems(tmp_path: Path) -> None:
+    system = tmp_path / "system.pem"
+    system.write_text(_pem("PUBLIC-ROOT"))
+    client = base64.b64encode(_pem("ACME-INTERNAL").encode()).decode()
+    bundle = kc.ca_bundle({"CLIENT_CA_DATA": client}, system)
+    assert bundle == _pem("PUBLIC-ROOT") + _pem("ACME-INTERNAL")
+    # without a client CA: the system's alone (the job exports SSL_CERT_FILE either way)
+    assert kc.ca_bundle({}, system) == _pem("PUBLIC-ROOT")
+    # Python's own TLS clients load it (the Vault login, the smoke tests' urllib)
+    out = tmp_path / "bundle.pem"
+    out.write_text(kc.ca_bundle({}, kc.SYSTEM_BUNDLE if kc.SYSTEM_BUNDLE.exists() else system))
+    if kc.SYSTEM_BUNDLE.exists():
+        import ssl
+
+        ssl.create_default_context(cafile=str(out))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [("not base64!", "not base64"), (base64.b64encode(b"hello").decode(), "no PEM certificate")],
+)
+def test_a_bad_client_ca_is_one_line(
+    tmp_path: Path, data: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bundle.pem"
+    assert kc.main(["ca-bundle", str(out)], {"CLIENT_CA_DATA": data}) == 1
+    assert message in capsys.readouterr().err
+    assert not out.exists()

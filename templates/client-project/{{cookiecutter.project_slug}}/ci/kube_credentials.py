@@ -17,6 +17,12 @@ Three commands, standard library only:
     GitLab the job's ID token (``CLOUD_OIDC_TOKEN``, declared under ``id_tokens`` with the same
     audience) lives as long as the job.
 
+``python ci/kube_credentials.py ca-bundle OUT``
+    writes the system's CA certificates plus the client's internal CA (``CLIENT_CA_DATA``,
+    base64 of the PEM; optional) to OUT, for ``SSL_CERT_FILE``: the Pulumi CLI and providers,
+    Python (the smoke tests, this file's Vault login) and boto3 then trust the client's
+    Vault, object store and API host without turning verification off anywhere.
+
 ``python ci/kube_credentials.py vault-token``
     logs in to the client's Vault with the same OIDC token (JWT auth method at
     ``VAULT_AUTH_PATH``, default ``jwt``, role ``VAULT_ROLE``) and prints the Vault token that
@@ -35,6 +41,7 @@ import base64
 import binascii
 import json
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -227,6 +234,32 @@ def kubeconfig(
     }
 
 
+# Where Debian/Ubuntu (the runners, python:3.11-bookworm) keep the system CA bundle.
+SYSTEM_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+
+
+def ca_bundle(env: Mapping[str, str], system: Path | None = None) -> str:
+    """The system CA bundle followed by the client's CA (``CLIENT_CA_DATA``), as PEM text."""
+    source = system
+    if source is None:
+        found = ssl.get_default_verify_paths().cafile
+        source = Path(found) if found else SYSTEM_BUNDLE
+    try:
+        text = source.read_text(encoding="ascii").rstrip("\n") + "\n"
+    except (OSError, UnicodeDecodeError):
+        raise CredentialError(f"no system CA bundle at {source}") from None
+    data = env.get("CLIENT_CA_DATA", "")
+    if not data:
+        return text
+    try:
+        pem = base64.b64decode(data, validate=True).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError):
+        raise CredentialError("CLIENT_CA_DATA is not base64 of a PEM (base64 -w0 ca.pem)") from None
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise CredentialError("CLIENT_CA_DATA holds no PEM certificate")
+    return text + pem.rstrip("\n") + "\n"
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` readable by this user only (a kubeconfig names the cluster and its CA)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -246,6 +279,8 @@ def main(
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("token", help="print an ExecCredential (run by kubectl/client-go)")
     commands.add_parser("vault-token", help="print a Vault token (JWT login)")
+    bundle = commands.add_parser("ca-bundle", help="write the system CAs + the client's CA")
+    bundle.add_argument("out", type=Path)
     write = commands.add_parser("kubeconfig", help="write the job's kubeconfig")
     write.add_argument("out", type=Path)
     write.add_argument("--context", required=True, help="the stack's kubernetes:context")
@@ -258,6 +293,12 @@ def main(
             return 0
         if args.command == "vault-token":
             print(vault_token(environ, fetch))
+            return 0
+        if args.command == "ca-bundle":
+            text = ca_bundle(environ)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="ascii")
+            print(f"CA bundle written to {args.out}")
             return 0
         config = kubeconfig(
             context=args.context,
