@@ -11,6 +11,7 @@ import base64
 import importlib.util
 import json
 import os
+import re
 import stat
 import subprocess  # nosec B404 - runs this interpreter on a file of the repository
 import sys
@@ -277,3 +278,62 @@ def test_a_bad_client_ca_is_one_line(
     assert kc.main(["ca-bundle", str(out)], {"CLIENT_CA_DATA": data}) == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+# -- the seam with the pipelines: every variable the module reads is one the job has --------
+READ = re.compile(r'(?:_require\(\w+, |\.get\()"([A-Z][A-Z0-9_]+)"')
+# Set by the CI system itself (GitHub: in jobs with `id-token: write`).
+RUNNER_SET = {
+    "github": {"GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN"},
+    "gitlab": {"GITLAB_CI"},
+}
+# Read with a default: documented in the module, never required.
+OPTIONAL = {"VAULT_AUTH_PATH", "CLIENT_CA_DATA"}
+
+
+def _project(tmp_path: Path, ci: str) -> Path:
+    from components.spec import Cloud, Pattern
+    from templates.answers import example_answers
+    from templates.generator import generate
+
+    answers = example_answers(Cloud.KUBERNETES, Pattern.API_FIRST, ci=ci)
+    return generate(answers, tmp_path / ci).path
+
+
+def test_every_variable_it_reads_is_set_where_it_runs(tmp_path: Path) -> None:
+    import yaml
+
+    read = set(READ.findall(SOURCE.read_text()))
+    assert {"KUBE_OIDC_AUDIENCE", "KUBE_SERVER", "VAULT_ROLE", "CLOUD_OIDC_TOKEN"} <= read
+    assert "VAULT_AUTH_PATH" in read and 'get("VAULT_AUTH_PATH") or "jwt"' in SOURCE.read_text()
+    # GitHub: the plugin runs inside any later step (pulumi up), so what `token` reads must be
+    # in the job's env; the login step's own env adds what only the login needs.
+    project = _project(tmp_path, "github")
+    jobs_seen = 0
+    for path in (project / ".github" / "workflows").glob("*.yml"):
+        for name, job in yaml.safe_load(path.read_text())["jobs"].items():
+            logins = [
+                s
+                for s in job.get("steps", [])
+                if "kube_credentials.py kubeconfig" in s.get("run", "")
+            ]
+            if not logins:
+                continue
+            jobs_seen += 1
+            job_env = set(job.get("env") or {}) | RUNNER_SET["github"]
+            token_reads = {"KUBE_OIDC_AUDIENCE", "GITHUB_ACTIONS", "ACTIONS_ID_TOKEN_REQUEST_URL"}
+            assert token_reads <= job_env, (path.name, name)
+            for step in logins:
+                missing = read - OPTIONAL - {"CLOUD_OIDC_TOKEN", "GITLAB_CI"}
+                missing -= job_env | set(step.get("env") or {})
+                assert not missing, (path.name, name, missing)
+                assert job.get("permissions", {}).get("id-token") == "write", (path.name, name)
+    assert jobs_seen >= 5  # previews, deploys, the drill
+    # GitLab: the job's ID token under the name the module reads, the rest CI/CD variables the
+    # client sets (docs/ci.md) or bootstrap prints.
+    project = _project(tmp_path, "gitlab")
+    ci = yaml.safe_load((project / ".gitlab-ci.yml").read_text())
+    assert "CLOUD_OIDC_TOKEN" in ci[".cloud"]["id_tokens"]
+    documented = set(re.findall(r"\| `([A-Z0-9_]+)` \|", (project / "docs" / "ci.md").read_text()))
+    missing = read - OPTIONAL - RUNNER_SET["gitlab"] - {"CLOUD_OIDC_TOKEN"} - RUNNER_SET["github"]
+    assert missing <= documented, missing - documented
