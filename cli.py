@@ -289,6 +289,22 @@ def new(
             help="aws api-first: an AWS Private CA for the internal hop (about USD 400/month).",
         ),
     ] = False,
+    llm: Annotated[
+        str | None,
+        typer.Option(
+            help="api-first: none, hosted (the cloud's model service: Bedrock, Azure OpenAI, "
+            "Vertex AI) or self-hosted (the model image), each behind a guardrail.",
+            metavar="MODE",
+        ),
+    ] = None,
+    llm_model: Annotated[
+        str | None,
+        typer.Option(help="--llm hosted: the model's id on the cloud's service.", metavar="ID"),
+    ] = None,
+    llm_model_version: Annotated[
+        str | None,
+        typer.Option(help="--llm hosted on azure: the Azure OpenAI model version.", metavar="V"),
+    ] = None,
     no_cost: Annotated[
         bool,
         typer.Option(
@@ -370,6 +386,11 @@ def new(
     if gateway and not domains:
         optional = ask.optional(None, "API domain you own (empty: the cloud's default host name)")
         domains = [optional] if optional else []
+    llm_modes = ("none", "hosted", "self-hosted")
+    if gateway and llm is None and ask.interactive:
+        llm = ask(None, "--llm", "Is the model an LLM", choices=llm_modes)
+    if llm is not None and llm not in llm_modes:
+        fail(f"unknown --llm {llm!r}: choose {', '.join(llm_modes)}")
     answers = Answers(
         name=name,
         cloud=cloud_enum,
@@ -394,6 +415,9 @@ def new(
         rollout=rollout,
         ci=ci,
         private_ca=private_ca,
+        llm=llm or "none",
+        llm_model=llm_model,
+        llm_model_version=llm_model_version,
     )
     target = output or Path(project_slug(name))
     doing = "" if no_cost else " and estimating its monthly cost"

@@ -22,6 +22,7 @@ __all__ = [
     "Tier",
     "alarm_name",
     "event_alarms",
+    "guardrail_alarms",
     "rollback_alarms",
     "serving_alarms",
     "traffic_split",
@@ -49,6 +50,10 @@ class Signal(str, Enum):
     QUEUE_OLDEST_AGE = "queue-oldest-age"
     DEAD_LETTERS = "dead-letters"
     WORKER_ERROR_RATE = "worker-error-rate"
+    # An LLM's guardrail refusing prompts or withholding answers (components.llm): a spike is an
+    # attack, a misbehaving client or a filter set too tight.
+    GUARDRAIL_BLOCKED_PROMPTS = "guardrail-blocked-prompts"
+    GUARDRAIL_BLOCKED_RESPONSES = "guardrail-blocked-responses"
 
 
 class Tier(str, Enum):
@@ -90,6 +95,31 @@ class AlarmRule:
 def serving_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
     """The alarms every serving endpoint has (policy S1), plus the canary's rollback alarms."""
     return [*endpoint_alarms(spec), *rollback_alarms(spec)]
+
+
+# The window the guardrail alarms count blocked calls over (GuardrailSettings is per 5 minutes).
+GUARDRAIL_PERIOD_SECONDS = 300
+
+
+def guardrail_alarms(spec: DeploymentSpec) -> list[AlarmRule]:
+    """Warning-tier alarms on spikes of blocked prompts and withheld answers (LLM stacks only).
+
+    Units: blocked calls per five-minute period, counted from the model server's
+    ``guardrail_blocked`` log event (components.llm.BLOCKED_EVENT) or, on premises, its counter.
+    One period is enough: a spike is news now, and nothing is rolled back for it.
+    """
+    if not spec.llm.enabled:
+        return []
+    limit = spec.llm.guardrail.alert_blocked_per_5min
+    period = GUARDRAIL_PERIOD_SECONDS
+    return [
+        AlarmRule(
+            Signal.GUARDRAIL_BLOCKED_PROMPTS, limit, Comparison.ABOVE, Tier.TICKET, period, 1
+        ),
+        AlarmRule(
+            Signal.GUARDRAIL_BLOCKED_RESPONSES, limit, Comparison.ABOVE, Tier.TICKET, period, 1
+        ),
+    ]
 
 
 def endpoint_alarms(spec: DeploymentSpec) -> list[AlarmRule]:

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from components.llm import LlmSettings, llm_problem
+
 
 class Cloud(str, Enum):
     """The clouds aideploy deploys to."""
@@ -737,6 +739,8 @@ class DeploymentSpec(_Model):
     network: NetworkSettings = NetworkSettings()
     # The client's cluster (the kubernetes target only): what it provides and how we use it.
     cluster: ClusterSettings | None = None
+    # Whether the model is an LLM, how it is reached, and its guardrail (components.llm).
+    llm: LlmSettings = LlmSettings()
     # Chosen at random when the stack is created (`aideploy new`), recorded in the stack file and
     # never changed for a live stack. None: a stack generated before suffixes existed keeps the
     # names it was deployed with.
@@ -869,6 +873,36 @@ class DeploymentSpec(_Model):
         return self
 
     @model_validator(mode="after")
+    def _llm_where_offered(self) -> DeploymentSpec:
+        problem = llm_problem(self.cloud.value, self.pattern.value, self.region, self.llm)
+        if problem:
+            raise ValueError(problem)
+        guardrail = self.llm.guardrail
+        if self.llm.enabled and guardrail.fail_open and self.environment is not Environment.DEV:
+            raise ValueError(
+                "llm.guardrail.fail_open: only dev may let calls through while the guardrail is "
+                "down; staging and prod fail closed"
+            )
+        if self.llm.enabled and guardrail.max_prompt_bytes > self.api.max_request_bytes:
+            raise ValueError(
+                f"llm.guardrail.max_prompt_bytes {guardrail.max_prompt_bytes} is above "
+                f"api.max_request_bytes {self.api.max_request_bytes}: the gateway would refuse "
+                "prompts the guardrail allows; raise api.max_request_bytes or lower the prompt cap"
+            )
+        return self
+
+    @property
+    def body_cap(self) -> int:
+        """The largest request body the gateway lets through.
+
+        With an LLM, the guardrail's ``max_prompt_bytes`` (the guardrail reads every byte up to
+        it, so no body passes unchecked); otherwise ``api.max_request_bytes``.
+        """
+        if self.llm.enabled:
+            return self.llm.guardrail.max_prompt_bytes
+        return self.api.max_request_bytes
+
+    @model_validator(mode="after")
     def _no_wildcard_dns_beyond_dev(self) -> DeploymentSpec:
         if self.api.wildcard_dns and self.environment is not Environment.DEV:
             raise ValueError(
@@ -927,6 +961,7 @@ CONFIG_SECTIONS: tuple[str, ...] = (
     "retention",
     "network",
     "cluster",
+    "llm",
     "suffix",
     "tags",
 )

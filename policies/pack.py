@@ -35,7 +35,7 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 # ``since=RULESET``. A project records the revision it was generated with in
 # config/baseline.json; a rule newer than that starts advisory there until the project's
 # config raises it, so updating a project's pack never turns its PRs red overnight.
-RULESET = 3
+RULESET = 4
 BASELINE_FILE = "baseline.json"
 
 MANDATORY = "mandatory"
@@ -46,6 +46,9 @@ SECURITY = "security"
 ENVIRONMENT_OVERRIDES: dict[str, dict[str, str]] = {
     # S2: a rollback that is not wired fails prod only; dev and staging are told.
     "aideploy-stack-require-rollback-wired-to-alarms": {"dev": ADVISORY, "staging": ADVISORY},
+    # Issue 14: an LLM without its guardrail fails staging and prod; dev is told (it may also
+    # declare fail_open there).
+    "aideploy-llm-require-guardrail": {"dev": ADVISORY},
     # Rule 26: diagnostic settings and Log Analytics retention are mandatory in prod only.
     "azure-data-plane-require-diagnostic-settings": {"staging": ADVISORY},
     "azure-log-analytics-require-retention": {"staging": ADVISORY},

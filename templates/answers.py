@@ -23,6 +23,14 @@ from pydantic import (
 
 from components.bootstrap import ENDPOINT_RE, TENANT_RE, CiSystem, account_problem
 from components.bootstrap import REPO_RE as REPO_PATTERN
+from components.llm import (
+    DEFAULT_HOSTED_MODELS,
+    MODEL_ID_RE,
+    MODEL_VERSION_RE,
+    LlmMode,
+    LlmSettings,
+    llm_problem,
+)
 from components.spec import (
     CLUSTER_PATTERNS,
     DOMAIN_REQUIRED,
@@ -144,6 +152,13 @@ class Answers(BaseModel):
     # the S3 API (host[:port], https) of the client's object store that keeps the Pulumi state.
     cluster: ClusterSettings | None = None
     state_endpoint: Annotated[str, StringConstraints(pattern=ENDPOINT_RE.pattern)] | None = None
+    # Whether the model is an LLM and how it is reached (components/llm.py); a hosted LLM names
+    # the model on the cloud's service (and, on Azure, its version).
+    llm: LlmMode = LlmMode.NONE
+    llm_model: Annotated[str, StringConstraints(pattern=MODEL_ID_RE.pattern)] | None = None
+    llm_model_version: (
+        Annotated[str, StringConstraints(pattern=MODEL_VERSION_RE.pattern)] | None
+    ) = None
 
     @field_validator("model_image", mode="before")
     @classmethod
@@ -178,6 +193,7 @@ class Answers(BaseModel):
         if not region_known(cloud, self.region):
             raise ValueError(_region_message(cloud, self.region))
         self._check_cluster()
+        self._check_llm()
         missing = [e.value for e in Environment if e not in self.accounts]
         if missing:
             raise ValueError(f"account: no account for {', '.join(missing)}")
@@ -210,6 +226,31 @@ class Answers(BaseModel):
         if self.private_ca and (cloud, pattern) != (Cloud.AWS, Pattern.API_FIRST):
             raise ValueError("private CA: only the aws api-first pattern uses one")
         return self
+
+    def _check_llm(self) -> None:
+        # The same table the spec checks, asked here so the error names the flag.
+        llm = self.llm_settings()
+        problem = llm_problem(self.cloud.value, self.pattern.value, self.region, llm)
+        if problem:
+            raise ValueError(
+                problem.replace("llm.mode", "--llm").replace("llm.model", "--llm-model")
+            )
+        if self.llm is not LlmMode.HOSTED and (self.llm_model or self.llm_model_version):
+            raise ValueError("--llm-model: only --llm hosted names a hosted model")
+
+    def llm_settings(self) -> LlmSettings:
+        """The stack files' ``llm`` section: the hosted model is the cloud's proposal unless
+        ``--llm-model`` names one (Azure also needs its version)."""
+        if self.llm is not LlmMode.HOSTED:
+            return LlmSettings(mode=self.llm)
+        default_model, default_version = DEFAULT_HOSTED_MODELS.get(self.cloud.value, ("", None))
+        model = self.llm_model or default_model
+        version = self.llm_model_version or (None if self.llm_model else default_version)
+        if not model:
+            raise ValueError(f"--llm hosted: {self.cloud.value} has no hosted model service")
+        if self.cloud is Cloud.AZURE and version is None:
+            raise ValueError("--llm-model-version: an Azure OpenAI deployment names the version")
+        return LlmSettings(mode=self.llm, model=model, model_version=version)
 
     def _check_cluster(self) -> None:
         on_cluster = self.cloud is Cloud.KUBERNETES
@@ -447,6 +488,9 @@ def cli_flags(answers: Answers, cluster_file: str | None = None) -> list[str]:
         "--jwt-issuer": a.jwt_issuer,
         "--jwt-audience": a.jwt_audience,
         "--description": a.description or None,
+        "--llm": a.llm.value if a.llm is not LlmMode.NONE else None,
+        "--llm-model": a.llm_model,
+        "--llm-model-version": a.llm_model_version,
     }
     for flag, value in optional.items():
         if value is not None:

@@ -34,6 +34,7 @@ from components.bootstrap import (
     bootstrap_specs,
     registry_of,
 )
+from components.llm import LlmMode
 from components.registry import (
     REGISTRY,
     bootstrap_waivers,
@@ -109,6 +110,7 @@ BOOTSTRAP_CONFIG = "bootstrap.json"
 SHARED_COMPONENT_FILES = (
     "__init__.py",
     "spec.py",
+    "llm.py",
     "registry.py",
     "naming.py",
     "alarms.py",
@@ -223,6 +225,9 @@ def stack_sections(
     }
     if answers.cluster is not None:
         base["cluster"] = answers.cluster.model_dump(mode="json", exclude_none=True)
+    if answers.llm is not LlmMode.NONE:
+        # Written out in full: the guardrail a reviewer approves is the one in the stack file.
+        base["llm"] = answers.llm_settings().model_dump(mode="json", exclude_none=True)
     if suffix is not None:
         base["suffix"] = suffix
     return deep_merge(base, load_profile(environment))
@@ -453,6 +458,9 @@ def template_context(
                 slug, plan.sections[Environment.DEV]
             ).model.model_dump(mode="json", include={"port", "health_path", "predict_path"}),
             "sample_model": answers.sample_model,
+            # "none", "hosted" or "self-hosted" (components/llm.py): the model server's guardrail
+            # hook, hosted-model client and the guardrail runbook are rendered by this value.
+            "llm": answers.llm.value,
             "repo": answers.repo,
             "pulumi_version": COMMON_PINS["pulumi"],
             "domains": {

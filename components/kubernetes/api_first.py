@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.alarms import alarm_name, rollback_alarms, serving_alarms
+from components.alarms import alarm_name, guardrail_alarms, rollback_alarms, serving_alarms
 from components.base import PatternComponent
 from components.kubernetes import (
     gateway,
@@ -48,6 +48,7 @@ from components.kubernetes.meta import (
     stack_labels,
 )
 from components.kubernetes.patterns import cluster_of, create_alerting
+from components.llm import hook_environment
 from components.rollout import settings_for, traffic_split
 from components.spec import DeploymentSpec
 
@@ -105,7 +106,7 @@ class KubernetesApiFirst(PatternComponent):
         self.candidate = self._create_slot(name, spec, CANDIDATE) if spec.has_candidate else None
         self._create_network(name, spec)
         self._create_edge(name, spec)
-        rules = serving_alarms(spec)
+        rules = [*serving_alarms(spec), *guardrail_alarms(spec)]
         targets = monitoring.Targets(
             namespace=self.namespace,
             route=self.route_name,
@@ -150,7 +151,12 @@ class KubernetesApiFirst(PatternComponent):
         c = workload.Container(
             image=image, port=model.port, health_path=model.health_path, cpu=cap.cpu,
             memory_mb=cap.memory_mb, gpus=self.cluster.gpus,
-            env={"MODEL_VERSION": version, "MODEL_PORT": str(model.port)},
+            # With an LLM, the model server's local guardrail check (components.llm): its
+            # settings and provider; prompts never leave the cluster for a check.
+            env={
+                "MODEL_VERSION": version, "MODEL_PORT": str(model.port),
+                **hook_environment(spec.cloud.value, spec.llm),
+            },
             ca_secret=self.ca_secret,
         )  # fmt: skip
         # Both slots scale within the profile's bounds: the HPA sizes each to its share.
@@ -253,7 +259,7 @@ class KubernetesApiFirst(PatternComponent):
         )  # fmt: skip
         gateway.create_client_policy(
             f"{name}-client", self.inside, name=object_name(name, "client"), namespace=ns,
-            labels=labels, gateway=gateway_name, buffer_bytes=api.max_request_bytes,
+            labels=labels, gateway=gateway_name, buffer_bytes=spec.body_cap,
         )  # fmt: skip
         stable_pct, candidate_pct = traffic_split(spec)
         backends = [gateway.Backend(self.stable.service, spec.model.port, stable_pct)]
@@ -277,7 +283,7 @@ class KubernetesApiFirst(PatternComponent):
         gateway.create_traffic_policy(
             f"{name}-limits", self.inside, name=object_name(name, "limits"), namespace=ns,
             labels=labels, route=self.route_name, requests=api.rate_limit_rps, unit="Second",
-            max_request_bytes=api.max_request_bytes,
+            max_request_bytes=spec.body_cap,
         )  # fmt: skip
         gateway.create_traffic_policy(
             f"{name}-health-limits", self.inside, name=object_name(name, "health-limits"),

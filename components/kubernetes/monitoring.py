@@ -51,7 +51,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.alarms import AlarmRule, Comparison, Signal, Tier
+from components.alarms import GUARDRAIL_PERIOD_SECONDS, AlarmRule, Comparison, Signal, Tier
 from components.kubernetes.meta import metadata
 from components.kubernetes.network import ENVOY_PROXY_PODS
 from components.kubernetes.release_watch import (
@@ -61,6 +61,7 @@ from components.kubernetes.release_watch import (
     model_series,
 )
 from components.kubernetes.workload import METRICS_PATH
+from components.llm import BLOCKED_COUNTER, Direction
 from components.spec import Destination, DestinationKind
 
 MONITORING_API = "monitoring.coreos.com/v1"
@@ -148,6 +149,17 @@ def _all_model_requests(t: Targets) -> str:
     return f'{REQUESTS_METRIC}{{namespace="{t.namespace}",service=~"{services}"}}'
 
 
+def _blocked(t: Targets, direction: str) -> str:
+    """Blocked calls of ``direction`` in the guardrail rules' period, over both release slots
+    (the model server's counter components.llm.BLOCKED_COUNTER)."""
+    services = f"{t.stable_service}|{t.candidate_service}"
+    series = (
+        f'{BLOCKED_COUNTER}{{namespace="{t.namespace}",service=~"{services}",'
+        f'direction="{direction}"}}'
+    )
+    return f"(sum(increase({series}[{GUARDRAIL_PERIOD_SECONDS}s])) or vector(0))"
+
+
 def _worker(t: Targets, metric: str, extra: str = "") -> str:
     return _model(t, metric, t.worker_service, extra)
 
@@ -184,6 +196,8 @@ def signal_value(signal: Signal, t: Targets, *, api: bool) -> str:
             f"(time() - min({_queue('rabbitmq_queue_head_message_timestamp', t.queue)}))"
         ),
         Signal.DEAD_LETTERS: f"sum({_queue('rabbitmq_queue_messages', t.dead_letter_queue)})",
+        Signal.GUARDRAIL_BLOCKED_PROMPTS: _blocked(t, Direction.PROMPT.value),
+        Signal.GUARDRAIL_BLOCKED_RESPONSES: _blocked(t, Direction.RESPONSE.value),
         Signal.WORKER_ERROR_RATE: (
             f"({_rate(_worker(t, 'aideploy_jobs_total', FAILED_JOBS))} / "
             f"{_rate(_worker(t, 'aideploy_jobs_total'))})"

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from pulumi_policy import Policy
 
-from policies.rules import aws, azure, gcp, kubernetes, stack
+from policies.rules import aws, azure, gcp, kubernetes, llm, stack
 
 
 def all_policies() -> list[Policy]:
-    """The pack's rules: AWS, Azure, GCP, Kubernetes, then the stack rules."""
-    return [*aws.POLICIES, *azure.POLICIES, *gcp.POLICIES, *kubernetes.POLICIES, *stack.POLICIES]
+    """The pack's rules: AWS, Azure, GCP, Kubernetes, the LLM rule, then the stack rules."""
+    return [
+        *aws.POLICIES,
+        *azure.POLICIES,
+        *gcp.POLICIES,
+        *kubernetes.POLICIES,
+        *llm.POLICIES,
+        *stack.POLICIES,
+    ]
