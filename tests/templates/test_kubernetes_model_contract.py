@@ -80,6 +80,7 @@ def cookiecutter_context(pattern: Pattern) -> dict[str, Any]:
             "project_slug": plan.answers.project_slug,
             "cloud": "kubernetes",
             "pattern": pattern.value,
+            "llm": "none",
             "model_name": model.name,
             "model_version": model.version,
             "model_contract": {

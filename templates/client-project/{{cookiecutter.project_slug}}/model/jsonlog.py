@@ -16,8 +16,11 @@ from typing import Any, TextIO
 _lock = threading.Lock()
 
 
-def log(event: str, *, severity: str = "INFO", stream: TextIO | None = None, **fields: Any) -> None:
-    """Write one log line: ``{"time", "severity", "message", ...fields}``."""
+def log(
+    event: str, /, *, severity: str = "INFO", stream: TextIO | None = None, **fields: Any
+) -> None:
+    """Write one log line: ``{"time", "severity", "message", ...fields}`` (a field may be
+    named ``event``: the guardrail's lines carry it for the metric filters)."""
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "severity": severity,

@@ -7,7 +7,13 @@
 - ``POST <predict path>`` and ``POST /invocations``: ``{"input": "text"}`` ->
   ``{"prediction", "score", "model", "version"}``; ``{"instances": [...]}`` (Vertex AI's
   shape) -> ``{"predictions": [{"prediction", "score"}, ...]}``. Malformed JSON or a wrong shape
-  is a 400, an unknown path a 404, a body over MAX_BODY_BYTES a 413, not ready a 503.
+  is a 400, an unknown path a 404, a body over the settings' max_body_bytes a 413, not ready a
+  503.
+- When the stack serves an LLM (GUARDRAIL_CONFIG set), every prompt passes the guardrail before
+  the model and every answer after it (model/guardrail.py; a hosted model's service applies it
+  itself): a blocked prompt is a 400 ``{"error", "blocked": "prompt"}``, a withheld answer a 200
+  ``{"prediction": <blocked_output_message>, "blocked": "response", ...}``, a check that failed
+  a 503 (fail closed). Each is logged as one JSON line with the reasons, never the text.
 - Logs one JSON line per request on stdout; writes no file; SIGTERM stops taking new requests,
   finishes those in flight and exits 0.
 """
@@ -26,11 +32,20 @@ from typing import Any
 
 from model import predictor, telemetry
 from model.jsonlog import log
+from model.settings import MAX_BODY_BYTES as MAX_BODY_BYTES  # the default cap, re-exported
 from model.settings import Settings
 
-# Larger than any gateway in front lets through (API Gateway 10 MB, SageMaker 6 MB, the spec's
-# max_request_bytes 1 MiB by default); a bound so a client cannot make the server buffer more.
-MAX_BODY_BYTES = 6 * 1024 * 1024
+try:
+    from model import guardrail
+except ImportError:  # only LLM projects have the guardrail hook
+    guardrail = None  # type: ignore[assignment]
+
+# What the guardrail raises (model/guardrail.py; model/llm.py raises them for a hosted model);
+# nothing without an LLM.
+_BLOCKED: tuple[type[Exception], ...] = (guardrail.Blocked,) if guardrail else ()
+_UNAVAILABLE: tuple[type[Exception], ...] = (guardrail.Unavailable,) if guardrail else ()
+# The answer to a call the guardrail could not check (fail closed).
+UNAVAILABLE_MESSAGE = "the content check is unavailable; try again later"
 # How long SIGTERM waits for requests in flight (ECS gives 30 s before SIGKILL).
 DRAIN_SECONDS = 20
 
@@ -51,9 +66,23 @@ class ModelService:
     """Readiness and predictions, apart from HTTP so they can be tested and reused (worker)."""
 
     def __init__(
-        self, settings: Settings, loader: Callable[[], predictor.Predictor] | None = None
+        self,
+        settings: Settings,
+        loader: Callable[[], predictor.Predictor] | None = None,
+        *,
+        guard: Any = None,
+        policy: Any = None,
     ) -> None:
+        """``guard``: the self-hosted hook (guardrail.Guardrail); ``policy``: the guardrail's
+        config (guardrail.Config: the blocked messages), both only when the stack serves an
+        LLM (:func:`guardrail_for` builds them from the environment)."""
         self.settings = settings
+        self.guard = guard
+        self.policy = policy
+        if policy is None and guardrail is not None:  # the messages' defaults
+            self.policy = guard.config if guard is not None else guardrail.Config()
+        # Where blocked calls are counted (make_server sets the server's recorder).
+        self.recorder: telemetry.Recorder = telemetry.NO_TELEMETRY
         self._loader = loader or (lambda: predictor.load(settings.load_seconds))
         self._model: predictor.Predictor | None = None
         self._loaded = threading.Event()
@@ -125,31 +154,74 @@ class ModelService:
             request = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return Response(400, {"error": "the body is not JSON"})
+        identity = {"model": self.settings.model_name, "version": self.settings.model_version}
         try:
             if isinstance(request, dict) and "instances" in request:
                 instances = request["instances"]
                 if not isinstance(instances, list) or not instances:
                     raise predictor.InputError("instances must be a non-empty list")
-                return Response(
-                    200, {"predictions": [self._one(item).as_dict() for item in instances]}
-                )
+                return Response(200, {"predictions": [self._one(item) for item in instances]})
             if isinstance(request, dict) and "input" in request:
-                answer = self.model.predict(request["input"])
-                return Response(
-                    200,
-                    {
-                        **answer.as_dict(),
-                        "model": self.settings.model_name,
-                        "version": self.settings.model_version,
-                    },
-                )
+                return Response(200, {**self._answer(request["input"]), **identity})
         except predictor.InputError as exc:
             return Response(400, {"error": str(exc)})
+        except _BLOCKED as exc:  # a prompt (a response is withheld in _answer)
+            self._blocked(exc)
+            return Response(400, {"error": self.policy.blocked_input_message, "blocked": "prompt"})
+        except _UNAVAILABLE as exc:
+            log(
+                guardrail.UNAVAILABLE_EVENT,
+                severity="ERROR",
+                event=guardrail.UNAVAILABLE_EVENT,
+                cause=str(exc),
+                action="refused (fail closed)",
+            )
+            return Response(503, {"error": UNAVAILABLE_MESSAGE})
         return Response(400, {"error": 'expected {"input": ...} or {"instances": [...]}'})
 
-    def _one(self, item: object) -> predictor.Prediction:
+    def _one(self, item: object) -> dict[str, object]:
         text = item.get("input") if isinstance(item, dict) else item
-        return self.model.predict(text)
+        return self._answer(text)
+
+    def _answer(self, text: object) -> dict[str, object]:
+        """One prediction as JSON: the prompt checked before the model, the answer after it
+        (an answer the guardrail withholds becomes the blocked-output message)."""
+        if self.guard is not None and isinstance(text, str):
+            text = self.guard.check_prompt(text)
+        try:
+            answer = self.model.predict(text)
+            shown = answer.as_dict()
+            if self.guard is not None and isinstance(shown.get("prediction"), str):
+                shown["prediction"] = self.guard.check_response(shown["prediction"])
+        except _BLOCKED as exc:
+            if getattr(exc, "direction", None) != "response":
+                raise
+            self._blocked(exc)
+            return {"prediction": self.policy.blocked_output_message, "blocked": "response"}
+        return shown
+
+    def _blocked(self, exc: Exception) -> None:
+        """One log line and one count per blocked call: direction and reasons, never text."""
+        direction = str(getattr(exc, "direction", "prompt"))
+        log(
+            guardrail.BLOCKED_EVENT,
+            severity="WARNING",
+            event=guardrail.BLOCKED_EVENT,
+            direction=direction,
+            reasons=list(getattr(exc, "reasons", ())),
+        )
+        self.recorder.blocked(direction)
+
+
+def guardrail_for(settings: Settings, env: Mapping[str, str] | None = None) -> tuple[Any, Any]:
+    """(hook, config) for :class:`ModelService` from the environment: (None, None) without an
+    LLM; the hook is None for a hosted model (its service checks). An LLM stack whose image
+    has no hook refuses to start rather than serve unchecked."""
+    if not settings.llm:
+        return None, None
+    if guardrail is None:
+        raise RuntimeError("GUARDRAIL_CONFIG is set but this image has no model/guardrail.py")
+    return guardrail.from_env(env), guardrail.load_config(env)
 
 
 def _handler(
@@ -183,7 +255,7 @@ def _handler(
             if length is None or not length.isdigit():
                 self._answer(Response(411, {"error": "Content-Length is required"}), close=True)
                 return
-            if int(length) > MAX_BODY_BYTES:
+            if int(length) > settings.max_body_bytes:
                 self._answer(Response(413, {"error": "the body is too large"}), close=True)
                 return
             body = self.rfile.read(int(length))
@@ -192,13 +264,15 @@ def _handler(
             except Exception as exc:  # a route's bug is this request's 500, not the server's end
                 log("route_failed", severity="ERROR", path=path, error=repr(exc))
                 response = Response(500, {"error": "internal error"})
-            self._answer(response)
+            # Counted before the answer leaves: whoever reads the metrics after getting the
+            # answer (a scrape, a test) sees this request already.
             recorder.request(
                 method="POST",
                 path=path,
                 status=response.status,
                 duration_ms=(time.monotonic() - started) * 1000,
             )
+            self._answer(response)
 
         def _answer(self, response: Response, *, quiet: bool = False, close: bool = False) -> None:
             payload = json.dumps(response.body).encode()
@@ -250,6 +324,8 @@ def make_server(
     settings = service.settings
     routes: dict[str, Route] = {path: service.predict for path in settings.predict_paths}
     routes.update(extra_routes or {})
+    if recorder is not None:
+        service.recorder = recorder
     handler = _handler(service, routes, recorder or telemetry.NO_TELEMETRY)
     return ModelHTTPServer((settings.host, settings.port), handler)
 
@@ -260,7 +336,8 @@ def serve(
     extra_routes: Callable[[ModelService], Mapping[str, Route]] | None = None,
 ) -> int:
     """Load the model, serve until SIGTERM or SIGINT, drain, and return the exit code."""
-    service = ModelService(settings)
+    guard, policy = guardrail_for(settings)
+    service = ModelService(settings, guard=guard, policy=policy)
     recorder = telemetry.start(settings)
     server = make_server(
         service,

@@ -9,6 +9,7 @@ platform that does tell the container overrides them: Vertex AI sets ``AIP_*``, 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,6 +35,14 @@ FAIL_VARIABLE = "MODEL_FAIL_PREDICTIONS"
 # Azure and GCP: MODEL_VERSION), the image's build arguments are the fallback.
 DEFAULT_MODEL_NAME = "{{ cookiecutter.model_name }}"
 DEFAULT_MODEL_VERSION = "{{ cookiecutter.model_version }}"
+# Larger than any gateway in front lets through (API Gateway 10 MB, SageMaker 6 MB, the spec's
+# max_request_bytes 1 MiB by default); a bound so a client cannot make the server buffer more.
+MAX_BODY_BYTES = 6 * 1024 * 1024
+# Set whenever the stack serves an LLM (components/llm.py): the guardrail's config, whose
+# max_prompt_bytes is then the largest body the server reads (the gateway's cap too).
+GUARDRAIL_CONFIG_VARIABLE = "GUARDRAIL_CONFIG"
+# The largest max_prompt_bytes the guardrail setting allows (components/llm.py).
+MAX_PROMPT_BYTES = 10 * 1024 * 1024
 
 
 class SettingsError(ValueError):
@@ -63,6 +72,24 @@ def _path(value: str, variable: str) -> str:
     return value
 
 
+def _guardrail_cap(text: str) -> tuple[bool, int]:
+    """(serves an LLM, largest body) from GUARDRAIL_CONFIG: its max_prompt_bytes, or the
+    default without an LLM."""
+    if not text.strip():
+        return False, MAX_BODY_BYTES
+    try:
+        cap = json.loads(text)["max_prompt_bytes"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise SettingsError(
+            f"{GUARDRAIL_CONFIG_VARIABLE}: not the guardrail's JSON with max_prompt_bytes"
+        ) from exc
+    if not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= MAX_PROMPT_BYTES:
+        raise SettingsError(
+            f"{GUARDRAIL_CONFIG_VARIABLE}: max_prompt_bytes {cap!r} is not 1..{MAX_PROMPT_BYTES}"
+        )
+    return True, cap
+
+
 @dataclass(frozen=True)
 class Settings:
     """The container's configuration, resolved once at start."""
@@ -80,6 +107,10 @@ class Settings:
     # model/Dockerfile): every prediction answers 500 while readiness stays 200, so only the
     # canary's error alarms, not the platform's health checks, can catch it.
     fail_predictions: bool = False
+    # The largest request body read; a larger one is a 413 before anything looks at it.
+    max_body_bytes: int = MAX_BODY_BYTES
+    # True when the stack serves an LLM: prompts and answers pass the guardrail (model/server.py).
+    llm: bool = False
 
     @property
     def health_paths(self) -> frozenset[str]:
@@ -108,6 +139,7 @@ class Settings:
             load_seconds = float(load_text)
         except ValueError as exc:
             raise SettingsError(f"MODEL_LOAD_SECONDS: {load_text!r} is not a number") from exc
+        llm, max_body_bytes = _guardrail_cap(env.get(GUARDRAIL_CONFIG_VARIABLE, ""))
         return cls(
             model_name=env.get("MODEL_NAME") or DEFAULT_MODEL_NAME,
             model_version=env.get("MODEL_VERSION") or DEFAULT_MODEL_VERSION,
@@ -120,4 +152,6 @@ class Settings:
             host=env.get("MODEL_HOST") or ALL_INTERFACES,
             load_seconds=max(0.0, load_seconds),
             fail_predictions=_flag(env.get(FAIL_VARIABLE, ""), FAIL_VARIABLE),
+            max_body_bytes=max_body_bytes,
+            llm=llm,
         )

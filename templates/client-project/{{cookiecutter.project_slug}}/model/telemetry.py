@@ -30,6 +30,9 @@ class Recorder:
     ) -> None:
         """One unit of work that is not an HTTP request (a job)."""
 
+    def blocked(self, direction: str) -> None:
+        """One call the guardrail blocked: ``direction`` is "prompt" or "response"."""
+
     def flush(self) -> None:
         """Send what is buffered (before the process exits)."""
 

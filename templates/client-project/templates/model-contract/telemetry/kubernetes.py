@@ -11,8 +11,9 @@
 #   http_request_duration_seconds{method, path}       the canary's p99 and latency-ratio rules
 #   aideploy_jobs_total{outcome}                      the worker's error rate (outcome="failed")
 #   aideploy_job_duration_seconds                     the worker's p50 / p95 / p99 (x 1000: ms)
+#   model_guardrail_blocked_total{direction}          blocked prompts and answers (LLM projects)
 #
-# Standard library only (the text exposition format 0.0.4): four metric families do not need a
+# Standard library only (the text exposition format 0.0.4): five metric families do not need a
 # client library in the image, and the project's tests run without one.
 METRICS_PORT_VARIABLE = "METRICS_PORT"
 METRICS_PATH = "/metrics"
@@ -31,6 +32,9 @@ HTTP_REQUESTS = "http_requests_total"
 HTTP_DURATION = "http_request_duration_seconds"
 JOBS = "aideploy_jobs_total"
 JOB_DURATION = "aideploy_job_duration_seconds"
+# components/llm.py BLOCKED_COUNTER: one per call the guardrail hook blocked, by direction.
+GUARDRAIL_BLOCKED = "model_guardrail_blocked_total"
+GUARDRAIL_DIRECTIONS = ("prompt", "response")
 
 
 def metrics_port(env: Mapping[str, str]) -> int | None:
@@ -140,7 +144,9 @@ class Metrics:
 
 
 def model_metrics(*, jobs: bool = False) -> Metrics:
-    """The families this container exports; ``jobs``: the worker's, created at 0."""
+    """The families this container exports; ``jobs``: the worker's, created at 0. The
+    guardrail's blocked-call counter exists from the start at 0 in both directions (only an
+    LLM's hook counts; the rules of an LLM stack read it, rate() sees the first block)."""
     metrics = Metrics()
     metrics.counter(
         HTTP_REQUESTS, "HTTP requests answered, by status code.", ("code", "method", "path")
@@ -153,6 +159,9 @@ def model_metrics(*, jobs: bool = False) -> Metrics:
     if jobs:
         for outcome in JOB_OUTCOMES:
             metrics.inc(JOBS, {"outcome": outcome}, 0)
+    metrics.counter(GUARDRAIL_BLOCKED, "Calls the guardrail blocked, by direction.", ("direction",))
+    for direction in GUARDRAIL_DIRECTIONS:
+        metrics.inc(GUARDRAIL_BLOCKED, {"direction": direction}, 0)
     return metrics
 
 
@@ -187,6 +196,11 @@ class PrometheusRecorder(Recorder):
         """One job attempt: its outcome and its processing time."""
         self.metrics.inc(JOBS, {"outcome": JOB_OUTCOMES[0] if success else JOB_OUTCOMES[1]})
         self.metrics.observe(JOB_DURATION, {}, max(0.0, duration_ms) / 1000)
+
+    def blocked(self, direction: str) -> None:
+        """One call the guardrail blocked: prompt or response."""
+        if direction in GUARDRAIL_DIRECTIONS:
+            self.metrics.inc(GUARDRAIL_BLOCKED, {"direction": direction})
 
     def close(self) -> None:
         """Stop serving the metrics (tests; a container just exits)."""
