@@ -255,14 +255,16 @@ LLM_REGIONS: dict[str, dict[LlmMode, frozenset[str] | None]] = {
         ),
     },
     "gcp": {
-        LlmMode.HOSTED: frozenset(
-            {"us-central1", "us-east1", "us-east4", "us-west1", "europe-west4", "europe-west1"}
-        ),
+        # Model Armor's Vertex AI integration (generateContent with a template or the floor
+        # setting): these four locations only (Model Armor docs, "Integration with Vertex AI").
+        LlmMode.HOSTED: frozenset({"us-central1", "us-east4", "us-west1", "europe-west4"}),
+        # Model Armor's regional locations (Model Armor docs, "Locations"; also
+        # australia-southeast2 and northamerica-northeast2, which the spec's region table lacks).
         LlmMode.SELF_HOSTED: frozenset(
             {
-                "us-central1", "us-east1", "us-east4", "us-west1", "us-west2", "europe-west1",
-                "europe-west2", "europe-west3", "europe-west4", "asia-northeast1",
-                "asia-southeast1", "australia-southeast1",
+                "asia-northeast1", "asia-northeast3", "asia-south1", "asia-southeast1",
+                "us-central1", "us-east1", "us-east4", "us-west1", "europe-southwest1",
+                "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-west9",
             }
         ),
     },
@@ -270,9 +272,28 @@ LLM_REGIONS: dict[str, dict[LlmMode, frozenset[str] | None]] = {
     "kubernetes": {LlmMode.SELF_HOSTED: None},
 }  # fmt: skip
 
+# What a mode needs in the region, in words (for the error that names it).
+SERVICES: dict[tuple[str, LlmMode], str] = {
+    ("aws", LlmMode.HOSTED): "Amazon Bedrock with guardrails",
+    ("aws", LlmMode.SELF_HOSTED): "Amazon Bedrock guardrails (ApplyGuardrail)",
+    ("azure", LlmMode.HOSTED): "Azure OpenAI",
+    ("azure", LlmMode.SELF_HOSTED): "Azure AI Content Safety",
+    ("gcp", LlmMode.HOSTED): "Model Armor's Vertex AI integration",
+    ("gcp", LlmMode.SELF_HOSTED): "Model Armor",
+}
+
+
+def _nearby(regions: frozenset[str], region: str) -> str:
+    """Up to five offered regions, those of the same geography (name prefix) first."""
+    geography = region.split("-", 1)[0] if "-" in region else region[:4]
+    ranked = sorted(regions, key=lambda r: (not r.startswith(geography), r))
+    return ", ".join(ranked[:5]) + (" ..." if len(ranked) > 5 else "")
+
+
 # Clouds whose guardrail service has a denied-topic filter (Model Armor has none; the local
-# check cannot judge topics by meaning).
-DENIED_TOPIC_CLOUDS: frozenset[str] = frozenset({"aws", "azure"})
+# check cannot judge topics by meaning; Azure's RAI policy of API 2025-06-01 cannot reference a
+# custom topic and Content Safety has no topic check: components/azure/guardrail.py).
+DENIED_TOPIC_CLOUDS: frozenset[str] = frozenset({"aws"})
 # Patterns an LLM is served behind (a gateway in front of the serving container).
 LLM_PATTERNS: frozenset[str] = frozenset({"api-first"})
 
@@ -281,20 +302,43 @@ def llm_problem(cloud: str, pattern: str, region: str, llm: LlmSettings) -> str 
     """Why ``llm`` cannot run on ``cloud``/``pattern`` in ``region``, or None when it can."""
     if not llm.enabled:
         return None
+    problem = llm_place_problem(cloud, pattern, region, llm.mode)
+    if problem:
+        return problem
+    return _settings_problem(cloud, llm)
+
+
+def llm_place_problem(cloud: str, pattern: str, region: str, mode: LlmMode) -> str | None:
+    """Why an LLM in ``mode`` cannot be served on ``cloud``/``pattern`` in ``region``."""
+    if mode is LlmMode.NONE:
+        return None
     if pattern not in LLM_PATTERNS:
         return (
-            f"llm.mode {llm.mode.value}: an LLM is served behind the api-first pattern's gateway "
+            f"mode {mode.value}: an LLM is served behind the api-first pattern's gateway "
             f"(not {pattern}); use --llm none for {pattern}"
         )
     modes = LLM_REGIONS.get(cloud, {})
-    if llm.mode not in modes:
-        return f"llm.mode {llm.mode.value}: {cloud} has no hosted model service; use self-hosted"
-    regions = modes[llm.mode]
+    if mode not in modes:
+        return f"mode {mode.value}: {cloud} has no hosted model service; use self-hosted"
+    regions = modes[mode]
     if regions is not None and region not in regions:
         return (
-            f"llm.mode {llm.mode.value}: {cloud}'s model guardrail is not offered in {region} "
-            f"(e.g. {', '.join(sorted(regions)[:4])})"
+            f"mode {mode.value}: {SERVICES[(cloud, mode)]} is not offered in {region}; "
+            f"choose {_nearby(regions, region)}"
         )
+    return None
+
+
+def _settings_problem(cloud: str, llm: LlmSettings) -> str | None:
+    if llm.mode is LlmMode.HOSTED:
+        shape, example = MODEL_ID_SHAPES[cloud]
+        if not shape.match(llm.model or ""):
+            return f"llm.model {llm.model!r}: on {cloud} give {example}"
+        versioned = cloud in VERSIONED_MODEL_CLOUDS
+        if versioned and llm.model_version is None:
+            return f"llm.model_version: an Azure OpenAI deployment needs the version of {llm.model}"
+        if not versioned and llm.model_version is not None:
+            return f"llm.model_version: only Azure OpenAI models take a version (not {cloud})"
     if llm.guardrail.denied_topics and cloud not in DENIED_TOPIC_CLOUDS:
         return (
             f"llm.guardrail.denied_topics: {cloud}'s guardrail has no denied-topic filter; "
@@ -352,12 +396,52 @@ LLM_PROVIDERS: dict[str, LlmProvider] = {
     "azure": LlmProvider.AZURE_OPENAI,
     "gcp": LlmProvider.VERTEX,
 }
-# The hosted model `aideploy new --llm hosted` proposes per cloud (--llm-model overrides).
+# The hosted model `aideploy new --llm hosted` proposes per cloud (--llm-model overrides). On
+# Bedrock, Nova Lite is served directly in us-east-1 only; elsewhere through the system-defined
+# cross-Region inference profile of the Region's geography (BEDROCK_GEOGRAPHIES), which the
+# stack's IAM names with its models (components/aws/guardrail.py). Azure needs the version.
 DEFAULT_HOSTED_MODELS: dict[str, tuple[str, str | None]] = {
     "aws": ("amazon.nova-lite-v1:0", None),
     "azure": ("gpt-4o-mini", "2024-07-18"),
     "gcp": ("gemini-2.5-flash", None),
 }
+# Region prefix -> the geography of Bedrock's system-defined inference profiles ("eu." ...).
+BEDROCK_GEOGRAPHIES: dict[str, str] = {"us-": "us", "eu-": "eu", "ap-": "apac"}
+
+
+def default_hosted_model(cloud: str, region: str) -> tuple[str, str | None] | None:
+    """The model (and version) to propose for a hosted LLM in ``region``, or None when there is
+    no safe proposal there (the user names one with --llm-model)."""
+    if cloud not in DEFAULT_HOSTED_MODELS:
+        return None
+    model, version = DEFAULT_HOSTED_MODELS[cloud]
+    if cloud == "aws":
+        geography = next((g for p, g in BEDROCK_GEOGRAPHIES.items() if region.startswith(p)), None)
+        if geography is None:
+            return None
+        model = f"{geography}.{model}"
+    return model, version
+
+
+# What a model id looks like on each service: Bedrock "<provider>.<model>" (optionally behind a
+# profile's geography), an Azure OpenAI model name, a Vertex AI publisher model. A model of
+# another cloud is refused here, not at the first call (a 503 in production).
+MODEL_ID_SHAPES: dict[str, tuple[re.Pattern[str], str]] = {
+    "aws": (
+        re.compile(r"^(?:(?:us|eu|apac|jp|au|ca|us-gov|global)\.)?[a-z0-9-]+\.[A-Za-z0-9._:-]+$"),
+        "a Bedrock model id or inference profile, e.g. eu.amazon.nova-lite-v1:0",
+    ),
+    "azure": (
+        re.compile(r"^[a-z0-9][a-z0-9.-]*$"),
+        "an Azure OpenAI model name, e.g. gpt-4o-mini (with --llm-model-version)",
+    ),
+    "gcp": (
+        re.compile(r"^[a-z0-9][a-z0-9.-]*(?:@[0-9]+)?$"),
+        "a Vertex AI Gemini model, e.g. gemini-2.5-flash",
+    ),
+}
+# Clouds whose hosted model takes a version (an Azure OpenAI deployment names it).
+VERSIONED_MODEL_CLOUDS: frozenset[str] = frozenset({"azure"})
 
 # The model server logs one JSON line per blocked call, never with the prompt or the answer:
 #   {"event": "guardrail_blocked", "direction": "prompt"|"response", "reasons": [...], ...}

@@ -32,13 +32,17 @@ SAMPLES: list[tuple[str, str, str, list[str]]] = [
         "acme-support", "aws", "api-first",
         ["--region", "eu-west-1", "--account", "dev=111111111111",
          "--account", "staging=111111111111", "--account", "prod=222222222222",
-         "--jwt-issuer", "https://login.acme.example", "--jwt-audience", "api://acme-support"],
+         "--jwt-issuer", "https://login.acme.example", "--jwt-audience", "api://acme-support",
+         # an LLM on Amazon Bedrock behind a Bedrock guardrail (docs/llm.md)
+         "--llm", "hosted"],
     ),
     (
         "globex-assist", "azure", "api-first",
         ["--region", "westeurope", "--account", "00000000-0000-0000-0000-000000000001",
          "--tenant", "44444444-4444-4444-4444-444444444444",
-         "--jwt-issuer", "https://login.globex.example", "--jwt-audience", "api://assist"],
+         "--jwt-issuer", "https://login.globex.example", "--jwt-audience", "api://assist",
+         # the client's own LLM image; its server checks prompts and answers with Content Safety
+         "--llm", "self-hosted"],
     ),
     (
         "initech-search", "gcp", "api-first",
@@ -72,7 +76,9 @@ SAMPLES: list[tuple[str, str, str, list[str]]] = [
          "--cluster", "CLUSTER_FILE", "--state-endpoint", "s3.umbrella.example",
          "--model-image", "registry.umbrella.example/triage/model@sha256:" + "4" * 64,
          "--domain", "triage.umbrella.example",
-         "--jwt-issuer", "https://login.umbrella.example", "--jwt-audience", "triage"],
+         "--jwt-issuer", "https://login.umbrella.example", "--jwt-audience", "triage",
+         # on premises the guardrail check runs in the model server: prompts stay on site
+         "--llm", "self-hosted"],
     ),
 ]  # fmt: skip
 

@@ -24,11 +24,12 @@ from pydantic import (
 from components.bootstrap import ENDPOINT_RE, TENANT_RE, CiSystem, account_problem
 from components.bootstrap import REPO_RE as REPO_PATTERN
 from components.llm import (
-    DEFAULT_HOSTED_MODELS,
     MODEL_ID_RE,
     MODEL_VERSION_RE,
     LlmMode,
     LlmSettings,
+    default_hosted_model,
+    llm_place_problem,
     llm_problem,
 )
 from components.spec import (
@@ -60,6 +61,12 @@ from components.spec import (
     registry_problem,
 )
 
+# The spec's llm fields and the `aideploy new` flags that give them (errors name the flag).
+LLM_FLAGS: dict[str, str] = {
+    "llm.mode": "--llm",
+    "llm.model_version": "--llm-model-version",
+    "llm.model": "--llm-model",
+}
 _NAME_INPUT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9 _.-]{0,59}$")
 _DESCRIPTION_MAX = 200
 
@@ -229,28 +236,37 @@ class Answers(BaseModel):
 
     def _check_llm(self) -> None:
         # The same table the spec checks, asked here so the error names the flag.
-        llm = self.llm_settings()
-        problem = llm_problem(self.cloud.value, self.pattern.value, self.region, llm)
-        if problem:
-            raise ValueError(
-                problem.replace("llm.mode", "--llm").replace("llm.model", "--llm-model")
-            )
         if self.llm is not LlmMode.HOSTED and (self.llm_model or self.llm_model_version):
-            raise ValueError("--llm-model: only --llm hosted names a hosted model")
+            flag = "--llm-model" if self.llm_model else "--llm-model-version"
+            raise ValueError(f"{flag}: only --llm hosted names a hosted model")
+        where = (self.cloud.value, self.pattern.value, self.region)
+        problem = llm_place_problem(*where, self.llm) or llm_problem(*where, self.llm_settings())
+        if problem:
+            for field, flag in LLM_FLAGS.items():
+                if problem.startswith((f"{field} ", f"{field}:")):
+                    problem = flag + problem.removeprefix(field)
+                    break
+            raise ValueError(problem)
 
     def llm_settings(self) -> LlmSettings:
-        """The stack files' ``llm`` section: the hosted model is the cloud's proposal unless
-        ``--llm-model`` names one (Azure also needs its version)."""
+        """The stack files' ``llm`` section: the hosted model is the cloud's proposal for the
+        region unless ``--llm-model`` names one (Azure also needs its version)."""
         if self.llm is not LlmMode.HOSTED:
             return LlmSettings(mode=self.llm)
-        default_model, default_version = DEFAULT_HOSTED_MODELS.get(self.cloud.value, ("", None))
-        model = self.llm_model or default_model
-        version = self.llm_model_version or (None if self.llm_model else default_version)
-        if not model:
-            raise ValueError(f"--llm hosted: {self.cloud.value} has no hosted model service")
-        if self.cloud is Cloud.AZURE and version is None:
-            raise ValueError("--llm-model-version: an Azure OpenAI deployment names the version")
-        return LlmSettings(mode=self.llm, model=model, model_version=version)
+        if self.llm_model is not None:
+            return LlmSettings(
+                mode=self.llm, model=self.llm_model, model_version=self.llm_model_version
+            )
+        proposal = default_hosted_model(self.cloud.value, self.region)
+        if proposal is None:
+            raise ValueError(
+                f"--llm-model: there is no model to propose on {self.cloud.value} in "
+                f"{self.region}; name one offered there"
+            )
+        model, version = proposal
+        return LlmSettings(
+            mode=self.llm, model=model, model_version=self.llm_model_version or version
+        )
 
     def _check_cluster(self) -> None:
         on_cluster = self.cloud is Cloud.KUBERNETES

@@ -461,6 +461,7 @@ def template_context(
             # "none", "hosted" or "self-hosted" (components/llm.py): the model server's guardrail
             # hook, hosted-model client and the guardrail runbook are rendered by this value.
             "llm": answers.llm.value,
+            "llm_model": answers.llm_settings().model or "",
             "repo": answers.repo,
             "pulumi_version": COMMON_PINS["pulumi"],
             "domains": {

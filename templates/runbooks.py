@@ -17,7 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 from components import embedded_telemetry as telemetry
-from components.alarms import AlarmRule, Signal, alarm_name, event_alarms, rollback_alarms
+from components.alarms import (
+    AlarmRule,
+    Signal,
+    alarm_name,
+    event_alarms,
+    guardrail_alarms,
+    rollback_alarms,
+)
+from components.llm import BLOCKED_EVENT, UNAVAILABLE_EVENT, Direction
 from components.naming import resource_name
 from components.spec import (
     RELEASE_OUTPUTS,
@@ -31,6 +39,8 @@ from components.spec import (
 
 # The environments a runbook covers: where rollback alarms exist and the drill runs.
 RUNBOOK_ENVIRONMENTS = (Environment.STAGING, Environment.PROD)
+# The ECS workload whose containers serve the api-first model (components/aws/api_first.py).
+AWS_SERVING_ROLE = "serving"
 TIERS = ("page", "ticket", "info")
 # Without a candidate (event-driven) the alarms that say a release broke the worker: its errors,
 # its latency and work left waiting (every cloud's event-driven component creates these).
@@ -268,6 +278,48 @@ def _alarm(spec: DeploymentSpec, rule: AlarmRule) -> dict[str, Any]:
     }
 
 
+def _guardrail_logs(spec: DeploymentSpec) -> dict[str, Any]:
+    """Where the model server's guardrail lines are read, per cloud (the components' names)."""
+    if spec.cloud is Cloud.AWS:
+        from components.aws.security import ecs_log_group_name
+
+        return {"log_group": ecs_log_group_name(spec, AWS_SERVING_ROLE)}
+    if spec.cloud is Cloud.AZURE:
+        return _azure_api_first(spec)
+    if spec.cloud is Cloud.GCP:
+        return {"services": _gcp_api_first(spec)["services"]}
+    from components.kubernetes.meta import NAME_LABEL, label_value
+
+    # Both release slots' model pods carry the component's name label (components.kubernetes.meta).
+    return {**_kubernetes_common(spec), "pods": f"{NAME_LABEL}={label_value(spec.project)}"}
+
+
+def guardrail_context(spec: DeploymentSpec) -> dict[str, Any] | None:
+    """The guardrail runbook's part of one environment (None without an LLM): its alarms by
+    their exact names and where the blocked-call lines are read."""
+    if not spec.llm.enabled:
+        return None
+    g = spec.llm.guardrail
+    return {
+        "mode": spec.llm.mode.value,
+        "alarms": [
+            {
+                "name": alarm_name(spec, rule.key),
+                "direction": (
+                    Direction.PROMPT.value
+                    if rule.signal is Signal.GUARDRAIL_BLOCKED_PROMPTS
+                    else Direction.RESPONSE.value
+                ),
+                "threshold": int(rule.threshold),
+                "minutes": rule.period_seconds * rule.evaluation_periods // 60,
+            }
+            for rule in guardrail_alarms(spec)
+        ],
+        "logs": _guardrail_logs(spec),
+        "fail_open": g.fail_open,
+    }
+
+
 def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
     """One environment's part of the runbook: its alarms, names, routes and timings."""
     if spec.pattern in SHIPPED_PATTERNS:
@@ -284,6 +336,7 @@ def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
         "env": spec.environment.value,
         "region": spec.region,
         "alarms": alarms,
+        "guardrail": guardrail_context(spec),
         "names": _names_of(spec),
         "tiers": [
             {
@@ -335,4 +388,9 @@ def runbook_context(specs: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
         return {"envs": envs, "prod": {}}
     spec = specs[RUNBOOK_ENVIRONMENTS[-1]]
     webhooks = WEBHOOK_SOURCES.get(spec.cloud, _pulumi_secret_webhooks)(spec)
-    return {"envs": envs, "prod": envs[-1], "webhooks_md": webhooks}
+    return {
+        "envs": envs,
+        "prod": envs[-1],
+        "webhooks_md": webhooks,
+        "guardrail_events": {"blocked": BLOCKED_EVENT, "unavailable": UNAVAILABLE_EVENT},
+    }

@@ -26,10 +26,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.alarms import Signal, Tier, serving_alarms
+from components.alarms import Signal, Tier, guardrail_alarms, serving_alarms
 from components.aws import (
     api_gateway,
     fargate,
+    guardrail,
     monitoring,
     network,
     release,
@@ -287,11 +288,19 @@ class AwsApiFirst(PatternComponent):
             ),
         )
         self.network = network.create_network(name, spec, self.key, o)
+        # An LLM stack: the Bedrock guardrail (and its pinned version) under the stack's key.
+        self.guardrail = (
+            guardrail.create_guardrail(name, spec, self.key, o) if spec.llm.enabled else None
+        )
         self.stable, self.canary = rollout.variants(spec)
         self._create_load_balancer()
         self._create_api()
         self._create_monitoring()
         self._create_serving()
+        self._create_guardrail_alarms()
+        self.dashboard = monitoring.create_dashboard(
+            name, spec, self.alarms, o, title=f"{spec.project} {spec.environment.value} API"
+        )
 
         self.endpoint_url = self._endpoint_url()
         self.health_url = self._endpoint_url(spec.model.health_path)
@@ -830,8 +839,16 @@ class AwsApiFirst(PatternComponent):
         self.alarm_defs = monitoring.alarm_defs(
             serving_alarms(spec), monitoring.API_GATEWAY_METRICS, has_candidate=spec.has_candidate
         )
+        # Empty without an LLM; their metric filters need the serving log group (below).
+        self.guardrail_defs = monitoring.alarm_defs(
+            guardrail_alarms(spec), monitoring.guardrail_metrics(spec)
+        )
         self.topics = monitoring.create_alert_topics(
-            name, spec, self.key, monitoring.tiers_used(self.alarm_defs), o
+            name,
+            spec,
+            self.key,
+            monitoring.tiers_used([*self.alarm_defs, *self.guardrail_defs]),
+            o,
         )
         dimensions: dict[str, Mapping[str, pulumi.Input[str]]] = {
             "api": {"ApiName": self.rest_api.name, "Stage": self.stage.stage_name},
@@ -856,9 +873,6 @@ class AwsApiFirst(PatternComponent):
             opts=o,
         )
         self.alarms[uptime.UPTIME_KEY] = self.uptime.alarm
-        self.dashboard = monitoring.create_dashboard(
-            name, spec, self.alarms, o, title=f"{spec.project} {spec.environment.value} API"
-        )
         self.rollback_function = release.create_rollback_function(
             name,
             spec,
@@ -877,14 +891,23 @@ class AwsApiFirst(PatternComponent):
             name, spec, self.key, "serving", [self.stable.image, self.canary.image], o
         )
         self.cluster, self.app_logs, execution_role = ecs.cluster, ecs.logs, ecs.execution_role
-        # The model process needs no AWS API: its role exists so it has an identity, not rights.
+        # Without an LLM the model process needs no AWS API: its role exists so it has an
+        # identity, not rights. With one it calls its guardrail (and the hosted model) only.
         task_role = security.create_role(
             f"{name}-task-role",
             spec,
             "ecs-tasks.amazonaws.com",
-            [],
+            (
+                guardrail.task_role_statements(spec, self.guardrail, self.key)
+                if self.guardrail is not None
+                else []
+            ),
             o,
-            description="Model container identity; grants nothing",
+            description=(
+                "Model container identity: its Bedrock guardrail and model only"
+                if self.guardrail is not None
+                else "Model container identity; grants nothing"
+            ),
         )
         self.task_sg = aws.ec2.SecurityGroup(
             f"{name}-task-sg",
@@ -933,6 +956,26 @@ class AwsApiFirst(PatternComponent):
             self._autoscale(variant, service)
             self.services[variant.role] = service
 
+    def _create_guardrail_alarms(self) -> None:
+        """LLM stacks: count blocked prompts and withheld answers from the serving container's
+        log lines, and alarm on spikes at the ticket tier (on the dashboard with the rest)."""
+        if not self.guardrail_defs:
+            return
+        name, spec, o = self.name, self.spec, self._o
+        filters = monitoring.create_blocked_filters(name, spec, self.app_logs, o)
+        alarms = monitoring.create_alarms(
+            name,
+            spec,
+            self.guardrail_defs,
+            {"guardrail": {}},
+            self.topics,
+            # The metric exists once its filter does.
+            pulumi.ResourceOptions.merge(
+                o, pulumi.ResourceOptions(depends_on=list(filters.values()))
+            ),
+        )
+        self.alarms.update(alarms)
+
     def _task_definition(
         self,
         variant: rollout.Variant,
@@ -940,11 +983,13 @@ class AwsApiFirst(PatternComponent):
         task_role: pulumi.Output[str],
     ) -> aws.ecs.TaskDefinition:
         name, spec = self.name, self.spec
-        environment = [
+        environment: list[dict[str, pulumi.Input[str]]] = [
             {"name": "MODEL_NAME", "value": spec.model.name},
             {"name": "MODEL_VERSION", "value": variant.version},
             {"name": "VARIANT", "value": variant.role},
         ]
+        if self.guardrail is not None:
+            environment += guardrail.container_environment(spec, self.guardrail)
         return fargate.create_task_definition(
             f"{name}-{variant.role}-task",
             spec,

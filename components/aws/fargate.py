@@ -86,7 +86,7 @@ def create_task_definition(
     spec: DeploymentSpec,
     role: str,
     container: Container,
-    environment: pulumi.Input[Sequence[Mapping[str, str]]],
+    environment: pulumi.Input[Sequence[Mapping[str, pulumi.Input[str]]]],
     log_group: aws.cloudwatch.LogGroup,
     execution_role: pulumi.Input[str],
     task_role: pulumi.Input[str],
@@ -94,7 +94,8 @@ def create_task_definition(
     opts: pulumi.ResourceOptions,
 ) -> aws.ecs.TaskDefinition:
     """The hardened Fargate task definition of one container (family ``<project>-<env>-<role>``),
-    sized by the spec's capacity; ``environment`` may hold outputs (queue URLs, bucket names)."""
+    sized by the spec's capacity; ``environment`` may hold outputs (queue URLs, bucket names, a
+    guardrail's id and version)."""
     definitions = pulumi.Output.all(pulumi.Output.from_input(environment), log_group.name).apply(
         lambda v: json.dumps(
             [hardened_container(container, v[0], v[1], spec.region)], sort_keys=True

@@ -18,6 +18,7 @@ import pulumi_aws as aws
 
 from components.alarms import AlarmRule, Comparison, Signal, Tier, alarm_name
 from components.aws import notify, security
+from components.llm import BLOCKED_EVENT, Direction
 from components.naming import resource_name
 from components.spec import DeploymentSpec, Destination, DestinationKind
 
@@ -234,6 +235,76 @@ SQS_WORKER_METRICS: Mapping[Signal, SignalMetric] = {
     Signal.LATENCY_P95: _single(WORKER_NAMESPACE, "ProcessingTime", "p95", "worker"),
     Signal.LATENCY_P99: _single(WORKER_NAMESPACE, "ProcessingTime", "p99", "worker"),
 }
+
+# LLM stacks: the model server logs one JSON line per blocked call (components.llm.BLOCKED_EVENT,
+# ``{"event": "guardrail_blocked", "direction": "prompt"|"response", "reasons": [...]}``), and a
+# CloudWatch Logs metric filter per direction on the serving container's log group counts them
+# (value 1 per line) into a per-stack namespace: a filter cannot set a constant dimension, so
+# the namespace keeps two stacks of one account apart.
+GUARDRAIL_NAMESPACE = "aideploy/Guardrail"
+# The log line's fields the filters read (the model server's contract, components.llm).
+BLOCKED_EVENT_FIELD = "event"
+BLOCKED_DIRECTION_FIELD = "direction"
+GUARDRAIL_SIGNALS: Mapping[Signal, Direction] = {
+    Signal.GUARDRAIL_BLOCKED_PROMPTS: Direction.PROMPT,
+    Signal.GUARDRAIL_BLOCKED_RESPONSES: Direction.RESPONSE,
+}
+GUARDRAIL_METRIC_NAMES: Mapping[Direction, str] = {
+    Direction.PROMPT: "BlockedPrompts",
+    Direction.RESPONSE: "BlockedResponses",
+}
+
+
+def blocked_filter_pattern(direction: Direction) -> str:
+    """The CloudWatch Logs filter pattern matching one direction's blocked-call lines."""
+    return (
+        f'{{ ($.{BLOCKED_EVENT_FIELD} = "{BLOCKED_EVENT}") && '
+        f'($.{BLOCKED_DIRECTION_FIELD} = "{direction.value}") }}'
+    )
+
+
+def guardrail_namespace(spec: DeploymentSpec) -> str:
+    """The stack's own namespace for the blocked-call metrics."""
+    return f"{GUARDRAIL_NAMESPACE}/{spec.project}-{spec.environment.value}"
+
+
+def guardrail_metrics(spec: DeploymentSpec) -> dict[Signal, SignalMetric]:
+    """The table for components.alarms.guardrail_alarms: blocked calls summed per period
+    (dimension set ``guardrail``: none, the namespace is the stack's)."""
+    namespace = guardrail_namespace(spec)
+    return {
+        signal: _single(namespace, GUARDRAIL_METRIC_NAMES[direction], "Sum", "guardrail")
+        for signal, direction in GUARDRAIL_SIGNALS.items()
+    }
+
+
+def create_blocked_filters(
+    name: str,
+    spec: DeploymentSpec,
+    log_group: aws.cloudwatch.LogGroup,
+    opts: pulumi.ResourceOptions,
+) -> dict[Signal, aws.cloudwatch.LogMetricFilter]:
+    """One metric filter per direction on ``log_group`` (the serving container's logs)."""
+    namespace = guardrail_namespace(spec)
+    filters = {}
+    for signal, direction in GUARDRAIL_SIGNALS.items():
+        filters[signal] = aws.cloudwatch.LogMetricFilter(
+            f"{name}-filter-{signal.value}",
+            name=resource_name(
+                "aws", "default", spec.project, spec.environment.value, signal.value
+            ),
+            log_group_name=log_group.name,
+            pattern=blocked_filter_pattern(direction),
+            metric_transformation=aws.cloudwatch.LogMetricFilterMetricTransformationArgs(
+                name=GUARDRAIL_METRIC_NAMES[direction],
+                namespace=namespace,
+                value="1",
+                unit="Count",
+            ),
+            opts=opts,
+        )
+    return filters
+
 
 COMPARISON_OPERATORS: Mapping[Comparison, str] = {
     Comparison.ABOVE: "GreaterThanThreshold",

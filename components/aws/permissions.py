@@ -166,11 +166,15 @@ LOG_GROUP_ACTIONS = (
     "logs:AssociateKmsKey",
     "logs:CreateLogGroup",
     "logs:DeleteLogGroup",
+    "logs:DeleteMetricFilter",
     "logs:DeleteRetentionPolicy",
     "logs:DescribeLogGroups",
+    # LLM stacks count blocked calls with metric filters on the serving log group.
+    "logs:DescribeMetricFilters",
     "logs:DisassociateKmsKey",
     "logs:ListTagsForResource",
     "logs:ListTagsLogGroup",
+    "logs:PutMetricFilter",
     "logs:PutRetentionPolicy",
     "logs:TagLogGroup",
     "logs:TagResource",
@@ -293,6 +297,18 @@ SYNTHETICS_LAMBDA_ACTIONS = (
     "lambda:PublishVersion",
     "lambda:UpdateFunctionCode",
     "lambda:UpdateFunctionConfiguration",
+)
+# The Bedrock guardrail of an LLM stack (components/aws/guardrail.py). Guardrail ARNs end in a
+# generated id, so tags scope them: created with this stack's tags, managed only when tagged.
+# A version is a guardrail ARN plus a number; DeleteGuardrail with a version deletes that one.
+BEDROCK_GUARDRAIL_ACTIONS = (
+    "bedrock:CreateGuardrailVersion",
+    "bedrock:DeleteGuardrail",
+    "bedrock:GetGuardrail",
+    "bedrock:ListTagsForResource",
+    "bedrock:TagResource",
+    "bedrock:UntagResource",
+    "bedrock:UpdateGuardrail",
 )
 PCA_ACTIONS = (
     "acm-pca:CreatePermission",
@@ -445,6 +461,17 @@ GRANTS: Mapping[str, Grant] = {
             _arn("sagemaker", "endpoint-config/{project}-*"),
             _arn("sagemaker", "endpoint/{project}-{env}"),
         ),
+    ),
+    # CreateGuardrail names no guardrail resource type (only the optional guardrail-profile and
+    # automated-reasoning-policy ones, which CLASSIC guardrails never use; Service Authorization
+    # Reference, Amazon Bedrock): a guardrail ARN pattern would not match the request, so "*",
+    # scoped by the request's tags and the stack's Region. Tags passed to CreateGuardrail also
+    # take bedrock:TagResource (Bedrock user guide, guardrails-permissions).
+    "bedrock-guardrail-create": Grant(
+        ("bedrock:CreateGuardrail", "bedrock:TagResource"), tags=CREATED, condition=IN_REGION
+    ),
+    "bedrock-guardrail": Grant(
+        BEDROCK_GUARDRAIL_ACTIONS, (_arn("bedrock", "guardrail/*"),), tags=OWNED
     ),
     "acm-request": Grant(("acm:AddTagsToCertificate", "acm:RequestCertificate"), tags=CREATED),
     "acm": Grant(ACM_ACTIONS, (_arn("acm", "certificate/*"),), tags=OWNED),
@@ -726,6 +753,39 @@ RESOURCE_TYPES: Mapping[str, TypeAccess] = {
         ("ssm-parameters", "ssm-describe", "kms-keys"),
     ),
     "aws:wafv2/webAcl:WebAcl": _t(("wafv2:CreateWebACL", "wafv2:UpdateWebACL"), ("wafv2",), _API),
+    # LLM stacks (api-first only): the guardrail, its versions, the blocked-call metric filters.
+    # Encrypting the guardrail with the stack key takes the creator's kms:CreateGrant, Decrypt,
+    # GenerateDataKey and DescribeKey on it (Bedrock user guide, guardrails-permissions-kms).
+    # The provider (terraform-provider-aws internal/service/bedrock/guardrail.go) calls Create,
+    # Get (waiting and reading), Update and DeleteGuardrail, and tags through TagResource,
+    # UntagResource and ListTagsForResource; never ListGuardrails.
+    "aws:bedrock/guardrail:Guardrail": _t(
+        (
+            "bedrock:CreateGuardrail",
+            "bedrock:TagResource",
+            "bedrock:GetGuardrail",
+            "bedrock:UpdateGuardrail",
+            "bedrock:DeleteGuardrail",
+            "bedrock:ListTagsForResource",
+            "bedrock:UntagResource",
+            "kms:CreateGrant",
+            "kms:Decrypt",
+            "kms:DescribeKey",
+            "kms:GenerateDataKey",
+        ),
+        ("bedrock-guardrail-create", "bedrock-guardrail", "kms-keys"),
+        _API,
+    ),
+    "aws:bedrock/guardrailVersion:GuardrailVersion": _t(
+        ("bedrock:CreateGuardrailVersion", "bedrock:GetGuardrail", "kms:Decrypt"),
+        ("bedrock-guardrail", "kms-keys"),
+        _API,
+    ),
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": _t(
+        ("logs:PutMetricFilter", "logs:DescribeMetricFilters", "logs:DeleteMetricFilter"),
+        ("logs",),
+        _API,
+    ),
     "aws:wafv2/webAclAssociation:WebAclAssociation": _t(
         ("wafv2:AssociateWebACL", "apigateway:SetWebACL"), ("wafv2", "apigateway"), _API
     ),
@@ -907,6 +967,11 @@ def service_linked_roles(pattern: Pattern) -> tuple[str, ...]:
 BOUNDARY_ACTIONS: tuple[str, ...] = (
     # The post-window rollback function (components/aws/release.API_CALLS).
     "apigateway:PATCH",
+    # The serving task of an LLM stack (components/aws/guardrail.task_role_statements): its
+    # guardrail, and the hosted model only with it (the Deny names the same actions).
+    "bedrock:ApplyGuardrail",
+    "bedrock:InvokeModel",
+    "bedrock:InvokeModelWithResponseStream",
     "cloudwatch:DescribeAlarms",
     "cloudwatch:GetMetricData",
     "sagemaker:UpdateEndpointWeightsAndCapacities",

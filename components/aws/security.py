@@ -734,6 +734,11 @@ class EcsFoundation:
     execution_role: aws.iam.Role
 
 
+def ecs_log_group_name(spec: DeploymentSpec, role: str) -> str:
+    """The log group of a Fargate workload's containers (runbooks read it by this name)."""
+    return f"/aws/ecs/{spec.project}-{spec.environment.value}/{role}"
+
+
 def create_ecs_foundation(
     name: str,
     spec: DeploymentSpec,
@@ -763,7 +768,7 @@ def create_ecs_foundation(
         spec,
         key,
         opts,
-        log_group_name=f"/aws/ecs/{spec.project}-{spec.environment.value}/{role}",
+        log_group_name=ecs_log_group_name(spec, role),
     )
     execution_role = create_role(
         f"{name}-execution-role",

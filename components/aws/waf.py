@@ -3,8 +3,17 @@
 Request size: API Gateway REST has no per-API body limit (10 MB is fixed), and WAF can inspect
 at most the first 64 KB of a regional request body, so a body-size statement cannot enforce
 limits above that. The ACL therefore blocks on the Content-Length header, with a regular
-expression that matches exactly the integers above ``api.max_request_bytes`` (built and tested
-in :func:`greater_than_regex`).
+expression that matches exactly the integers above ``spec.body_cap`` (built and tested in
+:func:`greater_than_regex`): ``api.max_request_bytes``, or an LLM's ``max_prompt_bytes``.
+
+LLM stacks (no body passes unchecked): the API Gateway association forwards the first
+:data:`LLM_BODY_INSPECTION` of a body to the ACL (the most WAF takes; 16 KB by default), so the
+managed rule groups see as much of a prompt as WAF can. A prompt above that and up to the cap
+is not refused: the guardrail reads it whole (the model server's hook checks every byte, in
+chunks, with ApplyGuardrail or the hosted model's guardrail, and answers 413 above
+``max_prompt_bytes``), so long RAG prompts work. Anything above the cap is refused here. No
+rule of ours inspects the body, so none can let an oversize body through (the pack's
+``aws-wafv2-body-inspection-disallow-oversize-continue`` rule holds that).
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ MANAGED_RULE_GROUPS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
     (20, "AWSManagedRulesCommonRuleSet", ("SizeRestrictions_BODY",)),
     (30, "AWSManagedRulesKnownBadInputsRuleSet", ()),
 )
+# The largest body API Gateway REST forwards to WAF (KB_16 default; KB_32/48/64 cost extra).
+LLM_BODY_INSPECTION = "KB_64"
 # Headers that must never reach the WAF log.
 REDACTED_HEADERS = ("authorization", "x-api-key")
 
@@ -103,7 +114,7 @@ def web_acl_rules(spec: DeploymentSpec) -> list[aws.wafv2.WebAclRuleArgs]:
             action=block,
             statement=aws.wafv2.WebAclRuleStatementArgs(
                 regex_match_statement=aws.wafv2.WebAclRuleStatementRegexMatchStatementArgs(
-                    regex_string=greater_than_regex(spec.api.max_request_bytes),
+                    regex_string=greater_than_regex(spec.body_cap),
                     field_to_match=aws.wafv2.WebAclRuleStatementRegexMatchStatementFieldToMatchArgs(
                         single_header=aws.wafv2.WebAclRuleStatementRegexMatchStatementFieldToMatchSingleHeaderArgs(
                             name="content-length"
@@ -122,6 +133,22 @@ def web_acl_rules(spec: DeploymentSpec) -> list[aws.wafv2.WebAclRuleArgs]:
     ]
 
 
+def association_config(spec: DeploymentSpec) -> aws.wafv2.WebAclAssociationConfigArgs | None:
+    """LLM stacks: API Gateway forwards :data:`LLM_BODY_INSPECTION` of each body to the ACL
+    (None otherwise: the 16 KB default, no extra charge)."""
+    if not spec.llm.enabled:
+        return None
+    return aws.wafv2.WebAclAssociationConfigArgs(
+        request_bodies=[
+            aws.wafv2.WebAclAssociationConfigRequestBodyArgs(
+                api_gateway=aws.wafv2.WebAclAssociationConfigRequestBodyApiGatewayArgs(
+                    default_size_inspection_limit=LLM_BODY_INSPECTION
+                )
+            )
+        ]
+    )
+
+
 def create_web_acl(
     name: str, spec: DeploymentSpec, key: aws.kms.Key, opts: pulumi.ResourceOptions
 ) -> aws.wafv2.WebAcl:
@@ -135,6 +162,7 @@ def create_web_acl(
             allow=aws.wafv2.WebAclDefaultActionAllowArgs()
         ),
         rules=web_acl_rules(spec),
+        association_config=association_config(spec),
         visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(
             cloudwatch_metrics_enabled=True,
             metric_name=resource_name("aws", "default", spec.project, spec.environment.value),

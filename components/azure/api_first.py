@@ -31,6 +31,7 @@ from components.alarms import Tier, rollback_alarms, serving_alarms
 from components.azure import (
     api_management,
     container_apps,
+    guardrail,
     hosting,
     monitoring,
     roles,
@@ -179,10 +180,16 @@ def health_policy(front_door_id: str, backend_id: str) -> str:
 
 
 def gateway_policy(
-    spec: DeploymentSpec, front_door_id: str, backend_id: str, query_key: str = DEFAULT_QUERY_KEY
+    spec: DeploymentSpec,
+    front_door_id: str,
+    backend_id: str,
+    query_key: str = DEFAULT_QUERY_KEY,
 ) -> str:
     """The API's inbound policy: Front Door only, keys in the header only, auth, per-consumer
-    limits, body validation."""
+    limits, body size and validation.
+
+    The size cap is ``spec.body_cap``: the largest prompt the guardrail reads when the stack
+    serves an LLM, else ``api.max_request_bytes`` (the same value for a stack without one)."""
     api = spec.api
     plan = AUTH_PLANS[api.auth]
     issuer, audience = api.jwt() if plan.jwt else ("", "")
@@ -194,8 +201,8 @@ def gateway_policy(
             *api_management.consumer_limits_policy(
                 api.burst, api.rate_limit_rps, api.quota_per_day, plan.counter_key
             ),
-            *size_limit_policy(api.max_request_bytes),
-            *validate_content_policy(api.max_request_bytes),
+            *size_limit_policy(spec.body_cap),
+            *validate_content_policy(spec.body_cap),
         ],
         backend_id,
         removed_headers=("X-Powered-By", "X-AspNet-Version"),
@@ -219,6 +226,11 @@ class AzureApiFirst(PatternComponent):
         self.log_group = self.workspace.id
         self._create_identities(name, spec, o)
         self._create_gateway_service(name, spec, o)
+        # The LLM's guardrail (none without one): its account, and for a hosted model the
+        # content-filter policy and the deployment bound to it (components/azure/guardrail.py).
+        self.guardrail = guardrail.create_guardrail(
+            spec, name, self.rg, self.serving_id, self.workspace, o
+        )
         self._create_serving(name, spec, o)
         self._create_edge(name, spec, o)
         self._create_api(name, spec, o)
@@ -295,6 +307,8 @@ class AzureApiFirst(PatternComponent):
                 "OTEL_SERVICE_NAME": self.app_name,
                 "OTEL_RESOURCE_ATTRIBUTES": f"service.version={self.plan.template_version}",
                 "MODEL_VERSION": self.plan.template_version,
+                # The hook's configuration and the guardrail's endpoint (components.llm).
+                **(self.guardrail.env if self.guardrail is not None else {}),
             },
         )
         cpu_scale = app.ScaleArgs(
@@ -544,7 +558,8 @@ class AzureApiFirst(PatternComponent):
                             )
                         ],
                         action=frontdoor.ActionType.BLOCK,
-                    )
+                    ),
+                    *edge_body_cap_rules(spec),
                 ]
             ),
             tags=spec.standard_tags(),
@@ -680,7 +695,15 @@ class AzureApiFirst(PatternComponent):
             o,
         )
         self.monitoring = monitoring.serving_monitoring(
-            spec, name, rules, self.rg, self.workspace, log, self.rollback.action_group, o
+            spec,
+            name,
+            rules,
+            self.rg,
+            self.workspace,
+            log,
+            self.rollback.action_group,
+            o,
+            guardrail_app=self.app_name if spec.llm.enabled else None,
         )
         channels = self.monitoring.channels
         monitoring.rollback_reports(
@@ -692,6 +715,39 @@ class AzureApiFirst(PatternComponent):
         self.rollback_alarms = pulumi.Output.from_input(list(self.monitoring.rollback_alarm_names))
         self.alert_topic = self.monitoring.alert_topic
         self.dashboard_name = self.monitoring.dashboard.display_name
+
+
+# A body above the cap is refused at the edge too when the stack serves an LLM (a WAF size
+# constraint on the request body, in bytes). Front Door's managed rules read only the start of
+# a large body and its policy has no oversize action, so this rule is not what makes the
+# guardrail hold: API Management refuses any body above spec.body_cap by its Content-Length
+# (411 without one) and the guardrail reads every byte below it (docs/patterns/azure.md).
+EDGE_BODY_CAP_RULE = "bodyovercap"
+EDGE_BODY_CAP_PRIORITY = 90
+
+
+def edge_body_cap_rules(spec: DeploymentSpec) -> list[frontdoor.CustomRuleArgs]:
+    """The WAF rule refusing request bodies above ``spec.body_cap`` (LLM stacks only: a stack
+    without an LLM keeps exactly the WAF it had)."""
+    if not spec.llm.enabled:
+        return []
+    return [
+        frontdoor.CustomRuleArgs(
+            name=EDGE_BODY_CAP_RULE,
+            priority=EDGE_BODY_CAP_PRIORITY,
+            enabled_state=frontdoor.CustomRuleEnabledState.ENABLED,
+            rule_type=frontdoor.RuleType.MATCH_RULE,
+            match_conditions=[
+                frontdoor.MatchConditionArgs(
+                    match_variable=frontdoor.MatchVariable.REQUEST_BODY,
+                    operator=frontdoor.Operator.GREATER_THAN,
+                    negate_condition=False,
+                    match_value=[str(spec.body_cap)],
+                )
+            ],
+            action=frontdoor.ActionType.BLOCK,
+        )
+    ]
 
 
 def custom_domain(

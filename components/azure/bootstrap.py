@@ -102,6 +102,7 @@ _APIM = "Microsoft.ApiManagement/service"
 _CDN = "Microsoft.Cdn/profiles"
 _ML = "Microsoft.MachineLearningServices/workspaces"
 _COSMOS = "Microsoft.DocumentDB/databaseAccounts"
+_COGNITIVE = "Microsoft.CognitiveServices/accounts"
 # Pulumi resource type (unversioned azure-native token) -> the ARM actions creating, updating
 # and deleting it take. The deployer's custom role is the union over the pattern's types; role
 # assignments come from the constrained RBAC Administrator role instead (a custom role granting
@@ -235,6 +236,15 @@ TYPE_OPERATIONS: dict[str, tuple[str, ...]] = {
         f"{_ML}/onlineEndpoints/read",
         f"{_ML}/onlineEndpoints/write",
     ),
+    # An LLM behind api-first (components/azure/guardrail.py): the Azure OpenAI (hosted) or
+    # Content Safety (self-hosted) account, the hosted model's content-filter (RAI) policy and
+    # its deployment (operation names: Azure permissions for AI + machine learning,
+    # Microsoft.CognitiveServices). Deleting an account soft-deletes it for 48 hours; no purge
+    # (locations/resourceGroups/deletedAccounts/delete): the stack never calls it, and a
+    # re-created stack takes a new name through its suffix (security.physical_name).
+    "azure-native:cognitiveservices:Account": _crud(_COGNITIVE),
+    "azure-native:cognitiveservices:RaiPolicy": _crud(f"{_COGNITIVE}/raiPolicies"),
+    "azure-native:cognitiveservices:Deployment": _crud(f"{_COGNITIVE}/deployments"),
     # A timer on the machine running Pulumi: no cloud call.
     "time:index/sleep:Sleep": (),
     # The embedded pattern's release channel: its default time-based retention (created
@@ -285,6 +295,9 @@ PATTERN_TYPES: dict[Pattern, frozenset[str]] = {
             *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:cdn:")),
             "azure-native:frontdoor:Policy",
             "azure-native:applicationinsights:WebTest",
+            # Created only when the stack serves an LLM (spec.llm); the deployer role is per
+            # pattern, so every api-first deployer holds them.
+            *(t for t in TYPE_OPERATIONS if t.startswith("azure-native:cognitiveservices:")),
         )
     ),
     Pattern.EVENT_DRIVEN: frozenset(
@@ -450,9 +463,13 @@ def policy_waivers(
 # event-driven pattern's own GRANTS table is read from the component). The seam tests hold this,
 # with the custom roles, to the role ids of every captured stack's role assignments.
 ASSIGNED_BUILTIN_ROLES: dict[Pattern, tuple[str, ...]] = {
+    # An LLM's serving identity on its own account (components/azure/guardrail.SERVING_ROLE):
+    # call the hosted deployment (OpenAI User) or Content Safety (Cognitive Services User).
     Pattern.API_FIRST: (
         "key-vault-crypto-user",
         "monitoring-metrics-publisher",
+        "cognitive-services-openai-user",
+        "cognitive-services-user",
     ),
     Pattern.EVENT_DRIVEN: ("key-vault-crypto-user",),
     Pattern.MANAGED_PLATFORM: (

@@ -23,7 +23,16 @@ import pulumi_azure_native.monitor as monitor
 import pulumi_azure_native.operationalinsights as operationalinsights
 import pulumi_azure_native.resources as resources
 
-from components.alarms import AlarmRule, Comparison, Signal, Tier, alarm_name, traffic_split
+from components import llm
+from components.alarms import (
+    AlarmRule,
+    Comparison,
+    Signal,
+    Tier,
+    alarm_name,
+    guardrail_alarms,
+    traffic_split,
+)
 from components.spec import DeploymentSpec, DestinationKind
 
 
@@ -628,6 +637,15 @@ def metric_alert(
     )
 
 
+@dataclass(frozen=True)
+class Charts:
+    """More workbook charts: ``rules`` computed from another log view and signal table."""
+
+    rules: Sequence[AlarmRule]
+    log: RequestLog
+    expressions: Mapping[Signal, SignalExpression]
+
+
 def workbook(
     spec: DeploymentSpec,
     name: str,
@@ -638,13 +656,15 @@ def workbook(
     opts: pulumi.ResourceOptions,
     expressions: Mapping[Signal, SignalExpression] = SIGNAL_EXPRESSIONS,
     purpose: str = "serving",
+    more: Sequence[Charts] = (),
 ) -> applicationinsights.Workbook:
     """An Azure Monitor workbook (the dashboard): one chart per alarm's signal, same KQL.
 
     ``expressions`` as for :func:`alarm` (a pattern with its own signals passes its table);
-    ``purpose`` ends the display name.
+    ``purpose`` ends the display name; ``more`` adds charts read from other logs.
     """
     display = f"{spec.project} {spec.environment.value} {purpose}"
+    sets = [Charts(rules, log, expressions), *more]
 
     def serialize(workspace_id: str) -> str:
         items = [
@@ -658,7 +678,7 @@ def workbook(
                         [
                             "let end = now();",
                             "let start = ago(1d);",
-                            *series_query(rule, log, expressions),
+                            *series_query(rule, charts.log, charts.expressions),
                             "| render timechart",
                         ]
                     ),
@@ -668,7 +688,8 @@ def workbook(
                     "visualization": "timechart",
                 },
             }
-            for rule in rules
+            for charts in sets
+            for rule in charts.rules
         ]
         return json.dumps({"version": "Notebook/1.0", "items": items, "isLocked": False})
 
@@ -876,13 +897,63 @@ def serving_monitoring(
     log: RequestLog,
     rollback_group: monitor.ActionGroup | None,
     opts: pulumi.ResourceOptions,
+    guardrail_app: str | None = None,
 ) -> ServingMonitoring:
     """Everything policy S1/S2 asks of an endpoint: routed alarms, rollback wiring, dashboard.
 
-    Every tier gets its channel: the rollback service reports to all three.
+    Every tier gets its channel: the rollback service reports to all three. ``guardrail_app``:
+    the Container App whose model server logs the LLM guardrail's blocked calls (its alarms
+    and charts, :func:`guardrail_log`), None without an LLM.
     """
     channels = alert_channels(spec, name, rg, list(Tier), opts)
     created = alarms(spec, name, rules, rg, workspace, log, channels, rollback_group, opts)
-    dashboard = workbook(spec, name, rg, workspace, log, rules, opts)
+    more: list[Charts] = []
+    if guardrail_app is not None:
+        guarded = guardrail_alarms(spec)
+        blocked = guardrail_log(guardrail_app)
+        created += [
+            alarm(spec, name, rule, rg, workspace, blocked, [channels[rule.tier].id], opts,
+                  expressions=GUARDRAIL_EXPRESSIONS)
+            for rule in guarded
+        ]  # fmt: skip
+        more.append(Charts(guarded, blocked, GUARDRAIL_EXPRESSIONS))
+    dashboard = workbook(spec, name, rg, workspace, log, rules, opts, more=more)
     names = tuple(alarm_rule_name(spec, r) for r in rules if r.triggers_rollback)
     return ServingMonitoring(channels, created, dashboard, names)
+
+
+# -- the LLM guardrail's blocked calls -------------------------------------------------------
+# The model server writes one JSON line per blocked call to stdout (components.llm.BLOCKED_EVENT:
+# {"event": "guardrail_blocked", "direction": "prompt"|"response", "reasons": [...]}, never the
+# text). Container Apps sends console output to the workspace through the environment's
+# diagnostic setting, resource-specific: table ContainerAppConsoleLogs, the line in ``Log``.
+CONSOLE_LOG_TABLE = "ContainerAppConsoleLogs"
+_EVENT = "parse_json(Log)"
+
+
+def guardrail_log(app_name: str) -> RequestLog:
+    """The blocked-call events of one Container App (no candidate split: a spike is news
+    whichever version served it)."""
+    view = LogView(
+        table=CONSOLE_LOG_TABLE,
+        latency_ms="real(null)",
+        status="int(null)",
+        where=(
+            f'ContainerAppName == "{app_name}"'
+            f' and tostring({_EVENT}.event) == "{llm.BLOCKED_EVENT}"'
+        ),
+    )
+    return RequestLog(serving=view, candidate=view)
+
+
+def _blocked(direction: llm.Direction) -> SignalExpression:
+    return SignalExpression(
+        False, f'todouble(countif(tostring({_EVENT}.direction) == "{direction.value}"))'
+    )
+
+
+# Signal -> blocked calls per period in one direction.
+GUARDRAIL_EXPRESSIONS: dict[Signal, SignalExpression] = {
+    Signal.GUARDRAIL_BLOCKED_PROMPTS: _blocked(llm.Direction.PROMPT),
+    Signal.GUARDRAIL_BLOCKED_RESPONSES: _blocked(llm.Direction.RESPONSE),
+}

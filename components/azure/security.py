@@ -53,6 +53,13 @@ BUILTIN_ROLES: dict[str, str] = {
     # action), what a service needs to sign user-delegation SAS URLs; what those URLs may read
     # is still bounded by the service's own data role (the embedded device API).
     "storage-blob-delegator": "db58b8e5-c6ad-4a2a-8342-4190687cbf4a",
+    # Call an Azure OpenAI account's inference APIs (no keys, no deployments, no account
+    # changes): the serving identity of a hosted LLM (components/azure/guardrail.py).
+    "cognitive-services-openai-user": "5e0bd9bd-7b93-4f28-af87-19fc36ad61bd",
+    # Call a Cognitive Services account's data plane (Content Safety's analyze and Prompt
+    # Shields): a self-hosted LLM's hook. It also
+    # lists keys, which are useless on these accounts: local (key) auth is off.
+    "cognitive-services-user": "a97b65f3-24c7-4388-baec-2e87135dc908",
 }
 
 # Azure RBAC is eventually consistent: a new role assignment (or custom role definition) takes

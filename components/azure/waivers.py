@@ -77,6 +77,22 @@ _HEALTH_API = (
     "rate limited per caller IP at the gateway.",
 )
 
+# The LLM guardrail's account (components/azure/guardrail.py; only LLM stacks have one).
+_GUARDRAIL_NETWORK = (
+    "guardrail",
+    "The guardrail account is called by API Management (classic tier, not VNet-injected) and by "
+    "the model's consumption Container Apps environment, which have no fixed egress address or "
+    "virtual network for an IP rule or a private endpoint. Local (key) auth is off: every call "
+    "needs an Entra token of an identity granted a data-plane role on this account alone.",
+)
+_GUARDRAIL_CMK = (
+    "guardrail",
+    "Azure AI services encrypt with RSA-2048 Key Vault keys only and customer-managed keys need "
+    "Microsoft's approval (request form); the stack key is RSA-3072. The account stores nothing "
+    "of this stack: no fine-tuning files, batches or stored completions; the content-filter "
+    "policy is configuration kept in code.",
+)
+
 PATTERN_WAIVERS: dict[Pattern, dict[str, tuple[tuple[str, str], ...]]] = {
     Pattern.API_FIRST: {
         "azure-apim-api-require-authentication": (_HEALTH_API,),
@@ -112,6 +128,12 @@ PATTERN_WAIVERS: dict[Pattern, dict[str, tuple[tuple[str, str], ...]]] = {
     },
 }
 
+# Waivers of an LLM stack only (a stack without an LLM has no guardrail account to name).
+LLM_WAIVERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "azure-ai-services-disable-public-network": (_GUARDRAIL_NETWORK,),
+    "azure-openai-require-cmk": (_GUARDRAIL_CMK,),
+}
+
 WEBHOOK_RULE = "azure-action-group-webhook-require-aad-auth"
 
 
@@ -132,14 +154,18 @@ def policy_waivers(
     name: str, pattern: Pattern, spec: Any = None
 ) -> dict[str, dict[str, list[dict[str, str]]]]:
     """Pack config waiving the pattern's declared exceptions for the component ``name``; with a
-    spec, also the paging action groups that deliver to third-party webhooks."""
+    spec, also the paging action groups that deliver to third-party webhooks and, for an LLM
+    stack, its guardrail account's."""
+    declared = dict(PATTERN_WAIVERS[pattern])
+    if spec is not None and spec.llm.enabled:
+        declared |= LLM_WAIVERS
     entries: dict[str, dict[str, list[dict[str, str]]]] = {
         rule: {
             "waivers": [
                 {"resource": f"{name}-{suffix}", "reason": reason} for suffix, reason in items
             ]
         }
-        for rule, items in PATTERN_WAIVERS[pattern].items()
+        for rule, items in declared.items()
     }
     tiers = paging_webhook_tiers(spec)
     if tiers:

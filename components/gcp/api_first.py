@@ -17,6 +17,7 @@ ESPv2 managed by Google). See docs/patterns/gcp.md.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 from typing import Any
@@ -24,9 +25,9 @@ from typing import Any
 import pulumi
 import pulumi_gcp as gcp
 
-from components.alarms import alarm_name, rollback_alarms, serving_alarms
+from components.alarms import alarm_name, guardrail_alarms, rollback_alarms, serving_alarms
 from components.base import PatternComponent
-from components.gcp import cloud_run, monitoring, rollout, security
+from components.gcp import cloud_run, guardrail, monitoring, rollout, security
 from components.gcp.release_watch import Target
 from components.gcp.rollout import Release
 from components.naming import resource_name
@@ -73,6 +74,13 @@ DEFAULT_RULE_PRIORITY = 2147483647
 # the pipeline's probes, far below what would load the model.
 HEALTH_RATE_PER_MINUTE = 60
 HEALTH_RULE_PRIORITY = 1900  # after the size and OWASP rules, before the per-consumer throttle
+SIZE_RULE_PRIORITY = 900
+# Cloud Armor's preconfigured WAF rules read the first 8 KB of a body by default, 64 KB at most
+# (advanced_options_config.request_body_inspection_size). An LLM stack inspects as much as
+# Cloud Armor can; what lies beyond it, up to spec.body_cap (the size rule refuses anything
+# larger), the guardrail reads whole: the model server's hook sends every chunk to Model Armor,
+# Vertex AI screens the whole prompt. Stacks without an LLM keep Cloud Armor's default.
+LLM_BODY_INSPECTION_SIZE = "64KB"
 
 
 class GcpApiFirst(PatternComponent):
@@ -86,6 +94,10 @@ class GcpApiFirst(PatternComponent):
         self.project = security.current_project(self)
         self.key = security.create_key(name, spec, self.project, KEY_USERS, child)
         self.serving_account = security.service_account("serving", spec, self.project, self)
+        # The LLM's guardrail (None without an LLM): the model container is told its name.
+        self.guardrail = guardrail.create_guardrail(
+            name, spec, self.project, self.serving_account, child
+        )
         self._create_api(name, spec, child)
         stable, candidate = rollout.releases(spec)
         self.stable_service = self._create_service(name, "stable", stable, spec, child)
@@ -205,6 +217,7 @@ class GcpApiFirst(PatternComponent):
                         gcp.cloudrunv2.ServiceTemplateContainerEnvArgs(
                             name="MODEL_PORT", value=str(model.port)
                         ),
+                        *(self.guardrail.environment(spec) if self.guardrail else []),
                     ],
                     resources=gcp.cloudrunv2.ServiceTemplateContainerResourcesArgs(
                         limits={"cpu": model_cpu, "memory": f"{cap.memory_mb}Mi"},
@@ -220,7 +233,8 @@ class GcpApiFirst(PatternComponent):
                 ),
             ],
             # ESPv2 fetches the managed service's config on start: it must be enabled first.
-            after=[self.api_enabled],
+            # The model server checks its guardrail from the first request: its grants too.
+            after=[self.api_enabled, *(self.guardrail.grants if self.guardrail else ())],
         )
 
     # -- Edge: load balancer, TLS, Cloud Armor, weighted canary split -------------------------
@@ -239,7 +253,9 @@ class GcpApiFirst(PatternComponent):
                 description=f"WAF and rate limits of {spec.project} {spec.environment.value}",
                 rules=armor_rules(spec),
                 advanced_options_config=gcp.compute.SecurityPolicyAdvancedOptionsConfigArgs(
-                    json_parsing="STANDARD", log_level="VERBOSE"
+                    json_parsing="STANDARD",
+                    log_level="VERBOSE",
+                    request_body_inspection_size=body_inspection_size(spec),
                 ),
                 adaptive_protection_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigArgs(
                     layer7_ddos_defense_config=gcp.compute.SecurityPolicyAdaptiveProtectionConfigLayer7DdosDefenseConfigArgs(
@@ -363,10 +379,21 @@ class GcpApiFirst(PatternComponent):
     def _create_monitoring(
         self, name: str, spec: DeploymentSpec, opts: pulumi.ResourceOptions
     ) -> None:
-        rules = serving_alarms(spec)
+        rules = [*serving_alarms(spec), *guardrail_alarms(spec)]
         metrics = monitoring.load_balancer_metrics(
             self.url_map.name, self.backends["stable"].name, self.backends["canary"].name
         )
+        if self.guardrail is not None:
+            # Blocked calls are counted from both slots' model servers (the canary's too).
+            self.guardrail_metric = monitoring.create_guardrail_metric(
+                name,
+                spec,
+                pulumi.Output.all(self.stable_service.name, self.canary_service_resource.name),
+                opts,
+            )
+            metrics = dataclasses.replace(
+                metrics, gauges=monitoring.guardrail_metric_filters(self.guardrail_metric)
+            )
         self.routing = monitoring.create_routing(name, spec, rules, opts)
         trigger = rollout.create_trigger(name, spec, self.project, self.key, opts)
         target = pulumi.Output.all(
@@ -628,14 +655,15 @@ def armor_rules(spec: DeploymentSpec) -> list[gcp.compute.SecurityPolicyRuleArgs
             expr=gcp.compute.SecurityPolicyRuleMatchExprArgs(expression=expression)
         )
 
+    cap = spec.body_cap  # the guardrail's max_prompt_bytes with an LLM
     rules = [
         gcp.compute.SecurityPolicyRuleArgs(
-            priority=900,
+            priority=SIZE_RULE_PRIORITY,
             action="deny(403)",
-            description=f"request body over {api.max_request_bytes} bytes",
+            description=f"request body over {cap} bytes",
             match=expr(
                 "has(request.headers['content-length']) && "
-                f"int(request.headers['content-length']) > {api.max_request_bytes}"
+                f"int(request.headers['content-length']) > {cap}"
             ),
         ),
         *(
@@ -702,6 +730,12 @@ def armor_rules(spec: DeploymentSpec) -> list[gcp.compute.SecurityPolicyRuleArgs
         ),
     ]
     return rules
+
+
+def body_inspection_size(spec: DeploymentSpec) -> str | None:
+    """How much of a body Cloud Armor's WAF rules read: the most it can for an LLM stack
+    (see LLM_BODY_INSPECTION_SIZE), its default (unset) otherwise."""
+    return LLM_BODY_INSPECTION_SIZE if spec.llm.enabled else None
 
 
 def _all_sources() -> gcp.compute.SecurityPolicyRuleMatchArgs:

@@ -5,6 +5,8 @@ allowed to administer the project. It creates, in order of need:
 
 - the project's APIs (every API the pattern's stacks use: components/gcp/prerequisites.py) and
   the Google service agents that appear only lazily, so the stacks' grants find them;
+- where the stacks serve an LLM: the project's Model Armor floor setting (one per project,
+  components/gcp/guardrail.py), the minimum every template of the project must meet;
 - the data-access audit configs, once per project (authoritative per project and service);
 - a key ring ``spec.vault_name`` with one secrets-provider key per environment here and the keys
   of the state bucket and the model registry (every key rotated within 90 days);
@@ -18,9 +20,10 @@ allowed to administer the project. It creates, in order of need:
   exactly those accounts and never edits a role it may grant; where an account signs as itself
   (the embedded download function's signBlob), its Token Creator on itself, so its deployer
   never edits a service account's IAM policy;
-- each deployer's predefined, service-scoped roles (conditioned Project IAM Admin: only the
-  roles its stack grants), the release watch's reader role, its state objects and its own
-  secrets key; previewers that read
+- each deployer's predefined, service-scoped roles (with an LLM, Model Armor's admin for the
+  stack's template; conditioned Project IAM Admin: only the roles its stack grants, with an
+  LLM also the guardrail's project roles), the release watch's reader role, its state objects
+  and its own secrets key; previewers that read
   their stacks' state (never write it: no lock) and use their environments' keys;
 - where ``spec.registry``: the Artifact Registry repository of model images (CMEK, immutable
   tags; vulnerability scanning is project-wide), the publisher's push right on it alone, and
@@ -32,7 +35,7 @@ Names come from components/bootstrap.py, so the stacks, the README and CI use th
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +55,14 @@ from components.bootstrap import (
     IdentityRole,
     state_object_prefixes,
 )
+from components.gcp import guardrail
 from components.gcp.prerequisites import (
     AGENT_EMAILS,
     AUDIT_LOG_TYPES,
     AUDITED_SERVICES,
     GENERATED_AGENTS,
+    LLM_AGENTS,
+    LLM_PROJECT_GRANTS,
     PATTERN_AGENTS,
     PATTERN_IDENTITIES,
     PULL_AGENTS,
@@ -68,6 +74,8 @@ from components.gcp.prerequisites import (
     WATCH_READER,
     RollbackRole,
     granted_project_roles,
+    llm_apis,
+    llm_roles,
     pattern_apis,
     pattern_roles,
     rollback_reader_role_id,
@@ -77,8 +85,9 @@ from components.gcp.prerequisites import (
     runtime_account_id,
     watch_role_id,
 )
+from components.llm import LlmMode, LlmSettings
 from components.naming import resource_name
-from components.spec import Environment
+from components.spec import Cloud, Environment, spec_from_config
 
 COMPONENT_TYPE = "aideploy:gcp:Bootstrap"
 KEY_ROTATION_PERIOD = f"{90 * 24 * 3600}s"  # the longest rotation policy rule 30 allows
@@ -113,6 +122,8 @@ BOOTSTRAP_TYPE_APIS: dict[str, tuple[str, ...]] = {
     "gcp:iam/workloadIdentityPoolProvider:WorkloadIdentityPoolProvider": ("iam.googleapis.com",),
     **{token: req.apis for token, req in TYPE_REQUIREMENTS.items()},
 }
+FLOOR_SETTING = "gcp:modelarmor/floorsetting:Floorsetting"
+
 
 # What a previewer may do in its project besides reading its state and using its keys.
 PREVIEWER_ROLES: tuple[str, ...] = ("roles/viewer",)
@@ -149,19 +160,63 @@ def pool_id(spec: BootstrapSpec) -> str:
     return bounded(f"ci-{spec.project}", spec.suffix, POOL_ID_MAX)
 
 
-def project_apis(spec: BootstrapSpec) -> tuple[str, ...]:
-    """Every API this project needs: the bootstrap's, the registry's, the stacks' and those of
-    the agents bootstrap generates."""
-    apis = set(BOOTSTRAP_APIS) | pattern_apis(spec.pattern)
-    apis |= {GENERATED_AGENTS[a] for a in generated_agents(spec)}
+def _project_wide(llm: LlmSettings) -> LlmSettings:
+    """``llm`` without what may differ between environments (parity: ``fail_open``, dev
+    only), which the project's floor setting and APIs never read."""
+    guardrail_settings = llm.guardrail.model_copy(update={"fail_open": False})
+    return llm.model_copy(update={"guardrail": guardrail_settings})
+
+
+def bootstrap_inputs(
+    spec: BootstrapSpec, stack_sections: Callable[[Environment], Mapping[str, Any]]
+) -> dict[str, Any]:
+    """The registry's hook (components.registry.bootstrap_inputs): ``llm``, the ``llm``
+    settings of this project's stack files (how they reach their LLM and its guardrail), so the
+    project gets the guardrail's APIs, grants and agents and its Model Armor floor setting.
+
+    Parity keeps them equal in every environment (``fail_open`` aside, which is left out: the
+    project's share never reads it); stack files that differ otherwise are refused, since one
+    project has one floor setting."""
+    found: list[tuple[LlmSettings, list[Environment]]] = []  # settings are unhashable
+    for env in spec.environments:
+        stack = spec_from_config(spec.project, dict(stack_sections(env)))
+        if stack.environment is not env or stack.cloud is not Cloud.GCP:
+            raise ValueError(
+                f"stack file of {env.value} describes {stack.cloud.value} {stack.environment.value}"
+            )
+        llm = _project_wide(stack.llm)
+        same = [envs for settings, envs in found if settings == llm]
+        if same:
+            same[0].append(env)
+        else:
+            found.append((llm, [env]))
+    if len(found) > 1:
+        modes = {settings.mode for settings, _ in found}
+        if len(modes) > 1:
+            listed = ", ".join(sorted(m.value for m in modes))
+            raise ValueError(f"llm.mode differs between the environments of this project: {listed}")
+        groups = " / ".join(", ".join(e.value for e in envs) for _, envs in found)
+        raise ValueError(
+            "llm settings differ between the environments of this project (parity lets only "
+            f"llm.guardrail.fail_open differ): {groups}"
+        )
+    return {"llm": found[0][0] if found else LlmSettings()}
+
+
+def project_apis(spec: BootstrapSpec, llm: LlmMode = LlmMode.NONE) -> tuple[str, ...]:
+    """Every API this project needs: the bootstrap's, the registry's, the stacks' (with their
+    LLM's guardrail and model service) and those of the agents bootstrap generates."""
+    apis = set(BOOTSTRAP_APIS) | pattern_apis(spec.pattern) | llm_apis(llm)
+    apis |= {GENERATED_AGENTS[a] for a in generated_agents(spec, llm)}
     if spec.registry:
         apis |= set(REGISTRY_APIS)
     return tuple(sorted(apis))
 
 
-def generated_agents(spec: BootstrapSpec) -> tuple[str, ...]:
-    """The lazily created agents this project's stacks (and registry) grant to."""
-    wanted = set(PATTERN_AGENTS[spec.pattern])
+def generated_agents(spec: BootstrapSpec, llm: LlmMode = LlmMode.NONE) -> tuple[str, ...]:
+    """The lazily created agents this project's stacks (and registry) grant to: with a hosted
+    LLM, Vertex AI's, which the stack grants Model Armor's user role."""
+    wanted = set(PATTERN_AGENTS[spec.pattern]) | LLM_AGENTS[llm]
     if spec.registry:
         wanted.add("artifactregistry")  # the registry's CMEK
     return tuple(sorted(a for a in wanted if a in GENERATED_AGENTS))
@@ -215,17 +270,27 @@ def _outside(resource: str) -> str:
     return f'resource.name != "{resource}" && !resource.name.startsWith("{resource}/")'
 
 
+def grantable_roles(
+    spec: BootstrapSpec, environment: Environment, llm: LlmMode = LlmMode.NONE
+) -> tuple[str, ...]:
+    """Every role the environment's stack grants at project level: its pattern's, and with an
+    LLM its guardrail's (``LLM_PROJECT_GRANTS``: to the serving account and Vertex AI's agent)."""
+    roles = granted_project_roles(spec.pattern, spec.account, spec.project, environment)
+    return tuple(dict.fromkeys([*roles, *LLM_PROJECT_GRANTS[llm]]))
+
+
 def deployer_condition(
-    role: str, spec: BootstrapSpec, environment: Environment
+    role: str, spec: BootstrapSpec, environment: Environment, llm: LlmMode = LlmMode.NONE
 ) -> gcp.projects.IAMMemberConditionArgs | None:
     """The IAM condition on one of a deployer's project roles, where the role needs one.
 
-    Project IAM Admin may grant only the roles the environment's stack grants; the service admin
-    roles may not reach the bootstrap's own key ring, state bucket and model registry.
+    Project IAM Admin may grant only the roles the environment's stack grants
+    (:func:`grantable_roles`); the service admin roles may not reach the bootstrap's own key
+    ring, state bucket and model registry.
     """
     account, region = spec.account, spec.region
     if role == "roles/resourcemanager.projectIamAdmin":
-        grantable = granted_project_roles(spec.pattern, account, spec.project, environment)
+        grantable = grantable_roles(spec, environment, llm)
         listed = ", ".join(f"'{r}'" for r in grantable)
         return gcp.projects.IAMMemberConditionArgs(
             title="only-the-stacks-grants",
@@ -291,7 +356,8 @@ class Environments:
 
 # -- building blocks -------------------------------------------------------------------------
 class _Context:
-    """What every building block needs: the spec, the parent, the APIs to depend on."""
+    """What every building block needs: the spec, the parent, the APIs to depend on, and the
+    stacks' LLM settings (``LlmSettings()`` without one)."""
 
     def __init__(
         self,
@@ -300,12 +366,14 @@ class _Context:
         parent: pulumi.Resource,
         apis: Mapping[str, gcp.projects.Service],
         number: Output[str],
+        llm: LlmSettings | None = None,
     ) -> None:
         self.name = name
         self.spec = spec
         self.parent = parent
         self.apis = apis
         self.number = number
+        self.llm = llm if llm is not None else LlmSettings()
 
     def after(self, token: str, *extra: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
         """Options for a resource of type ``token``: parented here, after the APIs it uses."""
@@ -323,7 +391,7 @@ class _Context:
 
 
 def enable_apis(
-    name: str, spec: BootstrapSpec, parent: pulumi.Resource
+    name: str, spec: BootstrapSpec, parent: pulumi.Resource, llm: LlmMode = LlmMode.NONE
 ) -> dict[str, gcp.projects.Service]:
     """One ``gcp.projects.Service`` per API; kept enabled when the bootstrap is destroyed (the
     stacks may still run, and disabling an API deletes what uses it)."""
@@ -333,7 +401,7 @@ def enable_apis(
             gcp.projects.ServiceArgs(project=spec.account, service=api, disable_on_destroy=False),
             opts=pulumi.ResourceOptions(parent=parent),
         )
-        for api in project_apis(spec)
+        for api in project_apis(spec, llm)
     }
 
 
@@ -348,7 +416,7 @@ def create_service_identities(ctx: _Context) -> dict[str, gcp.projects.ServiceId
             ),
             opts=ctx.after(kind, ctx.apis[GENERATED_AGENTS[agent]]),
         )
-        for agent in generated_agents(ctx.spec)
+        for agent in generated_agents(ctx.spec, ctx.llm.mode)
     }
 
 
@@ -702,8 +770,9 @@ def grant_deployers(
         role = DEPLOYERS[env]
         deployer = _member(ci[role])
         label = role.value
-        for project_role in sorted(pattern_roles(spec.pattern)):
-            condition = deployer_condition(project_role, spec, env)
+        # With an LLM, Model Armor's admin too: the deployer creates the stack's template.
+        for project_role in sorted(pattern_roles(spec.pattern) | llm_roles(ctx.llm.mode)):
+            condition = deployer_condition(project_role, spec, env, ctx.llm.mode)
             grants.append(_project_role(ctx, label, project_role, deployer, condition))
         # Act as the environment's own runtime accounts, one by one: never the project's.
         for sa_role, account in environments.accounts[env].items():
@@ -819,22 +888,42 @@ def create_registry(
     return repository
 
 
+def create_floor_setting(ctx: _Context) -> gcp.modelarmor.Floorsetting | None:
+    """The project's Model Armor floor setting where its stacks serve an LLM (None otherwise),
+    after the Model Armor API (components.gcp.guardrail.floor_setting_args says what it holds).
+    Made by whoever runs the bootstrap: the deployers never hold Model Armor's floor-settings
+    admin role, so no stack can lower the floor."""
+    spec = ctx.spec
+    if not ctx.llm.enabled:
+        return None
+    return guardrail.create_floor_setting(
+        ctx.name, spec.account, spec.region, ctx.llm, ctx.after(FLOOR_SETTING)
+    )
+
+
 # -- the component ---------------------------------------------------------------------------
 class GcpBootstrap(pulumi.ComponentResource):
     """Everything one GCP project needs before its stacks' first `pulumi up` (see module doc)."""
 
     def __init__(
-        self, name: str, spec: BootstrapSpec, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        spec: BootstrapSpec,
+        opts: pulumi.ResourceOptions | None = None,
+        *,
+        llm: LlmSettings | None = None,
     ) -> None:
         super().__init__(COMPONENT_TYPE, name, None, opts)
         self.spec = spec
+        self.llm = llm if llm is not None else LlmSettings()
         number = gcp.organizations.get_project_output(
             project_id=spec.account, opts=pulumi.InvokeOutputOptions(parent=self)
         ).number.apply(lambda n: n or "")
-        apis = enable_apis(name, spec, self)
-        ctx = _Context(name, spec, self, apis, number)
+        apis = enable_apis(name, spec, self, self.llm.mode)
+        ctx = _Context(name, spec, self, apis, number, self.llm)
         self.apis = apis
         self.agents = create_service_identities(ctx)
+        self.floor_setting = create_floor_setting(ctx)
         self.audit = create_audit_configs(ctx)
         self.keys = create_keys(ctx)
         self.state = create_state_bucket(ctx, self.keys)
@@ -893,7 +982,7 @@ class GcpBootstrap(pulumi.ComponentResource):
         )
         agents = {
             agent: number.apply(functools.partial(_agent_email, AGENT_EMAILS[agent]))
-            for agent in sorted(PATTERN_AGENTS[spec.pattern])
+            for agent in sorted(PATTERN_AGENTS[spec.pattern] | LLM_AGENTS[self.llm.mode])
             if agent in AGENT_EMAILS
         }
         prerequisites_by_env: dict[str, Any] = {}

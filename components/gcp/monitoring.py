@@ -22,6 +22,8 @@ import pulumi_gcp as gcp
 from components.alarms import AlarmRule, Comparison, Signal, Tier, alarm_name
 from components.gcp.release_watch import Target, rule_query
 from components.gcp.security import labels
+from components.llm import BLOCKED_EVENT, Direction
+from components.naming import resource_name
 from components.rollout import traffic_split
 from components.spec import DeploymentSpec, Destination, DestinationKind
 
@@ -32,6 +34,8 @@ class QueryKind(str, Enum):
     LATENCY = "latency"  # a percentile of a latency distribution, in ms
     RATIO = "ratio"  # responses of one outcome / all responses
     GAUGE = "gauge"  # a value the platform reports directly (queue depth, message age)
+    # Events counted over the rule's whole period (a log-based metric: blocked LLM calls).
+    COUNT = "count"
 
 
 class Scope(str, Enum):
@@ -50,7 +54,7 @@ class SignalQuery:
     scope: Scope = Scope.ALL
     percentile: int = 0  # for LATENCY
     outcome: str = ""  # for RATIO: a key of ServingMetrics.outcomes
-    gauge: str = ""  # for GAUGE: a key of ServingMetrics.gauges
+    gauge: str = ""  # for GAUGE and COUNT: a key of ServingMetrics.gauges
     aligner: str = "ALIGN_MAX"  # for GAUGE: per series, over the alignment period
     reducer: str = "REDUCE_SUM"  # for GAUGE: across series
 
@@ -69,6 +73,14 @@ SIGNAL_QUERIES: dict[Signal, SignalQuery] = {
     Signal.QUEUE_OLDEST_AGE: SignalQuery(QueryKind.GAUGE, gauge="oldest_age", reducer="REDUCE_MAX"),
     Signal.DEAD_LETTERS: SignalQuery(QueryKind.GAUGE, gauge="dead_letters", aligner="ALIGN_DELTA"),
     Signal.WORKER_ERROR_RATE: SignalQuery(QueryKind.RATIO, outcome="server_error"),
+    # LLM guardrails: the model server's blocked-call log lines, by direction
+    # (guardrail_metric_filters).
+    Signal.GUARDRAIL_BLOCKED_PROMPTS: SignalQuery(
+        QueryKind.COUNT, gauge=f"guardrail_blocked_{Direction.PROMPT.value}"
+    ),
+    Signal.GUARDRAIL_BLOCKED_RESPONSES: SignalQuery(
+        QueryKind.COUNT, gauge=f"guardrail_blocked_{Direction.RESPONSE.value}"
+    ),
 }
 
 COMPARISONS: dict[Comparison, str] = {
@@ -235,7 +247,7 @@ class MetricFilters:
 
 def filters_for(query: SignalQuery, metrics: ServingMetrics) -> MetricFilters:
     """The Cloud Monitoring filters of ``query`` on ``metrics``' platform."""
-    if query.kind is QueryKind.GAUGE:
+    if query.kind in (QueryKind.GAUGE, QueryKind.COUNT):
         return MetricFilters(pulumi.Output.from_input(metrics.gauges[query.gauge]), None)
     scope = metrics.scopes[query.scope]
     if query.kind is QueryKind.LATENCY:
@@ -249,7 +261,15 @@ def filters_for(query: SignalQuery, metrics: ServingMetrics) -> MetricFilters:
     )
 
 
-def _aggregation(query: SignalQuery) -> dict[str, str]:
+def _aggregation(query: SignalQuery, rule: AlarmRule) -> dict[str, str]:
+    # A count is summed over the rule's period in each series and across series: the events
+    # of one window, compared with the threshold as soon as the window closes.
+    if query.kind is QueryKind.COUNT:
+        return {
+            "alignment_period": f"{rule.period_seconds}s",
+            "per_series_aligner": "ALIGN_SUM",
+            "cross_series_reducer": "REDUCE_SUM",
+        }
     # Distributions are summed over the window and reduced to the percentile across series, so a
     # percentile spans every instance; counts become rates summed across series; gauges say
     # their own aligner and reducer (a depth sums across series, an age takes the maximum).
@@ -384,7 +404,11 @@ def _threshold_condition(
 ) -> gcp.monitoring.AlertPolicyConditionArgs:
     query = SIGNAL_QUERIES[rule.signal]
     filters = filters_for(query, metrics)
-    aggregation = _aggregation(query)
+    aggregation = _aggregation(query, rule)
+    # A count's window is its alignment; later periods must breach as well.
+    periods = (
+        rule.evaluation_periods - 1 if query.kind is QueryKind.COUNT else rule.evaluation_periods
+    )
     return gcp.monitoring.AlertPolicyConditionArgs(
         display_name=f"{rule.key} {rule.comparison.value} {rule.threshold:g}",
         condition_threshold=gcp.monitoring.AlertPolicyConditionConditionThresholdArgs(
@@ -404,7 +428,7 @@ def _threshold_condition(
             ),
             comparison=COMPARISONS[rule.comparison],
             threshold_value=rule.threshold,
-            duration=f"{rule.period_seconds * rule.evaluation_periods}s",
+            duration=f"{rule.period_seconds * periods}s",
             trigger=gcp.monitoring.AlertPolicyConditionConditionThresholdTriggerArgs(count=1),
         ),
     )
@@ -709,3 +733,79 @@ def create_dashboard(
 def dashboard_name(dashboard: gcp.monitoring.Dashboard, spec: DeploymentSpec) -> pulumi.Output[str]:
     """The dashboard's display name (its id is a generated path)."""
     return dashboard.id.apply(lambda _: f"{spec.project} {spec.environment.value}")
+
+
+# -- LLM guardrails: blocked calls from the model server's log lines --------------------------
+# The model server writes one JSON line per blocked call (components.llm.BLOCKED_EVENT), with
+# the side it stopped in ``direction`` and never the prompt or the answer: one log-based counter
+# of those lines, labelled by direction, feeds both guardrail signals.
+GUARDRAIL_DIRECTION_LABEL = "direction"
+GUARDRAIL_SIGNALS: dict[Signal, Direction] = {
+    Signal.GUARDRAIL_BLOCKED_PROMPTS: Direction.PROMPT,
+    Signal.GUARDRAIL_BLOCKED_RESPONSES: Direction.RESPONSE,
+}
+
+
+def blocked_log_filter(services: Sequence[str]) -> str:
+    """The Cloud Logging filter selecting the blocked-call lines of ``services``."""
+    names = " OR ".join(f'"{s}"' for s in services)
+    return (
+        f'resource.type="cloud_run_revision" AND resource.labels.service_name=({names}) AND '
+        f'jsonPayload.event="{BLOCKED_EVENT}"'
+    )
+
+
+def guardrail_metric_name(spec: DeploymentSpec) -> str:
+    """The log-based metric's name (unique in the project: it carries project and env)."""
+    return resource_name(
+        "gcp", "default", spec.project, spec.environment.value, "guardrail-blocked"
+    )
+
+
+def create_guardrail_metric(
+    name: str,
+    spec: DeploymentSpec,
+    services: pulumi.Input[Sequence[str]],
+    opts: pulumi.ResourceOptions,
+) -> gcp.logging.Metric:
+    """A counter of blocked calls with a ``direction`` label, from the services' log lines."""
+    return gcp.logging.Metric(
+        f"{name}-metric-guardrail-blocked",
+        gcp.logging.MetricArgs(
+            name=guardrail_metric_name(spec),
+            description=(
+                f"LLM calls the guardrail blocked, by direction ({spec.environment.value})"
+            ),
+            filter=pulumi.Output.from_input(services).apply(lambda s: blocked_log_filter(list(s))),
+            metric_descriptor=gcp.logging.MetricMetricDescriptorArgs(
+                metric_kind="DELTA",
+                value_type="INT64",
+                unit="1",
+                labels=[
+                    gcp.logging.MetricMetricDescriptorLabelArgs(
+                        key=GUARDRAIL_DIRECTION_LABEL,
+                        value_type="STRING",
+                        description="prompt (refused) or response (withheld)",
+                    )
+                ],
+            ),
+            label_extractors={
+                GUARDRAIL_DIRECTION_LABEL: f"EXTRACT(jsonPayload.{GUARDRAIL_DIRECTION_LABEL})"
+            },
+        ),
+        opts=opts,
+    )
+
+
+def guardrail_metric_filters(metric: gcp.logging.Metric) -> dict[str, pulumi.Output[str]]:
+    """The Cloud Monitoring filter of each guardrail signal's series (``ServingMetrics.gauges``
+    entries, keyed as SIGNAL_QUERIES names them)."""
+    out: dict[str, pulumi.Output[str]] = {}
+    for signal, direction in GUARDRAIL_SIGNALS.items():
+        out[SIGNAL_QUERIES[signal].gauge] = pulumi.Output.concat(
+            'metric.type = "logging.googleapis.com/user/',
+            metric.name,
+            '" AND resource.type = "cloud_run_revision" AND ',
+            f'metric.label.{GUARDRAIL_DIRECTION_LABEL} = "{direction.value}"',
+        )
+    return out

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.llm import LlmMode
 from components.naming import resource_name
 from components.spec import Environment, Pattern
 
@@ -155,6 +156,14 @@ TYPE_REQUIREMENTS: dict[str, Requirement] = {
     "pulumi-python:dynamic/gcp:VertexDeployment": VERTEX,
     "pulumi-python:dynamic/gcp:VertexModelMonitoring": Requirement(
         ("aiplatform.googleapis.com", "bigquery.googleapis.com"), ("roles/aiplatform.admin",)
+    ),
+    # An LLM stack's guardrail (components/gcp/guardrail.py); the floor setting is the
+    # bootstrap's (one per project).
+    "gcp:modelarmor/template:Template": Requirement(
+        ("modelarmor.googleapis.com",), ("roles/modelarmor.admin",)
+    ),
+    "gcp:modelarmor/floorsetting:Floorsetting": Requirement(
+        ("modelarmor.googleapis.com",), ("roles/modelarmor.floorSettingsAdmin",)
     ),
 }
 
@@ -571,3 +580,45 @@ def granted_project_roles(
         roles.append(rollback_role_name(project_id, project, environment))
         roles.append(rollback_reader_role_name(project_id, project, environment))
     return tuple(roles)
+
+
+# -- LLM stacks (components/llm.py, components/gcp/guardrail.py) -------------------------------
+# What an api-first stack serving an LLM adds, by how the model is reached: its guardrail
+# template and the log-based metric of blocked calls; the APIs it calls at run time (the model
+# server calls Model Armor, or Vertex AI which calls Model Armor); the project-level roles its
+# stack grants (Model Armor templates and Vertex AI publisher models have no resource-level
+# IAM); the service agents those grants name (Vertex AI's, which screens hosted calls).
+LLM_RESOURCE_TYPES: frozenset[str] = frozenset(
+    {"gcp:modelarmor/template:Template", "gcp:logging/metric:Metric"}
+)
+LLM_APIS: dict[LlmMode, tuple[str, ...]] = {
+    LlmMode.NONE: (),
+    LlmMode.SELF_HOSTED: ("modelarmor.googleapis.com",),
+    LlmMode.HOSTED: ("modelarmor.googleapis.com", "aiplatform.googleapis.com"),
+}
+LLM_PROJECT_GRANTS: dict[LlmMode, tuple[str, ...]] = {
+    LlmMode.NONE: (),
+    LlmMode.SELF_HOSTED: ("roles/modelarmor.user",),
+    LlmMode.HOSTED: ("roles/aiplatform.user", "roles/modelarmor.user"),
+}
+LLM_AGENTS: dict[LlmMode, frozenset[str]] = {
+    LlmMode.NONE: frozenset(),
+    LlmMode.SELF_HOSTED: frozenset(),
+    LlmMode.HOSTED: frozenset({"aiplatform"}),
+}
+
+
+def llm_resource_types(mode: LlmMode) -> frozenset[str]:
+    """The resource types an LLM stack adds to its pattern's (none without an LLM)."""
+    return LLM_RESOURCE_TYPES if mode is not LlmMode.NONE else frozenset()
+
+
+def llm_apis(mode: LlmMode) -> frozenset[str]:
+    """Every API an LLM stack needs beyond its pattern's (resources and run time)."""
+    types = llm_resource_types(mode)
+    return frozenset(a for t in types for a in TYPE_REQUIREMENTS[t].apis) | set(LLM_APIS[mode])
+
+
+def llm_roles(mode: LlmMode) -> frozenset[str]:
+    """The predefined roles an LLM stack's deployer needs beyond its pattern's."""
+    return frozenset(r for t in llm_resource_types(mode) for r in TYPE_REQUIREMENTS[t].roles)

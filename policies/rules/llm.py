@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pulumi_policy import Policy, PolicyResource, Severity, StackValidationArgs
+from pulumi_policy.proxy import UnknownValueError
 
 from policies.rules.base import SECURITY, as_list, canonical_type, prop_at, stack_rule
 from policies.rules.references import owasp_llm
@@ -40,34 +41,49 @@ MARKERS = (CONFIG_VARIABLE, HOOK_PROVIDER_VARIABLE, LLM_PROVIDER_VARIABLE)
 Env = dict[str, str | None]
 
 
+def _get(mapping: Any, key: str) -> Any:
+    """``mapping[key]``, or None when absent or when the analyzer cannot know it during preview
+    (a value computed from another resource's output): the rule judges what it can see."""
+    if not isinstance(mapping, Mapping):
+        return None
+    try:
+        return mapping.get(key)
+    except UnknownValueError:
+        return None
+
+
+def _at(props: Mapping[str, Any], path: str) -> Any:
+    node: Any = props
+    for key in path.split("."):
+        node = _get(node, key)
+    return node
+
+
 def _pairs(entries: Any, value_key: str = "value") -> Env:
     env: Env = {}
     for entry in as_list(entries):
-        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
-            value = entry.get(value_key)
-            env[entry["name"]] = value if isinstance(value, str) else None
+        name = _get(entry, "name")
+        if isinstance(name, str):
+            value = _get(entry, value_key)
+            env[name] = value if isinstance(value, str) else None
     return env
 
 
 def _ecs(props: Mapping[str, Any]) -> list[tuple[str, Env]]:
-    raw = props.get("containerDefinitions") or props.get("container_definitions")
+    raw = _get(props, "containerDefinitions") or _get(props, "container_definitions")
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError:
             return []
-    return [
-        (str(c.get("name", "?")), _pairs(c.get("environment")))
-        for c in as_list(raw)
-        if isinstance(c, Mapping)
-    ]
+    return [(str(_get(c, "name")), _pairs(_get(c, "environment"))) for c in as_list(raw)]
 
 
 def _containers_at(path: str, env_key: str) -> Callable[[Mapping[str, Any]], list[tuple[str, Env]]]:
     def read(props: Mapping[str, Any]) -> list[tuple[str, Env]]:
         return [
-            (str(c.get("name", "?")), _pairs(c.get(env_key)))
-            for c in as_list(prop_at(props, path))
+            (str(_get(c, "name")), _pairs(_get(c, env_key)))
+            for c in as_list(_at(props, path))
             if isinstance(c, Mapping)
         ]
 
@@ -95,11 +111,15 @@ class Attachment:
 
 
 def _content_safety(props: Mapping[str, Any]) -> bool:
-    return str(props.get("kind", "")).lower() == "contentsafety"
+    return str(_get(props, "kind") or "").lower() == "contentsafety"
 
 
 def _filtered_deployment(props: Mapping[str, Any]) -> bool:
-    return bool(prop_at(props, "properties.raiPolicyName"))
+    # Unknown during preview: the policy's name comes from the RaiPolicy's output.
+    try:
+        return bool(prop_at(props, "properties.raiPolicyName"))
+    except UnknownValueError:
+        return True
 
 
 ATTACHMENTS: dict[str, Attachment] = {

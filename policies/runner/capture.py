@@ -95,6 +95,18 @@ def _fake_id(type_: str, name: str) -> str:
     return hashlib.sha256(f"{type_}/{name}".encode()).hexdigest()[:12]
 
 
+# AWS types whose identifiers have their own shape (the ARN ends in a generated id, a version
+# number is computed): without them dependent inputs (IAM conditions, env vars) stay unknown.
+_AWS_TYPE_OUTPUTS: dict[str, Callable[[str, str, MockIdentity], dict[str, Any]]] = {
+    "aws:bedrock/guardrail:Guardrail": lambda rid, region, who: {
+        "guardrailArn": f"arn:aws:bedrock:{region}:{who.aws_account}:guardrail/{rid}",
+        "guardrailId": rid,
+        "version": "DRAFT",
+    },
+    "aws:bedrock/guardrailVersion:GuardrailVersion": lambda *_: {"version": "1"},
+}
+
+
 def _synthesized_outputs(
     type_: str, name: str, resource_id: str, region: str, who: MockIdentity = MockIdentity()
 ) -> dict[str, Any]:
@@ -114,6 +126,9 @@ def _synthesized_outputs(
         out["executionArn"] = f"arn:aws:execute-api:{region}:{who.aws_account}:{resource_id}"
         out["dnsName"] = f"{name}.{region}.elb.amazonaws.com"
         out["rootResourceId"] = f"{resource_id}root"
+        special = _AWS_TYPE_OUTPUTS.get(type_)
+        if special is not None:
+            out.update(special(resource_id, region, who))
     elif package == "azure-native":
         out["id"] = (
             f"/subscriptions/{who.azure_subscription}/resourceGroups/mock-rg/providers/"

@@ -9,6 +9,7 @@ before it fails a client's first `pulumi up`.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from functools import cache
 from typing import Any
@@ -42,6 +43,10 @@ EXISTING = {
     }
 }
 
+# api-first only (spec._llm_where_offered); the hosted model a cross-Region inference profile.
+LLM_SELF_HOSTED: dict[str, Any] = {"llm": {"mode": "self-hosted"}}
+LLM_HOSTED: dict[str, Any] = {"llm": {"mode": "hosted", "model": "eu.amazon.nova-lite-v1:0"}}
+
 
 def _candidate(pattern: Pattern) -> dict[str, Any]:
     return {
@@ -61,6 +66,8 @@ def variants(pattern: Pattern) -> list[tuple[Environment, dict[str, Any]]]:
         chosen.insert(0, _candidate(pattern))
     if pattern is Pattern.API_FIRST:
         chosen += [{"api": {"domain": "api.acme.example"}}, {"api": {"private_ca": True}}]
+        # An LLM behind the API: the guardrail, its version, the blocked-call metric filters.
+        chosen += [LLM_SELF_HOSTED, LLM_HOSTED]
     return [(env, {}) for env in Environment] + [(Environment.PROD, c) for c in chosen]
 
 
@@ -210,6 +217,11 @@ ARNS: dict[str, tuple[str, Any]] = {
         "logs:CreateLogGroup",
         lambda r: f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{_physical(r)}",
     ),
+    # The blocked-call counters of an LLM stack: a metric filter is authorised on its log group.
+    "aws:cloudwatch/logMetricFilter:LogMetricFilter": (
+        "logs:PutMetricFilter",
+        lambda r: f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{r.inputs['logGroupName']}",
+    ),
     "aws:cloudwatch/eventRule:EventRule": (
         "events:PutRule",
         lambda r: f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{_physical(r)}",
@@ -308,6 +320,93 @@ def test_the_deployer_may_manage_its_target_tracking_alarms_itself(pattern: Patt
         # The name prefix still scopes it: someone else's alarm is out of reach.
         other = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:billing-alarm"
         assert not allows_directly(docs, "cloudwatch:DeleteAlarms", other)
+
+
+# --- the guardrail: no name in its ARN, so its tags are what scope the deployer ------------------
+GUARDRAIL = "aws:bedrock/guardrail:Guardrail"
+GUARDRAIL_VERSION = "aws:bedrock/guardrailVersion:GuardrailVersion"
+# CreateGuardrail's only resource types are a guardrail profile and automated-reasoning policies
+# (Service Authorization Reference, Amazon Bedrock), neither of which a CLASSIC guardrail names:
+# the request carries no guardrail ARN, so only a grant on "*" can match it.
+NO_RESOURCE_YET = "*"
+
+
+def _condition_holds(statement: dict[str, Any], context: dict[str, str]) -> bool:
+    """IAM's StringEquals, StringNotEquals and Null over ``context`` (keys case-insensitive; an
+    absent key fails StringEquals and passes StringNotEquals)."""
+    ctx = {k.lower(): v for k, v in context.items()}
+    for operator, entries in (statement.get("Condition") or {}).items():
+        for key, expected in entries.items():
+            values = [str(v) for v in as_list(expected)]
+            present = key.lower() in ctx
+            if operator == "StringEquals":
+                holds = present and ctx[key.lower()] in values
+            elif operator == "StringNotEquals":
+                holds = not present or ctx[key.lower()] not in values
+            elif operator == "Null":
+                holds = (not present) == (values == ["true"])
+            else:
+                raise AssertionError(f"an operator this reader does not evaluate: {operator}")
+            if not holds:
+                return False
+    return True
+
+
+def _decides(
+    docs: list[list[dict[str, Any]]], action: str, arn: str, context: dict[str, str]
+) -> bool:
+    """Some Allow matches the request (action, resource, condition) and no Deny does."""
+
+    def named(s: dict[str, Any], key: str, matches: Any) -> bool:
+        # Action/Resource name what a statement covers; NotAction/NotResource what it does not.
+        if key in s:
+            return any(matches(p) for p in as_list(s[key]))
+        return not any(matches(p) for p in as_list(s[f"Not{key}"]))
+
+    def applies(s: dict[str, Any]) -> bool:
+        return (
+            named(s, "Action", lambda p: fnmatch.fnmatchcase(action.lower(), p.lower()))
+            and named(s, "Resource", lambda p: resource_matches(p, arn))
+            and _condition_holds(s, context)
+        )
+
+    found = [s for d in docs for s in d if applies(s)]
+    return any(s["Effect"] == "Allow" for s in found) and not any(
+        s["Effect"] == "Deny" for s in found
+    )
+
+
+def _tag_context(kind: str, tags: dict[str, str]) -> dict[str, str]:
+    return {"aws:RequestedRegion": REGION, **{f"aws:{kind}/{k}": v for k, v in tags.items()}}
+
+
+@pytest.mark.parametrize("env", list(Environment))
+def test_the_deployer_creates_and_manages_its_guardrail_by_the_tags_the_stack_gives_it(
+    env: Environment,
+) -> None:
+    resources = _stack(Pattern.API_FIRST, env, json.dumps(LLM_HOSTED, sort_keys=True))
+    guardrail = one_of(resources, GUARDRAIL)
+    arn = one_of(resources, GUARDRAIL_VERSION).inputs["guardrailArn"]
+    tags = guardrail.inputs["tags"]
+    creating = _tag_context("RequestTag", tags)
+    owned = {**_tag_context("ResourceTag", tags), **creating}
+    requests = [
+        (action, NO_RESOURCE_YET if action == "bedrock:CreateGuardrail" else arn, context)
+        for t in (GUARDRAIL, GUARDRAIL_VERSION)
+        for action in RESOURCE_TYPES[t].actions
+        if action.startswith("bedrock:")
+        for context in ([creating, owned] if action == "bedrock:TagResource" else [owned])
+    ]
+    # Tagging at creation is authorised like CreateGuardrail: on the request, before any ARN.
+    requests.append(("bedrock:TagResource", NO_RESOURCE_YET, creating))
+    docs = deployer_documents(Pattern.API_FIRST, env)
+    assert [r[:2] for r in requests if not _decides(docs, *r)] == []
+    # Another environment's deployer reaches neither this guardrail nor one tagged like it.
+    other = next(e for e in Environment if e is not env)
+    assert not any(_decides(deployer_documents(Pattern.API_FIRST, other), *r) for r in requests)
+    # Nor a guardrail in another Region.
+    moved = [(a, r, {**c, "aws:RequestedRegion": "us-east-1"}) for a, r, c in requests]
+    assert not any(_decides(docs, a, r, c) for a, r, c in moved if a == "bedrock:CreateGuardrail")
 
 
 def test_names_that_carry_the_environment_are_out_of_other_deployers_reach() -> None:

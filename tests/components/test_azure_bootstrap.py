@@ -574,11 +574,21 @@ def canonical(token: str) -> str:
     return token
 
 
+# api-first only (spec._llm_where_offered); the hosted model is `aideploy new`'s default.
+LLM_HOSTED: dict[str, Any] = {
+    "llm": {"mode": "hosted", "model": "gpt-4o-mini", "model_version": "2024-07-18"}
+}
+LLM_SELF_HOSTED: dict[str, Any] = {"llm": {"mode": "self-hosted"}}
+
+
 def variants(pattern: Pattern) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{}, {"api": {"domain": "api.acme.example"}}]
     if pattern is not Pattern.EVENT_DRIVEN:
         image = candidate_image(Cloud.AZURE, pattern)
         out.append({"rollout": {"candidate_version": "1.1.0", "candidate_image": image}})
+    if pattern is Pattern.API_FIRST:
+        # An LLM behind the API: its account, RAI policy and deployment, its serving grant.
+        out += [LLM_HOSTED, LLM_SELF_HOSTED]
     return out if pattern is Pattern.API_FIRST else [v for v in out if "api" not in v]
 
 
@@ -976,3 +986,32 @@ def test_the_embedded_stack_types_and_roles_are_covered_by_its_bootstrap() -> No
     assert {"Microsoft.Storage", "Microsoft.ApiManagement", "Microsoft.App"} <= set(
         boot.resource_providers(Pattern.EMBEDDED)
     )
+
+
+# -- an LLM behind api-first (issue 14): its types, its serving grant, its resource provider ------
+def test_the_llm_variants_bring_their_types_grants_and_provider_into_the_seam() -> None:
+    """The seam tests above see LLM stacks: their Cognitive Services types, the serving
+    identity's role of each mode (from the component's own table) and the namespace to
+    register; no other pattern's deployer gains them."""
+    from components.azure import guardrail
+    from components.llm import LlmMode
+
+    llm_types = {t for t in stack_types(Pattern.API_FIRST) if ":cognitiveservices:" in t}
+    assert llm_types == {
+        f"{NS}:cognitiveservices:Account",
+        f"{NS}:cognitiveservices:RaiPolicy",
+        f"{NS}:cognitiveservices:Deployment",
+    }
+    serving = {
+        security.BUILTIN_ROLES[guardrail.SERVING_ROLE[m]]
+        for m in (LlmMode.HOSTED, LlmMode.SELF_HOSTED)
+    }
+    assert serving <= stack_role_ids(Pattern.API_FIRST)
+    namespaces = {boot.provider_namespace(a) for t in llm_types for a in boot.TYPE_OPERATIONS[t]}
+    assert namespaces == {"Microsoft.CognitiveServices"}
+    assert namespaces <= set(boot.resource_providers(Pattern.API_FIRST))
+    for pattern in (Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM, Pattern.EMBEDDED):
+        assert not llm_types & boot.PATTERN_TYPES[pattern]
+        assert not namespaces & set(boot.resource_providers(pattern))
+        spec, _ = shared(Pattern.API_FIRST)
+        assert not serving & set(boot.assignable_roles(pattern, spec.account, spec.project))

@@ -4,6 +4,7 @@ security A1, A4-A7, A9, A10, A13, A14, A25), from captured resources and their d
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from functools import cache
 from pathlib import Path
@@ -12,9 +13,19 @@ from typing import Any
 import pulumi_azure_native
 import pytest
 
-from components.azure import api_first, endpoint_traffic, hosting, roles, rollout, security
+from components.azure import (
+    api_first,
+    bootstrap,
+    endpoint_traffic,
+    guardrail,
+    hosting,
+    roles,
+    rollout,
+    security,
+)
 from components.azure import event_driven as ed
 from components.azure import managed_platform as mp
+from components.llm import LlmMode
 from components.naming import resource_name
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
@@ -383,7 +394,9 @@ def test_a_wildcard_dns_domain_is_refused_front_door_has_its_own_host_name() -> 
 @pytest.mark.parametrize("pattern", [Pattern.API_FIRST, Pattern.EVENT_DRIVEN])
 def test_images_in_an_acr_are_pulled_as_bootstraps_pull_identity(pattern: Pattern) -> None:
     spec = spec_of(pattern)
-    host = spec.model.image.split("/", 1)[0]
+    image = spec.model.image
+    assert image is not None
+    host = image.split("/", 1)[0]
     assert host.endswith(".azurecr.io")
     cap = capture_of(pattern)
     token = f"{NS}:app:ContainerApp" if pattern is Pattern.API_FIRST else f"{NS}:app:Job"
@@ -402,11 +415,11 @@ def test_a_public_image_needs_no_registry_credentials() -> None:
 # -- A4: the ML endpoint's traffic is set after its deployments ------------------------------
 @pytest.mark.parametrize("mode", ["stable", "canary"])
 def test_endpoint_starts_without_traffic_and_the_split_follows_both_deployments(mode: str) -> None:
-    over = {}
+    over: dict[str, Any] = {}
     if mode == "canary":
         image = candidate_image(Cloud.AZURE, Pattern.MANAGED_PLATFORM)
         over = {"rollout": {"candidate_version": "1.1.0", "candidate_image": image}}
-    cap = run_component(spec_of(Pattern.MANAGED_PLATFORM, **over))
+    cap = run_component(spec_of(Pattern.MANAGED_PLATFORM, Environment.DEV, **over))
     endpoint = one_of(cap, f"{NS}:machinelearningservices:OnlineEndpoint")
     assert "traffic" not in endpoint.inputs["properties"]
     assert "mirrorTraffic" not in endpoint.inputs["properties"]
@@ -669,3 +682,46 @@ def test_inference_reaches_the_private_workspace_through_a_private_endpoint(exis
         assert all(
             link.inputs["virtualNetwork"]["id"] == over["network"]["existing_id"] for link in links
         )
+
+
+# -- an LLM's account: Azure keeps a deleted Cognitive Services account's name for 48 hours -------
+# ("Once you delete a resource, you can't create another one with the same name for 48 hours":
+# Recover or purge deleted Azure AI services resources). pulumi-azure-native deletes without
+# purging (pulumi/pulumi-azure-native#2529), and a deployer holds no purge
+# (deletedAccounts/delete): a stack re-created after `pulumi destroy` gets a new name from its
+# renewed suffix (`python -m stacks.suffix renew`), as Key Vault and API Management do.
+LLM_MODES: dict[str, dict[str, Any]] = {
+    "hosted": {"mode": "hosted", "model": "gpt-4o-mini", "model_version": "2024-07-18"},
+    "self-hosted": {"mode": "self-hosted"},
+}
+COGNITIVE_ACCOUNT = f"{NS}:cognitiveservices:Account"
+# Account names and custom subdomains: 2-64 letters, digits and hyphens, alphanumeric at both ends.
+ACCOUNT_NAME_RE = r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}[a-zA-Z0-9]$"
+
+
+def llm_account(mode: str, suffix: str | None) -> CapturedResource:
+    spec = spec_of(Pattern.API_FIRST, Environment.PROD, llm=LLM_MODES[mode], suffix=suffix)
+    return one_of(run_component(spec), COGNITIVE_ACCOUNT)
+
+
+@pytest.mark.parametrize("mode", list(LLM_MODES))
+def test_a_re_created_llm_stack_does_not_collide_with_its_soft_deleted_account(mode: str) -> None:
+    before = llm_account(mode, "a1b2c3")
+    after = llm_account(mode, "d4e5f6")  # the suffix renewed after `pulumi destroy`
+    for account in (before, after):
+        name = account.inputs["accountName"]
+        # The custom subdomain (unique worldwide, token auth needs it) is the suffixed name.
+        assert account.inputs["properties"]["customSubDomainName"] == name
+        assert re.fullmatch(ACCOUNT_NAME_RE, name), name
+    assert before.inputs["accountName"] != after.inputs["accountName"]
+    # A stack from before suffixes keeps the unsuffixed formula; the name says the mode, so
+    # switching llm.mode (a new kind) replaces the account under another name.
+    spec = spec_of(Pattern.API_FIRST, Environment.PROD, suffix=None)
+    part = guardrail.ACCOUNT_NAMES[LlmMode(mode)]
+    assert llm_account(mode, None).inputs["accountName"] == resource_name(
+        "azure", "container-app", spec.project, spec.environment.value, part
+    )
+    other = next(m for m in LLM_MODES if m != mode)
+    assert llm_account(other, "a1b2c3").inputs["accountName"] != before.inputs["accountName"]
+    # Purging is a person's step, never the deployer's.
+    assert not [a for a in bootstrap.deployer_actions(Pattern.API_FIRST) if "deletedAccounts" in a]

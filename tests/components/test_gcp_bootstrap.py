@@ -7,9 +7,12 @@ components/gcp/prerequisites.py are the bridge, and a test fails when either sid
 
 from __future__ import annotations
 
+import json
+import random
 import re
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,12 +27,13 @@ from components.bootstrap import (
     IdentityRole,
     oidc_subjects,
 )
-from components.gcp import prerequisites
+from components.gcp import guardrail, prerequisites
 from components.gcp.bootstrap import (
     BOOTSTRAP_TYPE_APIS,
     COMPONENT_TYPE,
     KEY_ROTATION_PERIOD,
     GcpBootstrap,
+    deployer_condition,
     pool_id,
     principal_of,
     project_apis,
@@ -41,10 +45,15 @@ from components.gcp.prerequisites import (
     TYPE_REQUIREMENTS,
     granted_project_roles,
 )
+from components.llm import LlmMode
+from components.registry import bootstrap_inputs as registry_bootstrap_inputs
 from components.spec import SHIPPED_PATTERNS, Cloud, Environment, Pattern
 from policies.rules import all_policies
 from policies.runner import capture as capture_module
 from policies.runner.capture import Capture, CapturedResource, capture
+from policies.runner.program import run_stack
+from templates.answers import example_answers
+from templates.generator import ProjectPlan, generate
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 from tests.policies.harness import evaluate
 
@@ -622,3 +631,269 @@ def test_bootstrap_enables_every_api_and_grants_every_role_the_stacks_need(
             # Custom roles are per environment: the deployer of env may grant its own only.
             own = {r for r in stack_roles if not r.startswith("projects/") or f"_{env.value}_" in r}
             assert own <= allowed, own - allowed
+
+
+# -- a project whose stacks serve an LLM (components/gcp/guardrail.py) -----------------------
+LLM_MODES = (LlmMode.SELF_HOSTED, LlmMode.HOSTED)
+LLM_REGION = "us-central1"  # hosted Gemini and Model Armor's Vertex AI integration run there
+FLOOR = "gcp:modelarmor/floorsetting:Floorsetting"
+TEMPLATE = "gcp:modelarmor/template:Template"
+LLM_CASES = [(m, split) for m in LLM_MODES for split in (False, True)]
+
+
+def llm_plan(mode: LlmMode, split: bool = False, region: str = LLM_REGION) -> ProjectPlan:
+    """The plan `aideploy new --llm <mode>` makes for an api-first project."""
+    overrides: dict[str, Any] = {"llm": mode, "region": region}
+    if split:
+        overrides["accounts"] = SPLIT_ACCOUNTS
+    return sample_plan(Cloud.GCP, Pattern.API_FIRST, **overrides)
+
+
+def run_program_bootstrap(plan: ProjectPlan, spec: BootstrapSpec) -> Capture:
+    """What bootstrap/__main__.py does: the registry's hook reads the stack files' sections."""
+
+    def program() -> None:
+        inputs = registry_bootstrap_inputs(Cloud.GCP, spec, lambda env: plan.sections[env])
+        GcpBootstrap(spec.project, spec, **inputs)
+
+    return capture(
+        program,
+        project=f"{spec.project}-bootstrap",
+        stack=spec.stack,
+        config={"gcp:project": spec.account, "gcp:region": spec.region},
+        region=spec.region,
+    )
+
+
+@cache
+def _llm_bootstrap(
+    mode: LlmMode, split: bool = False, region: str = LLM_REGION
+) -> tuple[tuple[BootstrapSpec, Capture], ...]:
+    plan = llm_plan(mode, split, region)
+    return tuple((spec, run_program_bootstrap(plan, spec)) for spec in plan.bootstrap.values())
+
+
+@cache
+def llm_stacks(mode: LlmMode) -> tuple[Capture, ...]:
+    """The LLM project's stacks, every environment."""
+    plan = llm_plan(mode)
+    return tuple(run_component(plan.specs[env]) for env in Environment)
+
+
+def _without_llm(spec: BootstrapSpec, env: Environment) -> set[str]:
+    condition = deployer_condition("roles/resourcemanager.projectIamAdmin", spec, env)
+    assert condition is not None
+    return grantable(str(condition.expression))
+
+
+@pytest.mark.parametrize(("mode", "split"), LLM_CASES)
+def test_llm_deployers_may_create_the_template_and_grant_exactly_the_guardrails_roles(
+    mode: LlmMode, split: bool
+) -> None:
+    for spec, cap in _llm_bootstrap(mode, split):
+        for env in spec.environments:
+            grants = project_grants(cap, member_of(cap, f"-ci-{DEPLOYERS[env].value}"))
+            predefined = {r for r in grants if not r.startswith("projects/")}
+            # The CI deployer creates the stack's Model Armor template, and never the floor.
+            assert "roles/modelarmor.admin" in predefined
+            assert "roles/modelarmor.floorSettingsAdmin" not in predefined
+            assert predefined == set(prerequisites.pattern_roles(Pattern.API_FIRST)) | set(
+                prerequisites.llm_roles(mode)
+            )
+            assert grants["roles/modelarmor.admin"].inputs.get("condition") is None
+            expression = grants["roles/resourcemanager.projectIamAdmin"].inputs["condition"][
+                "expression"
+            ]
+            # Exactly the guardrail's project grants on top of the pattern's: nothing broader.
+            added = grantable(expression) - _without_llm(spec, env)
+            assert (
+                added
+                == {
+                    LlmMode.SELF_HOSTED: {"roles/modelarmor.user"},
+                    LlmMode.HOSTED: {"roles/modelarmor.user", "roles/aiplatform.user"},
+                }[mode]
+            )
+            assert _without_llm(spec, env) <= grantable(expression)
+            assert not grantable(expression) & FORBIDDEN
+            assert not any(r.endswith((".admin", "Admin")) for r in added)
+
+
+@pytest.mark.parametrize("mode", LLM_MODES)
+def test_llm_bootstrap_meets_every_need_of_the_llm_stacks(mode: LlmMode) -> None:
+    """The seam, from both captures: every type the LLM stacks create has its API and its
+    deployer role, every project role they grant is in their deployer's condition, and every
+    service agent they grant to exists before they run."""
+    caps = llm_stacks(mode)
+    types = {r.type for c in caps for r in c.resources if r.custom}
+    assert TEMPLATE in types
+    needed_apis = {api for t in types for api in TYPE_REQUIREMENTS[t].apis}
+    needed_roles = {role for t in types for role in TYPE_REQUIREMENTS[t].roles}
+    agent_emails = {
+        "serviceAccount:" + template.format(number=NUMBER): agent
+        for agent, template in prerequisites.AGENT_EMAILS.items()
+    }
+    ((spec, cap),) = _llm_bootstrap(mode)
+    enabled = {s.inputs["service"] for s in of_type(cap.resources, "gcp:projects/service:Service")}
+    assert needed_apis <= enabled, needed_apis - enabled
+    generated = {
+        i.inputs["service"]
+        for i in of_type(cap.resources, "gcp:projects/serviceIdentity:ServiceIdentity")
+    }
+    for env, stack in zip(Environment, caps, strict=True):
+        deployer = project_grants(cap, member_of(cap, f"-ci-{DEPLOYERS[env].value}"))
+        assert needed_roles <= set(deployer), needed_roles - set(deployer)
+        expression = deployer["roles/resourcemanager.projectIamAdmin"].inputs["condition"][
+            "expression"
+        ]
+        allowed = {
+            r.replace(f"projects/{spec.account}/", "projects/{p}/") for r in grantable(expression)
+        }
+        stack_grants = of_type(stack.resources, "gcp:projects/iAMMember:IAMMember")
+        roles = {
+            g.inputs["role"].replace(f"projects/{capture_module.GCP_PROJECT}/", "projects/{p}/")
+            for g in stack_grants
+        }
+        assert roles <= allowed, roles - allowed
+        for grant in stack_grants:
+            agent = agent_emails.get(grant.inputs["member"])
+            if agent in GENERATED_AGENTS:
+                assert GENERATED_AGENTS[agent] in generated, (grant.name, agent)
+
+
+@pytest.mark.parametrize(("mode", "split"), LLM_CASES)
+def test_hosted_projects_generate_vertex_ais_agent_and_self_hosted_ones_do_not(
+    mode: LlmMode, split: bool
+) -> None:
+    plain = {
+        s.stack: c
+        for s, c in zip(
+            bootstrap_specs(Pattern.API_FIRST, split),
+            _bootstrap(Pattern.API_FIRST, split),
+            strict=True,
+        )
+    }
+    for spec, cap in _llm_bootstrap(mode, split):
+        identities = {
+            i.inputs["service"]: i
+            for i in of_type(cap.resources, "gcp:projects/serviceIdentity:ServiceIdentity")
+        }
+        before = {
+            i.inputs["service"]
+            for i in of_type(
+                plain[spec.stack].resources, "gcp:projects/serviceIdentity:ServiceIdentity"
+            )
+        }
+        expected = {"aiplatform.googleapis.com"} if mode is LlmMode.HOSTED else set()
+        assert set(identities) - before == expected
+        agents = outputs(cap)["stack_prerequisites"]
+        for env in spec.environments:
+            vertex = agents[env.value]["service_agents"].get("aiplatform")
+            assert (vertex is not None) is (mode is LlmMode.HOSTED)
+        if mode is LlmMode.HOSTED:
+            # Generated once its API is on (a fresh project has neither).
+            api = {
+                s.urn
+                for s in of_type(cap.resources, "gcp:projects/service:Service")
+                if s.inputs["service"] == "aiplatform.googleapis.com"
+            }
+            assert api <= set(identities["aiplatform.googleapis.com"].dependencies)
+
+
+@pytest.mark.parametrize(("mode", "split"), LLM_CASES)
+def test_llm_projects_get_a_floor_setting_as_strict_as_their_stacks_templates(
+    mode: LlmMode, split: bool
+) -> None:
+    templates = [one(c.resources, TEMPLATE) for c in llm_stacks(mode)]
+    filters = {json.dumps(t.inputs["filterConfig"], sort_keys=True) for t in templates}
+    assert len(filters) == 1  # parity: one template configuration in every environment
+    for spec, cap in _llm_bootstrap(mode, split):
+        floor = one(cap.resources, FLOOR)
+        assert floor.inputs["parent"] == f"projects/{spec.account}"
+        assert floor.inputs["location"] == "global"
+        assert floor.inputs["enableFloorSettingEnforcement"] is True
+        # Template conformance: the stacks' templates are exactly as strict as the floor.
+        assert json.dumps(floor.inputs["filterConfig"], sort_keys=True) in filters
+        if mode is LlmMode.HOSTED:
+            assert floor.inputs["integratedServices"] == ["AI_PLATFORM"]
+            assert floor.inputs["aiPlatformFloorSetting"]["inspectAndBlock"] is True
+        else:
+            assert "integratedServices" not in floor.inputs
+            assert "aiPlatformFloorSetting" not in floor.inputs
+        armor = {
+            s.urn
+            for s in of_type(cap.resources, "gcp:projects/service:Service")
+            if s.inputs["service"] == "modelarmor.googleapis.com"
+        }
+        assert armor and armor <= set(floor.dependencies)
+
+
+def test_self_hosted_outside_the_vertex_regions_gets_a_floor_without_vertex() -> None:
+    region = "europe-west1"
+    assert region not in guardrail.VERTEX_INTEGRATION_REGIONS
+    ((_, cap),) = _llm_bootstrap(LlmMode.SELF_HOSTED, False, region)
+    floor = one(cap.resources, FLOOR)
+    assert floor.inputs["enableFloorSettingEnforcement"] is True
+    assert "integratedServices" not in floor.inputs
+
+
+@pytest.mark.parametrize(("mode", "split"), LLM_CASES)
+def test_llm_bootstrap_depends_on_its_apis_and_passes_the_pack(mode: LlmMode, split: bool) -> None:
+    for spec, cap in _llm_bootstrap(mode, split):
+        services = {
+            s.urn: s.inputs["service"]
+            for s in of_type(cap.resources, "gcp:projects/service:Service")
+        }
+        assert set(services.values()) == set(project_apis(spec, mode))
+        for resource in cap.resources:
+            if not resource.custom or resource.type == "gcp:projects/service:Service":
+                continue
+            needed = set(BOOTSTRAP_TYPE_APIS[resource.type])
+            enabled_before = {services[u] for u in resource.dependencies if u in services}
+            assert needed <= enabled_before, (resource.name, needed - enabled_before)
+        assert evaluate(all_policies(), cap.resources) == []
+
+
+def _shape(cap: Capture) -> list[tuple[str, str]]:
+    """Each resource's URN and inputs (unknowns by their kind: their ids differ per run)."""
+    return sorted(
+        (r.urn, json.dumps(r.inputs, sort_keys=True, default=lambda v: type(v).__name__))
+        for r in cap.resources
+    )
+
+
+@pytest.mark.parametrize(("pattern", "split"), CASES)
+def test_a_project_without_an_llm_bootstraps_as_before(pattern: Pattern, split: bool) -> None:
+    """The stack files' ``llm: none`` through the registry's hook changes nothing: the same
+    resources with the same inputs as the bootstrap without the hook, and nothing of Model
+    Armor's anywhere."""
+    overrides: dict[str, Any] = {"accounts": SPLIT_ACCOUNTS} if split else {}
+    plan = sample_plan(Cloud.GCP, pattern, **overrides)
+    for spec, cap in zip(plan.bootstrap.values(), _bootstrap(pattern, split), strict=True):
+        assert _shape(run_program_bootstrap(plan, spec)) == _shape(cap)
+        assert not of_type(cap.resources, FLOOR)
+        text = json.dumps([r.inputs for r in cap.resources], default=str)
+        assert "modelarmor" not in text
+
+
+def test_the_generated_projects_bootstrap_program_runs_for_an_llm_project(
+    tmp_path: Path,
+) -> None:
+    """`aideploy new --llm self-hosted`: the generated bootstrap/__main__.py reads the stack
+    files through the registry's hook and creates the floor setting."""
+    answers = example_answers(
+        Cloud.GCP, Pattern.API_FIRST, llm=LlmMode.SELF_HOSTED, region=LLM_REGION
+    )
+    generate(answers, tmp_path / "p", rng=random.Random(0))
+    stacks = sorted(
+        p.name.split(".")[1]
+        for p in (tmp_path / "p" / "bootstrap" / "stacks").glob("Pulumi.*.yaml")
+    )
+    assert stacks
+    for stack in stacks:
+        run = run_stack(tmp_path / "p" / "bootstrap", stack)
+        floor = one(run.resources, FLOOR)
+        assert floor.inputs["enableFloorSettingEnforcement"] is True
+        roles = {
+            r.inputs.get("role") for r in of_type(run.resources, "gcp:projects/iAMMember:IAMMember")
+        }
+        assert "roles/modelarmor.admin" in roles

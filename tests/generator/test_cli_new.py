@@ -109,6 +109,20 @@ def test_a_shared_account_is_said(tmp_path: Path) -> None:
         (["acme", *_with("--pattern", "serverless")], "unknown pattern 'serverless'"),
         # Brackets and regexes reach the terminal whole (no markup eats them).
         (["acme", *BASE, "--model-version", "[bold]x"], "'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'"),
+        # An LLM: where the service is offered, with a model of the project's cloud.
+        (["acme", *BASE, "--llm", "maybe"], "unknown --llm 'maybe'"),
+        (
+            ["acme", *_with("--region", "af-south-1"), "--llm", "hosted"],
+            "not offered in af-south-1",
+        ),
+        (
+            ["acme", *BASE, "--llm", "hosted", "--llm-model", "gpt-4o-mini"],
+            "--llm-model 'gpt-4o-mini'",
+        ),
+        (["acme", *BASE, "--llm", "hosted", "--llm-model-version", "1"], "--llm-model-version"),
+        (["acme", *BASE, "--llm", "self-hosted", "--llm-model", "x.y"], "only --llm hosted"),
+        (["acme", *_with("--region", "sa-east-1"), "--llm", "hosted"], "no model to propose"),
+        (["acme", *_with("--pattern", "event-driven"), "--llm", "hosted"], "behind the api-first"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(
@@ -177,6 +191,9 @@ def test_patterns_table_for_people() -> None:
                                           "prod": "api.acme.example"}, "ci": "gitlab"}),
         ("gcp", "event-driven", {"model_image": "europe-west1-docker.pkg.dev/p/r/m:1"}),
         ("kubernetes", "event-driven", {"ci": "gitlab"}),
+        ("azure", "api-first", {"llm": "hosted", "llm_model": "gpt-4o",
+                                "llm_model_version": "2024-11-20"}),
+        ("kubernetes", "api-first", {"llm": "self-hosted"}),
     ],
 )  # fmt: skip
 def test_the_flags_a_script_types_give_the_same_answers(
@@ -217,6 +234,7 @@ def test_a_person_at_a_terminal_is_asked_for_every_answer_a_deploy_needs(
         "https://accounts.google.com",  # issuer
         "acme-support",  # audience
         "api.acme.example",  # domain: prod's; dev and staging get sub-domains
+        "self-hosted",  # an LLM: the image is the model, its server checks with Model Armor
     ]
     result = runner.invoke(
         app,
@@ -234,6 +252,7 @@ def test_a_person_at_a_terminal_is_asked_for_every_answer_a_deploy_needs(
         "prod": "acme-prd-01",
     }
     assert recorded["sample_model"] is True and recorded["model_image"] is None
+    assert recorded["llm"] == "self-hosted"
     assert recorded["domains"] == {
         "dev": "dev.api.acme.example",
         "staging": "staging.api.acme.example",
@@ -244,3 +263,23 @@ def test_a_person_at_a_terminal_is_asked_for_every_answer_a_deploy_needs(
         "staging",
         "prod",
     ]
+
+
+def test_an_llm_project_gets_the_guardrail_in_every_stack_file(tmp_path: Path) -> None:
+    """--llm hosted: the region's Bedrock inference profile, the guardrail written out whole and
+    equal in every stack file, and the guardrail runbook."""
+    code, _, err = _new(
+        tmp_path, "acme", *BASE, "--llm", "hosted", "--no-cost", "-o", str(tmp_path / "p")
+    )
+    assert code == 0, err
+    sections = [
+        yaml.safe_load((tmp_path / "p" / "stacks" / f"Pulumi.{env}.yaml").read_text())["config"][
+            "acme:llm"
+        ]
+        for env in ("dev", "staging", "prod")
+    ]
+    assert sections[0] == sections[1] == sections[2]
+    assert sections[0]["mode"] == "hosted" and sections[0]["model"] == "eu.amazon.nova-lite-v1:0"
+    assert sections[0]["guardrail"]["prompt_attack"] == "high"
+    assert sections[0]["guardrail"]["fail_open"] is False
+    assert (tmp_path / "p" / "docs" / "runbooks" / "guardrail.md").is_file()

@@ -488,3 +488,39 @@ def test_the_aws_contract_names_the_tag_the_client_roles_trust(
     )
     doc = (project / "docs" / "model-contract.md").read_text()
     assert f"`{documented}`" in section(doc, "Who may send jobs and read results")
+
+
+# -- (1b) an LLM project: the guardrail's variables too ------------------------------------------
+LLM_COMBOS = [
+    (Cloud.AWS, "hosted", {}),
+    (Cloud.AWS, "self-hosted", {}),
+    (Cloud.AZURE, "hosted", {}),
+    (Cloud.AZURE, "self-hosted", {}),
+    (Cloud.GCP, "hosted", {"region": "us-central1"}),
+    (Cloud.GCP, "self-hosted", {}),
+    (Cloud.KUBERNETES, "self-hosted", {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("cloud", "mode", "extra"), LLM_COMBOS, ids=[f"{c.value}-{m}" for c, m, _ in LLM_COMBOS]
+)
+def test_an_llm_projects_contract_names_exactly_the_variables_its_stack_sets(
+    tmp_path: Path, cloud: Cloud, mode: str, extra: dict[str, Any]
+) -> None:
+    from tests.conftest import sample_plan
+
+    answers = {"llm": mode, **extra}
+    target = tmp_path / "p"
+    generate(sample_answers(cloud, Pattern.API_FIRST, **answers), target, rng=random.Random(0))
+    doc = (target / "docs" / "model-contract.md").read_text()
+    documented = table_names(section(doc, "Set by the stack"))
+    conditional = set(conditional_names(section(doc, "Set by the stack")))
+    plan = sample_plan(cloud, Pattern.API_FIRST, **answers)
+    dev = plan.sections[Environment.DEV]
+    spec = make_spec(cloud, Pattern.API_FIRST, Environment.DEV, {"llm": dev["llm"], **extra})
+    actual = stack_set_variables(list(run_component(spec).resources))
+    assert documented - conditional == actual, (
+        f"documented but not set: {sorted(documented - conditional - actual)}; "
+        f"set but not documented: {sorted(actual - (documented - conditional))}"
+    )

@@ -96,11 +96,51 @@ def test_aws_bedrock_agent_require_guardrail(program: Program, flagged: set[str]
     assert judge(bedrock.AGENT_REQUIRE_GUARDRAIL, program) == flagged
 
 
+def stack_keyed_guardrail(*, key: str | None = None, stack_key: bool = True) -> Program:
+    """A guardrail under a key the program creates (``stack_key``), or a literal ``key``."""
+
+    def program() -> None:
+        created = aws.kms.Key("guardrail-key", enable_key_rotation=True)
+        arn: Any = created.arn if stack_key else key
+        aws.bedrock.Guardrail(
+            "filters",
+            name="filters",
+            blocked_input_messaging="Blocked.",
+            blocked_outputs_messaging="Blocked.",
+            kms_key_arn=arn,
+        )
+
+    return program
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (stack_keyed_guardrail(), set()),
+        # Someone else's key: its rotation and policy are out of this stack's rules.
+        (stack_keyed_guardrail(stack_key=False, key=KEY), {"filters"}),
+        # No key at all is aws-bedrock-require-cmk's finding, not this rule's.
+        (stack_keyed_guardrail(stack_key=False), set()),
+    ],
+    ids=["stack-key", "foreign-key", "no-key"],
+)
+def test_aws_bedrock_guardrail_require_stack_key(program: Program, flagged: set[str]) -> None:
+    assert judge(bedrock.GUARDRAIL_REQUIRE_STACK_KEY, program) == flagged
+
+
+def test_the_stack_key_rule_and_the_cmk_rule_split_the_findings() -> None:
+    foreign = stack_keyed_guardrail(stack_key=False, key=KEY)
+    assert judge(bedrock.REQUIRE_CMK, foreign) == set()
+    assert judge(bedrock.GUARDRAIL_REQUIRE_STACK_KEY, foreign, waiver("filters")) == set()
+
+
 def test_rules_are_listed_in_the_pack() -> None:
     names = [p.name for p in bedrock.POLICIES]
     assert names == [
         "aws-bedrock-require-cmk",
         "aws-bedrock-agent-require-guardrail",
+        "aws-bedrock-guardrail-require-stack-key",
     ]
     assert set(names) <= {p.name for p in aws_pack.POLICIES}
-    assert all(RULE_SINCE[n] == 2 and RULE_REFERENCES[n] for n in names)
+    assert all(RULE_REFERENCES[n] for n in names)
+    assert [RULE_SINCE[n] for n in names] == [2, 2, 4]

@@ -413,3 +413,72 @@ SQS_ONLY = {"StringEquals": {"sns:Protocol": ["sqs", "lambda"]}}
 )
 def test_aws_sns_subscribe_require_protocol_condition(program: Program, flagged: set[str]) -> None:
     assert judge(iam.SNS_SUBSCRIBE_REQUIRE_PROTOCOL, program) == flagged
+
+
+# -- issue 14: Bedrock invocation only with the stack's guardrail ----------------------------
+PINNED = "arn:aws:bedrock:eu-west-1:123456789012:guardrail/gr1abc:3"
+BEDROCK_INVOKE = {
+    "Sid": "InvokeWithGuardrail",
+    "Effect": "Allow",
+    "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+    "Resource": "arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-lite-v1:0",
+    "Condition": {"StringEquals": {"bedrock:GuardrailIdentifier": PINNED}},
+}
+
+
+def _unguarded(**change: Any) -> dict[str, Any]:
+    return {k: v for k, v in {**BEDROCK_INVOKE, **change}.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    ("program", "flagged"),
+    [
+        (role(statement=BEDROCK_INVOKE), set()),
+        (role(statement=_unguarded(Condition={"StringLike": {"bedrock:GuardrailIdentifier": "arn:aws:bedrock:*:guardrail/gr1abc:*"}})), set()),  # noqa: E501
+        (role(statement=_unguarded(Action=["bedrock:ApplyGuardrail"], Condition=None)), set()),
+        # A Deny needs no guardrail condition (it only takes away).
+        (role(statement=_unguarded(Effect="Deny", Condition=None)), set()),
+        (boundary_program(_unguarded(Condition=None)), set()),
+        (role(statement=_unguarded(Condition=None)), {"serving-role-policy"}),
+        (role(statement=_unguarded(Action="bedrock:InvokeModel*", Condition=None)), {"serving-role-policy"}),  # noqa: E501
+        (role(statement=_unguarded(Action="bedrock:Converse", Condition=None)), {"serving-role-policy"}),  # noqa: E501
+        (role(statement=_unguarded(Action="bedrock:*", Condition=None)), {"serving-role-policy"}),
+        # IfExists passes a request without any guardrail: not a requirement.
+        (
+            role(statement=_unguarded(Condition={"StringEqualsIfExists": {"bedrock:GuardrailIdentifier": PINNED}})),  # noqa: E501
+            {"serving-role-policy"},
+        ),
+        (attached_program(_unguarded(Condition=None)), {"grants"}),
+    ],
+    ids=[
+        "pinned",
+        "string-like",
+        "apply-guardrail-only",
+        "deny",
+        "unattached-boundary",
+        "unguarded",
+        "invoke-star",
+        "converse",
+        "bedrock-star",
+        "if-exists",
+        "attached-managed-policy",
+    ],
+)  # fmt: skip
+def test_aws_iam_bedrock_invoke_require_guardrail(program: Program, flagged: set[str]) -> None:
+    assert judge(iam.BEDROCK_INVOKE_REQUIRE_GUARDRAIL, program) == flagged
+
+
+def test_bedrock_invoke_guardrail_waiver_and_levels() -> None:
+    from pulumi_policy import EnforcementLevel
+
+    from policies.pack import level_for
+    from policies.rules.base import OPERATIONAL
+
+    rule = iam.BEDROCK_INVOKE_REQUIRE_GUARDRAIL
+    program = role(statement=_unguarded(Condition=None))
+    assert judge(rule, program, waiver("serving-role-policy")) == set()
+    assert rule in iam.POLICIES and OPERATIONAL in (rule.tags or [])
+    assert rule.enforcement_level is EnforcementLevel.ADVISORY
+    tags = list(rule.tags or [])
+    levels = [level_for(env, rule.name, tags, "advisory") for env in ("dev", "staging", "prod")]
+    assert levels == ["advisory", "mandatory", "mandatory"]

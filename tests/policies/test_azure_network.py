@@ -167,6 +167,7 @@ Case = tuple[Callable[[], object], bool]
 WAF = "azure-app-gateway-require-waf"
 AGW_TLS = "azure-app-gateway-require-https-tls12"
 MODE = "azure-waf-policy-prevention-mode"
+BODY = "azure-waf-policy-inspect-request-body"
 ROUTE = "azure-front-door-route-require-https"
 NSG = "azure-nsg-restrict-admin-ports"
 
@@ -251,6 +252,16 @@ CASES: dict[str, Case] = {
     f"{MODE}:fd-ok": (fd_waf_policy(), False),
     f"{MODE}:fd-mode-unset": (fd_waf_policy(mode=None), True),
     f"{MODE}:fd-disabled": (fd_waf_policy(enabled_state="Disabled"), True),
+    f"{BODY}:agw-defaults-ok": (agw_waf_policy(), False),
+    f"{BODY}:agw-enforced-ok": (
+        agw_waf_policy(request_body_check=True, request_body_enforcement=True),
+        False,
+    ),
+    f"{BODY}:agw-no-body-check": (agw_waf_policy(request_body_check=False), True),
+    f"{BODY}:agw-oversize-passes": (agw_waf_policy(request_body_enforcement=False), True),
+    f"{BODY}:fd-ok": (fd_waf_policy(request_body_check="Enabled"), False),
+    f"{BODY}:fd-unset-ok": (fd_waf_policy(), False),
+    f"{BODY}:fd-no-body-check": (fd_waf_policy(request_body_check="Disabled"), True),
     f"{ROUTE}:redirect-ok": (route(), False),
     f"{ROUTE}:https-only-match-request": (
         route(

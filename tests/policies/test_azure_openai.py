@@ -101,6 +101,49 @@ def rai_policy(**changed: tuple[bool, bool]) -> Callable[[], object]:
     )
 
 
+def bound_deployment(
+    bind: str = "output", policy_account: str = "acme-llm", rai_name: str = "guardrail"
+) -> Callable[[], object]:
+    """An account, an RAI policy on ``policy_account`` and a deployment bound to it: by the
+    policy's output (``bind="output"``), by its literal name, or to a built-in policy."""
+
+    def program() -> None:
+        acct = cognitive.Account(
+            "account",
+            account_name="acme-llm",
+            resource_group_name=RG,
+            kind="OpenAI",
+            sku=cognitive.SkuArgs(name="S0"),
+        )
+        policy = cognitive.RaiPolicy(
+            "policy",
+            resource_group_name=RG,
+            account_name=acct.name if policy_account == "acme-llm" else policy_account,
+            rai_policy_name=rai_name,
+            properties=cognitive.RaiPolicyPropertiesArgs(base_policy_name="Microsoft.DefaultV2"),
+        )
+        name: Any = {
+            "output": policy.name.apply(lambda _: rai_name),
+            "literal": rai_name,
+            "builtin": "Microsoft.DefaultV2",
+            "none": None,
+        }[bind]
+        cognitive.Deployment(
+            TARGET,
+            resource_group_name=RG,
+            account_name=acct.name,
+            sku=cognitive.SkuArgs(name="GlobalStandard", capacity=10),
+            properties=cognitive.DeploymentPropertiesArgs(
+                model=cognitive.DeploymentModelArgs(
+                    format="OpenAI", name="gpt-4o", version="2024-11-20"
+                ),
+                rai_policy_name=name,
+            ),
+        )
+
+    return program
+
+
 Case = tuple[Callable[[], object], bool]
 CMK = "azure-openai-require-cmk"
 OUTBOUND = "azure-openai-restrict-outbound-access"
@@ -119,7 +162,15 @@ CASES: dict[str, Case] = {
         account(restrict_outbound_network_access=None, allowed_fqdn_list=None),
         True,
     ),
-    f"{DEPLOYMENT}:ok": (deployment(), False),
+    f"{DEPLOYMENT}:ok-bound-by-output": (bound_deployment(), False),
+    f"{DEPLOYMENT}:ok-bound-by-name": (bound_deployment("literal"), False),
+    f"{DEPLOYMENT}:builtin-policy": (bound_deployment("builtin"), True),
+    f"{DEPLOYMENT}:policy-on-another-account": (
+        bound_deployment("literal", policy_account="other-llm"),
+        True,
+    ),
+    f"{DEPLOYMENT}:ok-own-policy-name": (bound_deployment("literal", rai_name="x"), False),
+    f"{DEPLOYMENT}:no-policy-in-stack": (deployment("guardrail"), True),
     f"{DEPLOYMENT}:unnamed": (deployment(None), True),
     f"{DEPLOYMENT}:empty": (deployment(""), True),
     f"{FILTERS}:ok": (rai_policy(), False),

@@ -3,12 +3,14 @@ one property changed per failing case."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pulumi_gcp as gcp
 import pytest
 from pulumi_policy import Policy
 
+from components.gcp.guardrail import FilterPlan, template_filter_config
 from policies.rules.gcp import vertex
 from tests.policies.test_gcp_common import KEY, TARGET, Program, judge, waiver
 
@@ -217,3 +219,35 @@ def test_public_endpoint_waiver() -> None:
     """gcp-vertex-serving-require-private-endpoint: a public API behind IAM, waived by name."""
     reason = "public prediction API: IAM-authenticated callers outside any VPC (ARCH-7)"
     assert judge(PRIVATE, endpoint(psc=None), waiver(TARGET, reason)) == set()
+
+
+# -- gcp-model-armor-template-require-prompt-attack-and-harm-filters ---------------------------
+# Compliant: the filters components/gcp/guardrail.py builds; one setting changed per case.
+TEMPLATE_RULE = vertex.model_armor_template_require_llm_guardrail
+PLAN = FilterPlan(
+    harm=(("HATE_SPEECH", "MEDIUM_AND_ABOVE"),), prompt_attack="LOW_AND_ABOVE", sdp_basic=True
+)
+
+
+def template(plan: FilterPlan = PLAN, enforcement: str | None = "INSPECT_AND_BLOCK") -> Program:
+    return lambda: gcp.modelarmor.Template(
+        TARGET,
+        location="europe-west1",
+        template_id="acme-prod-guardrail",
+        filter_config=template_filter_config(plan),
+        template_metadata=gcp.modelarmor.TemplateTemplateMetadataArgs(enforcement_type=enforcement),
+    )
+
+
+TEMPLATE_CASES: dict[str, tuple[Program, bool]] = {
+    "compliant": (template(), False),
+    "enforcement-unset-is-blocking": (template(enforcement=None), False),
+    "prompt-attack-off": (template(dataclasses.replace(PLAN, prompt_attack=None)), True),
+    "no-harm-filter": (template(dataclasses.replace(PLAN, harm=())), True),
+    "inspect-only": (template(enforcement="INSPECT_ONLY"), True),
+}
+
+
+@pytest.mark.parametrize(("program", "violates"), TEMPLATE_CASES.values(), ids=TEMPLATE_CASES)
+def test_model_armor_template_rule(program: Program, violates: bool) -> None:
+    assert judge(TEMPLATE_RULE, program) == ({TARGET} if violates else set())

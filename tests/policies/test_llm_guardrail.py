@@ -15,11 +15,11 @@ import pytest
 from components import llm as contract
 from components.alarms import Signal, alarm_name, guardrail_alarms
 from components.llm import LlmMode
-from components.spec import DeploymentSpec, Environment, Pattern
+from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.rules import llm as rule
 from policies.runner.capture import Capture, CapturedResource
 from tests.components.test_kubernetes_blocks import k8s_spec, manifest, of_kind
-from tests.conftest import run_component
+from tests.conftest import make_spec, run_component
 from tests.policies.harness import evaluate
 
 RULE = rule.GUARDRAIL_ATTACHED.name
@@ -163,3 +163,43 @@ def test_the_kubernetes_guardrail_alerts_count_the_servers_counter(env: Environm
         assert rules[alarm_name(spec, alarm.key)]["expr"].startswith(
             panels[alarm_name(spec, alarm.key)]
         )
+
+
+# -- every cloud: the stack passes, and without its guardrail it fails ---------------------------
+CLOUD_LLMS: list[tuple[Cloud, dict[str, Any]]] = [
+    (Cloud.AWS, {"llm": {"mode": "hosted", "model": "amazon.nova-lite-v1:0"}}),
+    (Cloud.AWS, {"llm": {"mode": "self-hosted"}}),
+    (
+        Cloud.AZURE,
+        {"llm": {"mode": "hosted", "model": "gpt-4o-mini", "model_version": "2024-07-18"}},
+    ),
+    (Cloud.AZURE, {"llm": {"mode": "self-hosted"}}),
+    (Cloud.GCP, {"region": "us-central1", "llm": {"mode": "hosted", "model": "gemini-2.5-flash"}}),
+    (Cloud.GCP, {"llm": {"mode": "self-hosted"}}),
+]
+GUARDRAIL_TYPES = {t for a in rule.ATTACHMENTS.values() for t in a.guardrail_types}
+
+
+@cache
+def _cloud_run(cloud: Cloud, overrides: str, env: Environment) -> Capture:
+    return run_component(make_spec(cloud, Pattern.API_FIRST, env, json.loads(overrides)))
+
+
+@pytest.mark.parametrize("env", [Environment.STAGING, Environment.PROD])
+@pytest.mark.parametrize(
+    ("cloud", "overrides"),
+    CLOUD_LLMS,
+    ids=[f"{c.value}-{o['llm']['mode']}" for c, o in CLOUD_LLMS],
+)
+def test_every_clouds_llm_stack_passes_and_fails_without_its_guardrail(
+    cloud: Cloud, overrides: dict[str, Any], env: Environment
+) -> None:
+    cap = _cloud_run(cloud, json.dumps(overrides, sort_keys=True), env)
+    assert _findings(cap.resources) == []
+    kept = [r for r in cap.resources if r.type not in GUARDRAIL_TYPES]
+    assert len(kept) < len(cap.resources), "the stack holds no guardrail the rule knows"
+    found = _findings(kept)
+    assert found and all("in the stack" in m for m in found)
+    from policies import pack
+
+    assert pack.render_config(env.value)[RULE]["enforcementLevel"] == "mandatory"

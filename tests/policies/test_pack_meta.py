@@ -17,7 +17,7 @@ import yaml
 from pulumi_policy import EnforcementLevel
 
 from policies import pack
-from policies.rules import all_policies, aws, azure, gcp, kubernetes, stack
+from policies.rules import all_policies, aws, azure, gcp, kubernetes, llm, stack
 
 REPO = Path(__file__).resolve().parents[2]
 POLICIES = all_policies()
@@ -55,9 +55,11 @@ def test_pack_holds_exactly_the_listed_rules_in_order() -> None:
             *azure.POLICIES,
             *gcp.POLICIES,
             *kubernetes.POLICIES,
+            *llm.POLICIES,
             *stack.POLICIES,
         )
     ] == NAMES
+    assert [p.name for p in llm.POLICIES] == ["aideploy-llm-require-guardrail"]
     assert [p.name for p in stack.POLICIES] == [
         "aideploy-stack-require-routed-serving-alarms",
         "aideploy-stack-require-rollback-wired-to-alarms",
@@ -195,6 +197,8 @@ def _rule_modules() -> dict[str, str]:
                     owner.setdefault(value.name, f"{cloud}/{info.name}")
     for policy in stack.POLICIES:
         owner.setdefault(policy.name, "stack")
+    for policy in llm.POLICIES:
+        owner.setdefault(policy.name, "llm")
     return owner
 
 
@@ -206,6 +210,11 @@ def test_each_rules_module_has_its_own_test_module() -> None:
     for name, module in sorted(_rule_modules().items()):
         if module == "stack":
             continue  # the stack rules: test_stack_rules.py and the per-cloud stack tests
+        if module == "llm":  # cloud-neutral: tests/policies/test_llm_guardrail.py
+            text = (REPO / "tests" / "policies" / "test_llm_guardrail.py").read_text("utf-8")
+            if "rule.GUARDRAIL_ATTACHED" not in text:
+                missing.append(f"{name} -> test_llm_guardrail.py")
+            continue
         cloud, leaf = module.split("/")
         path = REPO / "tests" / "policies" / f"test_{cloud}_{leaf.rstrip('_')}.py"
         text = path.read_text(encoding="utf-8") if path.is_file() else ""

@@ -34,7 +34,7 @@ from policies.rules.aws._common import (
     statements,
 )
 from policies.rules.base import OPERATIONAL, SECURITY, resource_rule, stack_rule
-from policies.rules.references import checkov, fsbp, guardrail
+from policies.rules.references import checkov, fsbp, guardrail, owasp_llm
 
 ROLE = "aws:iam/role:Role"
 DOCUMENT_TYPES = (
@@ -547,6 +547,66 @@ SNS_SUBSCRIBE_REQUIRE_PROTOCOL = stack_rule(
     since=2,
 )
 
+# -- issue 14: a hosted model is reached only through the stack's guardrail. Bedrock's IAM
+# condition key bedrock:GuardrailIdentifier (``<guardrail ARN>:<version>``) is set on
+# InvokeModel, InvokeModelWithResponseStream, Converse and ConverseStream requests that attach a
+# guardrail (Converse authorises as InvokeModel, ConverseStream as ...WithResponseStream).
+BEDROCK_INVOKE_ACTIONS = (
+    "bedrock:invokemodel",
+    "bedrock:invokemodelwithresponsestream",
+    # Not IAM actions, but what policies are often written with; matched like the real ones.
+    "bedrock:converse",
+    "bedrock:conversestream",
+)
+GUARDRAIL_KEY = "bedrock:guardrailidentifier"
+# Operators that require the key to be present and equal (IfExists and negations would pass a
+# request without a guardrail).
+GUARDRAIL_OPERATORS = frozenset({"StringEquals", "StringLike", "ArnEquals", "ArnLike"})
+
+
+def _grants_invoke(action: str) -> bool:
+    pattern = re.escape(action.lower()).replace(r"\*", ".*").replace(r"\?", ".")
+    return any(re.fullmatch(pattern, a) for a in BEDROCK_INVOKE_ACTIONS)
+
+
+def _invoke_without_guardrail(document: Any, where: str) -> Iterator[str]:
+    for statement in statements(document):
+        if not allows(statement):
+            continue
+        invokes = sorted(a for a in _actions(statement) if _grants_invoke(a))
+        if not invokes:
+            continue
+        if _condition_keys(statement).get(GUARDRAIL_KEY, set()) & GUARDRAIL_OPERATORS:
+            continue
+        yield (
+            f"{where} statement {_sid(statement)} allows {', '.join(invokes)} without a "
+            "bedrock:GuardrailIdentifier condition: the model can be called with no guardrail "
+            "(no content filters, prompt-attack check or PII handling)."
+        )
+
+
+BEDROCK_INVOKE_REQUIRE_GUARDRAIL = stack_rule(
+    "aws-iam-bedrock-invoke-require-guardrail",
+    "Identity policies allowing Bedrock model invocation (bedrock:InvokeModel*, Converse*) must "
+    "require the stack's guardrail with a StringEquals bedrock:GuardrailIdentifier condition "
+    "(permissions boundaries, i.e. unattached managed policies, are ceilings and not judged).",
+    types=[*DOCUMENT_TYPES, ROLE],
+    check=identity_document_check(_invoke_without_guardrail),
+    # Advisory in dev, mandatory in staging and prod (policies/pack.py: an operational rule's
+    # default is advisory; staging and prod raise every rule).
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    severity=Severity.HIGH,
+    tags=["iam", "bedrock", "llm", "least-privilege"],
+    remediation=(
+        'Add {"StringEquals": {"bedrock:GuardrailIdentifier": "<guardrail ARN>:<version>"}} '
+        "to the Allow, and a Deny of the same actions on '*' with StringNotEquals on the same "
+        "key, so no other grant can reach the model without the guardrail."
+    ),
+    references=[owasp_llm("LLM01"), owasp_llm("LLM05")],
+    since=4,
+)
+
 POLICIES = [
     DISALLOW_WILDCARD_ADMIN,
     DISALLOW_ADMIN_MANAGED,
@@ -556,4 +616,5 @@ POLICIES = [
     KMS_REQUIRE_VIA_SERVICE,
     SERVICE_TRUST_REQUIRE_SOURCE,
     SNS_SUBSCRIBE_REQUIRE_PROTOCOL,
+    BEDROCK_INVOKE_REQUIRE_GUARDRAIL,
 ]

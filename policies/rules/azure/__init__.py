@@ -120,6 +120,7 @@ POLICIES: list[Policy] = [
     network.app_gateway_require_waf,
     network.app_gateway_require_https_tls12,
     network.waf_policy_prevention_mode,
+    network.waf_policy_inspect_request_body,
     network.front_door_route_require_https,
     network.front_door_require_waf,
     network.nsg_restrict_admin_ports,

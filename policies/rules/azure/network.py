@@ -198,6 +198,46 @@ waf_policy_prevention_mode = resource_rule(
 )
 
 
+def _waf_body(props: Mapping[str, Any], args: ResourceValidationArgs) -> Iterator[str]:
+    front_door = canonical_type(args.resource_type) == FRONT_DOOR_WAF_POLICY
+    check = read(props, "policySettings.requestBodyCheck")
+    # Unset means on for both services; off means bodies are never inspected.
+    if check is not UNKNOWN and check in ("Disabled", False):
+        wanted = '"Enabled"' if front_door else "true"
+        yield (
+            "WAF policy never inspects request bodies: `policySettings.requestBodyCheck` is "
+            f"{show(check)}; set {wanted}."
+        )
+    if front_door:
+        return  # Front Door inspects a fixed prefix and has no oversize setting to judge
+    enforce = read(props, "policySettings.requestBodyEnforcement")
+    if enforce is False:
+        yield (
+            "WAF policy passes bodies larger than it inspects: `policySettings."
+            "requestBodyEnforcement` is false, so a body over `maxRequestBodySizeInKb` reaches "
+            "the backend with only its first `requestBodyInspectLimitInKB` inspected; set it "
+            "to true (the gateway behind must also cap the body and read it whole)."
+        )
+
+
+waf_policy_inspect_request_body = resource_rule(
+    "azure-waf-policy-inspect-request-body",
+    "Front Door and Application Gateway WAF policies inspect request bodies, and Application "
+    "Gateway refuses a body larger than it inspects (never passes it uninspected).",
+    types=[FRONT_DOOR_WAF_POLICY, AGW_WAF_POLICY],
+    check=_waf_body,
+    severity=Severity.HIGH,
+    tags=["network-exposure"],
+    remediation=(
+        'Front Door: `policy_settings=frontdoor.PolicySettingsArgs(request_body_check="Enabled", '
+        "...)`. Application Gateway: `policy_settings=network.PolicySettingsArgs("
+        "request_body_check=True, request_body_enforcement=True, max_request_body_size_in_kb=...)`."
+    ),
+    references=[mcsb("NS-6")],
+    since=4,
+)
+
+
 # ---- Front Door Standard / Premium ------------------------------------------------------------
 def _route_https(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
     protocols = read(props, "supportedProtocols")

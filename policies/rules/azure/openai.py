@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from pulumi_policy import EnforcementLevel, ResourceValidationArgs, Severity
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyResource,
+    ResourceValidationArgs,
+    Severity,
+    StackValidationArgs,
+)
 
-from policies.rules.azure.state import UNKNOWN, read
-from policies.rules.base import OPERATIONAL, as_list, resource_rule
+from policies.rules.azure.state import UNKNOWN, of_type, read
+from policies.rules.base import OPERATIONAL, as_list, resource_rule, stack_rule
 from policies.rules.references import checkov, guardrail, mcsb
 from policies.rules.settings import Setting, show
 
@@ -85,33 +91,65 @@ openai_restrict_outbound_access = resource_rule(
 )
 
 
-def _deployment_filter(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
-    value = read(props, "properties.raiPolicyName")
-    if value is UNKNOWN or (isinstance(value, str) and value.strip()):
-        return
-    yield (
-        "model deployment names no content filter policy: `properties.raiPolicyName` is "
-        f'{show(value)}; name the RAI policy it must run under (e.g. "Microsoft.DefaultV2" or '
-        "the account's own RaiPolicy) so the filtering is reviewed with the code."
+def _policy_matches(deployment: PolicyResource, policy: PolicyResource, name: Any) -> bool:
+    """Whether ``policy`` is the RAI policy ``deployment`` names, on the same account."""
+    bound = any(
+        dep.urn == policy.urn for dep in deployment.property_dependencies.get("properties", [])
+    )
+    if not bound and read(policy.props, "raiPolicyName") != name:
+        return False
+    mine, theirs = read(deployment.props, "accountName"), read(policy.props, "accountName")
+    if isinstance(mine, str) and isinstance(theirs, str):
+        return mine == theirs
+    shared = {d.urn for d in deployment.property_dependencies.get("accountName", [])}
+    return bound or bool(
+        shared & {d.urn for d in policy.property_dependencies.get("accountName", [])}
     )
 
 
-openai_deployment_require_content_filter = resource_rule(
+def _deployments_without_policy(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    policies = of_type(args.resources, RAI_POLICY)
+    for deployment in of_type(args.resources, DEPLOYMENT):
+        name = read(deployment.props, "properties.raiPolicyName")
+        if name is UNKNOWN:
+            continue  # a preview cannot tell yet; the update will
+        if not isinstance(name, str) or not name.strip():
+            yield (
+                f"model deployment '{deployment.name}' names no content filter policy: "
+                f"`properties.raiPolicyName` is {show(name)}; bind it to a RaiPolicy defined in "
+                "this stack.",
+                deployment.urn,
+            )
+            continue
+        if not any(_policy_matches(deployment, p, name) for p in policies):
+            yield (
+                f"model deployment '{deployment.name}' runs under content filter policy "
+                f"{show(name)}, which this stack does not define (a built-in default such as "
+                "Microsoft.DefaultV2, or one changed outside review): define the RaiPolicy on the "
+                "deployment's account in the stack and bind it by name.",
+                deployment.urn,
+            )
+
+
+openai_deployment_require_content_filter = stack_rule(
     "azure-openai-deployment-require-content-filter",
-    "Every LLM deployment names the content filter (RAI) policy it runs under.",
-    types=[DEPLOYMENT],
-    check=_deployment_filter,
+    "Every LLM deployment is bound to a content filter (RAI) policy defined in the same stack, "
+    "on the same account, so the filtering is reviewed with the code.",
+    check=_deployments_without_policy,
     severity=Severity.MEDIUM,
     tags=["content-safety"],
     remediation=(
-        "Set `properties=cognitiveservices.DeploymentPropertiesArgs(rai_policy_name="
-        '"Microsoft.DefaultV2" (or <RaiPolicy>.name), model=...)`.'
+        "Create `cognitiveservices.RaiPolicy(account_name=<account>.name, rai_policy_name=...)` "
+        "and set `properties=cognitiveservices.DeploymentPropertiesArgs(rai_policy_name="
+        "<policy>.name, model=...)` on the Deployment."
     ),
-    # The service applies its default filter when none is named: naming it is review hygiene.
+    # Advisory in dev, mandatory in staging and prod (operational): a stack serving an LLM
+    # there without its own guardrail fails.
     category=OPERATIONAL,
     enforcement=EnforcementLevel.ADVISORY,
     references=[guardrail("20")],
     since=2,
+    types=[DEPLOYMENT, RAI_POLICY],
 )
 
 # The harm categories the default policy blocks at medium severity on prompts and completions,

@@ -78,6 +78,7 @@ POLICIES: list[Policy] = [
     vertex.vertex_serving_require_private_endpoint,
     vertex.ai_stores_require_cmek,
     vertex.model_armor_require_filters,
+    vertex.model_armor_template_require_llm_guardrail,
     # API Gateway / Cloud Endpoints methods
     apigateway.api_require_authenticated_methods,
     # Audit log configs
@@ -87,6 +88,7 @@ POLICIES: list[Policy] = [
     loadbalancing.lb_backend_require_logging,
     loadbalancing.lb_backend_require_cloud_armor,
     loadbalancing.lb_http_require_https_redirect,
+    loadbalancing.cloud_armor_llm_require_checked_bodies,
     # CI federation
     federation.wif_provider_require_attribute_condition,
     federation.wif_disallow_pool_wide_grants,

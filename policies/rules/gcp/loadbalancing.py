@@ -9,6 +9,8 @@ the HTTP rule is a stack rule. Proxies that only internal forwarding rules use a
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -30,7 +32,7 @@ from policies.rules.base import (
     resource_rule,
     stack_rule,
 )
-from policies.rules.references import checkov, cis, mcsb
+from policies.rules.references import checkov, cis, mcsb, owasp_llm
 from policies.rules.settings import show
 
 BACKEND_SERVICE = "gcp:compute/backendService:BackendService"
@@ -217,4 +219,109 @@ lb_http_require_https_redirect = stack_rule(
     category=SECURITY,
     references=[checkov("CKV2_GCP_38")],
     since=2,
+)
+
+
+# -- Cloud Armor in front of an LLM ----------------------------------------------------------
+SECURITY_POLICY = "gcp:compute/securityPolicy:SecurityPolicy"
+MODEL_ARMOR_TEMPLATE = "gcp:modelarmor/template:Template"
+CLOUD_RUN_SERVICE = "gcp:cloudrunv2/service:Service"
+# The most of a body Cloud Armor's WAF rules read (8KB by default; 16, 32, 48, 64 KB).
+MAX_BODY_INSPECTION = "64KB"
+# The model server's guardrail configuration (components.llm.HOOK_CONFIG_VARIABLE): its
+# max_prompt_bytes is the largest body the guardrail reads whole.
+GUARDRAIL_CONFIG_VARIABLE = "GUARDRAIL_CONFIG"
+_SIZE_CAP = re.compile(r"int\(request\.headers\['content-length'\]\)\s*>\s*(\d+)")
+
+
+def size_caps(policy: Mapping[str, Any]) -> list[int]:
+    """The body sizes a policy's deny rules refuse above (``content-length > N``)."""
+    caps = []
+    for rule in as_list(policy.get("rules")):
+        if not isinstance(rule, Mapping) or not str(rule.get("action", "")).startswith("deny"):
+            continue
+        found = _SIZE_CAP.search(str(prop_at(rule, "match.expr.expression") or ""))
+        if found:
+            caps.append(int(found.group(1)))
+    return caps
+
+
+def _guardrail_reads(resources: list[PolicyResource]) -> list[int]:
+    """max_prompt_bytes of every guardrail configuration the stack's Cloud Run services carry."""
+    limits = []
+    for resource in resources:
+        if canonical_type(resource.resource_type) != CLOUD_RUN_SERVICE:
+            continue
+        for container in as_list(prop_at(_props(resource), "template.containers")):
+            envs = container.get("envs") if isinstance(container, Mapping) else None
+            for env in as_list(envs):
+                if isinstance(env, Mapping) and env.get("name") == GUARDRAIL_CONFIG_VARIABLE:
+                    try:
+                        limit = json.loads(str(env.get("value"))).get("max_prompt_bytes")
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(limit, (int, float)):
+                        limits.append(int(limit))
+    return limits
+
+
+def _llm_body_check(args: StackValidationArgs) -> Iterator[tuple[str, str | None]]:
+    resources = list(args.resources)
+    llm = any(canonical_type(r.resource_type) == MODEL_ARMOR_TEMPLATE for r in resources)
+    reads = _guardrail_reads(resources)
+    if not llm and not reads:
+        return
+    for resource in resources:
+        if canonical_type(resource.resource_type) != SECURITY_POLICY:
+            continue
+        try:
+            props = _props(resource)
+            if str(props.get("type") or "CLOUD_ARMOR") != "CLOUD_ARMOR":
+                continue
+            size = prop_at(props, "advancedOptionsConfig.requestBodyInspectionSize")
+            if str(size or "8KB").upper() != MAX_BODY_INSPECTION:
+                yield (
+                    f"'{resource.name}' guards an LLM but its WAF rules read only "
+                    f"{show(size or '8KB')} of a body: set "
+                    f"`advanced_options_config.request_body_inspection_size` to "
+                    f'"{MAX_BODY_INSPECTION}".',
+                    resource.urn,
+                )
+            caps = size_caps(props)
+            if not caps:
+                yield (
+                    f"'{resource.name}' guards an LLM but refuses no body by size: a body of "
+                    "any length passes, most of it unread by the WAF; add a deny rule on "
+                    "`int(request.headers['content-length']) > <llm.guardrail.max_prompt_bytes>`.",
+                    resource.urn,
+                )
+            elif reads and min(caps) > min(reads):
+                yield (
+                    f"'{resource.name}' lets bodies of up to {min(caps)} bytes through, but the "
+                    f"guardrail reads only {min(reads)} bytes whole: the rest would pass "
+                    "unchecked; cap the body at the guardrail's max_prompt_bytes (spec.body_cap).",
+                    resource.urn,
+                )
+        except UnknownValueError:
+            continue
+
+
+cloud_armor_llm_require_checked_bodies = stack_rule(
+    "gcp-cloud-armor-llm-disallow-uninspected-bodies",
+    "Cloud Armor in front of an LLM reads as much of a body as it can (64 KB) and refuses "
+    "bodies larger than the guardrail reads whole.",
+    check=_llm_body_check,
+    severity=Severity.HIGH,
+    tags=["network-exposure", "content-safety"],
+    remediation=(
+        "Build the policy with components/gcp/api_first.py: "
+        '`advanced_options_config=...(request_body_inspection_size="64KB")` and a first rule '
+        "`deny(403)` on `int(request.headers['content-length']) > spec.body_cap` (the "
+        "guardrail's max_prompt_bytes), so every body Cloud Armor cannot read whole is read "
+        "whole by the guardrail or refused."
+    ),
+    category=SECURITY,
+    references=[owasp_llm("LLM01")],
+    since=4,
+    types=(SECURITY_POLICY, MODEL_ARMOR_TEMPLATE, CLOUD_RUN_SERVICE),
 )

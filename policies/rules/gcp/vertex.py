@@ -176,3 +176,55 @@ model_armor_require_filters = resource_rule(
     references=[owasp_llm("LLM01"), owasp_llm("LLM05")],
     since=2,
 )
+
+
+# -- Model Armor as an LLM's guardrail -------------------------------------------------------
+# Enforcement types that block what trips a filter (INSPECT_ONLY only reports it). Unset is
+# Model Armor's default, which blocks.
+BLOCKING_ENFORCEMENT: frozenset[str] = frozenset({"INSPECT_AND_BLOCK"})
+
+
+def _llm_guardrail(props: Mapping[str, Any], _: ResourceValidationArgs) -> Iterator[str]:
+    config = props.get("filterConfig")
+    config = config if isinstance(config, Mapping) else {}
+    if prop_at(config, "piAndJailbreakFilterSettings.filterEnforcement") != "ENABLED":
+        yield (
+            "template does not detect prompt injection or jailbreaks: "
+            "`piAndJailbreakFilterSettings.filterEnforcement` is "
+            f"{show(prop_at(config, 'piAndJailbreakFilterSettings.filterEnforcement'))}; "
+            "set it to ENABLED."
+        )
+    if not [f for f in as_list(prop_at(config, "raiSettings.raiFilters")) if f]:
+        yield (
+            "template has no harm filter: `raiSettings.raiFilters` is empty; add the "
+            "HATE_SPEECH, SEXUALLY_EXPLICIT, HARASSMENT and DANGEROUS filters."
+        )
+    enforcement = prop_at(props, "templateMetadata.enforcementType")
+    if enforcement is not None and enforcement not in BLOCKING_ENFORCEMENT:
+        yield (
+            f"template only reports what it finds: `templateMetadata.enforcementType` is "
+            f"{show(enforcement)}; set it to INSPECT_AND_BLOCK."
+        )
+
+
+model_armor_template_require_llm_guardrail = resource_rule(
+    "gcp-model-armor-template-require-prompt-attack-and-harm-filters",
+    "Model Armor templates detect prompt injection and jailbreaks, have harm filters, and block "
+    "(an LLM's guardrail in staging and prod).",
+    types=(MODEL_ARMOR_TEMPLATE,),
+    check=_llm_guardrail,
+    severity=Severity.HIGH,
+    tags=["content-safety"],
+    remediation=(
+        "Build the template from the stack's `llm.guardrail` (components/gcp/guardrail.py): "
+        "`prompt_attack` not off, at least one harm category not off; or set "
+        '`pi_and_jailbreak_filter_settings=...(filter_enforcement="ENABLED")`, '
+        "`rai_settings=...(rai_filters=[...])` and "
+        '`template_metadata=...(enforcement_type="INSPECT_AND_BLOCK")`.'
+    ),
+    # Operational: advisory in dev (a team tuning filters), mandatory in staging and prod.
+    category=OPERATIONAL,
+    enforcement=EnforcementLevel.ADVISORY,
+    references=[owasp_llm("LLM01")],
+    since=4,
+)

@@ -1,0 +1,184 @@
+"""The generated guardrail runbook against the resources its project's program registers.
+
+For an LLM project on every cloud (hosted where the cloud has a model service, self-hosted
+elsewhere), the staging and prod stacks run under mocks as `python -m policies.check` runs them;
+then every alert the runbook lists must be one the stack creates, and every place it tells the
+reader to look for the blocked-call lines must be the place the stack's own metric or alert
+counts them from: the log group of the metric filters (AWS), the Container App the log alert
+queries (Azure), the Cloud Run services of the log-based metric (GCP), the pods whose counter
+the PrometheusRule reads (on premises). Both sides come from the generated files and the
+captured resources; nothing is restated.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from components.alarms import alarm_name, guardrail_alarms
+from components.llm import BLOCKED_COUNTER, BLOCKED_EVENT, LlmMode
+from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from policies.runner.capture import CapturedResource
+from policies.runner.program import StackRun, run_stack
+from templates.generator import generate
+from templates.runbooks import RUNBOOK_ENVIRONMENTS
+from tests.conftest import of_type, sample_answers, sample_plan
+
+# Hosted where the cloud has a model service; the on-premises target is self-hosted only.
+CASES: list[tuple[Cloud, LlmMode]] = [
+    (Cloud.AWS, LlmMode.HOSTED),
+    (Cloud.AZURE, LlmMode.SELF_HOSTED),
+    (Cloud.GCP, LlmMode.SELF_HOSTED),
+    (Cloud.KUBERNETES, LlmMode.SELF_HOSTED),
+]
+RUNBOOK = Path("docs") / "runbooks" / "guardrail.md"
+
+
+@dataclass(frozen=True)
+class Project:
+    """One generated LLM project: its guardrail runbook, specs and captured stacks."""
+
+    cloud: Cloud
+    root: Path
+    runbook: str
+    specs: dict[Environment, DeploymentSpec]
+    runs: dict[Environment, StackRun]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[f"{c.value}-{m.value}" for c, m in CASES])
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    cloud, mode = request.param
+    root = tmp_path_factory.mktemp("guardrail") / cloud.value
+    generate(sample_answers(cloud, Pattern.API_FIRST, llm=mode), root, rng=random.Random(0))
+    plan = sample_plan(cloud, Pattern.API_FIRST, llm=mode)
+    return Project(
+        cloud,
+        root,
+        (root / RUNBOOK).read_text(),
+        plan.specs,
+        {env: run_stack(root, env.value) for env in RUNBOOK_ENVIRONMENTS},
+    )
+
+
+def _section(runbook: str, env: Environment) -> str:
+    """The code block of one environment in step 1."""
+    match = re.search(rf"```\n# {env.value}:.*?```", runbook, re.S)
+    assert match, f"no block for {env.value}"
+    return match.group(0)
+
+
+def _alarm_names(cloud: Cloud, resources: list[CapturedResource]) -> set[str]:
+    if cloud is Cloud.KUBERNETES:
+        return {
+            rule["alert"]
+            for r in of_type(resources, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+            for group in r.inputs["spec"]["groups"]
+            for rule in group["rules"]
+        }
+    types = {
+        Cloud.AWS: ("aws:cloudwatch/metricAlarm:MetricAlarm", "name"),
+        Cloud.AZURE: ("azure-native:monitor:ScheduledQueryRule", "ruleName"),
+        Cloud.GCP: ("gcp:monitoring/alertPolicy:AlertPolicy", "displayName"),
+    }
+    token, key = types[cloud]
+    return {str(r.inputs.get(key)) for r in of_type(resources, token)}
+
+
+def test_the_runbook_lists_exactly_the_stacks_guardrail_alerts(project: Project) -> None:
+    rows = re.findall(
+        r"^\| (\w+) \| `([^`]+)` \| blocked (\w+)s \| (\d+) in", project.runbook, re.M
+    )
+    assert rows
+    for env in RUNBOOK_ENVIRONMENTS:
+        spec = project.specs[env]
+        listed = {name for e, name, _, _ in rows if e == env.value}
+        expected = {alarm_name(spec, rule.key) for rule in guardrail_alarms(spec)}
+        assert listed == expected
+        assert listed <= _alarm_names(project.cloud, project.runs[env].resources)
+        thresholds = {int(t) for e, _, _, t in rows if e == env.value}
+        assert thresholds == {spec.llm.guardrail.alert_blocked_per_5min}
+
+
+def test_the_runbook_reads_the_lines_where_the_stack_counts_them(project: Project) -> None:
+    for env in RUNBOOK_ENVIRONMENTS:
+        block = _section(project.runbook, env)
+        assert BLOCKED_EVENT in block
+        resources = project.runs[env].resources
+        read = {
+            Cloud.AWS: _aws_reads_the_filtered_log_group,
+            Cloud.AZURE: _azure_reads_the_queried_app,
+            Cloud.GCP: _gcp_reads_the_metrics_services,
+            Cloud.KUBERNETES: _kubernetes_reads_the_counted_pods,
+        }[project.cloud]
+        read(block, resources)
+
+
+def _aws_reads_the_filtered_log_group(block: str, resources: list[CapturedResource]) -> None:
+    (group,) = re.findall(r"--log-group-name (\S+)", block)
+    filters = of_type(resources, "aws:cloudwatch/logMetricFilter:LogMetricFilter")
+    assert filters
+    assert {f.inputs["logGroupName"] for f in filters} == {group}
+    assert all(BLOCKED_EVENT in f.inputs["pattern"] for f in filters)
+    names = {r.inputs.get("name") for r in of_type(resources, "aws:cloudwatch/logGroup:LogGroup")}
+    assert group in names
+
+
+def _azure_reads_the_queried_app(block: str, resources: list[CapturedResource]) -> None:
+    (app,) = re.findall(r"ContainerAppName == '([^']+)'", block)
+    apps = {
+        r.inputs.get("containerAppName")
+        for r in of_type(resources, "azure-native:app:ContainerApp")
+    }
+    assert app in apps
+    queries = [
+        json.dumps(r.inputs.get("criteria"))
+        for r in of_type(resources, "azure-native:monitor:ScheduledQueryRule")
+        if BLOCKED_EVENT in json.dumps(r.inputs.get("criteria"))
+    ]
+    assert len(queries) == 2 and all(app in q for q in queries)
+
+
+def _gcp_reads_the_metrics_services(block: str, resources: list[CapturedResource]) -> None:
+    services = set(re.findall(r'"([a-z0-9-]+)"', block.split("service_name=", 1)[1].split(")")[0]))
+    run = {r.inputs.get("name") for r in of_type(resources, "gcp:cloudrunv2/service:Service")}
+    assert services and services <= run
+    (metric,) = [
+        r
+        for r in of_type(resources, "gcp:logging/metric:Metric")
+        if BLOCKED_EVENT in str(r.inputs.get("filter"))
+    ]
+    for service in services:
+        assert service in metric.inputs["filter"]
+
+
+def _kubernetes_reads_the_counted_pods(block: str, resources: list[CapturedResource]) -> None:
+    (namespace,) = re.findall(r" -n (\S+)", block)
+    (selector,) = re.findall(r" -l (\S+)", block)
+    key, value = selector.split("=")
+    models = [
+        d
+        for d in of_type(resources, "kubernetes:apps/v1:Deployment")
+        if any(c["name"] == "model" for c in d.inputs["spec"]["template"]["spec"]["containers"])
+    ]
+    assert models
+    for d in models:
+        assert d.inputs["metadata"]["namespace"] == namespace
+        assert d.inputs["spec"]["template"]["metadata"]["labels"][key] == value
+    exprs = [
+        rule["expr"]
+        for r in of_type(resources, "kubernetes:monitoring.coreos.com/v1:PrometheusRule")
+        for group in r.inputs["spec"]["groups"]
+        for rule in group["rules"]
+        if BLOCKED_COUNTER in rule["expr"]
+    ]
+    assert len(exprs) == 2 and all(f'namespace="{namespace}"' in e for e in exprs)
+
+
+def test_only_llm_projects_get_the_runbook(tmp_path: Path) -> None:
+    generate(sample_answers(Cloud.AWS, Pattern.API_FIRST), tmp_path / "p", rng=random.Random(0))
+    assert not (tmp_path / "p" / RUNBOOK).exists()
