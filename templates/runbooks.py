@@ -393,4 +393,10 @@ def runbook_context(specs: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
         "prod": envs[-1],
         "webhooks_md": webhooks,
         "guardrail_events": {"blocked": BLOCKED_EVENT, "unavailable": UNAVAILABLE_EVENT},
+        # The guardrail alerts exist in every environment, dev included.
+        "guardrail_envs": [
+            {"env": env.value, "region": specs[env].region, **(guardrail_context(specs[env]) or {})}
+            for env in Environment
+            if env in specs and specs[env].llm.enabled
+        ],
     }

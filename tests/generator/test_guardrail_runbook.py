@@ -1,8 +1,8 @@
 """The generated guardrail runbook against the resources its project's program registers.
 
 For an LLM project on every cloud (hosted where the cloud has a model service, self-hosted
-elsewhere), the staging and prod stacks run under mocks as `python -m policies.check` runs them;
-then every alert the runbook lists must be one the stack creates, and every place it tells the
+elsewhere), the dev, staging and prod stacks run under mocks as `python -m policies.check` runs
+them; then every alert the runbook lists must be one the stack creates, and every place it tells the
 reader to look for the blocked-call lines must be the place the stack's own metric or alert
 counts them from: the log group of the metric filters (AWS), the Container App the log alert
 queries (Azure), the Cloud Run services of the log-based metric (GCP), the pods whose counter
@@ -26,7 +26,6 @@ from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 from policies.runner.capture import CapturedResource
 from policies.runner.program import StackRun, run_stack
 from templates.generator import generate
-from templates.runbooks import RUNBOOK_ENVIRONMENTS
 from tests.conftest import of_type, sample_answers, sample_plan
 
 # Hosted where the cloud has a model service; the on-premises target is self-hosted only.
@@ -61,7 +60,7 @@ def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         root,
         (root / RUNBOOK).read_text(),
         plan.specs,
-        {env: run_stack(root, env.value) for env in RUNBOOK_ENVIRONMENTS},
+        {env: run_stack(root, env.value) for env in Environment},
     )
 
 
@@ -94,7 +93,7 @@ def test_the_runbook_lists_exactly_the_stacks_guardrail_alerts(project: Project)
         r"^\| (\w+) \| `([^`]+)` \| blocked (\w+)s \| (\d+) in", project.runbook, re.M
     )
     assert rows
-    for env in RUNBOOK_ENVIRONMENTS:
+    for env in Environment:
         spec = project.specs[env]
         listed = {name for e, name, _, _ in rows if e == env.value}
         expected = {alarm_name(spec, rule.key) for rule in guardrail_alarms(spec)}
@@ -105,7 +104,7 @@ def test_the_runbook_lists_exactly_the_stacks_guardrail_alerts(project: Project)
 
 
 def test_the_runbook_reads_the_lines_where_the_stack_counts_them(project: Project) -> None:
-    for env in RUNBOOK_ENVIRONMENTS:
+    for env in Environment:
         block = _section(project.runbook, env)
         assert BLOCKED_EVENT in block
         resources = project.runs[env].resources
