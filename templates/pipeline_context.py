@@ -570,6 +570,17 @@ EVALUATION: dict[str, Any] = {
     "metric": "accuracy",
     "baseline": 0.8,
 }
+# An LLM project's model validation judges its guardrail: known injections refused before the
+# model, ordinary support questions answered (eval/data/guardrail.jsonl). A free-text answer
+# has no label to match, so the classifier's exact-match set would fail every release. The
+# baseline lets one row of twelve differ (a cloud filter's judgement on a borderline row); the
+# artefact of every run records the score per version for review.
+LLM_EVALUATION: dict[str, Any] = {
+    "dataset": "eval/data/guardrail.jsonl",
+    "scorer": "eval.scorers:guardrail_outcome",
+    "metric": "guardrail_accuracy",
+    "baseline": 0.9,
+}
 
 # What a generated project gets of stacks/: the parity check and the rules it applies.
 PARITY_FILES = (

@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from eval.scorers import BLOCKED_PROMPT, BLOCKED_RESPONSE
+
 ROOT = Path(__file__).resolve().parents[1]
 Scorer = Callable[[str, str], float]
 # A prediction and the model version that made it ("" when the source does not say).
@@ -68,10 +70,16 @@ def http_predictor(url: str, headers: dict[str, str]) -> Predictor:
 
     def predict(row: dict[str, Any]) -> tuple[str, str]:
         reply = api_client.call(url, {"input": row["input"]}, headers, timeout=30)
+        body = reply.body if isinstance(reply.body, dict) else {}
+        # An LLM's guardrail refusing a prompt (400) or withholding an answer (200): recorded as
+        # what it is, for eval.scorers:guardrail_outcome (the refusal names no model version).
+        if reply.status == 400 and body.get("blocked") == "prompt":
+            return BLOCKED_PROMPT, ""
         if reply.status != 200:
             raise SystemExit(f"error: {url} answered {reply.status}: {reply.body}")
-        body = reply.body
         version = str(body.get("version") or reply.headers.get("X-Model-Version", ""))
+        if body.get("blocked") == "response":
+            return BLOCKED_RESPONSE, version
         return str(body.get("prediction", body.get("output", ""))), version
 
     return predict
@@ -84,13 +92,31 @@ def recorded_prediction(row: dict[str, Any]) -> tuple[str, str]:
     return str(row["prediction"]), str(row.get("version", ""))
 
 
-def local_server() -> tuple[str, Callable[[], None]]:
+def local_guardrail(stack: str) -> dict[str, str]:
+    """For an LLM stack, the environment that puts the guardrail in front of the local server:
+    the stack file's own settings, checked by the local rules (no cloud, no credentials). The
+    cloud's own guardrail is judged where it runs, by ``--endpoint`` against the deployed stack.
+    """
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    llm = config.get(f"{project}:llm")
+    if not isinstance(llm, dict) or llm.get("mode", "none") == "none":
+        return {}
+    return {
+        "GUARDRAIL_PROVIDER": "local",
+        "GUARDRAIL_CONFIG": json.dumps(llm.get("guardrail", {}), sort_keys=True),
+    }
+
+
+def local_server(stack: str) -> tuple[str, Callable[[], None]]:
     """The model server of model/, loaded, on a free loopback port: (predict URL, stop)."""
-    from model.server import ModelService, make_server
+    from model.server import ModelService, guardrail_for, make_server
     from model.settings import Settings
 
-    settings = Settings.from_env({"MODEL_PORT": "0", "MODEL_HOST": "127.0.0.1"})
-    service = ModelService(settings)
+    env = {"MODEL_PORT": "0", "MODEL_HOST": "127.0.0.1", **local_guardrail(stack)}
+    settings = Settings.from_env(env)
+    guard, policy = guardrail_for(settings, env)
+    service = ModelService(settings, guard=guard, policy=policy)
     service.load()
     server = make_server(service)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -159,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         headers = api_client.auth_headers(spec.cloud.value, spec.api.auth.value)
         predict, mode_name = http_predictor(url, headers), "endpoint"
     elif args.local:
-        url, stop = local_server()
+        url, stop = local_server(args.stack)
         predict, mode_name = http_predictor(url, {}), "local"
         # the local server is the code of this commit: its version is model/VERSION's or the
         # settings' default, not necessarily the stack's; it is recorded, not enforced
@@ -171,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         result = evaluate(args.stack, predict)
     finally:
         stop()
-    foreign = sorted(set(result["by_version"]) - expected) if expected else []
+    # "" is a refusal by the guardrail, which names no version; every answer names one.
+    foreign = sorted(set(result["by_version"]) - expected - {""}) if expected else []
     passed = not foreign and all(s >= result["baseline"] for s in result["by_version"].values())
     result.update(
         mode=mode_name,
@@ -180,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
         foreign_versions=foreign,
         passed=passed,
     )
-    versions = ", ".join(f"{v or '?'}={s:.3f}" for v, s in result["by_version"].items())
+    versions = ", ".join(f"{v or 'guardrail'}={s:.3f}" for v, s in result["by_version"].items())
     line = (
         f"model validation ({args.stack}, {mode_name}): score {result['score']:.3f} on "
         f"{result['rows']} rows, baseline {result['baseline']:.3f}, versions {versions}: "
