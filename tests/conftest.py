@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -109,3 +112,21 @@ def of_type(resources: list[CapturedResource], *tokens: str) -> list[CapturedRes
 def spec_factory() -> Callable[..., DeploymentSpec]:
     """``spec_factory(cloud, pattern, env, overrides=None)``."""
     return make_spec
+
+
+@contextmanager
+def generated_package(
+    project: Path, names: Sequence[str], package: str = "model"
+) -> Iterator[SimpleNamespace]:
+    """``package``'s modules ``names`` imported from a generated ``project``, then forgotten:
+    every generated project has a package of that name, and the next one must not find this
+    one's modules in ``sys.modules``."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(project))
+    try:
+        yield SimpleNamespace(**{n: importlib.import_module(f"{package}.{n}") for n in names})
+    finally:
+        sys.path.remove(str(project))
+        for name in set(sys.modules) - before:
+            if name == package or name.startswith(f"{package}."):
+                del sys.modules[name]

@@ -47,6 +47,7 @@ from components import llm as contract
 from components.spec import Cloud, Pattern
 from templates.answers import example_answers
 from templates.generator import generate
+from tests.conftest import generated_package
 
 # The regions where each cloud offers its hosted model with the guardrail (components/llm.py).
 HOSTED_REGION = {Cloud.AWS: "eu-west-1", Cloud.AZURE: "westeurope", Cloud.GCP: "europe-west4"}
@@ -108,17 +109,9 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def model(projects: dict[str, Path]) -> Iterator[SimpleNamespace]:
     """The AWS hosted project's model package, imported (the same files on every cloud)."""
-    before = set(sys.modules)
-    root = str(projects["aws"])
-    sys.path.insert(0, root)
-    try:
-        names = ("predictor", "llm", "cloud_auth", "guardrail", "server", "settings")
-        yield SimpleNamespace(**{n: importlib.import_module(f"model.{n}") for n in names})
-    finally:
-        sys.path.remove(root)
-        for name in set(sys.modules) - before:
-            if name == "model" or name.startswith("model."):
-                del sys.modules[name]
+    names = ("predictor", "llm", "cloud_auth", "guardrail", "server", "settings")
+    with generated_package(projects["aws"], names) as package:
+        yield package
 
 
 @pytest.fixture(scope="module")

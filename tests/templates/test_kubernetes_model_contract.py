@@ -17,7 +17,6 @@ Pulumi's mocks:
 from __future__ import annotations
 
 import http.client
-import importlib
 import json
 import os
 import re
@@ -42,7 +41,7 @@ from components.spec import Cloud, Environment, ModelSpec, Pattern
 from policies.runner.capture import Capture
 from templates.generator import TEMPLATE_DIR, stack_file_text
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec, manifest, of_kind
-from tests.conftest import ROOT, run_component, sample_plan
+from tests.conftest import ROOT, generated_package, run_component, sample_plan
 
 PROJECT_TEMPLATE = TEMPLATE_DIR / "{{cookiecutter.project_slug}}"
 FRAGMENTS = TEMPLATE_DIR / "templates"
@@ -142,19 +141,9 @@ def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[Pattern, Path]:
 @pytest.fixture(scope="module")
 def model(projects: dict[Pattern, Path]) -> Iterator[SimpleNamespace]:
     """The event-driven project's model package, imported (it has the worker too)."""
-    before = set(sys.modules)
-    sys.path.insert(0, str(projects[Pattern.EVENT_DRIVEN]))
-    try:
-        modules = {
-            name: importlib.import_module(f"model.{name}")
-            for name in ("settings", "predictor", "server", "telemetry", "jobs", "worker")
-        }
-        yield SimpleNamespace(**modules)
-    finally:
-        sys.path.remove(str(projects[Pattern.EVENT_DRIVEN]))
-        for name in set(sys.modules) - before:
-            if name == "model" or name.startswith("model."):
-                del sys.modules[name]
+    names = ("settings", "predictor", "server", "telemetry", "jobs", "worker")
+    with generated_package(projects[Pattern.EVENT_DRIVEN], names) as package:
+        yield package
 
 
 # -- the components under mocks ------------------------------------------------------------------
