@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
 
 if TYPE_CHECKING:
-    from templates.generator import Answers
+    from templates.answers import Answers
 
 # Files of the template that belong to one CI system: the generator removes the others' after
 # rendering (cookiecutter renders every file).
