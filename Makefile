@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= build/demo
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	# Generated projects run bandit on the vendored code in their first CI stage: hold it here.
-	$(BIN)/bandit -q -r components policies stacks -ll
+	$(BIN)/bandit -q -r components offline policies stacks -ll
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -32,6 +32,10 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py
+
+# Regenerate tests/golden/ after an intended change to the template's output (review the diff).
+golden: $(STAMP)
+	$(BIN)/python scripts/golden.py
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache

@@ -99,8 +99,8 @@ def handle_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from policies.runner.capture import ProgramError
-        from policies.runner.program import ProjectError
+        from offline.capture import ProgramError
+        from offline.program import ProjectError
         from templates.generator import GenerationError
 
         try:
@@ -117,6 +117,13 @@ def handle_errors(fn: F) -> F:
             fail(describe_validation_error(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`aideploy diff | head`): stop quietly, as other tools do;
+            # stdout goes to /dev/null so the interpreter's last flush cannot fail again.
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(EXIT_OK) from None
         except OSError as exc:
             fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
 
@@ -318,6 +325,14 @@ def new(
     force: Annotated[
         bool, typer.Option("--force", help="Replace an existing non-empty folder.")
     ] = False,
+    git: Annotated[
+        bool,
+        typer.Option(
+            "--git",
+            help="Make the project a git repository: the pristine render is the first commit, "
+            "on main and on aideploy/template (what `aideploy update` merges from).",
+        ),
+    ] = False,
     no_input: Annotated[
         bool, typer.Option("--no-input", help="Never prompt (scripts, CI).")
     ] = False,
@@ -419,10 +434,19 @@ def new(
         llm_model=llm_model,
         llm_model_version=llm_model_version,
     )
+    if git:
+        import shutil
+
+        if shutil.which("git") is None:
+            fail("--git: git is not installed")
     target = output or Path(project_slug(name))
     doing = "" if no_cost else " and estimating its monthly cost"
     with console.status(f"Scaffolding {answers.project_slug}{doing} ...", spinner="dots"):
         result = generate(answers, target, force=force, costs=not no_cost)
+    if git:
+        from templates.update import initialise_git
+
+        initialise_git(result.path)
     if fmt is OutputFormat.JSON:
         print(
             json.dumps(
@@ -467,6 +491,239 @@ def new(
         "then `pulumi up` per stack.",
         highlight=False,
     )
+
+
+# `aideploy new`'s flags whose answer field has another name (the rest: dashes -> underscores).
+FLAG_FIELDS: dict[str, str] = {
+    "account": "accounts",
+    "domain": "domains",
+    "alert-email": "alert_emails",
+}
+# `update`'s and `diff`'s own options (for suggestions when a flag is mistyped).
+UPDATE_FLAGS = ("--dry-run", "--no-git", "--no-input", "--format")
+# Flags that may be repeated (their values become a list).
+REPEATED_FLAGS = frozenset({"account", "domain", "alert-email"})
+
+
+def answers_from_flags(args: Sequence[str]) -> dict[str, Any]:
+    """``aideploy new``-style flags (``--llm hosted``, ``--account dev=1``) as answer fields.
+
+    ``aideploy update`` takes them for answers a newer template needs; unknown ones fail.
+    """
+    from templates.answers import Answers, per_environment
+
+    values: dict[str, list[str]] = {}
+    items = list(args)
+    while items:
+        flag = items.pop(0)
+        if not flag.startswith("--") or flag == "--":
+            fail(f"unexpected argument {flag!r}")
+        name, eq, value = flag[2:].partition("=")
+        if not eq:  # a switch such as --sample-model has no value
+            value = "true" if not items or items[0].startswith("--") else items.pop(0)
+        field_name = FLAG_FIELDS.get(name, name.replace("-", "_"))
+        if field_name not in Answers.model_fields:
+            import difflib
+
+            known = [*UPDATE_FLAGS, *(f"--{f.replace('_', '-')}" for f in Answers.model_fields)]
+            close = difflib.get_close_matches(f"--{name}", known, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            fail(
+                f"no such option: --{name} ({hint}see aideploy update --help, and aideploy new "
+                "--help for the answer flags)"
+            )
+        values.setdefault(name, []).append(value)
+    answers: dict[str, Any] = {}
+    for name, given in values.items():
+        field_name = FLAG_FIELDS.get(name, name.replace("-", "_"))
+        if name == "account":
+            answers[field_name] = {e.value: v for e, v in per_environment(given, "account").items()}
+        elif name == "domain":
+            answers[field_name] = {e.value: v for e, v in domain_hosts(given).items()}
+        elif name in REPEATED_FLAGS:
+            answers[field_name] = given
+        elif len(given) > 1:
+            fail(f"--{name} given twice")
+        else:
+            answers[field_name] = given[0]
+    return answers
+
+
+def _update_plan(directory: Path, extra: Sequence[str], no_input: bool, no_git: bool) -> Any:
+    """Plan an update of ``directory``: asks for answers a newer template needs."""
+    from templates.update import missing_answers, plan_update, read_record
+
+    given = answers_from_flags(extra)
+    missing = [m for m in missing_answers(read_record(directory.resolve())) if m not in given]
+    if missing:
+        ask = Asker(no_input)
+        for name in missing:
+            flag = "--" + next((f for f, n in FLAG_FIELDS.items() if n == name), name).replace(
+                "_", "-"
+            )
+            given[name] = ask(None, flag, f"The template now needs {flag}")
+    with console.status(f"Rendering {directory} with this aideploy ...", spinner="dots"):
+        return plan_update(directory, given=given, use_git=False if no_git else None)
+
+
+def _print_plan(plan: Any, *, diffs: bool) -> bool:
+    """The update's files as a table (and, for ``diff``, each file's change); returns whether
+    there is anything to do."""
+    from templates.generator import TEMPLATE_VERSION
+    from templates.update import CHANGES, Action, unified_diff
+
+    what = {
+        Action.ADD: "new in the template",
+        Action.REPLACE: "replaced (not edited here)",
+        Action.DELETE: "deleted (gone from the template, not edited here)",
+        Action.MERGE: "merged with git" if plan.git else "new version written beside",
+        Action.KEEP_DELETED: "stays deleted (deleted here; the template changed it)",
+    }
+    legacy = plan.record.files is None
+    mode = "git merge" if plan.git else "file by file"
+    if not plan.git and not (plan.project / ".git").exists() and _inside_git(plan.project):
+        mode += ", since this folder is not the root of its git repository"
+    console.print(
+        f"{escape(plan.project.name)}: template {escape(plan.from_version)} -> "
+        f"{TEMPLATE_VERSION} ({mode})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if legacy:
+        console.print(
+            "No hashes were recorded at generation: every file that differs from the new "
+            "render counts as edited, and files the old template had but this one has not "
+            "cannot be told from yours (docs/template-changelog.md says which).",
+            highlight=False,
+            soft_wrap=True,
+        )
+    shown = [e for e in plan.entries if e.action in (*CHANGES, Action.KEEP_DELETED)]
+    kept = [e for e in plan.entries if e.action is Action.KEEP]
+    if shown:
+        table = Table()
+        table.add_column("file", overflow="fold")
+        table.add_column("edited here")
+        table.add_column("update")
+        for entry in shown:
+            edited = (
+                "unknown (no base)"
+                if legacy and entry.action is Action.MERGE
+                else ("yes" if entry.edited else "")
+            )
+            table.add_row(escape(entry.path), edited, what[entry.action])
+        console.print(table)
+    if kept:
+        console.print(
+            f"{len(kept)} file(s) edited here that the template did not change are kept as "
+            "they are.",
+            highlight=False,
+        )
+    if not shown:
+        console.print("Already up to date.")
+    if diffs:
+        for entry in shown:
+            if entry.action in CHANGES:
+                typer.echo(unified_diff(plan, entry), nl=False)
+    return bool(shown)
+
+
+def _inside_git(path: Path) -> bool:
+    return any((parent / ".git").exists() for parent in path.resolve().parents)
+
+
+# The options `update` and `diff` share (their extra arguments are `aideploy new`'s flags).
+ProjectDir = Annotated[Path, typer.Argument(help="The generated project.")]
+NoGit = Annotated[bool, typer.Option("--no-git", help="File by file, even in a git repository.")]
+NoInput = Annotated[bool, typer.Option("--no-input", help="Never prompt (scripts, CI).")]
+Format = Annotated[OutputFormat, typer.Option("--format", help="text or json.")]
+TAKES_NEW_FLAGS = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command(context_settings=TAKES_NEW_FLAGS)
+@handle_errors
+def update(
+    ctx: typer.Context,
+    directory: ProjectDir = Path("."),
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would change; write nothing.")
+    ] = False,
+    no_git: NoGit = False,
+    no_input: NoInput = False,
+    fmt: Format = OutputFormat.TEXT,
+) -> None:
+    """Bring a generated project to this aideploy's template, keeping every edit made in it.
+
+    Renders the project again from its recorded answers and merges: with git, through the
+    aideploy/template branch (conflicts as ordinary markers); without, unedited files are
+    replaced and edited ones get FILE.aideploy-new beside them. Answers a newer template needs
+    are asked for, or given as `aideploy new`'s flags. Exit 1: conflicts to resolve.
+    """
+    from templates.update import apply_update, discard
+
+    plan = _update_plan(directory, ctx.args, no_input, no_git)
+    if dry_run:
+        try:
+            if fmt is OutputFormat.JSON:
+                print(json.dumps(plan.to_json()))
+            else:
+                _print_plan(plan, diffs=False)
+        finally:
+            discard(plan)
+        return
+    with console.status("Updating ...", spinner="dots"):
+        result = apply_update(plan)
+    if fmt is OutputFormat.JSON:
+        print(
+            json.dumps(
+                {**plan.to_json(), "conflicts": list(result.conflicts), "commit": result.commit}
+            )
+        )
+    else:
+        changed = _print_plan(plan, diffs=False)
+        for path in result.conflicts:
+            console.print(f"  conflict: {escape(path)}", highlight=False)
+        if result.conflicts and plan.git:
+            console.print(
+                f"{len(result.conflicts)} file(s) have conflict markers: resolve them, then "
+                "`git add` and `git commit` (or `git merge --abort`).",
+                highlight=False,
+            )
+        elif result.conflicts:
+            console.print(
+                f"{len(result.conflicts)} edited file(s) have the new version beside them "
+                "(FILE.aideploy-new): merge each into its file, then delete it.",
+                highlight=False,
+            )
+        elif changed:
+            console.print("[green]Updated.[/] Run the project's tests: `pytest -q`.")
+    raise typer.Exit(EXIT_FAILED if result.conflicts else EXIT_OK)
+
+
+@app.command(context_settings=TAKES_NEW_FLAGS)
+@handle_errors
+def diff(
+    ctx: typer.Context,
+    directory: ProjectDir = Path("."),
+    no_git: NoGit = False,
+    no_input: NoInput = False,
+    fmt: Format = OutputFormat.TEXT,
+) -> None:
+    """Preview `aideploy update`: each file it would change, and how, with the diffs."""
+    from templates.update import CHANGES, discard, unified_diff
+
+    plan = _update_plan(directory, ctx.args, no_input, no_git)
+    try:
+        if fmt is OutputFormat.JSON:
+            data = plan.to_json()
+            by_path = {e.path: e for e in plan.entries}
+            for item in data["files"]:
+                entry = by_path[item["path"]]
+                item["diff"] = unified_diff(plan, entry) if entry.action in CHANGES else ""
+            print(json.dumps(data))
+        else:
+            _print_plan(plan, diffs=True)
+    finally:
+        discard(plan)
 
 
 def read_cluster_file(path: Path) -> dict[str, Any]:

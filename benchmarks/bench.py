@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from components.registry import scaffolded  # noqa: E402
 from components.spec import Cloud, Environment, Pattern  # noqa: E402
-from policies.runner.capture import capture  # noqa: E402
-from policies.runner.program import run_stack  # noqa: E402
+from offline.capture import capture  # noqa: E402
+from offline.program import run_stack  # noqa: E402
 from templates.answers import cli_flags, cluster_file_text, example_answers  # noqa: E402
 from templates.generator import generate  # noqa: E402
 
@@ -83,7 +83,7 @@ def bench_new(workdir: Path, repeat: int) -> list[dict[str, Any]]:
 
 def bench_stacks(workdir: Path, repeat: int) -> list[dict[str, Any]]:
     """Each generated stack's program under mocks: seconds and resources per second."""
-    from policies.runner.program import stack_names
+    from offline.program import stack_names
 
     rows = []
     for project in sorted(workdir.glob("new-*")):

@@ -44,6 +44,55 @@ def spinner(enabled: bool, delay_s: float = 1.0) -> Iterator[Callable[[str], Non
         status.stop()
 
 
+# What a project vendors as code (aideploy new copies it; `aideploy update` brings new
+# versions): a difference from the pristine render is an edit a reviewer should see. The pack's
+# per-environment config is the client's to change and is left out.
+VENDORED_CODE = ("components/", "offline/", "policies/", "stacks/")
+CLIENT_OWNED = ("policies/config/",)
+# Under stacks/ only the tools are vendored; the stack files and profiles are the client's.
+TOOLS_ONLY = ("stacks/",)
+RECORD_FILE = ".aideploy.json"
+
+
+def vendored_drift(project_dir: Path) -> tuple[str, list[str]]:
+    """The template version and the vendored code files that differ from the pristine render
+    recorded in ``.aideploy.json`` (edited or deleted); empty without a record of hashes."""
+    import hashlib
+    import json
+
+    try:
+        record = json.loads((project_dir / RECORD_FILE).read_text(encoding="utf-8"))
+        files = record["files"]
+        version = str(record.get("template_version", "?"))
+    except (OSError, ValueError, KeyError, TypeError):
+        return "", []
+    if not isinstance(files, dict):
+        return "", []
+    changed = []
+    for rel, expected in sorted(files.items()):
+        if not rel.startswith(VENDORED_CODE) or rel.startswith(CLIENT_OWNED):
+            continue
+        if rel.startswith(TOOLS_ONLY) and not rel.endswith(".py"):
+            continue
+        path = project_dir / rel
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            changed.append(rel)
+    return version, changed
+
+
+def drift_lines(version: str, changed: list[str]) -> list[str]:
+    """The warning a check prints about vendored code that differs from its render."""
+    if not changed:
+        return []
+    more = f" and {len(changed) - 10} more" if len(changed) > 10 else ""
+    shown = ", ".join(changed[:10]) + more
+    return [
+        f"warning: {len(changed)} vendored file(s) differ from the aideploy {version} render: "
+        f"{shown}. Keep such edits deliberate and reviewed; `aideploy diff` shows what an "
+        "update would bring."
+    ]
+
+
 def run(
     project_dir: Path,
     *,
@@ -59,8 +108,8 @@ def run(
 
     Raises the runner's errors (ProjectError, ProgramError, ...) for the caller to report.
     """
+    from offline.program import ProjectError
     from policies.runner.engine import check_project, resolve_stacks
-    from policies.runner.program import ProjectError
     from policies.runner.report import Format, exit_code, render
 
     try:
@@ -78,16 +127,21 @@ def run(
         import shutil
 
         width = shutil.get_terminal_size().columns
-    (out or sys.stdout.write)(
-        render(reports, report_format, project_dir=project_dir, terminal_width=width)
-    )
+    text = render(reports, report_format, project_dir=project_dir, terminal_width=width)
+    warnings = drift_lines(*vendored_drift(project_dir))
+    if warnings and report_format is Format.MARKDOWN:
+        # The pull request's comment: the reviewer sees the drift beside the findings.
+        text += "\n" + "".join(f"> {line}\n" for line in warnings)
+    (out or sys.stdout.write)(text)
+    for line in warnings:  # stderr: JSON and SARIF on stdout keep their shape
+        print(line, file=sys.stderr)
     return exit_code(reports)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run the check, map errors to one line and exit code 2."""
-    from policies.runner.capture import ProgramError
-    from policies.runner.program import ProjectError
+    from offline.capture import ProgramError
+    from offline.program import ProjectError
 
     parser = argparse.ArgumentParser(
         prog="python -m policies.check",

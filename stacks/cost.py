@@ -70,8 +70,8 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from components.spec import CONFIG_SECTIONS, DeploymentSpec, spec_from_config
-from policies.runner.capture import CapturedResource, ProgramError
-from policies.runner.program import StackRun, load_project, run_stack, stack_config
+from offline.capture import CapturedResource, ProgramError
+from offline.program import StackRun, load_project, run_stack, stack_config
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -741,7 +741,7 @@ def estimate_run(
     *,
     tables: tuple[PriceTable, ...] | None = None,
 ) -> CostReport:
-    """Price a stack run already captured (``policies.runner.program.run_stack``).
+    """Price a stack run already captured (``offline.program.run_stack``).
 
     ``spec`` gives quantities the inputs lack and names the cloud whose table dates the
     report; without it, only the inputs are read.

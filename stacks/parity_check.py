@@ -40,8 +40,8 @@ from typing import Any
 
 import yaml
 
-from policies.runner.capture import ProgramError
-from policies.runner.program import (
+from offline.capture import ProgramError
+from offline.program import (
     ProjectError,
     StackRun,
     load_project,

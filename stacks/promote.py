@@ -40,7 +40,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
-from policies.runner.program import ProjectError, load_project, stack_file, stack_names
+from offline.program import ProjectError, load_project, stack_file, stack_names
 from stacks.parity_check import (
     check_parity,
     parity_rules,

@@ -24,7 +24,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError as RuamelYAMLError
 
-from policies.runner.program import ProjectError, load_project, stack_file
+from offline.program import ProjectError, load_project, stack_file
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 LENGTH = 6

@@ -1,14 +1,15 @@
 """The delivery pipeline's part of the template context: CI files, cloud login, cloud CLIs.
 
-Everything cloud-specific in the generated workflows and runbooks comes from the lookup tables
-here (``CLOUD_PIPELINE``), never from ``{% if cloud == ... %}`` chains in the templates; values
-that reach a workflow or Markdown are fixed text or pre-validated answers.
+Everything cloud-specific in the generated workflows and runbooks is either a value of the lookup
+tables here (``CLOUD_PIPELINE``, ``CLOUD_CLI``) or a per-cloud partial of the template
+(``templates/client-project/templates/pipeline/<cloud>/``), never a ``{% if cloud == ... %}``
+chain in the templates; values that reach a workflow or Markdown are fixed text or
+pre-validated answers.
 """
 
 from __future__ import annotations
 
 import shutil
-import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,153 +57,47 @@ ACTIONS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class CloudPipeline:
-    """What differs per cloud in the pipeline and the rollback runbook."""
+    """The values that differ per cloud in the pipeline and the rollback runbook.
 
-    github_login: str  # one workflow step (YAML, indented for a steps list)
-    # Extra `with:` lines of the login step in deploy jobs: a session that lasts through
-    # `pulumi up`, the watch period and a rollback (the deployer identities allow it).
-    github_deploy_session: str
-    github_env: str  # job-level env lines the cloud's Pulumi provider needs (YAML, may be empty)
-    gitlab_login: str  # shell lines that turn the job's OIDC token into cloud credentials
+    The cloud's shell, YAML and Markdown (its login steps, job env, registry login, preview
+    rules, CLI install, data-restore steps) are partials of the template:
+    ``templates/client-project/templates/pipeline/<cloud>/`` (README.md there lists them).
+    """
+
     gitlab_audience: str  # the `aud` of the GitLab ID token the cloud's federation expects
     variables: tuple[tuple[str, str], ...]  # per-environment CI variables: (name, what)
-    data_rollback: str  # restoring data (Markdown list)
     alarm_console: str  # where on-call sees the alarms
-    # Docker login to the model registry for $IMAGE, after the cloud login (shell lines).
-    registry_login: str
-    # GitLab's release job: the image it runs in (docker CLI + the cloud's CLI) and the shell
-    # lines that turn the job's OIDC token into a registry login for $IMAGE.
+    # GitLab's release job: the image it runs in (docker CLI + the cloud's CLI); its registry
+    # login is the partial gitlab-registry-login.sh.
     gitlab_release_image: str
-    gitlab_registry_login: str
-    # The GitLab `preview` job's rules (a YAML list, comments allowed): when the pull-request
-    # previews of dev and staging run, which the cloud's preview identity must be able to trust.
-    gitlab_preview_rules: str
     # `runs-on` of the GitHub jobs that reach the cloud (previews, deploys, the drill, the image
     # release); the code checks run on GitHub's runners everywhere.
     github_runs_on: str = "ubuntu-latest"
-    # The login step of the image release jobs (the `publish` identity); None: github_login.
-    github_publish_login: str | None = None
+    # Whether the image release jobs sign in with an OIDC identity (the `publish` identity, the
+    # cloud's login step); False: a registry robot account only (registry-login.sh).
+    github_publish_oidc: bool = True
     # Variables and secrets the client sets itself (bootstrap cannot create them: the
     # addresses and credentials of the client's own systems): (name, kind, what).
     client_variables: tuple[tuple[str, str, str], ...] = ()
 
 
 # kubectl of the release watch and the runbooks, pinned: within one minor of every supported
-# cluster (components/spec.SUPPORTED_KUBERNETES_VERSIONS' default). The release publishes a
-# .sha256 beside each binary; the download is checked against it.
+# cluster (components/spec.SUPPORTED_KUBERNETES_VERSIONS' default). The partial
+# pipeline/kubernetes/kubectl-install.sh downloads it and checks it against its .sha256.
 KUBECTL_VERSION = "1.34.2"
-KUBECTL_INSTALL = (
-    'mkdir -p "$HOME/.local/bin"\n'
-    f"curl -fsSLO https://dl.k8s.io/release/v{KUBECTL_VERSION}/bin/linux/amd64/kubectl\n"
-    f"curl -fsSLO https://dl.k8s.io/release/v{KUBECTL_VERSION}/bin/linux/amd64/kubectl.sha256\n"
-    'echo "$(cat kubectl.sha256)  kubectl" | sha256sum --check\n'
-    'install -m 0755 kubectl "$HOME/.local/bin/kubectl"\n'
-    "rm -f kubectl kubectl.sha256\n"
-)
-# The job's way into the client's cluster and Vault: ci/kube_credentials.py writes a kubeconfig
-# whose exec plugin hands client-go a fresh OIDC token, and trades the same token for a Vault
-# token (the hashivault:// secrets provider reads VAULT_SERVER_TOKEN).
-KUBE_GITLAB_LOGIN = (
-    # the client's internal CA beside the system's, for every TLS client the job runs
-    'python ci/kube_credentials.py ca-bundle "$CI_PROJECT_DIR/.ca-bundle.pem"\n'
-    'export SSL_CERT_FILE="$CI_PROJECT_DIR/.ca-bundle.pem" '
-    'AWS_CA_BUNDLE="$CI_PROJECT_DIR/.ca-bundle.pem" '
-    'REQUESTS_CA_BUNDLE="$CI_PROJECT_DIR/.ca-bundle.pem"\n'
-    'python ci/kube_credentials.py kubeconfig "$CI_PROJECT_DIR/.kubeconfig" '
-    '--context "$KUBE_CONTEXT"\n'
-    'export KUBECONFIG="$CI_PROJECT_DIR/.kubeconfig"\n'
-    'VAULT_SERVER_TOKEN="$(python ci/kube_credentials.py vault-token)"\n'
-    "export VAULT_SERVER_TOKEN\n"
-    'export AWS_ACCESS_KEY_ID="$STATE_ACCESS_KEY_ID"\n'
-    'export AWS_SECRET_ACCESS_KEY="$STATE_SECRET_ACCESS_KEY"\n'
-)
-KUBE_REGISTRY_LOGIN = (
-    'printf "%s" "$REGISTRY_PASSWORD" '
-    '| docker login "${IMAGE%%/*}" --username "$REGISTRY_USER" --password-stdin\n'
-)
-
-
-# Merge-request previews: the preview identity trusts the merge request's refs (AWS, GCP).
-MERGE_REQUEST_PREVIEWS = '- if: $CI_PIPELINE_SOURCE == "merge_request_event"\n'
 
 CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
     Cloud.AWS: CloudPipeline(
-        github_login=(
-            "- name: Cloud credentials (OIDC, no stored keys)\n"
-            f"  uses: {ACTIONS['aws_login']}\n"
-            "  with:\n"
-            "    role-to-assume: ${{ vars.AWS_ROLE_ARN }}\n"
-            "    aws-region: ${{ vars.AWS_REGION }}\n"
-        ),
-        # 4 hours: the deployer roles' maximum session (bootstrap); the default is one hour.
-        github_deploy_session="    role-duration-seconds: 14400\n",
-        github_env="",
-        gitlab_login=(
-            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
-            'export AWS_WEB_IDENTITY_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"\n'
-            'export AWS_ROLE_SESSION_NAME="gitlab-$CI_JOB_ID"\n'
-        ),
         gitlab_audience="sts.amazonaws.com",
         variables=(
             ("AWS_ROLE_ARN", "IAM role whose trust policy accepts this repository's OIDC token"),
             ("AWS_REGION", "the stacks' region"),
             ("PULUMI_BACKEND_URL", "state backend, e.g. s3://acme-pulumi-state"),
         ),
-        data_rollback=(
-            "- Objects: S3 versioning is on; restore with `aws s3api list-object-versions` and "
-            "`aws s3api copy-object --copy-source <bucket>/<key>?versionId=<id>`.\n"
-            "- Tables: DynamoDB point-in-time recovery: `aws dynamodb "
-            "restore-table-to-point-in-time --source-table-name <t> "
-            "--target-table-name <t>-restore "
-            "--restore-date-time <before-incident>`, then switch readers to the restored table.\n"
-            "- Keys: KMS keys are never deleted by a rollback; a key pending deletion is "
-            "recovered with `aws kms cancel-key-deletion`."
-        ),
         alarm_console="CloudWatch > Alarms (filter by the project name)",
-        registry_login=(
-            'aws ecr get-login-password --region "$AWS_REGION" \\\n'
-            '  | docker login --username AWS --password-stdin "${IMAGE%%/*}"\n'
-        ),
         gitlab_release_image="docker:27",
-        gitlab_registry_login=(
-            "apk add --no-cache aws-cli\n"
-            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
-            'export AWS_WEB_IDENTITY_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"\n'
-            'export AWS_ROLE_SESSION_NAME="gitlab-$CI_JOB_ID"\n'
-            'aws ecr get-login-password --region "$AWS_REGION" '
-            '| docker login --username AWS --password-stdin "${IMAGE%%/*}"\n'
-        ),
-        gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
     ),
     Cloud.AZURE: CloudPipeline(
-        github_login=(
-            "- name: Cloud credentials (OIDC, no stored keys)\n"
-            f"  uses: {ACTIONS['azure_login']}\n"
-            "  with:\n"
-            "    client-id: ${{ vars.AZURE_CLIENT_ID }}\n"
-            "    tenant-id: ${{ vars.AZURE_TENANT_ID }}\n"
-            "    subscription-id: ${{ vars.AZURE_SUBSCRIPTION_ID }}\n"
-        ),
-        # azure/login's token is re-requested by the provider (ARM_USE_OIDC), not extended here.
-        github_deploy_session="",
-        github_env=(
-            'ARM_USE_OIDC: "true"\n'
-            "ARM_CLIENT_ID: ${{ vars.AZURE_CLIENT_ID }}\n"
-            "ARM_TENANT_ID: ${{ vars.AZURE_TENANT_ID }}\n"
-            "ARM_SUBSCRIPTION_ID: ${{ vars.AZURE_SUBSCRIPTION_ID }}\n"
-        ),
-        # `pulumi login azblob://` and the azurekeyvault:// secrets provider sign in with the
-        # Azure SDK's default credential chain, whose workload identity credential reads the
-        # token from AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID and AZURE_TENANT_ID; the
-        # azure-native provider reads the ARM_* variables.
-        gitlab_login=(
-            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
-            'export AZURE_FEDERATED_TOKEN_FILE="$CI_PROJECT_DIR/.oidc-token"\n'
-            "export AZURE_CLIENT_ID AZURE_TENANT_ID AZURE_SUBSCRIPTION_ID\n"
-            'export ARM_USE_OIDC=true ARM_OIDC_TOKEN="$CLOUD_OIDC_TOKEN"\n'
-            'export ARM_CLIENT_ID="$AZURE_CLIENT_ID" ARM_TENANT_ID="$AZURE_TENANT_ID"\n'
-            'export ARM_SUBSCRIPTION_ID="$AZURE_SUBSCRIPTION_ID"\n'
-        ),
         gitlab_audience="api://AzureADTokenExchange",
         variables=(
             ("AZURE_CLIENT_ID", "app registration / managed identity with a federated credential"),
@@ -210,49 +105,10 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             ("AZURE_SUBSCRIPTION_ID", "the environment's subscription"),
             ("PULUMI_BACKEND_URL", "state backend, e.g. azblob://state?storage_account=acme"),
         ),
-        data_rollback=(
-            "- Blobs: soft delete and versioning are on; restore a version with `az storage blob "
-            "copy start` from the version URL, or undelete with `az storage blob undelete`.\n"
-            "- Cosmos DB: continuous backup; restore to a point in time with `az cosmosdb "
-            "restore --restore-timestamp <before-incident>` into a new account, then repoint.\n"
-            "- Key Vault: soft delete and purge protection are on; `az keyvault key recover`."
-        ),
         alarm_console="Azure Monitor > Alerts (filter by the resource group)",
-        registry_login='az acr login --name "${IMAGE%%.*}"\n',
         gitlab_release_image="docker:27",
-        gitlab_registry_login=(
-            "apk add --no-cache py3-pip\n"
-            "pip install --quiet --break-system-packages azure-cli\n"
-            'az login --service-principal --username "$AZURE_CLIENT_ID" '
-            '--tenant "$AZURE_TENANT_ID" --federated-token "$CLOUD_OIDC_TOKEN" --output none\n'
-            'az acr login --name "${IMAGE%%.*}"\n'
-        ),
-        gitlab_preview_rules=(
-            "# A managed identity's federated credential matches the OIDC subject exactly (no\n"
-            "# wildcard for merge-request branches), so Azure's preview identity trusts the\n"
-            "# default branch only: dev and staging are previewed there, before deploy-dev, and\n"
-            "# merge requests run the offline policy check (bootstrap/README.md).\n"
-            '- if: $CI_PIPELINE_SOURCE == "schedule"\n'
-            "  when: never\n"
-            "- if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH\n"
-        ),
     ),
     Cloud.GCP: CloudPipeline(
-        github_login=(
-            "- name: Cloud credentials (OIDC, no stored keys)\n"
-            f"  uses: {ACTIONS['gcp_login']}\n"
-            "  with:\n"
-            "    workload_identity_provider: ${{ vars.GCP_WORKLOAD_IDENTITY_PROVIDER }}\n"
-            "    service_account: ${{ vars.GCP_SERVICE_ACCOUNT }}\n"
-        ),
-        # Access tokens minted by the auth action are refreshed from the credentials file.
-        github_deploy_session="",
-        github_env="",
-        gitlab_login=(
-            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
-            'python -m ci.gcp_credentials > "$CI_PROJECT_DIR/.gcp-credentials.json"\n'
-            'export GOOGLE_APPLICATION_CREDENTIALS="$CI_PROJECT_DIR/.gcp-credentials.json"\n'
-        ),
         gitlab_audience="https://iam.googleapis.com/$GCP_WORKLOAD_IDENTITY_PROVIDER",
         variables=(
             (
@@ -262,64 +118,10 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
             ("GCP_SERVICE_ACCOUNT", "the environment's deployer service account"),
             ("PULUMI_BACKEND_URL", "state backend, e.g. gs://acme-pulumi-state"),
         ),
-        data_rollback=(
-            "- Objects: object versioning is on; restore with `gcloud storage cp "
-            "gs://<bucket>/<object>#<generation> gs://<bucket>/<object>`.\n"
-            "- Firestore: point-in-time recovery; `gcloud firestore export` of the PITR "
-            "snapshot (`--snapshot-time=<before-incident>`), then import into the database.\n"
-            "- Keys: Cloud KMS key versions are destroyed only after the scheduled period; "
-            "`gcloud kms keys versions restore` before then."
-        ),
         alarm_console="Cloud Monitoring > Alerting (filter by the project label)",
-        registry_login='gcloud auth configure-docker "${IMAGE%%/*}" --quiet\n',
         gitlab_release_image="gcr.io/google.com/cloudsdktool/google-cloud-cli:alpine",
-        gitlab_registry_login=(
-            "apk add --no-cache docker-cli\n"
-            'printf "%s" "$CLOUD_OIDC_TOKEN" > "$CI_PROJECT_DIR/.oidc-token"\n'
-            'python3 -m ci.gcp_credentials > "$CI_PROJECT_DIR/.gcp-credentials.json"\n'
-            'gcloud auth login --cred-file="$CI_PROJECT_DIR/.gcp-credentials.json" --quiet\n'
-            'gcloud auth configure-docker "${IMAGE%%/*}" --quiet\n'
-        ),
-        gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
     ),
     Cloud.KUBERNETES: CloudPipeline(
-        github_login=(
-            "- name: Cluster and Vault credentials (OIDC, nothing stored)\n"
-            "  env:\n"
-            "    KUBE_SERVER: ${{ vars.KUBE_SERVER }}\n"
-            "    KUBE_CA_DATA: ${{ vars.KUBE_CA_DATA }}\n"
-            "    KUBE_CONTEXT: ${{ vars.KUBE_CONTEXT }}\n"
-            "    VAULT_ROLE: ${{ vars.VAULT_ROLE }}\n"
-            "  run: |\n"
-            + textwrap.indent(KUBECTL_INSTALL, "    ")
-            + '    echo "$HOME/.local/bin" >> "$GITHUB_PATH"\n'
-            '    bundle="$RUNNER_TEMP/ca-bundle.pem"  # system CAs + CLIENT_CA_DATA\n'
-            '    python ci/kube_credentials.py ca-bundle "$bundle"\n'
-            '    export SSL_CERT_FILE="$bundle"\n'
-            "    for name in SSL_CERT_FILE AWS_CA_BUNDLE REQUESTS_CA_BUNDLE; do\n"
-            '      echo "$name=$bundle" >> "$GITHUB_ENV"\n'
-            "    done\n"
-            '    python ci/kube_credentials.py kubeconfig "$RUNNER_TEMP/kubeconfig" '
-            '--context "$KUBE_CONTEXT"\n'
-            '    echo "KUBECONFIG=$RUNNER_TEMP/kubeconfig" >> "$GITHUB_ENV"\n'
-            '    vault_token="$(python ci/kube_credentials.py vault-token)"\n'
-            '    echo "::add-mask::$vault_token"\n'
-            '    echo "VAULT_SERVER_TOKEN=$vault_token" >> "$GITHUB_ENV"\n'
-        ),
-        # Every kubectl/client-go call asks the plugin again: no session to extend.
-        github_deploy_session="",
-        github_env=(
-            "KUBE_OIDC_AUDIENCE: ${{ vars.KUBE_OIDC_AUDIENCE }}\n"
-            "CLIENT_CA_DATA: ${{ vars.CLIENT_CA_DATA }}\n"
-            "VAULT_SERVER_URL: ${{ vars.VAULT_SERVER_URL }}\n"
-            "AWS_ACCESS_KEY_ID: ${{ secrets.STATE_ACCESS_KEY_ID }}\n"
-            "AWS_SECRET_ACCESS_KEY: ${{ secrets.STATE_SECRET_ACCESS_KEY }}\n"
-            "PROMETHEUS_URL: ${{ vars.PROMETHEUS_URL }}\n"
-            "ALERTMANAGER_URL: ${{ vars.ALERTMANAGER_URL }}\n"
-            "REGISTRY_USER: ${{ vars.REGISTRY_USER }}\n"
-            "REGISTRY_PASSWORD: ${{ secrets.REGISTRY_PASSWORD }}\n"
-        ),
-        gitlab_login=KUBE_GITLAB_LOGIN,
         gitlab_audience="$KUBE_OIDC_AUDIENCE",
         variables=(
             ("PULUMI_BACKEND_URL", "state backend in the client's store, s3://...?endpoint=..."),
@@ -375,25 +177,13 @@ CLOUD_PIPELINE: dict[Cloud, CloudPipeline] = {
                 "network (empty: GitHub's runners, which the API server must then accept)",
             ),
         ),
-        data_rollback=(
-            "- Objects: the client's object store keeps versions where its bucket versioning is "
-            "on; restore a version with the store's tooling (`mc cp --version-id` on MinIO, "
-            "`aws s3api copy-object --endpoint-url` on any S3-compatible store).\n"
-            "- Queue (event-driven): messages the worker could not process are in the dead-letter "
-            "queue; "
-            "re-publish them once the fix is deployed.\n"
-            "- Secrets: the stacks hold none; the client's Vault keeps every version of its "
-            "KV entries (`vault kv rollback -version=N`)."
-        ),
         alarm_console="Alertmanager (or Grafana) of the cluster: filter namespace=<project>-<env>",
-        registry_login=KUBE_REGISTRY_LOGIN,
         gitlab_release_image="docker:27",
-        gitlab_registry_login=KUBE_REGISTRY_LOGIN,
-        gitlab_preview_rules=MERGE_REQUEST_PREVIEWS,
         # Self-hosted runners inside the client's network (docs/ci.md): a repository variable
         # names their label; GitHub's runners when the API server accepts them.
         github_runs_on="${{ vars.CLUSTER_RUNNER || 'ubuntu-latest' }}",
-        github_publish_login="",
+        # The image release pushes with the registry robot account (REGISTRY_USER).
+        github_publish_oidc=False,
     ),
 }
 
@@ -410,75 +200,21 @@ class CloudCli:
     """The cloud CLI the release watch shells out to, on a GitLab runner (python has none).
 
     ``tool`` is what components/<cloud>/release_watch.py names in CLI_TOOLS (a test keeps them
-    equal); ``install`` runs as root in :data:`GITLAB_PYTHON_IMAGE` and pins ``version``;
-    ``login`` runs after the cloud login (``CloudPipeline.gitlab_login``) and signs the CLI in
-    as the job's identity, so the watch reads alarms with the pipeline's own rights.
+    equal); the partial ``pipeline/<cloud>/cli-install.sh`` installs ``version`` as root in
+    :data:`GITLAB_PYTHON_IMAGE` and ``cli-login.sh`` runs after the cloud login
+    (``gitlab-login.sh``) and signs the CLI in as the job's identity, so the watch reads alarms
+    with the pipeline's own rights.
     """
 
     tool: str
     version: str
-    install: str  # shell lines
-    login: str  # shell lines
 
 
 CLOUD_CLI: dict[Cloud, CloudCli] = {
-    # AWS CLI v2, the official installer of one version (it carries its own Python). The CLI
-    # reads AWS_ROLE_ARN and AWS_WEB_IDENTITY_TOKEN_FILE (gitlab_login) itself: the login line
-    # proves the web-identity session works before anything depends on it.
-    Cloud.AWS: CloudCli(
-        tool="aws",
-        version="2.22.35",
-        install=(
-            'curl -fsSL "https://awscli.amazonaws.com/awscli-exe-linux-x86_64-2.22.35.zip" '
-            "-o /tmp/awscliv2.zip\n"
-            "unzip -q /tmp/awscliv2.zip -d /tmp\n"
-            "/tmp/aws/install\n"
-        ),
-        login='aws sts get-caller-identity --region "$AWS_REGION" --query Arn --output text\n',
-    ),
-    # Microsoft's apt repository, one pinned package (it carries its own Python: no clash with
-    # the project's packages); `pip install azure-cli` would take minutes. The managed identity
-    # signs in with the job's OIDC token (workload identity federation), as the release job does.
-    Cloud.AZURE: CloudCli(
-        tool="az",
-        version="2.67.0",
-        install=(
-            "mkdir -p /etc/apt/keyrings\n"
-            "curl -fsSL https://packages.microsoft.com/keys/microsoft.asc "
-            "| gpg --dearmor -o /etc/apt/keyrings/microsoft.gpg\n"
-            'echo "deb [arch=amd64 signed-by=/etc/apt/keyrings/microsoft.gpg] '
-            'https://packages.microsoft.com/repos/azure-cli/ bookworm main" '
-            "> /etc/apt/sources.list.d/azure-cli.list\n"
-            "apt-get update -qq\n"
-            "apt-get install -y -qq --no-install-recommends azure-cli=2.67.0-1~bookworm\n"
-        ),
-        login=(
-            'az login --service-principal --username "$AZURE_CLIENT_ID" '
-            '--tenant "$AZURE_TENANT_ID" --federated-token "$CLOUD_OIDC_TOKEN" --output none\n'
-            'az account set --subscription "$AZURE_SUBSCRIPTION_ID"\n'
-        ),
-    ),
-    # The gcloud CLI's versioned archive (self-contained). gcloud does not read
-    # GOOGLE_APPLICATION_CREDENTIALS for itself: it is signed in with the same
-    # external-account file (the token file it points at is rewritten on every renewal).
-    Cloud.GCP: CloudCli(
-        tool="gcloud",
-        version="502.0.0",
-        install=(
-            "curl -fsSL https://dl.google.com/dl/cloudsdk/channels/rapid/downloads/"
-            "google-cloud-cli-502.0.0-linux-x86_64.tar.gz | tar -xz -C /opt\n"
-            'export PATH="/opt/google-cloud-sdk/bin:$PATH"\n'
-        ),
-        login='gcloud auth login --cred-file="$GOOGLE_APPLICATION_CREDENTIALS" --quiet\n',
-    ),
-    # kubectl from the Kubernetes release (checked against its published sha256); `auth whoami`
-    # proves the kubeconfig's plugin signs the job in as its CI user.
-    Cloud.KUBERNETES: CloudCli(
-        tool="kubectl",
-        version=KUBECTL_VERSION,
-        install=KUBECTL_INSTALL + 'export PATH="$HOME/.local/bin:$PATH"\n',
-        login="kubectl auth whoami\n",
-    ),
+    Cloud.AWS: CloudCli(tool="aws", version="2.22.35"),  # AWS CLI v2, the official installer
+    Cloud.AZURE: CloudCli(tool="az", version="2.67.0"),  # Microsoft's apt package
+    Cloud.GCP: CloudCli(tool="gcloud", version="502.0.0"),  # the versioned archive
+    Cloud.KUBERNETES: CloudCli(tool="kubectl", version=KUBECTL_VERSION),
 }
 
 
@@ -510,55 +246,35 @@ def pattern_variables(cloud: Cloud, pattern: Pattern) -> tuple[tuple[str, str], 
 
 
 def pipeline_context(answers: Answers, stacks: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
-    """The keys the pipeline's templates use (merged into the cookiecutter context)."""
+    """The keys the pipeline's templates use (merged into the cookiecutter context).
+
+    Values only: the workflow files include the cloud's partials (templates/pipeline/<cloud>/,
+    through the ``snippet`` macro of templates/pipeline/snippets.j2), which read these keys.
+    """
     cloud = CLOUD_PIPELINE[answers.cloud]
     cli = CLOUD_CLI[answers.cloud]
     prod = stacks[Environment.PROD]
     extra = pattern_variables(answers.cloud, answers.pattern)
-    github_env = cloud.github_env + "".join(
-        f"{name}: ${{{{ vars.{name} }}}}\n" for name, _ in extra
-    )
-    variables = cloud.variables + extra
     return {
-        # pre-indented for the place they take in the workflow files (a steps list, a job env)
-        "ci_login_step": textwrap.indent(cloud.github_login.rstrip("\n"), " " * 6),
-        "ci_publish_login_step": textwrap.indent(
-            (
-                cloud.github_login
-                if cloud.github_publish_login is None
-                else cloud.github_publish_login
-            ).rstrip("\n"),
-            " " * 6,
-        ),
         "ci_runs_on": cloud.github_runs_on,
         # the image release signs in with an OIDC identity (not with a registry robot account)
-        "ci_publish_oidc": cloud.github_publish_login != "",
-        "ci_deploy_login_step": textwrap.indent(
-            (cloud.github_login + cloud.github_deploy_session).rstrip("\n"), " " * 6
-        ),
-        "ci_job_env": textwrap.indent(github_env.rstrip("\n"), " " * 6),
-        "ci_gitlab_login": textwrap.indent(cloud.gitlab_login.rstrip("\n"), " " * 6),
+        "ci_publish_oidc": cloud.github_publish_oidc,
+        # what GitHub jobs map from the environment's `vars` beyond the cloud's own env lines
+        "ci_pattern_variables": [name for name, _ in extra],
         "ci_gitlab_image": GITLAB_PYTHON_IMAGE,
-        "ci_gitlab_cli_install": textwrap.indent(cli.install.rstrip("\n"), " " * 6),
-        "ci_gitlab_cli_login": textwrap.indent(cli.login.rstrip("\n"), " " * 6),
         "ci_cli": {"tool": cli.tool, "version": cli.version},
+        "ci_kubectl_version": KUBECTL_VERSION,
         "ci_gitlab_audience": cloud.gitlab_audience,
-        "ci_gitlab_preview_rules": textwrap.indent(
-            cloud.gitlab_preview_rules.rstrip("\n"), " " * 4
-        ),
-        "ci_registry_login": textwrap.indent(cloud.registry_login.rstrip("\n"), " " * 10),
         "ci_gitlab_release_image": cloud.gitlab_release_image,
-        "ci_gitlab_registry_login": textwrap.indent(
-            cloud.gitlab_registry_login.rstrip("\n"), " " * 6
-        ),
-        "ci_variables_md": "\n".join(f"| `{name}` | {what} |" for name, what in variables),
-        "ci_client_variables_md": "\n".join(
-            f"   | `{name}` | {kind} | {what} |" for name, kind, what in cloud.client_variables
-        ),
+        # docs/ci.md's tables: what bootstrap prints per environment, what the client sets
+        "ci_variables": [{"name": name, "what": what} for name, what in cloud.variables + extra],
+        "ci_client_variables": [
+            {"name": name, "kind": kind, "what": what}
+            for name, kind, what in cloud.client_variables
+        ],
         "ci_actions": ACTIONS,
         "http_endpoint_output": HTTP_ENDPOINT_OUTPUT[answers.pattern],
         "rollout_strategy": prod.rollout.strategy.value,
-        "runbook_data_md": cloud.data_rollback,
         "alarm_console": cloud.alarm_console,
     }
 

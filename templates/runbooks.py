@@ -262,11 +262,14 @@ def _telemetry_alarm(spec: DeploymentSpec, rule: telemetry.TelemetryAlarm) -> di
     }
 
 
-def destination_text(destination: Destination) -> str:
-    """One destination as the runbook shows it: never a webhook URL (those are secrets)."""
-    if destination.address is not None:
-        return f"{destination.kind.value} to {destination.address}"
-    return f"{destination.kind.value} webhook (URL in the secret `{destination.secret}`)"
+def destination_values(destination: Destination) -> dict[str, str | None]:
+    """One destination as the runbook's route tables get it (runbooks/destinations.j2 words
+    it): its kind, and its e-mail address or the config key of the secret holding its URL."""
+    return {
+        "kind": destination.kind.value,
+        "address": destination.address,
+        "secret": destination.secret,
+    }
 
 
 def _alarm(spec: DeploymentSpec, rule: AlarmRule) -> dict[str, Any]:
@@ -341,7 +344,7 @@ def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
         "tiers": [
             {
                 "tier": tier,
-                "destinations": [destination_text(d) for d in spec.alerts.destinations(tier)],
+                "destinations": [destination_values(d) for d in spec.alerts.destinations(tier)],
             }
             for tier in TIERS
         ],
@@ -354,30 +357,19 @@ def environment_context(spec: DeploymentSpec) -> dict[str, Any]:
     }
 
 
-def _pulumi_secret_webhooks(spec: DeploymentSpec) -> str:
-    # The components read Destination.secret with config.require_secret.
-    return (
-        "webhook URLs are Pulumi secrets (`pulumi config set --secret --stack <env> <key> <url>`)."
-    )
-
-
-def _store_webhooks(spec: DeploymentSpec) -> str:
+def _alerts_store_entry(spec: DeploymentSpec) -> str:
     # components/kubernetes/patterns.py webhook_entries: one property of the stack's alerts
     # entry per Destination.secret, synced by an ExternalSecret for the AlertmanagerConfig.
     from components.kubernetes.patterns import ALERTS_STORE_KEY
 
-    entry = ALERTS_STORE_KEY.format(project=spec.project, environment="<env>")
-    return (
-        "webhook URLs are in no stack file and no Pulumi secret: each is the property named by "
-        f"its destination's `secret` in the entry `{entry}` of the client's secret store, "
-        "which an ExternalSecret of the stack copies into the namespace for Alertmanager "
-        '(`bootstrap/README.md`, "What the stacks read from the secret store").'
-    )
+    return ALERTS_STORE_KEY.format(project=spec.project, environment="<env>")
 
 
-# Where a webhook destination's URL is kept, per cloud (section 6 of the runbook).
-WEBHOOK_SOURCES: dict[Cloud, Callable[[DeploymentSpec], str]] = {
-    Cloud.KUBERNETES: _store_webhooks,
+# The entry of the client's secret store that holds the webhook URLs, on the clouds that keep
+# them there (runbooks/<cloud>-webhooks.md says so); elsewhere they are Pulumi secrets
+# (runbooks/webhooks.md).
+WEBHOOK_STORE_ENTRIES: dict[Cloud, Callable[[DeploymentSpec], str]] = {
+    Cloud.KUBERNETES: _alerts_store_entry,
 }
 
 
@@ -387,11 +379,11 @@ def runbook_context(specs: dict[Environment, DeploymentSpec]) -> dict[str, Any]:
     if not envs:
         return {"envs": envs, "prod": {}}
     spec = specs[RUNBOOK_ENVIRONMENTS[-1]]
-    webhooks = WEBHOOK_SOURCES.get(spec.cloud, _pulumi_secret_webhooks)(spec)
+    store_entry = WEBHOOK_STORE_ENTRIES.get(spec.cloud)
     return {
         "envs": envs,
         "prod": envs[-1],
-        "webhooks_md": webhooks,
+        "webhook_store_entry": store_entry(spec) if store_entry else None,
         "guardrail_events": {"blocked": BLOCKED_EVENT, "unavailable": UNAVAILABLE_EVENT},
         # The guardrail alerts exist in every environment, dev included.
         "guardrail_envs": [

@@ -21,7 +21,7 @@ import random  # noqa: E402
 
 from components.registry import component_for  # noqa: E402
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern  # noqa: E402
-from policies.runner.capture import (  # noqa: E402
+from offline.capture import (  # noqa: E402
     ACCOUNT_ID,
     GCP_PROJECT,
     SUBSCRIPTION_ID,

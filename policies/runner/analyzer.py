@@ -26,8 +26,8 @@ from google.protobuf import empty_pb2, struct_pb2  # type: ignore[import-untyped
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
+from offline.program import ProjectError
 from policies.runner.pack_config import RuleConfig
-from policies.runner.program import ProjectError
 
 # The engine address the pack is given. A Python pack only logs to it; the CLI passes its own.
 ENGINE_ADDRESS = "127.0.0.1:0"

@@ -22,16 +22,8 @@ from typing import Any
 from google.protobuf import struct_pb2  # type: ignore[import-untyped]
 from pulumi.runtime.proto import analyzer_pb2
 
-from policies.runner.analyzer import Diagnostic, PackInfo, PackProcess, diagnostics
-from policies.runner.capture import CapturedResource
-from policies.runner.pack_config import (
-    RuleConfig,
-    Waiver,
-    load_config_file,
-    reconcile,
-    waivers,
-)
-from policies.runner.program import (
+from offline.capture import CapturedResource
+from offline.program import (
     ProjectError,
     StackRun,
     load_project,
@@ -40,7 +32,15 @@ from policies.runner.program import (
     stack_file,
     stack_names,
 )
-from policies.runner.runs import ProgramRuns
+from offline.runs import ProgramRuns
+from policies.runner.analyzer import Diagnostic, PackInfo, PackProcess, diagnostics
+from policies.runner.pack_config import (
+    RuleConfig,
+    Waiver,
+    load_config_file,
+    reconcile,
+    waivers,
+)
 
 # The pack this package belongs to: the repository's, or the copy vendored in a generated project.
 OWN_PACK_DIR = Path(__file__).resolve().parents[1]
@@ -470,7 +470,7 @@ def check_project(
     """Check the given stacks with one pack process started once for all of them.
 
     Work overlaps on the machine's cores: the programs run in worker processes
-    (:mod:`policies.runner.runs`: the first stack, then the others side by side, starting with
+    (:mod:`offline.runs`: the first stack, then the others side by side, starting with
     the cloud SDK imported), the pack boots while the first program runs, and it judges each
     resource (in its own process) while the programs are still registering the next ones; a
     thread here feeds it, stack after stack, in order, so the reports are those of one stack

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.runner.program import ProjectError
+from offline.program import ProjectError
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 ALL = "all"

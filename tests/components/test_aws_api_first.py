@@ -30,7 +30,7 @@ from components.aws.api_first import (
 from components.aws.security import TRUST_CONDITION_OPERATORS
 from components.aws.waf import MANAGED_RULE_GROUPS, greater_than_regex
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 
 CANDIDATE_IMAGE = candidate_image(Cloud.AWS, Pattern.API_FIRST)

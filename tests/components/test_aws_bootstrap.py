@@ -35,7 +35,7 @@ from components.bootstrap import (
     state_object_prefixes,
 )
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import of_type, sample_plan
 from tests.journey.aws_iam import (
     allowed_resources,

@@ -20,7 +20,7 @@ from components.aws import permissions
 from components.aws.permissions import RESOURCE_TYPES, STACK_BUCKET_ROLES
 from components.bootstrap import DEPLOYERS, IdentityRole
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import ACCOUNT_ID, CapturedResource
+from offline.capture import ACCOUNT_ID, CapturedResource
 from tests.components.test_aws_notify import CHAT_ROUTES, chat_config, run_with_config
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 from tests.journey.aws_iam import (

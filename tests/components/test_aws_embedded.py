@@ -10,9 +10,9 @@ import pytest
 
 from components.aws.embedded import AwsEmbedded, policy_waivers
 from components.spec import RELEASE_OUTPUTS, Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import Capture, capture
 from policies import pack
 from policies.rules import all_policies
-from policies.runner.capture import Capture, capture
 from tests.conftest import make_spec, of_type
 from tests.policies.harness import evaluate
 

@@ -14,9 +14,9 @@ import pytest
 from components.alarms import Tier
 from components.aws import delivery, monitoring, release_channel, security
 from components.spec import Cloud, Environment, Pattern
+from offline.capture import ACCOUNT_ID, CapturedResource, capture
 from policies import pack
 from policies.rules import all_policies
-from policies.runner.capture import ACCOUNT_ID, CapturedResource, capture
 from tests.conftest import make_spec, of_type
 from tests.policies.harness import evaluate
 

@@ -36,7 +36,7 @@ from components.aws.event_driven import (
 from components.aws.fargate import fargate_cpu
 from components.aws.monitoring import WORKER_NAMESPACE
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 
 CANDIDATE_IMAGE = candidate_image(Cloud.AWS, Pattern.EVENT_DRIVEN)

@@ -15,7 +15,7 @@ import pytest
 from components.aws import network, security
 from components.aws.api_first import POLICY_WAIVERS, waivers_for
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import ACCOUNT_ID, Capture, CapturedResource
+from offline.capture import ACCOUNT_ID, Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 
 PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM)

@@ -7,7 +7,7 @@ the model server's blocked-call log line, the alarms and dashboard, the WAF's bo
 that a stack without an LLM is unchanged.
 
 The capture mocks give a guardrail the ``guardrailArn``/``guardrailId``/``version`` Bedrock
-computes, and a version its number (policies/runner/capture.py).
+computes, and a version its number (offline/capture.py).
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from components.aws import monitoring
 from components.aws.waf import LLM_BODY_INSPECTION
 from components.llm import BLOCKED_EVENT, Direction, LlmMode
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import ACCOUNT_ID, Capture, CapturedResource
 from policies.rules.aws import bedrock as bedrock_rules
 from policies.rules.aws import iam as iam_rules
 from policies.rules.aws import waf as waf_rules
-from policies.runner.capture import ACCOUNT_ID, Capture, CapturedResource
 from tests.conftest import ROOT, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 

@@ -18,7 +18,7 @@ from components.aws.managed_platform import (
 from components.aws.monitoring import sagemaker_capacity_alarms
 from components.aws.security import TRUST_CONDITION_OPERATORS, TRUST_SOURCE_ARNS
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 
 CANDIDATE_IMAGE = candidate_image(Cloud.AWS, Pattern.MANAGED_PLATFORM)

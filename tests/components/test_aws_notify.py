@@ -17,8 +17,8 @@ from components.aws.api_first import policy_waivers
 from components.aws.notify_fn import handler
 from components.registry import component_for
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import ACCOUNT_ID, Capture, CapturedResource, capture
 from policies.rules import aws as aws_rules
-from policies.runner.capture import ACCOUNT_ID, Capture, CapturedResource, capture
 from tests.conftest import make_spec, of_type
 from tests.journey.aws_iam import as_list, statements
 from tests.policies.harness import evaluate
@@ -235,7 +235,7 @@ def test_no_chat_route_creates_no_forwarder_and_no_parameter() -> None:
 
 
 def test_a_missing_chat_secret_fails_the_preview() -> None:
-    from policies.runner.capture import ProgramError
+    from offline.capture import ProgramError
 
     spec = chat_spec(Pattern.MANAGED_PLATFORM)
     config = chat_config(spec)

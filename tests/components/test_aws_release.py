@@ -10,7 +10,7 @@ import pytest
 
 from components.registry import component_for
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, ProgramError, capture
+from offline.capture import Capture, ProgramError, capture
 from tests.conftest import make_spec, of_type
 
 # Pulumi's wire marker of a secret value (pulumi.runtime.rpc._special_sig_key and

@@ -16,7 +16,7 @@ from components.alarms import alarm_name, rollback_alarms
 from components.aws import uptime
 from components.aws.uptime_fn import canary as script
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import make_spec, of_type, run_component
 from tests.journey.aws_iam import as_list, statements
 

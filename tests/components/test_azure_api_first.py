@@ -12,8 +12,8 @@ from components.alarms import Tier, rollback_alarms, serving_alarms, traffic_spl
 from components.azure import monitoring, roles, rollout, security
 from components.naming import resource_name
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from policies.rules import all_policies
-from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from stacks.profiles import load_profile
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate

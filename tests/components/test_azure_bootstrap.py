@@ -33,11 +33,11 @@ from components.bootstrap import (
 )
 from components.registry import bootstrap_component_for, component_for
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline import capture as capture_module
+from offline.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
 from policies.rules import all_policies
-from policies.runner import capture as capture_module
-from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
-from templates.pipeline_context import CLOUD_PIPELINE
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
+from tests.generator.pipeline_partials import pipeline_snippet
 from tests.policies.harness import evaluate
 
 NS = "azure-native"
@@ -666,14 +666,13 @@ def test_the_readme_says_what_a_deployer_can_and_cannot_do() -> None:
 def test_the_readme_says_where_gitlab_previews_run_as_the_pipeline_does() -> None:
     """The Azure previewer trusts the default branch only: the generated GitLab pipeline runs
     its previews there, and the partial says so; the sign-in exports what the Azure SDK reads."""
-    cloud = CLOUD_PIPELINE[Cloud.AZURE]
-    rules = yaml.safe_load(cloud.gitlab_preview_rules)
+    rules = yaml.safe_load(pipeline_snippet(Cloud.AZURE, "gitlab-preview-rules.yml"))
     assert {"if": "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"} in rules
     assert not any("merge_request_event" in r.get("if", "") for r in rules)
     text = " ".join(PARTIAL.read_text().split())
     assert "runs the cloud `preview` job of dev and staging on the **default branch**" in text
     for variable in ("AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"):
-        assert variable in text and variable in cloud.gitlab_login
+        assert variable in text and variable in pipeline_snippet(Cloud.AZURE, "gitlab-login.sh")
 
 
 # -- the rollback webhook's Entra application (review B1) ---------------------------------------

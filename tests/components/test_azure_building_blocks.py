@@ -28,7 +28,7 @@ from components.azure import (
     security,
 )
 from components.spec import Cloud, DeploymentSpec, Environment, GatewayTier, Pattern
-from policies.runner.capture import capture
+from offline.capture import capture
 from tests.conftest import make_spec
 
 OPTS = pulumi.ResourceOptions()

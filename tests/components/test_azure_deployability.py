@@ -28,7 +28,7 @@ from components.azure import managed_platform as mp
 from components.llm import LlmMode
 from components.naming import resource_name
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
+from offline.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 
 NS = "azure-native"

@@ -21,9 +21,9 @@ from components.azure.device_fn import server
 from components.azure.embedded import POLICY_WAIVERS, AzureEmbedded, policy_waivers
 from components.release_signers import AzureKeyVaultSigner
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
 from policies import pack
 from policies.rules import all_policies
-from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource, capture
 from tests.conftest import make_spec, of_type
 from tests.policies.harness import evaluate
 
@@ -52,7 +52,7 @@ def run(environment: Environment) -> Capture:
 
 
 def arm_id(r: CapturedResource) -> str:
-    """The id the mocks give a resource (policies/runner/capture.py: a hash of type and name)."""
+    """The id the mocks give a resource (offline/capture.py: a hash of type and name)."""
     return hashlib.sha256(f"{r.type}/{r.name}".encode()).hexdigest()[:12]
 
 

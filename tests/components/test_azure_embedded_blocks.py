@@ -18,7 +18,7 @@ from components.azure.device_fn import channel as ch
 from components.azure.device_fn import server
 from components.azure.embedded import AzureEmbedded
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import CapturedResource, capture
+from offline.capture import CapturedResource, capture
 from tests.conftest import make_spec, of_type
 
 NS = "azure-native"

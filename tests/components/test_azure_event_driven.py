@@ -21,9 +21,9 @@ from components.alarms import (
 from components.azure import event_driven as ed
 from components.azure import roles, security
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from policies.rules import all_policies
 from policies.rules.azure.authorization import PRIVILEGED_ROLES
-from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from stacks.profiles import load_profile
 from tests.conftest import ROOT, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
@@ -68,7 +68,7 @@ def deps(r: CapturedResource, prop: str) -> set[str]:
 
 
 def mock_id(r: CapturedResource) -> str:
-    """The id Pulumi's mocks (policies.runner.capture) give a resource: used to follow outputs."""
+    """The id Pulumi's mocks (offline.capture) give a resource: used to follow outputs."""
     return hashlib.sha256(f"{r.type}/{r.name}".encode()).hexdigest()[:12]
 
 

@@ -18,7 +18,7 @@ from components.alarms import Signal, alarm_name, guardrail_alarms
 from components.azure import guardrail, monitoring, security
 from components.llm import HarmCategory, LlmMode, Strength
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import make_spec, of_type, run_component
 
 ENVS = list(Environment)

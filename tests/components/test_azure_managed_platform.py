@@ -11,8 +11,8 @@ from components.alarms import rollback_alarms, serving_alarms
 from components.azure import roles, rollout, security
 from components.azure.managed_platform import ENDPOINT_AUTH, instance_type
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from policies.rules import all_policies
-from policies.runner.capture import SUBSCRIPTION_ID, Capture, CapturedResource
 from stacks.profiles import load_profile
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate

@@ -17,8 +17,8 @@ import pytest
 from components.azure import rollout
 from components.registry import component_for
 from components.spec import Cloud, Environment, Pattern
-from policies.runner import capture as capture_module
-from policies.runner.capture import Capture, CapturedResource, ProgramError, capture
+from offline import capture as capture_module
+from offline.capture import Capture, CapturedResource, ProgramError, capture
 from tests.conftest import make_spec, of_type
 
 OBJECT_ID = "0a0a0a0a-1111-4222-8333-444444444444"

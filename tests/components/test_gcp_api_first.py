@@ -13,8 +13,8 @@ from components.gcp.api_first import policy_waivers
 from components.gcp.prerequisites import ROLLBACK_ROLES, rollback_role_name
 from components.gcp.security import KEY_ROTATION_PERIOD
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import GCP_PROJECT, Capture, CapturedResource
 from policies.rules import all_policies
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 

@@ -48,10 +48,10 @@ from components.gcp.prerequisites import (
 from components.llm import LlmMode
 from components.registry import bootstrap_inputs as registry_bootstrap_inputs
 from components.spec import SHIPPED_PATTERNS, Cloud, Environment, Pattern
+from offline import capture as capture_module
+from offline.capture import Capture, CapturedResource, capture
+from offline.program import run_stack
 from policies.rules import all_policies
-from policies.runner import capture as capture_module
-from policies.runner.capture import Capture, CapturedResource, capture
-from policies.runner.program import run_stack
 from templates.answers import example_answers
 from templates.generator import ProjectPlan, generate
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan

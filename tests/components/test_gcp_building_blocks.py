@@ -16,7 +16,7 @@ import pytest
 
 from components.gcp import cloud_run, functions, security, storage
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import CapturedResource, capture
+from offline.capture import CapturedResource, capture
 from tests.conftest import make_spec, of_type, run_component
 
 GCP_PATTERNS = (Pattern.API_FIRST, Pattern.EVENT_DRIVEN, Pattern.MANAGED_PLATFORM, Pattern.EMBEDDED)

@@ -21,9 +21,9 @@ from components.gcp.api_first import (
 )
 from components.registry import policy_waivers
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import GCP_PROJECT, Capture, CapturedResource, ProgramError
 from policies.rules import all_policies
 from policies.rules.gcp.logging import audited_service
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource, ProgramError
 from stacks.profiles import load_profile
 from tests.conftest import make_spec, of_type, run_component
 from tests.policies.harness import evaluate

@@ -30,9 +30,9 @@ from components.gcp.embedded import POLICY_WAIVERS, GcpEmbedded, policy_waivers
 from components.release_channels import GcsChannel
 from components.release_signers import GcpKmsSigner
 from components.spec import RELEASE_OUTPUTS, Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import GCP_PROJECT, Capture, CapturedResource, capture
 from policies import pack
 from policies.rules import all_policies
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource, capture
 from tests.components.test_gcp_bootstrap import _bootstrap, bootstrap_specs, member_of
 from tests.conftest import make_spec, of_type
 from tests.policies.harness import evaluate

@@ -11,9 +11,9 @@ import pytest
 
 from components.gcp import release_channel, security
 from components.spec import Cloud, Environment, Pattern
+from offline.capture import GCP_PROJECT, CapturedResource, capture
 from policies import pack
 from policies.rules import all_policies
-from policies.runner.capture import GCP_PROJECT, CapturedResource, capture
 from tests.conftest import make_spec, of_type
 from tests.policies.harness import evaluate
 

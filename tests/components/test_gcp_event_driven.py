@@ -29,8 +29,8 @@ from components.gcp.prerequisites import AUDITED_SERVICES, runtime_account_id
 from components.gcp.security import AUDIT_RULE, KEY_ROTATION_PERIOD
 from components.registry import policy_waivers as registry_waivers
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import GCP_PROJECT, Capture, CapturedResource
 from policies.rules import all_policies
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource
 from tests.conftest import ROOT, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 

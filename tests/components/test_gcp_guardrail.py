@@ -27,7 +27,7 @@ from components.llm import (
     hook_environment,
 )
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern, spec_from_config
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource, capture
+from offline.capture import GCP_PROJECT, Capture, CapturedResource, capture
 from tests.conftest import make_spec, of_type, run_component, sample_plan
 
 TEMPLATE = "gcp:modelarmor/template:Template"

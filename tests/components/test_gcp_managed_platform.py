@@ -15,8 +15,8 @@ from components.gcp.managed_platform import ROLLBACK_PERMISSIONS, machine_type, 
 from components.gcp.prerequisites import rollback_reader_role_name, rollback_role_name
 from components.gcp.security import AUDIT_RULE
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import GCP_PROJECT, Capture, CapturedResource
 from policies.rules import all_policies
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.policies.harness import evaluate
 

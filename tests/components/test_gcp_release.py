@@ -32,7 +32,7 @@ from components.gcp.prerequisites import WATCH_READER
 from components.gcp.release_watch import ApiError, Target
 from components.gcp.rollback_fn.logic import handler
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import GCP_PROJECT, Capture, CapturedResource, capture
+from offline.capture import GCP_PROJECT, Capture, CapturedResource, capture
 from tests.conftest import candidate_image, make_spec, of_type, run_component, sample_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -601,7 +601,7 @@ def test_tiers_route_to_typed_channels_with_secrets_and_an_uptime_check_pages() 
     }
     spec = make_spec(Cloud.GCP, Pattern.API_FIRST, Environment.PROD, {"alerts": {"routes": routes}})
     from components.registry import component_for
-    from policies.runner.capture import capture
+    from offline.capture import capture
 
     config = {
         f"{spec.project}:pagerduty_url": "https://events.pagerduty.com/integration/KEY/enqueue",

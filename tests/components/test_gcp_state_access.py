@@ -28,7 +28,7 @@ from components.bootstrap import (
 )
 from components.bootstrap import state_object_prefixes as layout
 from components.spec import Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.components.test_gcp_bootstrap import CASES, _bootstrap, bootstrap_specs, member_of
 from tests.conftest import of_type
 

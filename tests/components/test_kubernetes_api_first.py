@@ -14,8 +14,8 @@ from components.kubernetes import gateway, network, rollback
 from components.kubernetes.meta import ROLE_LABEL, namespace_name
 from components.kubernetes.scaling import budget
 from components.spec import PATTERN_OUTPUTS, AuthMode, DeploymentSpec, Environment, Pattern
+from offline.capture import Capture, CapturedResource
 from policies.rules import all_policies
-from policies.runner.capture import Capture, CapturedResource
 from tests.components.test_kubernetes_blocks import (
     CANDIDATE,
     assert_hardened_pod,

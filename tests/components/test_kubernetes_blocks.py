@@ -36,7 +36,7 @@ from components.spec import (
     Environment,
     Pattern,
 )
-from policies.runner.capture import CapturedResource, capture
+from offline.capture import CapturedResource, capture
 from tests.conftest import make_spec
 
 IMAGE = "registry.acme.example/support/model@sha256:" + "3" * 64

@@ -37,9 +37,9 @@ from components.spec import (
     Environment,
     Pattern,
 )
+from offline.capture import Capture, CapturedResource, capture
+from offline.program import stack_file
 from policies.rules import all_policies
-from policies.runner.capture import Capture, CapturedResource, capture
-from policies.runner.program import stack_file
 from stacks.parity_check import stack_sections
 from templates.answers import example_answers
 from templates.generator import plan_project, stack_file_text

@@ -15,8 +15,8 @@ from components.kubernetes.event_driven import OBJECT_STORE_PROPERTIES, QUEUE_UR
 from components.kubernetes.meta import namespace_name
 from components.kubernetes.scaling import budget
 from components.spec import PATTERN_OUTPUTS, DeploymentSpec, Environment, Pattern
+from offline.capture import Capture
 from policies.rules import all_policies
-from policies.runner.capture import Capture
 from tests.components.test_kubernetes_blocks import (
     assert_hardened_pod,
     k8s_spec,

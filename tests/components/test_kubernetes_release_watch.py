@@ -39,7 +39,7 @@ from components.kubernetes import release_watch as watch
 from components.kubernetes.release_watch import ApiError
 from components.kubernetes.rollback_app import app
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import Capture
+from offline.capture import Capture
 from tests.components.test_kubernetes_api_first import outputs as outputs_of
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec, manifest, of_kind
 from tests.components.test_kubernetes_rollback import _run, captured_config, merge_patch

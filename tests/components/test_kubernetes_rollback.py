@@ -30,7 +30,7 @@ from components.kubernetes import monitoring, network, rollback
 from components.kubernetes.meta import ROLE_LABEL
 from components.kubernetes.rollback_app import app
 from components.spec import DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec, manifest, of_kind
 from tests.conftest import run_component
 

@@ -11,7 +11,7 @@ import pulumi
 import pytest
 
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import capture
+from offline.capture import capture
 from tests.components import urn_snapshots
 
 

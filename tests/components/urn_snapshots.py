@@ -19,7 +19,7 @@ from pathlib import Path
 
 from components.registry import REGISTRY
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import CapturedResource
+from offline.capture import CapturedResource
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent / "data" / "urns"
 _ROOT_TYPE = "pulumi:pulumi:Stack"

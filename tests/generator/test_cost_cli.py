@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from components.registry import offered_patterns, project_clouds, scaffolded
 from components.spec import Cloud, Pattern
-from policies.runner.program import run_stack
+from offline.program import run_stack
 from stacks.cost import FREE_BASIS, USAGE_PREFIX, load_price_tables
 from templates.generator import generate
 from tests.conftest import of_type, sample_answers
@@ -242,7 +242,7 @@ def test_the_bootstrap_is_priced_too(tmp_path: Path, cloud: Cloud) -> None:
     and a program that is not an aideploy stack is priced from its inputs alone."""
     import random
 
-    from policies.runner.program import stack_names
+    from offline.program import stack_names
     from stacks.cost import Kind, estimate
 
     project = generate(

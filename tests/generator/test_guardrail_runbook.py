@@ -24,8 +24,8 @@ import yaml
 from components.alarms import alarm_name, guardrail_alarms
 from components.llm import BLOCKED_COUNTER, BLOCKED_EVENT, LlmMode
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import CapturedResource
-from policies.runner.program import StackRun, run_stack
+from offline.capture import CapturedResource
+from offline.program import StackRun, run_stack
 from templates.generator import generate
 from tests.conftest import of_type, sample_answers, sample_plan
 

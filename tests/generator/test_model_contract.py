@@ -25,7 +25,7 @@ import yaml
 import templates.generator as generator
 from components.registry import project_clouds, scaffolded
 from components.spec import IMAGE_REGISTRIES, Cloud, Environment, ModelSpec, Pattern
-from policies.runner.capture import CapturedResource
+from offline.capture import CapturedResource
 from stacks.profiles import deep_merge, load_profile
 from templates.generator import generate
 from tests.conftest import make_spec, run_component, sample_answers

@@ -25,6 +25,7 @@ from components.spec import PATTERN_OUTPUTS, Cloud, Pattern
 from templates.generator import generate
 from templates.pipeline_context import CLOUD_PIPELINE
 from tests.conftest import sample_answers, sample_plan
+from tests.generator.pipeline_partials import pipeline_snippet
 
 BIN = Path(sys.executable).parent
 PATTERN = Pattern.API_FIRST
@@ -415,7 +416,7 @@ def test_gitlab_pipeline_passes_the_schema_and_has_every_stage_and_gate(
     # the previews run where the cloud's preview identity can trust the job: merge requests,
     # except on Azure, whose managed-identity credentials cannot trust any branch (default branch)
     preview_rules = ci["preview"]["rules"]
-    assert preview_rules == yaml.safe_load(CLOUD_PIPELINE[cloud].gitlab_preview_rules)
+    assert preview_rules == yaml.safe_load(pipeline_snippet(cloud, "gitlab-preview-rules.yml"))
     on_merge_requests = any("merge_request_event" in r.get("if", "") for r in preview_rules)
     assert on_merge_requests is (cloud is not Cloud.AZURE)
     if cloud is Cloud.AZURE:
@@ -490,7 +491,7 @@ def test_rollback_runbook_renders_the_pipeline_context_parts(
     assert "{{" not in text and "{%" not in text
     pipeline = CLOUD_PIPELINE[cloud]
     data = text.split("## 5. Data rollback", 1)[1].split("\n## ", 1)[0]
-    assert pipeline.data_rollback in data
+    assert pipeline_snippet(cloud, "data-rollback.md") in data
     assert pipeline.alarm_console in text
     assert "ops@acme.example" in text.split("## 6. Who is told", 1)[1]
 
@@ -628,5 +629,7 @@ def test_an_azure_pattern_without_the_webhook_maps_no_webhook_variables() -> Non
         answers = sample_answers(Cloud.AZURE, pattern)
         context = pipeline_context(answers, plan_project(answers, rng=random.Random(0)).specs)
         wired = pattern in rollout.WEBHOOK_PATTERNS
-        assert (rollout.WEBHOOK_APP_OBJECT_ID_ENV in context["ci_job_env"]) is wired, pattern
-        assert (rollout.WEBHOOK_APP_OBJECT_ID_ENV in context["ci_variables_md"]) is wired
+        mapped = context["ci_pattern_variables"]  # the GitHub jobs' env maps these from vars
+        assert (rollout.WEBHOOK_APP_OBJECT_ID_ENV in mapped) is wired, pattern
+        listed = [v["name"] for v in context["ci_variables"]]  # docs/ci.md's table
+        assert (rollout.WEBHOOK_APP_OBJECT_ID_ENV in listed) is wired

@@ -21,13 +21,9 @@ import yaml
 from components.registry import scaffolded
 from components.spec import Cloud, Pattern
 from templates.generator import generate
-from templates.pipeline_context import (
-    CLOUD_CLI,
-    CLOUD_PIPELINE,
-    GITLAB_PYTHON_IMAGE,
-    KUBECTL_INSTALL,
-)
+from templates.pipeline_context import CLOUD_CLI, GITLAB_PYTHON_IMAGE
 from tests.conftest import sample_answers
+from tests.generator.pipeline_partials import pipeline_snippet
 
 CLOUDS = [c for c in Cloud if scaffolded(c, Pattern.API_FIRST)]
 LOGIN = {
@@ -267,10 +263,12 @@ def cli_problems(lines: list[str], cloud: Cloud) -> list[str]:
     A cloud login (the OIDC exchange) renews the identity: the CLI must sign in again after it
     before the next release-watch command, so the watch never runs on a stale CLI session.
     """
-    cli, pipeline = CLOUD_CLI[cloud], CLOUD_PIPELINE[cloud]
-    install = [line.strip() for line in cli.install.splitlines() if line.strip()]
-    login = [line.strip() for line in cli.login.splitlines() if line.strip()]
-    cloud_login = pipeline.gitlab_login.splitlines()[0].strip()
+    cli = CLOUD_CLI[cloud]
+    install_sh = pipeline_snippet(cloud, "cli-install.sh")
+    login_sh = pipeline_snippet(cloud, "cli-login.sh")
+    install = [line.strip() for line in install_sh.splitlines() if line.strip()]
+    login = [line.strip() for line in login_sh.splitlines() if line.strip()]
+    cloud_login = pipeline_snippet(cloud, "gitlab-login.sh").splitlines()[0].strip()
     installed: list[str] = []
     logged_in = signed_in = False
     problems = []
@@ -294,9 +292,11 @@ def test_the_cli_table_is_the_cli_release_watch_calls(cloud: Cloud) -> None:
     cli = CLOUD_CLI[cloud]
     assert (cli.tool,) == watch.CLI_TOOLS
     # pinned: the version is in the download or package name, never a moving "latest"
-    assert cli.version in cli.install and "latest" not in cli.install
+    install = pipeline_snippet(cloud, "cli-install.sh")
+    login = pipeline_snippet(cloud, "cli-login.sh")
+    assert cli.version in install and "latest" not in install
     if cloud is Cloud.AZURE:  # workload identity: the job's OIDC token, no client secret
-        assert "az login --service-principal" in cli.login and "--federated-token" in cli.login
+        assert "az login --service-principal" in login and "--federated-token" in login
 
 
 @pytest.mark.parametrize("cloud", CLOUDS)
@@ -328,9 +328,10 @@ def test_the_cli_check_catches_a_job_without_install_or_sign_in(
 ) -> None:
     ci = yaml.safe_load((projects[(cloud, "gitlab")] / ".gitlab-ci.yml").read_text())
     lines = gitlab_shell(ci, "deploy-production")
-    cli = CLOUD_CLI[cloud]
-    last_login = cli.login.strip().splitlines()[-1].strip()
-    for dropped in (cli.install.strip().splitlines()[0].strip(), last_login):
+    install = pipeline_snippet(cloud, "cli-install.sh")
+    login = pipeline_snippet(cloud, "cli-login.sh")
+    last_login = login.strip().splitlines()[-1].strip()
+    for dropped in (install.strip().splitlines()[0].strip(), last_login):
         assert cli_problems([line for line in lines if line != dropped], cloud), dropped
     # a renewal of the cloud login without the CLI's sign-in after it is caught too
     first = lines.index(last_login)
@@ -356,7 +357,8 @@ def test_github_jobs_that_reach_release_watch_run_where_the_cli_is_and_log_in_fi
             if cloud is Cloud.KUBERNETES:
                 # self-hosted runners may have no kubectl: the login installs the pinned one,
                 # checked against its published sha256
-                assert KUBECTL_INSTALL.splitlines()[1] in steps[logins[0]]["run"], (wf, name)
+                kubectl = pipeline_snippet(cloud, "kubectl-install.sh").splitlines()[1]
+                assert kubectl in steps[logins[0]]["run"], (wf, name)
                 assert "sha256sum --check" in steps[logins[0]]["run"], (wf, name)
                 continue
             # GitHub-hosted Ubuntu images ship aws, az and gcloud (docs/ci.md says so)

@@ -27,10 +27,10 @@ from components import embedded_telemetry as telemetry
 from components.alarms import alarm_name, rollback_alarms
 from components.registry import offered_patterns, scaffolded
 from components.spec import SHIPPED_PATTERNS, Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import CapturedResource
-from policies.runner.program import StackRun, run_stack
+from offline.capture import CapturedResource
+from offline.program import StackRun, run_stack
 from templates.generator import generate
-from templates.runbooks import RUNBOOK_ENVIRONMENTS, destination_text, has_candidate_path
+from templates.runbooks import RUNBOOK_ENVIRONMENTS, has_candidate_path
 from tests.conftest import candidate_image, of_type, sample_answers, sample_plan
 
 # Every offered pattern on every cloud that builds it (read from the registry, not by importing
@@ -576,7 +576,14 @@ def test_the_runbook_routes_each_tier_where_the_stack_file_says(project: Project
         alerts = project.specs[env].alerts
         for tier in ("page", "ticket", "info"):
             for destination in alerts.destinations(tier):
-                assert destination_text(destination) in project.runbook
+                # never a webhook URL (a secret): the config key of the secret holding it
+                kind = destination.kind.value
+                text = (
+                    f"{kind} to {destination.address}"
+                    if destination.address is not None
+                    else f"{kind} webhook (URL in the secret `{destination.secret}`)"
+                )
+                assert text in project.runbook
     if project.cloud is Cloud.KUBERNETES:
         # Webhook URLs are the store entry's properties the stack's ExternalSecret copies.
         from components.kubernetes.patterns import ALERTS_STORE_KEY

@@ -28,7 +28,7 @@ def test_declared_waivers_are_written_into_every_environment(tmp_path: Path) -> 
 def test_each_environment_waives_only_what_its_stack_has(tmp_path: Path) -> None:
     # A domain only in prod: dev and staging keep the plain listener inside the VPC (waived),
     # prod serves HTTPS with the domain's certificate and has no plain listener to waive.
-    from policies.runner.program import run_stack
+    from offline.program import run_stack
 
     answers = sample_answers(Cloud.AWS, Pattern.API_FIRST, domains={"prod": "api.acme.example"})
     project = generate(answers, tmp_path / "p").path

@@ -8,7 +8,7 @@ import pulumi
 
 from components.aws.bootstrap import AwsBootstrap
 from components.bootstrap import BootstrapSpec, IdentityRole
-from policies.runner.capture import Capture, CapturedResource, capture
+from offline.capture import Capture, CapturedResource, capture
 from tests.conftest import of_type
 
 

@@ -25,8 +25,8 @@ import yaml
 
 from components.bootstrap import DEPLOYERS, READ_ONLY_ROLES, IdentityRole
 from components.spec import Cloud, Environment, Pattern
-from policies.runner.capture import CapturedResource
-from policies.runner.program import StackRun, run_stack
+from offline.capture import CapturedResource
+from offline.program import StackRun, run_stack
 from templates.generator import GenerationResult, generate
 from tests.conftest import of_type, sample_answers
 from tests.journey.aws_iam import (

@@ -26,7 +26,7 @@ from components.aws import release, release_watch
 from components.aws.api_first import health_method_path
 from components.aws.managed_platform import VARIANT_NAMES
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource
+from offline.capture import Capture, CapturedResource
 from tests.conftest import candidate_image, make_spec, of_type, run_component
 from tests.journey.aws_iam import as_list, statements
 from tests.journey.aws_recorded import get_metric_data_answer
@@ -83,7 +83,7 @@ def _mock_arn(resource: CapturedResource) -> str:
 def _paths(run: Capture) -> dict[str, str]:
     """Gateway resource id -> its full path, from the captured resources and their parents."""
     api = next(iter(of_type(run.resources, "aws:apigateway/restApi:RestApi")))
-    from policies.runner.capture import _fake_id
+    from offline.capture import _fake_id
 
     api_id = _fake_id(api.type, api.name)
     ids = {f"{api_id}root": ""}

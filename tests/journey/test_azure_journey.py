@@ -27,9 +27,9 @@ from components.azure import event_driven as ed
 from components.azure import hosting, security
 from components.bootstrap import CI_ENVIRONMENTS, DEPLOYERS, IDENTITY_STACKS, account_of
 from components.spec import Cloud, Environment, Pattern
+from offline.capture import CapturedResource
+from offline.program import StackRun, run_stack
 from policies.rules import all_policies
-from policies.runner.capture import CapturedResource
-from policies.runner.program import StackRun, run_stack
 from templates.generator import ProjectPlan, generate
 from tests.conftest import sample_answers, sample_plan
 from tests.policies.harness import evaluate

@@ -17,7 +17,7 @@ from components.azure import api_first, monitoring, roles, rollout
 from components.azure.rollback_fn import arm
 from components.registry import component_for
 from components.spec import AuthMode, Cloud, DeploymentSpec, Environment, Pattern
-from policies.runner.capture import Capture, CapturedResource, _fake_id, capture
+from offline.capture import Capture, CapturedResource, _fake_id, capture
 from tests.conftest import candidate_image, make_spec, of_type
 
 NS = "azure-native"
@@ -314,7 +314,7 @@ def role_actions(role_definition_id: str, spec: DeploymentSpec) -> tuple[str, ..
 
 
 def spec_sub() -> str:
-    from policies.runner.capture import SUBSCRIPTION_ID
+    from offline.capture import SUBSCRIPTION_ID
 
     return SUBSCRIPTION_ID
 

@@ -26,8 +26,8 @@ from components.bootstrap import (
 )
 from components.registry import project_clouds
 from components.spec import Cloud, Environment, Pattern
+from offline.program import StackRun, run_stack, stack_names
 from policies.runner.engine import check_project
-from policies.runner.program import StackRun, run_stack, stack_names
 from templates.answers import EXAMPLE_ACCOUNTS, EXAMPLE_CLUSTER
 from templates.generator import generate
 from tests.conftest import sample_answers

@@ -24,10 +24,10 @@ import yaml
 from components.bootstrap import CI_ENVIRONMENTS, DEPLOYERS, account_of
 from components.gcp import prerequisites
 from components.spec import Cloud, Environment, Pattern
+from offline.capture import CapturedResource, _fake_id
+from offline.program import StackRun, run_stack
 from policies.rules import all_policies
 from policies.rules.gcp.logging import audited_service
-from policies.runner.capture import CapturedResource, _fake_id
-from policies.runner.program import StackRun, run_stack
 from templates.generator import ProjectPlan, generate
 from tests.conftest import sample_answers, sample_plan
 from tests.policies.harness import evaluate
@@ -293,5 +293,5 @@ def _marker(run: StackRun, producer: CapturedResource, output: str) -> str:
         return (
             f"{producer.inputs['accountId']}@{producer.inputs['project']}.iam.gserviceaccount.com"
         )
-    # Keys: the mock's synthesized id is derived from type and name (policies/runner/capture.py).
+    # Keys: the mock's synthesized id is derived from type and name (offline/capture.py).
     return _fake_id(producer.type, producer.name)

@@ -23,7 +23,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import unknown_checking_proxy
 
-from policies.runner.capture import CapturedResource, capture
+from offline.capture import CapturedResource, capture
 
 
 @dataclass(frozen=True)

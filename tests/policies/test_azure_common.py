@@ -28,6 +28,7 @@ import pytest
 from pulumi_policy import Policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from offline.capture import CapturedResource
 from policies.rules import azure as azure_policies
 from policies.rules.azure import authorization as authorization_rules
 from policies.rules.azure import cognitive as cognitive_rules
@@ -40,7 +41,6 @@ from policies.rules.azure import storage as storage_rules
 from policies.rules.azure import web as web_rules
 from policies.rules.base import OPERATIONAL, RULE_REFERENCES, SECURITY
 from policies.rules.references import CATEGORIES
-from policies.runner.capture import CapturedResource
 from tests.policies.harness import evaluate, names_violating, run_program
 
 RG = "rg"

@@ -12,8 +12,8 @@ import pytest
 from pulumi_policy import Policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from offline.capture import CapturedResource
 from policies.rules.azure import ml_compute
-from policies.runner.capture import CapturedResource
 from tests.policies.harness import evaluate, names_violating, run_program
 
 RG = "rg"

@@ -24,12 +24,12 @@ import pytest
 from pulumi_policy import Policy
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
+from offline.capture import CapturedResource
 from policies.rules.azure.authorization import (
     role_assignment_disallow_privileged_broad_scope,
     scope_kind,
 )
 from policies.rules.azure.monitoring import data_plane_require_diagnostic_settings
-from policies.runner.capture import CapturedResource
 from tests.policies.harness import evaluate, names_violating, run_program
 
 SUBSCRIPTION = "/subscriptions/00000000-0000-0000-0000-000000000000"

@@ -164,13 +164,15 @@ def test_secret_config_is_replaced_and_said_so(tmp_path: Path) -> None:
 
 
 def test_module_entry_point_runs_inside_a_project_without_aideploy(tmp_path: Path) -> None:
-    # A generated project vendors policies/ and runs `python -m policies.check` from its root.
+    # A generated project vendors policies/ and offline/ and runs `python -m policies.check`
+    # from its root.
     project = write_project(tmp_path / "p", ENDPOINT)
     import shutil
 
-    shutil.copytree(
-        REPO / "policies", project / "policies", ignore=shutil.ignore_patterns("__pycache__")
-    )
+    for package in ("policies", "offline"):
+        shutil.copytree(
+            REPO / package, project / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "-m", "policies.check", "--stack", "prod", "--format", "json"],

@@ -14,8 +14,8 @@ from pulumi_policy import Policy
 
 from components.llm import HOOK_CONFIG_VARIABLE
 from components.spec import Cloud, Environment, Pattern
+from offline.capture import CapturedResource
 from policies.rules.gcp import loadbalancing, vertex
-from policies.runner.capture import CapturedResource
 from tests.conftest import make_spec, of_type, run_component
 from tests.policies.harness import evaluate, names_violating
 from tests.policies.test_gcp_common import TARGET, Program, judge, waiver

@@ -25,12 +25,12 @@ import pytest
 from pulumi_policy import EnforcementLevel, Policy
 from pulumi_policy.proxy import unknown_checking_proxy
 
+from offline.capture import CapturedResource
 from policies import pack
 from policies.rules import kubernetes
 from policies.rules.base import OPERATIONAL, RULE_REFERENCES, RULE_SINCE, RULE_TYPES, SECURITY
 from policies.rules.references import CATEGORIES
 from policies.runner.analyzer import PackProcess
-from policies.runner.capture import CapturedResource
 from policies.runner.engine import analyze_resources, effective_config
 from tests.policies.harness import evaluate, names_violating, run_program
 

@@ -11,8 +11,8 @@ import pulumi_kubernetes as k8s
 import pytest
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
+from offline.capture import CapturedResource
 from policies.rules.kubernetes import namespaces
-from policies.runner.capture import CapturedResource
 from tests.policies.harness import run_program
 from tests.policies.test_kubernetes_common import (
     REMOVE,

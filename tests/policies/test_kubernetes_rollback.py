@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from components.spec import Environment, Pattern
+from offline.capture import CapturedResource
 from policies.rules import stack
-from policies.runner.capture import CapturedResource
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec
 from tests.conftest import run_component
 from tests.policies.harness import Finding, evaluate

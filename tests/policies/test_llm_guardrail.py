@@ -16,8 +16,8 @@ from components import llm as contract
 from components.alarms import Signal, alarm_name, guardrail_alarms
 from components.llm import LlmMode
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern
+from offline.capture import Capture, CapturedResource
 from policies.rules import llm as rule
-from policies.runner.capture import Capture, CapturedResource
 from tests.components.test_kubernetes_blocks import k8s_spec, manifest, of_kind
 from tests.conftest import make_spec, run_component
 from tests.policies.harness import evaluate

@@ -30,8 +30,8 @@ import pytest
 from components.azure import roles as azure_roles
 from components.gcp import prerequisites as gcp_roles
 from components.spec import Cloud, Environment, Pattern
+from offline.capture import GCP_PROJECT, SUBSCRIPTION_ID, CapturedResource
 from policies.rules import rollback_paths, stack
-from policies.runner.capture import GCP_PROJECT, SUBSCRIPTION_ID, CapturedResource
 from tests.conftest import make_spec, run_component
 from tests.policies.harness import Finding, evaluate, run_program
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import pulumi_aws as aws
 import pytest
 
+from offline.capture import CapturedResource, capture
 from policies.rules import all_policies
 from policies.runner import engine
 from policies.runner.analyzer import PackError, PackProcess
-from policies.runner.capture import CapturedResource, capture
 from policies.runner.engine import Violation, analyze_resources, check_project, effective_config
 from policies.runner.pack_config import ConfigError, waivers
 from tests.policies.harness import evaluate

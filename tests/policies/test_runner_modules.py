@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from policies.runner.program import run_stack
+from offline.program import run_stack
 
 
 def _project(root: Path) -> Path:

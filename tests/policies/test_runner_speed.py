@@ -17,9 +17,9 @@ from pathlib import Path
 import pulumi_aws as aws
 import pytest
 
-from policies.runner import runs
+from offline import runs
+from offline.capture import ProgramError, capture
 from policies.runner.analyzer import PLAIN_PACK_ENV, PackProcess
-from policies.runner.capture import ProgramError, capture
 from policies.runner.engine import StackReport, analyze_resources, check_project, effective_config
 from tests.policies.test_check_cli import write_project
 from tests.policies.test_runner import mixed_aws
@@ -189,7 +189,7 @@ def test_a_later_stacks_failing_program_is_reported_as_in_one_process(
 LAZY_PROBE = textwrap.dedent(
     """
     import contextlib, json, sys
-    from policies.runner.lazy_sdk import lazy_provider_packages
+    from offline.lazy_sdk import lazy_provider_packages
 
     with lazy_provider_packages() if sys.argv[1] == "lazy" else contextlib.nullcontext():
         import pulumi_aws

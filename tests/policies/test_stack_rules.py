@@ -19,9 +19,9 @@ import pulumi_azure_native.monitor as monitor
 import pulumi_gcp as gcp
 import pytest
 
+from offline.capture import capture
 from policies.rules import stack
 from policies.runner.analyzer import PackProcess
-from policies.runner.capture import capture
 from policies.runner.engine import analyze_resources, effective_config
 from tests.policies.harness import evaluate, names_violating, run_program
 

@@ -38,7 +38,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from components.alarms import MAX_DELIVERIES
 from components.kubernetes import workload
 from components.spec import Cloud, Environment, ModelSpec, Pattern
-from policies.runner.capture import Capture
+from offline.capture import Capture
 from templates.generator import TEMPLATE_DIR, stack_file_text
 from tests.components.test_kubernetes_blocks import CANDIDATE, k8s_spec, manifest, of_kind
 from tests.conftest import ROOT, generated_package, run_component, sample_plan

@@ -21,8 +21,8 @@ import pytest
 from rich.console import Console
 
 from components.spec import Cloud, DeploymentSpec, Environment, Pattern, region_known
-from policies.runner.capture import CapturedResource
-from policies.runner.program import StackRun
+from offline.capture import CapturedResource
+from offline.program import StackRun
 from stacks.cost import (
     ANY_CLOUD,
     FREE_BASIS,

@@ -5,8 +5,10 @@ Two contracts, the equivalent of an import-linter configuration:
 - no cycles: no module reaches itself through the modules it imports, type-only imports
   (``if TYPE_CHECKING:``) included, since a type cycle is a cycle a reader has to untangle too;
 - layers: entry points (cli, scripts, benchmarks) over the generator (templates) over the
-  project tools (stacks) over the two foundations, the components and the policy pack, which
-  import neither each other nor anything above them. An import may only run down.
+  project tools (stacks) and the policy pack (policies), which import neither each other, over
+  the components, over the offline engine that runs a program under mocks (offline), which
+  imports nothing of ours. An import may only run down; within a layer, packages are
+  independent.
 
 The generated project's own files (templates/client-project) are a different program and are
 left out.
@@ -22,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"cli", "scripts", "benchmarks"}),
     frozenset({"templates"}),
-    frozenset({"stacks"}),
-    frozenset({"components", "policies"}),
+    frozenset({"stacks", "policies"}),
+    frozenset({"components"}),
+    frozenset({"offline"}),
 )
 PACKAGES = frozenset().union(*LAYERS)
 

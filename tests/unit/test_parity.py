@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policies.runner.program import ProjectError, run_stack
+from offline.program import ProjectError, run_stack
 from stacks.parity_check import check_parity, main, render, stack_pairs
 from tests.unit.parity_fake_project import inject, make_project, stack_config, write_stack
 

@@ -10,7 +10,7 @@ import yaml
 from typer.testing import CliRunner
 
 from cli import app
-from policies.runner.program import ProjectError
+from offline.program import ProjectError
 from stacks.profiles import flatten, load_parity_rules
 from stacks.promote import PromotionError, apply_promotion, plan_graduation, plan_promotion
 from tests.unit.parity_fake_project import inject, make_project, stack_config, write_stack
@@ -248,7 +248,7 @@ def test_a_release_is_recorded_by_digest_in_one_stack_only(tmp_path: Path) -> No
 
 
 def test_a_release_by_tag_is_refused(tmp_path: Path) -> None:
-    from policies.runner.program import ProjectError
+    from offline.program import ProjectError
     from stacks.promote import plan_release
 
     project = _generated(tmp_path)
@@ -261,7 +261,7 @@ def test_a_release_the_platform_cannot_pull_is_refused(tmp_path: Path) -> None:
     import random
 
     from components.spec import Cloud, Pattern
-    from policies.runner.program import ProjectError
+    from offline.program import ProjectError
     from stacks.promote import plan_release
     from templates.generator import generate
     from tests.conftest import sample_answers
@@ -276,7 +276,7 @@ def test_a_release_the_platform_cannot_pull_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("source", "target"), [("dev", "prod"), ("prod", "staging")])
 def test_promotion_goes_one_environment_at_a_time(project: Path, source: str, target: str) -> None:
-    from policies.runner.program import ProjectError
+    from offline.program import ProjectError
 
     before = (project / "stacks" / f"Pulumi.{target}.yaml").read_text()
     with pytest.raises(ProjectError, match="one environment at a time"):

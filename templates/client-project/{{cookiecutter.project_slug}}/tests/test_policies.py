@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from policies.runner.engine import StackReport, check_project
-from policies.runner.program import stack_names
+from offline.program import stack_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK = ROOT / "policies"

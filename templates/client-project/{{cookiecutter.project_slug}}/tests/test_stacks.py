@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from components.spec import PATTERN_OUTPUTS, Pattern
-from policies.runner.program import run_stack, stack_names
+from offline.program import run_stack, stack_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]

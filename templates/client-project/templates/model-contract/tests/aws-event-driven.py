@@ -4,7 +4,7 @@
 @pytest.fixture(scope="module")
 def worker_env() -> dict[str, str]:
     """The worker container's environment as the dev stack's program sets it (under mocks)."""
-    from policies.runner.program import run_stack
+    from offline.program import run_stack
 
     for resource in run_stack(ROOT, "dev").resources:
         if resource.type == "aws:ecs/taskDefinition:TaskDefinition":

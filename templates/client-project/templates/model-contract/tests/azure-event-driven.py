@@ -4,7 +4,7 @@
 @pytest.fixture(scope="module")
 def dev_resources() -> list[Any]:
     """What the dev stack's program registers, under mocks."""
-    from policies.runner.program import run_stack
+    from offline.program import run_stack
 
     return list(run_stack(ROOT, "dev").resources)
 

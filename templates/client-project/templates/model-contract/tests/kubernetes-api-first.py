@@ -12,7 +12,7 @@ MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 @pytest.fixture(scope="module")
 def dev_resources() -> list[Any]:
     """What the dev stack's program registers, under mocks."""
-    from policies.runner.program import run_stack
+    from offline.program import run_stack
 
     return list(run_stack(ROOT, "dev").resources)
 

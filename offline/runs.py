@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from policies.runner.capture import CapturedResource, ProgramError
-from policies.runner.program import StackRun, run_stack
+from offline.capture import CapturedResource, ProgramError
+from offline.program import StackRun, run_stack
 
 WORKERS_ENV = "AIDEPLOY_CHECK_WORKERS"  # 1: every program in this process, one after the other
 

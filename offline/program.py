@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from policies.runner.capture import CapturedResource, ProgramError, capture
-from policies.runner.lazy_sdk import lazy_provider_packages
+from offline.capture import CapturedResource, ProgramError, capture
+from offline.lazy_sdk import lazy_provider_packages
 
 SECRET_PLACEHOLDER = "offline-placeholder-secret"  # noqa: S105 - not a secret
 

@@ -1,0 +1,2 @@
+aws ecr get-login-password --region "$AWS_REGION" \
+  | docker login --username AWS --password-stdin "${IMAGE%%/*}"

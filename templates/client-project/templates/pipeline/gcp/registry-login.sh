@@ -1,0 +1,1 @@
+gcloud auth configure-docker "${IMAGE%%/*}" --quiet

@@ -1,0 +1,494 @@
+"""The model contract (docs/model-contract.md), held against the sample server over real HTTP.
+
+Both sides of each seam come from real files: the port and paths from stacks/Pulumi.*.yaml
+(through the vendored spec and its defaults), the server as model/Dockerfile configures it.
+Standard library, PyYAML and pytest only; no Docker, no cloud.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.spec import ModelSpec
+from model import predictor
+from model.server import ModelService, Route, make_server
+from model.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+DOCKERFILE = (ROOT / "model" / "Dockerfile").read_text()
+STACKS = ("dev", "staging", "prod")
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The config of ``stacks/Pulumi.<stack>.yaml``."""
+    path = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    config: dict[str, Any] = yaml.safe_load(path.read_text())["config"]
+    return config
+
+
+def stack_model(stack: str = "dev") -> ModelSpec:
+    """The stack's ``model`` section as the components read it (defaults included)."""
+    return ModelSpec.model_validate(stack_config(stack)[f"{PROJECT}:model"])
+
+
+def dockerfile_env() -> dict[str, str]:
+    """The image's environment: model/Dockerfile's ``ENV`` lines, ``${ARG}`` resolved."""
+    args: dict[str, str] = {}
+    env: dict[str, str] = {}
+    for line in DOCKERFILE.splitlines():
+        match = re.match(r"^(ARG|ENV)\s+([A-Za-z_][A-Za-z0-9_]*)=(\S*)\s*$", line)
+        if not match:
+            continue
+        kind, key, value = match.groups()
+        value = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), ""), value)
+        (args if kind == "ARG" else env)[key] = value
+    return env
+
+
+MODEL = stack_model()
+IMAGE_ENV = dockerfile_env()
+
+
+def image_settings(**platform_env: str) -> Settings:
+    """The settings the container resolves: the image's environment plus the platform's."""
+    return Settings.from_env({**IMAGE_ENV, **platform_env})
+
+
+@dataclass
+class Running:
+    """A sample server listening on 127.0.0.1 and a free port."""
+
+    service: ModelService
+    port: int
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """One request; returns (status, JSON body)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            connection.request(method, path, body=body, headers=dict(headers or {}))
+            response = connection.getresponse()
+            payload = response.read()
+        finally:
+            connection.close()
+        return response.status, json.loads(payload) if payload else {}
+
+    def post(self, path: str, document: Any) -> tuple[int, dict[str, Any]]:
+        """POST a JSON document."""
+        body = json.dumps(document).encode()
+        return self.call("POST", path, body, {"Content-Type": "application/json"})
+
+
+@contextmanager
+def running(
+    settings: Settings,
+    *,
+    loader: Callable[[], predictor.Predictor] | None = None,
+    routes: Callable[[ModelService], Mapping[str, Route]] | None = None,
+    load: bool = True,
+) -> Iterator[Running]:
+    """Serve ``settings`` on a free local port in a thread (the real server, real sockets)."""
+    service = ModelService(replace(settings, host="127.0.0.1", port=0), loader)
+    server = make_server(service, extra_routes=routes(service) if routes else None)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        if load:
+            service.load()
+        yield Running(service, server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def server() -> Iterator[Running]:
+    """The sample as the image configures it, loaded."""
+    with running(image_settings()) as live:
+        yield live
+
+
+# -- the seam between the stacks and the image ------------------------------------------------
+def test_the_image_answers_on_the_stacks_port_and_paths() -> None:
+    settings = image_settings()
+    assert (settings.port, settings.health_path, settings.predict_path) == (
+        MODEL.port,
+        MODEL.health_path,
+        MODEL.predict_path,
+    ), "model/Dockerfile's MODEL_PORT / MODEL_*_PATH differ from stacks/Pulumi.dev.yaml"
+    assert f"EXPOSE {MODEL.port}" in DOCKERFILE
+
+
+@pytest.mark.parametrize("stack", STACKS[1:])
+def test_every_stack_names_the_same_port_and_paths(stack: str) -> None:
+    # One image serves every environment, so the contract cannot differ between them.
+    other = stack_model(stack)
+    assert (other.port, other.health_path, other.predict_path) == (
+        MODEL.port,
+        MODEL.health_path,
+        MODEL.predict_path,
+    )
+
+
+def test_the_image_runs_as_a_numeric_non_root_user_and_writes_no_bytecode() -> None:
+    users = re.findall(r"^USER\s+(\S+)\s*$", DOCKERFILE, re.MULTILINE)
+    assert users, "model/Dockerfile sets no USER"
+    uid, _, gid = users[-1].partition(":")
+    assert uid.isdigit() and int(uid) > 0, f"USER {users[-1]}: not a numeric non-root uid"
+    assert not gid or gid.isdigit()
+    assert IMAGE_ENV.get("PYTHONDONTWRITEBYTECODE") == "1"
+    assert IMAGE_ENV.get("TMPDIR") == "/tmp"  # the one writable path
+    assert re.search(r"^HEALTHCHECK .*model\.healthcheck", DOCKERFILE, re.MULTILINE | re.DOTALL)
+    # SageMaker starts images with the argument `serve`: it must reach python -m model.
+    assert 'ENTRYPOINT ["python", "-m", "model"]' in DOCKERFILE
+
+
+# -- readiness ----------------------------------------------------------------------------------
+def test_health_is_503_while_the_model_loads_and_200_once_it_is_ready() -> None:
+    gate = threading.Event()
+
+    def slow_loader() -> predictor.Predictor:
+        assert gate.wait(10), "the test never opened the gate"
+        return predictor.load()
+
+    with running(image_settings(), loader=slow_loader, load=False) as live:
+        live.service.start_loading()
+        status, body = live.call("GET", MODEL.health_path)
+        assert (status, body["status"]) == (503, "loading")
+        status, _ = live.post(MODEL.predict_path, {"input": "Reset my password"})
+        assert status == 503
+        gate.set()
+        assert live.service.wait_ready(10)
+        status, body = live.call("GET", MODEL.health_path)
+        assert (status, body["status"]) == (200, "ready")
+        assert body["version"] == IMAGE_ENV["MODEL_VERSION"]
+
+
+def test_a_model_that_fails_to_load_never_reports_ready() -> None:
+    def broken() -> predictor.Predictor:
+        raise OSError("weights not found")
+
+    with running(image_settings(), loader=broken) as live:
+        status, body = live.call("GET", MODEL.health_path)
+        assert (status, body["status"]) == (503, "failed")
+
+
+def test_health_needs_no_credentials_and_no_body(server: Running) -> None:
+    status, body = server.call("GET", MODEL.health_path)
+    assert status == 200
+    assert body["model"] == IMAGE_ENV["MODEL_NAME"]
+
+
+# -- predictions --------------------------------------------------------------------------------
+def test_predict_returns_the_documented_shape(server: Running) -> None:
+    status, body = server.post(MODEL.predict_path, {"input": "I was charged twice this month"})
+    assert status == 200
+    assert set(body) == {"prediction", "score", "model", "version"}
+    assert body["prediction"] == "billing"
+    assert 0.0 <= body["score"] <= 1.0
+    assert (body["model"], body["version"]) == (IMAGE_ENV["MODEL_NAME"], IMAGE_ENV["MODEL_VERSION"])
+    # Deterministic: the same input, the same answer.
+    assert server.post(MODEL.predict_path, {"input": "I was charged twice this month"}) == (
+        status,
+        body,
+    )
+
+
+def test_predict_takes_a_batch_of_instances(server: Running) -> None:
+    status, body = server.post(
+        MODEL.predict_path, {"instances": ["Reset my password", {"input": "The app crashes"}]}
+    )
+    assert status == 200
+    assert [p["prediction"] for p in body["predictions"]] == ["account", "technical"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"{not json", b"\xff\xfe", b"[]", b'{"text": "x"}', b'{"input": ""}', b'{"instances": []}'],
+)
+def test_malformed_requests_are_400(server: Running, raw: bytes) -> None:
+    headers = {"Content-Type": "application/json"}
+    status, body = server.call("POST", MODEL.predict_path, raw, headers)
+    assert status == 400
+    assert body["error"]
+
+
+def test_unknown_routes_and_methods_are_4xx(server: Running) -> None:
+    assert server.call("GET", "/no-such-path")[0] == 404
+    assert server.call("POST", "/no-such-path", b"{}")[0] == 404
+    assert server.call("GET", MODEL.predict_path)[0] == 405
+    assert server.call("POST", MODEL.health_path, b"{}")[0] == 405
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(server: Running) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.putrequest("POST", MODEL.predict_path)
+        connection.putheader("Content-Length", str(10**9))
+        connection.endheaders()
+        assert connection.getresponse().status == 413
+    finally:
+        connection.close()
+
+
+# -- the process: one command, JSON logs, SIGTERM -----------------------------------------------
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "model.server"], ["-m", "model", "serve"]],
+    ids=["python -m model.server", "entrypoint with serve"],
+)
+def test_the_server_runs_with_one_command_and_stops_cleanly_on_sigterm(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **IMAGE_ENV,
+        "MODEL_PORT": "0",
+        "MODEL_HOST": "127.0.0.1",
+        "TMPDIR": str(tmp_path),
+        "HOME": str(tmp_path),
+    }
+    before = sorted(p.name for p in (ROOT / "model").rglob("*"))
+    process = subprocess.Popen(
+        [sys.executable, *command],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        record: dict[str, Any] = {}
+        while record.get("message") != "listening":  # a log line per step until it listens
+            line = process.stdout.readline()
+            assert line, f"the server exited: {process.stderr.read() if process.stderr else ''}"
+            record = json.loads(line)
+        port = int(record["port"])
+        live = Running(ModelService(image_settings()), port)
+        deadline = time.monotonic() + 10
+        while live.call("GET", MODEL.health_path)[0] != 200:
+            assert time.monotonic() < deadline, "never became ready"
+            time.sleep(0.05)
+        assert live.post(MODEL.predict_path, {"input": "Reset my password"})[0] == 200
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=15)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    records = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert [r["message"] for r in records][-2:] == ["stopping", "stopped"]
+    assert all({"time", "severity", "message"} <= set(r) for r in records)
+    # The image's environment keeps Python from writing bytecode next to the code.
+    assert sorted(p.name for p in (ROOT / "model").rglob("*")) == before
+
+
+# -- the worker (azure event-driven): Service Bus message in, blob + Cosmos DB status out --------
+@pytest.fixture(scope="module")
+def dev_resources() -> list[Any]:
+    """What the dev stack's program registers, under mocks."""
+    from offline.program import run_stack
+
+    return list(run_stack(ROOT, "dev").resources)
+
+
+@pytest.fixture(scope="module")
+def worker_env(dev_resources: list[Any]) -> dict[str, str]:
+    """The worker job container's environment as the dev stack sets it."""
+    for resource in dev_resources:
+        if resource.type.endswith(":Job"):
+            for container in resource.inputs["template"]["containers"]:
+                if container["name"] == "worker":
+                    return {e["name"]: str(e.get("value", "")) for e in container["env"]}
+    raise AssertionError("the dev stack defines no worker job")
+
+
+@dataclass
+class FakeMessage:
+    """What the Service Bus SDK hands the worker: the fields it reads."""
+
+    body: Any
+    message_id: str = "m-1"
+    delivery_count: int = 1
+    enqueued_time_utc: Any = None
+
+
+def message(document: Any, **fields: Any) -> FakeMessage:
+    from datetime import datetime, timezone
+
+    fields.setdefault("enqueued_time_utc", datetime(2026, 1, 1, tzinfo=timezone.utc))
+    return FakeMessage(iter([json.dumps(document).encode()]), **fields)
+
+
+class FakeAzure:
+    """Stand-ins for the container, Cosmos DB and Event Grid clients, and the receiver."""
+
+    def __init__(self, blobs: Mapping[str, bytes] | None = None) -> None:
+        self.blobs = dict(blobs or {})
+        self.uploaded: dict[str, bytes] = {}
+        self.statuses: list[dict[str, Any]] = []
+        self.events: list[tuple[str, str, Any]] = []
+        self.settled: list[tuple[str, dict[str, Any]]] = []
+        self.operations: list[dict[str, Any]] = []
+
+    def clients(self) -> dict[str, Any]:
+        fake = self
+
+        class Blobs:
+            def __init__(self, store: dict[str, bytes]) -> None:
+                self.store = store
+
+            def download_blob(self, name: str) -> Any:
+                data = self.store[name]
+                return type("Download", (), {"readall": lambda _self: data})()
+
+            def upload_blob(self, *, name: str, data: bytes, overwrite: bool) -> None:
+                assert overwrite, "a redelivered job must be able to rewrite its result"
+                fake.uploaded[name] = data
+
+        class Status:
+            def upsert_item(self, document: dict[str, Any]) -> None:
+                fake.statuses.append(document)
+
+        return {
+            "input": Blobs(self.blobs),
+            "results": Blobs(self.uploaded),
+            "status": Status(),
+            "publish": lambda kind, subject, data: self.events.append((kind, subject, data)),
+        }
+
+    def complete_message(self, msg: Any) -> None:
+        self.settled.append(("complete", {}))
+
+    def abandon_message(self, msg: Any) -> None:
+        self.settled.append(("abandon", {}))
+
+    def dead_letter_message(self, msg: Any, reason: str, error_description: str) -> None:
+        self.settled.append(("dead_letter", {"reason": reason}))
+
+    def operation(self, **fields: Any) -> None:
+        self.operations.append(fields)
+
+    def request(self, **fields: Any) -> None:
+        raise AssertionError("a job is not an HTTP request")
+
+    def flush(self) -> None:
+        pass
+
+
+def make_worker(fake: FakeAzure, env: Mapping[str, str]) -> Any:
+    from model import worker
+
+    config = worker.WorkerConfig.from_env(env)
+    return worker.AzureWorker(config, image_settings(), predictor.load(), fake.clients(), fake)
+
+
+def test_the_stack_sets_every_variable_the_worker_reads(worker_env: dict[str, str]) -> None:
+    from model import worker
+
+    assert worker.is_worker(worker_env)
+    worker.WorkerConfig.from_env(worker_env)  # raises naming any variable missing
+
+
+def test_the_job_telemetry_matches_what_the_worker_alerts_filter_on(
+    dev_resources: list[Any], worker_env: dict[str, str]
+) -> None:
+    queries = [
+        json.dumps(r.inputs.get("criteria"))
+        for r in dev_resources
+        if r.type.endswith(":ScheduledQueryRule") and "AppRoleName" in json.dumps(r.inputs)
+    ]
+    assert queries, "no alert reads the worker's telemetry"
+    role_names = {m for q in queries for m in re.findall(r'AppRoleName == \\"([^\\"]+)\\"', q)}
+    operations = {m for q in queries for m in re.findall(r'(?<!AppRole)Name == \\"([^\\"]+)\\"', q)}
+    assert role_names == {worker_env["OTEL_SERVICE_NAME"]}
+    assert operations == {worker_env["JOB_OPERATION"]}
+    assert any(worker_env["QUEUE_WAIT_PROPERTY"] in q for q in queries)
+
+
+def test_an_upload_is_scored_stored_announced_and_completed(worker_env: dict[str, str]) -> None:
+    url = worker_env["INPUT_CONTAINER_URL"].rstrip("/") + "/tickets/a%20b.txt"
+    event = {"specversion": "1.0", "type": "Microsoft.Storage.BlobCreated", "data": {"url": url}}
+    fake = FakeAzure({"tickets/a b.txt": b"Please close my account\nRefund please\n"})
+    outcome = make_worker(fake, worker_env).handle(message(event), fake)
+    assert outcome.succeeded
+    result = json.loads(fake.uploaded["m-1.json"])
+    assert [p["prediction"] for p in result["predictions"]] == ["account", "billing"]
+    assert [s["status"] for s in fake.statuses] == ["processing", "succeeded"]
+    assert {"id", "jobId", "status", "attempts", "updatedAt"} <= set(fake.statuses[-1])
+    assert fake.statuses[-1]["jobId"] == "m-1"
+    ((kind, subject, data),) = fake.events
+    assert (kind, subject, data["outcome"]) == ("aideploy.job.completed", "m-1", "completed")
+    assert fake.settled == [("complete", {})]
+    (job,) = fake.operations
+    assert job["name"] == worker_env["JOB_OPERATION"] and job["success"] is True
+    assert worker_env["QUEUE_WAIT_PROPERTY"] in job["properties"]
+
+
+@pytest.mark.parametrize(
+    ("document", "kind", "job_id"),
+    [
+        ({"kind": "batch", "trigger": "schedule"}, "batch", "batch-20260101"),
+        ({"job_id": "order-42", "input": "Refund please"}, "inline", "order-42"),
+    ],
+)
+def test_the_schedule_and_producer_messages_become_jobs(
+    worker_env: dict[str, str], document: Any, kind: str, job_id: str
+) -> None:
+    from model import worker
+
+    config = worker.WorkerConfig.from_env(worker_env)
+    job = worker.parse_message(message(document, message_id="batch-20260101"), config)
+    assert (job.kind, job.job_id) == (kind, job_id)
+
+
+def test_failures_are_abandoned_then_dead_lettered_on_the_last_delivery(
+    worker_env: dict[str, str],
+) -> None:
+    bad = {"job_id": "j-7", "input": ""}
+    fake = FakeAzure()
+    make_worker(fake, worker_env).handle(message(bad, delivery_count=1), fake)
+    assert fake.settled == [("abandon", {})] and fake.events == []
+    assert fake.operations[0]["success"] is False
+
+    fake = FakeAzure()
+    last = int(worker_env["MAX_DELIVERIES"])
+    make_worker(fake, worker_env).handle(message(bad, delivery_count=last), fake)
+    assert fake.settled == [("dead_letter", {"reason": "max-deliveries"})]
+    assert fake.statuses[-1]["status"] == "failed"
+    ((kind, subject, data),) = fake.events
+    assert (kind, subject, data["outcome"]) == ("aideploy.job.failed", "j-7", "failed")
+
+
+def test_a_blob_outside_the_input_container_is_refused(worker_env: dict[str, str]) -> None:
+    from model import jobs, worker
+
+    config = worker.WorkerConfig.from_env(worker_env)
+    event = {"type": "Microsoft.Storage.BlobCreated", "data": {"url": "https://evil.example/x"}}
+    with pytest.raises(jobs.JobError):
+        worker.parse_message(message(event), config)
