@@ -429,6 +429,15 @@ def test_an_old_render_comes_to_this_template_with_git_and_keeps_its_stateful_na
     assert after == before  # no stateful URN or physical name moved
     result = _project_tests(project)
     assert result.returncode == 0, result.stdout[-3000:]
+    # The comparison bites: a component change that renames a log group (its logical name,
+    # hence its URN and the physical name Pulumi derives from it) is caught.
+    network = project / "components" / "aws" / "network.py"
+    network.write_text(
+        network.read_text().replace('f"{name}-flow-logs", spec', 'f"{name}-vpc-logs", spec')
+    )
+    renamed = _stateful_capture(project)
+    moved = set(before) ^ set(renamed)
+    assert moved and all("flow-logs" in urn or "vpc-logs" in urn for urn in moved)
 
 
 @pytest.mark.slow
