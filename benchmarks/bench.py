@@ -1,4 +1,5 @@
-"""Time what users wait for: scaffolding (`aideploy new`) and running stacks under mocks.
+"""Time what users wait for: scaffolding (`aideploy new`), the preview of an update (`aideploy
+diff`) and running stacks under mocks.
 
 Reports wall time, resources per second and peak memory. The offline policy check has its own
 benchmark (benchmarks/check_bench.py), which this script runs too when present.
@@ -78,6 +79,28 @@ def bench_new(workdir: Path, repeat: int) -> list[dict[str, Any]]:
                     "files": result.files,
                 }
             )
+    return rows
+
+
+def bench_update(workdir: Path) -> list[dict[str, Any]]:
+    """`aideploy diff` on each project `bench_new` scaffolded with the CLI: the wait before an
+    update (a full render of the project and a hash of every file; nothing to merge)."""
+    rows = []
+    for project in sorted(workdir.glob("cli-*")):
+        cmd = [str(Path(sys.executable).parent / "aideploy"), "diff", str(project)]
+        seconds, proc = _timed(
+            lambda c=cmd: subprocess.run(
+                [*c, "--format", "json"], check=True, capture_output=True, text=True
+            ),
+            1,
+        )
+        rows.append(
+            {
+                "project": project.name.removeprefix("cli-"),
+                "diff_cli_process_s": round(seconds, 3),
+                "files_to_change": len(json.loads(proc.stdout)["files"]),
+            }
+        )
     return rows
 
 
@@ -165,6 +188,7 @@ def main() -> int:
         work = Path(tmp)
         report = {
             "new": bench_new(work, args.repeat),
+            "update_preview": bench_update(work),
             "stacks_under_mocks": bench_stacks(work, args.repeat),
             "components_under_mocks": bench_components(args.repeat),
             "synthetic_capture": bench_synthetic(args.synthetic),
@@ -177,7 +201,7 @@ def main() -> int:
         from rich.table import Table
 
         console = Console()
-        for section in ("new", "stacks_under_mocks", "components_under_mocks"):
+        for section in ("new", "update_preview", "stacks_under_mocks", "components_under_mocks"):
             rows = report[section]
             if not rows:
                 continue
