@@ -659,7 +659,8 @@ def _apply_git(plan: UpdatePlan) -> UpdateResult:
             f"aideploy template {plan.from_version} (pristine render, rebuilt from history)",
             env=_BOT,
         ).stdout.strip()
-        _git(project, "update-ref", f"refs/heads/{TEMPLATE_BRANCH}", base)
+        # Tie it in first and name the branch after: if git refuses the merge (no identity,
+        # a hook), no branch is left pointing at a base the current branch does not have.
         _git(
             project,
             "merge",
@@ -669,8 +670,9 @@ def _apply_git(plan: UpdatePlan) -> UpdateResult:
             "--no-edit",
             "-m",
             f"Record the pristine aideploy {plan.from_version} render as {TEMPLATE_BRANCH}",
-            TEMPLATE_BRANCH,
+            base,
         )
+        _git(project, "update-ref", f"refs/heads/{TEMPLATE_BRANCH}", base)
     tree = _tree_of_folder(project, plan.rendered)
     if tree == _git(project, "rev-parse", f"{base}^{{tree}}").stdout.strip() and not any(
         e.action in CHANGES for e in plan.entries
