@@ -549,9 +549,24 @@ def answers_from_flags(args: Sequence[str]) -> dict[str, Any]:
     return answers
 
 
+def _directory_and_flags(directory: Path, extra: Sequence[str]) -> tuple[Path, list[str]]:
+    """Tell the DIRECTORY argument from an answer flag or its value that landed in its place
+    (`aideploy update --llm none` run inside the project): the flags are unknown to click, so
+    it may take `--sample-model` or the value `none` for the folder."""
+    args = list(extra)
+    if str(directory).startswith("--"):
+        return Path("."), [str(directory), *args]
+    takes_value = bool(args) and args[-1].startswith("--") and "=" not in args[-1]
+    if takes_value and not directory.exists():
+        return Path("."), [*args, str(directory)]
+    return directory, args
+
+
 def _update_plan(directory: Path, extra: Sequence[str], no_input: bool, no_git: bool) -> Any:
     """Plan an update of ``directory``: asks for answers a newer template needs."""
     from templates.update import missing_answers, plan_update, read_record
+
+    directory, extra = _directory_and_flags(directory, extra)
 
     given = answers_from_flags(extra)
     missing = [m for m in missing_answers(read_record(directory.resolve())) if m not in given]
@@ -577,7 +592,10 @@ def _print_plan(plan: Any, *, diffs: bool) -> bool:
         Action.REPLACE: "replaced (not edited here)",
         Action.DELETE: "deleted (gone from the template, not edited here)",
         Action.MERGE: "merged with git" if plan.git else "new version written beside",
-        Action.KEEP_DELETED: "stays deleted (deleted here; the template changed it)",
+        Action.KEEP_DELETED: "deleted here, changed in the template: "
+        + ("a modify/delete conflict to decide" if plan.git else "stays deleted"),
+        Action.DROPPED: "gone from the template, edited here: "
+        + ("a modify/delete conflict to decide" if plan.git else "kept"),
     }
     legacy = plan.record.files is None
     mode = "git merge" if plan.git else "file by file"
@@ -597,7 +615,7 @@ def _print_plan(plan: Any, *, diffs: bool) -> bool:
             highlight=False,
             soft_wrap=True,
         )
-    shown = [e for e in plan.entries if e.action in (*CHANGES, Action.KEEP_DELETED)]
+    shown = [e for e in plan.entries if e.action in CHANGES]
     kept = [e for e in plan.entries if e.action is Action.KEEP]
     if shown:
         table = Table()
@@ -684,8 +702,9 @@ def update(
             console.print(f"  conflict: {escape(path)}", highlight=False)
         if result.conflicts and plan.git:
             console.print(
-                f"{len(result.conflicts)} file(s) have conflict markers: resolve them, then "
-                "`git add` and `git commit` (or `git merge --abort`).",
+                f"{len(result.conflicts)} file(s) need a decision (conflict markers, or deleted "
+                "on one side): resolve them, then `git add`/`git rm` and `git commit` (or "
+                "`git merge --abort`).",
                 highlight=False,
             )
         elif result.conflicts:

@@ -75,7 +75,9 @@ def vendored_drift(project_dir: Path) -> tuple[str, list[str]]:
         if rel.startswith(TOOLS_ONLY) and not rel.endswith(".py"):
             continue
         path = project_dir / rel
-        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+        # CRLF read as LF, as aideploy records it: converted line ends are not an edit.
+        data = path.read_bytes().replace(b"\r\n", b"\n") if path.is_file() else None
+        if data is None or hashlib.sha256(data).hexdigest() != expected:
             changed.append(rel)
     return version, changed
 

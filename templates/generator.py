@@ -699,10 +699,11 @@ UNTRACKED_PARTS = frozenset({".git", ".venv", "venv", "node_modules", *_CACHE_DI
 
 
 def file_hash(data: bytes) -> str:
-    """The hash recorded per file (sha256 of the exact bytes)."""
+    """The hash recorded per file: sha256 of its bytes with CRLF line ends read as LF, so a
+    checkout that converts line ends (git's core.autocrlf on Windows) is not an edit."""
     import hashlib
 
-    return hashlib.sha256(data).hexdigest()
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def tree_hashes(root: Path) -> dict[str, str]:
@@ -712,6 +713,8 @@ def tree_hashes(root: Path) -> dict[str, str]:
     for path in root.rglob("*"):
         rel = path.relative_to(root)
         if rel.parts[0] == RECORD_FILE or UNTRACKED_PARTS.intersection(rel.parts):
+            continue
+        if rel.parts[0].startswith(".aideploy-update-"):  # an update's own backup, mid-move
             continue
         if path.is_file() and not path.is_symlink():
             hashes[rel.as_posix()] = file_hash(path.read_bytes())

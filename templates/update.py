@@ -51,6 +51,8 @@ from templates.generator import (
 )
 
 TEMPLATE_BRANCH = "aideploy/template"
+# The file-by-file update's backup folder inside the project, while it moves files.
+BACKUP_PREFIX = ".aideploy-update-backup-"
 NEW_SUFFIX = ".aideploy-new"
 # The author of aideploy's own renders: the template branch's commits and the first commit of
 # `aideploy new --git` (the pristine render). Merges into the client's branch are the client's.
@@ -75,12 +77,22 @@ class Action(str, Enum):
     REPLACE = "replace"  # unedited here, changed in the template
     DELETE = "delete"  # unedited here, gone from the template
     MERGE = "merge"  # edited here and changed in the template (or no base is known)
-    KEEP = "keep"  # edited here, unchanged in the template (or gone from it): left as it is
-    KEEP_DELETED = "keep-deleted"  # deleted here, changed in the template: stays deleted
+    KEEP = "keep"  # edited here, unchanged in the template: left as it is
+    # One side deleted it, the other changed it: the file is left as it is here (deleted, or
+    # with the client's edits); git reports it as a modify/delete conflict to decide.
+    KEEP_DELETED = "keep-deleted"  # deleted here, changed in the template
+    DROPPED = "dropped"  # edited here, gone from the template
 
 
-# The actions an update reports; unchanged files are not listed.
-CHANGES = (Action.ADD, Action.REPLACE, Action.DELETE, Action.MERGE)
+# The actions that change something or need a decision; unchanged files are not listed.
+CHANGES = (
+    Action.ADD,
+    Action.REPLACE,
+    Action.DELETE,
+    Action.MERGE,
+    Action.KEEP_DELETED,
+    Action.DROPPED,
+)
 
 
 @dataclass(frozen=True)
@@ -272,12 +284,13 @@ def classify(
         if n is None:  # the template dropped it
             if c is None:
                 continue
-            entries.append(Entry(path, Action.DELETE if c == b else Action.KEEP, c != b))
+            entries.append(Entry(path, Action.DELETE if c == b else Action.DROPPED, c != b))
         elif c is None:
-            # New in the template, or deleted here by the client (kept deleted).
-            entries.append(
-                Entry(path, Action.ADD if b is None else Action.KEEP_DELETED, b is not None)
-            )
+            if b is None:
+                entries.append(Entry(path, Action.ADD, False))
+            elif n != b:  # deleted here, changed in the template
+                entries.append(Entry(path, Action.KEEP_DELETED, True))
+            # deleted here, unchanged in the template: the deletion simply stands
         elif base is not None and c == b:
             entries.append(Entry(path, Action.REPLACE, False))
         elif base is not None and n == b:
@@ -441,7 +454,8 @@ def _file_versions(project: Path, *paths: str) -> dict[str, list[tuple[str, str]
         project,
         "log",
         "--all",
-        f"--max-count={_HISTORY_LIMIT}",
+        # Limited to the paths asked about, the whole history is cheap; unlimited, bounded.
+        *(() if paths else (f"--max-count={_HISTORY_LIMIT}",)),
         "--root",  # a root commit's files count as added
         "--format=",
         "--raw",
@@ -464,8 +478,13 @@ def _file_versions(project: Path, *paths: str) -> dict[str, list[tuple[str, str]
 
 
 def apply_update(plan: UpdatePlan) -> UpdateResult:
-    """Apply a plan: a git merge, or the file-by-file update. Removes the render afterwards."""
+    """Apply a plan: a git merge, or the file-by-file update. Removes the render afterwards.
+
+    Nothing to change and the same record: nothing is written and no commit is made.
+    """
     try:
+        if not plan.changes and plan.new_record() == plan.record.text:
+            return UpdateResult(plan, ())
         return _apply_git(plan) if plan.git else _apply_files(plan)
     finally:
         discard(plan)
@@ -478,8 +497,6 @@ def _apply_files(plan: UpdatePlan) -> UpdateResult:
     place come last, and if one fails every file moved so far is put back.
     """
     project, rendered = plan.project, plan.rendered
-    if not plan.changes and plan.new_record() == plan.record.text:
-        return UpdateResult(plan, ())  # already up to date: not a byte is written
     writes: dict[str, Path] = {}  # project path -> staged file
     deletes: list[str] = []
     conflicts: list[str] = []
@@ -492,7 +509,25 @@ def _apply_files(plan: UpdatePlan) -> UpdateResult:
             writes[entry.path + NEW_SUFFIX] = rendered / entry.path
             conflicts.append(entry.path)
     writes[RECORD_FILE] = rendered / RECORD_FILE  # last: the record says what happened
-    backup = Path(tempfile.mkdtemp(prefix=f".{project.name}.backup-", dir=project.parent))
+    # Inside the project, so every move is a rename on one filesystem (a bind-mounted project
+    # is a filesystem of its own); tree_hashes never reads it.
+    backup = Path(tempfile.mkdtemp(prefix=BACKUP_PREFIX, dir=project))
+    for rel in writes:
+        target = project / rel
+        if (
+            target.is_symlink()
+            or target.is_dir()
+            or any(
+                (project / parent).is_file() or (project / parent).is_symlink()
+                for parent in Path(rel).parents
+                if str(parent) != "."
+            )
+        ):
+            shutil.rmtree(backup, ignore_errors=True)
+            raise UpdateError(
+                f"{rel}: the new render puts a file where this project has a folder, a link or "
+                "a file on its path; move it aside first (nothing was changed)"
+            )
     done: list[tuple[Path, Path | None]] = []  # (target, its backup or None if it was new)
     try:
         for rel in [*sorted(p for p in writes if p != RECORD_FILE), RECORD_FILE, *deletes]:
@@ -507,14 +542,21 @@ def _apply_files(plan: UpdatePlan) -> UpdateResult:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(writes[rel], target)
     except BaseException:
-        for target, saved in reversed(done):
-            if target.exists() and (saved is None or target.is_file()):
-                target.unlink()
-            if saved is not None:
-                os.replace(saved, target)
-        raise
-    finally:
+        try:
+            for target, saved in reversed(done):
+                if target.exists() and (saved is None or target.is_file()):
+                    target.unlink()
+                if saved is not None:
+                    os.replace(saved, target)
+        except OSError:
+            # The originals not yet put back stay in the backup folder; say where.
+            raise UpdateError(
+                f"the update failed and could not put every file back: the originals are in "
+                f"{backup}"
+            ) from None
         shutil.rmtree(backup, ignore_errors=True)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
     return UpdateResult(plan, tuple(conflicts))
 
 
@@ -545,7 +587,7 @@ def _git(
 def _require_mergeable(project: Path, new: Mapping[str, str]) -> None:
     """Refuse what would stop or spoil the merge: a merge in progress, uncommitted changes,
     a detached HEAD, no commit yet, or untracked files where the new render puts files."""
-    if (project / ".git" / "MERGE_HEAD").exists():
+    if _merge_in_progress(project):
         raise UpdateError("a merge is in progress: finish or abort it before updating")
     status = _git(project, "status", "--porcelain", "--untracked-files=no").stdout
     if status.strip():
@@ -567,9 +609,34 @@ def _require_mergeable(project: Path, new: Mapping[str, str]) -> None:
         )
 
 
-def _branch_exists(project: Path) -> bool:
-    ref = f"refs/heads/{TEMPLATE_BRANCH}"
-    return _git(project, "rev-parse", "--verify", "-q", ref, check=False).returncode == 0
+def _merge_in_progress(project: Path) -> bool:
+    # --git-path: a worktree's .git is a file, its MERGE_HEAD lives elsewhere
+    path = str(_git(project, "rev-parse", "--git-path", "MERGE_HEAD").stdout).strip()
+    return (project / path).exists()
+
+
+def _current_template_base(project: Path) -> str | None:
+    """The commit of the template branch that holds the render this project was last updated
+    to: the local branch, else a remote's (a teammate updated and pushed), else None.
+
+    A branch whose record differs from HEAD's is stale (an update made elsewhere, or with
+    --no-git): merging from it would take a wrong base, so it is not used.
+    """
+    head_record = _git(project, "rev-parse", "-q", "--verify", f"HEAD:{RECORD_FILE}", check=False)
+    if head_record.returncode != 0:
+        return None
+    refs = _git(
+        project,
+        "for-each-ref",
+        "--format=%(refname)",
+        f"refs/heads/{TEMPLATE_BRANCH}",
+        f"refs/remotes/*/{TEMPLATE_BRANCH}",
+    ).stdout.split()
+    for ref in refs:
+        record = _git(project, "rev-parse", "-q", "--verify", f"{ref}:{RECORD_FILE}", check=False)
+        if record.returncode == 0 and record.stdout.strip() == head_record.stdout.strip():
+            return str(_git(project, "rev-parse", ref).stdout.strip())
+    return None
 
 
 def _tree_from_files(project: Path, files: Mapping[str, tuple[str, str]]) -> str:
@@ -606,9 +673,20 @@ def _reconstructed_base(plan: UpdatePlan) -> dict[str, tuple[str, str]]:
         found[RECORD_FILE] = (head[0], head[2])
     if not wanted:
         return found
-    candidates = {
-        path: options for path, options in _file_versions(project).items() if path in wanted
-    }
+    # A file the new render holds unchanged since the recorded one needs no history: its
+    # base is the new render's own content (this also covers squashed or long histories).
+    same = sorted(p for p, h in wanted.items() if file_hash_of(plan.rendered / p) == h)
+    if same:
+        blobs_out = _git(
+            project,
+            "hash-object",
+            "-w",
+            "--stdin-paths",
+            stdin="".join(f"{plan.rendered / p}\n" for p in same),
+        ).stdout.split()
+        found.update({p: ("100644", blob) for p, blob in zip(same, blobs_out, strict=True)})
+    rest = sorted(set(wanted) - set(found))
+    candidates = _file_versions(project, *rest) if rest else {}
     blobs = sorted({blob for options in candidates.values() for _, blob in options})
     contents = _cat_blobs(project, blobs)
     for path, options in candidates.items():
@@ -617,6 +695,11 @@ def _reconstructed_base(plan: UpdatePlan) -> dict[str, tuple[str, str]]:
                 found[path] = (mode, blob)
                 break
     return found
+
+
+def file_hash_of(path: Path) -> str | None:
+    """The recorded-style hash of a file, or None if there is no such file."""
+    return file_hash(path.read_bytes()) if path.is_file() else None
 
 
 def _cat_blobs(project: Path, blobs: list[str]) -> dict[str, bytes]:
@@ -634,10 +717,11 @@ def _cat_blobs(project: Path, blobs: list[str]) -> dict[str, bytes]:
         end = data.index(b"\n", pos)
         header = data[pos:end].split()
         pos = end + 1
-        if len(header) < 3 or header[1] != b"blob":
+        if len(header) < 3:  # "<id> missing": no body follows
             continue
         size = int(header[2])
-        out[blob] = data[pos : pos + size]
+        if header[1] == b"blob":
+            out[blob] = data[pos : pos + size]
         pos += size + 1
     return out
 
@@ -645,8 +729,9 @@ def _cat_blobs(project: Path, blobs: list[str]) -> dict[str, bytes]:
 def _apply_git(plan: UpdatePlan) -> UpdateResult:
     """Commit the new render on the template branch and merge it into the current branch."""
     project = plan.project
-    if _branch_exists(project):
-        base = _git(project, "rev-parse", TEMPLATE_BRANCH).stdout.strip()
+    branch_base = _current_template_base(project)
+    if branch_base is not None:
+        base = branch_base
     else:
         # First update: rebuild the old pristine render as the branch's first commit and make
         # it an ancestor of the current branch (nothing in the work tree changes).
@@ -668,6 +753,7 @@ def _apply_git(plan: UpdatePlan) -> UpdateResult:
             "ours",
             "--allow-unrelated-histories",
             "--no-edit",
+            "--no-verify",  # a bookkeeping merge: no file changes for a hook to judge
             "-m",
             f"Record the pristine aideploy {plan.from_version} render as {TEMPLATE_BRANCH}",
             base,
@@ -705,8 +791,10 @@ def _apply_git(plan: UpdatePlan) -> UpdateResult:
     )
     conflicts = tuple(c for c in conflicts if c)
     if merge.returncode != 0 and not conflicts:
-        # Nothing was merged (git refused, e.g. an untracked file in the way): the template
+        # Git refused (a hook, a signing failure): undo a half-made merge, and the template
         # branch goes back to where it was, so the next attempt starts from the same base.
+        if _merge_in_progress(project):
+            _git(project, "merge", "--abort", check=False)
         _git(project, "update-ref", f"refs/heads/{TEMPLATE_BRANCH}", base, commit)
         lines = (merge.stderr + merge.stdout).strip().splitlines() or ["no output"]
         reason = next((ln for ln in lines if ln.startswith(("error:", "fatal:"))), lines[-1])

@@ -144,16 +144,17 @@ def _generate_before_release(
 
 def test_classify_decides_each_case_from_the_three_hashes() -> None:
     base = {"same": "1", "tmpl": "1", "mine": "1", "both": "1", "gone": "1", "gone-ed": "1"}
-    base |= {"deleted": "1"}
+    base |= {"deleted": "1", "deleted-same": "1"}
     current = {"same": "1", "tmpl": "1", "mine": "2", "both": "2", "gone": "1", "gone-ed": "2"}
     new = {"same": "1", "tmpl": "3", "mine": "1", "both": "3", "deleted": "3", "added": "4"}
+    new |= {"deleted-same": "1"}  # deleted here, unchanged in the template: nothing to say
     got = {e.path: (e.action, e.edited) for e in classify(base, current, new)}
     assert got == {
         "tmpl": (Action.REPLACE, False),
         "mine": (Action.KEEP, True),
         "both": (Action.MERGE, True),
         "gone": (Action.DELETE, False),
-        "gone-ed": (Action.KEEP, True),
+        "gone-ed": (Action.DROPPED, True),
         "deleted": (Action.KEEP_DELETED, True),
         "added": (Action.ADD, False),
     }
@@ -601,3 +602,86 @@ def test_a_merge_git_refuses_leaves_no_template_branch_behind(
     code, out, err = cli("update", str(project), "--format", "json")
     assert code == 0, err
     assert json.loads(out)["conflicts"] == []
+
+
+def test_a_file_where_the_client_has_a_folder_is_refused_and_nothing_moves(
+    tmp_path: Path, newer_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _generate_before_release(tmp_path, monkeypatch)
+    # The release adds docs/upgrade-notes.md; the client has a folder of that name.
+    ours = project / "docs" / "upgrade-notes.md" / "adr-001.md"
+    ours.parent.mkdir()
+    ours.write_text("our decision record\n")
+    before = generator.tree_hashes(project)
+    code, _, err = cli("update", str(project), "--no-git")
+    assert code == 2 and "puts a file where this project has a folder" in err
+    assert ours.read_text() == "our decision record\n"
+    assert generator.tree_hashes(project) == before
+    assert not list(project.glob(".aideploy-update-*"))
+
+
+def test_a_stale_template_branch_is_not_used_as_the_base(
+    tmp_path: Path, newer_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _generate_before_release(tmp_path, monkeypatch)
+    update.initialise_git(project)
+    # Release 9.9.9 taken file by file (as a teammate without the branch would): the record
+    # moves on, the local aideploy/template branch stays at the old render.
+    code, _, err = cli("update", str(project), "--no-git")
+    assert code == 0, err
+    commit_all(project, "Template 9.9.9, file by file")
+    edit(project, {"components/naming.py": CLIENT_EDITS["components/naming.py"]})
+    commit_all(project, "Our naming note")
+    # Release 9.9.10 changes alarms.py again.
+    _prepend(newer_template / "repo" / "components" / "alarms.py", "# alarms rev 9.9.10\n")
+    monkeypatch.setattr(generator, "TEMPLATE_VERSION", "9.9.10")
+    monkeypatch.setattr(update, "TEMPLATE_VERSION", "9.9.10")
+    code, out, err = cli("update", str(project), "--format", "json")
+    assert code == 0, err + out  # from the stale branch alarms.py would conflict
+    assert json.loads(out)["conflicts"] == []
+    alarms = (project / "components/alarms.py").read_text()
+    assert alarms.startswith("# alarms rev 9.9.10\n# alarms rev 9.9.9\n")
+    assert CLIENT_EDITS["components/naming.py"] in (project / "components/naming.py").read_text()
+
+
+def test_a_merge_a_hook_refuses_is_undone(
+    tmp_path: Path, newer_template: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _generate_before_release(tmp_path, monkeypatch)
+    update.initialise_git(project)
+    hook = project / ".git" / "hooks" / "commit-msg"
+    hook.write_text("#!/bin/sh\necho 'commit-msg: ticket id required' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    head, branch = (
+        git(project, "rev-parse", "HEAD"),
+        git(project, "rev-parse", update.TEMPLATE_BRANCH),
+    )
+    code, _, err = cli("update", str(project))
+    assert code == 2 and "git merge failed, nothing changed" in err
+    assert git(project, "rev-parse", "HEAD") == head
+    assert git(project, "rev-parse", update.TEMPLATE_BRANCH) == branch
+    assert git(project, "status", "--porcelain") == ""
+    assert not (project / ".git" / "MERGE_HEAD").exists()
+
+
+def test_answer_flags_before_the_directory_or_without_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _generate(tmp_path)
+    monkeypatch.chdir(project)
+    for args in (["--llm", "none"], ["--sample-model"], ["--llm=none"]):
+        code, out, err = cli("update", *args, "--dry-run", "--format", "json")
+        assert code == 0, (args, err)
+        assert json.loads(out)["files"] == []
+
+
+def test_converted_line_ends_are_not_an_edit(tmp_path: Path) -> None:
+    from policies.check import vendored_drift
+
+    project = _generate(tmp_path)
+    for rel in ("components/naming.py", "docs/runbooks/rollback.md"):
+        path = project / rel
+        path.write_bytes(path.read_bytes().replace(b"\n", b"\r\n"))
+    assert vendored_drift(project)[1] == []
+    code, out, _ = cli("update", str(project), "--dry-run", "--format", "json")
+    assert code == 0 and json.loads(out)["files"] == []
