@@ -529,6 +529,7 @@ def _apply_files(plan: UpdatePlan) -> UpdateResult:
                 "a file on its path; move it aside first (nothing was changed)"
             )
     done: list[tuple[Path, Path | None]] = []  # (target, its backup or None if it was new)
+    created: list[Path] = []
     try:
         for rel in [*sorted(p for p in writes if p != RECORD_FILE), RECORD_FILE, *deletes]:
             target = project / rel
@@ -539,6 +540,9 @@ def _apply_files(plan: UpdatePlan) -> UpdateResult:
                 os.replace(target, saved)
             done.append((target, saved))
             if rel in writes:
+                # Folders made for new files, outermost first, so a rollback can remove them.
+                missing = [d for d in reversed(Path(rel).parents) if not (project / d).exists()]
+                created.extend(project / d for d in missing)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(writes[rel], target)
     except BaseException:
@@ -548,6 +552,9 @@ def _apply_files(plan: UpdatePlan) -> UpdateResult:
                     target.unlink()
                 if saved is not None:
                     os.replace(saved, target)
+            for folder in reversed(created):  # innermost first; only the ones we made
+                if folder.is_dir() and not any(folder.iterdir()):
+                    folder.rmdir()
         except OSError:
             # The originals not yet put back stay in the backup folder; say where.
             raise UpdateError(

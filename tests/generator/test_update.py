@@ -112,7 +112,9 @@ def newer_template(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     # A component the client never touched, and one the client edits (a separate region).
     _prepend(root / "repo" / "components" / "alarms.py", "# alarms rev 9.9.9\n")
     _prepend(root / "repo" / "components" / "naming.py", "# naming rev 9.9.9\n")
-    # A new file.
+    # New files, one in a new folder.
+    (project_files / "docs" / "releases").mkdir()
+    (project_files / "docs" / "releases" / "notes.md").write_text("# Release notes\n")
     (project_files / "docs" / "upgrade-notes.md").write_text(
         "# Notes for {{ cookiecutter.project_slug }}\n"
     )
@@ -204,6 +206,7 @@ def test_git_update_merges_the_release_and_keeps_every_client_edit(
         "stacks/Pulumi.dev.yaml": "keep",
         "components/alarms.py": "replace",
         "docs/upgrade-notes.md": "add",
+        "docs/releases/notes.md": "add",
     }
 
     code, out, err = cli("update", str(project), "--format", "json")
@@ -291,13 +294,13 @@ def test_file_update_puts_everything_back_when_a_write_fails(
 ) -> None:
     project = _generate_before_release(tmp_path, monkeypatch)
     before = {rel: (project / rel).read_bytes() for rel in generator.tree_hashes(project)}
+    before_folders = sorted(p.relative_to(project) for p in project.rglob("*") if p.is_dir())
     record = (project / ".aideploy.json").read_bytes()
     real_copy = shutil.copy2
-    calls = {"n": 0}
 
     def failing_copy(src: Any, dst: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == 2:
+        # After docs/releases/ was made for its new file, a later copy fails.
+        if str(dst).endswith("upgrade-notes.md"):
             raise OSError(28, "No space left on device", str(dst))
         return real_copy(src, dst)
 
@@ -306,6 +309,8 @@ def test_file_update_puts_everything_back_when_a_write_fails(
     assert code == 2 and "No space left on device" in err
     after = {rel: (project / rel).read_bytes() for rel in generator.tree_hashes(project)}
     assert after == before and (project / ".aideploy.json").read_bytes() == record
+    folders = sorted(p.relative_to(project) for p in project.rglob("*") if p.is_dir())
+    assert folders == before_folders  # no folder made for a new file is left behind
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".acme-support.")]
 
 
