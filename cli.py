@@ -540,6 +540,8 @@ def answers_from_flags(args: Sequence[str]) -> dict[str, Any]:
             answers[field_name] = {e.value: v for e, v in per_environment(given, "account").items()}
         elif name == "domain":
             answers[field_name] = {e.value: v for e, v in domain_hosts(given).items()}
+        elif name == "cluster":  # as for `new`: a YAML file of the cluster settings
+            answers[field_name] = read_cluster_file(Path(given[-1]))
         elif name in REPEATED_FLAGS:
             answers[field_name] = given
         elif len(given) > 1:

@@ -690,3 +690,32 @@ def test_converted_line_ends_are_not_an_edit(tmp_path: Path) -> None:
     assert vendored_drift(project)[1] == []
     code, out, _ = cli("update", str(project), "--dry-run", "--format", "json")
     assert code == 0 and json.loads(out)["files"] == []
+
+
+def test_every_answer_flag_of_new_is_taken_by_update(tmp_path: Path) -> None:
+    """The seam between the two commands, from the real `new` command: each of its options
+    that carries an answer becomes that answer field in `update` (so a newer template's
+    question can be answered with the flag the docs name)."""
+    import typer.main
+
+    from cli import answers_from_flags
+    from templates.answers import Answers
+
+    not_answers = {"no-cost", "output", "force", "git", "no-input", "format", "help"}
+    cluster_file = tmp_path / "cluster.yaml"
+    cluster_file.write_text("ingress_class: nginx\n")
+    new = typer.main.get_command(app).commands["new"]  # type: ignore[attr-defined]
+    flags = [
+        opt[2:]
+        for param in new.params
+        for opt in param.opts
+        if opt.startswith("--") and opt[2:] not in not_answers
+    ]
+    assert len(flags) >= 20
+    for flag in flags:
+        value = str(cluster_file) if flag == "cluster" else "dev=x"
+        answers = answers_from_flags([f"--{flag}", value])
+        assert len(answers) == 1 and next(iter(answers)) in Answers.model_fields, flag
+    assert answers_from_flags(["--cluster", str(cluster_file)]) == {
+        "cluster": {"ingress_class": "nginx"}
+    }
